@@ -1,0 +1,11 @@
+//! Agents: the catalog of the spec's 30 agents, their specs, and the runtime that runs them.
+
+pub mod catalog;
+pub mod intent;
+pub mod prompt;
+pub mod runtime;
+pub mod spec;
+
+pub use catalog::Catalog;
+pub use runtime::{Runtime, RuntimeOptions};
+pub use spec::{AgentSpec, Category};

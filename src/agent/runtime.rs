@@ -1,0 +1,3 @@
+//! (being written)
+pub struct Runtime;
+pub struct RuntimeOptions;

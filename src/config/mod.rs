@@ -1,0 +1,332 @@
+//! Typed configuration: the contract of `config.toml` and its `AIOS_*` overrides.
+//!
+//! The repo's `config.toml` is the documented default and is built into the binary; the
+//! serde defaults below must agree with it (a test holds them together).
+
+mod load;
+mod policy;
+
+pub use load::{ConfigError, ConfigSource, LoadOptions, load, parse_str};
+pub use policy::{PolicyViolation, check_open_model_url};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The embedded default configuration, identical to the repo's `config.toml`.
+pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub runtime: RuntimeConfig,
+    pub bus: BusConfig,
+    pub memory: MemoryConfig,
+    pub llm: LlmConfig,
+    pub mcp: McpConfig,
+    pub audit: AuditConfig,
+    pub tui: TuiConfig,
+    pub metrics: MetricsConfig,
+    /// `[agents.<id>]`: overrides of catalog agents, or new agents.
+    pub agents: BTreeMap<String, AgentOverride>,
+}
+
+impl Config {
+    /// The node name: `runtime.node`, or the host name when empty.
+    pub fn node_name(&self) -> String {
+        if self.runtime.node.is_empty() {
+            gethostname::gethostname().to_string_lossy().into_owned()
+        } else {
+            self.runtime.node.clone()
+        }
+    }
+
+    /// The data dir: `runtime.data_dir`, or the platform data dir when empty.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.runtime.data_dir.as_os_str().is_empty() {
+            default_data_dir()
+        } else {
+            self.runtime.data_dir.clone()
+        }
+    }
+
+    /// The audit dir: `audit.dir`, or `<data_dir>/audit` when empty.
+    pub fn audit_dir(&self) -> PathBuf {
+        if self.audit.dir.as_os_str().is_empty() {
+            self.data_dir().join("audit")
+        } else {
+            self.audit.dir.clone()
+        }
+    }
+}
+
+/// `<platform data dir>/aios`, e.g. `~/.local/share/aios` on Linux.
+pub fn default_data_dir() -> PathBuf {
+    directories::BaseDirs::new()
+        .map(|d| d.data_dir().join("aios"))
+        .unwrap_or_else(|| PathBuf::from(".aios"))
+}
+
+/// `<platform config dir>/aios/config.toml`, e.g. `~/.config/aios/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|d| d.config_dir().join("aios").join("config.toml"))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Node name shown in the UI and on the bus; empty = host name.
+    pub node: String,
+    /// Where state, audit log, socket and logs live; empty = platform data dir.
+    pub data_dir: PathBuf,
+    /// How many context versions to keep per agent (older ones are pruned).
+    pub context_versions: u32,
+    /// How many behavioral traces to keep per agent.
+    pub trace_limit: u32,
+    /// Depth of each agent's intent queue.
+    pub queue_depth: u32,
+    /// Memory items recalled into each prompt.
+    pub recall_k: u32,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            node: String::new(),
+            data_dir: PathBuf::new(),
+            context_versions: 100,
+            trace_limit: 1000,
+            queue_depth: 64,
+            recall_k: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BusBackend {
+    #[default]
+    Auto,
+    Redis,
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    pub backend: BusBackend,
+    pub url: String,
+    /// Prefix for every channel and key, so several deployments can share one Redis.
+    pub prefix: String,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            backend: BusBackend::Auto,
+            url: "redis://127.0.0.1:6379".into(),
+            prefix: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MemoryBackend {
+    #[default]
+    Auto,
+    Qdrant,
+    Local,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbedderKind {
+    #[default]
+    Auto,
+    Ollama,
+    Hash,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    pub backend: MemoryBackend,
+    pub url: String,
+    pub collection: String,
+    pub embedder: EmbedderKind,
+    pub embedding_model: String,
+    pub dims: u32,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            backend: MemoryBackend::Auto,
+            url: "http://127.0.0.1:6334".into(),
+            collection: "aios_memory".into(),
+            embedder: EmbedderKind::Auto,
+            embedding_model: "all-minilm".into(),
+            dims: 384,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunnerKind {
+    #[default]
+    Auto,
+    Ollama,
+    Openai,
+    Sim,
+}
+
+impl RunnerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunnerKind::Auto => "auto",
+            RunnerKind::Ollama => "ollama",
+            RunnerKind::Openai => "openai",
+            RunnerKind::Sim => "sim",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    pub runner: RunnerKind,
+    pub model: String,
+    pub ollama: EndpointConfig,
+    pub openai: EndpointConfig,
+    pub sim: SimConfig,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            runner: RunnerKind::Auto,
+            model: "llama3".into(),
+            ollama: EndpointConfig {
+                url: "http://127.0.0.1:11434".into(),
+            },
+            openai: EndpointConfig {
+                url: "http://127.0.0.1:8000/v1".into(),
+            },
+            sim: SimConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Streaming rate of the scripted runner; 0 streams as fast as it can.
+    pub tokens_per_second: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            tokens_per_second: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpConfig {
+    pub http_bind: String,
+    pub tokens: Vec<String>,
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            http_bind: "127.0.0.1:8765".into(),
+            tokens: Vec::new(),
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Empty = `<data_dir>/audit`.
+    pub dir: PathBuf,
+    /// A file is rotated once it grows past this many MiB.
+    pub rotate_mb: u32,
+    /// Regexes whose matches in any input string are replaced before writing.
+    pub redact: Vec<String>,
+    /// Longest time a record waits in memory before it is written and fsynced.
+    pub flush_ms: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            rotate_mb: 64,
+            redact: default_redactions(),
+            flush_ms: 100,
+        }
+    }
+}
+
+pub fn default_redactions() -> Vec<String> {
+    vec![
+        r"(?i)bearer\s+\S+".into(),
+        r"(?i)\b(api[_-]?key|token|secret|password)\s*[:=]\s*\S+".into(),
+        r"\bsk-[A-Za-z0-9_-]{16,}".into(),
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TuiConfig {
+    pub theme: String,
+    pub fps: u32,
+    pub max_lines: u32,
+}
+
+impl Default for TuiConfig {
+    fn default() -> Self {
+        Self {
+            theme: "default".into(),
+            fps: 30,
+            max_lines: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// e.g. "127.0.0.1:9464"; empty = no metrics endpoint.
+    pub bind: String,
+}
+
+/// `[agents.<id>]`: every field optional; set fields replace the catalog's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentOverride {
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub role: Option<String>,
+    pub goals: Option<Vec<String>>,
+    pub persona_traits: Option<Vec<String>>,
+    pub tools: Option<Vec<String>>,
+    pub model: Option<String>,
+    pub runner: Option<RunnerKind>,
+    pub memory_schema: Option<BTreeMap<String, serde_json::Value>>,
+}

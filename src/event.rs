@@ -1,0 +1,108 @@
+//! `RuntimeEvent`: what the runtime tells the TUI and the CLI, over a `broadcast` channel.
+//!
+//! Events are small and cloned to every receiver; a lagging receiver loses the oldest ones
+//! and says how many, it never blocks the runtime.
+
+use serde::{Deserialize, Serialize};
+
+/// What an agent is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    #[default]
+    Idle,
+    Recalling,
+    Thinking,
+    Streaming,
+    CallingTool,
+    Error,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Idle => "idle",
+            AgentStatus::Recalling => "recalling",
+            AgentStatus::Thinking => "thinking",
+            AgentStatus::Streaming => "streaming",
+            AgentStatus::CallingTool => "calling tool",
+            AgentStatus::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RuntimeEvent {
+    /// An intent was accepted into an agent's queue.
+    IntentQueued {
+        agent_id: String,
+        intent_id: String,
+        text: String,
+        operator: String,
+    },
+    Status {
+        agent_id: String,
+        status: AgentStatus,
+    },
+    /// A piece of model output. `thinking` marks reasoning text.
+    Token {
+        agent_id: String,
+        intent_id: String,
+        text: String,
+        thinking: bool,
+    },
+    /// The intent is done; `reply` is the whole answer.
+    IntentDone {
+        agent_id: String,
+        intent_id: String,
+        reply: String,
+        context_version: u64,
+        runner: String,
+        model: String,
+        tokens: u64,
+    },
+    IntentFailed {
+        agent_id: String,
+        intent_id: String,
+        error: String,
+    },
+    /// A new context version was written.
+    ContextUpdated {
+        agent_id: String,
+        version: u64,
+        context_id: String,
+        summary: String,
+    },
+    /// Goals, persona traits or protocol hooks changed.
+    StateChanged { agent_id: String, part: String },
+    /// A memory item was stored.
+    Remembered {
+        agent_id: String,
+        item_id: String,
+        kind: String,
+    },
+    /// A ContextHub call was audited (the record is in the audit log).
+    Audited {
+        agent_id: Option<String>,
+        action: String,
+        outcome: String,
+    },
+}
+
+impl RuntimeEvent {
+    /// The agent the event is about, if any.
+    pub fn agent_id(&self) -> Option<&str> {
+        match self {
+            RuntimeEvent::IntentQueued { agent_id, .. }
+            | RuntimeEvent::Status { agent_id, .. }
+            | RuntimeEvent::Token { agent_id, .. }
+            | RuntimeEvent::IntentDone { agent_id, .. }
+            | RuntimeEvent::IntentFailed { agent_id, .. }
+            | RuntimeEvent::ContextUpdated { agent_id, .. }
+            | RuntimeEvent::StateChanged { agent_id, .. }
+            | RuntimeEvent::Remembered { agent_id, .. } => Some(agent_id),
+            RuntimeEvent::Audited { agent_id, .. } => agent_id.as_deref(),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! aios: a terminal control center for a multi-agent AI runtime (AI ∞ OS).
+//!
+//! Code map (one folder per seam; a vendor crate is imported only where it is wrapped):
+//!
+//! - [`config`]: typed `config.toml`, `AIOS_*` environment overrides, validation and the
+//!   open-models-only policy.
+//! - [`agent`]: the 30-agent catalog, agent specs, the runtime supervisor and intent handling.
+//! - [`context`]: the [`context::ContextHub`], the one door to agent state (the MCP core);
+//!   the `Store` seam and its embedded redb backend; versioned contexts and their diffs.
+//! - [`memory`]: the `VectorMemory` and `Embedder` seams with their local backends.
+//! - [`llm`]: the `LlmRunner` seam, token events and the scripted `sim` runner.
+//! - [`audit`]: the hash-chained JSONL audit log: writer, reader, verification, redaction.
+//! - [`control`]: data-dir ownership (one lock, one owner) and the local control socket
+//!   through which other invocations reach the owner.
+//! - [`cli`]: the command line (clap) and one module per subcommand.
+//! - [`tui`]: the ratatui control center; the only module that touches the terminal.
+//! - [`telemetry`]: tracing to a file, never to the terminal.
+//! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
+#![forbid(unsafe_code)]
+
+pub mod agent;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod control;
+pub mod event;
+pub mod llm;
+pub mod memory;
+pub mod telemetry;
+pub mod tui;
