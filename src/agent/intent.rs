@@ -1,1 +1,228 @@
-//! (being written)
+//! Intents and how an agent handles one: recall → prompt → stream → new context version →
+//! episodic memory → trace. Every step goes through the ContextHub (audited) and is told to
+//! the UI as a `RuntimeEvent`.
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{Caller, Cause, ContextHub, now_rfc3339};
+use crate::event::{AgentStatus, RuntimeEvent};
+use crate::llm::{LlmRunner, TokenEvent, Usage};
+
+use super::prompt::{Handled, PromptInput, build_request, next_context, short_id};
+
+/// A request for an agent to act.
+#[derive(Debug)]
+pub struct Intent {
+    /// UUIDv7: also the idempotency key.
+    pub id: String,
+    pub agent_id: String,
+    pub text: String,
+    /// Who asked (the audit `caller` of the dispatch).
+    pub from: Caller,
+    pub trace_id: String,
+    pub parent_id: Option<String>,
+    /// Where the outcome goes, when someone waits for it.
+    pub reply: Option<oneshot::Sender<Result<IntentReply, String>>>,
+}
+
+/// The outcome of a handled intent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntentReply {
+    pub intent_id: String,
+    pub agent_id: String,
+    pub reply: String,
+    pub context_version: u64,
+    pub context_id: String,
+    pub runner: String,
+    pub model: String,
+    pub usage: Usage,
+}
+
+/// What an agent's task needs to handle intents.
+pub struct AgentWorker {
+    pub hub: ContextHub,
+    pub runner: std::sync::Arc<dyn LlmRunner>,
+    pub model: String,
+    pub recall_k: usize,
+    pub events: broadcast::Sender<RuntimeEvent>,
+    pub status: super::runtime::StatusBoard,
+}
+
+impl AgentWorker {
+    fn set_status(&self, agent_id: &str, status: AgentStatus) {
+        self.status.set(agent_id, status);
+        let _ = self.events.send(RuntimeEvent::Status {
+            agent_id: agent_id.to_string(),
+            status,
+        });
+    }
+
+    /// Handle one intent to its end; errors come back as text for the reply channel.
+    pub async fn handle(&self, intent: &Intent, cancel: &CancellationToken) -> Result<IntentReply, String> {
+        let agent_id = intent.agent_id.as_str();
+        let me = Caller::agent(agent_id);
+        let hub = &self.hub;
+
+        self.set_status(agent_id, AgentStatus::Recalling);
+        let recalled = hub
+            .recall(&me, agent_id, &intent.text, self.recall_k, None)
+            .await
+            .map_err(|e| e.to_string())?;
+
+        self.set_status(agent_id, AgentStatus::Thinking);
+        let state = hub.get_agent(&me, agent_id).await.map_err(|e| e.to_string())?;
+        let previous = hub
+            .get_context(&me, agent_id, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let model = if state.spec.model.is_empty() {
+            self.model.clone()
+        } else {
+            state.spec.model.clone()
+        };
+        let request = build_request(&PromptInput {
+            spec: &state.spec,
+            goals: &state.goals,
+            persona_traits: &state.persona_traits,
+            hooks: &state.protocol_hooks,
+            recalled: &recalled,
+            context: previous.as_ref().map(|c| c.text.as_str()),
+            intent: &intent.text,
+            model: &model,
+        });
+
+        let mut stream = self.runner.chat(request).await.map_err(|e| e.to_string())?;
+        self.set_status(agent_id, AgentStatus::Streaming);
+        let mut reply = String::new();
+        let usage: Usage = loop {
+            let next = tokio::select! {
+                next = stream.next() => next,
+                () = cancel.cancelled() => return Err("stopped: the runtime is shutting down".into()),
+            };
+            match next {
+                Some(Ok(TokenEvent::Content { text })) => {
+                    reply.push_str(&text);
+                    self.token(intent, text, false);
+                }
+                Some(Ok(TokenEvent::Thinking { text })) => self.token(intent, text, true),
+                Some(Ok(TokenEvent::ToolCall { name, .. })) => {
+                    // Tool execution arrives with the tool-calling agent loop; until then a
+                    // call is recorded, not silently dropped.
+                    let _ = hub
+                        .append_trace(&me, agent_id, "tool.unsupported", &name, Some(&intent.id))
+                        .await;
+                }
+                Some(Ok(TokenEvent::Done { usage })) => break usage,
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("the model stream ended without a final event".into()),
+            }
+        };
+
+        let at = now_rfc3339();
+        let text = next_context(
+            agent_id,
+            &state.goals,
+            previous.as_ref().map(|c| c.text.as_str()),
+            &Handled {
+                intent_id: &intent.id,
+                from: intent.from.as_str(),
+                text: &intent.text,
+                reply: &reply,
+                at: &at,
+            },
+        );
+        let first_line: String = intent.text.lines().next().unwrap_or("").chars().take(60).collect();
+        let version = hub
+            .update_context(
+                &me,
+                agent_id,
+                text,
+                format!("intent {}: {first_line}", short_id(&intent.id)),
+                Cause {
+                    caller: intent.from.0.clone(),
+                    intent_id: Some(intent.id.clone()),
+                    tool: None,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let outcome: String = reply.chars().take(400).collect();
+        hub.remember(
+            &me,
+            agent_id,
+            "episodic",
+            &format!("Intent: {}\nOutcome: {outcome}", intent.text),
+            vec![format!("intent:{}", intent.id)],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        hub.append_trace(
+            &me,
+            agent_id,
+            "intent.handled",
+            &format!("{first_line} → context v{}", version.version),
+            Some(&intent.id),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+
+        Ok(IntentReply {
+            intent_id: intent.id.clone(),
+            agent_id: agent_id.to_string(),
+            reply,
+            context_version: version.version,
+            context_id: version.context_id,
+            runner: self.runner.name().to_string(),
+            model: if self.runner.name() == "sim" { "sim".into() } else { model },
+            usage,
+        })
+    }
+
+    fn token(&self, intent: &Intent, text: String, thinking: bool) {
+        let _ = self.events.send(RuntimeEvent::Token {
+            agent_id: intent.agent_id.clone(),
+            intent_id: intent.id.clone(),
+            text,
+            thinking,
+        });
+    }
+
+    /// Handle an intent, report its outcome to the UI and to whoever waits.
+    pub async fn run(&self, mut intent: Intent, cancel: &CancellationToken) {
+        let agent_id = intent.agent_id.clone();
+        let outcome = std::panic::AssertUnwindSafe(self.handle(&intent, cancel));
+        let outcome = match futures::FutureExt::catch_unwind(outcome).await {
+            Ok(r) => r,
+            Err(_) => Err("the agent task panicked while handling this intent".into()),
+        };
+        match &outcome {
+            Ok(r) => {
+                self.set_status(&agent_id, AgentStatus::Idle);
+                let _ = self.events.send(RuntimeEvent::IntentDone {
+                    agent_id: agent_id.clone(),
+                    intent_id: intent.id.clone(),
+                    reply: r.reply.clone(),
+                    context_version: r.context_version,
+                    runner: r.runner.clone(),
+                    model: r.model.clone(),
+                    tokens: r.usage.completion_tokens,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(agent = %agent_id, intent = %intent.id, error = %e, "intent failed");
+                self.set_status(&agent_id, AgentStatus::Error);
+                let _ = self.events.send(RuntimeEvent::IntentFailed {
+                    agent_id: agent_id.clone(),
+                    intent_id: intent.id.clone(),
+                    error: e.clone(),
+                });
+            }
+        }
+        if let Some(tx) = intent.reply.take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}

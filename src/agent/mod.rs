@@ -7,5 +7,6 @@ pub mod runtime;
 pub mod spec;
 
 pub use catalog::Catalog;
-pub use runtime::{Runtime, RuntimeOptions};
+pub use intent::{Intent, IntentReply};
+pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeOptions, Ticket};
 pub use spec::{AgentSpec, Category};

@@ -1,3 +1,379 @@
-//! (being written)
-pub struct Runtime;
-pub struct RuntimeOptions;
+//! The runtime: opens the backends, runs one supervised task per agent, routes intents by
+//! agent id, and shuts down in order (stop intake, let tasks finish, flush the audit log).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::audit::{AuditLog, AuditOptions};
+use crate::config::{BusBackend, Config, MemoryBackend, RunnerKind, EmbedderKind};
+use crate::context::{Caller, ContextHub, EmbeddedStore, HubError, HubOptions, Store};
+use crate::event::{AgentStatus, RuntimeEvent};
+use crate::llm::{LlmRunner, SimRunner};
+use crate::memory::{Embedder, HashEmbedder, LocalMemory, VectorMemory};
+
+use super::catalog::Catalog;
+use super::intent::{AgentWorker, Intent, IntentReply};
+
+/// Longest intent text accepted.
+pub const MAX_INTENT_BYTES: usize = 64 * 1024;
+/// Capacity of the runtime event channel; a slower receiver loses the oldest.
+const EVENT_CAPACITY: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot open {what}: {message}")]
+    Open { what: String, message: String },
+    #[error("{0}")]
+    Rejected(String),
+    #[error("the runtime is shutting down")]
+    ShuttingDown,
+}
+
+/// Everything the runtime is built from.
+pub struct RuntimeOptions {
+    pub config: Config,
+}
+
+/// What runs where: for the status bar and `doctor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    pub node: String,
+    pub data_dir: PathBuf,
+    pub bus: String,
+    pub store: String,
+    pub memory: String,
+    pub embedder: String,
+    pub runner: String,
+    pub model: String,
+    pub agents: usize,
+}
+
+/// Each agent's current status, readable at any time (the UI's first frame, `status`).
+#[derive(Clone, Default)]
+pub struct StatusBoard {
+    inner: Arc<Mutex<HashMap<String, (AgentStatus, String)>>>,
+}
+
+impl StatusBoard {
+    pub fn set(&self, agent_id: &str, status: AgentStatus) {
+        if let Ok(mut m) = self.inner.lock() {
+            m.insert(agent_id.to_string(), (status, crate::context::now_rfc3339()));
+        }
+    }
+
+    /// Status and the time it was entered (RFC 3339); idle with no time when never active.
+    pub fn get(&self, agent_id: &str) -> (AgentStatus, Option<String>) {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|m| m.get(agent_id).map(|(s, t)| (*s, Some(t.clone()))))
+            .unwrap_or((AgentStatus::Idle, None))
+    }
+}
+
+/// A dispatched intent: its id, and the outcome when it is done.
+pub struct Ticket {
+    pub intent_id: String,
+    pub trace_id: String,
+    pub outcome: oneshot::Receiver<Result<IntentReply, String>>,
+}
+
+/// A cheap-clone handle to the running runtime.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub: ContextHub,
+    events: broadcast::Sender<RuntimeEvent>,
+    queues: HashMap<String, mpsc::Sender<Intent>>,
+    status: StatusBoard,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
+    audit: AuditLog,
+    info: RuntimeInfo,
+}
+
+impl Runtime {
+    /// Open the backends under the data dir and start one task per agent. The caller must
+    /// own the data dir (see `control::DataDirLock`).
+    pub async fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
+        let config = opts.config;
+        let catalog = Catalog::from_config(&config).map_err(RuntimeError::Config)?;
+        let data_dir = config.data_dir();
+        std::fs::create_dir_all(&data_dir).map_err(|e| RuntimeError::Open {
+            what: data_dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+
+        let bus = match config.bus.backend {
+            BusBackend::Auto | BusBackend::Memory => "in-process",
+            BusBackend::Redis => {
+                return Err(RuntimeError::Config(
+                    "bus.backend = \"redis\" is not available in this build yet; use \"auto\" or \"memory\"".into(),
+                ));
+            }
+        };
+        let store: Arc<dyn Store> = Arc::new(
+            EmbeddedStore::open(&data_dir.join("state.redb")).map_err(|e| RuntimeError::Open {
+                what: "the state store".into(),
+                message: e.to_string(),
+            })?,
+        );
+        let dims = config.memory.dims as usize;
+        let memory: Arc<dyn VectorMemory> = match config.memory.backend {
+            MemoryBackend::Auto | MemoryBackend::Local => Arc::new(
+                LocalMemory::open(&data_dir.join("memory"), dims).map_err(|e| RuntimeError::Open {
+                    what: "the local vector memory".into(),
+                    message: e.to_string(),
+                })?,
+            ),
+            MemoryBackend::Qdrant => {
+                return Err(RuntimeError::Config(
+                    "memory.backend = \"qdrant\" is not available in this build yet; use \"auto\" or \"local\"".into(),
+                ));
+            }
+        };
+        let embedder: Arc<dyn Embedder> = match config.memory.embedder {
+            EmbedderKind::Auto | EmbedderKind::Hash => Arc::new(HashEmbedder::new(dims)),
+            EmbedderKind::Ollama => {
+                return Err(RuntimeError::Config(
+                    "memory.embedder = \"ollama\" is not available in this build yet; use \"auto\" or \"hash\"".into(),
+                ));
+            }
+        };
+        let runner: Arc<dyn LlmRunner> = match config.llm.runner {
+            RunnerKind::Auto | RunnerKind::Sim => Arc::new(SimRunner::new(config.llm.sim.tokens_per_second)),
+            other => {
+                return Err(RuntimeError::Config(format!(
+                    "llm.runner = \"{}\" is not available in this build yet; use \"auto\" or \"sim\"",
+                    other.as_str()
+                )));
+            }
+        };
+        let audit = AuditLog::open(AuditOptions::from_config(&config)).map_err(|e| RuntimeError::Open {
+            what: "the audit log".into(),
+            message: e.to_string(),
+        })?;
+
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let hub = ContextHub::new(
+            catalog.clone(),
+            store.clone(),
+            memory.clone(),
+            embedder.clone(),
+            audit.clone(),
+            events.clone(),
+            HubOptions {
+                keep_versions: config.runtime.context_versions,
+                trace_limit: config.runtime.trace_limit,
+            },
+        )?;
+        let info = RuntimeInfo {
+            node: config.node_name(),
+            data_dir: data_dir.clone(),
+            bus: bus.into(),
+            store: store.name().into(),
+            memory: memory.name().into(),
+            embedder: embedder.name(),
+            runner: runner.name().into(),
+            model: if runner.name() == "sim" { "sim".into() } else { config.llm.model.clone() },
+            agents: catalog.len(),
+        };
+
+        let cancel = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let status = StatusBoard::default();
+        let mut queues = HashMap::new();
+        for spec in catalog.agents() {
+            let (tx, mut rx) = mpsc::channel::<Intent>(config.runtime.queue_depth.max(1) as usize);
+            queues.insert(spec.id.clone(), tx);
+            let worker = AgentWorker {
+                hub: hub.clone(),
+                runner: runner.clone(),
+                model: config.llm.model.clone(),
+                recall_k: config.runtime.recall_k as usize,
+                events: events.clone(),
+                status: status.clone(),
+            };
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                loop {
+                    let intent = tokio::select! {
+                        biased;
+                        () = cancel.cancelled() => break,
+                        intent = rx.recv() => intent,
+                    };
+                    let Some(intent) = intent else { break };
+                    worker.run(intent, &cancel).await;
+                }
+                // Whatever is still queued is answered, not dropped silently.
+                rx.close();
+                while let Ok(mut intent) = rx.try_recv() {
+                    if let Some(tx) = intent.reply.take() {
+                        let _ = tx.send(Err("not handled: the runtime shut down first".into()));
+                    }
+                }
+            });
+        }
+        tasks.close();
+        tracing::info!(node = %info.node, agents = info.agents, data_dir = %data_dir.display(), "runtime started");
+
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                hub,
+                events,
+                queues,
+                status,
+                cancel,
+                tasks,
+                audit,
+                info,
+            }),
+        })
+    }
+
+    pub fn hub(&self) -> &ContextHub {
+        &self.inner.hub
+    }
+
+    pub fn info(&self) -> &RuntimeInfo {
+        &self.inner.info
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn status(&self, agent_id: &str) -> (AgentStatus, Option<String>) {
+        self.inner.status.get(agent_id)
+    }
+
+    /// Queue an intent for an agent. An unknown agent, an empty or oversized text, or a
+    /// full queue is an error here: an intent is never dropped silently.
+    pub async fn dispatch(
+        &self,
+        from: &Caller,
+        agent_id: &str,
+        text: &str,
+        trace_id: Option<String>,
+        parent_id: Option<String>,
+    ) -> Result<Ticket, RuntimeError> {
+        let started = Instant::now();
+        let intent_id = uuid::Uuid::now_v7().to_string();
+        let trace_id = trace_id.unwrap_or_else(|| intent_id.clone());
+        let input = json!({
+            "agent_id": agent_id, "text": text, "intent_id": intent_id,
+            "trace_id": trace_id, "parent_id": parent_id,
+        });
+        let result = self.enqueue(from, agent_id, text, &intent_id, &trace_id, parent_id);
+        let audit_result = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+        let agent = self.inner.queues.contains_key(agent_id).then_some(agent_id);
+        self.inner
+            .hub
+            .record(from, agent, "dispatch_intent", input, None, audit_result, started)?;
+        let outcome = result?;
+        let _ = self.inner.events.send(RuntimeEvent::IntentQueued {
+            agent_id: agent_id.to_string(),
+            intent_id: intent_id.clone(),
+            text: text.to_string(),
+            operator: from.0.clone(),
+        });
+        Ok(Ticket {
+            intent_id,
+            trace_id,
+            outcome,
+        })
+    }
+
+    fn enqueue(
+        &self,
+        from: &Caller,
+        agent_id: &str,
+        text: &str,
+        intent_id: &str,
+        trace_id: &str,
+        parent_id: Option<String>,
+    ) -> Result<oneshot::Receiver<Result<IntentReply, String>>, RuntimeError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(RuntimeError::ShuttingDown);
+        }
+        let queue = match self.inner.queues.get(agent_id) {
+            Some(q) => q,
+            None => {
+                self.inner.hub.spec(agent_id)?;
+                return Err(RuntimeError::Rejected(format!("agent `{agent_id}` is not running")));
+            }
+        };
+        if text.trim().is_empty() {
+            return Err(RuntimeError::Rejected("the intent text is empty".into()));
+        }
+        if text.len() > MAX_INTENT_BYTES {
+            return Err(RuntimeError::Rejected(format!(
+                "the intent text is {} bytes; the limit is {MAX_INTENT_BYTES}",
+                text.len()
+            )));
+        }
+        let (tx, rx) = oneshot::channel();
+        let intent = Intent {
+            id: intent_id.to_string(),
+            agent_id: agent_id.to_string(),
+            text: text.to_string(),
+            from: from.clone(),
+            trace_id: trace_id.to_string(),
+            parent_id,
+            reply: Some(tx),
+        };
+        queue.try_send(intent).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => RuntimeError::Rejected(format!(
+                "{agent_id}'s queue is full ({} intents waiting); try again shortly",
+                queue.max_capacity()
+            )),
+            mpsc::error::TrySendError::Closed(_) => RuntimeError::ShuttingDown,
+        })?;
+        Ok(rx)
+    }
+
+    /// Dispatch and wait for the outcome.
+    pub async fn dispatch_and_wait(
+        &self,
+        from: &Caller,
+        agent_id: &str,
+        text: &str,
+    ) -> Result<IntentReply, RuntimeError> {
+        let ticket = self.dispatch(from, agent_id, text, None, None).await?;
+        match ticket.outcome.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(RuntimeError::Rejected(e)),
+            Err(_) => Err(RuntimeError::ShuttingDown),
+        }
+    }
+
+    /// Stop taking intents, stop the agent tasks (a running generation is cancelled and its
+    /// intent answered with an error), wait for them, and flush the audit log.
+    pub async fn shutdown(&self) {
+        self.inner.cancel.cancel();
+        self.inner.tasks.wait().await;
+        if let Err(e) = self.inner.audit.close().await {
+            tracing::error!(error = %e, "audit log did not close cleanly");
+        }
+        tracing::info!("runtime stopped");
+    }
+
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.inner.cancel.clone()
+    }
+}

@@ -1,1 +1,17 @@
-//! (being written)
+//! The ContextHub and agent state: the MCP core, the one door to every agent's goals,
+//! persona traits, protocol hooks, behavioral traces, memory and versioned context.
+
+mod diff;
+mod embedded;
+mod hub;
+mod store;
+mod types;
+
+pub use diff::{ContextDiff, DiffLine, DiffLineKind, Hunk, diff_texts};
+pub use embedded::EmbeddedStore;
+pub use hub::{AgentState, ContextHub, HubError, HubOptions};
+pub use store::{Modifier, Store, StoreError};
+pub use types::{
+    Caller, Cause, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo, now_rfc3339,
+    whoami,
+};

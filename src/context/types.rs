@@ -1,0 +1,148 @@
+//! The shapes of per-agent state as stored and as served over MCP.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A part of an agent's state kept as one value (the spec's memory structure).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    Goals,
+    PersonaTraits,
+    ProtocolHooks,
+}
+
+impl Part {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Goals => "goals",
+            Part::PersonaTraits => "persona_traits",
+            Part::ProtocolHooks => "protocol_hooks",
+        }
+    }
+}
+
+/// Who made a call: written to every audit record's `caller`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Caller(pub String);
+
+impl Caller {
+    pub fn operator(name: &str) -> Caller {
+        Caller(format!("operator:{name}"))
+    }
+
+    pub fn agent(agent_id: &str) -> Caller {
+        Caller(format!("agent:{agent_id}"))
+    }
+
+    pub fn cli() -> Caller {
+        Caller(format!("cli:{}", whoami()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Caller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The operator's login name, for `caller` and the envelope's `source.operator`.
+pub fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "operator".into())
+}
+
+/// A protocol hook: when `on` happens, the agent does `action`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolHook {
+    /// Unique per agent; `remove_protocol_hook` takes it.
+    pub name: String,
+    /// The event, e.g. `intent.received`, `context.updated`.
+    pub on: String,
+    /// What to do, e.g. `handoff:sec-agent` or free text for the model.
+    pub action: String,
+}
+
+/// One behavioral trace entry: something the agent did, kept for review.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Position in the agent's trace, assigned by the store.
+    #[serde(default)]
+    pub seq: u64,
+    pub ts: String,
+    /// e.g. `intent.handled`, `tool.call`.
+    pub kind: String,
+    pub summary: String,
+    #[serde(default)]
+    pub intent_id: Option<String>,
+}
+
+/// What caused a context version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cause {
+    pub caller: String,
+    #[serde(default)]
+    pub intent_id: Option<String>,
+    #[serde(default)]
+    pub tool: Option<String>,
+}
+
+/// A context update before the store numbers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewContext {
+    pub text: String,
+    pub summary: String,
+    pub cause: Cause,
+}
+
+/// One version of an agent's context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextVersion {
+    pub agent_id: String,
+    /// 1, 2, 3, … strictly increasing per agent.
+    pub version: u64,
+    /// UUIDv7, unique across agents: the audit record's `context_id`.
+    pub context_id: String,
+    pub created_at: String,
+    pub summary: String,
+    pub cause: Cause,
+    pub text: String,
+}
+
+/// A version without its text, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub version: u64,
+    pub context_id: String,
+    pub created_at: String,
+    pub summary: String,
+    pub cause: Cause,
+    pub lines: usize,
+}
+
+impl From<&ContextVersion> for VersionInfo {
+    fn from(v: &ContextVersion) -> Self {
+        VersionInfo {
+            version: v.version,
+            context_id: v.context_id.clone(),
+            created_at: v.created_at.clone(),
+            summary: v.summary.clone(),
+            cause: v.cause.clone(),
+            lines: v.text.lines().count(),
+        }
+    }
+}
+
+/// Now, as the RFC 3339 UTC text used everywhere in aios.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
