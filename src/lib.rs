@@ -15,6 +15,7 @@
 //! - [`cli`]: the command line (clap) and one module per subcommand.
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
 //! - [`telemetry`]: tracing to a file, never to the terminal.
+//! - [`sanitize`]: neutralising escape sequences and control characters before display.
 //! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
 #![forbid(unsafe_code)]
 
@@ -27,5 +28,6 @@ pub mod control;
 pub mod event;
 pub mod llm;
 pub mod memory;
+pub mod sanitize;
 pub mod telemetry;
 pub mod tui;

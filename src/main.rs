@@ -1,1 +1,33 @@
-fn main() {}
+//! The `aios` binary: parse the command line, run it, print any error as one line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    if let Err(e) = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .install()
+    {
+        eprintln!("aios: cannot install the error reporter: {e}");
+    }
+    let cli = aios::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("aios: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(aios::cli::run(cli)) {
+        Ok(code) => code,
+        Err(report) => {
+            let chain: Vec<String> = report.chain().map(|c| c.to_string()).collect();
+            eprintln!("aios: {}", chain.join(": ").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

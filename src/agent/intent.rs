@@ -61,7 +61,11 @@ impl AgentWorker {
     }
 
     /// Handle one intent to its end; errors come back as text for the reply channel.
-    pub async fn handle(&self, intent: &Intent, cancel: &CancellationToken) -> Result<IntentReply, String> {
+    pub async fn handle(
+        &self,
+        intent: &Intent,
+        cancel: &CancellationToken,
+    ) -> Result<IntentReply, String> {
         let agent_id = intent.agent_id.as_str();
         let me = Caller::agent(agent_id);
         let hub = &self.hub;
@@ -73,7 +77,10 @@ impl AgentWorker {
             .map_err(|e| e.to_string())?;
 
         self.set_status(agent_id, AgentStatus::Thinking);
-        let state = hub.get_agent(&me, agent_id).await.map_err(|e| e.to_string())?;
+        let state = hub
+            .get_agent(&me, agent_id)
+            .await
+            .map_err(|e| e.to_string())?;
         let previous = hub
             .get_context(&me, agent_id, None)
             .await
@@ -134,7 +141,14 @@ impl AgentWorker {
                 at: &at,
             },
         );
-        let first_line: String = intent.text.lines().next().unwrap_or("").chars().take(60).collect();
+        let first_line: String = intent
+            .text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
         let version = hub
             .update_context(
                 &me,
@@ -176,7 +190,11 @@ impl AgentWorker {
             context_version: version.version,
             context_id: version.context_id,
             runner: self.runner.name().to_string(),
-            model: if self.runner.name() == "sim" { "sim".into() } else { model },
+            model: if self.runner.name() == "sim" {
+                "sim".into()
+            } else {
+                model
+            },
             usage,
         })
     }

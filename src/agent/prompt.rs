@@ -72,10 +72,27 @@ pub struct Handled<'a> {
 
 /// The agent's next context: goals, the latest intent and reply, and a bounded history
 /// carried over from the previous version.
-pub fn next_context(agent_id: &str, goals: &[String], previous: Option<&str>, h: &Handled<'_>) -> String {
+pub fn next_context(
+    agent_id: &str,
+    goals: &[String],
+    previous: Option<&str>,
+    h: &Handled<'_>,
+) -> String {
     let mut history: Vec<String> = previous.map(history_of).unwrap_or_default();
-    let first_line = h.text.lines().next().unwrap_or("").chars().take(80).collect::<String>();
-    history.push(format!("- {} {}: {}", h.at, short_id(h.intent_id), first_line));
+    let first_line = h
+        .text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .collect::<String>();
+    history.push(format!(
+        "- {} {}: {}",
+        h.at,
+        short_id(h.intent_id),
+        first_line
+    ));
     let skip = history.len().saturating_sub(HISTORY_KEPT);
 
     let mut out = format!("# {agent_id} context\n\n## Goals\n");

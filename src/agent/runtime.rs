@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditLog, AuditOptions};
-use crate::config::{BusBackend, Config, MemoryBackend, RunnerKind, EmbedderKind};
-use crate::context::{Caller, ContextHub, EmbeddedStore, HubError, HubOptions, Store};
+use crate::config::{BusBackend, Config, EmbedderKind, MemoryBackend, RunnerKind};
+use crate::context::{Call, Caller, ContextHub, EmbeddedStore, HubError, HubOptions, Store};
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::llm::{LlmRunner, SimRunner};
 use crate::memory::{Embedder, HashEmbedder, LocalMemory, VectorMemory};
@@ -69,7 +69,10 @@ pub struct StatusBoard {
 impl StatusBoard {
     pub fn set(&self, agent_id: &str, status: AgentStatus) {
         if let Ok(mut m) = self.inner.lock() {
-            m.insert(agent_id.to_string(), (status, crate::context::now_rfc3339()));
+            m.insert(
+                agent_id.to_string(),
+                (status, crate::context::now_rfc3339()),
+            );
         }
     }
 
@@ -136,9 +139,11 @@ impl Runtime {
         let dims = config.memory.dims as usize;
         let memory: Arc<dyn VectorMemory> = match config.memory.backend {
             MemoryBackend::Auto | MemoryBackend::Local => Arc::new(
-                LocalMemory::open(&data_dir.join("memory"), dims).map_err(|e| RuntimeError::Open {
-                    what: "the local vector memory".into(),
-                    message: e.to_string(),
+                LocalMemory::open(&data_dir.join("memory"), dims).map_err(|e| {
+                    RuntimeError::Open {
+                        what: "the local vector memory".into(),
+                        message: e.to_string(),
+                    }
                 })?,
             ),
             MemoryBackend::Qdrant => {
@@ -156,7 +161,9 @@ impl Runtime {
             }
         };
         let runner: Arc<dyn LlmRunner> = match config.llm.runner {
-            RunnerKind::Auto | RunnerKind::Sim => Arc::new(SimRunner::new(config.llm.sim.tokens_per_second)),
+            RunnerKind::Auto | RunnerKind::Sim => {
+                Arc::new(SimRunner::new(config.llm.sim.tokens_per_second))
+            }
             other => {
                 return Err(RuntimeError::Config(format!(
                     "llm.runner = \"{}\" is not available in this build yet; use \"auto\" or \"sim\"",
@@ -164,10 +171,11 @@ impl Runtime {
                 )));
             }
         };
-        let audit = AuditLog::open(AuditOptions::from_config(&config)).map_err(|e| RuntimeError::Open {
-            what: "the audit log".into(),
-            message: e.to_string(),
-        })?;
+        let audit =
+            AuditLog::open(AuditOptions::from_config(&config)).map_err(|e| RuntimeError::Open {
+                what: "the audit log".into(),
+                message: e.to_string(),
+            })?;
 
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let hub = ContextHub::new(
@@ -190,7 +198,11 @@ impl Runtime {
             memory: memory.name().into(),
             embedder: embedder.name(),
             runner: runner.name().into(),
-            model: if runner.name() == "sim" { "sim".into() } else { config.llm.model.clone() },
+            model: if runner.name() == "sim" {
+                "sim".into()
+            } else {
+                config.llm.model.clone()
+            },
             agents: catalog.len(),
         };
 
@@ -282,9 +294,17 @@ impl Runtime {
         let result = self.enqueue(from, agent_id, text, &intent_id, &trace_id, parent_id);
         let audit_result = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
         let agent = self.inner.queues.contains_key(agent_id).then_some(agent_id);
-        self.inner
-            .hub
-            .record(from, agent, "dispatch_intent", input, None, audit_result, started)?;
+        self.inner.hub.record(
+            from,
+            Call {
+                agent_id: agent,
+                action: "dispatch_intent",
+                input,
+                context_id: None,
+                result: audit_result,
+                started,
+            },
+        )?;
         let outcome = result?;
         let _ = self.inner.events.send(RuntimeEvent::IntentQueued {
             agent_id: agent_id.to_string(),
@@ -315,7 +335,9 @@ impl Runtime {
             Some(q) => q,
             None => {
                 self.inner.hub.spec(agent_id)?;
-                return Err(RuntimeError::Rejected(format!("agent `{agent_id}` is not running")));
+                return Err(RuntimeError::Rejected(format!(
+                    "agent `{agent_id}` is not running"
+                )));
             }
         };
         if text.trim().is_empty() {

@@ -90,7 +90,10 @@ impl AgentSpec {
         if let Some(v) = &o.category {
             self.category = Category::parse(v).ok_or_else(|| {
                 let allowed: Vec<_> = Category::ALL.iter().map(|c| c.as_str()).collect();
-                format!("unknown category `{v}`, expected one of {}", allowed.join(", "))
+                format!(
+                    "unknown category `{v}`, expected one of {}",
+                    allowed.join(", ")
+                )
             })?;
         }
         if let Some(v) = &o.role {
@@ -152,7 +155,9 @@ pub fn display_name(id: &str) -> String {
 pub fn is_valid_agent_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id
-            .split('-')
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && id.split('-').all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }

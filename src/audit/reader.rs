@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::record::AuditRecord;
 use super::AuditError;
+use super::record::AuditRecord;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditProblem {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use super::record::{AuditEntry, AuditRecord, GENESIS_HASH};
 use super::AuditError;
+use super::record::{AuditEntry, AuditRecord, GENESIS_HASH};
 use crate::config::Config;
 
 #[derive(Debug, Clone)]

@@ -1,1 +1,91 @@
-//! (being written)
+//! The command line: argument definitions (clap) and one module per subcommand.
+
+mod agents;
+mod context;
+mod dispatch;
+mod doctor;
+mod serve;
+mod session;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use color_eyre::eyre::{Result, WrapErr};
+
+use crate::config::{Config, ConfigSource, LoadOptions};
+
+pub use session::Session;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aios",
+    version,
+    about = "Terminal control center for the AI ∞ OS multi-agent runtime",
+    long_about = "aios embeds the whole multi-agent runtime (30 agents, the MCP context hub, \
+                  the audit log) and draws it live in the terminal. Run without a command to \
+                  open the control center.",
+    after_help = "Configuration: --config, then $AIOS_CONFIG, ./config.toml, ~/.config/aios/config.toml; \
+                  every key can be set as AIOS_<SECTION>_<KEY>."
+)]
+pub struct Cli {
+    /// Configuration file (default: $AIOS_CONFIG, ./config.toml, then the platform config dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data dir: state store, audit log, control socket and logs (overrides runtime.data_dir).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the control center (the default).
+    Tui,
+    /// Run the runtime headless (logs to a file), serving the control socket.
+    Serve,
+    /// Send an intent to an agent and print its streamed reply.
+    Dispatch(dispatch::DispatchArgs),
+    /// List the agents, grouped by category.
+    Agents {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an agent's context, its versions, or the diff of two versions.
+    Context(context::ContextArgs),
+    /// Check configuration, policy and every backend.
+    Doctor {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Load the configuration as the global flags say.
+pub fn load_config(cli: &Cli) -> Result<(Config, ConfigSource)> {
+    let opts = LoadOptions {
+        config_path: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        env: None,
+    };
+    crate::config::load(&opts).wrap_err("invalid configuration")
+}
+
+/// Run the parsed command line; errors are printed by `main` as one line.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(Command::Doctor { json }) = &cli.command {
+        return doctor::run(&cli, *json).await;
+    }
+    let (config, _source) = load_config(&cli)?;
+    let _log = crate::telemetry::init(&config.data_dir());
+    match cli.command.unwrap_or(Command::Tui) {
+        Command::Tui => crate::tui::run(config).await,
+        Command::Serve => serve::run(config).await,
+        Command::Dispatch(args) => dispatch::run(config, args).await,
+        Command::Agents { json } => agents::run(config, json).await,
+        Command::Context(args) => context::run(config, args).await,
+        Command::Doctor { .. } => unreachable!("handled above"),
+    }
+}

@@ -38,7 +38,11 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSource), ConfigError> {
     Ok((config, ConfigSource::Embedded))
 }
 
-pub fn parse_str(text: &str, origin: &str, env: &[(String, String)]) -> Result<Config, ConfigError> {
+pub fn parse_str(
+    text: &str,
+    origin: &str,
+    env: &[(String, String)],
+) -> Result<Config, ConfigError> {
     let _ = (origin, env);
     toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))
 }

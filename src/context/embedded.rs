@@ -88,7 +88,10 @@ impl Store for EmbeddedStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(STATE).map_err(backend)?;
-            match table.get((agent.as_str(), part.as_str())).map_err(backend)? {
+            match table
+                .get((agent.as_str(), part.as_str()))
+                .map_err(backend)?
+            {
                 Some(v) => decode(&format!("{agent}/{}", part.as_str()), v.value()).map(Some),
                 None => Ok(None),
             }
@@ -113,7 +116,9 @@ impl Store for EmbeddedStore {
                     None => None,
                 };
                 let new = modify(current)?;
-                table.insert(key, encode(&new)?.as_slice()).map_err(backend)?;
+                table
+                    .insert(key, encode(&new)?.as_slice())
+                    .map_err(backend)?;
                 new
             };
             txn.commit().map_err(backend)?;

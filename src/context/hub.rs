@@ -12,8 +12,7 @@ use tokio::sync::broadcast;
 use super::diff::{ContextDiff, diff_texts};
 use super::store::{Modifier, Store, StoreError};
 use super::types::{
-    Caller, Cause, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo,
-    now_rfc3339,
+    Caller, Cause, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo, now_rfc3339,
 };
 use crate::agent::{AgentSpec, Catalog};
 use crate::audit::{AuditEntry, AuditError, AuditLog, Outcome};
@@ -84,6 +83,16 @@ struct Inner {
     audit: AuditLog,
     events: broadcast::Sender<RuntimeEvent>,
     opts: HubOptions,
+}
+
+/// One finished call, as the audit log records it.
+pub struct Call<'a> {
+    pub agent_id: Option<&'a str>,
+    pub action: &'a str,
+    pub input: Value,
+    pub context_id: Option<String>,
+    pub result: Result<(), String>,
+    pub started: Instant,
 }
 
 /// The result of a call and the context id it touched, for the audit record.
@@ -164,34 +173,25 @@ impl ContextHub {
 
     /// Write one audit record for a call made outside the hub's own methods (e.g. the
     /// runtime's `dispatch_intent`), so every interaction is on the chain.
-    pub fn record(
-        &self,
-        caller: &Caller,
-        agent_id: Option<&str>,
-        action: &str,
-        input: Value,
-        context_id: Option<String>,
-        result: Result<(), String>,
-        started: Instant,
-    ) -> Result<(), HubError> {
-        let (outcome, error) = match result {
+    pub fn record(&self, caller: &Caller, call: Call<'_>) -> Result<(), HubError> {
+        let (outcome, error) = match call.result {
             Ok(()) => (Outcome::Ok, None),
             Err(e) => (Outcome::Error, Some(e)),
         };
         let outcome_name = if error.is_some() { "error" } else { "ok" };
         self.inner.audit.append(AuditEntry {
-            agent_id: agent_id.map(str::to_string),
-            action: action.to_string(),
-            input,
-            context_id,
+            agent_id: call.agent_id.map(str::to_string),
+            action: call.action.to_string(),
+            input: call.input,
+            context_id: call.context_id,
             caller: caller.0.clone(),
             outcome,
             error,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms: call.started.elapsed().as_secs_f64() * 1000.0,
         })?;
         self.emit(RuntimeEvent::Audited {
-            agent_id: agent_id.map(str::to_string),
-            action: action.to_string(),
+            agent_id: call.agent_id.map(str::to_string),
+            action: call.action.to_string(),
             outcome: outcome_name.into(),
         });
         Ok(())
@@ -222,7 +222,17 @@ impl ContextHub {
             Ok((_, ctx)) => (Ok(()), ctx.clone()),
             Err(e) => (Err(e.to_string()), None),
         };
-        self.record(caller, agent_id, action, input, context_id, audit_result, started)?;
+        self.record(
+            caller,
+            Call {
+                agent_id,
+                action,
+                input,
+                context_id,
+                result: audit_result,
+                started,
+            },
+        )?;
         result.map(|(t, _)| t)
     }
 
@@ -234,27 +244,33 @@ impl ContextHub {
     }
 
     pub async fn get_agent(&self, caller: &Caller, agent_id: &str) -> Result<AgentState, HubError> {
-        self.call(caller, Some(agent_id), "get_agent", json!({"agent_id": agent_id}), || async {
-            let spec = self.spec(agent_id)?.clone();
-            let latest = self.inner.store.context(agent_id, None).await?;
-            let state = AgentState {
-                goals: self.read_list(agent_id, Part::Goals, &spec.goals).await?,
-                persona_traits: self
-                    .read_list(agent_id, Part::PersonaTraits, &spec.persona_traits)
-                    .await?,
-                protocol_hooks: self.read_hooks(agent_id).await?,
-                memory_count: self
-                    .inner
-                    .memory
-                    .count(&MemoryFilter::agent(agent_id))
-                    .await?,
-                context_version: latest.as_ref().map(|c| c.version),
-                context_id: latest.as_ref().map(|c| c.context_id.clone()),
-                spec,
-            };
-            let ctx = state.context_id.clone();
-            Ok((state, ctx))
-        })
+        self.call(
+            caller,
+            Some(agent_id),
+            "get_agent",
+            json!({"agent_id": agent_id}),
+            || async {
+                let spec = self.spec(agent_id)?.clone();
+                let latest = self.inner.store.context(agent_id, None).await?;
+                let state = AgentState {
+                    goals: self.read_list(agent_id, Part::Goals, &spec.goals).await?,
+                    persona_traits: self
+                        .read_list(agent_id, Part::PersonaTraits, &spec.persona_traits)
+                        .await?,
+                    protocol_hooks: self.read_hooks(agent_id).await?,
+                    memory_count: self
+                        .inner
+                        .memory
+                        .count(&MemoryFilter::agent(agent_id))
+                        .await?,
+                    context_version: latest.as_ref().map(|c| c.version),
+                    context_id: latest.as_ref().map(|c| c.context_id.clone()),
+                    spec,
+                };
+                let ctx = state.context_id.clone();
+                Ok((state, ctx))
+            },
+        )
         .await
     }
 
@@ -272,16 +288,31 @@ impl ContextHub {
 
     async fn read_hooks(&self, agent_id: &str) -> Result<Vec<ProtocolHook>, HubError> {
         match self.inner.store.get(agent_id, Part::ProtocolHooks).await? {
-            Some(v) => serde_json::from_value(v).map_err(|e| corrupt(agent_id, Part::ProtocolHooks, e)),
+            Some(v) => {
+                serde_json::from_value(v).map_err(|e| corrupt(agent_id, Part::ProtocolHooks, e))
+            }
             None => Ok(Vec::new()),
         }
     }
 
-    pub async fn get_goals(&self, caller: &Caller, agent_id: &str) -> Result<Vec<String>, HubError> {
-        self.call(caller, Some(agent_id), "get_goals", json!({"agent_id": agent_id}), || async {
-            let spec = self.spec(agent_id)?;
-            Ok((self.read_list(agent_id, Part::Goals, &spec.goals).await?, None))
-        })
+    pub async fn get_goals(
+        &self,
+        caller: &Caller,
+        agent_id: &str,
+    ) -> Result<Vec<String>, HubError> {
+        self.call(
+            caller,
+            Some(agent_id),
+            "get_goals",
+            json!({"agent_id": agent_id}),
+            || async {
+                let spec = self.spec(agent_id)?;
+                Ok((
+                    self.read_list(agent_id, Part::Goals, &spec.goals).await?,
+                    None,
+                ))
+            },
+        )
         .await
     }
 
@@ -306,13 +337,19 @@ impl ContextHub {
         agent_id: &str,
     ) -> Result<Vec<String>, HubError> {
         let input = json!({"agent_id": agent_id});
-        self.call(caller, Some(agent_id), "get_persona_traits", input, || async {
-            let spec = self.spec(agent_id)?;
-            let traits = self
-                .read_list(agent_id, Part::PersonaTraits, &spec.persona_traits)
-                .await?;
-            Ok((traits, None))
-        })
+        self.call(
+            caller,
+            Some(agent_id),
+            "get_persona_traits",
+            input,
+            || async {
+                let spec = self.spec(agent_id)?;
+                let traits = self
+                    .read_list(agent_id, Part::PersonaTraits, &spec.persona_traits)
+                    .await?;
+                Ok((traits, None))
+            },
+        )
         .await
     }
 
@@ -323,12 +360,18 @@ impl ContextHub {
         traits: Vec<String>,
     ) -> Result<Vec<String>, HubError> {
         let input = json!({"agent_id": agent_id, "persona_traits": traits});
-        self.call(caller, Some(agent_id), "set_persona_traits", input, || async {
-            let traits = clean_list("persona trait", traits)?;
-            self.write_part(agent_id, Part::PersonaTraits, json!(traits))
-                .await?;
-            Ok((traits, None))
-        })
+        self.call(
+            caller,
+            Some(agent_id),
+            "set_persona_traits",
+            input,
+            || async {
+                let traits = clean_list("persona trait", traits)?;
+                self.write_part(agent_id, Part::PersonaTraits, json!(traits))
+                    .await?;
+                Ok((traits, None))
+            },
+        )
         .await
     }
 
@@ -348,9 +391,13 @@ impl ContextHub {
         agent_id: &str,
     ) -> Result<Vec<ProtocolHook>, HubError> {
         let input = json!({"agent_id": agent_id});
-        self.call(caller, Some(agent_id), "get_protocol_hooks", input, || async {
-            Ok((self.read_hooks(agent_id).await?, None))
-        })
+        self.call(
+            caller,
+            Some(agent_id),
+            "get_protocol_hooks",
+            input,
+            || async { Ok((self.read_hooks(agent_id).await?, None)) },
+        )
         .await
     }
 
@@ -362,30 +409,43 @@ impl ContextHub {
         hook: ProtocolHook,
     ) -> Result<Vec<ProtocolHook>, HubError> {
         let input = json!({"agent_id": agent_id, "hook": hook});
-        self.call(caller, Some(agent_id), "add_protocol_hook", input, || async {
-            for (field, value) in [("name", &hook.name), ("on", &hook.on), ("action", &hook.action)] {
-                if value.trim().is_empty() {
-                    return Err(HubError::BadRequest(format!("a protocol hook needs a non-empty `{field}`")));
+        self.call(
+            caller,
+            Some(agent_id),
+            "add_protocol_hook",
+            input,
+            || async {
+                for (field, value) in [
+                    ("name", &hook.name),
+                    ("on", &hook.on),
+                    ("action", &hook.action),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(HubError::BadRequest(format!(
+                            "a protocol hook needs a non-empty `{field}`"
+                        )));
+                    }
                 }
-            }
-            let modify: Modifier = Arc::new(move |current| {
-                let mut hooks: Vec<ProtocolHook> = match current {
-                    Some(v) => serde_json::from_value(v)
-                        .map_err(|e| StoreError::Rejected(format!("stored hooks unreadable: {e}")))?,
-                    None => Vec::new(),
-                };
-                if hooks.iter().any(|h| h.name == hook.name) {
-                    return Err(StoreError::Rejected(format!(
-                        "a protocol hook named `{}` exists; remove it first",
-                        hook.name
-                    )));
-                }
-                hooks.push(hook.clone());
-                Ok(json!(hooks))
-            });
-            let hooks = self.modify_hooks(agent_id, modify).await?;
-            Ok((hooks, None))
-        })
+                let modify: Modifier = Arc::new(move |current| {
+                    let mut hooks: Vec<ProtocolHook> = match current {
+                        Some(v) => serde_json::from_value(v).map_err(|e| {
+                            StoreError::Rejected(format!("stored hooks unreadable: {e}"))
+                        })?,
+                        None => Vec::new(),
+                    };
+                    if hooks.iter().any(|h| h.name == hook.name) {
+                        return Err(StoreError::Rejected(format!(
+                            "a protocol hook named `{}` exists; remove it first",
+                            hook.name
+                        )));
+                    }
+                    hooks.push(hook.clone());
+                    Ok(json!(hooks))
+                });
+                let hooks = self.modify_hooks(agent_id, modify).await?;
+                Ok((hooks, None))
+            },
+        )
         .await
     }
 
@@ -396,28 +456,41 @@ impl ContextHub {
         name: &str,
     ) -> Result<Vec<ProtocolHook>, HubError> {
         let input = json!({"agent_id": agent_id, "name": name});
-        self.call(caller, Some(agent_id), "remove_protocol_hook", input, || async {
-            let wanted = name.to_string();
-            let modify: Modifier = Arc::new(move |current| {
-                let mut hooks: Vec<ProtocolHook> = match current {
-                    Some(v) => serde_json::from_value(v)
-                        .map_err(|e| StoreError::Rejected(format!("stored hooks unreadable: {e}")))?,
-                    None => Vec::new(),
-                };
-                let before = hooks.len();
-                hooks.retain(|h| h.name != wanted);
-                if hooks.len() == before {
-                    return Err(StoreError::Rejected(format!("no protocol hook named `{wanted}`")));
-                }
-                Ok(json!(hooks))
-            });
-            let hooks = self.modify_hooks(agent_id, modify).await?;
-            Ok((hooks, None))
-        })
+        self.call(
+            caller,
+            Some(agent_id),
+            "remove_protocol_hook",
+            input,
+            || async {
+                let wanted = name.to_string();
+                let modify: Modifier = Arc::new(move |current| {
+                    let mut hooks: Vec<ProtocolHook> = match current {
+                        Some(v) => serde_json::from_value(v).map_err(|e| {
+                            StoreError::Rejected(format!("stored hooks unreadable: {e}"))
+                        })?,
+                        None => Vec::new(),
+                    };
+                    let before = hooks.len();
+                    hooks.retain(|h| h.name != wanted);
+                    if hooks.len() == before {
+                        return Err(StoreError::Rejected(format!(
+                            "no protocol hook named `{wanted}`"
+                        )));
+                    }
+                    Ok(json!(hooks))
+                });
+                let hooks = self.modify_hooks(agent_id, modify).await?;
+                Ok((hooks, None))
+            },
+        )
         .await
     }
 
-    async fn modify_hooks(&self, agent_id: &str, modify: Modifier) -> Result<Vec<ProtocolHook>, HubError> {
+    async fn modify_hooks(
+        &self,
+        agent_id: &str,
+        modify: Modifier,
+    ) -> Result<Vec<ProtocolHook>, HubError> {
         let value = self
             .inner
             .store
@@ -442,10 +515,13 @@ impl ContextHub {
         summary: &str,
         intent_id: Option<&str>,
     ) -> Result<u64, HubError> {
-        let input = json!({"agent_id": agent_id, "kind": kind, "summary": summary, "intent_id": intent_id});
+        let input =
+            json!({"agent_id": agent_id, "kind": kind, "summary": summary, "intent_id": intent_id});
         self.call(caller, Some(agent_id), "append_trace", input, || async {
             if kind.trim().is_empty() {
-                return Err(HubError::BadRequest("a trace needs a non-empty `kind`".into()));
+                return Err(HubError::BadRequest(
+                    "a trace needs a non-empty `kind`".into(),
+                ));
             }
             let trace = Trace {
                 seq: 0,
@@ -506,7 +582,8 @@ impl ContextHub {
         summary: String,
         cause: Cause,
     ) -> Result<ContextVersion, HubError> {
-        let input = json!({"agent_id": agent_id, "summary": summary, "bytes": text.len(), "cause": cause});
+        let input =
+            json!({"agent_id": agent_id, "summary": summary, "bytes": text.len(), "cause": cause});
         self.call(caller, Some(agent_id), "update_context", input, || async {
             if text.len() > MAX_CONTEXT_BYTES {
                 return Err(HubError::BadRequest(format!(
@@ -519,7 +596,11 @@ impl ContextHub {
                 .store
                 .push_context(
                     agent_id,
-                    NewContext { text, summary, cause },
+                    NewContext {
+                        text,
+                        summary,
+                        cause,
+                    },
                     self.inner.opts.keep_versions,
                 )
                 .await?;
@@ -565,13 +646,19 @@ impl ContextHub {
         .await
     }
 
-    async fn version_text(&self, agent_id: &str, version: u64) -> Result<(String, Option<String>), HubError> {
+    async fn version_text(
+        &self,
+        agent_id: &str,
+        version: u64,
+    ) -> Result<(String, Option<String>), HubError> {
         if version == 0 {
             return Ok((String::new(), None));
         }
         match self.inner.store.context(agent_id, Some(version)).await? {
             Some(c) => Ok((c.text, Some(c.context_id))),
-            None => Err(HubError::NotFound(self.missing_version(agent_id, version).await)),
+            None => Err(HubError::NotFound(
+                self.missing_version(agent_id, version).await,
+            )),
         }
     }
 
@@ -598,21 +685,34 @@ impl ContextHub {
         let input = json!({"agent_id": agent_id, "kind": kind, "text": text, "tags": tags});
         self.call(caller, Some(agent_id), "remember", input, || async {
             if text.trim().is_empty() {
-                return Err(HubError::BadRequest("nothing to remember: `text` is empty".into()));
+                return Err(HubError::BadRequest(
+                    "nothing to remember: `text` is empty".into(),
+                ));
             }
             let item = MemoryItem {
                 id: uuid::Uuid::now_v7().to_string(),
                 agent_id: agent_id.to_string(),
-                kind: if kind.is_empty() { "fact".into() } else { kind.to_string() },
+                kind: if kind.is_empty() {
+                    "fact".into()
+                } else {
+                    kind.to_string()
+                },
                 text: text.to_string(),
                 ts: now_rfc3339(),
                 tags,
             };
-            let mut vectors = self.inner.embedder.embed(&[item.text.clone()]).await?;
+            let mut vectors = self
+                .inner
+                .embedder
+                .embed(std::slice::from_ref(&item.text))
+                .await?;
             let vector = vectors
                 .pop()
                 .ok_or_else(|| MemoryError::Embedder("the embedder returned no vector".into()))?;
-            self.inner.memory.upsert(vec![(item.clone(), vector)]).await?;
+            self.inner
+                .memory
+                .upsert(vec![(item.clone(), vector)])
+                .await?;
             self.emit(RuntimeEvent::Remembered {
                 agent_id: agent_id.to_string(),
                 item_id: item.id.clone(),
@@ -642,7 +742,11 @@ impl ContextHub {
             let vector = vectors
                 .pop()
                 .ok_or_else(|| MemoryError::Embedder("the embedder returned no vector".into()))?;
-            let found = self.inner.memory.search(&vector, &filter, k.min(100)).await?;
+            let found = self
+                .inner
+                .memory
+                .search(&vector, &filter, k.min(100))
+                .await?;
             Ok((found, None))
         })
         .await

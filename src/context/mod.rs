@@ -9,7 +9,7 @@ mod types;
 
 pub use diff::{ContextDiff, DiffLine, DiffLineKind, Hunk, diff_texts};
 pub use embedded::EmbeddedStore;
-pub use hub::{AgentState, ContextHub, HubError, HubOptions};
+pub use hub::{AgentState, Call, ContextHub, HubError, HubOptions};
 pub use store::{Modifier, Store, StoreError};
 pub use types::{
     Caller, Cause, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo, now_rfc3339,

@@ -29,12 +29,20 @@ pub trait Store: Send + Sync {
     async fn get(&self, agent_id: &str, part: Part) -> Result<Option<Value>, StoreError>;
 
     /// Atomically replace the part with `modify(current)`; returns the new value.
-    async fn modify(&self, agent_id: &str, part: Part, modify: Modifier)
-    -> Result<Value, StoreError>;
+    async fn modify(
+        &self,
+        agent_id: &str,
+        part: Part,
+        modify: Modifier,
+    ) -> Result<Value, StoreError>;
 
     /// Append a trace, keeping the newest `keep`; returns its sequence number.
-    async fn append_trace(&self, agent_id: &str, trace: Trace, keep: u32)
-    -> Result<u64, StoreError>;
+    async fn append_trace(
+        &self,
+        agent_id: &str,
+        trace: Trace,
+        keep: u32,
+    ) -> Result<u64, StoreError>;
 
     /// The newest `limit` traces, oldest first.
     async fn traces(&self, agent_id: &str, limit: usize) -> Result<Vec<Trace>, StoreError>;

@@ -1,1 +1,22 @@
-//! (being written)
+//! One owner per data dir: the lock that makes a process the owner, and the local control
+//! socket through which other invocations (`dispatch`, `context`, …) reach that owner
+//! instead of failing on the store's lock.
+
+mod client;
+mod handler;
+mod lock;
+mod protocol;
+mod server;
+
+pub use client::ControlClient;
+pub use handler::handle;
+pub use lock::{DataDirLock, LockError};
+pub use protocol::{AgentRow, Reply, Request, RequestLine};
+pub use server::serve;
+
+use std::path::{Path, PathBuf};
+
+/// The socket an owner listens on.
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("aios.sock")
+}

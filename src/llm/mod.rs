@@ -57,10 +57,19 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TokenEvent {
-    Content { text: String },
-    Thinking { text: String },
-    ToolCall { name: String, arguments: serde_json::Value },
-    Done { usage: Usage },
+    Content {
+        text: String,
+    },
+    Thinking {
+        text: String,
+    },
+    ToolCall {
+        name: String,
+        arguments: serde_json::Value,
+    },
+    Done {
+        usage: Usage,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

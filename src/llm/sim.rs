@@ -25,7 +25,9 @@ impl SimRunner {
 
 /// A `key: value` line from the system prompt (the prompt builder writes them).
 fn field<'a>(system: &'a str, key: &str) -> Option<&'a str> {
-    system.lines().find_map(|l| l.strip_prefix(key).map(str::trim))
+    system
+        .lines()
+        .find_map(|l| l.strip_prefix(key).map(str::trim))
 }
 
 /// The scripted answer for a request: the same request always gets the same answer.
@@ -46,7 +48,12 @@ pub fn script(request: &ChatRequest) -> String {
     let agent = field(system, "Agent:").unwrap_or("agent");
     let role = field(system, "Role:").unwrap_or("general work");
     let goals: Vec<&str> = field(system, "Goals:")
-        .map(|g| g.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|g| {
+            g.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let recalled = field(system, "Recalled:")
         .and_then(|n| n.split_whitespace().next())
@@ -60,10 +67,7 @@ pub fn script(request: &ChatRequest) -> String {
         out.push_str("1. Clarify the request and its owner.\n");
     }
     for (i, goal) in goals.iter().enumerate().take(3) {
-        out.push_str(&format!(
-            "{}. Advance `{goal}` on this request.\n",
-            i + 1
-        ));
+        out.push_str(&format!("{}. Advance `{goal}` on this request.\n", i + 1));
     }
     out.push_str(&format!(
         "Memory: {recalled} related item{} recalled.\n",

@@ -35,7 +35,10 @@ impl VectorMemory for LocalMemory {
     }
 
     async fn upsert(&self, items: Vec<(MemoryItem, Vec<f32>)>) -> Result<(), MemoryError> {
-        let mut all = self.items.lock().map_err(|e| MemoryError::Storage(e.to_string()))?;
+        let mut all = self
+            .items
+            .lock()
+            .map_err(|e| MemoryError::Storage(e.to_string()))?;
         all.extend(items);
         Ok(())
     }
@@ -46,7 +49,10 @@ impl VectorMemory for LocalMemory {
         filter: &MemoryFilter,
         k: usize,
     ) -> Result<Vec<ScoredItem>, MemoryError> {
-        let all = self.items.lock().map_err(|e| MemoryError::Storage(e.to_string()))?;
+        let all = self
+            .items
+            .lock()
+            .map_err(|e| MemoryError::Storage(e.to_string()))?;
         Ok(all
             .iter()
             .rev()
@@ -60,14 +66,20 @@ impl VectorMemory for LocalMemory {
     }
 
     async fn delete(&self, ids: &[String]) -> Result<usize, MemoryError> {
-        let mut all = self.items.lock().map_err(|e| MemoryError::Storage(e.to_string()))?;
+        let mut all = self
+            .items
+            .lock()
+            .map_err(|e| MemoryError::Storage(e.to_string()))?;
         let before = all.len();
         all.retain(|(i, _)| !ids.contains(&i.id));
         Ok(before - all.len())
     }
 
     async fn count(&self, filter: &MemoryFilter) -> Result<u64, MemoryError> {
-        let all = self.items.lock().map_err(|e| MemoryError::Storage(e.to_string()))?;
+        let all = self
+            .items
+            .lock()
+            .map_err(|e| MemoryError::Storage(e.to_string()))?;
         Ok(all.iter().filter(|(i, _)| filter.matches(i)).count() as u64)
     }
 }

@@ -1,0 +1,272 @@
+//! `aios doctor`: configuration, policy, data dir and every backend — which is configured,
+//! which is live, whether its server answers and how fast. Exits non-zero when something
+//! required is down or the configuration breaks the policy.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::Result;
+use serde::Serialize;
+use tokio::net::TcpStream;
+
+use crate::config::{BusBackend, Config, ConfigSource, EmbedderKind, MemoryBackend, RunnerKind};
+use crate::control::DataDirLock;
+
+use super::{Cli, load_config};
+
+const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Serialize)]
+struct Check {
+    check: &'static str,
+    status: Status,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<f64>,
+}
+
+fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Check {
+    Check {
+        check,
+        status,
+        detail: detail.into(),
+        latency_ms: None,
+    }
+}
+
+pub async fn run(cli: &Cli, json: bool) -> Result<ExitCode> {
+    let checks = match load_config(cli) {
+        Ok((config, source)) => checks(&config, &source).await,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+            let message = chain.join(": ");
+            let name = if message.contains("closed hosted API") {
+                "policy"
+            } else {
+                "config"
+            };
+            vec![check(name, Status::Fail, message)]
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checks)?);
+    } else {
+        for c in &checks {
+            let status = match c.status {
+                Status::Ok => "ok",
+                Status::Warn => "warn",
+                Status::Fail => "FAIL",
+            };
+            let latency = c
+                .latency_ms
+                .map(|l| format!(" ({l:.1} ms)"))
+                .unwrap_or_default();
+            println!("{:<10} {:<5} {}{latency}", c.check, status, c.detail);
+        }
+    }
+    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
+    let mut out = Vec::new();
+    out.push(check(
+        "config",
+        Status::Ok,
+        match source {
+            ConfigSource::Embedded => "built-in defaults (no config file found)".to_string(),
+            ConfigSource::File(p) => p.display().to_string(),
+        },
+    ));
+    out.push(check(
+        "policy",
+        Status::Ok,
+        "open models only: no closed hosted API configured",
+    ));
+
+    let data_dir = config.data_dir();
+    out.push(match DataDirLock::try_acquire(&data_dir) {
+        Ok(Ok(_lock)) => check(
+            "data dir",
+            Status::Ok,
+            format!("{} (no owner running)", data_dir.display()),
+        ),
+        Ok(Err(holder)) => check(
+            "data dir",
+            Status::Ok,
+            format!("{} (owned by {holder})", data_dir.display()),
+        ),
+        Err(e) => check("data dir", Status::Fail, e.to_string()),
+    });
+    out.push(check(
+        "store",
+        Status::Ok,
+        format!("embedded redb at {}", data_dir.join("state.redb").display()),
+    ));
+    out.push(check(
+        "audit",
+        Status::Ok,
+        format!("JSONL at {}", config.audit_dir().display()),
+    ));
+
+    // Bus: Redis is required when configured explicitly.
+    let (required, live) = match config.bus.backend {
+        BusBackend::Redis => (true, "redis"),
+        BusBackend::Auto => (false, "in-process"),
+        BusBackend::Memory => (false, "in-process"),
+    };
+    out.push(if config.bus.backend == BusBackend::Memory {
+        check("bus", Status::Ok, "memory: in-process broadcast")
+    } else {
+        server_check("bus", &config.bus.url, required, live, "redis").await
+    });
+
+    let required = config.memory.backend == MemoryBackend::Qdrant;
+    out.push(if config.memory.backend == MemoryBackend::Local {
+        check(
+            "memory",
+            Status::Ok,
+            format!("local on-disk index, {} dims", config.memory.dims),
+        )
+    } else {
+        server_check("memory", &config.memory.url, required, "local", "qdrant").await
+    });
+    out.push(match config.memory.embedder {
+        EmbedderKind::Ollama => {
+            server_check("embedder", &config.llm.ollama.url, true, "hash", "ollama").await
+        }
+        _ => check(
+            "embedder",
+            Status::Ok,
+            format!("hash: deterministic local, {} dims", config.memory.dims),
+        ),
+    });
+
+    match config.llm.runner {
+        RunnerKind::Sim => out.push(check("llm", Status::Ok, "sim: scripted local runner")),
+        RunnerKind::Ollama => {
+            out.push(server_check("llm", &config.llm.ollama.url, true, "sim", "ollama").await)
+        }
+        RunnerKind::Openai => {
+            out.push(server_check("llm", &config.llm.openai.url, true, "sim", "openai").await)
+        }
+        RunnerKind::Auto => {
+            out.push(server_check("ollama", &config.llm.ollama.url, false, "sim", "ollama").await);
+            out.push(server_check("openai", &config.llm.openai.url, false, "sim", "openai").await);
+            out.push(check(
+                "llm",
+                Status::Ok,
+                "auto → sim: scripted local runner",
+            ));
+        }
+    }
+    out
+}
+
+/// Probe a server; `required` turns "down" into a failure, otherwise the embedded
+/// `fallback` is what runs.
+async fn server_check(
+    name: &'static str,
+    url: &str,
+    required: bool,
+    fallback: &str,
+    kind: &str,
+) -> Check {
+    match probe(url).await {
+        Ok(latency) => {
+            let mut c = check(
+                name,
+                if required { Status::Fail } else { Status::Ok },
+                if required {
+                    format!(
+                        "{kind} at {url} is reachable, but this build runs no {kind} backend yet"
+                    )
+                } else {
+                    format!("{kind} reachable at {url}; running {fallback} (embedded)")
+                },
+            );
+            c.latency_ms = Some(latency);
+            c
+        }
+        Err(e) if required => check(name, Status::Fail, format!("{kind} at {url} is down: {e}")),
+        Err(e) => check(
+            name,
+            Status::Warn,
+            format!("{kind} not reachable at {url} ({e}); running {fallback} (embedded)"),
+        ),
+    }
+}
+
+/// TCP connect to the URL's host and port; milliseconds on success.
+async fn probe(url: &str) -> Result<f64, String> {
+    let addr = host_port(url).ok_or_else(|| format!("cannot read a host from `{url}`"))?;
+    let started = Instant::now();
+    match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&addr)).await {
+        Ok(Ok(_)) => Ok(started.elapsed().as_secs_f64() * 1000.0),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
+    }
+}
+
+/// `scheme://[user@]host[:port][/path]` → `host:port`, with the scheme's default port.
+fn host_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() {
+        return None;
+    }
+    let has_port = match host_port.rfind(']') {
+        Some(i) => host_port[i..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    if has_port {
+        return Some(host_port.to_string());
+    }
+    let port = match scheme {
+        "redis" => 6379,
+        "rediss" => 6380,
+        "https" => 443,
+        _ => 80,
+    };
+    Some(format!("{host_port}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_port;
+
+    #[test]
+    fn host_and_port_from_urls() {
+        assert_eq!(
+            host_port("redis://127.0.0.1:6379").as_deref(),
+            Some("127.0.0.1:6379")
+        );
+        assert_eq!(
+            host_port("redis://user:pw@cache").as_deref(),
+            Some("cache:6379")
+        );
+        assert_eq!(
+            host_port("http://127.0.0.1:8000/v1").as_deref(),
+            Some("127.0.0.1:8000")
+        );
+        assert_eq!(host_port("https://h/x").as_deref(), Some("h:443"));
+        assert_eq!(
+            host_port("http://[::1]:11434").as_deref(),
+            Some("[::1]:11434")
+        );
+        assert_eq!(host_port("nonsense"), None);
+    }
+}

@@ -1,0 +1,85 @@
+//! `aios serve`: the runtime headless, owning the data dir and serving the control socket
+//! until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+
+use color_eyre::eyre::{Result, bail};
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::{Runtime, RuntimeOptions};
+use crate::config::Config;
+use crate::control::{DataDirLock, serve, socket_path};
+
+pub async fn run(config: Config) -> Result<ExitCode> {
+    let data_dir = config.data_dir();
+    let _lock = match DataDirLock::try_acquire(&data_dir)? {
+        Ok(lock) => lock,
+        Err(holder) => bail!(
+            "data dir {} is already owned by {holder}; stop that process or pass another --data-dir",
+            data_dir.display()
+        ),
+    };
+    let runtime = Runtime::start(RuntimeOptions {
+        config: config.clone(),
+    })
+    .await?;
+    let socket = socket_path(&data_dir);
+    let stop_server = CancellationToken::new();
+    let server = tokio::spawn({
+        let rt = runtime.clone();
+        let socket = socket.clone();
+        let stop = stop_server.clone();
+        async move { serve(rt, &socket, stop).await }
+    });
+    let info = runtime.info();
+    eprintln!(
+        "aios serve: node {}, {} agents, runner {}, store {}, memory {}; control socket {}; logs in {}",
+        info.node,
+        info.agents,
+        info.runner,
+        info.store,
+        info.memory,
+        socket.display(),
+        crate::telemetry::log_dir(&data_dir).display()
+    );
+    let stopped_by = tokio::select! {
+        s = shutdown_signal() => s,
+        r = server => {
+            // The socket failed (e.g. a path too long): nothing can reach us, so stop.
+            runtime.shutdown().await;
+            return match r {
+                Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            };
+        }
+    };
+    eprintln!("aios serve: {stopped_by}, shutting down");
+    tracing::info!(signal = stopped_by, "shutting down");
+    stop_server.cancel();
+    runtime.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Wait for SIGINT or SIGTERM; returns which.
+pub async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}

@@ -1,0 +1,102 @@
+//! A command's way to the runtime: in this process when no owner runs on the data dir
+//! (taking the lock for the command's lifetime), or through the running owner's control
+//! socket. Both paths answer through `control::handle`, so output is the same.
+
+use color_eyre::eyre::{Result, eyre};
+use tokio::sync::mpsc;
+
+use crate::agent::{Runtime, RuntimeOptions};
+use crate::config::Config;
+use crate::context::Caller;
+use crate::control::{ControlClient, DataDirLock, Request, handle, socket_path};
+use crate::event::RuntimeEvent;
+
+pub enum Session {
+    /// This process owns the data dir for the command's lifetime.
+    Owner {
+        runtime: Runtime,
+        _lock: DataDirLock,
+    },
+    /// Another process owns it; we talk to it.
+    Remote {
+        client: ControlClient,
+        holder: String,
+    },
+}
+
+impl Session {
+    pub async fn open(config: &Config, caller: Caller) -> Result<Session> {
+        let data_dir = config.data_dir();
+        match DataDirLock::try_acquire(&data_dir)? {
+            Ok(lock) => {
+                let runtime = Runtime::start(RuntimeOptions {
+                    config: config.clone(),
+                })
+                .await?;
+                Ok(Session::Owner {
+                    runtime,
+                    _lock: lock,
+                })
+            }
+            Err(holder) => {
+                let path = socket_path(&data_dir);
+                let client = ControlClient::connect(&path, caller).await.map_err(|e| {
+                    eyre!(
+                        "data dir {} is owned by {holder}, but its control socket {} does not answer: {e}",
+                        data_dir.display(),
+                        path.display()
+                    )
+                })?;
+                Ok(Session::Remote { client, holder })
+            }
+        }
+    }
+
+    /// True when the intent will be handled by another, long-running process.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Session::Remote { .. })
+    }
+
+    /// Ask for something; events (streamed tokens) go to `on_event` as they come.
+    pub async fn call(
+        &mut self,
+        caller: &Caller,
+        request: Request,
+        mut on_event: impl FnMut(RuntimeEvent),
+    ) -> Result<serde_json::Value> {
+        match self {
+            Session::Remote { client, .. } => {
+                client.call(request, on_event).await.map_err(|e| eyre!(e))
+            }
+            Session::Owner { runtime, .. } => {
+                let (tx, mut rx) = mpsc::channel(256);
+                let work = handle(runtime, caller, request, &tx);
+                tokio::pin!(work);
+                let result = loop {
+                    tokio::select! {
+                        r = &mut work => break r,
+                        Some(ev) = rx.recv() => on_event(ev),
+                    }
+                };
+                while let Ok(ev) = rx.try_recv() {
+                    on_event(ev);
+                }
+                result.map_err(|e| eyre!(e))
+            }
+        }
+    }
+
+    /// Shut an in-process runtime down in order (audit flushed); a remote one keeps running.
+    pub async fn close(self) {
+        if let Session::Owner { runtime, .. } = self {
+            runtime.shutdown().await;
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Session::Owner { .. } => "in this process".into(),
+            Session::Remote { holder, .. } => format!("by the running owner ({holder})"),
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! Answers a control `Request` against a running `Runtime`. The socket server and the CLI's
+//! in-process path both call this, so a command behaves the same with or without an owner.
+
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::agent::Runtime;
+use crate::context::Caller;
+use crate::event::RuntimeEvent;
+
+use super::protocol::{AgentRow, Request};
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, String> {
+    serde_json::to_value(v).map_err(|e| e.to_string())
+}
+
+/// Run one request. Events meant for the caller (streamed tokens of a waited-for intent)
+/// go to `events`; the result or a one-line error comes back.
+pub async fn handle(
+    rt: &Runtime,
+    caller: &Caller,
+    request: Request,
+    events: &mpsc::Sender<RuntimeEvent>,
+) -> Result<Value, String> {
+    let hub = rt.hub();
+    match request {
+        Request::Info => to_value(rt.info()),
+        Request::Agents => {
+            let specs = hub.list_agents(caller).await.map_err(|e| e.to_string())?;
+            let rows: Vec<AgentRow> = specs
+                .into_iter()
+                .map(|spec| {
+                    let (status, since) = rt.status(&spec.id);
+                    AgentRow {
+                        spec,
+                        status,
+                        since,
+                    }
+                })
+                .collect();
+            to_value(rows)
+        }
+        Request::Dispatch {
+            agent_id,
+            text,
+            wait,
+        } => {
+            // Subscribe before dispatching so no token of this intent is missed.
+            let mut sub = rt.subscribe();
+            let ticket = rt
+                .dispatch(caller, &agent_id, &text, None, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !wait {
+                return Ok(
+                    json!({"intent_id": ticket.intent_id, "trace_id": ticket.trace_id, "agent_id": agent_id}),
+                );
+            }
+            let mut outcome = ticket.outcome;
+            loop {
+                tokio::select! {
+                    biased;
+                    done = &mut outcome => {
+                        return match done {
+                            Ok(Ok(reply)) => to_value(reply),
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => Err("the runtime stopped before the intent was handled".into()),
+                        };
+                    }
+                    ev = sub.recv() => match ev {
+                        Ok(ev @ RuntimeEvent::Token { .. }) if token_of(&ev, &ticket.intent_id) => {
+                            // A client that went away still gets its intent handled.
+                            let _ = events.send(ev).await;
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => {}
+                    },
+                }
+            }
+        }
+        Request::Context { agent_id, version } => {
+            let ctx = hub
+                .get_context(caller, &agent_id, version)
+                .await
+                .map_err(|e| e.to_string())?;
+            to_value(ctx)
+        }
+        Request::Versions { agent_id } => {
+            let v = hub
+                .list_versions(caller, &agent_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            to_value(v)
+        }
+        Request::Diff { agent_id, from, to } => {
+            let d = hub
+                .diff_context(caller, &agent_id, from, to)
+                .await
+                .map_err(|e| e.to_string())?;
+            to_value(d)
+        }
+    }
+}
+
+fn token_of(ev: &RuntimeEvent, intent: &str) -> bool {
+    matches!(ev, RuntimeEvent::Token { intent_id, .. } if intent_id == intent)
+}

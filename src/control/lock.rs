@@ -1,0 +1,85 @@
+//! The data-dir lock: an OS file lock, so it is released when the owner dies, even by kill -9.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("cannot use data dir {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Held while this process owns the data dir.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl DataDirLock {
+    /// Become the owner, or learn who is: `Ok(Err(holder))` names the running owner (as it
+    /// wrote itself into the lock file) when another process holds the lock.
+    pub fn try_acquire(data_dir: &Path) -> Result<Result<DataDirLock, String>, LockError> {
+        let io = |source| LockError::Io {
+            path: data_dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let path = data_dir.join("aios.lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {
+                let me = format!(
+                    "pid {} on {}\n",
+                    std::process::id(),
+                    gethostname::gethostname().to_string_lossy()
+                );
+                file.set_len(0).map_err(io)?;
+                file.seek(SeekFrom::Start(0)).map_err(io)?;
+                file.write_all(me.as_bytes()).map_err(io)?;
+                Ok(Ok(DataDirLock { _file: file, path }))
+            }
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                Ok(Err(if holder.is_empty() {
+                    "another aios process".to_string()
+                } else {
+                    holder.to_string()
+                }))
+            }
+            Err(TryLockError::Error(e)) => Err(io(e)),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_acquire_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDirLock::try_acquire(dir.path()).unwrap().unwrap();
+        let second = DataDirLock::try_acquire(dir.path()).unwrap();
+        let holder = second.unwrap_err();
+        assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+        drop(first);
+        assert!(DataDirLock::try_acquire(dir.path()).unwrap().is_ok());
+    }
+}

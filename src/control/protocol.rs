@@ -1,0 +1,91 @@
+//! The control socket's wire format: one JSON object per line each way.
+//!
+//! Client → owner: `{"id":1,"caller":"cli:alice","method":"dispatch","params":{…}}`.
+//! Owner → client: any number of `{"id":1,"event":{…}}` (e.g. streamed tokens), then one
+//! `{"id":1,"result":…}` or `{"id":1,"error":"…"}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentSpec;
+use crate::event::{AgentStatus, RuntimeEvent};
+
+/// What a client can ask the owner; each maps onto the runtime or a ContextHub call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", content = "params", rename_all = "snake_case")]
+pub enum Request {
+    /// Which backends run, node name, data dir.
+    Info,
+    /// Every agent with its live status.
+    Agents,
+    /// Queue an intent; with `wait`, stream its tokens and return its outcome.
+    Dispatch {
+        agent_id: String,
+        text: String,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// A context version (latest when `version` is absent).
+    Context {
+        agent_id: String,
+        #[serde(default)]
+        version: Option<u64>,
+    },
+    Versions {
+        agent_id: String,
+    },
+    Diff {
+        agent_id: String,
+        from: u64,
+        to: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestLine {
+    pub id: u64,
+    pub caller: String,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<RuntimeEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One line of `aios agents`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRow {
+    #[serde(flatten)]
+    pub spec: AgentSpec,
+    pub status: AgentStatus,
+    /// When the status was entered; absent while the agent has not been active.
+    pub since: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_line_round_trips() {
+        let line = RequestLine {
+            id: 7,
+            caller: "cli:alice".into(),
+            request: Request::Dispatch {
+                agent_id: "support-agent".into(),
+                text: "hi".into(),
+                wait: true,
+            },
+        };
+        let json = serde_json::to_string(&line).unwrap();
+        assert!(json.contains(r#""method":"dispatch""#), "{json}");
+        assert_eq!(serde_json::from_str::<RequestLine>(&json).unwrap(), line);
+    }
+}
