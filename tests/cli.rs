@@ -1,0 +1,180 @@
+//! The real `aios` binary from a shell's point of view: agents, dispatch, context and its
+//! diff, audit verify, one-line errors, and a second terminal reaching a running owner.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::aios;
+
+fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("aios runs");
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn agents_json_lists_thirty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run_ok(aios(tmp.path(), &data).args(["agents", "--json"]));
+    let agents: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(agents.len(), 30);
+    assert!(
+        agents
+            .iter()
+            .any(|a| a["id"] == "lead-router-agent" && a["status"] == "idle")
+    );
+    let table = run_ok(aios(tmp.path(), &data).arg("agents"));
+    assert!(
+        table.contains("Core system (6)") && table.contains("30 agents"),
+        "{table}"
+    );
+}
+
+#[test]
+fn dispatch_context_and_diff_from_a_shell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let reply = run_ok(aios(tmp.path(), &data).args([
+        "dispatch",
+        "support-agent",
+        "Customer 42 cannot log in",
+    ]));
+    assert!(reply.contains("Customer 42 cannot log in"), "{reply}");
+
+    let ctx = run_ok(aios(tmp.path(), &data).args(["context", "support-agent"]));
+    assert!(ctx.starts_with("support-agent context v1 "), "{ctx}");
+    assert!(ctx.contains("> Customer 42 cannot log in"), "{ctx}");
+
+    run_ok(aios(tmp.path(), &data).args(["dispatch", "support-agent", "Reset their password"]));
+    let diff = run_ok(aios(tmp.path(), &data).args(["context", "support-agent", "--diff", "1..2"]));
+    assert!(diff.contains("--- support-agent v1"), "{diff}");
+    assert!(diff.contains("+> Reset their password"), "{diff}");
+    assert!(diff.contains("-> Customer 42 cannot log in"), "{diff}");
+
+    let versions =
+        run_ok(aios(tmp.path(), &data).args(["context", "support-agent", "--versions", "--json"]));
+    let versions: Vec<serde_json::Value> = serde_json::from_str(&versions).unwrap();
+    assert_eq!(versions.len(), 2);
+
+    let json = run_ok(aios(tmp.path(), &data).args(["dispatch", "ops-agent", "deploy", "--json"]));
+    let reply: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(reply["model"], "sim");
+    assert_eq!(reply["context_version"], 1);
+}
+
+#[test]
+fn errors_are_one_line_and_non_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = aios(tmp.path(), &data)
+        .args(["dispatch", "suport-agent", "hi"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("aios: ") && err.contains("did you mean `support-agent`"),
+        "{err}"
+    );
+
+    let out = aios(tmp.path(), &data)
+        .args(["context", "support-agent", "--diff", "x..2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a version number"));
+}
+
+#[test]
+fn version_and_help() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = run_ok(aios(tmp.path(), tmp.path()).arg("--version"));
+    assert!(v.starts_with("aios "), "{v}");
+    let help = run_ok(aios(tmp.path(), tmp.path()).arg("--help"));
+    for cmd in ["tui", "serve", "dispatch", "agents", "context", "doctor"] {
+        assert!(help.contains(cmd), "help lacks {cmd}: {help}");
+    }
+}
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_terminal_reaches_a_running_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut serve = Serve(
+        aios(tmp.path(), &data)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let socket = data.join("aios.sock");
+    let started = Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not open its socket"
+        );
+        if let Some(status) = serve.0.try_wait().unwrap() {
+            panic!("serve exited early: {status:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let reply = run_ok(aios(tmp.path(), &data).args(["dispatch", "sec-agent", "Audit the tokens"]));
+    assert!(reply.contains("Audit the tokens"), "{reply}");
+    let ctx = run_ok(aios(tmp.path(), &data).args(["context", "sec-agent"]));
+    assert!(ctx.starts_with("sec-agent context v1 "), "{ctx}");
+    let id = run_ok(aios(tmp.path(), &data).args(["dispatch", "sec-agent", "again", "--no-wait"]));
+    assert_eq!(id.trim().len(), 36, "an intent id: {id}");
+    let agents = run_ok(aios(tmp.path(), &data).args(["agents", "--json"]));
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&agents)
+            .unwrap()
+            .len(),
+        30
+    );
+
+    // A second owner is refused with the holder named.
+    let out = aios(tmp.path(), &data).arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already owned by pid"));
+
+    // SIGTERM: orderly shutdown, exit 0, socket removed.
+    let pid = serve.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = serve.0.wait().unwrap();
+    assert!(status.success(), "serve exit: {status:?}");
+    assert!(!socket.exists());
+    // The no-wait intent was either handled or answered; the context moved on to v2
+    // unless shutdown came first — either way the store is readable by the next owner.
+    let ctx =
+        run_ok(aios(tmp.path(), &data).args(["context", "sec-agent", "--versions", "--json"]));
+    let versions: Vec<serde_json::Value> = serde_json::from_str(&ctx).unwrap();
+    assert!(!versions.is_empty());
+}

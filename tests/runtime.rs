@@ -1,0 +1,182 @@
+//! The runtime: intents routed by agent id, handled by the sim runner into new context
+//! versions and episodic memory, with events for the UI and clean shutdown.
+
+mod support;
+
+use aios::context::Caller;
+use aios::event::RuntimeEvent;
+use support::runtime_in;
+
+#[tokio::test]
+async fn an_intent_becomes_a_context_version_and_a_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_in(dir.path()).await;
+    let mut events = rt.subscribe();
+    let me = Caller::operator("alice");
+    let reply = rt
+        .dispatch_and_wait(&me, "support-agent", "Customer 42 cannot log in")
+        .await
+        .unwrap();
+    assert_eq!(reply.runner, "sim");
+    assert_eq!(
+        reply.model, "sim",
+        "sim is labelled as such wherever a model is named"
+    );
+    assert_eq!(reply.context_version, 1);
+    assert!(reply.reply.contains("Customer 42 cannot log in"));
+    assert!(reply.usage.completion_tokens > 5);
+
+    let ctx = rt
+        .hub()
+        .get_context(&me, "support-agent", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ctx.context_id, reply.context_id);
+    assert!(ctx.text.contains("> Customer 42 cannot log in"));
+    assert!(ctx.text.contains(reply.reply.trim_end()));
+    assert_eq!(
+        ctx.cause.intent_id.as_deref(),
+        Some(reply.intent_id.as_str())
+    );
+    assert_eq!(ctx.cause.caller, "operator:alice");
+
+    // The outcome is remembered as an episodic memory item and recalled next time.
+    let memories = rt
+        .hub()
+        .recall(&me, "support-agent", "cannot log in", 5, Some("episodic"))
+        .await
+        .unwrap();
+    assert_eq!(memories.len(), 1);
+    assert!(memories[0].item.text.contains("Customer 42"));
+
+    let second = rt
+        .dispatch_and_wait(&me, "support-agent", "Customer 42 again")
+        .await
+        .unwrap();
+    assert_eq!(second.context_version, 2);
+    assert!(
+        second.reply.contains("1 related item recalled"),
+        "{}",
+        second.reply
+    );
+    let d = rt
+        .hub()
+        .diff_context(&me, "support-agent", 1, 2)
+        .await
+        .unwrap();
+    assert!(d.unified.contains("+> Customer 42 again"), "{}", d.unified);
+
+    // The UI saw the whole life of the first intent.
+    let mut kinds = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if ev.agent_id() == Some("support-agent") {
+            kinds.push(match ev {
+                RuntimeEvent::IntentQueued { .. } => "queued",
+                RuntimeEvent::Status { .. } => "status",
+                RuntimeEvent::Token { .. } => "token",
+                RuntimeEvent::IntentDone { .. } => "done",
+                RuntimeEvent::ContextUpdated { .. } => "context",
+                _ => "other",
+            });
+        }
+    }
+    for k in ["queued", "status", "token", "context", "done"] {
+        assert!(kinds.contains(&k), "no `{k}` event in {kinds:?}");
+    }
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_agents_and_empty_intents_are_refused_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_in(dir.path()).await;
+    let mut audit = rt.hub().audit_log().subscribe();
+    let me = Caller::operator("alice");
+    let err = rt
+        .dispatch(&me, "nobody-agent", "hi", None, None)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("unknown agent `nobody-agent`"),
+        "{err}"
+    );
+    let err = rt
+        .dispatch(&me, "ops-agent", "   ", None, None)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let a = audit.recv().await.unwrap();
+    assert_eq!(a.action, "dispatch_intent");
+    assert_eq!(
+        a.agent_id, None,
+        "an unknown id is not recorded as an agent"
+    );
+    assert!(a.error.as_deref().unwrap_or("").contains("unknown agent"));
+    let b = audit.recv().await.unwrap();
+    assert_eq!(b.agent_id.as_deref(), Some("ops-agent"));
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn intents_to_different_agents_run_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_in(dir.path()).await;
+    let me = Caller::operator("alice");
+    let mut tickets = Vec::new();
+    for agent in ["ops-agent", "sec-agent", "dev-agent", "ops-agent"] {
+        tickets.push((
+            agent,
+            rt.dispatch(&me, agent, "status report", None, None)
+                .await
+                .unwrap(),
+        ));
+    }
+    let mut ops_versions = Vec::new();
+    for (agent, t) in tickets {
+        let reply = t.outcome.await.unwrap().unwrap();
+        assert_eq!(reply.agent_id, agent);
+        if agent == "ops-agent" {
+            ops_versions.push(reply.context_version);
+        }
+    }
+    assert_eq!(
+        ops_versions,
+        vec![1, 2],
+        "one agent handles its intents in order"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_answers_queued_intents_instead_of_dropping_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config_in(dir.path());
+    config.llm.sim.tokens_per_second = 5; // slow enough to still be running at shutdown
+    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions { config })
+        .await
+        .unwrap();
+    let me = Caller::operator("alice");
+    let first = rt
+        .dispatch(&me, "ops-agent", "long job", None, None)
+        .await
+        .unwrap();
+    let second = rt
+        .dispatch(&me, "ops-agent", "queued job", None, None)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    rt.shutdown().await;
+    let a = first.outcome.await.unwrap();
+    let b = second.outcome.await.unwrap();
+    assert!(a.unwrap_err().contains("shutting down"));
+    assert!(b.unwrap_err().contains("shut down"));
+    let after = rt
+        .dispatch(&me, "ops-agent", "late", None, None)
+        .await
+        .err()
+        .unwrap();
+    assert!(after.to_string().contains("shutting down"), "{after}");
+}

@@ -1,0 +1,44 @@
+//! Shared test harness: configs in temp dirs and a way to run the real `aios` binary
+//! hermetically (no user config, no user data dir, no AIOS_* from the outside).
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+
+use aios::agent::{Runtime, RuntimeOptions};
+use aios::config::Config;
+
+/// Defaults, with everything under `dir` and the sim runner streaming without delay.
+pub fn config_in(dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.runtime.data_dir = dir.to_path_buf();
+    c.llm.sim.tokens_per_second = 0;
+    c
+}
+
+pub async fn runtime_in(dir: &Path) -> Runtime {
+    Runtime::start(RuntimeOptions {
+        config: config_in(dir),
+    })
+    .await
+    .expect("runtime starts")
+}
+
+/// The `aios` binary with a clean environment, run from `cwd` (so no ./config.toml is
+/// picked up by accident) on the data dir `data`.
+pub fn aios(cwd: &Path, data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_aios"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AIOS_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(cwd)
+        .env("HOME", cwd)
+        .env("XDG_CONFIG_HOME", cwd.join(".config"))
+        .env("AIOS_LLM_SIM_TOKENS_PER_SECOND", "0")
+        .env("NO_COLOR", "1")
+        .arg("--data-dir")
+        .arg(data);
+    cmd
+}
