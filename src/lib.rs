@@ -14,6 +14,7 @@
 //!   through which other invocations reach the owner.
 //! - [`cli`]: the command line (clap) and one module per subcommand.
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
+//! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
 //! - [`telemetry`]: tracing to a file, never to the terminal.
 //! - [`sanitize`]: neutralising escape sequences and control characters before display.
 //! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
@@ -29,5 +30,6 @@ pub mod event;
 pub mod llm;
 pub mod memory;
 pub mod sanitize;
+pub mod shutdown;
 pub mod telemetry;
 pub mod tui;

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::{Runtime, RuntimeOptions};
 use crate::config::Config;
 use crate::control::{DataDirLock, serve, socket_path};
+use crate::shutdown::shutdown_signal;
 
 pub async fn run(config: Config) -> Result<ExitCode> {
     let data_dir = config.data_dir();
@@ -59,27 +60,4 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     stop_server.cancel();
     runtime.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Wait for SIGINT or SIGTERM; returns which.
-pub async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
 }

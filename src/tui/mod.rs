@@ -73,8 +73,14 @@ async fn event_loop(
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut clock = tokio::time::interval(Duration::from_secs(1));
     let mut dirty = true;
+    let stop = crate::shutdown::shutdown_signal();
+    tokio::pin!(stop);
     while !app.should_quit() {
         tokio::select! {
+            signal = &mut stop => {
+                tracing::info!(signal, "stopping the control center");
+                break;
+            }
             _ = frame.tick() => {
                 if dirty {
                     terminal.draw(|f| draw(f, app))?;
