@@ -2,6 +2,8 @@
 //! hermetically (no user config, no user data dir, no AIOS_* from the outside).
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use std::path::Path;
 use std::process::Command;
 
