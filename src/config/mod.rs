@@ -3,11 +3,15 @@
 //! The repo's `config.toml` is the documented default and is built into the binary; the
 //! serde defaults below must agree with it (a test holds them together).
 
+mod env;
 mod load;
+mod locate;
 mod policy;
+mod spans;
+mod validate;
 
-pub use load::{ConfigError, ConfigSource, LoadOptions, load, parse_str};
-pub use policy::{PolicyViolation, check_open_model_url};
+pub use load::{ConfigError, ConfigSource, LoadOptions, Origin, load, parse_str};
+pub use policy::{PolicyViolation, check_open_model_url, closed_api_provider};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,0 +1,300 @@
+//! The checks a value must pass beyond its type: ranges, URLs, bind addresses, regexes,
+//! agent ids, and the open-models-only policy on every URL key.
+
+use std::net::{Ipv6Addr, SocketAddr};
+
+use toml::{Table, Value};
+
+use super::load::{Origins, key_path};
+use super::{Config, ConfigError, check_open_model_url};
+use crate::agent::spec::{Category, is_valid_agent_id};
+
+/// The first problem found, naming the key and where its value came from.
+pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
+    check_policy(config, origins)?;
+
+    let bad = |path: &[&str], message: String| Err(origins.invalid(&key_path(path), message));
+    let at_least = |path: &[&str], value: u32, min: u32| {
+        if value < min {
+            bad(path, format!("must be at least {min}, got {value}"))
+        } else {
+            Ok(())
+        }
+    };
+    let between = |path: &[&str], value: u32, min: u32, max: u32| {
+        if (min..=max).contains(&value) {
+            Ok(())
+        } else {
+            bad(
+                path,
+                format!("must be between {min} and {max}, got {value}"),
+            )
+        }
+    };
+    let socket_or_empty = |path: &[&str], value: &str, example: &str| {
+        if value.is_empty() || value.parse::<SocketAddr>().is_ok() {
+            Ok(())
+        } else {
+            bad(
+                path,
+                format!(
+                    "`{value}` is not a socket address: expected IP:PORT such as {example}, \
+                     or \"\" to turn it off"
+                ),
+            )
+        }
+    };
+    let http_url = |path: &[&str], value: &str| {
+        if is_http_url(value) {
+            Ok(())
+        } else {
+            bad(
+                path,
+                format!(
+                    "`{value}` is not an http(s) URL: expected http://HOST[:PORT][/PATH] or \
+                     https://HOST[:PORT][/PATH]"
+                ),
+            )
+        }
+    };
+
+    let r = &config.runtime;
+    at_least(&["runtime", "context_versions"], r.context_versions, 2)?;
+    at_least(&["runtime", "queue_depth"], r.queue_depth, 1)?;
+
+    if !is_redis_url(&config.bus.url) {
+        bad(
+            &["bus", "url"],
+            format!(
+                "`{}` is not a Redis URL: expected redis://HOST[:PORT][/DB], \
+                 rediss://HOST[:PORT][/DB] or unix:///PATH",
+                config.bus.url
+            ),
+        )?;
+    }
+
+    http_url(&["memory", "url"], &config.memory.url)?;
+    between(&["memory", "dims"], config.memory.dims, 1, 65536)?;
+
+    http_url(&["llm", "ollama", "url"], &config.llm.ollama.url)?;
+    http_url(&["llm", "openai", "url"], &config.llm.openai.url)?;
+
+    socket_or_empty(
+        &["mcp", "http_bind"],
+        &config.mcp.http_bind,
+        "127.0.0.1:8765",
+    )?;
+
+    let a = &config.audit;
+    at_least(&["audit", "rotate_mb"], a.rotate_mb, 1)?;
+    between(&["audit", "flush_ms"], a.flush_ms, 1, 10_000)?;
+    for (i, pattern) in a.redact.iter().enumerate() {
+        if let Err(e) = regex::Regex::new(pattern) {
+            bad(
+                &["audit", "redact"],
+                format!(
+                    "item {} `{pattern}` is not a valid regex: {}",
+                    i + 1,
+                    regex_problem(&e)
+                ),
+            )?;
+        }
+    }
+
+    let t = &config.tui;
+    if t.theme.trim().is_empty() {
+        bad(
+            &["tui", "theme"],
+            "must not be empty: name a theme such as \"default\"".into(),
+        )?;
+    }
+    between(&["tui", "fps"], t.fps, 1, 240)?;
+    at_least(&["tui", "max_lines"], t.max_lines, 100)?;
+
+    socket_or_empty(&["metrics", "bind"], &config.metrics.bind, "127.0.0.1:9464")?;
+
+    for (id, agent) in &config.agents {
+        if !is_valid_agent_id(id) {
+            bad(
+                &["agents", id],
+                format!(
+                    "`{id}` is not an agent id: expected lower-case kebab-case such as \
+                     `support-agent` (letters, digits and single dashes, at most 64)"
+                ),
+            )?;
+        }
+        if let Some(category) = &agent.category
+            && Category::parse(category).is_none()
+        {
+            let names: Vec<String> = Category::ALL
+                .iter()
+                .map(|c| format!("`{}`", c.as_str()))
+                .collect();
+            bad(
+                &["agents", id, "category"],
+                format!(
+                    "unknown category `{category}`, expected one of {}",
+                    names.join(", ")
+                ),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Every string key named `url` or `…_url`, wherever it sits, must not be a closed API.
+fn check_policy(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
+    let Ok(table) = Table::try_from(config) else {
+        return Ok(());
+    };
+    let mut urls = Vec::new();
+    collect_urls(&mut Vec::new(), &table, &mut urls);
+    for (path, url) in urls {
+        if let Err(violation) = check_open_model_url(&path.join("."), &url) {
+            return Err(ConfigError::ClosedApi {
+                origin: origins.of(&path),
+                violation,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn collect_urls(path: &mut Vec<String>, table: &Table, out: &mut Vec<(Vec<String>, String)>) {
+    for (key, value) in table {
+        path.push(key.clone());
+        match value {
+            Value::Table(child) => collect_urls(path, child, out),
+            Value::String(url) if key == "url" || key.ends_with("_url") => {
+                out.push((path.clone(), url.clone()));
+            }
+            _ => {}
+        }
+        path.pop();
+    }
+}
+
+/// The one-line cause of a regex error (its Display draws a caret diagram over lines).
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().last().unwrap_or_default())
+        .trim()
+        .to_string()
+}
+
+/// The scheme (lower case) and the authority (`user@host:port`) of `scheme://authority/…`.
+fn split_url(url: &str) -> Option<(String, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    Some((scheme.to_ascii_lowercase(), authority))
+}
+
+/// `host[:port]` after any user info: a DNS name or IPv4 address, or `[IPv6]`, and an
+/// optional numeric port.
+fn is_host_port(authority: &str) -> bool {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let (host_ok, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((addr, after)) => (
+                addr.parse::<Ipv6Addr>().is_ok(),
+                match after.strip_prefix(':') {
+                    Some(port) => Some(port),
+                    None if after.is_empty() => None,
+                    None => return false,
+                },
+            ),
+            None => return false,
+        }
+    } else {
+        let (host, port) = match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+        (host_ok, port)
+    };
+    host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok())
+}
+
+fn is_http_url(url: &str) -> bool {
+    split_url(url).is_some_and(|(scheme, authority)| {
+        matches!(scheme.as_str(), "http" | "https") && is_host_port(authority)
+    })
+}
+
+fn is_redis_url(url: &str) -> bool {
+    match split_url(url) {
+        Some((scheme, authority)) => match scheme.as_str() {
+            "redis" | "rediss" => is_host_port(authority),
+            "unix" | "redis+unix" => url.len() > scheme.len() + 3,
+            _ => false,
+        },
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls() {
+        for ok in [
+            "http://127.0.0.1:11434",
+            "https://gpu-box.lan/v1",
+            "http://localhost:8000/v1",
+            "http://[::1]:8000/v1",
+            "http://user:pw@host:1/x?y#z",
+        ] {
+            assert!(is_http_url(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "127.0.0.1:11434",
+            "ftp://host",
+            "http://",
+            "http://host:port",
+            "http://host:99999",
+            "http://[::1",
+            "http://ho st",
+        ] {
+            assert!(!is_http_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redis_urls() {
+        for ok in [
+            "redis://127.0.0.1:6379",
+            "rediss://:secret@cache.example:6380/2",
+            "unix:///run/redis.sock",
+            "redis+unix:///run/redis.sock",
+            "REDIS://host",
+        ] {
+            assert!(is_redis_url(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "http://127.0.0.1:6379",
+            "127.0.0.1:6379",
+            "unix://",
+            "redis://",
+        ] {
+            assert!(!is_redis_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn regex_errors_fit_on_one_line() {
+        let pattern = String::from("(unclosed");
+        let e = regex::Regex::new(&pattern).unwrap_err();
+        let problem = regex_problem(&e);
+        assert!(!problem.contains('\n'));
+        assert!(problem.contains("unclosed"), "{problem}");
+    }
+}
