@@ -178,3 +178,56 @@ fn a_second_terminal_reaches_a_running_serve() {
     let versions: Vec<serde_json::Value> = serde_json::from_str(&ctx).unwrap();
     assert!(!versions.is_empty());
 }
+
+#[test]
+fn doctor_reports_backends_and_refuses_closed_apis() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run_ok(aios(tmp.path(), &data).arg("doctor"));
+    for check in [
+        "config", "policy", "data dir", "store", "bus", "memory", "llm",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(check)),
+            "no `{check}` line in:\n{out}"
+        );
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+
+    let out = aios(tmp.path(), &data)
+        .arg("doctor")
+        .env("AIOS_LLM_OPENAI_URL", "https://api.openai.com/v1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("policy     FAIL"), "{text}");
+    assert!(text.contains("closed hosted API"), "{text}");
+
+    let config = tmp.path().join("bad.toml");
+    std::fs::write(&config, "[tui]\nfps = 30\nfsp = 2\n").unwrap();
+    let out = aios(tmp.path(), &data)
+        .args(["doctor", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("line 3") && text.contains("tui.fsp"),
+        "{text}"
+    );
+
+    // Every other command refuses a bad configuration the same way, as one line.
+    let out = aios(tmp.path(), &data)
+        .args(["agents", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("aios: config error in ") && err.contains("line 3"),
+        "{err}"
+    );
+}

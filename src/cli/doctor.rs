@@ -9,7 +9,9 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use crate::config::{BusBackend, Config, ConfigSource, EmbedderKind, MemoryBackend, RunnerKind};
+use crate::config::{
+    BusBackend, Config, ConfigError, ConfigSource, EmbedderKind, MemoryBackend, RunnerKind,
+};
 use crate::control::DataDirLock;
 
 use super::{Cli, load_config};
@@ -46,14 +48,11 @@ pub async fn run(cli: &Cli, json: bool) -> Result<ExitCode> {
     let checks = match load_config(cli) {
         Ok((config, source)) => checks(&config, &source).await,
         Err(e) => {
-            let chain: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
-            let message = chain.join(": ");
-            let name = if message.contains("closed hosted API") {
-                "policy"
-            } else {
-                "config"
+            let name = match e {
+                ConfigError::ClosedApi { .. } => "policy",
+                _ => "config",
             };
-            vec![check(name, Status::Fail, message)]
+            vec![check(name, Status::Fail, e.to_string())]
         }
     };
     if json {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::eyre::Result;
 
 use crate::config::{Config, ConfigSource, LoadOptions};
 
@@ -64,13 +64,13 @@ pub enum Command {
 }
 
 /// Load the configuration as the global flags say.
-pub fn load_config(cli: &Cli) -> Result<(Config, ConfigSource)> {
+pub fn load_config(cli: &Cli) -> Result<(Config, ConfigSource), crate::config::ConfigError> {
     let opts = LoadOptions {
         config_path: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
         env: None,
     };
-    crate::config::load(&opts).wrap_err("invalid configuration")
+    crate::config::load(&opts)
 }
 
 /// Run the parsed command line; errors are printed by `main` as one line.
