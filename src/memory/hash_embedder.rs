@@ -39,7 +39,10 @@ impl HashEmbedder {
         }
         let lower = text.to_lowercase();
         let mut padded: Vec<char> = Vec::new();
-        for word in lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        for word in lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
             self.add(&mut v, b'w', word.as_bytes(), WORD_WEIGHT);
 
             padded.clear();
@@ -138,7 +141,10 @@ mod tests {
     #[test]
     fn case_and_punctuation_do_not_matter() {
         let e = HashEmbedder::new(128);
-        assert_eq!(e.embed_one("Reset the PASSWORD!"), e.embed_one("reset, the password"));
+        assert_eq!(
+            e.embed_one("Reset the PASSWORD!"),
+            e.embed_one("reset, the password")
+        );
     }
 
     #[test]
