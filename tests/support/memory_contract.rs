@@ -1,0 +1,448 @@
+//! The `VectorMemory` contract: what every backend (local, Qdrant, …) must do, written
+//! once and run against each.
+//!
+//! A backend's test supplies an opener, `open(name, dims)`: a name not used before gives an
+//! empty store of `dims` dimensions; the same name again, after the previous handle is
+//! dropped, reopens what that store holds (a restart). Ids are UUIDs, as the runtime makes
+//! them, since some backends accept nothing else.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+
+use aios::memory::{MemoryError, MemoryFilter, MemoryItem, ScoredItem, VectorMemory};
+
+/// Dimensions of the contract's hand-made vectors.
+pub const DIMS: usize = 8;
+
+/// Scores may come back through a wire format; this is close enough to equal.
+const SCORE_TOLERANCE: f32 = 1e-3;
+
+/// Run every check; a failure names the check.
+pub async fn run_contract<F, Fut>(open: F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    eprintln!("contract: starts_empty");
+    starts_empty(&open).await;
+    eprintln!("contract: search_orders_by_cosine");
+    search_orders_by_cosine(&open).await;
+    eprintln!("contract: search_respects_k");
+    search_respects_k(&open).await;
+    eprintln!("contract: filters_by_agent_and_kind");
+    filters_by_agent_and_kind(&open).await;
+    eprintln!("contract: upsert_replaces_by_id");
+    upsert_replaces_by_id(&open).await;
+    eprintln!("contract: delete_removes_and_counts_what_existed");
+    delete_removes_and_counts_what_existed(&open).await;
+    eprintln!("contract: payload_round_trips");
+    payload_round_trips(&open).await;
+    eprintln!("contract: wrong_dimensions_are_an_error");
+    wrong_dimensions_are_an_error(&open).await;
+    eprintln!("contract: survives_a_restart");
+    survives_a_restart(&open).await;
+}
+
+/// A fresh id, as the runtime makes them.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub fn item(agent_id: &str, kind: &str, text: &str) -> MemoryItem {
+    MemoryItem {
+        id: new_id(),
+        agent_id: agent_id.into(),
+        kind: kind.into(),
+        text: text.into(),
+        ts: "2026-11-24T12:00:00.000Z".into(),
+        tags: Vec::new(),
+    }
+}
+
+/// A vector of `DIMS` from its leading components (the rest zero).
+pub fn vector(leading: &[f32]) -> Vec<f32> {
+    let mut v = vec![0.0; DIMS];
+    v[..leading.len()].copy_from_slice(leading);
+    v
+}
+
+fn texts(found: &[ScoredItem]) -> Vec<&str> {
+    found.iter().map(|s| s.item.text.as_str()).collect()
+}
+
+fn all() -> MemoryFilter {
+    MemoryFilter::default()
+}
+
+fn filter(agent_id: Option<&str>, kind: Option<&str>) -> MemoryFilter {
+    MemoryFilter {
+        agent_id: agent_id.map(str::to_string),
+        kind: kind.map(str::to_string),
+    }
+}
+
+async fn count(memory: &dyn VectorMemory, f: &MemoryFilter) -> u64 {
+    memory.count(f).await.expect("count")
+}
+
+async fn search(
+    memory: &dyn VectorMemory,
+    v: &[f32],
+    f: &MemoryFilter,
+    k: usize,
+) -> Vec<ScoredItem> {
+    memory.search(v, f, k).await.expect("search")
+}
+
+pub async fn starts_empty<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-empty".into(), DIMS).await;
+    assert_eq!(memory.dims(), DIMS);
+    assert_eq!(count(memory.as_ref(), &all()).await, 0);
+    assert!(
+        search(memory.as_ref(), &vector(&[1.0]), &all(), 5)
+            .await
+            .is_empty()
+    );
+    assert_eq!(memory.delete(&[new_id()]).await.expect("delete"), 0);
+    memory.upsert(Vec::new()).await.expect("empty upsert");
+    assert_eq!(count(memory.as_ref(), &all()).await, 0);
+}
+
+pub async fn search_orders_by_cosine<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-order".into(), DIMS).await;
+    // Inserted out of order; lengths vary, since the score is cosine, not dot product.
+    memory
+        .upsert(vec![
+            (item("a", "fact", "orthogonal"), vector(&[0.0, 3.0])),
+            (item("a", "fact", "exact"), vector(&[2.0])),
+            (item("a", "fact", "opposite"), vector(&[-1.0])),
+            (item("a", "fact", "near"), vector(&[0.9, 0.1])),
+            (item("a", "fact", "diagonal"), vector(&[5.0, 5.0])),
+        ])
+        .await
+        .expect("upsert");
+    let found = search(memory.as_ref(), &vector(&[1.0]), &all(), 10).await;
+    assert_eq!(
+        texts(&found),
+        ["exact", "near", "diagonal", "orthogonal", "opposite"]
+    );
+    let expected = [1.0, 0.9 / 0.82f32.sqrt(), 0.5f32.sqrt(), 0.0, -1.0];
+    for (got, want) in found.iter().zip(expected) {
+        assert!(
+            (got.score - want).abs() < SCORE_TOLERANCE,
+            "{}: score {} != {want}",
+            got.item.text,
+            got.score
+        );
+    }
+    // The query's length does not matter either.
+    let scaled = search(memory.as_ref(), &vector(&[0.25]), &all(), 10).await;
+    assert_eq!(texts(&scaled), texts(&found));
+    // Another direction, another order.
+    let found = search(memory.as_ref(), &vector(&[0.0, 1.0]), &all(), 2).await;
+    assert_eq!(texts(&found), ["orthogonal", "diagonal"]);
+}
+
+pub async fn search_respects_k<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-k".into(), DIMS).await;
+    let items: Vec<_> = (0..6)
+        .map(|i| {
+            let angle = i as f32 * 0.25;
+            (
+                item("a", "fact", &format!("item {i}")),
+                vector(&[angle.cos(), angle.sin()]),
+            )
+        })
+        .collect();
+    memory.upsert(items).await.expect("upsert");
+    let q = vector(&[1.0]);
+    assert!(search(memory.as_ref(), &q, &all(), 0).await.is_empty());
+    assert_eq!(
+        texts(&search(memory.as_ref(), &q, &all(), 1).await),
+        ["item 0"]
+    );
+    assert_eq!(
+        texts(&search(memory.as_ref(), &q, &all(), 3).await),
+        ["item 0", "item 1", "item 2"]
+    );
+    assert_eq!(search(memory.as_ref(), &q, &all(), 100).await.len(), 6);
+}
+
+pub async fn filters_by_agent_and_kind<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-filter".into(), DIMS).await;
+    memory
+        .upsert(vec![
+            (item("support-agent", "fact", "s-fact-1"), vector(&[1.0])),
+            (
+                item("support-agent", "fact", "s-fact-2"),
+                vector(&[0.8, 0.2]),
+            ),
+            (
+                item("support-agent", "episodic", "s-episode"),
+                vector(&[0.9, 0.1]),
+            ),
+            (item("seo-agent", "fact", "seo-fact"), vector(&[0.95, 0.05])),
+            (
+                item("seo-agent", "broadcast", "seo-broadcast"),
+                vector(&[0.7, 0.3]),
+            ),
+        ])
+        .await
+        .expect("upsert");
+    let q = vector(&[1.0]);
+    let m = memory.as_ref();
+
+    assert_eq!(count(m, &all()).await, 5);
+    assert_eq!(count(m, &MemoryFilter::agent("support-agent")).await, 3);
+    assert_eq!(count(m, &MemoryFilter::agent("seo-agent")).await, 2);
+    assert_eq!(count(m, &filter(None, Some("fact"))).await, 3);
+    assert_eq!(
+        count(m, &filter(Some("support-agent"), Some("fact"))).await,
+        2
+    );
+    assert_eq!(
+        count(m, &filter(Some("seo-agent"), Some("episodic"))).await,
+        0
+    );
+    assert_eq!(count(m, &MemoryFilter::agent("ops-agent")).await, 0);
+    assert_eq!(count(m, &filter(None, Some("no-such-kind"))).await, 0);
+
+    assert_eq!(
+        texts(&search(m, &q, &MemoryFilter::agent("support-agent"), 10).await),
+        ["s-fact-1", "s-episode", "s-fact-2"]
+    );
+    assert_eq!(
+        texts(&search(m, &q, &filter(None, Some("fact")), 10).await),
+        ["s-fact-1", "seo-fact", "s-fact-2"]
+    );
+    assert_eq!(
+        texts(&search(m, &q, &filter(Some("seo-agent"), Some("fact")), 10).await),
+        ["seo-fact"]
+    );
+    // k counts matching items only, so a filter never shortens the answer needlessly.
+    assert_eq!(
+        texts(&search(m, &q, &MemoryFilter::agent("seo-agent"), 1).await),
+        ["seo-fact"]
+    );
+    assert!(
+        search(m, &q, &MemoryFilter::agent("ops-agent"), 10)
+            .await
+            .is_empty()
+    );
+}
+
+pub async fn upsert_replaces_by_id<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-replace".into(), DIMS).await;
+    let first = item("support-agent", "fact", "first version");
+    let other = item("support-agent", "fact", "other");
+    memory
+        .upsert(vec![
+            (first.clone(), vector(&[1.0])),
+            (other.clone(), vector(&[0.0, 1.0])),
+        ])
+        .await
+        .expect("upsert");
+
+    let mut second = first.clone();
+    second.text = "second version".into();
+    second.kind = "episodic".into();
+    second.tags = vec!["edited".into()];
+    memory
+        .upsert(vec![(second.clone(), vector(&[0.0, 0.0, 1.0]))])
+        .await
+        .expect("replace");
+
+    let m = memory.as_ref();
+    assert_eq!(count(m, &all()).await, 2);
+    assert_eq!(count(m, &filter(None, Some("fact"))).await, 1);
+    assert_eq!(count(m, &filter(None, Some("episodic"))).await, 1);
+    // The new vector and payload are what is found.
+    let found = search(m, &vector(&[0.0, 0.0, 1.0]), &all(), 1).await;
+    assert_eq!(found[0].item, second);
+    assert!((found[0].score - 1.0).abs() < SCORE_TOLERANCE);
+    let found = search(m, &vector(&[1.0]), &all(), 10).await;
+    assert!(found.iter().all(|s| s.item.text != "first version"));
+}
+
+pub async fn delete_removes_and_counts_what_existed<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-delete".into(), DIMS).await;
+    let items: Vec<MemoryItem> = (0..4)
+        .map(|i| item("a", "fact", &format!("item {i}")))
+        .collect();
+    memory
+        .upsert(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| (it.clone(), vector(&[1.0, i as f32])))
+                .collect(),
+        )
+        .await
+        .expect("upsert");
+    let m = memory.as_ref();
+
+    let gone = memory
+        .delete(&[items[0].id.clone(), items[2].id.clone(), new_id()])
+        .await
+        .expect("delete");
+    assert_eq!(gone, 2, "only ids that existed are counted");
+    assert_eq!(count(m, &all()).await, 2);
+    let left = search(m, &vector(&[1.0]), &all(), 10).await;
+    let mut left = texts(&left);
+    left.sort_unstable();
+    assert_eq!(left, ["item 1", "item 3"]);
+
+    assert_eq!(
+        memory.delete(&[items[0].id.clone()]).await.expect("delete"),
+        0
+    );
+    assert_eq!(memory.delete(&[]).await.expect("delete"), 0);
+    let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(memory.delete(&ids).await.expect("delete"), 2);
+    assert_eq!(count(m, &all()).await, 0);
+    assert!(search(m, &vector(&[1.0]), &all(), 10).await.is_empty());
+}
+
+pub async fn payload_round_trips<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-payload".into(), DIMS).await;
+    let stored = MemoryItem {
+        id: new_id(),
+        agent_id: "lead-router-agent".into(),
+        kind: "episodic".into(),
+        text: "Lead «Müller GmbH» → routed to sales 🚀\nsecond line, \"quoted\"".into(),
+        ts: "2026-11-24T12:34:56.789Z".into(),
+        tags: vec!["billing".into(), "technical".into(), "".into()],
+    };
+    memory
+        .upsert(vec![(stored.clone(), vector(&[0.3, 0.4]))])
+        .await
+        .expect("upsert");
+    let found = search(memory.as_ref(), &vector(&[0.3, 0.4]), &all(), 1).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].item, stored);
+}
+
+pub async fn wrong_dimensions_are_an_error<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let memory = open("contract-dims".into(), DIMS).await;
+    let err = memory
+        .upsert(vec![(item("a", "fact", "short"), vec![1.0; DIMS - 1])])
+        .await
+        .expect_err("short vector");
+    assert!(
+        matches!(err, MemoryError::Dimensions { want: DIMS, got } if got == DIMS - 1),
+        "{err:?}"
+    );
+
+    // A batch with one bad vector writes nothing.
+    let err = memory
+        .upsert(vec![
+            (item("a", "fact", "fine"), vector(&[1.0])),
+            (item("a", "fact", "long"), vec![1.0; DIMS + 1]),
+        ])
+        .await
+        .expect_err("long vector");
+    assert!(matches!(err, MemoryError::Dimensions { .. }), "{err:?}");
+    assert_eq!(count(memory.as_ref(), &all()).await, 0);
+
+    memory
+        .upsert(vec![(item("a", "fact", "fine"), vector(&[1.0]))])
+        .await
+        .expect("upsert");
+    let err = memory
+        .search(&[1.0, 0.0], &all(), 5)
+        .await
+        .expect_err("short query");
+    assert!(
+        matches!(err, MemoryError::Dimensions { want: DIMS, got: 2 }),
+        "{err:?}"
+    );
+}
+
+pub async fn survives_a_restart<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Box<dyn VectorMemory>>,
+{
+    let kept = item("support-agent", "fact", "kept");
+    let replaced = item("support-agent", "episodic", "replaced");
+    let deleted = item("seo-agent", "fact", "deleted");
+    {
+        let memory = open("contract-restart".into(), DIMS).await;
+        memory
+            .upsert(vec![
+                (kept.clone(), vector(&[1.0])),
+                (replaced.clone(), vector(&[0.0, 1.0])),
+                (deleted.clone(), vector(&[0.0, 0.0, 1.0])),
+            ])
+            .await
+            .expect("upsert");
+        let mut newer = replaced.clone();
+        newer.text = "replaced, newer".into();
+        memory
+            .upsert(vec![(newer, vector(&[0.0, 1.0, 1.0]))])
+            .await
+            .expect("replace");
+        assert_eq!(
+            memory
+                .delete(std::slice::from_ref(&deleted.id))
+                .await
+                .expect("delete"),
+            1
+        );
+    }
+
+    let memory = open("contract-restart".into(), DIMS).await;
+    let m = memory.as_ref();
+    assert_eq!(count(m, &all()).await, 2);
+    assert_eq!(count(m, &MemoryFilter::agent("support-agent")).await, 2);
+    assert_eq!(count(m, &MemoryFilter::agent("seo-agent")).await, 0);
+    let found = search(m, &vector(&[1.0]), &all(), 1).await;
+    assert_eq!(found[0].item, kept);
+    assert!((found[0].score - 1.0).abs() < SCORE_TOLERANCE);
+    let found = search(m, &vector(&[0.0, 1.0, 1.0]), &all(), 1).await;
+    assert_eq!(found[0].item.text, "replaced, newer");
+    assert!((found[0].score - 1.0).abs() < SCORE_TOLERANCE);
+
+    // And it keeps working after the restart.
+    memory
+        .upsert(vec![(
+            item("ops-agent", "fact", "after"),
+            vector(&[0.5, 0.5]),
+        )])
+        .await
+        .expect("upsert after restart");
+    assert_eq!(count(m, &all()).await, 3);
+}
