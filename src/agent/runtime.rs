@@ -138,14 +138,18 @@ impl Runtime {
         );
         let dims = config.memory.dims as usize;
         let memory: Arc<dyn VectorMemory> = match config.memory.backend {
-            MemoryBackend::Auto | MemoryBackend::Local => Arc::new(
-                LocalMemory::open(&data_dir.join("memory"), dims).map_err(|e| {
-                    RuntimeError::Open {
-                        what: "the local vector memory".into(),
-                        message: e.to_string(),
-                    }
-                })?,
-            ),
+            MemoryBackend::Auto | MemoryBackend::Local => {
+                // Opening loads every vector; at 100k items that is ~1 s of blocking I/O.
+                let dir = data_dir.join("memory");
+                let opened = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, dims))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                Arc::new(opened.map_err(|message| RuntimeError::Open {
+                    what: "the local vector memory".into(),
+                    message,
+                })?)
+            }
             MemoryBackend::Qdrant => {
                 return Err(RuntimeError::Config(
                     "memory.backend = \"qdrant\" is not available in this build yet; use \"auto\" or \"local\"".into(),
