@@ -104,6 +104,10 @@ impl fmt::Display for AuditProblem {
 
 /// One line of an audit file.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "records are the common case; boxing them would allocate once more per line"
+)]
 pub enum LineRead {
     Record {
         /// 1-based.
