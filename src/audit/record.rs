@@ -118,7 +118,7 @@ impl AuditRecord {
         let mut h = Sha256::new();
         h.update(self.prev_hash.as_bytes());
         h.update(&canonical);
-        self.hash = hex::encode(h.finalize());
+        self.hash = lower_hex(&h.finalize());
         let body = canonical.strip_suffix(b"}").unwrap_or(&canonical);
         let mut line = Vec::with_capacity(body.len() + HASH_FIELD.len() + self.hash.len() + 3);
         line.extend_from_slice(body);
@@ -143,6 +143,18 @@ impl AuditRecord {
     }
 }
 
+/// Lowercase hex, as `hex::encode` writes it, without its per-character iterator: this
+/// runs once per record on the writer thread.
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// The hash a written line commits to: SHA-256 over `prev_hash` and the canonical bytes,
 /// which are the line up to its trailing `,"hash":"…"` field, closed with `}`.
 ///
@@ -165,7 +177,7 @@ pub fn line_hash(prev_hash: &str, line: &[u8]) -> Option<String> {
     h.update(prev_hash.as_bytes());
     h.update(body);
     h.update(b"}");
-    Some(hex::encode(h.finalize()))
+    Some(lower_hex(&h.finalize()))
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ const QUEUE_CAPACITY: usize = 16 * 1024;
 const MAX_BATCH: usize = 4096;
 /// Buffered bytes that are handed to the OS without waiting for the next fsync.
 const WRITE_CHUNK: usize = 1024 * 1024;
+/// Pause between batches while records are waiting for their fsync.
+const LINGER: Duration = Duration::from_millis(1);
 /// Lock file that keeps two writers from interleaving one chain.
 const LOCK_FILE: &str = "LOCK";
 
@@ -131,6 +133,8 @@ impl AuditLog {
             records: records.clone(),
             written: written.clone(),
             failure: failure.clone(),
+            ids: IdSource::new(),
+            clock: TimestampCache::default(),
             _lock: lock,
         };
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
@@ -431,6 +435,76 @@ fn settle_duration(ms: f64) -> f64 {
     (ms.min(1e12) * 1000.0).round() / 1000.0
 }
 
+/// UUIDv7 ids without a system call each.
+///
+/// `Uuid::now_v7` asks the OS for fresh random bits for every id, which at audit rates
+/// costs more than hashing the record. Here the OS seeds a splitmix64 generator once; the
+/// 12 bits after the version hold a counter that starts at a random point each
+/// millisecond (RFC 9562, method 1), so ids stay strictly increasing, and the 62 bits
+/// after the variant are random. Ids only need to be unique; the chain order is `seq`.
+struct IdSource {
+    state: u64,
+    last_ms: u64,
+    counter: u16,
+}
+
+impl IdSource {
+    fn new() -> Self {
+        let seed = uuid::Uuid::now_v7().as_u128();
+        Self {
+            state: (seed as u64) ^ ((seed >> 64) as u64),
+            last_ms: 0,
+            counter: 0,
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn next(&mut self, now_ms: u64) -> uuid::Uuid {
+        let random = self.random();
+        if now_ms > self.last_ms {
+            self.last_ms = now_ms;
+            // Start low enough that a busy millisecond does not run out of counter.
+            self.counter = (random >> 53) as u16 & 0x7FF;
+        } else if self.counter >= 0xFFF {
+            // Counter exhausted, or the clock stepped back: borrow the next millisecond
+            // rather than repeat or reorder ids.
+            self.last_ms += 1;
+            self.counter = 0;
+        } else {
+            self.counter += 1;
+        }
+        let mut bytes = [0u8; 10];
+        bytes[..2].copy_from_slice(&self.counter.to_be_bytes());
+        bytes[2..].copy_from_slice(&self.random().to_be_bytes());
+        uuid::Builder::from_unix_timestamp_millis(self.last_ms, &bytes).into_uuid()
+    }
+}
+
+/// Formats the record timestamp once per millisecond; a burst of records shares it.
+#[derive(Default)]
+struct TimestampCache {
+    ms: i64,
+    text: String,
+}
+
+impl TimestampCache {
+    fn timestamp(&mut self, now: chrono::DateTime<chrono::Utc>) -> String {
+        let ms = now.timestamp_millis();
+        if ms != self.ms || self.text.is_empty() {
+            self.ms = ms;
+            self.text = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        }
+        self.text.clone()
+    }
+}
+
 struct Writer {
     dir: PathBuf,
     rotate_bytes: u64,
@@ -452,6 +526,8 @@ struct Writer {
     records: broadcast::Sender<Arc<AuditRecord>>,
     written: Arc<AtomicU64>,
     failure: Arc<Mutex<Option<String>>>,
+    ids: IdSource,
+    clock: TimestampCache,
     /// Held for the writer's life; dropping it frees the dir for the next writer.
     _lock: File,
 }
@@ -480,6 +556,7 @@ impl Writer {
                 }),
             };
             let mut outcome = Ok(());
+            let first_was_command = first.is_some();
             if let Some(cmd) = first {
                 outcome = self.handle(cmd, &mut closing);
                 let mut batch = 1;
@@ -505,6 +582,16 @@ impl Writer {
             if let Err(e) = outcome {
                 self.fail(e, closing.take());
                 return;
+            }
+            if let Some(since) = self.oldest_unsynced
+                && first_was_command
+            {
+                // Let the queue fill for a moment instead of going back to a blocking
+                // receive: a parked writer is woken by every single append, and those
+                // wake-ups cost more than sealing the record (group commit, as in
+                // Kafka's linger). Bounded by the flush deadline.
+                let left = (since + self.flush_interval).saturating_duration_since(Instant::now());
+                std::thread::sleep(LINGER.min(left));
             }
         }
         // Files and the dir lock are released before the closer hears back, so the dir
@@ -535,6 +622,8 @@ impl Writer {
 
     /// Seal one entry into the chain and buffer its line.
     fn push(&mut self, entry: AuditEntry) -> Result<(), AuditError> {
+        let now = chrono::Utc::now();
+        let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
         let mut input = entry.input;
         self.redactor.redact_value(&mut input);
         let error = entry
@@ -542,8 +631,8 @@ impl Writer {
             .map(|e| self.redactor.redact_str(&e).unwrap_or(e));
         let mut record = AuditRecord {
             seq: self.next_seq,
-            id: uuid::Uuid::now_v7().to_string(),
-            timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            id: self.ids.next(now_ms).to_string(),
+            timestamp: self.clock.timestamp(now),
             agent_id: entry.agent_id,
             action: entry.action,
             input,
@@ -681,6 +770,37 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_v7_and_strictly_increasing() {
+        let mut ids = IdSource::new();
+        let mut previous = uuid::Uuid::nil();
+        // Many ids in one millisecond (the counter overflows into the next), then a
+        // clock that steps back.
+        let times = std::iter::repeat_n(1_700_000_000_000u64, 5000)
+            .chain(std::iter::repeat_n(1_699_999_999_000, 10))
+            .chain([1_700_000_000_500]);
+        for ms in times {
+            let id = ids.next(ms);
+            assert_eq!(id.get_version_num(), 7);
+            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+            assert!(id > previous, "{id} after {previous}");
+            previous = id;
+        }
+        let (secs, _) = previous.get_timestamp().unwrap().to_unix();
+        assert_eq!(secs, 1_700_000_000);
+    }
+
+    #[test]
+    fn timestamps_have_the_contract_format() {
+        let mut clock = TimestampCache::default();
+        let t = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00.1234Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(clock.timestamp(t), "2026-11-24T12:00:00.123Z");
+        let later = t + chrono::TimeDelta::milliseconds(1);
+        assert_eq!(clock.timestamp(later), "2026-11-24T12:00:00.124Z");
+    }
 
     #[test]
     fn durations_read_back_exactly() {
