@@ -140,7 +140,18 @@ impl AuditLog {
         let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("aios-audit".into())
-            .spawn(move || writer.run(rx))
+            .spawn({
+                let failure = failure.clone();
+                move || {
+                    let run = std::panic::AssertUnwindSafe(|| writer.run(rx));
+                    if std::panic::catch_unwind(run).is_err() {
+                        // Without this, flush would report success for records that
+                        // died with the thread.
+                        *failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some("the writer thread panicked".into());
+                    }
+                }
+            })
             .map_err(|source| AuditError::Io {
                 path: dir.clone(),
                 source,
@@ -311,6 +322,12 @@ fn take_lock(dir: &Path) -> Result<File, AuditError> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(AuditError::Locked { path }),
+        // A filesystem without locks (some network mounts) should not stop auditing;
+        // the data dir's own owner lock still keeps a second runtime away.
+        Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+            tracing::warn!(path = %path.display(), "audit dir cannot be locked here; continuing without");
+            Ok(file)
+        }
         Err(std::fs::TryLockError::Error(source)) => Err(AuditError::Io { path, source }),
     }
 }
@@ -539,8 +556,7 @@ impl Writer {
         while closing.is_none() && !hung_up {
             let first = match self.oldest_unsynced {
                 Some(since) => {
-                    let wait =
-                        (since + self.flush_interval).saturating_duration_since(Instant::now());
+                    let wait = self.until_due(since);
                     match rx.recv_timeout(wait) {
                         Ok(cmd) => Some(cmd),
                         Err(RecvTimeoutError::Timeout) => None,
@@ -590,7 +606,7 @@ impl Writer {
                 // receive: a parked writer is woken by every single append, and those
                 // wake-ups cost more than sealing the record (group commit, as in
                 // Kafka's linger). Bounded by the flush deadline.
-                let left = (since + self.flush_interval).saturating_duration_since(Instant::now());
+                let left = self.until_due(since);
                 std::thread::sleep(LINGER.min(left));
             }
         }
@@ -600,6 +616,15 @@ impl Writer {
         if let Some(reply) = closing {
             let _ = reply.send(Ok(()));
         }
+    }
+
+    /// Time left before records sealed at `since` must be fsynced.
+    fn until_due(&self, since: Instant) -> Duration {
+        since
+            .checked_add(self.flush_interval)
+            .map_or(self.flush_interval, |due| {
+                due.saturating_duration_since(Instant::now())
+            })
     }
 
     fn handle(
