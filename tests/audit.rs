@@ -545,3 +545,100 @@ async fn floats_in_input_do_not_look_like_edits() {
     assert!(report.is_ok(), "{:?}", report.first_bad);
     assert_eq!(report.records, 200);
 }
+
+#[tokio::test]
+async fn records_reach_disk_on_the_timer_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(AuditOptions {
+        flush_interval: Duration::from_millis(10),
+        ..options(dir.path())
+    })
+    .unwrap();
+    log.append(entry(0)).unwrap();
+    // Liveness, not timing: wait as long as it takes (bounded only so a broken timer
+    // fails the test instead of hanging it).
+    let mut on_disk = 0;
+    for _ in 0..1000 {
+        on_disk = read_dir(dir.path()).unwrap().records.len();
+        if on_disk == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        on_disk, 1,
+        "no flush was asked for, yet the record is on disk"
+    );
+    log.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_form_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(AuditOptions {
+        rotate_bytes: 64 * 1024,
+        ..options(dir.path())
+    })
+    .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for i in 0..500 {
+                    log.append(entry(t * 1000 + i)).unwrap();
+                    if i % 100 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    log.close().await.unwrap();
+    let report = verify_dir(dir.path()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.first_bad);
+    assert_eq!(report.records, 4000);
+    let read = read_dir(dir.path()).unwrap();
+    let mut ids: Vec<&str> = read.records.iter().map(|r| r.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4000, "ids are unique");
+}
+
+#[tokio::test]
+async fn a_complete_last_line_missing_its_newline_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    write_records(options(dir.path()), 3).await;
+    let file = first_file(dir.path());
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert_eq!(bytes.pop(), Some(b'\n'));
+    std::fs::write(&file, &bytes).unwrap();
+
+    let read = read_dir(dir.path()).unwrap();
+    assert_eq!(read.records.len(), 3);
+    assert!(read.problems.is_empty(), "{:?}", read.problems);
+
+    write_records(options(dir.path()), 2).await;
+    // Nothing is glued onto the unterminated line: writing went on in a new file.
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+    let read = read_dir(dir.path()).unwrap();
+    let seqs: Vec<u64> = read.records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, vec![0, 1, 2, 3, 4]);
+    assert!(verify_dir(dir.path()).unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn verify_of_an_empty_or_headless_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = verify_dir(&dir.path().join("never-created")).unwrap();
+    assert!(report.is_ok());
+    assert_eq!((report.records, report.files), (0, 0));
+
+    write_records(options(dir.path()), 2).await;
+    std::fs::remove_file(dir.path().join(aios::audit::HEAD_FILE)).unwrap();
+    let report = verify_dir(dir.path()).unwrap();
+    assert!(report.is_ok());
+    assert_eq!(report.warnings, vec![VerifyWarning::NoHead]);
+}
