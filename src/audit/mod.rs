@@ -8,11 +8,13 @@
 //!
 //! - `record`: the record, its canonical bytes and the line format.
 //! - `writer`: [`AuditLog`], the batching, fsyncing, rotating writer.
+//! - `chain`: sealing an entry into the next record (seq, id, time, hashes).
 //! - `reader`: reading and following the files; damaged lines are reported, not fatal.
 //! - `verify`: [`verify_dir`], which names the first record that breaks the chain.
 //! - `redact`: masking secrets before they are written.
 //! - `head`: the `HEAD` file.
 
+mod chain;
 mod head;
 mod reader;
 mod record;

@@ -1,37 +1,39 @@
-//! The audit writer: one thread that seals queued entries into the hash chain and writes them in fsynced batches, rotating files by size.
+//! The audit writer: seals entries into the hash chain as they are appended, and writes them from one thread in fsynced batches, rotating files by size.
 //!
-//! Callers are tokio tasks that must not wait on a disk, so `append` only queues the
-//! entry on a bounded channel (a full queue is the back-pressure). The writer thread
-//! assigns seq, id, timestamp and hashes in queue order, so chain order is write order,
-//! and it fsyncs at least every `flush_interval`, on `flush`, on `close` and when the last
-//! handle is dropped. Records are announced to subscribers only once they are durable.
+//! Callers are tokio tasks that must not wait on a disk. `append` seals the entry under
+//! a short lock (redaction happens before it), so chain order is the order of appends,
+//! subscribers see the record at once, and the line goes on a bounded queue (a full
+//! queue is the back-pressure). The writer thread writes queued lines in batches and
+//! fsyncs at least every `flush_interval`, on `flush`, on `close` and when the last
+//! handle is dropped.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, oneshot};
 
 use super::AuditError;
+use super::chain::{Chain, redact_entry};
 use super::head::{Head, HeadState, read_head, write_head};
 use super::reader::{LineRead, SegmentReader, list_segments, segment_name};
-use super::record::{AuditEntry, AuditRecord, GENESIS_HASH};
+use super::record::{AuditEntry, AuditRecord};
 use super::redact::Redactor;
 use crate::config::Config;
 
-/// Entries that may wait in the queue before `append` blocks its caller.
+/// Lines that may wait in the queue before `append` blocks its caller.
 const QUEUE_CAPACITY: usize = 16 * 1024;
-/// Records sealed between two checks of the flush deadline, so a steady stream of
-/// appends cannot postpone the fsync.
+/// Lines taken from the queue between two checks of the flush deadline, so a steady
+/// stream of appends cannot postpone the fsync.
 const MAX_BATCH: usize = 4096;
 /// Buffered bytes that are handed to the OS without waiting for the next fsync.
 const WRITE_CHUNK: usize = 1024 * 1024;
-/// Pause between batches while records are waiting for their fsync.
+/// Pause between batches while lines are waiting for their fsync.
 const LINGER: Duration = Duration::from_millis(1);
 /// Lock file that keeps two writers from interleaving one chain.
 const LOCK_FILE: &str = "LOCK";
@@ -68,7 +70,12 @@ impl AuditOptions {
 }
 
 enum Command {
-    Append(AuditEntry),
+    /// A sealed record's line, with what `HEAD` needs once it is durable.
+    Write {
+        line: Vec<u8>,
+        seq: u64,
+        hash: String,
+    },
     Flush(oneshot::Sender<Result<(), String>>),
     Close(oneshot::Sender<Result<(), String>>),
 }
@@ -81,14 +88,20 @@ pub struct AuditLog {
 
 struct Shared {
     dir: PathBuf,
-    /// `None` once closed. Appends send under the read lock, so `close` (which takes the
-    /// sender under the write lock) orders every accepted append before its own command.
-    sender: RwLock<Option<SyncSender<Command>>>,
+    redactor: Redactor,
+    /// The chain head and the queue, under one lock: a record is sealed and queued
+    /// before the next one is sealed, so queue order is chain order. `None` once closed.
+    sealing: Mutex<Option<Sealing>>,
     records: broadcast::Sender<Arc<AuditRecord>>,
     written: Arc<AtomicU64>,
     /// Why the writer stopped, when it stopped on an I/O error.
     failure: Arc<Mutex<Option<String>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Sealing {
+    chain: Chain,
+    queue: SyncSender<Command>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -120,24 +133,18 @@ impl AuditLog {
             dir: dir.clone(),
             rotate_bytes: opts.rotate_bytes,
             flush_interval: opts.flush_interval,
-            redactor,
             current: state.current,
             next_number: state.next_number,
             buf: Vec::with_capacity(WRITE_CHUNK + 4096),
-            next_seq: state.next_seq,
-            last_hash: state.last_hash,
+            last: None,
             unsynced: 0,
             oldest_unsynced: None,
-            to_announce: Vec::new(),
             waiters: Vec::new(),
-            records: records.clone(),
             written: written.clone(),
             failure: failure.clone(),
-            ids: IdSource::new(),
-            clock: TimestampCache::default(),
             _lock: lock,
         };
-        let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let (queue, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("aios-audit".into())
             .spawn({
@@ -159,7 +166,11 @@ impl AuditLog {
         Ok(AuditLog {
             shared: Arc::new(Shared {
                 dir,
-                sender: RwLock::new(Some(tx)),
+                redactor,
+                sealing: Mutex::new(Some(Sealing {
+                    chain: Chain::resume(state.tip),
+                    queue,
+                })),
                 records,
                 written,
                 failure,
@@ -168,67 +179,70 @@ impl AuditLog {
         })
     }
 
-    /// Queue one record; it is on disk within the flush interval. Blocks only while the
-    /// queue is full.
-    pub fn append(&self, entry: AuditEntry) -> Result<(), AuditError> {
-        let guard = self
+    /// Seal one record into the chain and queue it; it is on disk within the flush
+    /// interval. Subscribers see it at once. Blocks only while the queue is full.
+    pub fn append(&self, mut entry: AuditEntry) -> Result<(), AuditError> {
+        // Outside the lock: redaction is the costly part and needs no chain state.
+        redact_entry(&self.shared.redactor, &mut entry);
+        let mut sealing = self
             .shared
-            .sender
-            .read()
+            .sealing
+            .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match guard.as_ref() {
-            Some(tx) => tx
-                .send(Command::Append(entry))
-                .map_err(|_| self.stopped_error()),
-            None => Err(self.stopped_error()),
+        let Some(Sealing { chain, queue }) = sealing.as_mut() else {
+            return Err(self.stopped_error());
+        };
+        let (record, line) = chain.seal(entry);
+        let write = Command::Write {
+            line,
+            seq: record.seq,
+            hash: record.hash.clone(),
+        };
+        if queue.send(write).is_err() {
+            // The writer is gone; nothing after this could be written either.
+            *sealing = None;
+            return Err(self.stopped_error());
         }
+        if self.shared.records.receiver_count() > 0 {
+            // Under the lock, so that subscribers see records in chain order.
+            let _ = self.shared.records.send(Arc::new(record));
+        }
+        Ok(())
     }
 
-    /// Records as they are written (after their fsync), for live panes.
+    /// Records as they are appended, in chain order, for live panes. A record seen here
+    /// is on disk within the flush interval (or the writer reports a failure).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<AuditRecord>> {
         self.shared.records.subscribe()
     }
 
     /// Wait until every record appended before this call is written and fsynced.
     pub async fn flush(&self) -> Result<(), AuditError> {
-        let Some(tx) = self.sender() else {
+        let queue = self
+            .shared
+            .sealing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|s| s.queue.clone());
+        let Some(queue) = queue else {
             return self.stopped_result();
         };
-        let (reply, done) = oneshot::channel();
-        if send_async(&tx, Command::Flush(reply)).await.is_err() {
-            return self.stopped_result();
-        }
-        drop(tx);
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(AuditError::Failed(message)),
-            // The writer stopped after a close that already flushed these records, or
-            // because it failed.
-            Err(_) => self.stopped_result(),
-        }
+        self.ask(queue, Command::Flush).await
     }
 
     /// Flush and stop the writer; later appends fail with `Closed`. Closing twice is fine.
     pub async fn close(&self) -> Result<(), AuditError> {
-        let tx = self
+        let sealing = self
             .shared
-            .sender
-            .write()
+            .sealing
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        let Some(tx) = tx else {
+        let Some(Sealing { queue, .. }) = sealing else {
             return self.stopped_result();
         };
-        let (reply, done) = oneshot::channel();
-        if send_async(&tx, Command::Close(reply)).await.is_err() {
-            return self.stopped_result();
-        }
-        drop(tx);
-        match done.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(AuditError::Failed(message)),
-            Err(_) => self.stopped_result(),
-        }
+        self.ask(queue, Command::Close).await
     }
 
     /// Records written and fsynced since this process opened the log.
@@ -241,12 +255,24 @@ impl AuditLog {
         &self.shared.dir
     }
 
-    fn sender(&self) -> Option<SyncSender<Command>> {
-        self.shared
-            .sender
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    /// Send a command that the writer answers once everything before it is durable.
+    async fn ask(
+        &self,
+        queue: SyncSender<Command>,
+        command: impl FnOnce(oneshot::Sender<Result<(), String>>) -> Command,
+    ) -> Result<(), AuditError> {
+        let (reply, done) = oneshot::channel();
+        if send_async(&queue, command(reply)).await.is_err() {
+            return self.stopped_result();
+        }
+        drop(queue);
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(AuditError::Failed(message)),
+            // The writer stopped after a close that already flushed these records, or
+            // because it failed.
+            Err(_) => self.stopped_result(),
+        }
     }
 
     fn failure(&self) -> Option<String> {
@@ -274,11 +300,11 @@ impl AuditLog {
 
 impl Drop for Shared {
     /// The last handle is gone: hang up so the writer drains the queue, fsyncs and exits,
-    /// and wait for it, so that no acknowledged record is lost at shutdown and the dir's
+    /// and wait for it, so that no appended record is lost at shutdown and the dir's
     /// lock is free when this returns.
     fn drop(&mut self) {
         drop(
-            self.sender
+            self.sealing
                 .get_mut()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
@@ -344,8 +370,8 @@ struct OpenSegment {
 struct Recovered {
     current: Option<OpenSegment>,
     next_number: u64,
-    next_seq: u64,
-    last_hash: String,
+    /// Seq and hash of the record the next one links to.
+    tip: Option<(u64, String)>,
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
@@ -416,15 +442,10 @@ fn recover(dir: &Path, rotate_bytes: u64) -> Result<Recovered, AuditError> {
             });
         }
     }
-    let (next_seq, last_hash) = match tip {
-        Some((seq, hash)) => (seq + 1, hash),
-        None => (0, GENESIS_HASH.to_string()),
-    };
     Ok(Recovered {
         current,
         next_number,
-        next_seq,
-        last_hash,
+        tip,
     })
 }
 
@@ -442,109 +463,23 @@ fn ends_in_newline(path: &Path) -> Result<bool, AuditError> {
     Ok(last[0] == b'\n')
 }
 
-/// Durations are kept to the microsecond: a float with few digits reads back exactly,
-/// so a parsed record hashes like the written one. Non-finite values would serialize as
-/// `null` and make the line unreadable.
-fn settle_duration(ms: f64) -> f64 {
-    if !ms.is_finite() || ms <= 0.0 {
-        return 0.0;
-    }
-    (ms.min(1e12) * 1000.0).round() / 1000.0
-}
-
-/// UUIDv7 ids without a system call each.
-///
-/// `Uuid::now_v7` asks the OS for fresh random bits for every id, which at audit rates
-/// costs more than hashing the record. Here the OS seeds a splitmix64 generator once; the
-/// 12 bits after the version hold a counter that starts at a random point each
-/// millisecond (RFC 9562, method 1), so ids stay strictly increasing, and the 62 bits
-/// after the variant are random. Ids only need to be unique; the chain order is `seq`.
-struct IdSource {
-    state: u64,
-    last_ms: u64,
-    counter: u16,
-}
-
-impl IdSource {
-    fn new() -> Self {
-        let seed = uuid::Uuid::now_v7().as_u128();
-        Self {
-            state: (seed as u64) ^ ((seed >> 64) as u64),
-            last_ms: 0,
-            counter: 0,
-        }
-    }
-
-    fn random(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn next(&mut self, now_ms: u64) -> uuid::Uuid {
-        let random = self.random();
-        if now_ms > self.last_ms {
-            self.last_ms = now_ms;
-            // Start low enough that a busy millisecond does not run out of counter.
-            self.counter = (random >> 53) as u16 & 0x7FF;
-        } else if self.counter >= 0xFFF {
-            // Counter exhausted, or the clock stepped back: borrow the next millisecond
-            // rather than repeat or reorder ids.
-            self.last_ms += 1;
-            self.counter = 0;
-        } else {
-            self.counter += 1;
-        }
-        let mut bytes = [0u8; 10];
-        bytes[..2].copy_from_slice(&self.counter.to_be_bytes());
-        bytes[2..].copy_from_slice(&self.random().to_be_bytes());
-        uuid::Builder::from_unix_timestamp_millis(self.last_ms, &bytes).into_uuid()
-    }
-}
-
-/// Formats the record timestamp once per millisecond; a burst of records shares it.
-#[derive(Default)]
-struct TimestampCache {
-    ms: i64,
-    text: String,
-}
-
-impl TimestampCache {
-    fn timestamp(&mut self, now: chrono::DateTime<chrono::Utc>) -> String {
-        let ms = now.timestamp_millis();
-        if ms != self.ms || self.text.is_empty() {
-            self.ms = ms;
-            self.text = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        }
-        self.text.clone()
-    }
-}
-
 struct Writer {
     dir: PathBuf,
     rotate_bytes: u64,
     flush_interval: Duration,
-    redactor: Redactor,
     current: Option<OpenSegment>,
     /// Number of the next file to create.
     next_number: u64,
-    /// Sealed lines not yet handed to the OS.
+    /// Lines not yet handed to the OS.
     buf: Vec<u8>,
-    next_seq: u64,
-    last_hash: String,
-    /// Records sealed since the last fsync.
+    /// Seq and hash of the newest line taken from the queue, for `HEAD`.
+    last: Option<(u64, String)>,
+    /// Lines taken since the last fsync.
     unsynced: u64,
     oldest_unsynced: Option<Instant>,
-    /// Records to broadcast once fsynced (kept only while someone listens).
-    to_announce: Vec<Arc<AuditRecord>>,
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
-    records: broadcast::Sender<Arc<AuditRecord>>,
     written: Arc<AtomicU64>,
     failure: Arc<Mutex<Option<String>>>,
-    ids: IdSource,
-    clock: TimestampCache,
     /// Held for the writer's life; dropping it frees the dir for the next writer.
     _lock: File,
 }
@@ -555,24 +490,21 @@ impl Writer {
         let mut hung_up = false;
         while closing.is_none() && !hung_up {
             let first = match self.oldest_unsynced {
-                Some(since) => {
-                    let wait = self.until_due(since);
-                    match rx.recv_timeout(wait) {
-                        Ok(cmd) => Some(cmd),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            hung_up = true;
-                            None
-                        }
+                Some(since) => match rx.recv_timeout(self.until_due(since)) {
+                    Ok(cmd) => Some(cmd),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        hung_up = true;
+                        None
                     }
-                }
+                },
                 None => rx.recv().ok().or_else(|| {
                     hung_up = true;
                     None
                 }),
             };
             let mut outcome = Ok(());
-            let first_was_command = first.is_some();
+            let got_work = first.is_some();
             if let Some(cmd) = first {
                 outcome = self.handle(cmd, &mut closing);
                 let mut batch = 1;
@@ -600,14 +532,13 @@ impl Writer {
                 return;
             }
             if let Some(since) = self.oldest_unsynced
-                && first_was_command
+                && got_work
             {
                 // Let the queue fill for a moment instead of going back to a blocking
                 // receive: a parked writer is woken by every single append, and those
-                // wake-ups cost more than sealing the record (group commit, as in
+                // wake-ups cost more than writing the line (group commit, as in
                 // Kafka's linger). Bounded by the flush deadline.
-                let left = self.until_due(since);
-                std::thread::sleep(LINGER.min(left));
+                std::thread::sleep(LINGER.min(self.until_due(since)));
             }
         }
         // Files and the dir lock are released before the closer hears back, so the dir
@@ -618,7 +549,7 @@ impl Writer {
         }
     }
 
-    /// Time left before records sealed at `since` must be fsynced.
+    /// Time left before lines taken at `since` must be fsynced.
     fn until_due(&self, since: Instant) -> Duration {
         since
             .checked_add(self.flush_interval)
@@ -633,7 +564,7 @@ impl Writer {
         closing: &mut Option<oneshot::Sender<Result<(), String>>>,
     ) -> Result<(), AuditError> {
         match cmd {
-            Command::Append(entry) => self.push(entry),
+            Command::Write { line, seq, hash } => self.push(&line, seq, hash),
             Command::Flush(reply) => {
                 self.waiters.push(reply);
                 Ok(())
@@ -645,31 +576,8 @@ impl Writer {
         }
     }
 
-    /// Seal one entry into the chain and buffer its line.
-    fn push(&mut self, entry: AuditEntry) -> Result<(), AuditError> {
-        let now = chrono::Utc::now();
-        let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-        let mut input = entry.input;
-        self.redactor.redact_value(&mut input);
-        let error = entry
-            .error
-            .map(|e| self.redactor.redact_str(&e).unwrap_or(e));
-        let mut record = AuditRecord {
-            seq: self.next_seq,
-            id: self.ids.next(now_ms).to_string(),
-            timestamp: self.clock.timestamp(now),
-            agent_id: entry.agent_id,
-            action: entry.action,
-            input,
-            context_id: entry.context_id,
-            caller: entry.caller,
-            outcome: entry.outcome,
-            error,
-            duration_ms: settle_duration(entry.duration_ms),
-            prev_hash: std::mem::take(&mut self.last_hash),
-            hash: String::new(),
-        };
-        let line = record.seal();
+    /// Buffer one line, starting a new file first if the current one is full.
+    fn push(&mut self, line: &[u8], seq: u64, hash: String) -> Result<(), AuditError> {
         let full = self
             .current
             .as_ref()
@@ -680,17 +588,13 @@ impl Writer {
         if self.current.is_none() {
             self.create_segment()?;
         }
-        self.buf.extend_from_slice(&line);
+        self.buf.extend_from_slice(line);
         if let Some(current) = &mut self.current {
             current.size += line.len() as u64;
         }
-        self.next_seq += 1;
-        self.last_hash.clone_from(&record.hash);
+        self.last = Some((seq, hash));
         self.unsynced += 1;
         self.oldest_unsynced.get_or_insert_with(Instant::now);
-        if self.records.receiver_count() > 0 {
-            self.to_announce.push(Arc::new(record));
-        }
         if self.buf.len() >= WRITE_CHUNK {
             self.write_buf()?;
         }
@@ -745,32 +649,29 @@ impl Writer {
         Ok(())
     }
 
-    /// Write and fsync everything sealed so far, move `HEAD`, then tell waiters and
-    /// subscribers.
+    /// Write and fsync everything taken so far, move `HEAD`, then answer the waiters.
     fn commit(&mut self) -> Result<(), AuditError> {
         if self.unsynced > 0 {
             self.write_buf()?;
             if let Some(current) = &self.current {
                 current.file.sync_data().map_err(io_at(&current.path))?;
-                let head = Head {
-                    seq: self.next_seq - 1,
-                    hash: self.last_hash.clone(),
-                    file: current.name.clone(),
-                };
-                // The records are durable either way; a stale `HEAD` only weakens the
-                // truncation check until the next commit.
-                if let Err(e) = write_head(&self.dir, &head) {
-                    tracing::warn!(error = %e, "could not update the audit HEAD file");
+                if let Some((seq, hash)) = &self.last {
+                    let head = Head {
+                        seq: *seq,
+                        hash: hash.clone(),
+                        file: current.name.clone(),
+                    };
+                    // The records are durable either way; a stale `HEAD` only weakens
+                    // the truncation check until the next commit.
+                    if let Err(e) = write_head(&self.dir, &head) {
+                        tracing::warn!(error = %e, "could not update the audit HEAD file");
+                    }
                 }
             }
             self.written.fetch_add(self.unsynced, Ordering::AcqRel);
             self.unsynced = 0;
         }
         self.oldest_unsynced = None;
-        for record in self.to_announce.drain(..) {
-            // Nobody listening is fine.
-            let _ = self.records.send(record);
-        }
         for waiter in self.waiters.drain(..) {
             let _ = waiter.send(Ok(()));
         }
@@ -788,52 +689,6 @@ impl Writer {
         }
         if let Some(reply) = closing {
             let _ = reply.send(Err(message));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_v7_and_strictly_increasing() {
-        let mut ids = IdSource::new();
-        let mut previous = uuid::Uuid::nil();
-        // Many ids in one millisecond (the counter overflows into the next), then a
-        // clock that steps back.
-        let times = std::iter::repeat_n(1_700_000_000_000u64, 5000)
-            .chain(std::iter::repeat_n(1_699_999_999_000, 10))
-            .chain([1_700_000_000_500]);
-        for ms in times {
-            let id = ids.next(ms);
-            assert_eq!(id.get_version_num(), 7);
-            assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
-            assert!(id > previous, "{id} after {previous}");
-            previous = id;
-        }
-        let (secs, _) = previous.get_timestamp().unwrap().to_unix();
-        assert_eq!(secs, 1_700_000_000);
-    }
-
-    #[test]
-    fn timestamps_have_the_contract_format() {
-        let mut clock = TimestampCache::default();
-        let t = chrono::DateTime::parse_from_rfc3339("2026-11-24T12:00:00.1234Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        assert_eq!(clock.timestamp(t), "2026-11-24T12:00:00.123Z");
-        let later = t + chrono::TimeDelta::milliseconds(1);
-        assert_eq!(clock.timestamp(later), "2026-11-24T12:00:00.124Z");
-    }
-
-    #[test]
-    fn durations_read_back_exactly() {
-        for ms in [0.1234567, 1.0 / 3.0, 12_345.678_901, 7e-7, f64::NAN, -1.0] {
-            let settled = settle_duration(ms);
-            let text = serde_json::to_string(&settled).unwrap();
-            let back: f64 = serde_json::from_str(&text).unwrap();
-            assert_eq!(back, settled, "{ms}");
         }
     }
 }
