@@ -298,7 +298,7 @@ impl Runtime {
         let result = self.enqueue(from, agent_id, text, &intent_id, &trace_id, parent_id);
         let audit_result = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
         let agent = self.inner.queues.contains_key(agent_id).then_some(agent_id);
-        self.inner.hub.record(
+        let audited = self.inner.hub.record(
             from,
             Call {
                 agent_id: agent,
@@ -308,8 +308,11 @@ impl Runtime {
                 result: audit_result,
                 started,
             },
-        )?;
+        );
+        // The dispatch's own error (unknown agent, shutting down) says more than a closed
+        // audit log does.
         let outcome = result?;
+        audited?;
         let _ = self.inner.events.send(RuntimeEvent::IntentQueued {
             agent_id: agent_id.to_string(),
             intent_id: intent_id.clone(),

@@ -2,18 +2,34 @@
 //!
 //! Records go to `audit-NNNNNN.jsonl` files under the audit dir, rotated by size; each
 //! record's `hash` is SHA-256 over its `prev_hash` and its canonical bytes, so an edit, a
-//! deletion or a reordering anywhere breaks the chain at that record.
+//! deletion or a reordering anywhere breaks the chain at that record. The chain runs on
+//! across files, and a `HEAD` file anchors its end so that records cut off the tail are
+//! noticed too.
+//!
+//! - `record`: the record, its canonical bytes and the line format.
+//! - `writer`: [`AuditLog`], the batching, fsyncing, rotating writer.
+//! - `chain`: sealing an entry into the next record (seq, id, time, hashes).
+//! - `reader`: reading and following the files; damaged lines are reported, not fatal.
+//! - `verify`: [`verify_dir`], which names the first record that breaks the chain.
+//! - `redact`: masking secrets before they are written.
+//! - `head`: the `HEAD` file.
 
+mod chain;
+mod head;
 mod reader;
 mod record;
 mod redact;
 mod verify;
 mod writer;
 
-pub use reader::{AuditProblem, ReadOutcome, read_dir, read_from};
-pub use record::{AuditEntry, AuditRecord, GENESIS_HASH, Outcome};
-pub use redact::Redactor;
-pub use verify::{VerifyReport, verify_dir};
+pub use head::{HEAD_FILE, Head, HeadState, read_head};
+pub use reader::{
+    AuditProblem, Follower, LineRead, ProblemKind, ReadOutcome, Segment, SegmentReader,
+    list_segments, read_dir, read_from, segment_name,
+};
+pub use record::{AuditEntry, AuditRecord, GENESIS_HASH, Outcome, line_hash};
+pub use redact::{REDACTED, Redactor};
+pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, verify_dir};
 pub use writer::{AuditLog, AuditOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,4 +43,10 @@ pub enum AuditError {
     BadPattern { pattern: String, message: String },
     #[error("the audit writer has stopped")]
     Closed,
+    /// Another process (or another open log in this one) writes this audit dir.
+    #[error("the audit dir is already being written (lock held on {path})")]
+    Locked { path: std::path::PathBuf },
+    /// The writer stopped on an I/O error; nothing more is accepted.
+    #[error("the audit writer failed: {0}")]
+    Failed(String),
 }

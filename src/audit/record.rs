@@ -102,3 +102,145 @@ impl AuditRecord {
         hex::encode(h.finalize())
     }
 }
+
+/// Spliced before a line's closing brace; what follows it is the hash and `}`.
+const HASH_FIELD: &[u8] = b",\"hash\":\"";
+
+impl AuditRecord {
+    /// Compute `hash` and return the JSONL line, newline included.
+    ///
+    /// The line is the canonical bytes with the hash field spliced in before the closing
+    /// brace. It is byte for byte what `serde_json` writes for the record (the struct's
+    /// field order is the canonical order, `hash` last), and it lets a reader recover the
+    /// exact bytes that were hashed from the line itself: see [`line_hash`].
+    pub fn seal(&mut self) -> Vec<u8> {
+        let canonical = self.canonical_bytes();
+        let mut h = Sha256::new();
+        h.update(self.prev_hash.as_bytes());
+        h.update(&canonical);
+        self.hash = lower_hex(&h.finalize());
+        let body = canonical.strip_suffix(b"}").unwrap_or(&canonical);
+        let mut line = Vec::with_capacity(body.len() + HASH_FIELD.len() + self.hash.len() + 3);
+        line.extend_from_slice(body);
+        line.extend_from_slice(HASH_FIELD);
+        line.extend_from_slice(self.hash.as_bytes());
+        line.extend_from_slice(b"\"}\n");
+        line
+    }
+
+    /// Whether `hash` matches the record's fields as parsed. A float that a JSON parser
+    /// rounds differently from the writer makes this fail on an intact record; the
+    /// verifier therefore checks lines with [`line_hash`].
+    pub fn hash_matches(&self) -> bool {
+        self.compute_hash() == self.hash
+    }
+
+    /// The record's time, if its `timestamp` is valid RFC 3339.
+    pub fn time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.timestamp)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+}
+
+/// Lowercase hex, as `hex::encode` writes it, without its per-character iterator: this
+/// runs once per record on the writer thread.
+fn lower_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// The hash a written line commits to: SHA-256 over `prev_hash` and the canonical bytes,
+/// which are the line up to its trailing `,"hash":"…"` field, closed with `}`.
+///
+/// Working on the bytes as written (not on a re-serialization of the parsed record) makes
+/// any edit visible, even one a parser would normalise away (spacing, key order, float
+/// digits), and keeps verification independent of float parsing. `None` when the line
+/// does not end in a hash field, which only an edit produces.
+pub fn line_hash(prev_hash: &str, line: &[u8]) -> Option<String> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // `,"hash":"` + 64 hex digits + `"}`
+    let tail_len = HASH_FIELD.len() + 64 + 2;
+    let split = line.len().checked_sub(tail_len)?;
+    let (body, tail) = line.split_at(split);
+    let digits = tail.strip_prefix(HASH_FIELD)?.strip_suffix(b"\"}")?;
+    if !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(body);
+    h.update(b"}");
+    Some(lower_hex(&h.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> AuditRecord {
+        AuditRecord {
+            seq: 7,
+            id: "0193a0c4-0000-7000-8000-000000000000".into(),
+            timestamp: "2026-11-24T12:00:00.123Z".into(),
+            agent_id: Some("ops-agent".into()),
+            action: "update_context".into(),
+            input: serde_json::json!({"text": "héllo \"quoted\"\n", "n": 0.1, "z": [1, 2]}),
+            context_id: None,
+            caller: "cli".into(),
+            outcome: Outcome::Error,
+            error: Some("boom".into()),
+            duration_ms: 1.25,
+            prev_hash: GENESIS_HASH.into(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn sealed_line_is_the_serde_serialization() {
+        let mut rec = sample();
+        let line = rec.seal();
+        let expected = serde_json::to_string(&rec).unwrap() + "\n";
+        assert_eq!(String::from_utf8(line).unwrap(), expected);
+        assert_eq!(rec.hash, rec.compute_hash());
+    }
+
+    #[test]
+    fn line_hash_recovers_the_canonical_bytes() {
+        let mut rec = sample();
+        let line = rec.seal();
+        assert_eq!(line_hash(&rec.prev_hash, &line), Some(rec.hash.clone()));
+        let parsed: AuditRecord = serde_json::from_slice(&line).unwrap();
+        assert_eq!(parsed, rec);
+        assert!(parsed.hash_matches());
+    }
+
+    #[test]
+    fn line_hash_sees_edits_a_parser_would_hide() {
+        let mut rec = sample();
+        let line = String::from_utf8(rec.seal()).unwrap();
+        let spaced = line.replacen("\"seq\":7", "\"seq\": 7", 1);
+        assert_ne!(
+            line_hash(&rec.prev_hash, spaced.as_bytes()),
+            Some(rec.hash.clone())
+        );
+        let truncated = &line[..line.len() - 5];
+        assert_eq!(line_hash(&rec.prev_hash, truncated.as_bytes()), None);
+    }
+
+    #[test]
+    fn error_field_is_omitted_when_absent() {
+        let mut rec = sample();
+        rec.error = None;
+        rec.outcome = Outcome::Ok;
+        let line = String::from_utf8(rec.seal()).unwrap();
+        assert!(!line.contains("\"error\""));
+        assert_eq!(line, serde_json::to_string(&rec).unwrap() + "\n");
+    }
+}

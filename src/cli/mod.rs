@@ -1,6 +1,7 @@
 //! The command line: argument definitions (clap) and one module per subcommand.
 
 mod agents;
+pub mod audit;
 mod context;
 mod dispatch;
 mod doctor;
@@ -55,6 +56,11 @@ pub enum Command {
     },
     /// Show an agent's context, its versions, or the diff of two versions.
     Context(context::ContextArgs),
+    /// Read, verify or export the audit log (works while another process owns the data dir).
+    Audit {
+        #[command(subcommand)]
+        cmd: audit::AuditCommand,
+    },
     /// Check configuration, policy and every backend.
     Doctor {
         /// Print JSON instead of a table.
@@ -86,6 +92,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dispatch(args) => dispatch::run(config, args).await,
         Command::Agents { json } => agents::run(config, json).await,
         Command::Context(args) => context::run(config, args).await,
+        Command::Audit { cmd } => audit::run(&config, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Doctor { .. } => unreachable!("handled above"),
     }
 }

@@ -222,7 +222,7 @@ impl ContextHub {
             Ok((_, ctx)) => (Ok(()), ctx.clone()),
             Err(e) => (Err(e.to_string()), None),
         };
-        self.record(
+        let audited = self.record(
             caller,
             Call {
                 agent_id,
@@ -232,8 +232,11 @@ impl ContextHub {
                 result: audit_result,
                 started,
             },
-        )?;
-        result.map(|(t, _)| t)
+        );
+        // The call's own error says more than a closed audit log does.
+        let (value, _) = result?;
+        audited?;
+        Ok(value)
     }
 
     pub async fn list_agents(&self, caller: &Caller) -> Result<Vec<AgentSpec>, HubError> {
