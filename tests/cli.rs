@@ -146,6 +146,8 @@ fn a_second_terminal_reaches_a_running_serve() {
     assert!(ctx.starts_with("sec-agent context v1 "), "{ctx}");
     let id = run_ok(aios(tmp.path(), &data).args(["dispatch", "sec-agent", "again", "--no-wait"]));
     assert_eq!(id.trim().len(), 36, "an intent id: {id}");
+    let tail = run_ok(aios(tmp.path(), &data).args(["audit", "tail", "--agent", "sec-agent"]));
+    assert!(tail.contains("dispatch_intent"), "{tail}");
     let agents = run_ok(aios(tmp.path(), &data).args(["agents", "--json"]));
     assert_eq!(
         serde_json::from_str::<Vec<serde_json::Value>>(&agents)
@@ -230,4 +232,52 @@ fn doctor_reports_backends_and_refuses_closed_apis() {
         err.starts_with("aios: config error in ") && err.contains("line 3"),
         "{err}"
     );
+}
+
+#[test]
+fn audit_verify_passes_then_names_the_edited_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    run_ok(aios(tmp.path(), &data).args([
+        "dispatch",
+        "support-agent",
+        "Customer 42 cannot log in",
+    ]));
+    let ok = run_ok(aios(tmp.path(), &data).args(["audit", "verify"]));
+    assert!(ok.starts_with("audit chain OK: "), "{ok}");
+
+    let tail = run_ok(aios(tmp.path(), &data).args([
+        "audit",
+        "tail",
+        "--action",
+        "update_context",
+        "--json",
+    ]));
+    let record: serde_json::Value = serde_json::from_str(tail.lines().next().unwrap()).unwrap();
+    for field in ["timestamp", "agent_id", "action", "input", "context_id"] {
+        assert!(record.get(field).is_some(), "{field} missing: {record}");
+    }
+    assert_eq!(record["agent_id"], "support-agent");
+    assert_eq!(record["caller"], "agent:support-agent");
+
+    // Change one byte inside one record's text.
+    let file = data.join("audit").join("audit-000001.jsonl");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(8)
+        .position(|w| w == b"Customer")
+        .expect("the intent is in the log");
+    bytes[at] = b'K';
+    std::fs::write(&file, bytes).unwrap();
+    let out = aios(tmp.path(), &data)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("audit chain broken at") && err.contains("seq "),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }

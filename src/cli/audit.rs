@@ -473,7 +473,10 @@ mod tests {
         };
         let line = summary(&record);
         assert!(!line.chars().any(char::is_control), "{line:?}");
-        assert!(line.contains("opsagent") && !line.contains("[2J"), "{line:?}");
+        assert!(
+            line.contains("opsagent") && !line.contains("[2J"),
+            "{line:?}"
+        );
     }
 
     #[derive(Debug, clap::Parser)]
