@@ -3,6 +3,8 @@
 //! Nothing here takes the data dir's lock: the writer only appends whole lines and
 //! creates new files, so these commands work while another process owns the data dir.
 
+use crate::context::Caller;
+use crate::control::{ControlClient, DataDirLock, Request, socket_path};
 use crate::sanitize::one_line;
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -64,6 +66,7 @@ pub enum AuditCommand {
 /// Run `aios audit …`.
 pub async fn run(config: &Config, cmd: AuditCommand) -> Result<()> {
     let dir = config.audit_dir();
+    flush_running_owner(config).await;
     match cmd {
         AuditCommand::Tail {
             follow,
@@ -77,6 +80,30 @@ pub async fn run(config: &Config, cmd: AuditCommand) -> Result<()> {
         }
         AuditCommand::Verify => verify(&dir).await,
         AuditCommand::Export { since, until } => export(&dir, since, until).await,
+    }
+}
+
+/// A running owner batches audit writes for up to `audit.flush_ms`; ask it to write what it
+/// holds so the files are current. With no owner, the files are already complete.
+async fn flush_running_owner(config: &Config) {
+    let data_dir = config.data_dir();
+    let Ok(Err(holder)) = DataDirLock::try_acquire(&data_dir) else {
+        return;
+    };
+    let flushed = async {
+        let mut client = ControlClient::connect(&socket_path(&data_dir), Caller::cli()).await?;
+        client
+            .call(Request::FlushAudit, |_| {})
+            .await
+            .map_err(std::io::Error::other)
+    };
+    if let Err(e) = tokio::time::timeout(Duration::from_secs(5), flushed)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::other("no answer within 5 s")))
+    {
+        eprintln!(
+            "aios: warning: could not ask the owner ({holder}) to flush its audit log: {e}; the newest records may be missing"
+        );
     }
 }
 

@@ -92,6 +92,10 @@ pub async fn handle(
                 .map_err(|e| e.to_string())?;
             to_value(v)
         }
+        Request::FlushAudit => {
+            hub.audit_log().flush().await.map_err(|e| e.to_string())?;
+            to_value(hub.audit_log().written())
+        }
         Request::Diff { agent_id, from, to } => {
             let d = hub
                 .diff_context(caller, &agent_id, from, to)

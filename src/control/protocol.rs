@@ -38,6 +38,8 @@ pub enum Request {
         from: u64,
         to: u64,
     },
+    /// Write and fsync every audit record so far, so readers of the files see them all.
+    FlushAudit,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
