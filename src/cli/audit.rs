@@ -312,9 +312,12 @@ async fn verify(dir: &Path) -> Result<()> {
     match report.first_bad {
         Some(bad) => Err(eyre!("audit chain broken at {bad}")),
         None => {
+            let plural =
+                |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
             println!(
-                "audit chain OK: {} records in {} files",
-                report.records, report.files
+                "audit chain OK: {} in {}",
+                plural(report.records as u64, "record"),
+                plural(report.files as u64, "file")
             );
             Ok(())
         }
