@@ -210,62 +210,13 @@ async fn server_check(
 
 /// TCP connect to the URL's host and port; milliseconds on success.
 async fn probe(url: &str) -> Result<f64, String> {
-    let addr = host_port(url).ok_or_else(|| format!("cannot read a host from `{url}`"))?;
+    let addr = crate::config::url::split(url)
+        .and_then(|p| p.socket_address())
+        .ok_or_else(|| format!("cannot read a host and port from `{url}`"))?;
     let started = Instant::now();
     match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&addr)).await {
         Ok(Ok(_)) => Ok(started.elapsed().as_secs_f64() * 1000.0),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
-    }
-}
-
-/// `scheme://[user@]host[:port][/path]` → `host:port`, with the scheme's default port.
-fn host_port(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if host_port.is_empty() {
-        return None;
-    }
-    let has_port = match host_port.rfind(']') {
-        Some(i) => host_port[i..].contains(':'),
-        None => host_port.contains(':'),
-    };
-    if has_port {
-        return Some(host_port.to_string());
-    }
-    let port = match scheme {
-        "redis" => 6379,
-        "rediss" => 6380,
-        "https" => 443,
-        _ => 80,
-    };
-    Some(format!("{host_port}:{port}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_port;
-
-    #[test]
-    fn host_and_port_from_urls() {
-        assert_eq!(
-            host_port("redis://127.0.0.1:6379").as_deref(),
-            Some("127.0.0.1:6379")
-        );
-        assert_eq!(
-            host_port("redis://user:pw@cache").as_deref(),
-            Some("cache:6379")
-        );
-        assert_eq!(
-            host_port("http://127.0.0.1:8000/v1").as_deref(),
-            Some("127.0.0.1:8000")
-        );
-        assert_eq!(host_port("https://h/x").as_deref(), Some("h:443"));
-        assert_eq!(
-            host_port("http://[::1]:11434").as_deref(),
-            Some("[::1]:11434")
-        );
-        assert_eq!(host_port("nonsense"), None);
     }
 }

@@ -8,6 +8,7 @@ mod load;
 mod locate;
 mod policy;
 mod spans;
+pub mod url;
 mod validate;
 
 pub use load::{ConfigError, ConfigSource, LoadOptions, Origin, load, parse_str};

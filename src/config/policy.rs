@@ -108,20 +108,9 @@ pub fn closed_api_provider(url: &str) -> Option<&'static str> {
         .map(|(_, provider)| *provider)
 }
 
-/// The host of a URL, lower case, without scheme, user info, port or trailing dot. A URL
-/// written without a scheme (`api.openai.com/v1`) still yields its host.
+/// The host of a URL, for matching against closed-API hosts.
 pub(crate) fn url_host(url: &str) -> Option<String> {
-    let url = url.trim();
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    (!host.is_empty()).then_some(host)
+    super::url::split(url).and_then(|p| p.normalized_host())
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The checks a value must pass beyond its type: ranges, URLs, bind addresses, regexes,
 //! agent ids, and the open-models-only policy on every URL key.
 
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use toml::{Table, Value};
 
 use super::load::{Origins, key_path};
+use super::url::split;
 use super::{Config, ConfigError, check_open_model_url};
 use crate::agent::spec::{Category, is_valid_agent_id};
 
@@ -184,57 +185,20 @@ fn regex_problem(e: &regex::Error) -> String {
         .to_string()
 }
 
-/// The scheme (lower case) and the authority (`user@host:port`) of `scheme://authority/…`.
-fn split_url(url: &str) -> Option<(String, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    Some((scheme.to_ascii_lowercase(), authority))
-}
-
-/// `host[:port]` after any user info: a DNS name or IPv4 address, or `[IPv6]`, and an
-/// optional numeric port.
-fn is_host_port(authority: &str) -> bool {
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let (host_ok, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((addr, after)) => (
-                addr.parse::<Ipv6Addr>().is_ok(),
-                match after.strip_prefix(':') {
-                    Some(port) => Some(port),
-                    None if after.is_empty() => None,
-                    None => return false,
-                },
-            ),
-            None => return false,
-        }
-    } else {
-        let (host, port) = match host_port.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        };
-        let host_ok = !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-        (host_ok, port)
-    };
-    host_ok && port.is_none_or(|p| p.parse::<u16>().is_ok())
-}
-
 fn is_http_url(url: &str) -> bool {
-    split_url(url).is_some_and(|(scheme, authority)| {
-        matches!(scheme.as_str(), "http" | "https") && is_host_port(authority)
+    split(url).is_some_and(|p| {
+        matches!(p.scheme.as_deref(), Some("http" | "https")) && p.is_valid_host_port()
     })
 }
 
 fn is_redis_url(url: &str) -> bool {
-    match split_url(url) {
-        Some((scheme, authority)) => match scheme.as_str() {
-            "redis" | "rediss" => is_host_port(authority),
-            "unix" | "redis+unix" => url.len() > scheme.len() + 3,
-            _ => false,
-        },
-        None => false,
+    let Some(parts) = split(url) else {
+        return false;
+    };
+    match parts.scheme.as_deref() {
+        Some("redis" | "rediss") => parts.is_valid_host_port(),
+        Some(scheme @ ("unix" | "redis+unix")) => url.trim().len() > scheme.len() + 3,
+        _ => false,
     }
 }
 
