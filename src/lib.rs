@@ -5,6 +5,8 @@
 //! - [`config`]: typed `config.toml`, `AIOS_*` environment overrides, validation and the
 //!   open-models-only policy.
 //! - [`agent`]: the 30-agent catalog, agent specs, the runtime supervisor and intent handling.
+//! - [`bus`]: the spec's channels, the envelope contract, the durable intent queue; the
+//!   `Bus` seam and its in-process backend.
 //! - [`context`]: the [`context::ContextHub`], the one door to agent state (the MCP core);
 //!   the `Store` seam and its embedded redb backend; versioned contexts and their diffs.
 //! - [`memory`]: the `VectorMemory` and `Embedder` seams with their local backends.
@@ -22,6 +24,7 @@
 
 pub mod agent;
 pub mod audit;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod context;

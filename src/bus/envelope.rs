@@ -1,0 +1,358 @@
+//! The bus envelope (the contract every message on every channel follows) and the payload of
+//! each seed channel; decoding raw bytes into an envelope or a reasoned rejection.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::context::now_rfc3339;
+
+/// The envelope schema version this build reads and writes.
+pub const ENVELOPE_VERSION: u64 = 1;
+
+/// The spec's channels, exactly as named there, plus the node heartbeat channel.
+pub mod channels {
+    /// An operator's or agent's request for an agent to act.
+    pub const INTENTS: &str = "agent.action.intents";
+    /// An agent sharing a memory item with all others.
+    pub const MEMORY: &str = "agent.broadcast.memory";
+    /// A change of an agent's context.
+    pub const CONTEXT: &str = "mcp.update.context";
+    /// Node heartbeats: name, agents hosted, intents in flight, load.
+    pub const NODES: &str = "aios.nodes";
+    /// The channels every subscriber hears without asking.
+    pub const SEED: [&str; 4] = [INTENTS, MEMORY, CONTEXT, NODES];
+}
+
+/// Message kinds of the seed channels; operator channels may carry others.
+pub mod kinds {
+    pub const INTENT: &str = "intent";
+    pub const MEMORY: &str = "memory";
+    pub const CONTEXT: &str = "context";
+    pub const HEARTBEAT: &str = "heartbeat";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub node: String,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u64,
+    /// UUIDv7 (or, for a minimal intent from an outside tool, derived from its bytes).
+    pub id: String,
+    /// RFC 3339 UTC with milliseconds.
+    pub ts: String,
+    pub kind: String,
+    pub source: Source,
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub trace_id: Option<String>,
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    #[serde(default)]
+    pub payload: Value,
+}
+
+impl Envelope {
+    /// A new envelope with a fresh id and the current time.
+    pub fn new(kind: &str, source: Source, agent_id: Option<&str>, payload: Value) -> Envelope {
+        Envelope {
+            v: ENVELOPE_VERSION,
+            id: uuid::Uuid::now_v7().to_string(),
+            ts: now_rfc3339(),
+            kind: kind.to_string(),
+            source,
+            agent_id: agent_id.map(str::to_string),
+            trace_id: None,
+            parent_id: None,
+            payload,
+        }
+    }
+
+    /// The payload as a typed value of its channel.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.payload)
+    }
+
+    /// One human line: what `aios watch` and the channels pane show.
+    pub fn summary(&self) -> String {
+        let text = |key: &str| {
+            self.payload
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let body = match self.kind.as_str() {
+            kinds::INTENT => text("text").unwrap_or_default(),
+            kinds::MEMORY => text("text").unwrap_or_default(),
+            kinds::CONTEXT => format!(
+                "v{} {}",
+                self.payload
+                    .get("version")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                text("summary").unwrap_or_default()
+            ),
+            kinds::HEARTBEAT => format!(
+                "{} agents, {} in flight",
+                self.payload
+                    .get("agents")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len),
+                self.payload
+                    .get("in_flight")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            ),
+            _ => self.payload.to_string(),
+        };
+        crate::sanitize::one_line(&body).chars().take(200).collect()
+    }
+}
+
+/// `agent.action.intents`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntentPayload {
+    pub text: String,
+}
+
+/// `agent.broadcast.memory`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryPayload {
+    pub item_id: String,
+    pub kind: String,
+    pub text: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// `mcp.update.context`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextPayload {
+    pub version: u64,
+    pub context_id: String,
+    pub summary: String,
+}
+
+/// `aios.nodes`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub node: String,
+    pub agents: Vec<String>,
+    pub in_flight: u64,
+    /// Intents handled per second over the last interval.
+    pub load: f64,
+    pub started_at: String,
+}
+
+/// Why a message was not accepted. Rejections are counted and kept, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Rejection {
+    #[error("{bytes} bytes is over the {max}-byte limit (bus.max_message_bytes)")]
+    TooLarge { bytes: usize, max: usize },
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    #[error("not JSON: {message}")]
+    NotJson { message: String },
+    #[error("not an aios envelope: {message}")]
+    NotEnvelope { message: String },
+    #[error("envelope schema version {version}; this build reads version {ENVELOPE_VERSION}")]
+    UnknownVersion { version: u64 },
+}
+
+/// Decode a message received on `channel`. On `agent.action.intents` the minimal form an
+/// outside tool may publish — `{"agent_id": "…", "text": "…"}` — is completed into a full
+/// envelope. Its id is derived from its bytes, so every node that hears the same
+/// publication derives the same id and exactly one can claim it.
+pub fn decode(channel: &str, bytes: &[u8], max_bytes: usize) -> Result<Envelope, Rejection> {
+    if bytes.len() > max_bytes {
+        return Err(Rejection::TooLarge {
+            bytes: bytes.len(),
+            max: max_bytes,
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| Rejection::NotUtf8)?;
+    let value: Value = serde_json::from_str(text).map_err(|e| Rejection::NotJson {
+        message: e.to_string(),
+    })?;
+    let Value::Object(map) = &value else {
+        return Err(Rejection::NotEnvelope {
+            message: "a JSON object is expected".into(),
+        });
+    };
+    match map.get("v") {
+        Some(v) => {
+            let version = v.as_u64().ok_or_else(|| Rejection::NotEnvelope {
+                message: "`v` must be a whole number".into(),
+            })?;
+            if version != ENVELOPE_VERSION {
+                return Err(Rejection::UnknownVersion { version });
+            }
+            let env: Envelope =
+                serde_json::from_value(value).map_err(|e| Rejection::NotEnvelope {
+                    message: e.to_string(),
+                })?;
+            if env.id.is_empty() || env.kind.is_empty() {
+                return Err(Rejection::NotEnvelope {
+                    message: "`id` and `kind` must not be empty".into(),
+                });
+            }
+            Ok(env)
+        }
+        None if channel == channels::INTENTS => complete_minimal_intent(map, bytes),
+        None => Err(Rejection::NotEnvelope {
+            message: "no schema version `v`".into(),
+        }),
+    }
+}
+
+fn complete_minimal_intent(
+    map: &serde_json::Map<String, Value>,
+    bytes: &[u8],
+) -> Result<Envelope, Rejection> {
+    let field = |k: &str| map.get(k).and_then(Value::as_str).map(str::trim);
+    let (Some(agent_id), Some(text)) = (field("agent_id"), field("text")) else {
+        return Err(Rejection::NotEnvelope {
+            message: "a minimal intent needs string fields `agent_id` and `text`".into(),
+        });
+    };
+    if agent_id.is_empty() || text.is_empty() {
+        return Err(Rejection::NotEnvelope {
+            message: "`agent_id` and `text` must not be empty".into(),
+        });
+    }
+    let digest = Sha256::digest(bytes);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    Ok(Envelope {
+        v: ENVELOPE_VERSION,
+        id: uuid::Builder::from_custom_bytes(id).into_uuid().to_string(),
+        ts: now_rfc3339(),
+        kind: kinds::INTENT.into(),
+        source: Source {
+            node: "external".into(),
+            agent_id: None,
+            operator: field("operator").map(str::to_string),
+        },
+        agent_id: Some(agent_id.to_string()),
+        trace_id: None,
+        parent_id: None,
+        payload: serde_json::json!({ "text": text }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 1024 * 1024;
+
+    #[test]
+    fn a_full_envelope_round_trips() {
+        let env = Envelope::new(
+            kinds::INTENT,
+            Source {
+                node: "edge-1".into(),
+                agent_id: None,
+                operator: Some("alice".into()),
+            },
+            Some("support-agent"),
+            serde_json::json!({"text": "Customer 42 cannot log in"}),
+        );
+        let bytes = serde_json::to_vec(&env).unwrap();
+        assert_eq!(decode(channels::INTENTS, &bytes, MAX).unwrap(), env);
+        assert_eq!(env.summary(), "Customer 42 cannot log in");
+    }
+
+    #[test]
+    fn the_contract_example_decodes() {
+        let raw = r#"{"v":1,"id":"0193a","ts":"2026-11-24T12:00:00.000Z","kind":"intent",
+            "source":{"node":"edge-1","agent_id":null,"operator":"alice"},
+            "agent_id":"support-agent","trace_id":"t","parent_id":null,
+            "payload":{"text":"Customer 42 cannot log in"}}"#;
+        let env = decode(channels::INTENTS, raw.as_bytes(), MAX).unwrap();
+        assert_eq!(env.agent_id.as_deref(), Some("support-agent"));
+        assert_eq!(
+            env.payload_as::<IntentPayload>().unwrap().text,
+            "Customer 42 cannot log in"
+        );
+    }
+
+    #[test]
+    fn the_minimal_intent_is_completed_with_a_stable_id() {
+        let raw = br#"{"agent_id":"support-agent","text":"hello"}"#;
+        let a = decode(channels::INTENTS, raw, MAX).unwrap();
+        let b = decode(channels::INTENTS, raw, MAX).unwrap();
+        assert_eq!(a.id, b.id, "every node derives the same id");
+        assert_eq!(a.kind, "intent");
+        assert_eq!(a.source.node, "external");
+        assert_eq!(a.payload_as::<IntentPayload>().unwrap().text, "hello");
+        let other = decode(
+            channels::INTENTS,
+            br#"{"agent_id":"support-agent","text":"bye"}"#,
+            MAX,
+        )
+        .unwrap();
+        assert_ne!(a.id, other.id);
+        // Only on the intents channel.
+        assert!(matches!(
+            decode(channels::MEMORY, raw, MAX),
+            Err(Rejection::NotEnvelope { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_input_is_rejected_with_a_reason() {
+        assert!(matches!(
+            decode("x", b"not json", MAX),
+            Err(Rejection::NotJson { .. })
+        ));
+        assert!(matches!(
+            decode("x", &[0xff, 0xfe], MAX),
+            Err(Rejection::NotUtf8)
+        ));
+        assert!(matches!(
+            decode("x", b"[1,2]", MAX),
+            Err(Rejection::NotEnvelope { .. })
+        ));
+        assert!(matches!(
+            decode("x", br#"{"v":2,"id":"a","kind":"k"}"#, MAX),
+            Err(Rejection::UnknownVersion { version: 2 })
+        ));
+        assert!(matches!(
+            decode("x", br#"{"v":1,"id":"a"}"#, MAX),
+            Err(Rejection::NotEnvelope { .. })
+        ));
+        assert!(matches!(
+            decode("x", &[b' '; 11], 10),
+            Err(Rejection::TooLarge { bytes: 11, max: 10 })
+        ));
+        assert!(matches!(
+            decode(channels::INTENTS, br#"{"agent_id":"a"}"#, MAX),
+            Err(Rejection::NotEnvelope { .. })
+        ));
+    }
+
+    #[test]
+    fn summaries_are_one_sanitized_line() {
+        let env = Envelope::new(
+            kinds::MEMORY,
+            Source {
+                node: "n".into(),
+                agent_id: None,
+                operator: None,
+            },
+            None,
+            serde_json::json!({"text": "a\u{1b}[2Jb\nc"}),
+        );
+        assert_eq!(env.summary(), "ab c");
+    }
+}

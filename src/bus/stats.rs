@@ -1,0 +1,118 @@
+//! Per-channel counters and a bounded buffer of rejected messages, shared by the backends.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::envelope::Rejection;
+
+/// Rejected messages kept for display.
+pub const REJECTED_KEPT: usize = 256;
+/// Characters of a rejected message kept for display.
+const PREVIEW_CHARS: usize = 160;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelStats {
+    pub received: u64,
+    pub rejected: u64,
+    pub published: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedMessage {
+    pub channel: String,
+    pub ts: String,
+    pub reason: Rejection,
+    /// The start of the message, sanitized for display.
+    pub preview: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusStats {
+    pub channels: BTreeMap<String, ChannelStats>,
+    /// Newest last, at most `REJECTED_KEPT`.
+    pub rejected: Vec<RejectedMessage>,
+    pub reconnects: u64,
+}
+
+/// The mutable book behind `BusStats`.
+#[derive(Debug, Default)]
+pub struct StatsBook {
+    inner: Mutex<(
+        BTreeMap<String, ChannelStats>,
+        VecDeque<RejectedMessage>,
+        u64,
+    )>,
+}
+
+impl StatsBook {
+    pub fn received(&self, channel: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.0.entry(channel.to_string()).or_default().received += 1;
+        }
+    }
+
+    pub fn published(&self, channel: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.0.entry(channel.to_string()).or_default().published += 1;
+        }
+    }
+
+    pub fn reconnected(&self) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.2 += 1;
+        }
+    }
+
+    /// Count and keep a rejected message; returns what was kept.
+    pub fn rejected(&self, channel: &str, reason: Rejection, raw: &[u8]) -> RejectedMessage {
+        let text = String::from_utf8_lossy(&raw[..raw.len().min(PREVIEW_CHARS * 4)]);
+        let preview: String = crate::sanitize::one_line(&text)
+            .chars()
+            .take(PREVIEW_CHARS)
+            .collect();
+        let kept = RejectedMessage {
+            channel: channel.to_string(),
+            ts: crate::context::now_rfc3339(),
+            reason,
+            preview,
+        };
+        if let Ok(mut g) = self.inner.lock() {
+            g.0.entry(channel.to_string()).or_default().rejected += 1;
+            if g.1.len() >= REJECTED_KEPT {
+                g.1.pop_front();
+            }
+            g.1.push_back(kept.clone());
+        }
+        kept
+    }
+
+    pub fn snapshot(&self) -> BusStats {
+        match self.inner.lock() {
+            Ok(g) => BusStats {
+                channels: g.0.clone(),
+                rejected: g.1.iter().cloned().collect(),
+                reconnects: g.2,
+            },
+            Err(_) => BusStats::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejected_buffer_is_bounded_and_counts_everything() {
+        let book = StatsBook::default();
+        for _ in 0..REJECTED_KEPT + 10 {
+            book.rejected("c", Rejection::NotUtf8, b"\x1b[2Jjunk");
+        }
+        let s = book.snapshot();
+        assert_eq!(s.rejected.len(), REJECTED_KEPT);
+        assert_eq!(s.channels["c"].rejected, (REJECTED_KEPT + 10) as u64);
+        assert_eq!(s.rejected[0].preview, "junk");
+    }
+}
