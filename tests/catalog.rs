@@ -221,6 +221,7 @@ fn config_can_override_every_field() {
             tools: Some(strings(&["recall"])),
             model: Some("mistral".into()),
             runner: Some(aios::config::RunnerKind::Sim),
+            node: Some("edge-1".into()),
             memory_schema: Some(schema.clone()),
         },
     );
@@ -235,6 +236,7 @@ fn config_can_override_every_field() {
     assert_eq!(seo.model, "mistral");
     assert_eq!(seo.runner, Some(aios::config::RunnerKind::Sim));
     assert_eq!(seo.memory_schema, schema);
+    assert_eq!(seo.node.as_deref(), Some("edge-1"));
     assert_eq!(catalog.by_category(Category::KnowledgeContent).count(), 6);
     assert_eq!(catalog.by_category(Category::MarketingGrowth).count(), 4);
 }

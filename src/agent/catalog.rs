@@ -449,6 +449,7 @@ impl Row {
             // any host that has not pulled it. `[agents.<id>] model = "…"` picks one.
             model: String::new(),
             runner: None,
+            node: None,
             memory_schema: spec_memory_schema(self.id),
         }
     }

@@ -77,6 +77,9 @@ pub struct AgentSpec {
     pub model: String,
     /// Runner; `None` = `llm.runner`.
     pub runner: Option<RunnerKind>,
+    /// The node this agent is pinned to; `None` = any node may host it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The spec's `memory_schema` block, as written (vector_store, chat_history, …).
     pub memory_schema: BTreeMap<String, serde_json::Value>,
 }
@@ -114,6 +117,9 @@ impl AgentSpec {
         if let Some(v) = o.runner {
             self.runner = Some(v);
         }
+        if let Some(v) = &o.node {
+            self.node = (!v.is_empty()).then(|| v.clone());
+        }
         if let Some(v) = &o.memory_schema {
             self.memory_schema = v.clone();
         }
@@ -132,6 +138,7 @@ impl AgentSpec {
             tools: Vec::new(),
             model: String::new(),
             runner: None,
+            node: None,
             memory_schema: BTreeMap::new(),
         }
     }

@@ -118,6 +118,7 @@ fn agent_override_with_every_field() -> AgentOverride {
         tools: Some(Vec::new()),
         model: Some(String::new()),
         runner: Some(RunnerKind::Auto),
+        node: Some(String::new()),
         memory_schema: Some(BTreeMap::new()),
     }
 }

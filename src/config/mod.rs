@@ -124,6 +124,18 @@ pub struct BusConfig {
     pub url: String,
     /// Prefix for every channel and key, so several deployments can share one Redis.
     pub prefix: String,
+    /// Larger messages are rejected (counted, kept for display, never fatal).
+    pub max_message_bytes: u32,
+    /// An intent a node took but did not finish for this long is taken over by another.
+    pub claim_idle_ms: u32,
+    /// A taken-over intent delivered this many times goes to the dead-letter stream.
+    pub max_deliveries: u32,
+    /// Approximate length the intent stream is trimmed to.
+    pub stream_max_len: u32,
+    /// Messages kept while Redis is unreachable; more are refused with an error.
+    pub outbox: u32,
+    /// How often a node publishes its heartbeat on `aios.nodes`.
+    pub heartbeat_ms: u32,
 }
 
 impl Default for BusConfig {
@@ -132,6 +144,12 @@ impl Default for BusConfig {
             backend: BusBackend::Auto,
             url: "redis://127.0.0.1:6379".into(),
             prefix: String::new(),
+            max_message_bytes: 1024 * 1024,
+            claim_idle_ms: 30_000,
+            max_deliveries: 5,
+            stream_max_len: 100_000,
+            outbox: 10_000,
+            heartbeat_ms: 5_000,
         }
     }
 }
@@ -333,5 +351,7 @@ pub struct AgentOverride {
     pub tools: Option<Vec<String>>,
     pub model: Option<String>,
     pub runner: Option<RunnerKind>,
+    /// Pin the agent to the node of this name (`runtime.node`); other nodes leave it alone.
+    pub node: Option<String>,
     pub memory_schema: Option<BTreeMap<String, serde_json::Value>>,
 }
