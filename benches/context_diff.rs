@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
     let mut config = Config::default();
     config.runtime.data_dir = dir.path().to_path_buf();
     let runtime = rt
-        .block_on(Runtime::start(RuntimeOptions { config }))
+        .block_on(Runtime::start(RuntimeOptions::new(config)))
         .expect("runtime");
     let hub = runtime.hub().clone();
     let me = Caller::operator("bench");

@@ -81,6 +81,8 @@ pub enum RuntimeEvent {
         agent_id: String,
         item_id: String,
         kind: String,
+        text: String,
+        tags: Vec<String>,
     },
     /// A ContextHub call was audited (the record is in the audit log).
     Audited {

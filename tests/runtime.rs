@@ -155,7 +155,7 @@ async fn shutdown_answers_queued_intents_instead_of_dropping_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config_in(dir.path());
     config.llm.sim.tokens_per_second = 5; // slow enough to still be running at shutdown
-    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions { config })
+    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions::new(config))
         .await
         .unwrap();
     let me = Caller::operator("alice");

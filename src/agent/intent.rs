@@ -4,13 +4,15 @@
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::{Bus, Delivery, Envelope, Source, channels, kinds};
 use crate::context::{Caller, Cause, ContextHub, now_rfc3339};
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::llm::{LlmRunner, TokenEvent, Usage};
 
+use super::pending::Pending;
 use super::prompt::{Handled, PromptInput, build_request, next_context, short_id};
 
 /// A request for an agent to act.
@@ -24,8 +26,8 @@ pub struct Intent {
     pub from: Caller,
     pub trace_id: String,
     pub parent_id: Option<String>,
-    /// Where the outcome goes, when someone waits for it.
-    pub reply: Option<oneshot::Sender<Result<IntentReply, String>>>,
+    /// The bus delivery to acknowledge once handled; `None` for intents not from the bus.
+    pub delivery: Option<Delivery>,
 }
 
 /// The outcome of a handled intent.
@@ -49,6 +51,30 @@ pub struct AgentWorker {
     pub recall_k: usize,
     pub events: broadcast::Sender<RuntimeEvent>,
     pub status: super::runtime::StatusBoard,
+    pub bus: std::sync::Arc<dyn Bus>,
+    pub pending: Pending,
+    pub node: String,
+}
+
+/// What the results channel carries for each intent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntentResult {
+    pub intent_id: String,
+    pub agent_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<IntentReply>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl IntentResult {
+    pub fn into_outcome(self) -> Result<IntentReply, String> {
+        match (self.reply, self.error) {
+            (Some(r), _) => Ok(r),
+            (None, Some(e)) => Err(e),
+            (None, None) => Err("the handling node sent an empty result".into()),
+        }
+    }
 }
 
 impl AgentWorker {
@@ -208,8 +234,10 @@ impl AgentWorker {
         });
     }
 
-    /// Handle an intent, report its outcome to the UI and to whoever waits.
-    pub async fn run(&self, mut intent: Intent, cancel: &CancellationToken) {
+    /// Handle an intent, report its outcome to the UI, to whoever waits (here or on another
+    /// node) and acknowledge it on the bus. An intent stopped by shutdown is not
+    /// acknowledged, so another node (or this one, restarted) takes it over.
+    pub async fn run(&self, intent: Intent, cancel: &CancellationToken) {
         let agent_id = intent.agent_id.clone();
         let outcome = std::panic::AssertUnwindSafe(self.handle(&intent, cancel));
         let outcome = match futures::FutureExt::catch_unwind(outcome).await {
@@ -239,8 +267,53 @@ impl AgentWorker {
                 });
             }
         }
-        if let Some(tx) = intent.reply.take() {
-            let _ = tx.send(outcome);
+        let stopped = outcome.is_err() && cancel.is_cancelled();
+        self.pending.resolve(&intent.id, outcome.clone());
+        if stopped {
+            return;
         }
+        publish_result(self.bus.as_ref(), &self.node, &intent, outcome).await;
+        if let Some(d) = &intent.delivery
+            && let Err(e) = self.bus.ack(d).await
+        {
+            tracing::warn!(intent = %intent.id, error = %e, "could not acknowledge the intent");
+        }
+    }
+}
+
+/// Tell every node the outcome of an intent (on `aios.intents.results`).
+pub async fn publish_result(
+    bus: &dyn Bus,
+    node: &str,
+    intent: &Intent,
+    outcome: Result<IntentReply, String>,
+) {
+    let (reply, error) = match outcome {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e)),
+    };
+    let result = IntentResult {
+        intent_id: intent.id.clone(),
+        agent_id: intent.agent_id.clone(),
+        reply,
+        error,
+    };
+    let Ok(payload) = serde_json::to_value(&result) else {
+        return;
+    };
+    let mut env = Envelope::new(
+        kinds::RESULT,
+        Source {
+            node: node.to_string(),
+            agent_id: Some(intent.agent_id.clone()),
+            operator: None,
+        },
+        Some(&intent.agent_id),
+        payload,
+    );
+    env.trace_id = Some(intent.trace_id.clone());
+    env.parent_id = Some(intent.id.clone());
+    if let Err(e) = bus.publish(channels::RESULTS, &env).await {
+        tracing::warn!(intent = %intent.id, error = %e, "could not publish the intent's result");
     }
 }

@@ -1,8 +1,11 @@
 //! Agents: the catalog of the spec's 30 agents, their specs, and the runtime that runs them.
 
 pub mod catalog;
+pub mod intake;
 pub mod intent;
+pub mod pending;
 pub mod prompt;
+pub mod relay;
 pub mod runtime;
 pub mod spec;
 

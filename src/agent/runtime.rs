@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::{AuditLog, AuditOptions};
+use crate::bus::{Bus, Envelope, LocalBus, Source, kinds};
 use crate::config::{BusBackend, Config, EmbedderKind, MemoryBackend, RunnerKind};
 use crate::context::{Call, Caller, ContextHub, EmbeddedStore, HubError, HubOptions, Store};
 use crate::event::{AgentStatus, RuntimeEvent};
@@ -20,7 +21,10 @@ use crate::llm::{LlmRunner, SimRunner};
 use crate::memory::{Embedder, HashEmbedder, LocalMemory, VectorMemory};
 
 use super::catalog::Catalog;
+use super::intake::Intake;
 use super::intent::{AgentWorker, Intent, IntentReply};
+use super::pending::Pending;
+use super::relay;
 
 /// Longest intent text accepted.
 pub const MAX_INTENT_BYTES: usize = 64 * 1024;
@@ -44,6 +48,15 @@ pub enum RuntimeError {
 /// Everything the runtime is built from.
 pub struct RuntimeOptions {
     pub config: Config,
+    /// A bus to use instead of the configured one (tests; several runtimes on one bus).
+    pub bus: Option<Arc<dyn Bus>>,
+}
+
+impl RuntimeOptions {
+    /// The configured backends.
+    pub fn new(config: Config) -> RuntimeOptions {
+        RuntimeOptions { config, bus: None }
+    }
 }
 
 /// What runs where: for the status bar and `doctor`.
@@ -102,7 +115,8 @@ pub struct Runtime {
 struct Inner {
     hub: ContextHub,
     events: broadcast::Sender<RuntimeEvent>,
-    queues: HashMap<String, mpsc::Sender<Intent>>,
+    bus: Arc<dyn Bus>,
+    pending: Pending,
     status: StatusBoard,
     cancel: CancellationToken,
     tasks: TaskTracker,
@@ -114,7 +128,10 @@ impl Runtime {
     /// Open the backends under the data dir and start one task per agent. The caller must
     /// own the data dir (see `control::DataDirLock`).
     pub async fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
-        let config = opts.config;
+        let RuntimeOptions {
+            config,
+            bus: given_bus,
+        } = opts;
         let catalog = Catalog::from_config(&config).map_err(RuntimeError::Config)?;
         let data_dir = config.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| RuntimeError::Open {
@@ -122,9 +139,12 @@ impl Runtime {
             message: e.to_string(),
         })?;
 
-        let bus = match config.bus.backend {
-            BusBackend::Auto | BusBackend::Memory => "in-process",
-            BusBackend::Redis => {
+        let bus: Arc<dyn Bus> = match (given_bus, config.bus.backend) {
+            (Some(bus), _) => bus,
+            (None, BusBackend::Auto | BusBackend::Memory) => {
+                Arc::new(LocalBus::new(config.bus.max_message_bytes as usize))
+            }
+            (None, BusBackend::Redis) => {
                 return Err(RuntimeError::Config(
                     "bus.backend = \"redis\" is not available in this build yet; use \"auto\" or \"memory\"".into(),
                 ));
@@ -197,7 +217,7 @@ impl Runtime {
         let info = RuntimeInfo {
             node: config.node_name(),
             data_dir: data_dir.clone(),
-            bus: bus.into(),
+            bus: bus.name().into(),
             store: store.name().into(),
             memory: memory.name().into(),
             embedder: embedder.name(),
@@ -213,8 +233,16 @@ impl Runtime {
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
         let status = StatusBoard::default();
+        let pending = Pending::default();
+        let node = info.node.clone();
         let mut queues = HashMap::new();
-        for spec in catalog.agents() {
+        // Agents pinned to another node are left to it.
+        let hosted: Vec<_> = catalog
+            .agents()
+            .iter()
+            .filter(|a| a.node.as_ref().is_none_or(|n| *n == node))
+            .collect();
+        for spec in &hosted {
             let (tx, mut rx) = mpsc::channel::<Intent>(config.runtime.queue_depth.max(1) as usize);
             queues.insert(spec.id.clone(), tx);
             let worker = AgentWorker {
@@ -224,6 +252,9 @@ impl Runtime {
                 recall_k: config.runtime.recall_k as usize,
                 events: events.clone(),
                 status: status.clone(),
+                bus: bus.clone(),
+                pending: pending.clone(),
+                node: node.clone(),
             };
             let cancel = cancel.clone();
             tasks.spawn(async move {
@@ -236,23 +267,58 @@ impl Runtime {
                     let Some(intent) = intent else { break };
                     worker.run(intent, &cancel).await;
                 }
-                // Whatever is still queued is answered, not dropped silently.
+                // Whatever is still queued is answered, not dropped silently; it stays
+                // unacknowledged on the bus for another node (or the next start) to take.
                 rx.close();
-                while let Ok(mut intent) = rx.try_recv() {
-                    if let Some(tx) = intent.reply.take() {
-                        let _ = tx.send(Err("not handled: the runtime shut down first".into()));
-                    }
+                while let Ok(intent) = rx.try_recv() {
+                    worker.pending.resolve(
+                        &intent.id,
+                        Err("not handled: the runtime shut down first".into()),
+                    );
                 }
             });
         }
+        let hosted_ids: Vec<String> = hosted.iter().map(|a| a.id.clone()).collect();
+        tasks.spawn(
+            Intake {
+                bus: bus.clone(),
+                queues,
+                hub: hub.clone(),
+                events: events.clone(),
+                pending: pending.clone(),
+                node: node.clone(),
+            }
+            .run(cancel.clone()),
+        );
+        tasks.spawn(relay::publish_events(
+            bus.clone(),
+            events.subscribe(),
+            node.clone(),
+            cancel.clone(),
+        ));
+        tasks.spawn(relay::receive_results(
+            bus.clone(),
+            pending.clone(),
+            cancel.clone(),
+        ));
+        tasks.spawn(relay::heartbeat(
+            bus.clone(),
+            node.clone(),
+            hosted_ids,
+            status.clone(),
+            events.subscribe(),
+            std::time::Duration::from_millis(u64::from(config.bus.heartbeat_ms.max(100))),
+            cancel.clone(),
+        ));
         tasks.close();
-        tracing::info!(node = %info.node, agents = info.agents, data_dir = %data_dir.display(), "runtime started");
+        tracing::info!(node = %info.node, agents = info.agents, bus = %info.bus, data_dir = %data_dir.display(), "runtime started");
 
         Ok(Runtime {
             inner: Arc::new(Inner {
                 hub,
                 events,
-                queues,
+                bus,
+                pending,
                 status,
                 cancel,
                 tasks,
@@ -270,6 +336,10 @@ impl Runtime {
         &self.inner.info
     }
 
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.inner.bus
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<RuntimeEvent> {
         self.inner.events.subscribe()
     }
@@ -278,8 +348,9 @@ impl Runtime {
         self.inner.status.get(agent_id)
     }
 
-    /// Queue an intent for an agent. An unknown agent, an empty or oversized text, or a
-    /// full queue is an error here: an intent is never dropped silently.
+    /// Send an intent to an agent through the bus's durable queue. An unknown agent, an
+    /// empty or oversized text, or a bus that refuses it is an error here: an intent is
+    /// never dropped silently.
     pub async fn dispatch(
         &self,
         from: &Caller,
@@ -295,13 +366,15 @@ impl Runtime {
             "agent_id": agent_id, "text": text, "intent_id": intent_id,
             "trace_id": trace_id, "parent_id": parent_id,
         });
-        let result = self.enqueue(from, agent_id, text, &intent_id, &trace_id, parent_id);
+        let result = self
+            .send(from, agent_id, text, &intent_id, &trace_id, parent_id)
+            .await;
         let audit_result = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let agent = self.inner.queues.contains_key(agent_id).then_some(agent_id);
+        let known = self.inner.hub.spec(agent_id).is_ok();
         let audited = self.inner.hub.record(
             from,
             Call {
-                agent_id: agent,
+                agent_id: known.then_some(agent_id),
                 action: "dispatch_intent",
                 input,
                 context_id: None,
@@ -313,12 +386,6 @@ impl Runtime {
         // audit log does.
         let outcome = result?;
         audited?;
-        let _ = self.inner.events.send(RuntimeEvent::IntentQueued {
-            agent_id: agent_id.to_string(),
-            intent_id: intent_id.clone(),
-            text: text.to_string(),
-            operator: from.0.clone(),
-        });
         Ok(Ticket {
             intent_id,
             trace_id,
@@ -326,7 +393,7 @@ impl Runtime {
         })
     }
 
-    fn enqueue(
+    async fn send(
         &self,
         from: &Caller,
         agent_id: &str,
@@ -338,15 +405,7 @@ impl Runtime {
         if self.inner.cancel.is_cancelled() {
             return Err(RuntimeError::ShuttingDown);
         }
-        let queue = match self.inner.queues.get(agent_id) {
-            Some(q) => q,
-            None => {
-                self.inner.hub.spec(agent_id)?;
-                return Err(RuntimeError::Rejected(format!(
-                    "agent `{agent_id}` is not running"
-                )));
-            }
-        };
+        self.inner.hub.spec(agent_id)?;
         if text.trim().is_empty() {
             return Err(RuntimeError::Rejected("the intent text is empty".into()));
         }
@@ -356,24 +415,29 @@ impl Runtime {
                 text.len()
             )));
         }
-        let (tx, rx) = oneshot::channel();
-        let intent = Intent {
-            id: intent_id.to_string(),
-            agent_id: agent_id.to_string(),
-            text: text.to_string(),
-            from: from.clone(),
-            trace_id: trace_id.to_string(),
-            parent_id,
-            reply: Some(tx),
+        let (agent, operator) = match from.as_str().split_once(':') {
+            Some(("agent", a)) => (Some(a.to_string()), None),
+            _ => (None, Some(from.0.clone())),
         };
-        queue.try_send(intent).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => RuntimeError::Rejected(format!(
-                "{agent_id}'s queue is full ({} intents waiting); try again shortly",
-                queue.max_capacity()
-            )),
-            mpsc::error::TrySendError::Closed(_) => RuntimeError::ShuttingDown,
-        })?;
-        Ok(rx)
+        let mut env = Envelope::new(
+            kinds::INTENT,
+            Source {
+                node: self.inner.info.node.clone(),
+                agent_id: agent,
+                operator,
+            },
+            Some(agent_id),
+            json!({ "text": text }),
+        );
+        env.id = intent_id.to_string();
+        env.trace_id = Some(trace_id.to_string());
+        env.parent_id = parent_id;
+        let outcome = self.inner.pending.register(intent_id);
+        if let Err(e) = self.inner.bus.send_intent(&env).await {
+            self.inner.pending.resolve(intent_id, Err(e.to_string()));
+            return Err(RuntimeError::Rejected(e.to_string()));
+        }
+        Ok(outcome)
     }
 
     /// Dispatch and wait for the outcome.
@@ -396,6 +460,9 @@ impl Runtime {
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
         self.inner.tasks.wait().await;
+        self.inner
+            .pending
+            .fail_all("stopped: the runtime shut down before the intent was handled");
         if let Err(e) = self.inner.audit.close().await {
             tracing::error!(error = %e, "audit log did not close cleanly");
         }

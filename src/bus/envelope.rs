@@ -20,8 +20,11 @@ pub mod channels {
     pub const CONTEXT: &str = "mcp.update.context";
     /// Node heartbeats: name, agents hosted, intents in flight, load.
     pub const NODES: &str = "aios.nodes";
+    /// The outcome of each intent, so a caller on one node can wait for an intent that
+    /// another node handles.
+    pub const RESULTS: &str = "aios.intents.results";
     /// The channels every subscriber hears without asking.
-    pub const SEED: [&str; 4] = [INTENTS, MEMORY, CONTEXT, NODES];
+    pub const SEED: [&str; 5] = [INTENTS, MEMORY, CONTEXT, NODES, RESULTS];
 }
 
 /// Message kinds of the seed channels; operator channels may carry others.
@@ -30,6 +33,7 @@ pub mod kinds {
     pub const MEMORY: &str = "memory";
     pub const CONTEXT: &str = "context";
     pub const HEARTBEAT: &str = "heartbeat";
+    pub const RESULT: &str = "result";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +104,16 @@ impl Envelope {
                     .unwrap_or(0),
                 text("summary").unwrap_or_default()
             ),
+            kinds::RESULT => match text("error") {
+                Some(e) => format!("failed: {e}"),
+                None => format!(
+                    "done: context v{}",
+                    self.payload
+                        .pointer("/reply/context_version")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                ),
+            },
             kinds::HEARTBEAT => format!(
                 "{} agents, {} in flight",
                 self.payload

@@ -29,10 +29,7 @@ impl Session {
         let data_dir = config.data_dir();
         match DataDirLock::try_acquire(&data_dir)? {
             Ok(lock) => {
-                let runtime = Runtime::start(RuntimeOptions {
-                    config: config.clone(),
-                })
-                .await?;
+                let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
                 Ok(Session::Owner {
                     runtime,
                     _lock: lock,

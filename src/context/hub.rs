@@ -720,6 +720,8 @@ impl ContextHub {
                 agent_id: agent_id.to_string(),
                 item_id: item.id.clone(),
                 kind: item.kind.clone(),
+                text: item.text.clone(),
+                tags: item.tags.clone(),
             });
             Ok((item, None))
         })

@@ -37,10 +37,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
             data_dir.display()
         ),
     };
-    let runtime = Runtime::start(RuntimeOptions {
-        config: config.clone(),
-    })
-    .await?;
+    let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
     let stop_server = CancellationToken::new();
     let server = tokio::spawn({
         let rt = runtime.clone();

@@ -19,11 +19,9 @@ pub fn config_in(dir: &Path) -> Config {
 }
 
 pub async fn runtime_in(dir: &Path) -> Runtime {
-    Runtime::start(RuntimeOptions {
-        config: config_in(dir),
-    })
-    .await
-    .expect("runtime starts")
+    Runtime::start(RuntimeOptions::new(config_in(dir)))
+        .await
+        .expect("runtime starts")
 }
 
 /// The `aios` binary with a clean environment, run from `cwd` (so no ./config.toml is

@@ -1,0 +1,171 @@
+//! Between the runtime and the bus: context changes and shared memories go out on their
+//! channels (whoever made them), intent results from other nodes come in to waiting
+//! callers, and a heartbeat says this node is alive.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::{Bus, Envelope, Heartbeat, Received, Source, channels, kinds};
+use crate::context::now_rfc3339;
+use crate::event::{AgentStatus, RuntimeEvent};
+
+use super::intent::IntentResult;
+use super::pending::Pending;
+use super::runtime::StatusBoard;
+
+/// Publish what other nodes and outside tools must hear of this node's runtime events.
+pub async fn publish_events(
+    bus: Arc<dyn Bus>,
+    mut events: broadcast::Receiver<RuntimeEvent>,
+    node: String,
+    cancel: CancellationToken,
+) {
+    loop {
+        let ev = tokio::select! {
+            () = cancel.cancelled() => break,
+            ev = events.recv() => ev,
+        };
+        let (channel, env) = match ev {
+            Ok(RuntimeEvent::ContextUpdated {
+                agent_id,
+                version,
+                context_id,
+                summary,
+            }) => (
+                channels::CONTEXT,
+                envelope(
+                    &node,
+                    kinds::CONTEXT,
+                    &agent_id,
+                    json!({"version": version, "context_id": context_id, "summary": summary}),
+                ),
+            ),
+            Ok(RuntimeEvent::Remembered {
+                agent_id,
+                item_id,
+                kind,
+                text,
+                tags,
+            }) => (
+                channels::MEMORY,
+                envelope(
+                    &node,
+                    kinds::MEMORY,
+                    &agent_id,
+                    json!({"item_id": item_id, "kind": kind, "text": text, "tags": tags}),
+                ),
+            ),
+            Ok(_) => continue,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(
+                    dropped = n,
+                    "the bus relay fell behind; some context/memory notices were not published"
+                );
+                continue;
+            }
+            Err(RecvError::Closed) => break,
+        };
+        if let Err(e) = bus.publish(channel, &env).await {
+            tracing::warn!(channel, error = %e, "could not publish");
+        }
+    }
+}
+
+fn envelope(node: &str, kind: &str, agent_id: &str, payload: serde_json::Value) -> Envelope {
+    Envelope::new(
+        kind,
+        Source {
+            node: node.to_string(),
+            agent_id: Some(agent_id.to_string()),
+            operator: None,
+        },
+        Some(agent_id),
+        payload,
+    )
+}
+
+/// Answer local callers waiting for intents that another node handled.
+pub async fn receive_results(bus: Arc<dyn Bus>, pending: Pending, cancel: CancellationToken) {
+    let mut rx = bus.subscribe();
+    loop {
+        let msg = tokio::select! {
+            () = cancel.cancelled() => break,
+            m = rx.recv() => m,
+        };
+        match msg {
+            Ok(Received::Message { channel, envelope }) if channel == channels::RESULTS => {
+                match envelope.payload_as::<IntentResult>() {
+                    Ok(result) => {
+                        let id = result.intent_id.clone();
+                        pending.resolve(&id, result.into_outcome());
+                    }
+                    Err(e) => tracing::warn!(error = %e, "unreadable intent result"),
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => tracing::warn!(dropped = n, "result listener fell behind"),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Publish this node's heartbeat every `every` on `aios.nodes`.
+pub async fn heartbeat(
+    bus: Arc<dyn Bus>,
+    node: String,
+    agents: Vec<String>,
+    status: StatusBoard,
+    mut events: broadcast::Receiver<RuntimeEvent>,
+    every: Duration,
+    cancel: CancellationToken,
+) {
+    let started_at = now_rfc3339();
+    let mut tick = tokio::time::interval(every);
+    let mut handled = 0u64;
+    let mut since = Instant::now();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            ev = events.recv() => {
+                if matches!(ev, Ok(RuntimeEvent::IntentDone { .. } | RuntimeEvent::IntentFailed { .. })) {
+                    handled += 1;
+                }
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
+        let in_flight = agents
+            .iter()
+            .filter(|a| !matches!(status.get(a).0, AgentStatus::Idle | AgentStatus::Error))
+            .count() as u64;
+        let beat = Heartbeat {
+            node: node.clone(),
+            agents: agents.clone(),
+            in_flight,
+            load: handled as f64 / since.elapsed().as_secs_f64().max(0.001),
+            started_at: started_at.clone(),
+        };
+        handled = 0;
+        since = Instant::now();
+        let Ok(payload) = serde_json::to_value(&beat) else {
+            continue;
+        };
+        let env = Envelope::new(
+            kinds::HEARTBEAT,
+            Source {
+                node: node.clone(),
+                agent_id: None,
+                operator: None,
+            },
+            None,
+            payload,
+        );
+        if let Err(e) = bus.publish(channels::NODES, &env).await {
+            tracing::debug!(error = %e, "heartbeat not published");
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The runtime on the bus: intents from outside tools, refusals that are answered rather
+//! than dropped, and what the runtime tells the channels.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aios::agent::{Runtime, RuntimeOptions};
+use aios::audit::Outcome;
+use aios::bus::{Bus, LocalBus, Received, channels};
+use aios::context::{Caller, Cause};
+use aios::event::RuntimeEvent;
+
+async fn runtime_on(dir: &std::path::Path, heartbeat_ms: u32) -> (Runtime, Arc<LocalBus>) {
+    let bus = Arc::new(LocalBus::new(1024 * 1024));
+    let mut config = support::config_in(dir);
+    config.runtime.node = "node-a".into();
+    config.bus.heartbeat_ms = heartbeat_ms;
+    let rt = Runtime::start(RuntimeOptions {
+        config,
+        bus: Some(bus.clone()),
+    })
+    .await
+    .unwrap();
+    (rt, bus)
+}
+
+/// The next message on `channel`, within a bounded time.
+async fn next_on(
+    rx: &mut tokio::sync::broadcast::Receiver<Received>,
+    channel: &str,
+) -> aios::bus::Envelope {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Received::Message {
+                channel: c,
+                envelope,
+            }) = rx.recv().await
+                && c == channel
+            {
+                return envelope;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("nothing on {channel}"))
+}
+
+#[tokio::test]
+async fn a_minimal_intent_from_an_outside_tool_is_handled_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, bus) = runtime_on(dir.path(), 60_000).await;
+    let mut heard = bus.subscribe();
+    let mut heard_context = bus.subscribe();
+    let mut audit = rt.hub().audit_log().subscribe();
+    bus.publish_raw(
+        channels::INTENTS,
+        br#"{"agent_id":"support-agent","text":"Reset password for 42","operator":"n8n"}"#,
+    );
+    let result = next_on(&mut heard, channels::RESULTS).await;
+    assert_eq!(result.agent_id.as_deref(), Some("support-agent"));
+    assert!(
+        result.payload["reply"]["reply"]
+            .as_str()
+            .unwrap()
+            .contains("Reset password for 42")
+    );
+    let ctx = next_on(&mut heard_context, channels::CONTEXT).await;
+    assert_eq!(ctx.payload["version"], 1);
+
+    let first = audit.recv().await.unwrap();
+    assert_eq!(first.action, "dispatch_intent");
+    assert_eq!(first.caller, "external:n8n");
+    assert_eq!(first.outcome, Outcome::Ok);
+    let version = rt
+        .hub()
+        .get_context(&Caller::operator("t"), "support-agent", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(version.cause.caller, "external:n8n");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_outside_intent_for_an_unknown_agent_is_answered_not_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, bus) = runtime_on(dir.path(), 60_000).await;
+    let mut heard = bus.subscribe();
+    let mut events = rt.subscribe();
+    bus.publish_raw(
+        channels::INTENTS,
+        br#"{"agent_id":"ghost-agent","text":"boo"}"#,
+    );
+    let result = next_on(&mut heard, channels::RESULTS).await;
+    assert!(
+        result.payload["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown agent `ghost-agent`")
+    );
+    let failed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(RuntimeEvent::IntentFailed { error, .. }) = events.recv().await {
+                return error;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(failed.contains("ghost-agent"));
+    // Acknowledged: nothing is left to take.
+    assert!(
+        bus.take_intents(10, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn context_changes_and_memories_go_out_on_their_channels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, bus) = runtime_on(dir.path(), 60_000).await;
+    let mut heard = bus.subscribe();
+    let me = Caller::operator("alice");
+    let cause = Cause {
+        caller: me.0.clone(),
+        intent_id: None,
+        tool: None,
+    };
+    let v = rt
+        .hub()
+        .update_context(
+            &me,
+            "ops-agent",
+            "deploy notes\n".into(),
+            "notes".into(),
+            cause,
+        )
+        .await
+        .unwrap();
+    let ctx = next_on(&mut heard, channels::CONTEXT).await;
+    assert_eq!(ctx.kind, "context");
+    assert_eq!(ctx.agent_id.as_deref(), Some("ops-agent"));
+    assert_eq!(ctx.source.node, "node-a");
+    assert_eq!(ctx.payload["context_id"], v.context_id.as_str());
+    rt.hub()
+        .remember(
+            &me,
+            "ops-agent",
+            "fact",
+            "staging is on v2",
+            vec!["deploy".into()],
+        )
+        .await
+        .unwrap();
+    let mem = next_on(&mut heard, channels::MEMORY).await;
+    assert_eq!(mem.payload["text"], "staging is on v2");
+    assert_eq!(mem.payload["tags"][0], "deploy");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_node_sends_heartbeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, bus) = runtime_on(dir.path(), 100).await;
+    let mut heard = bus.subscribe();
+    let beat = next_on(&mut heard, channels::NODES).await;
+    assert_eq!(beat.payload["node"], "node-a");
+    assert_eq!(beat.payload["agents"].as_array().unwrap().len(), 30);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pinned_agent_is_left_to_its_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Arc::new(LocalBus::new(1024 * 1024));
+    let mut config = support::config_in(dir.path());
+    config.runtime.node = "node-a".into();
+    config.agents.insert(
+        "video-agent".into(),
+        aios::config::AgentOverride {
+            node: Some("gpu-box".into()),
+            ..Default::default()
+        },
+    );
+    let rt = Runtime::start(RuntimeOptions {
+        config,
+        bus: Some(bus.clone()),
+    })
+    .await
+    .unwrap();
+    let err = rt
+        .dispatch_and_wait(&Caller::operator("alice"), "video-agent", "storyboard")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not hosted on node node-a"),
+        "{err}"
+    );
+    rt.shutdown().await;
+}
