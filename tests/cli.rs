@@ -119,27 +119,8 @@ impl Drop for Serve {
 fn a_second_terminal_reaches_a_running_serve() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut serve = Serve(
-        aios(tmp.path(), &data)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut serve = start_serve(tmp.path(), &data);
     let socket = data.join("aios.sock");
-    let started = Instant::now();
-    while !socket.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve did not open its socket"
-        );
-        if let Some(status) = serve.0.try_wait().unwrap() {
-            panic!("serve exited early: {status:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-
     let reply = run_ok(aios(tmp.path(), &data).args(["dispatch", "sec-agent", "Audit the tokens"]));
     assert!(reply.contains("Audit the tokens"), "{reply}");
     let ctx = run_ok(aios(tmp.path(), &data).args(["context", "sec-agent"]));
@@ -280,4 +261,92 @@ fn audit_verify_passes_then_names_the_edited_record() {
         "{err}"
     );
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+/// Start `aios serve` on `data` and wait for its control socket.
+fn start_serve(cwd: &std::path::Path, data: &std::path::Path) -> Serve {
+    let mut serve = Serve(
+        aios(cwd, data)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while !data.join("aios.sock").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not open its socket"
+        );
+        if let Some(status) = serve.0.try_wait().unwrap() {
+            panic!("serve exited early: {status:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    serve
+}
+
+#[test]
+fn watch_shows_live_traffic_one_line_per_message() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+
+    let out = aios(tmp.path(), &data).arg("watch").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to watch"));
+
+    let _serve = start_serve(tmp.path(), &data);
+    let mut watch = Serve(
+        aios(tmp.path(), &data)
+            .args(["watch", "--channel", "agent.*"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The watch subscribes asynchronously: dispatch until its line shows up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    'outer: while Instant::now() < deadline {
+        run_ok(aios(tmp.path(), &data).args([
+            "dispatch",
+            "support-agent",
+            "Customer 42 cannot log in",
+        ]));
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            lines.push(line);
+            let intents = lines
+                .iter()
+                .any(|l| l.contains("agent.action.intents") && l.contains("Customer 42"));
+            let memory = lines.iter().any(|l| l.contains("agent.broadcast.memory"));
+            if intents && memory {
+                break 'outer;
+            }
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("agent.action.intents")
+            && l.contains("intent")
+            && l.contains("support-agent")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("agent.broadcast.memory")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("mcp.update.context")),
+        "--channel agent.* filters: {lines:#?}"
+    );
 }

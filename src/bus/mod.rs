@@ -58,6 +58,16 @@ pub enum Received {
     Rejected(RejectedMessage),
 }
 
+impl Received {
+    /// The channel it was heard on.
+    pub fn channel(&self) -> &str {
+        match self {
+            Received::Message { channel, .. } => channel,
+            Received::Rejected(r) => &r.channel,
+        }
+    }
+}
+
 /// An intent taken from the durable queue; acknowledge it when the agent is done.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {

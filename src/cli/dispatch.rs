@@ -9,7 +9,7 @@ use color_eyre::eyre::{Result, eyre};
 use crate::agent::IntentReply;
 use crate::config::Config;
 use crate::context::Caller;
-use crate::control::Request;
+use crate::control::{Request, Streamed};
 use crate::event::RuntimeEvent;
 use crate::sanitize::for_terminal;
 
@@ -55,11 +55,11 @@ pub async fn run(config: Config, args: DispatchArgs) -> Result<ExitCode> {
             |ev| {
                 if let (
                     true,
-                    RuntimeEvent::Token {
+                    Streamed::Runtime(RuntimeEvent::Token {
                         text,
                         thinking: false,
                         ..
-                    },
+                    }),
                 ) = (stream, &ev)
                 {
                     let _ = write!(stdout, "{}", for_terminal(text));

@@ -7,6 +7,7 @@ mod dispatch;
 mod doctor;
 mod serve;
 mod session;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,6 +62,8 @@ pub enum Command {
         #[command(subcommand)]
         cmd: audit::AuditCommand,
     },
+    /// Live bus traffic, one line per message (for SSH sessions without the TUI).
+    Watch(watch::WatchArgs),
     /// Check configuration, policy and every backend.
     Doctor {
         /// Print JSON instead of a table.
@@ -92,6 +95,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dispatch(args) => dispatch::run(config, args).await,
         Command::Agents { json } => agents::run(config, json).await,
         Command::Context(args) => context::run(config, args).await,
+        Command::Watch(args) => watch::run(config, args).await,
         Command::Audit { cmd } => audit::run(&config, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Doctor { .. } => unreachable!("handled above"),
     }

@@ -8,8 +8,7 @@ use tokio::sync::mpsc;
 use crate::agent::{Runtime, RuntimeOptions};
 use crate::config::Config;
 use crate::context::Caller;
-use crate::control::{ControlClient, DataDirLock, Request, handle, socket_path};
-use crate::event::RuntimeEvent;
+use crate::control::{ControlClient, DataDirLock, Request, Streamed, handle, socket_path};
 
 pub enum Session {
     /// This process owns the data dir for the command's lifetime.
@@ -59,7 +58,7 @@ impl Session {
         &mut self,
         caller: &Caller,
         request: Request,
-        mut on_event: impl FnMut(RuntimeEvent),
+        mut on_event: impl FnMut(Streamed),
     ) -> Result<serde_json::Value> {
         match self {
             Session::Remote { client, .. } => {

@@ -8,9 +8,8 @@ use tokio::net::UnixStream;
 use tokio_util::codec::{Framed, LinesCodec};
 
 use crate::context::Caller;
-use crate::event::RuntimeEvent;
 
-use super::protocol::{Reply, Request, RequestLine};
+use super::protocol::{Reply, Request, RequestLine, Streamed};
 use super::server::MAX_LINE;
 
 pub struct ControlClient {
@@ -43,7 +42,7 @@ impl ControlClient {
     pub async fn call(
         &mut self,
         request: Request,
-        mut on_event: impl FnMut(RuntimeEvent),
+        mut on_event: impl FnMut(Streamed),
     ) -> Result<serde_json::Value, String> {
         let id = self.next_id;
         self.next_id += 1;

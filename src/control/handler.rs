@@ -8,7 +8,7 @@ use crate::agent::Runtime;
 use crate::context::Caller;
 use crate::event::RuntimeEvent;
 
-use super::protocol::{AgentRow, Request};
+use super::protocol::{AgentRow, Request, Streamed};
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, String> {
     serde_json::to_value(v).map_err(|e| e.to_string())
@@ -20,7 +20,7 @@ pub async fn handle(
     rt: &Runtime,
     caller: &Caller,
     request: Request,
-    events: &mpsc::Sender<RuntimeEvent>,
+    events: &mpsc::Sender<Streamed>,
 ) -> Result<Value, String> {
     let hub = rt.hub();
     match request {
@@ -70,7 +70,7 @@ pub async fn handle(
                     ev = sub.recv() => match ev {
                         Ok(ev @ RuntimeEvent::Token { .. }) if token_of(&ev, &ticket.intent_id) => {
                             // A client that went away still gets its intent handled.
-                            let _ = events.send(ev).await;
+                            let _ = events.send(Streamed::Runtime(ev)).await;
                         }
                         Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(broadcast::error::RecvError::Closed) => {}
@@ -92,6 +92,7 @@ pub async fn handle(
                 .map_err(|e| e.to_string())?;
             to_value(v)
         }
+        Request::Watch { pattern } => watch(rt, pattern, events).await,
         Request::FlushAudit => {
             hub.audit_log().flush().await.map_err(|e| e.to_string())?;
             to_value(hub.audit_log().written())
@@ -102,6 +103,40 @@ pub async fn handle(
                 .await
                 .map_err(|e| e.to_string())?;
             to_value(d)
+        }
+    }
+}
+
+/// Forward what the bus hears until the client goes away or the runtime stops.
+async fn watch(
+    rt: &Runtime,
+    pattern: Option<String>,
+    events: &mpsc::Sender<Streamed>,
+) -> Result<Value, String> {
+    let bus = rt.bus();
+    let mut rx = bus.subscribe();
+    if let Some(p) = &pattern {
+        bus.add_pattern(p).await.map_err(|e| e.to_string())?;
+    }
+    let wanted = |channel: &str| {
+        pattern
+            .as_deref()
+            .is_none_or(|p| crate::bus::pattern_matches(p, channel))
+    };
+    let stop = rt.cancel_token();
+    loop {
+        let heard = tokio::select! {
+            () = stop.cancelled() => return Ok(Value::Null),
+            h = rx.recv() => h,
+        };
+        let item = match heard {
+            Ok(m) if wanted(m.channel()) => Streamed::Bus(m),
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(n)) => Streamed::Lagged(n),
+            Err(broadcast::error::RecvError::Closed) => return Ok(Value::Null),
+        };
+        if events.send(item).await.is_err() {
+            return Ok(Value::Null);
         }
     }
 }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentSpec;
+use crate::bus::Received;
 use crate::event::{AgentStatus, RuntimeEvent};
 
 /// What a client can ask the owner; each maps onto the runtime or a ContextHub call.
@@ -40,6 +41,24 @@ pub enum Request {
     },
     /// Write and fsync every audit record so far, so readers of the files see them all.
     FlushAudit,
+    /// Stream what the bus hears (optionally also channels matching `pattern`, and only
+    /// those) until the client goes away.
+    Watch {
+        #[serde(default)]
+        pattern: Option<String>,
+    },
+}
+
+/// What an owner streams to a client before the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Streamed {
+    /// A runtime event (e.g. a token of a waited-for intent).
+    Runtime(RuntimeEvent),
+    /// A message the bus heard, or one it rejected.
+    Bus(Received),
+    /// The stream fell behind and this many items were dropped.
+    Lagged(u64),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,7 +73,7 @@ pub struct RequestLine {
 pub struct Reply {
     pub id: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<RuntimeEvent>,
+    pub event: Option<Streamed>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
