@@ -16,6 +16,7 @@
 
 mod chain;
 mod head;
+mod mirror;
 mod reader;
 mod record;
 mod redact;
@@ -23,6 +24,7 @@ mod verify;
 mod writer;
 
 pub use head::{HEAD_FILE, Head, HeadState, read_head};
+pub use mirror::{AuditMirror, mirror_key, read_mirror};
 pub use reader::{
     AuditProblem, Follower, LineRead, ProblemKind, ReadOutcome, Segment, SegmentReader,
     list_segments, read_dir, read_from, segment_name,
