@@ -4,12 +4,14 @@
 mod diff;
 mod embedded;
 mod hub;
+mod redis_store;
 mod store;
 mod types;
 
 pub use diff::{ContextDiff, DiffLine, DiffLineKind, Hunk, diff_texts};
 pub use embedded::EmbeddedStore;
 pub use hub::{AgentState, Call, ContextHub, HubError, HubOptions};
+pub use redis_store::RedisStore;
 pub use store::{Modifier, Store, StoreError};
 pub use types::{
     Caller, Cause, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo, now_rfc3339,
