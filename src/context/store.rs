@@ -1,4 +1,4 @@
-//! The `Store` seam: where per-agent state lives (embedded redb here; Redis later).
+//! The `Store` seam: where per-agent state lives (embedded redb, or Redis shared by nodes).
 
 use std::sync::Arc;
 
