@@ -12,14 +12,13 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::audit::{AuditLog, AuditOptions};
-use crate::bus::{Bus, Envelope, LocalBus, Source, kinds};
-use crate::config::{BusBackend, Config, EmbedderKind, MemoryBackend, RunnerKind};
-use crate::context::{Call, Caller, ContextHub, EmbeddedStore, HubError, HubOptions, Store};
+use crate::audit::AuditLog;
+use crate::bus::{Bus, Envelope, Source, kinds};
+use crate::config::Config;
+use crate::context::{Call, Caller, ContextHub, HubError, HubOptions};
 use crate::event::{AgentStatus, RuntimeEvent};
-use crate::llm::{LlmRunner, SimRunner};
-use crate::memory::{Embedder, HashEmbedder, LocalMemory, VectorMemory};
 
+use super::backends::{self, Backends};
 use super::catalog::Catalog;
 use super::intake::Intake;
 use super::intent::{AgentWorker, Intent, IntentReply};
@@ -139,67 +138,14 @@ impl Runtime {
             message: e.to_string(),
         })?;
 
-        let bus: Arc<dyn Bus> = match (given_bus, config.bus.backend) {
-            (Some(bus), _) => bus,
-            (None, BusBackend::Auto | BusBackend::Memory) => {
-                Arc::new(LocalBus::new(config.bus.max_message_bytes as usize))
-            }
-            (None, BusBackend::Redis) => {
-                return Err(RuntimeError::Config(
-                    "bus.backend = \"redis\" is not available in this build yet; use \"auto\" or \"memory\"".into(),
-                ));
-            }
-        };
-        let store: Arc<dyn Store> = Arc::new(
-            EmbeddedStore::open(&data_dir.join("state.redb")).map_err(|e| RuntimeError::Open {
-                what: "the state store".into(),
-                message: e.to_string(),
-            })?,
-        );
-        let dims = config.memory.dims as usize;
-        let memory: Arc<dyn VectorMemory> = match config.memory.backend {
-            MemoryBackend::Auto | MemoryBackend::Local => {
-                // Opening loads every vector; at 100k items that is ~1 s of blocking I/O.
-                let dir = data_dir.join("memory");
-                let opened = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, dims))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()));
-                Arc::new(opened.map_err(|message| RuntimeError::Open {
-                    what: "the local vector memory".into(),
-                    message,
-                })?)
-            }
-            MemoryBackend::Qdrant => {
-                return Err(RuntimeError::Config(
-                    "memory.backend = \"qdrant\" is not available in this build yet; use \"auto\" or \"local\"".into(),
-                ));
-            }
-        };
-        let embedder: Arc<dyn Embedder> = match config.memory.embedder {
-            EmbedderKind::Auto | EmbedderKind::Hash => Arc::new(HashEmbedder::new(dims)),
-            EmbedderKind::Ollama => {
-                return Err(RuntimeError::Config(
-                    "memory.embedder = \"ollama\" is not available in this build yet; use \"auto\" or \"hash\"".into(),
-                ));
-            }
-        };
-        let runner: Arc<dyn LlmRunner> = match config.llm.runner {
-            RunnerKind::Auto | RunnerKind::Sim => {
-                Arc::new(SimRunner::new(config.llm.sim.tokens_per_second))
-            }
-            other => {
-                return Err(RuntimeError::Config(format!(
-                    "llm.runner = \"{}\" is not available in this build yet; use \"auto\" or \"sim\"",
-                    other.as_str()
-                )));
-            }
-        };
-        let audit =
-            AuditLog::open(AuditOptions::from_config(&config)).map_err(|e| RuntimeError::Open {
-                what: "the audit log".into(),
-                message: e.to_string(),
-            })?;
+        let Backends {
+            bus,
+            store,
+            memory,
+            embedder,
+            runner,
+            audit,
+        } = backends::open(&config, &data_dir, given_bus).await?;
 
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let hub = ContextHub::new(
