@@ -87,7 +87,7 @@ pub async fn open(
         }
     };
     let audit =
-        AuditLog::open(AuditOptions::from_config(&config)).map_err(|e| RuntimeError::Open {
+        AuditLog::open(AuditOptions::from_config(config)).map_err(|e| RuntimeError::Open {
             what: "the audit log".into(),
             message: e.to_string(),
         })?;
