@@ -7,6 +7,7 @@
 
 mod envelope;
 mod local;
+mod redis;
 mod stats;
 
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub use envelope::{
     Source, channels, decode, kinds,
 };
 pub use local::LocalBus;
+pub use self::redis::{CONSUMER_GROUP, DEAD_LETTER_STREAM, INTENT_STREAM, RedisBus, RedisBusOptions};
 pub use stats::{BusStats, ChannelStats, RejectedMessage, StatsBook};
 
 /// Largest message accepted by default (`bus.max_message_bytes`).
