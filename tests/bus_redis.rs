@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aios::bus::{
-    Bus, BusError, BusState, DEAD_LETTER_STREAM, Delivery, Envelope, INTENT_STREAM,
-    IntentPayload, Received, RedisBus, RedisBusOptions, Rejection, Source, channels, kinds,
+    Bus, BusError, BusState, DEAD_LETTER_STREAM, Delivery, Envelope, INTENT_STREAM, IntentPayload,
+    Received, RedisBus, RedisBusOptions, Rejection, Source, channels, kinds,
 };
 use support::redis_server::RedisServer;
 use tokio::sync::broadcast;
@@ -188,8 +188,16 @@ async fn a_minimal_intent_heard_by_two_nodes_is_queued_once() {
     let mut all = first.clone();
     // Whatever either node can still take within a while: nothing.
     for _ in 0..3 {
-        all.extend(a.take_intents(10, Duration::from_millis(100)).await.unwrap());
-        all.extend(b.take_intents(10, Duration::from_millis(100)).await.unwrap());
+        all.extend(
+            a.take_intents(10, Duration::from_millis(100))
+                .await
+                .unwrap(),
+        );
+        all.extend(
+            b.take_intents(10, Duration::from_millis(100))
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(all.len(), 1, "queued exactly once: {all:?}");
     assert_eq!(all[0].envelope.id, ea.id);
@@ -228,7 +236,10 @@ async fn bad_input_is_rejected_counted_and_traffic_goes_on() {
             }
         }
     }
-    assert!(matches!(reasons[0], Rejection::NotJson { .. }), "{reasons:?}");
+    assert!(
+        matches!(reasons[0], Rejection::NotJson { .. }),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[1], Rejection::UnknownVersion { version: 9 });
     assert_eq!(
         reasons[2],
@@ -415,6 +426,8 @@ async fn after_a_redis_restart_the_same_bus_works_again() {
     })
     .await;
     // Sent while Redis is away: kept, in order, and visible in the state.
+    // A pattern added now is subscribed once the connection is back.
+    a.add_pattern("sec.*").await.unwrap();
     let env = intent("ops-agent", "sent during the outage");
     a.send_intent(&env).await.unwrap();
     match a.state() {
@@ -458,6 +471,14 @@ async fn after_a_redis_restart_the_same_bus_works_again() {
         .unwrap();
     next_matching(&mut rx, |r| text_of(r).as_deref() == Some("after")).await;
     next_matching(&mut rx, |r| text_of(r).as_deref() == Some("pattern after")).await;
+    other
+        .publish("sec.audit", &intent("sec-agent", "added while away"))
+        .await
+        .unwrap();
+    next_matching(&mut rx, |r| {
+        text_of(r).as_deref() == Some("added while away")
+    })
+    .await;
 
     // And the queue works for new intents.
     let env2 = intent("ops-agent", "new");
@@ -567,20 +588,29 @@ async fn a_pinned_agents_intent_is_taken_only_by_its_node() {
 
     let mut by_b = Vec::new();
     for _ in 0..3 {
-        by_b.extend(b.take_intents(10, Duration::from_millis(100)).await.unwrap());
+        by_b.extend(
+            b.take_intents(10, Duration::from_millis(100))
+                .await
+                .unwrap(),
+        );
     }
     let by_b: Vec<&str> = by_b.iter().map(|d| d.envelope.id.as_str()).collect();
     assert!(!by_b.contains(&pinned.id.as_str()));
     assert!(!by_b.contains(&unpinned_sender.id.as_str()));
 
     let mut by_a = take_n(&a, 2).await;
-    by_a.extend(a.take_intents(10, Duration::from_millis(100)).await.unwrap());
+    by_a.extend(
+        a.take_intents(10, Duration::from_millis(100))
+            .await
+            .unwrap(),
+    );
     let by_a: HashSet<&str> = by_a.iter().map(|d| d.envelope.id.as_str()).collect();
     assert!(by_a.contains(pinned.id.as_str()));
     assert!(by_a.contains(unpinned_sender.id.as_str()));
     // The free intent went to exactly one of them.
     assert_eq!(
-        usize::from(by_a.contains(free.id.as_str())) + usize::from(by_b.contains(&free.id.as_str())),
+        usize::from(by_a.contains(free.id.as_str()))
+            + usize::from(by_b.contains(&free.id.as_str())),
         1
     );
 }

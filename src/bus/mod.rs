@@ -16,12 +16,14 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+pub use self::redis::{
+    CONSUMER_GROUP, DEAD_LETTER_STREAM, INTENT_STREAM, RedisBus, RedisBusOptions,
+};
 pub use envelope::{
     ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MemoryPayload, Rejection,
     Source, channels, decode, kinds,
 };
 pub use local::LocalBus;
-pub use self::redis::{CONSUMER_GROUP, DEAD_LETTER_STREAM, INTENT_STREAM, RedisBus, RedisBusOptions};
 pub use stats::{BusStats, ChannelStats, RejectedMessage, StatsBook};
 
 /// Largest message accepted by default (`bus.max_message_bytes`).

@@ -182,9 +182,19 @@ impl Keys {
 /// Something to send once Redis is back, in the order it was asked for.
 #[derive(Debug, Clone)]
 enum Outgoing {
-    Publish { channel: String, bytes: Vec<u8> },
-    Intent { envelope: Envelope, bytes: Vec<u8> },
-    Ack { stream: String, entry: String },
+    Publish {
+        channel: String,
+        bytes: Vec<u8>,
+    },
+    Intent {
+        id: String,
+        agent: Option<String>,
+        bytes: Vec<u8>,
+    },
+    Ack {
+        stream: String,
+        entry: String,
+    },
 }
 
 struct Inner {
@@ -299,15 +309,18 @@ impl RedisBus {
         let block_config = manager_config().set_response_timeout(None);
 
         let connect_all = async {
-            let sub = client.get_connection_manager_with_config(sub_config).await?;
-            let cmd = client.get_connection_manager_with_config(cmd_config).await?;
+            let sub = client
+                .get_connection_manager_with_config(sub_config)
+                .await?;
+            let cmd = client
+                .get_connection_manager_with_config(cmd_config)
+                .await?;
             let block = client
                 .get_connection_manager_with_config(block_config)
                 .await?;
             Ok::<_, RedisError>((sub, cmd, block))
         };
-        let (mut sub, cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await
-        {
+        let (mut sub, cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(unreachable(&e)),
             Err(_) => return Err(unreachable(&"no answer within 5 s")),
@@ -428,8 +441,9 @@ impl Inner {
                     .await?;
                 self.stats.published(channel);
             }
-            Outgoing::Intent { envelope, bytes } => {
-                self.enqueue_intent(envelope, bytes, true).await?;
+            Outgoing::Intent { id, agent, bytes } => {
+                self.enqueue_intent(id, agent.as_deref(), bytes, true)
+                    .await?;
                 self.stats.published(channels::INTENTS);
             }
             Outgoing::Ack { stream, entry } => {
@@ -456,15 +470,16 @@ impl Inner {
     /// Returns whether this call queued it.
     async fn enqueue_intent(
         &self,
-        envelope: &Envelope,
+        id: &str,
+        agent: Option<&str>,
         bytes: &[u8],
         announce: bool,
     ) -> Result<bool, RedisError> {
         let mut con = self.cmd.clone();
         let entry: Option<String> = self
             .enqueue
-            .key(self.keys.claim(&envelope.id))
-            .key(self.stream_for(envelope.agent_id.as_deref()))
+            .key(self.keys.claim(id))
+            .key(self.stream_for(agent))
             .key(self.keys.channel(channels::INTENTS))
             .arg(&self.opts.node)
             .arg(self.opts.claim_ttl.as_secs().max(1))
@@ -478,7 +493,10 @@ impl Inner {
 
     /// The streams this node reads: the shared one and its own.
     fn own_streams(&self) -> [String; 2] {
-        [self.keys.intents.clone(), self.keys.node_stream(&self.opts.node)]
+        [
+            self.keys.intents.clone(),
+            self.keys.node_stream(&self.opts.node),
+        ]
     }
 
     /// Create the consumer group on both streams (from the start, so intents sent before
@@ -529,6 +547,15 @@ impl Inner {
             .await?;
         if let Ok(mut c) = self.claim_cursor.lock() {
             c.insert(stream.to_string(), reply.next_stream_id.clone());
+        }
+        if !reply.deleted_ids.is_empty() {
+            // Trimmed away (MAXLEN) before anyone finished them; Redis drops them from
+            // the pending list.
+            tracing::warn!(
+                stream,
+                lost = reply.deleted_ids.len(),
+                "bus: pending intents were trimmed from the stream before they were finished"
+            );
         }
         if reply.claimed.is_empty() {
             return Ok(Vec::new());
@@ -875,7 +902,10 @@ async fn queue_heard_intents(
             Ok(b) => b,
             Err(_) => continue,
         };
-        if let Err(e) = inner.enqueue_intent(&envelope, &bytes, false).await {
+        if let Err(e) = inner
+            .enqueue_intent(&envelope.id, envelope.agent_id.as_deref(), &bytes, false)
+            .await
+        {
             tracing::warn!(id = %envelope.id, error = %e, "bus: could not queue a heard intent");
             if is_connection_error(&e) {
                 inner.mark_down();
@@ -897,8 +927,15 @@ async fn supervise(inner: Arc<Inner>, cancel: CancellationToken) {
         let healthy = async {
             inner.ping(&inner.cmd).await?;
             inner.ping(&inner.sub).await?;
-            if inner.down.load(Ordering::SeqCst) {
-                inner.restore().await?;
+            if inner.down.load(Ordering::SeqCst)
+                && let Err(e) = inner.restore().await
+            {
+                if is_connection_error(&e) {
+                    return Err(e);
+                }
+                // Redis answers: the link is up even if restoring hit a snag; the next
+                // take retries the groups.
+                tracing::warn!(error = %e, "bus: restoring after a reconnection");
             }
             inner.flush().await
         };
@@ -994,7 +1031,8 @@ impl Bus for RedisBus {
         }
         self.inner
             .send_or_buffer(Outgoing::Intent {
-                envelope: envelope.clone(),
+                id: envelope.id.clone(),
+                agent: envelope.agent_id.clone(),
                 bytes,
             })
             .await
@@ -1073,6 +1111,9 @@ mod tests {
             shown_url("redis://user:secret@127.0.0.1:6380/0"),
             "redis://user:***@127.0.0.1:6380/0"
         );
-        assert_eq!(shown_url("redis://127.0.0.1:6380"), "redis://127.0.0.1:6380");
+        assert_eq!(
+            shown_url("redis://127.0.0.1:6380"),
+            "redis://127.0.0.1:6380"
+        );
     }
 }
