@@ -669,3 +669,24 @@ async fn prefixes_isolate_deployments() {
         .unwrap();
     assert_eq!(len, 1);
 }
+
+#[tokio::test]
+async fn a_waiting_take_wakes_for_a_new_intent_and_does_not_hold_up_publishing() {
+    let redis = RedisServer::start();
+    let a = Arc::new(bus(options(&redis.url(), "a")).await);
+    let mut rx = a.subscribe();
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move { a.take_intents(1, Duration::from_secs(10)).await })
+    };
+    // While the take waits in XREADGROUP BLOCK, publishing goes through.
+    a.publish(channels::MEMORY, &intent("ops-agent", "meanwhile"))
+        .await
+        .unwrap();
+    next_matching(&mut rx, |r| text_of(r).as_deref() == Some("meanwhile")).await;
+    let env = intent("ops-agent", "late");
+    a.send_intent(&env).await.unwrap();
+    let got = waiter.await.unwrap().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].envelope.id, env.id);
+}

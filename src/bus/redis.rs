@@ -25,9 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
-use redis::{
-    ErrorKind, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Script, Value,
-};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Script, Value};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -241,7 +239,6 @@ fn is_connection_error(e: &RedisError) -> bool {
         || e.is_connection_refusal()
         || e.is_timeout()
         || e.is_unrecoverable_error()
-        || matches!(e.kind(), ErrorKind::Client)
 }
 
 fn backend(e: impl std::fmt::Display) -> BusError {
