@@ -7,6 +7,7 @@
 
 mod envelope;
 mod local;
+mod redis;
 mod stats;
 
 use std::time::Duration;
@@ -15,6 +16,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+pub use self::redis::{
+    CONSUMER_GROUP, DEAD_LETTER_STREAM, INTENT_STREAM, RedisBus, RedisBusOptions,
+};
 pub use envelope::{
     ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MemoryPayload, Rejection,
     Source, channels, decode, kinds,

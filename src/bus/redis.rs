@@ -1,0 +1,1116 @@
+//! The Redis bus: pub/sub for the seed channels and operator patterns, and a Redis Stream
+//! with a consumer group as the durable, at-least-once intent queue shared by every node.
+//!
+//! Key layout (every name starts with `bus.prefix`, so deployments can share one Redis):
+//!
+//! | key | what |
+//! |---|---|
+//! | `{prefix}{channel}` | the pub/sub channels (`agent.action.intents`, …) |
+//! | `{prefix}aios:intents` | the shared intent stream, consumer group `runtime` |
+//! | `{prefix}aios:intents:node:{node}` | intents for agents pinned to `node` |
+//! | `{prefix}aios:intents:dead` | dead letters: undecodable or delivered too often |
+//! | `{prefix}aios:intent:{id}` | the claim of an intent id (`SET NX EX`): queued once |
+//!
+//! Three connections, each a `ConnectionManager` over RESP3 that reconnects by itself: one
+//! holds the subscriptions (and restores them after a reconnect), one runs commands, one
+//! waits in `XREADGROUP … BLOCK` (a blocked connection would stall every other command on
+//! it). A supervisor task pings, reports `Reconnecting` while Redis is away, counts
+//! reconnections and flushes the bounded outbox in order once it is back.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
+use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Script, Value};
+use tokio::sync::{Notify, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::envelope::{Envelope, Rejection, channels, decode, kinds};
+use super::stats::{BusStats, StatsBook};
+use super::{Bus, BusError, BusState, Delivery, Received, pattern_matches};
+use crate::config::BusConfig;
+
+/// The shared intent stream (after the prefix).
+pub const INTENT_STREAM: &str = "aios:intents";
+/// The dead-letter stream (after the prefix).
+pub const DEAD_LETTER_STREAM: &str = "aios:intents:dead";
+/// The consumer group every node reads the intent streams in.
+pub const CONSUMER_GROUP: &str = "runtime";
+/// The stream entry field holding the envelope's JSON.
+const ENVELOPE_FIELD: &str = "envelope";
+
+/// Messages a slow subscriber may fall behind by before it loses the oldest.
+const SUBSCRIBER_BUFFER: usize = 4096;
+/// How long `connect` tries before it names the URL that did not answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A command that gets no answer for this long fails (the connection is then replaced).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the supervisor checks a healthy connection.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// Backoff between reconnection checks while Redis is away: doubles up to the cap.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How long a claimed intent id is remembered: the same id is not queued twice within it.
+pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(3600);
+
+/// Claim an intent id and put the intent on its stream, atomically; optionally announce it.
+/// KEYS: claim key, stream, channel. ARGV: node, claim ttl s, maxlen, envelope, publish?
+/// Returns the stream entry id, or false when the id was already claimed.
+const ENQUEUE_LUA: &str = r"
+local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+local entry = false
+if claimed then
+  entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'envelope', ARGV[4])
+end
+if ARGV[5] == '1' then
+  redis.call('PUBLISH', KEYS[3], ARGV[4])
+end
+return entry
+";
+
+/// How to reach Redis and how this node takes part.
+#[derive(Debug, Clone)]
+pub struct RedisBusOptions {
+    /// `redis://[user:pass@]host:port[/db]`; RESP3 is switched on in code.
+    pub url: String,
+    /// Put before every channel and key (`prod:`), so deployments can share one Redis.
+    pub prefix: String,
+    /// This node's name: its consumer name in the group and the owner of its pinned stream.
+    pub node: String,
+    pub max_message_bytes: usize,
+    /// An intent taken but not acknowledged for this long is taken over by another node.
+    pub claim_idle: Duration,
+    /// A taken-over intent delivered more often than this goes to the dead letters.
+    pub max_deliveries: u64,
+    /// Approximate length the streams are trimmed to (`MAXLEN ~`).
+    pub stream_max_len: usize,
+    /// Messages kept while Redis is away; more are refused with `BusError::BufferFull`.
+    pub outbox: usize,
+    /// Agent id → node name: such an agent's intents are taken only by that node.
+    pub pins: HashMap<String, String>,
+    /// How long a claimed intent id keeps the same id from being queued again.
+    pub claim_ttl: Duration,
+}
+
+impl RedisBusOptions {
+    /// The `[bus]` section's values for `node`, with agents pinned as given.
+    pub fn from_config(
+        bus: &BusConfig,
+        node: &str,
+        pins: HashMap<String, String>,
+    ) -> RedisBusOptions {
+        RedisBusOptions {
+            url: bus.url.clone(),
+            prefix: bus.prefix.clone(),
+            node: node.to_string(),
+            max_message_bytes: bus.max_message_bytes as usize,
+            claim_idle: Duration::from_millis(u64::from(bus.claim_idle_ms)),
+            max_deliveries: u64::from(bus.max_deliveries),
+            stream_max_len: bus.stream_max_len as usize,
+            outbox: bus.outbox as usize,
+            pins,
+            claim_ttl: DEFAULT_CLAIM_TTL,
+        }
+    }
+
+    /// Everything from a whole config: `[bus]`, the node name and `[agents.<id>] node`.
+    pub fn for_config(config: &crate::config::Config) -> RedisBusOptions {
+        let pins = config
+            .agents
+            .iter()
+            .filter_map(|(agent, o)| o.node.as_ref().map(|n| (agent.clone(), n.clone())))
+            .collect();
+        RedisBusOptions::from_config(&config.bus, &config.node_name(), pins)
+    }
+}
+
+/// The Redis names of one deployment (one prefix).
+#[derive(Debug, Clone)]
+struct Keys {
+    prefix: String,
+    /// The prefix with glob characters escaped, for PSUBSCRIBE.
+    pattern_prefix: String,
+    intents: String,
+    dead: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Keys {
+        let mut pattern_prefix = String::new();
+        for ch in prefix.chars() {
+            if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+                pattern_prefix.push('\\');
+            }
+            pattern_prefix.push(ch);
+        }
+        Keys {
+            prefix: prefix.to_string(),
+            pattern_prefix,
+            intents: format!("{prefix}{INTENT_STREAM}"),
+            dead: format!("{prefix}{DEAD_LETTER_STREAM}"),
+        }
+    }
+
+    fn channel(&self, channel: &str) -> String {
+        format!("{}{channel}", self.prefix)
+    }
+
+    fn pattern(&self, pattern: &str) -> String {
+        format!("{}{pattern}", self.pattern_prefix)
+    }
+
+    fn node_stream(&self, node: &str) -> String {
+        format!("{}{INTENT_STREAM}:node:{node}", self.prefix)
+    }
+
+    fn claim(&self, id: &str) -> String {
+        format!("{}aios:intent:{id}", self.prefix)
+    }
+
+    /// The channel name as the rest of aios knows it.
+    fn strip<'a>(&self, channel: &'a str) -> &'a str {
+        channel.strip_prefix(&self.prefix).unwrap_or(channel)
+    }
+}
+
+/// Something to send once Redis is back, in the order it was asked for.
+#[derive(Debug, Clone)]
+enum Outgoing {
+    Publish {
+        channel: String,
+        bytes: Vec<u8>,
+    },
+    Intent {
+        id: String,
+        agent: Option<String>,
+        bytes: Vec<u8>,
+    },
+    Ack {
+        stream: String,
+        entry: String,
+    },
+}
+
+struct Inner {
+    opts: RedisBusOptions,
+    keys: Keys,
+    /// The URL without its password, for messages.
+    shown_url: String,
+    cmd: ConnectionManager,
+    sub: ConnectionManager,
+    block: ConnectionManager,
+    tx: broadcast::Sender<Received>,
+    /// Operator patterns, unprefixed, in the order added.
+    patterns: Mutex<Vec<String>>,
+    stats: StatsBook,
+    down: AtomicBool,
+    attempt: AtomicU32,
+    outbox: Mutex<VecDeque<Outgoing>>,
+    /// Wakes the supervisor when a command saw the connection fail.
+    wake: Notify,
+    groups_ready: AtomicBool,
+    /// XAUTOCLAIM cursors per stream, so a long pending list is walked, not rescanned.
+    claim_cursor: Mutex<HashMap<String, String>>,
+    dead_letters: AtomicU64,
+    enqueue: Script,
+}
+
+/// The Redis backend of the `Bus` seam. Dropping it stops its tasks; intents it took and
+/// did not acknowledge are taken over by another node after `claim_idle`.
+pub struct RedisBus {
+    inner: Arc<Inner>,
+    cancel: CancellationToken,
+}
+
+impl Drop for RedisBus {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// True for failures of the link rather than of the command.
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+}
+
+fn backend(e: impl std::fmt::Display) -> BusError {
+    BusError::Backend(e.to_string())
+}
+
+/// The URL as it may be shown: any password replaced.
+fn shown_url(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn bytes_of(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.as_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.as_bytes()),
+        _ => None,
+    }
+}
+
+impl RedisBus {
+    /// Connect, subscribe to the seed channels and start the supervisor. Fails within
+    /// seconds, naming the URL, when nothing answers there.
+    pub async fn connect(opts: RedisBusOptions) -> Result<RedisBus, BusError> {
+        let shown = shown_url(&opts.url);
+        let unreachable = |e: &dyn std::fmt::Display| {
+            BusError::Backend(format!("cannot reach Redis at {shown}: {e}"))
+        };
+        if opts.node.is_empty() {
+            return Err(BusError::Backend("the node name is empty".into()));
+        }
+        let info = opts
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| BusError::Backend(format!("bus.url {shown}: {e}")))?;
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(ProtocolVersion::RESP3);
+        let info = info.set_redis_settings(settings);
+        let client =
+            redis::Client::open(info).map_err(|e| BusError::Backend(format!("{shown}: {e}")))?;
+
+        let manager_config = || {
+            ConnectionManagerConfig::new()
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(500))
+                .set_number_of_retries(2)
+                .set_connection_timeout(Some(Duration::from_secs(1)))
+        };
+        let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
+        let sub_config = manager_config()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_push_sender(push_tx)
+            .set_automatic_resubscription();
+        let cmd_config = manager_config().set_response_timeout(Some(RESPONSE_TIMEOUT));
+        // The blocking reader's calls are bounded by `take_intents` itself.
+        let block_config = manager_config().set_response_timeout(None);
+
+        let connect_all = async {
+            let sub = client
+                .get_connection_manager_with_config(sub_config)
+                .await?;
+            let cmd = client
+                .get_connection_manager_with_config(cmd_config)
+                .await?;
+            let block = client
+                .get_connection_manager_with_config(block_config)
+                .await?;
+            Ok::<_, RedisError>((sub, cmd, block))
+        };
+        let (mut sub, cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(unreachable(&e)),
+            Err(_) => return Err(unreachable(&"no answer within 5 s")),
+        };
+
+        let keys = Keys::new(&opts.prefix);
+        let seed: Vec<String> = channels::SEED.iter().map(|c| keys.channel(c)).collect();
+        sub.subscribe(&seed).await.map_err(|e| unreachable(&e))?;
+
+        let (tx, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        let inner = Arc::new(Inner {
+            opts,
+            keys,
+            shown_url: shown,
+            cmd,
+            sub,
+            block,
+            tx,
+            patterns: Mutex::new(Vec::new()),
+            stats: StatsBook::default(),
+            down: AtomicBool::new(false),
+            attempt: AtomicU32::new(0),
+            outbox: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            groups_ready: AtomicBool::new(false),
+            claim_cursor: Mutex::new(HashMap::new()),
+            dead_letters: AtomicU64::new(0),
+            enqueue: Script::new(ENQUEUE_LUA),
+        });
+        // The groups exist before anything is sent, so no intent is missed; a failure here
+        // is retried on the first take.
+        let _ = inner.ensure_groups().await;
+
+        let cancel = CancellationToken::new();
+        let (claim_tx, claim_rx) = mpsc::unbounded_channel::<Envelope>();
+        tokio::spawn(listen(inner.clone(), push_rx, claim_tx, cancel.clone()));
+        tokio::spawn(queue_heard_intents(inner.clone(), claim_rx, cancel.clone()));
+        tokio::spawn(supervise(inner.clone(), cancel.clone()));
+        Ok(RedisBus { inner, cancel })
+    }
+
+    /// Publish raw bytes as an outside tool (redis-cli, n8n) would: no checks, no outbox.
+    pub async fn publish_raw(&self, channel: &str, bytes: &[u8]) -> Result<(), BusError> {
+        let mut con = self.inner.cmd.clone();
+        redis::cmd("PUBLISH")
+            .arg(self.inner.keys.channel(channel))
+            .arg(bytes)
+            .query_async::<i64>(&mut con)
+            .await
+            .map_err(backend)?;
+        self.inner.stats.published(channel);
+        Ok(())
+    }
+
+    /// Intents moved to the dead-letter stream by this bus.
+    pub fn dead_lettered(&self) -> u64 {
+        self.inner.dead_letters.load(Ordering::Relaxed)
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.inner.opts.node
+    }
+
+    /// The URL, without its password.
+    pub fn url(&self) -> &str {
+        &self.inner.shown_url
+    }
+}
+
+impl Inner {
+    fn mark_down(&self) {
+        if !self.down.swap(true, Ordering::SeqCst) {
+            tracing::warn!(url = %self.shown_url, "bus: Redis connection lost; reconnecting");
+        }
+        self.wake.notify_one();
+    }
+
+    fn outbox_len(&self) -> usize {
+        self.outbox.lock().map(|o| o.len()).unwrap_or(0)
+    }
+
+    /// Keep a message for later; refused when the outbox is full.
+    fn buffer(&self, item: Outgoing) -> Result<(), BusError> {
+        let Ok(mut o) = self.outbox.lock() else {
+            return Err(BusError::Closed);
+        };
+        if o.len() >= self.opts.outbox {
+            return Err(BusError::BufferFull(o.len()));
+        }
+        o.push_back(item);
+        Ok(())
+    }
+
+    /// Send now, or keep it in the outbox while Redis is away (or older messages wait).
+    async fn send_or_buffer(&self, item: Outgoing) -> Result<(), BusError> {
+        if self.down.load(Ordering::SeqCst) || self.outbox_len() > 0 {
+            return self.buffer(item);
+        }
+        match self.deliver(&item).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_connection_error(&e) => {
+                self.mark_down();
+                self.buffer(item)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn deliver(&self, item: &Outgoing) -> Result<(), RedisError> {
+        let mut con = self.cmd.clone();
+        match item {
+            Outgoing::Publish { channel, bytes } => {
+                redis::cmd("PUBLISH")
+                    .arg(self.keys.channel(channel))
+                    .arg(bytes.as_slice())
+                    .query_async::<i64>(&mut con)
+                    .await?;
+                self.stats.published(channel);
+            }
+            Outgoing::Intent { id, agent, bytes } => {
+                self.enqueue_intent(id, agent.as_deref(), bytes, true)
+                    .await?;
+                self.stats.published(channels::INTENTS);
+            }
+            Outgoing::Ack { stream, entry } => {
+                redis::cmd("XACK")
+                    .arg(stream)
+                    .arg(CONSUMER_GROUP)
+                    .arg(entry)
+                    .query_async::<i64>(&mut con)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream an agent's intents go on: its node's when pinned, else the shared one.
+    fn stream_for(&self, agent: Option<&str>) -> String {
+        match agent.and_then(|a| self.opts.pins.get(a)) {
+            Some(node) => self.keys.node_stream(node),
+            None => self.keys.intents.clone(),
+        }
+    }
+
+    /// Claim the id and queue the intent (once across all nodes); announce it if asked.
+    /// Returns whether this call queued it.
+    async fn enqueue_intent(
+        &self,
+        id: &str,
+        agent: Option<&str>,
+        bytes: &[u8],
+        announce: bool,
+    ) -> Result<bool, RedisError> {
+        let mut con = self.cmd.clone();
+        let entry: Option<String> = self
+            .enqueue
+            .key(self.keys.claim(id))
+            .key(self.stream_for(agent))
+            .key(self.keys.channel(channels::INTENTS))
+            .arg(&self.opts.node)
+            .arg(self.opts.claim_ttl.as_secs().max(1))
+            .arg(self.opts.stream_max_len.max(1))
+            .arg(bytes)
+            .arg(if announce { "1" } else { "0" })
+            .invoke_async(&mut con)
+            .await?;
+        Ok(entry.is_some())
+    }
+
+    /// The streams this node reads: the shared one and its own.
+    fn own_streams(&self) -> [String; 2] {
+        [
+            self.keys.intents.clone(),
+            self.keys.node_stream(&self.opts.node),
+        ]
+    }
+
+    /// Create the consumer group on both streams (from the start, so intents sent before
+    /// any node ran are delivered); an existing group is fine.
+    async fn ensure_groups(&self) -> Result<(), RedisError> {
+        if self.groups_ready.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut con = self.cmd.clone();
+        for stream in self.own_streams() {
+            let created = redis::cmd("XGROUP")
+                .arg("CREATE")
+                .arg(&stream)
+                .arg(CONSUMER_GROUP)
+                .arg("0")
+                .arg("MKSTREAM")
+                .query_async::<()>(&mut con)
+                .await;
+            match created {
+                Ok(()) => {}
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.groups_ready.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Take over entries other consumers left idle for `claim_idle`; poison ones (delivered
+    /// more than `max_deliveries` times) go to the dead letters.
+    async fn take_over(&self, stream: &str, max: usize) -> Result<Vec<Delivery>, RedisError> {
+        let mut con = self.cmd.clone();
+        let cursor = self
+            .claim_cursor
+            .lock()
+            .ok()
+            .and_then(|c| c.get(stream).cloned())
+            .unwrap_or_else(|| "0-0".into());
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(stream)
+            .arg(CONSUMER_GROUP)
+            .arg(&self.opts.node)
+            .arg(self.opts.claim_idle.as_millis() as u64)
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(max.max(1))
+            .query_async(&mut con)
+            .await?;
+        if let Ok(mut c) = self.claim_cursor.lock() {
+            c.insert(stream.to_string(), reply.next_stream_id.clone());
+        }
+        if !reply.deleted_ids.is_empty() {
+            // Trimmed away (MAXLEN) before anyone finished them; Redis drops them from
+            // the pending list.
+            tracing::warn!(
+                stream,
+                lost = reply.deleted_ids.len(),
+                "bus: pending intents were trimmed from the stream before they were finished"
+            );
+        }
+        if reply.claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The delivery counts, which XAUTOCLAIM has just raised.
+        let mut pipe = redis::pipe();
+        for entry in &reply.claimed {
+            pipe.cmd("XPENDING")
+                .arg(stream)
+                .arg(CONSUMER_GROUP)
+                .arg(&entry.id)
+                .arg(&entry.id)
+                .arg(1);
+        }
+        let pending: Vec<StreamPendingCountReply> = pipe.query_async(&mut con).await?;
+        let mut out = Vec::new();
+        for (entry, p) in reply.claimed.iter().zip(pending) {
+            let attempts = p.ids.first().map_or(1, |p| p.times_delivered as u64);
+            if attempts > self.opts.max_deliveries {
+                let reason = format!(
+                    "delivered {attempts} times (bus.max_deliveries = {})",
+                    self.opts.max_deliveries
+                );
+                self.dead_letter(stream, entry, attempts, &reason).await?;
+                continue;
+            }
+            if let Some(d) = self.delivery(stream, entry, attempts).await? {
+                out.push(d);
+            }
+        }
+        Ok(out)
+    }
+
+    /// New entries for this node, waiting up to `wait` when there are none.
+    async fn read_new(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, RedisError> {
+        let streams = self.own_streams();
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(CONSUMER_GROUP)
+            .arg(&self.opts.node)
+            .arg("COUNT")
+            .arg(max.max(1));
+        let block_ms = wait.as_millis() as u64;
+        if block_ms > 0 {
+            cmd.arg("BLOCK").arg(block_ms);
+        }
+        cmd.arg("STREAMS").arg(&streams[..]).arg(">").arg(">");
+        let mut con = self.block.clone();
+        let limit = wait + RESPONSE_TIMEOUT;
+        let reply: Option<StreamReadReply> =
+            match tokio::time::timeout(limit, cmd.query_async(&mut con)).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "XREADGROUP got no answer",
+                    )));
+                }
+            };
+        let mut out = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in &key.ids {
+                if let Some(d) = self.delivery(&key.key, entry, 1).await? {
+                    out.push(d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Turn a stream entry into a delivery, or deal with it: an entry that does not decode
+    /// goes to the dead letters; one for an agent pinned elsewhere moves to that node.
+    async fn delivery(
+        &self,
+        stream: &str,
+        entry: &StreamId,
+        attempts: u64,
+    ) -> Result<Option<Delivery>, RedisError> {
+        let raw = entry.map.get(ENVELOPE_FIELD).and_then(bytes_of);
+        let decoded = match raw {
+            Some(bytes) => decode(channels::INTENTS, bytes, self.opts.max_message_bytes),
+            None => Err(Rejection::NotEnvelope {
+                message: format!("stream entry without `{ENVELOPE_FIELD}`"),
+            }),
+        };
+        let envelope = match decoded {
+            Ok(env) => env,
+            Err(reason) => {
+                let label = self.keys.strip(stream);
+                self.stats
+                    .rejected(label, reason.clone(), raw.unwrap_or_default());
+                self.dead_letter(stream, entry, attempts, &reason.to_string())
+                    .await?;
+                return Ok(None);
+            }
+        };
+        if stream == self.keys.intents
+            && let Some(node) = envelope
+                .agent_id
+                .as_deref()
+                .and_then(|a| self.opts.pins.get(a))
+            && *node != self.opts.node
+        {
+            // Sent by a node that did not know the pin: hand it to its node.
+            let mut con = self.cmd.clone();
+            redis::pipe()
+                .atomic()
+                .cmd("XADD")
+                .arg(self.keys.node_stream(node))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.opts.stream_max_len.max(1))
+                .arg("*")
+                .arg(ENVELOPE_FIELD)
+                .arg(raw.unwrap_or_default())
+                .ignore()
+                .cmd("XACK")
+                .arg(stream)
+                .arg(CONSUMER_GROUP)
+                .arg(&entry.id)
+                .ignore()
+                .query_async::<()>(&mut con)
+                .await?;
+            return Ok(None);
+        }
+        Ok(Some(Delivery {
+            envelope,
+            token: format!("{stream} {}", entry.id),
+            attempts,
+        }))
+    }
+
+    /// Move an entry to the dead-letter stream and acknowledge it, in one transaction.
+    async fn dead_letter(
+        &self,
+        stream: &str,
+        entry: &StreamId,
+        attempts: u64,
+        reason: &str,
+    ) -> Result<(), RedisError> {
+        let raw = entry
+            .map
+            .get(ENVELOPE_FIELD)
+            .and_then(bytes_of)
+            .unwrap_or_default();
+        let mut con = self.cmd.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(&self.keys.dead)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.opts.stream_max_len.max(1))
+            .arg("*")
+            .arg(ENVELOPE_FIELD)
+            .arg(raw)
+            .arg("stream")
+            .arg(stream)
+            .arg("entry")
+            .arg(&entry.id)
+            .arg("deliveries")
+            .arg(attempts)
+            .arg("reason")
+            .arg(reason)
+            .arg("node")
+            .arg(&self.opts.node)
+            .ignore()
+            .cmd("XACK")
+            .arg(stream)
+            .arg(CONSUMER_GROUP)
+            .arg(&entry.id)
+            .ignore()
+            .query_async::<()>(&mut con)
+            .await?;
+        self.dead_letters.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(stream, entry = %entry.id, reason, "bus: intent moved to the dead letters");
+        Ok(())
+    }
+
+    async fn take(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, RedisError> {
+        self.ensure_groups().await?;
+        let mut out = Vec::new();
+        for stream in self.own_streams() {
+            if out.len() >= max {
+                break;
+            }
+            out.extend(self.take_over(&stream, max - out.len()).await?);
+        }
+        if out.len() < max {
+            let wait = if out.is_empty() { wait } else { Duration::ZERO };
+            out.extend(self.read_new(max - out.len(), wait).await?);
+        }
+        Ok(out)
+    }
+
+    /// Hear a pattern from now on (and after every reconnection).
+    async fn psubscribe(&self, pattern: &str) -> Result<(), RedisError> {
+        let mut sub = self.sub.clone();
+        sub.psubscribe(self.keys.pattern(pattern)).await
+    }
+
+    /// After a reconnection: make sure every subscription is in place (the connection
+    /// manager restores them; asking again is harmless) and the groups exist.
+    async fn restore(&self) -> Result<(), RedisError> {
+        let mut sub = self.sub.clone();
+        let seed: Vec<String> = channels::SEED
+            .iter()
+            .map(|c| self.keys.channel(c))
+            .collect();
+        sub.subscribe(&seed).await?;
+        let patterns: Vec<String> = self
+            .patterns
+            .lock()
+            .map(|p| p.iter().map(|p| self.keys.pattern(p)).collect())
+            .unwrap_or_default();
+        if !patterns.is_empty() {
+            sub.psubscribe(&patterns).await?;
+        }
+        self.groups_ready.store(false, Ordering::SeqCst);
+        self.ensure_groups().await
+    }
+
+    /// Send what waited in the outbox, oldest first; stops at the first failure.
+    async fn flush(&self) -> Result<(), RedisError> {
+        loop {
+            let Some(item) = self.outbox.lock().ok().and_then(|o| o.front().cloned()) else {
+                return Ok(());
+            };
+            match self.deliver(&item).await {
+                Ok(()) => {}
+                Err(e) if is_connection_error(&e) => return Err(e),
+                Err(e) => {
+                    // Not the link's fault: retrying would not help.
+                    tracing::warn!(error = %e, "bus: dropped a buffered message");
+                }
+            }
+            if let Ok(mut o) = self.outbox.lock() {
+                o.pop_front();
+            }
+        }
+    }
+
+    async fn ping(&self, con: &ConnectionManager) -> Result<(), RedisError> {
+        let mut con = con.clone();
+        redis::cmd("PING").query_async::<Value>(&mut con).await?;
+        Ok(())
+    }
+
+    /// Decode one pushed message and pass it on; intents also go to the queuer.
+    fn heard(&self, push: PushInfo, queue: &mpsc::UnboundedSender<Envelope>) {
+        let (channel, payload) = match push.kind {
+            PushKind::Message => match push.data.as_slice() {
+                [channel, payload] => (channel, payload),
+                _ => return,
+            },
+            PushKind::PMessage => match push.data.as_slice() {
+                [pattern, channel, payload] => {
+                    if !self.first_pattern_for(pattern, channel) {
+                        return;
+                    }
+                    (channel, payload)
+                }
+                _ => return,
+            },
+            PushKind::Disconnection => {
+                self.mark_down();
+                return;
+            }
+            _ => return,
+        };
+        let (Some(channel), Some(payload)) = (bytes_of(channel), bytes_of(payload)) else {
+            return;
+        };
+        let channel = String::from_utf8_lossy(channel);
+        let channel = self.keys.strip(&channel).to_string();
+        let received = match decode(&channel, payload, self.opts.max_message_bytes) {
+            Ok(envelope) => {
+                self.stats.received(&channel);
+                if channel == channels::INTENTS && envelope.kind == kinds::INTENT {
+                    let _ = queue.send(envelope.clone());
+                }
+                Received::Message { channel, envelope }
+            }
+            Err(reason) => Received::Rejected(self.stats.rejected(&channel, reason, payload)),
+        };
+        let _ = self.tx.send(received);
+    }
+
+    /// A channel matched by several subscriptions arrives once per subscription: keep only
+    /// the plain subscription's copy for a seed channel, and the first pattern's otherwise.
+    fn first_pattern_for(&self, pattern: &Value, channel: &Value) -> bool {
+        let (Some(pattern), Some(channel)) = (bytes_of(pattern), bytes_of(channel)) else {
+            return false;
+        };
+        let channel = String::from_utf8_lossy(channel);
+        let channel = self.keys.strip(&channel);
+        if channels::SEED.contains(&channel) {
+            return false;
+        }
+        let Ok(patterns) = self.patterns.lock() else {
+            return true;
+        };
+        match patterns.iter().find(|p| pattern_matches(p, channel)) {
+            Some(first) => self.keys.pattern(first).as_bytes() == pattern,
+            None => true,
+        }
+    }
+}
+
+/// Pushed messages → subscribers.
+async fn listen(
+    inner: Arc<Inner>,
+    mut push: mpsc::UnboundedReceiver<PushInfo>,
+    queue: mpsc::UnboundedSender<Envelope>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            p = push.recv() => match p {
+                Some(p) => inner.heard(p, &queue),
+                None => return,
+            },
+        }
+    }
+}
+
+/// Intents heard on the channel (an outside tool's, or another node's) → the stream, once
+/// across all nodes: every node that hears one tries, the claim lets one through.
+async fn queue_heard_intents(
+    inner: Arc<Inner>,
+    mut heard: mpsc::UnboundedReceiver<Envelope>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let envelope = tokio::select! {
+            _ = cancel.cancelled() => return,
+            e = heard.recv() => match e {
+                Some(e) => e,
+                None => return,
+            },
+        };
+        let bytes = match serde_json::to_vec(&envelope) {
+            Ok(b) => b,
+            Err(_) => continue,
+        };
+        if let Err(e) = inner
+            .enqueue_intent(&envelope.id, envelope.agent_id.as_deref(), &bytes, false)
+            .await
+        {
+            tracing::warn!(id = %envelope.id, error = %e, "bus: could not queue a heard intent");
+            if is_connection_error(&e) {
+                inner.mark_down();
+            }
+        }
+    }
+}
+
+/// Watches the link: reports `Reconnecting` while Redis is away, counts reconnections,
+/// restores subscriptions and flushes the outbox when it is back.
+async fn supervise(inner: Arc<Inner>, cancel: CancellationToken) {
+    let mut delay = HEALTH_INTERVAL;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+            _ = inner.wake.notified() => {}
+        }
+        let healthy = async {
+            inner.ping(&inner.cmd).await?;
+            inner.ping(&inner.sub).await?;
+            if inner.down.load(Ordering::SeqCst)
+                && let Err(e) = inner.restore().await
+            {
+                if is_connection_error(&e) {
+                    return Err(e);
+                }
+                // Redis answers: the link is up even if restoring hit a snag; the next
+                // take retries the groups.
+                tracing::warn!(error = %e, "bus: restoring after a reconnection");
+            }
+            inner.flush().await
+        };
+        match healthy.await {
+            Ok(()) => {
+                if inner.down.swap(false, Ordering::SeqCst) {
+                    let attempts = inner.attempt.swap(0, Ordering::SeqCst);
+                    inner.stats.reconnected();
+                    tracing::info!(url = %inner.shown_url, attempts, "bus: Redis connection restored");
+                }
+                delay = HEALTH_INTERVAL;
+            }
+            Err(e) => {
+                inner.down.store(true, Ordering::SeqCst);
+                let attempt = inner.attempt.fetch_add(1, Ordering::SeqCst) + 1;
+                tracing::debug!(attempt, error = %e, "bus: Redis still unreachable");
+                let exp = BACKOFF_MIN.saturating_mul(1 << attempt.min(6));
+                delay = exp.min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn state(&self) -> BusState {
+        if self.inner.down.load(Ordering::SeqCst) {
+            BusState::Reconnecting {
+                attempt: self.inner.attempt.load(Ordering::SeqCst).max(1),
+                buffered: self.inner.outbox_len(),
+            }
+        } else {
+            BusState::Connected
+        }
+    }
+
+    async fn publish(&self, channel: &str, envelope: &Envelope) -> Result<(), BusError> {
+        let bytes = serde_json::to_vec(envelope).map_err(backend)?;
+        if bytes.len() > self.inner.opts.max_message_bytes {
+            return Err(BusError::Rejected(Rejection::TooLarge {
+                bytes: bytes.len(),
+                max: self.inner.opts.max_message_bytes,
+            }));
+        }
+        self.inner
+            .send_or_buffer(Outgoing::Publish {
+                channel: channel.to_string(),
+                bytes,
+            })
+            .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Received> {
+        self.inner.tx.subscribe()
+    }
+
+    async fn add_pattern(&self, pattern: &str) -> Result<(), BusError> {
+        if pattern.is_empty() {
+            return Err(BusError::Backend("an empty channel pattern".into()));
+        }
+        let new = match self.inner.patterns.lock() {
+            Ok(mut p) if !p.iter().any(|x| x == pattern) => {
+                p.push(pattern.to_string());
+                true
+            }
+            _ => false,
+        };
+        if !new {
+            return Ok(());
+        }
+        match self.inner.psubscribe(pattern).await {
+            Ok(()) => Ok(()),
+            // Kept: it is subscribed when the connection is back.
+            Err(e) if is_connection_error(&e) => {
+                self.inner.mark_down();
+                Ok(())
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn send_intent(&self, envelope: &Envelope) -> Result<(), BusError> {
+        let bytes = serde_json::to_vec(envelope).map_err(backend)?;
+        if bytes.len() > self.inner.opts.max_message_bytes {
+            return Err(BusError::Rejected(Rejection::TooLarge {
+                bytes: bytes.len(),
+                max: self.inner.opts.max_message_bytes,
+            }));
+        }
+        self.inner
+            .send_or_buffer(Outgoing::Intent {
+                id: envelope.id.clone(),
+                agent: envelope.agent_id.clone(),
+                bytes,
+            })
+            .await
+    }
+
+    /// While Redis is away this waits out `wait` and returns nothing (the state says why);
+    /// intents taken before are redelivered after `claim_idle` if not acknowledged.
+    async fn take_intents(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let started = tokio::time::Instant::now();
+        let mut retried = false;
+        loop {
+            match self.inner.take(max, wait).await {
+                Ok(d) => return Ok(d),
+                Err(e) if e.code() == Some("NOGROUP") && !retried => {
+                    // The streams are gone (Redis restarted without persistence).
+                    self.inner.groups_ready.store(false, Ordering::SeqCst);
+                    retried = true;
+                }
+                Err(e) if is_connection_error(&e) => {
+                    self.inner.mark_down();
+                    tokio::time::sleep(wait.saturating_sub(started.elapsed())).await;
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    async fn ack(&self, delivery: &Delivery) -> Result<(), BusError> {
+        let Some((stream, entry)) = delivery.token.rsplit_once(' ') else {
+            return Err(BusError::Backend(format!(
+                "not a Redis delivery token: {}",
+                delivery.token
+            )));
+        };
+        self.inner
+            .send_or_buffer(Outgoing::Ack {
+                stream: stream.to_string(),
+                entry: entry.to_string(),
+            })
+            .await
+    }
+
+    fn stats(&self) -> BusStats {
+        self.inner.stats.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_carry_the_prefix() {
+        let k = Keys::new("prod:");
+        assert_eq!(k.intents, "prod:aios:intents");
+        assert_eq!(k.dead, "prod:aios:intents:dead");
+        assert_eq!(k.node_stream("edge-1"), "prod:aios:intents:node:edge-1");
+        assert_eq!(k.claim("abc"), "prod:aios:intent:abc");
+        assert_eq!(k.channel(channels::MEMORY), "prod:agent.broadcast.memory");
+        assert_eq!(k.strip("prod:agent.broadcast.memory"), channels::MEMORY);
+    }
+
+    #[test]
+    fn glob_characters_in_the_prefix_are_escaped_for_patterns() {
+        let k = Keys::new("a*[b]:");
+        assert_eq!(k.pattern("ops.*"), r"a\*\[b\]:ops.*");
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            shown_url("redis://user:secret@127.0.0.1:6380/0"),
+            "redis://user:***@127.0.0.1:6380/0"
+        );
+        assert_eq!(
+            shown_url("redis://127.0.0.1:6380"),
+            "redis://127.0.0.1:6380"
+        );
+    }
+}
