@@ -5,10 +5,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::audit::{AuditLog, AuditOptions};
-use crate::bus::{Bus, LocalBus};
+use std::time::Duration;
+
+use crate::audit::{AuditLog, AuditMirror, AuditOptions};
+use crate::bus::{Bus, LocalBus, RedisBus, RedisBusOptions};
 use crate::config::{BusBackend, Config, EmbedderKind, MemoryBackend, RunnerKind};
-use crate::context::{EmbeddedStore, Store};
+use crate::context::{EmbeddedStore, RedisStore, Store};
 use crate::llm::{LlmRunner, SimRunner};
 use crate::memory::{Embedder, HashEmbedder, LocalMemory, VectorMemory};
 
@@ -22,6 +24,29 @@ pub struct Backends {
     pub embedder: Arc<dyn Embedder>,
     pub runner: Arc<dyn LlmRunner>,
     pub audit: AuditLog,
+    /// Mirrors the audit log to Redis when the bus is Redis; the runtime runs it.
+    pub mirror: Option<AuditMirror>,
+}
+
+/// How long `auto` waits for a Redis to answer before taking the in-process bus.
+const AUTO_PROBE: Duration = Duration::from_millis(300);
+
+/// The Redis URL to use, if any: always for `redis` (failing loudly later if it is down),
+/// for `auto` only when something answers there quickly, never for `memory` or a bus the
+/// caller brings.
+async fn redis_url(config: &Config, given_bus: bool) -> Option<String> {
+    match (given_bus, config.bus.backend) {
+        (true, _) | (false, BusBackend::Memory) => None,
+        (false, BusBackend::Redis) => Some(config.bus.url.clone()),
+        (false, BusBackend::Auto) => {
+            let addr = crate::config::url::split(&config.bus.url)?.socket_address()?;
+            let probe = tokio::net::TcpStream::connect(addr);
+            match tokio::time::timeout(AUTO_PROBE, probe).await {
+                Ok(Ok(_)) => Some(config.bus.url.clone()),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// Open every backend for a runtime on `data_dir`; `given_bus` replaces the configured bus.
@@ -30,23 +55,20 @@ pub async fn open(
     data_dir: &Path,
     given_bus: Option<Arc<dyn Bus>>,
 ) -> Result<Backends, RuntimeError> {
-    let bus: Arc<dyn Bus> = match (given_bus, config.bus.backend) {
-        (Some(bus), _) => bus,
-        (None, BusBackend::Auto | BusBackend::Memory) => {
-            Arc::new(LocalBus::new(config.bus.max_message_bytes as usize))
-        }
-        (None, BusBackend::Redis) => {
-            return Err(RuntimeError::Config(
-                    "bus.backend = \"redis\" is not available in this build yet; use \"auto\" or \"memory\"".into(),
-                ));
-        }
+    let redis = redis_url(config, given_bus.is_some()).await;
+    let explicit = config.bus.backend == BusBackend::Redis;
+    let (bus, store, mirror): (Arc<dyn Bus>, Arc<dyn Store>, _) = match (given_bus, redis) {
+        (Some(bus), _) => (bus, open_embedded_store(data_dir)?, None),
+        (None, Some(url)) => match open_redis(config, &url).await {
+            Ok(opened) => opened,
+            Err(e) if explicit => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "bus.backend = auto: Redis answered but could not be used; running in-process");
+                (local_bus(config), open_embedded_store(data_dir)?, None)
+            }
+        },
+        (None, None) => (local_bus(config), open_embedded_store(data_dir)?, None),
     };
-    let store: Arc<dyn Store> = Arc::new(
-        EmbeddedStore::open(&data_dir.join("state.redb")).map_err(|e| RuntimeError::Open {
-            what: "the state store".into(),
-            message: e.to_string(),
-        })?,
-    );
     let dims = config.memory.dims as usize;
     let memory: Arc<dyn VectorMemory> = match config.memory.backend {
         MemoryBackend::Auto | MemoryBackend::Local => {
@@ -99,5 +121,46 @@ pub async fn open(
         embedder,
         runner,
         audit,
+        mirror,
     })
+}
+
+fn local_bus(config: &Config) -> Arc<dyn Bus> {
+    Arc::new(LocalBus::new(config.bus.max_message_bytes as usize))
+}
+
+fn open_embedded_store(data_dir: &Path) -> Result<Arc<dyn Store>, RuntimeError> {
+    let store =
+        EmbeddedStore::open(&data_dir.join("state.redb")).map_err(|e| RuntimeError::Open {
+            what: "the state store".into(),
+            message: e.to_string(),
+        })?;
+    Ok(Arc::new(store))
+}
+
+/// The Redis bus, the agent state on the same Redis (one truth for every node and every
+/// attached TUI), and the audit mirror.
+async fn open_redis(
+    config: &Config,
+    url: &str,
+) -> Result<(Arc<dyn Bus>, Arc<dyn Store>, Option<AuditMirror>), RuntimeError> {
+    let open = |what: &str, e: String| RuntimeError::Open {
+        what: what.to_string(),
+        message: e,
+    };
+    let bus = RedisBus::connect(RedisBusOptions::for_config(config))
+        .await
+        .map_err(|e| open("the Redis bus", e.to_string()))?;
+    let store = RedisStore::connect(url, &config.bus.prefix)
+        .await
+        .map_err(|e| open("the Redis state store", e.to_string()))?;
+    let mirror = AuditMirror::connect(
+        config.audit_dir(),
+        url,
+        &config.bus.prefix,
+        config.bus.stream_max_len as usize,
+    )
+    .await
+    .map_err(|e| open("the audit mirror", e))?;
+    Ok((Arc::new(bus), Arc::new(store), Some(mirror)))
 }

@@ -145,6 +145,7 @@ impl Runtime {
             embedder,
             runner,
             audit,
+            mirror,
         } = backends::open(&config, &data_dir, given_bus).await?;
 
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -256,6 +257,9 @@ impl Runtime {
             std::time::Duration::from_millis(u64::from(config.bus.heartbeat_ms.max(100))),
             cancel.clone(),
         ));
+        if let Some(mirror) = mirror {
+            tasks.spawn(mirror.run(audit.subscribe(), cancel.clone()));
+        }
         tasks.close();
         tracing::info!(node = %info.node, agents = info.agents, bus = %info.bus, data_dir = %data_dir.display(), "runtime started");
 

@@ -36,6 +36,29 @@ pub struct AuditMirror {
 }
 
 impl AuditMirror {
+    /// Connect to the Redis at `url`; the stream is `{prefix}aios:audit`.
+    pub async fn connect(
+        dir: PathBuf,
+        url: &str,
+        prefix: &str,
+        max_len: usize,
+    ) -> Result<AuditMirror, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("audit mirror: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| format!("audit mirror: cannot reach Redis: {e}"))?;
+        Ok(AuditMirror {
+            dir,
+            conn,
+            key: mirror_key(prefix),
+            max_len,
+        })
+    }
+
     /// Run until `cancel`; `written` wakes the mirror when records are appended.
     pub async fn run(
         mut self,
