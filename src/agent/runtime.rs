@@ -121,6 +121,11 @@ struct Inner {
     tasks: TaskTracker,
     audit: AuditLog,
     info: RuntimeInfo,
+    /// The audit mirror stops last, after the log is flushed, so it carries every record.
+    mirror: Option<(
+        CancellationToken,
+        std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    )>,
 }
 
 impl Runtime {
@@ -257,9 +262,11 @@ impl Runtime {
             std::time::Duration::from_millis(u64::from(config.bus.heartbeat_ms.max(100))),
             cancel.clone(),
         ));
-        if let Some(mirror) = mirror {
-            tasks.spawn(mirror.run(audit.subscribe(), cancel.clone()));
-        }
+        let mirror = mirror.map(|m| {
+            let stop = CancellationToken::new();
+            let handle = tokio::spawn(m.run(audit.subscribe(), stop.clone()));
+            (stop, std::sync::Mutex::new(Some(handle)))
+        });
         tasks.close();
         tracing::info!(node = %info.node, agents = info.agents, bus = %info.bus, data_dir = %data_dir.display(), "runtime started");
 
@@ -274,6 +281,7 @@ impl Runtime {
                 tasks,
                 audit,
                 info,
+                mirror,
             }),
         })
     }
@@ -406,13 +414,24 @@ impl Runtime {
     }
 
     /// Stop taking intents, stop the agent tasks (a running generation is cancelled and its
-    /// intent answered with an error), wait for them, and flush the audit log.
+    /// intent answered with an error), wait for them, flush the audit log, let the mirror
+    /// carry the last records, and close the log.
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
         self.inner.tasks.wait().await;
         self.inner
             .pending
             .fail_all("stopped: the runtime shut down before the intent was handled");
+        if let Some((stop, handle)) = &self.inner.mirror {
+            if let Err(e) = self.inner.audit.flush().await {
+                tracing::error!(error = %e, "audit log did not flush before the mirror's last pass");
+            }
+            stop.cancel();
+            let handle = handle.lock().ok().and_then(|mut h| h.take());
+            if let Some(handle) = handle {
+                let _ = handle.await;
+            }
+        }
         if let Err(e) = self.inner.audit.close().await {
             tracing::error!(error = %e, "audit log did not close cleanly");
         }

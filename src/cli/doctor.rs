@@ -109,10 +109,15 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         ),
         Err(e) => check("data dir", Status::Fail, e.to_string()),
     });
+    let (bus, on_redis) = bus_check(config).await;
     out.push(check(
         "store",
         Status::Ok,
-        format!("embedded redb at {}", data_dir.join("state.redb").display()),
+        if on_redis {
+            format!("redis at {} (shared by every node)", config.bus.url)
+        } else {
+            format!("embedded redb at {}", data_dir.join("state.redb").display())
+        },
     ));
     out.push(check(
         "audit",
@@ -120,17 +125,7 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         format!("JSONL at {}", config.audit_dir().display()),
     ));
 
-    // Bus: Redis is required when configured explicitly.
-    let (required, live) = match config.bus.backend {
-        BusBackend::Redis => (true, "redis"),
-        BusBackend::Auto => (false, "in-process"),
-        BusBackend::Memory => (false, "in-process"),
-    };
-    out.push(if config.bus.backend == BusBackend::Memory {
-        check("bus", Status::Ok, "memory: in-process broadcast")
-    } else {
-        server_check("bus", &config.bus.url, required, live, "redis").await
-    });
+    out.push(bus);
 
     let required = config.memory.backend == MemoryBackend::Qdrant;
     out.push(if config.memory.backend == MemoryBackend::Local {
@@ -172,6 +167,38 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         }
     }
     out
+}
+
+/// The bus: Redis when configured (required) or when `auto` finds it; in-process otherwise.
+/// Also says whether Redis is in use (then the agent state lives there too).
+async fn bus_check(config: &Config) -> (Check, bool) {
+    let url = &config.bus.url;
+    let with = "bus, agent state and audit mirror on Redis";
+    let probed = match config.bus.backend {
+        BusBackend::Memory => Err(String::new()),
+        _ => probe(url).await,
+    };
+    let on_redis = config.bus.backend != BusBackend::Memory && probed.is_ok();
+    let check = match (config.bus.backend, probed) {
+        (BusBackend::Memory, _) => check("bus", Status::Ok, "memory: in-process (one node)"),
+        (BusBackend::Redis, Ok(ms)) => Check {
+            latency_ms: Some(ms),
+            ..check("bus", Status::Ok, format!("redis at {url}: {with}"))
+        },
+        (BusBackend::Redis, Err(e)) => {
+            check("bus", Status::Fail, format!("redis at {url} is down: {e}"))
+        }
+        (BusBackend::Auto, Ok(ms)) => Check {
+            latency_ms: Some(ms),
+            ..check("bus", Status::Ok, format!("auto → redis at {url}: {with}"))
+        },
+        (BusBackend::Auto, Err(e)) => check(
+            "bus",
+            Status::Warn,
+            format!("auto → in-process: no Redis at {url} ({e})"),
+        ),
+    };
+    (check, on_redis)
 }
 
 /// Probe a server; `required` turns "down" into a failure, otherwise the embedded
