@@ -170,3 +170,102 @@ fn a_node_killed_mid_intent_leaves_it_to_another() {
     assert_eq!(ctx["version"], 1, "node b finished the intent: {ctx}");
     assert_eq!(ctx["cause"]["intent_id"], id.trim());
 }
+
+/// PUBLISH as redis-cli would.
+fn publish(url: &str, channel: &str, message: &str) {
+    let mut conn = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let _: i64 = redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(message)
+        .query(&mut conn)
+        .unwrap();
+}
+
+/// Poll `aios context AGENT --json` on `data` until it shows at least `version`.
+fn wait_for_version(
+    cwd: &Path,
+    data: &Path,
+    url: &str,
+    agent: &str,
+    version: u64,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let out = run_ok(on_redis(cwd, data, url, "cli").args(["context", agent, "--json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if v["version"].as_u64().is_some_and(|n| n >= version) {
+            return v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{agent} never reached v{version}: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_outside_tools_publish_is_handled_once_and_redis_restarts_are_survived() {
+    let mut redis = RedisServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let _na = start_node(tmp.path(), &a, &redis.url(), "node-a", &[]);
+    let _nb = start_node(tmp.path(), &b, &redis.url(), "node-b", &[]);
+
+    // The minimal form, as `redis-cli PUBLISH test:agent.action.intents '{…}'` sends it.
+    publish(
+        &redis.url(),
+        "test:agent.action.intents",
+        r#"{"agent_id":"support-agent","text":"Customer 42 cannot log in","operator":"n8n"}"#,
+    );
+    let ctx = wait_for_version(tmp.path(), &a, &redis.url(), "support-agent", 1);
+    assert_eq!(ctx["cause"]["caller"], "external:n8n");
+    std::thread::sleep(Duration::from_millis(700));
+    let again = run_ok(on_redis(tmp.path(), &b, &redis.url(), "cli").args([
+        "context",
+        "support-agent",
+        "--json",
+    ]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&again).unwrap()["version"],
+        1,
+        "handled once across nodes"
+    );
+
+    // Redis restarts (empty: no persistence here); both nodes resubscribe by themselves.
+    redis.restart();
+    let started = Instant::now();
+    loop {
+        publish(
+            &redis.url(),
+            "test:agent.action.intents",
+            &format!(
+                r#"{{"agent_id":"ops-agent","text":"after restart {}"}}"#,
+                started.elapsed().as_millis()
+            ),
+        );
+        let out = run_ok(on_redis(tmp.path(), &a, &redis.url(), "cli").args([
+            "context",
+            "ops-agent",
+            "--json",
+        ]));
+        if !serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .is_null()
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no node handled intents after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // And dispatch through a node works again, end to end.
+    let reply = run_ok(on_redis(tmp.path(), &b, &redis.url(), "cli").args([
+        "dispatch",
+        "dev-agent",
+        "Write the unit tests",
+    ]));
+    assert!(reply.contains("Write the unit tests"), "{reply}");
+}

@@ -44,6 +44,7 @@ pub async fn run(config: Config, args: DispatchArgs) -> Result<ExitCode> {
     let wait = !args.no_wait || !session.is_remote();
     let stream = wait && !args.json && !args.no_wait;
     let mut stdout = std::io::stdout();
+    let mut streamed = false;
     let result = session
         .call(
             &caller,
@@ -64,6 +65,7 @@ pub async fn run(config: Config, args: DispatchArgs) -> Result<ExitCode> {
                 {
                     let _ = write!(stdout, "{}", for_terminal(text));
                     let _ = stdout.flush();
+                    streamed = true;
                 }
             },
         )
@@ -87,6 +89,10 @@ pub async fn run(config: Config, args: DispatchArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reply)?);
     } else {
+        // Handled on another node: no tokens came here, only the whole reply.
+        if !streamed {
+            print!("{}", for_terminal(&reply.reply));
+        }
         println!();
         let note = format!(
             "— {} · {} · {} tokens · context v{} ({})",
