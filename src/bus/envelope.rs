@@ -193,6 +193,15 @@ pub fn decode(channel: &str, bytes: &[u8], max_bytes: usize) -> Result<Envelope,
             max: max_bytes,
         });
     }
+    // The common case — a well-formed envelope — straight into the struct, without an
+    // intermediate JSON tree; anything else takes the slower path that says what is wrong.
+    if let Ok(env) = serde_json::from_slice::<Envelope>(bytes)
+        && env.v == ENVELOPE_VERSION
+        && !env.id.is_empty()
+        && !env.kind.is_empty()
+    {
+        return Ok(env);
+    }
     let text = std::str::from_utf8(bytes).map_err(|_| Rejection::NotUtf8)?;
     let value: Value = serde_json::from_str(text).map_err(|e| Rejection::NotJson {
         message: e.to_string(),

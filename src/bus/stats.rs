@@ -36,6 +36,15 @@ pub struct BusStats {
     pub reconnects: u64,
 }
 
+/// The counters of a channel, allocating its name only the first time (this runs per
+/// message).
+fn bump<'a>(map: &'a mut BTreeMap<String, ChannelStats>, channel: &str) -> &'a mut ChannelStats {
+    if !map.contains_key(channel) {
+        map.insert(channel.to_string(), ChannelStats::default());
+    }
+    map.get_mut(channel).expect("inserted above")
+}
+
 /// The mutable book behind `BusStats`.
 #[derive(Debug, Default)]
 pub struct StatsBook {
@@ -49,13 +58,13 @@ pub struct StatsBook {
 impl StatsBook {
     pub fn received(&self, channel: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            g.0.entry(channel.to_string()).or_default().received += 1;
+            bump(&mut g.0, channel).received += 1;
         }
     }
 
     pub fn published(&self, channel: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            g.0.entry(channel.to_string()).or_default().published += 1;
+            bump(&mut g.0, channel).published += 1;
         }
     }
 
@@ -79,7 +88,7 @@ impl StatsBook {
             preview,
         };
         if let Ok(mut g) = self.inner.lock() {
-            g.0.entry(channel.to_string()).or_default().rejected += 1;
+            bump(&mut g.0, channel).rejected += 1;
             if g.1.len() >= REJECTED_KEPT {
                 g.1.pop_front();
             }

@@ -1,0 +1,144 @@
+//! Sustained subscriber ingest: envelopes received and decoded per second by the Redis
+//! bus, measured in the same run as redis-benchmark PUBLISHing to it, reported as a ratio;
+//! and the process's RSS before and after, to show memory stays flat.
+//!
+//! `cargo bench --bench bus_ingest` (needs `redis-server` and `redis-benchmark` on PATH).
+//! Set AIOS_BENCH_MESSAGES to change the count (default 300,000).
+
+#[path = "../tests/support/redis_server.rs"]
+mod redis_server;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aios::bus::{Bus, Envelope, Received, RedisBus, RedisBusOptions, Source, channels, kinds};
+use aios::config::Config;
+use tokio::sync::broadcast::error::RecvError;
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let n: u64 = std::env::var("AIOS_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
+    let redis = redis_server::RedisServer::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+
+    let mut config = Config::default();
+    config.bus.url = redis.url();
+    config.bus.prefix = "bench:".into();
+    config.runtime.node = "bench".into();
+    let bus = rt
+        .block_on(RedisBus::connect(RedisBusOptions::for_config(&config)))
+        .expect("connect the Redis bus");
+    let envelope = Envelope::new(
+        kinds::MEMORY,
+        Source {
+            node: "edge-1".into(),
+            agent_id: Some("support-agent".into()),
+            operator: None,
+        },
+        Some("support-agent"),
+        serde_json::json!({"item_id": "01a2", "kind": "episodic", "text": "Customer 42 could not log in; reset their password and confirmed by email.", "tags": ["support"]}),
+    );
+    let body = serde_json::to_string(&envelope).expect("json");
+
+    // A subscriber that drains what the bus hands out, as the TUI would.
+    let mut rx = bus.subscribe();
+    let drain = rt.spawn(async move {
+        let (mut got, mut lagged) = (0u64, 0u64);
+        loop {
+            match rx.recv().await {
+                Ok(Received::Message { .. }) => got += 1,
+                Ok(_) => {}
+                Err(RecvError::Lagged(k)) => lagged += k,
+                Err(RecvError::Closed) => break,
+            }
+            if got + lagged >= n {
+                break;
+            }
+        }
+        (got, lagged)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let rss_before = rss_kib();
+    let decoded = |bus: &RedisBus| {
+        bus.stats()
+            .channels
+            .get(channels::MEMORY)
+            .map_or(0, |c| c.received + c.rejected)
+    };
+
+    let started = Instant::now();
+    let out = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "-n",
+            &n.to_string(),
+            "-c",
+            "4",
+            "-P",
+            "16",
+            "-q",
+        ])
+        .args(["PUBLISH", &format!("bench:{}", channels::MEMORY), &body])
+        .output()
+        .expect("redis-benchmark on PATH");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    let published_per_s: f64 = text
+        .lines()
+        .filter_map(|l| l.split_once("requests per second").map(|(a, _)| a))
+        .filter_map(|a| a.split_whitespace().last().and_then(|v| v.parse().ok()))
+        .next_back()
+        .unwrap_or(0.0);
+    // Wait (bounded) until the bus has decoded everything it will get.
+    let mut last_count = 0;
+    let mut last_change = Instant::now();
+    while decoded(&bus) < n && last_change.elapsed() < Duration::from_secs(3) {
+        let c = decoded(&bus);
+        if c != last_count {
+            last_count = c;
+            last_change = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let total = decoded(&bus);
+    let elapsed = started.elapsed();
+    let rss_after = rss_kib();
+    let (got, lagged) = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), drain).await })
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or((0, 0));
+    let ingest_per_s = total as f64 / elapsed.as_secs_f64();
+    println!("messages published:        {n} ({} bytes each)", body.len());
+    println!("redis-benchmark PUBLISH:   {published_per_s:.0} msg/s");
+    println!(
+        "aios decoded:              {total} in {:.2} s = {ingest_per_s:.0} msg/s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "ratio (ingest / publish):  {:.1}%",
+        100.0 * ingest_per_s / published_per_s.max(1.0)
+    );
+    println!(
+        "delivered to the bus:      {:.1}%",
+        100.0 * total as f64 / n as f64
+    );
+    println!("a draining subscriber got: {got} ({lagged} dropped while it lagged)");
+    println!("RSS before / after:        {rss_before} / {rss_after} KiB");
+}
