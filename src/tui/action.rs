@@ -15,6 +15,8 @@ pub enum Action {
     Up,
     /// The clock ticked (status bar time).
     Tick,
+    /// The bus's connection state, e.g. `connected`, `reconnecting (attempt 2, 3 waiting)`.
+    BusState(String),
     /// Something happened in the runtime.
     Runtime(Box<RuntimeEvent>),
     /// The UI fell behind and this many runtime events were dropped.

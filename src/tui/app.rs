@@ -19,6 +19,7 @@ pub struct App {
     pub stream: HashMap<String, String>,
     pub dropped: u64,
     pub clock: String,
+    pub bus_state: String,
     max_lines: usize,
     quit: bool,
 }
@@ -50,6 +51,7 @@ impl App {
             log: VecDeque::new(),
             stream: HashMap::new(),
             dropped: 0,
+            bus_state: String::new(),
             clock: chrono::Local::now().format("%H:%M:%S").to_string(),
             max_lines: max_lines.max(100),
             quit: false,
@@ -99,6 +101,11 @@ impl App {
                 let now = chrono::Local::now().format("%H:%M:%S").to_string();
                 let changed = now != self.clock;
                 self.clock = now;
+                changed
+            }
+            Action::BusState(state) => {
+                let changed = state != self.bus_state;
+                self.bus_state = state;
                 changed
             }
             Action::Dropped(n) => {

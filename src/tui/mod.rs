@@ -84,7 +84,10 @@ async fn event_loop(
                     dirty = false;
                 }
             }
-            _ = clock.tick() => dirty |= app.update(Action::Tick),
+            _ = clock.tick() => {
+                dirty |= app.update(Action::Tick);
+                dirty |= app.update(Action::BusState(runtime.bus().state().label()));
+            }
             key = keys.next() => match key {
                 Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
                     dirty |= app.update(Action::from_key(k));

@@ -68,10 +68,15 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
     } else {
         format!("{}:{}", i.runner, i.model)
     };
+    let bus = if app.bus_state.is_empty() || app.bus_state == "in-process" {
+        i.bus.clone()
+    } else {
+        format!("{} {}", i.bus, app.bus_state)
+    };
     let mut text = format!(
         " aios · node {} · bus {} · store {} · memory {} · runner {} · agents {}/{} busy",
         one_line(&i.node),
-        i.bus,
+        bus,
         i.store,
         i.memory,
         runner,
