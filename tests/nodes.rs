@@ -269,3 +269,61 @@ fn an_outside_tools_publish_is_handled_once_and_redis_restarts_are_survived() {
     ]));
     assert!(reply.contains("Write the unit tests"), "{reply}");
 }
+
+#[test]
+fn watch_reads_straight_from_redis_when_no_owner_runs_here() {
+    use std::io::{BufRead, BufReader};
+    let redis = RedisServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut watch = Node(
+        on_redis(tmp.path(), &tmp.path().join("w"), &redis.url(), "laptop")
+            .arg("watch")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watch.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut lines = Vec::new();
+    while Instant::now() < deadline {
+        publish(
+            &redis.url(),
+            "test:agent.broadcast.memory",
+            "not json at all",
+        );
+        publish(
+            &redis.url(),
+            "test:agent.action.intents",
+            r#"{"agent_id":"seo-agent","text":"Audit keywords"}"#,
+        );
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            lines.push(line);
+        }
+        if lines.iter().any(|l| l.contains("REJECTED"))
+            && lines.iter().any(|l| l.contains("Audit keywords"))
+        {
+            break;
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("agent.broadcast.memory")
+            && l.contains("REJECTED")
+            && l.contains("not JSON")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("agent.action.intents")
+            && l.contains("seo-agent")
+            && l.contains("Audit keywords")),
+        "{lines:#?}"
+    );
+}

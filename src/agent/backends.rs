@@ -34,7 +34,7 @@ const AUTO_PROBE: Duration = Duration::from_millis(300);
 /// The Redis URL to use, if any: always for `redis` (failing loudly later if it is down),
 /// for `auto` only when something answers there quickly, never for `memory` or a bus the
 /// caller brings.
-async fn redis_url(config: &Config, given_bus: bool) -> Option<String> {
+pub(crate) async fn redis_url(config: &Config, given_bus: bool) -> Option<String> {
     match (given_bus, config.bus.backend) {
         (true, _) | (false, BusBackend::Memory) => None,
         (false, BusBackend::Redis) => Some(config.bus.url.clone()),

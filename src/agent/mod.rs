@@ -1,6 +1,6 @@
 //! Agents: the catalog of the spec's 30 agents, their specs, and the runtime that runs them.
 
-mod backends;
+pub(crate) mod backends;
 pub mod catalog;
 pub mod intake;
 pub mod intent;

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Args;
-use color_eyre::eyre::{Result, bail};
+use color_eyre::eyre::{Result, bail, eyre};
+use tokio::sync::broadcast::error::RecvError;
 
-use crate::bus::Received;
+use crate::bus::{Bus, Received, RedisBus, RedisBusOptions, pattern_matches};
 use crate::config::Config;
 use crate::context::Caller;
 use crate::control::{ControlClient, DataDirLock, Request, Streamed, socket_path};
@@ -26,41 +27,96 @@ pub struct WatchArgs {
 
 pub async fn run(config: Config, args: WatchArgs) -> Result<ExitCode> {
     let data_dir = config.data_dir();
-    let holder = match DataDirLock::try_acquire(&data_dir)? {
-        Err(holder) => holder,
-        Ok(_lock) => bail!(
-            "nothing to watch: no aios process owns {} and the bus is in-process; \
-             start `aios serve` (or the TUI) on it first",
-            data_dir.display()
-        ),
-    };
-    let mut client = ControlClient::connect(&socket_path(&data_dir), Caller::cli())
+    // The lock, if we get it, is released at once: a watch owns nothing.
+    let owner = DataDirLock::try_acquire(&data_dir)?.err();
+    match owner {
+        Some(holder) => through_owner(&config, &args, &holder).await,
+        None => match crate::agent::backends::redis_url(&config, false).await {
+            Some(url) => straight_from_redis(&config, &args, &url).await,
+            None => bail!(
+                "nothing to watch: no aios process owns {} and no Redis answers at {}; \
+                 start `aios serve` (or the TUI), or point bus.url at the runtime's Redis",
+                data_dir.display(),
+                config.bus.url
+            ),
+        },
+    }
+}
+
+/// The owner streams what its bus hears (the in-process bus lives only there).
+async fn through_owner(config: &Config, args: &WatchArgs, holder: &str) -> Result<ExitCode> {
+    let mut client = ControlClient::connect(&socket_path(&config.data_dir()), Caller::cli())
         .await
-        .map_err(|e| color_eyre::eyre::eyre!("cannot reach the owner ({holder}): {e}"))?;
+        .map_err(|e| eyre!("cannot reach the owner ({holder}): {e}"))?;
     eprintln!(
         "aios watch: {} on the bus of {holder}; Ctrl-C stops",
         args.channel.as_deref().unwrap_or("all seed channels")
     );
-    let pattern = args.channel.clone();
     let json = args.json;
-    let mut out = std::io::stdout();
-    let call = client.call(Request::Watch { pattern }, move |item| {
-        let line = match item {
-            Streamed::Bus(m) if json => serde_json::to_string(&m).unwrap_or_default(),
-            Streamed::Bus(m) => line_of(&m),
-            Streamed::Lagged(n) => format!("… {n} messages dropped: this terminal fell behind"),
-            Streamed::Runtime(_) => return,
-        };
-        // A closed stdout (`| head`) ends the watch quietly.
-        if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-            std::process::exit(0);
-        }
-    });
+    let call = client.call(
+        Request::Watch {
+            pattern: args.channel.clone(),
+        },
+        move |item| show(item, json),
+    );
     tokio::select! {
-        r = call => { r.map_err(|e| color_eyre::eyre::eyre!(e))?; }
+        r = call => { r.map_err(|e| eyre!(e))?; }
         _ = crate::shutdown::shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// No owner here, but the runtime's Redis answers: subscribe to it directly.
+async fn straight_from_redis(config: &Config, args: &WatchArgs, url: &str) -> Result<ExitCode> {
+    let opts = RedisBusOptions {
+        node: format!("{}-watch-{}", config.node_name(), std::process::id()),
+        ..RedisBusOptions::for_config(config)
+    };
+    let bus = RedisBus::connect(opts).await?;
+    let mut rx = bus.subscribe();
+    if let Some(p) = &args.channel {
+        bus.add_pattern(p).await?;
+    }
+    eprintln!(
+        "aios watch: {} on redis {url}; Ctrl-C stops",
+        args.channel.as_deref().unwrap_or("all seed channels")
+    );
+    let stop = crate::shutdown::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        let heard = tokio::select! {
+            _ = &mut stop => break,
+            h = rx.recv() => h,
+        };
+        match heard {
+            Ok(m)
+                if args
+                    .channel
+                    .as_deref()
+                    .is_none_or(|p| pattern_matches(p, m.channel())) =>
+            {
+                show(Streamed::Bus(m), args.json)
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => show(Streamed::Lagged(n), args.json),
+            Err(RecvError::Closed) => break,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print one streamed item; a closed stdout (`| head`) ends the watch quietly.
+fn show(item: Streamed, json: bool) {
+    let line = match item {
+        Streamed::Bus(m) if json => serde_json::to_string(&m).unwrap_or_default(),
+        Streamed::Bus(m) => line_of(&m),
+        Streamed::Lagged(n) => format!("… {n} messages dropped: this terminal fell behind"),
+        Streamed::Runtime(_) => return,
+    };
+    let mut out = std::io::stdout();
+    if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
+        std::process::exit(0);
+    }
 }
 
 /// `12:00:00.123  agent.action.intents  intent  support-agent  Customer 42 cannot log in`
