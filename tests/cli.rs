@@ -289,7 +289,6 @@ fn start_serve(cwd: &std::path::Path, data: &std::path::Path) -> Serve {
 
 #[test]
 fn watch_shows_live_traffic_one_line_per_message() {
-    use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
 
@@ -306,15 +305,7 @@ fn watch_shows_live_traffic_one_line_per_message() {
             .spawn()
             .unwrap(),
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = watch.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = support::stdout_lines(&mut watch.0);
     // The watch subscribes asynchronously: dispatch until its line shows up.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut lines = Vec::new();

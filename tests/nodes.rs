@@ -272,7 +272,6 @@ fn an_outside_tools_publish_is_handled_once_and_redis_restarts_are_survived() {
 
 #[test]
 fn watch_reads_straight_from_redis_when_no_owner_runs_here() {
-    use std::io::{BufRead, BufReader};
     let redis = RedisServer::start();
     let tmp = tempfile::tempdir().unwrap();
     let mut watch = Node(
@@ -283,15 +282,7 @@ fn watch_reads_straight_from_redis_when_no_owner_runs_here() {
             .spawn()
             .unwrap(),
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = watch.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = support::stdout_lines(&mut watch.0);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut lines = Vec::new();
     while Instant::now() < deadline {

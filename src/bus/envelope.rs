@@ -80,6 +80,20 @@ impl Envelope {
         }
     }
 
+    /// The wire form, refused when over `max` bytes (`bus.max_message_bytes`).
+    pub fn to_bytes(&self, max: usize) -> Result<Vec<u8>, Rejection> {
+        let bytes = serde_json::to_vec(self).map_err(|e| Rejection::NotEnvelope {
+            message: e.to_string(),
+        })?;
+        if bytes.len() > max {
+            return Err(Rejection::TooLarge {
+                bytes: bytes.len(),
+                max,
+            });
+        }
+        Ok(bytes)
+    }
+
     /// The payload as a typed value of its channel.
     pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.payload)

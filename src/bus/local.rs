@@ -126,13 +126,7 @@ impl Bus for LocalBus {
     }
 
     async fn publish(&self, channel: &str, envelope: &Envelope) -> Result<(), BusError> {
-        let bytes = serde_json::to_vec(envelope).map_err(|e| BusError::Backend(e.to_string()))?;
-        if bytes.len() > self.max_bytes {
-            return Err(BusError::Rejected(super::Rejection::TooLarge {
-                bytes: bytes.len(),
-                max: self.max_bytes,
-            }));
-        }
+        let bytes = envelope.to_bytes(self.max_bytes)?;
         self.publish_raw(channel, &bytes);
         Ok(())
     }

@@ -974,13 +974,7 @@ impl Bus for RedisBus {
     }
 
     async fn publish(&self, channel: &str, envelope: &Envelope) -> Result<(), BusError> {
-        let bytes = serde_json::to_vec(envelope).map_err(backend)?;
-        if bytes.len() > self.inner.opts.max_message_bytes {
-            return Err(BusError::Rejected(Rejection::TooLarge {
-                bytes: bytes.len(),
-                max: self.inner.opts.max_message_bytes,
-            }));
-        }
+        let bytes = envelope.to_bytes(self.inner.opts.max_message_bytes)?;
         self.inner
             .send_or_buffer(Outgoing::Publish {
                 channel: channel.to_string(),
@@ -1019,13 +1013,7 @@ impl Bus for RedisBus {
     }
 
     async fn send_intent(&self, envelope: &Envelope) -> Result<(), BusError> {
-        let bytes = serde_json::to_vec(envelope).map_err(backend)?;
-        if bytes.len() > self.inner.opts.max_message_bytes {
-            return Err(BusError::Rejected(Rejection::TooLarge {
-                bytes: bytes.len(),
-                max: self.inner.opts.max_message_bytes,
-            }));
-        }
+        let bytes = envelope.to_bytes(self.inner.opts.max_message_bytes)?;
         self.inner
             .send_or_buffer(Outgoing::Intent {
                 id: envelope.id.clone(),
