@@ -180,3 +180,45 @@ async fn shutdown_answers_queued_intents_instead_of_dropping_them() {
         .unwrap();
     assert!(after.to_string().contains("shutting down"), "{after}");
 }
+
+#[tokio::test]
+async fn the_support_agent_keeps_its_chat_history_and_others_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime_in(dir.path()).await;
+    let me = Caller::operator("alice");
+    rt.dispatch_and_wait(&me, "support-agent", "My invoice is wrong")
+        .await
+        .unwrap();
+    let second = rt
+        .dispatch_and_wait(&me, "support-agent", "It was billed twice")
+        .await
+        .unwrap();
+    rt.dispatch_and_wait(&me, "ops-agent", "deploy")
+        .await
+        .unwrap();
+    let chat = rt
+        .hub()
+        .chat_history(&me, "support-agent", 10)
+        .await
+        .unwrap();
+    let turns: Vec<(&str, &str)> = chat
+        .iter()
+        .map(|t| (t.role.as_str(), t.text.as_str()))
+        .collect();
+    assert_eq!(turns.len(), 4);
+    assert_eq!(turns[0], ("user", "My invoice is wrong"));
+    assert_eq!(turns[2], ("user", "It was billed twice"));
+    assert_eq!(turns[3], ("assistant", second.reply.as_str()));
+    assert_eq!(
+        chat[3].intent_id.as_deref(),
+        Some(second.intent_id.as_str())
+    );
+    assert!(
+        rt.hub()
+            .chat_history(&me, "ops-agent", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    rt.shutdown().await;
+}

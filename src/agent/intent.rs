@@ -43,6 +43,9 @@ pub struct IntentReply {
     pub usage: Usage,
 }
 
+/// Chat turns carried into a prompt.
+const CHAT_IN_PROMPT: usize = 6;
+
 /// What an agent's task needs to handle intents.
 pub struct AgentWorker {
     pub hub: ContextHub,
@@ -111,6 +114,16 @@ impl AgentWorker {
             .get_context(&me, agent_id, None)
             .await
             .map_err(|e| e.to_string())?;
+        // The spec's `chat_history` (support-agent): the conversation goes into the prompt
+        // and each exchange is kept, in whatever store the runtime uses (Redis when shared).
+        let keeps_chat = state.spec.memory_schema.contains_key("chat_history");
+        let history = if keeps_chat {
+            hub.chat_history(&me, agent_id, CHAT_IN_PROMPT)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            Vec::new()
+        };
         let model = if state.spec.model.is_empty() {
             self.model.clone()
         } else {
@@ -123,6 +136,7 @@ impl AgentWorker {
             hooks: &state.protocol_hooks,
             recalled: &recalled,
             context: previous.as_ref().map(|c| c.text.as_str()),
+            history: &history,
             intent: &intent.text,
             model: &model,
         });
@@ -189,6 +203,16 @@ impl AgentWorker {
             )
             .await
             .map_err(|e| e.to_string())?;
+        if keeps_chat {
+            for (role, text) in [
+                ("user", intent.text.as_str()),
+                ("assistant", reply.as_str()),
+            ] {
+                hub.append_chat(&me, agent_id, role, text, Some(&intent.id))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
         let outcome: String = reply.chars().take(400).collect();
         hub.remember(
             &me,

@@ -1,7 +1,7 @@
 //! Building what a model sees (system prompt from persona, goals, memory and context) and
 //! the agent's next context document from an intent and its reply. Pure functions.
 
-use crate::context::ProtocolHook;
+use crate::context::{ChatTurn, ProtocolHook};
 use crate::llm::{ChatMessage, ChatRequest, Role};
 use crate::memory::ScoredItem;
 
@@ -20,6 +20,8 @@ pub struct PromptInput<'a> {
     pub hooks: &'a [ProtocolHook],
     pub recalled: &'a [ScoredItem],
     pub context: Option<&'a str>,
+    /// Recent conversation, for agents that keep a chat history; oldest first.
+    pub history: &'a [ChatTurn],
     pub intent: &'a str,
     pub model: &'a str,
 }
@@ -52,12 +54,19 @@ pub fn build_request(p: &PromptInput<'_>) -> ChatRequest {
         system.push_str(&cut);
         system.push('\n');
     }
+    let mut messages = vec![ChatMessage::new(Role::System, system)];
+    for turn in p.history {
+        let role = if turn.role == "assistant" {
+            Role::Assistant
+        } else {
+            Role::User
+        };
+        messages.push(ChatMessage::new(role, turn.text.clone()));
+    }
+    messages.push(ChatMessage::new(Role::User, p.intent));
     ChatRequest {
         model: p.model.to_string(),
-        messages: vec![
-            ChatMessage::new(Role::System, system),
-            ChatMessage::new(Role::User, p.intent),
-        ],
+        messages,
     }
 }
 

@@ -12,12 +12,14 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 
 use super::store::{Modifier, Store, StoreError};
-use super::types::{ContextVersion, NewContext, Part, Trace, VersionInfo, now_rfc3339};
+use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInfo, now_rfc3339};
 
 /// (agent_id, part) → JSON value.
 const STATE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("state");
 /// (agent_id, seq) → JSON `Trace`.
 const TRACES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("traces");
+/// (agent_id, seq) → JSON `ChatTurn`.
+const CHAT: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("chat");
 /// (agent_id, version) → JSON `ContextVersion`.
 const CONTEXTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("contexts");
 
@@ -59,9 +61,85 @@ impl EmbeddedStore {
         let txn = db.begin_write().map_err(backend)?;
         txn.open_table(STATE).map_err(backend)?;
         txn.open_table(TRACES).map_err(backend)?;
+        txn.open_table(CHAT).map_err(backend)?;
         txn.open_table(CONTEXTS).map_err(backend)?;
         txn.commit().map_err(backend)?;
         Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+
+    /// Append a row numbered after the agent's last one, keeping the newest `keep`, in one
+    /// write transaction (so numbers never repeat under concurrent writers).
+    async fn append_numbered<T>(
+        &self,
+        def: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+        agent_id: &str,
+        mut row: T,
+        keep: u32,
+        number: fn(&mut T, u64),
+    ) -> Result<u64, StoreError>
+    where
+        T: serde::Serialize + Send + 'static,
+    {
+        let agent = agent_id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(backend)?;
+            let seq = {
+                let mut table = txn.open_table(def).map_err(backend)?;
+                let last = table
+                    .range((agent.as_str(), 0)..=(agent.as_str(), u64::MAX))
+                    .map_err(backend)?
+                    .next_back()
+                    .transpose()
+                    .map_err(backend)?
+                    .map(|(k, _)| k.value().1);
+                let seq = last.map_or(1, |s| s + 1);
+                number(&mut row, seq);
+                table
+                    .insert((agent.as_str(), seq), encode(&row)?.as_slice())
+                    .map_err(backend)?;
+                let floor = seq.saturating_sub(u64::from(keep.max(1)));
+                if floor > 0 {
+                    table
+                        .retain_in((agent.as_str(), 0)..=(agent.as_str(), floor), |_, _| false)
+                        .map_err(backend)?;
+                }
+                seq
+            };
+            txn.commit().map_err(backend)?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    /// The newest `limit` rows of an agent, oldest first.
+    async fn newest<T>(
+        &self,
+        def: TableDefinition<'static, (&'static str, u64), &'static [u8]>,
+        agent_id: &str,
+        limit: usize,
+        part: &'static str,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+    {
+        let agent = agent_id.to_string();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(backend)?;
+            let table = txn.open_table(def).map_err(backend)?;
+            let mut out = Vec::new();
+            for row in table
+                .range((agent.as_str(), 0)..=(agent.as_str(), u64::MAX))
+                .map_err(backend)?
+                .rev()
+                .take(limit)
+            {
+                let (_, v) = row.map_err(backend)?;
+                out.push(decode(&format!("{agent}/{part}"), v.value())?);
+            }
+            out.reverse();
+            Ok(out)
+        })
+        .await
     }
 
     /// Run blocking redb work off the async workers.
@@ -130,60 +208,30 @@ impl Store for EmbeddedStore {
     async fn append_trace(
         &self,
         agent_id: &str,
-        mut trace: Trace,
+        trace: Trace,
         keep: u32,
     ) -> Result<u64, StoreError> {
-        let agent = agent_id.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            let seq = {
-                let mut table = txn.open_table(TRACES).map_err(backend)?;
-                let range = (agent.as_str(), 0)..=(agent.as_str(), u64::MAX);
-                let last = table
-                    .range(range.clone())
-                    .map_err(backend)?
-                    .next_back()
-                    .transpose()
-                    .map_err(backend)?
-                    .map(|(k, _)| k.value().1);
-                let seq = last.map_or(1, |s| s + 1);
-                trace.seq = seq;
-                table
-                    .insert((agent.as_str(), seq), encode(&trace)?.as_slice())
-                    .map_err(backend)?;
-                let floor = seq.saturating_sub(u64::from(keep.max(1)));
-                if floor > 0 {
-                    table
-                        .retain_in((agent.as_str(), 0)..=(agent.as_str(), floor), |_, _| false)
-                        .map_err(backend)?;
-                }
-                seq
-            };
-            txn.commit().map_err(backend)?;
-            Ok(seq)
-        })
-        .await
+        self.append_numbered(TRACES, agent_id, trace, keep, |t, seq| t.seq = seq)
+            .await
     }
 
     async fn traces(&self, agent_id: &str, limit: usize) -> Result<Vec<Trace>, StoreError> {
-        let agent = agent_id.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read().map_err(backend)?;
-            let table = txn.open_table(TRACES).map_err(backend)?;
-            let mut out = Vec::new();
-            for row in table
-                .range((agent.as_str(), 0)..=(agent.as_str(), u64::MAX))
-                .map_err(backend)?
-                .rev()
-                .take(limit)
-            {
-                let (_, v) = row.map_err(backend)?;
-                out.push(decode(&format!("{agent}/behavioral_traces"), v.value())?);
-            }
-            out.reverse();
-            Ok(out)
-        })
-        .await
+        self.newest(TRACES, agent_id, limit, "behavioral_traces")
+            .await
+    }
+
+    async fn append_chat(
+        &self,
+        agent_id: &str,
+        turn: ChatTurn,
+        keep: u32,
+    ) -> Result<u64, StoreError> {
+        self.append_numbered(CHAT, agent_id, turn, keep, |t, seq| t.seq = seq)
+            .await
+    }
+
+    async fn chat(&self, agent_id: &str, limit: usize) -> Result<Vec<ChatTurn>, StoreError> {
+        self.newest(CHAT, agent_id, limit, "chat_history").await
     }
 
     async fn push_context(

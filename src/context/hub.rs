@@ -12,7 +12,8 @@ use tokio::sync::broadcast;
 use super::diff::{ContextDiff, diff_texts};
 use super::store::{Modifier, Store, StoreError};
 use super::types::{
-    Caller, Cause, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo, now_rfc3339,
+    Caller, Cause, ChatTurn, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo,
+    now_rfc3339,
 };
 use crate::agent::{AgentSpec, Catalog};
 use crate::audit::{AuditEntry, AuditError, AuditLog, Outcome};
@@ -21,6 +22,8 @@ use crate::memory::{Embedder, MemoryError, MemoryFilter, MemoryItem, ScoredItem,
 
 /// Largest context text accepted, so one call cannot balloon the store.
 pub const MAX_CONTEXT_BYTES: usize = 1024 * 1024;
+/// Chat turns kept per agent.
+pub const CHAT_KEPT: u32 = 500;
 /// Largest list of goals or traits, and longest single entry.
 const MAX_LIST_LEN: usize = 64;
 const MAX_ENTRY_CHARS: usize = 500;
@@ -553,6 +556,57 @@ impl ContextHub {
         self.call(caller, Some(agent_id), "get_traces", input, || async {
             Ok((self.inner.store.traces(agent_id, limit).await?, None))
         })
+        .await
+    }
+
+    /// Add a turn to the agent's conversation history (kept: the newest `CHAT_KEPT`).
+    pub async fn append_chat(
+        &self,
+        caller: &Caller,
+        agent_id: &str,
+        role: &str,
+        text: &str,
+        intent_id: Option<&str>,
+    ) -> Result<u64, HubError> {
+        let input = json!({"agent_id": agent_id, "role": role, "bytes": text.len(), "intent_id": intent_id});
+        self.call(caller, Some(agent_id), "append_chat", input, || async {
+            if !matches!(role, "user" | "assistant") {
+                return Err(HubError::BadRequest(format!(
+                    "a chat turn's role is `user` or `assistant`, not `{role}`"
+                )));
+            }
+            let turn = ChatTurn {
+                seq: 0,
+                ts: now_rfc3339(),
+                role: role.to_string(),
+                text: text.to_string(),
+                intent_id: intent_id.map(str::to_string),
+            };
+            let seq = self
+                .inner
+                .store
+                .append_chat(agent_id, turn, CHAT_KEPT)
+                .await?;
+            Ok((seq, None))
+        })
+        .await
+    }
+
+    /// The newest `limit` turns of the agent's conversation, oldest first.
+    pub async fn chat_history(
+        &self,
+        caller: &Caller,
+        agent_id: &str,
+        limit: usize,
+    ) -> Result<Vec<ChatTurn>, HubError> {
+        let input = json!({"agent_id": agent_id, "limit": limit});
+        self.call(
+            caller,
+            Some(agent_id),
+            "get_chat_history",
+            input,
+            || async { Ok((self.inner.store.chat(agent_id, limit).await?, None)) },
+        )
         .await
     }
 

@@ -14,6 +14,6 @@ pub use hub::{AgentState, Call, ContextHub, HubError, HubOptions};
 pub use redis_store::RedisStore;
 pub use store::{Modifier, Store, StoreError};
 pub use types::{
-    Caller, Cause, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo, now_rfc3339,
-    whoami,
+    Caller, Cause, ChatTurn, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo,
+    now_rfc3339, whoami,
 };

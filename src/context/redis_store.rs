@@ -39,7 +39,7 @@ use redis::{IntoConnectionInfo, ProtocolVersion, RedisError};
 use serde_json::Value;
 
 use super::store::{Modifier, Store, StoreError};
-use super::types::{ContextVersion, NewContext, Part, Trace, VersionInfo, now_rfc3339};
+use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInfo, now_rfc3339};
 
 /// How long `connect` may take before it gives up, whatever the retries.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
@@ -154,6 +154,32 @@ fn body_without<T: serde::Serialize>(value: &T, field: &str) -> Result<String, S
 }
 
 impl RedisStore {
+    /// The newest `limit` members of an agent's numbered set (`traces`, `chat`), oldest
+    /// first.
+    async fn newest<T: serde::de::DeserializeOwned>(
+        &self,
+        agent_id: &str,
+        name: &str,
+        limit: usize,
+        part: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let start = -i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<Vec<u8>> = self
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.key(agent_id, name))
+                    .arg(start)
+                    .arg(-1),
+            )
+            .await
+            .map_err(|e| self.backend(&format!("read {part}"), agent_id, e))?;
+        let what = format!("{agent_id}/{part}");
+        rows.iter().map(|row| decode(&what, row)).collect()
+    }
+
     /// Connect to the Redis at `url`; every key starts with `prefix` (may be empty). Fails
     /// within a few seconds, naming the URL, when no Redis answers there.
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
@@ -337,21 +363,24 @@ impl Store for RedisStore {
     }
 
     async fn traces(&self, agent_id: &str, limit: usize) -> Result<Vec<Trace>, StoreError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let start = -i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<Vec<u8>> = self
-            .query(
-                redis::cmd("ZRANGE")
-                    .arg(self.key(agent_id, "traces"))
-                    .arg(start)
-                    .arg(-1),
-            )
+        self.newest(agent_id, "traces", limit, "behavioral_traces")
             .await
-            .map_err(|e| self.backend("read traces", agent_id, e))?;
-        let what = format!("{agent_id}/behavioral_traces");
-        rows.iter().map(|row| decode(&what, row)).collect()
+    }
+
+    async fn append_chat(
+        &self,
+        agent_id: &str,
+        turn: ChatTurn,
+        keep: u32,
+    ) -> Result<u64, StoreError> {
+        let body = body_without(&turn, "seq")?;
+        self.append_numbered(&self.key(agent_id, "chat"), &body, "seq", keep)
+            .await
+            .map_err(|e| self.backend("append chat", agent_id, e))
+    }
+
+    async fn chat(&self, agent_id: &str, limit: usize) -> Result<Vec<ChatTurn>, StoreError> {
+        self.newest(agent_id, "chat", limit, "chat_history").await
     }
 
     async fn push_context(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::types::{ContextVersion, NewContext, Part, Trace, VersionInfo};
+use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInfo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -46,6 +46,17 @@ pub trait Store: Send + Sync {
 
     /// The newest `limit` traces, oldest first.
     async fn traces(&self, agent_id: &str, limit: usize) -> Result<Vec<Trace>, StoreError>;
+
+    /// Append a chat turn, keeping the newest `keep`; returns its sequence number.
+    async fn append_chat(
+        &self,
+        agent_id: &str,
+        turn: ChatTurn,
+        keep: u32,
+    ) -> Result<u64, StoreError>;
+
+    /// The newest `limit` chat turns, oldest first.
+    async fn chat(&self, agent_id: &str, limit: usize) -> Result<Vec<ChatTurn>, StoreError>;
 
     /// Write the next context version atomically (version = latest + 1), keeping the
     /// newest `keep` versions.

@@ -84,6 +84,20 @@ pub struct Trace {
     pub intent_id: Option<String>,
 }
 
+/// One turn of an agent's conversation (the spec's `chat_history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatTurn {
+    /// Position in the agent's history, assigned by the store.
+    #[serde(default)]
+    pub seq: u64,
+    pub ts: String,
+    /// `user` (the intent) or `assistant` (the agent's reply).
+    pub role: String,
+    pub text: String,
+    #[serde(default)]
+    pub intent_id: Option<String>,
+}
+
 /// What caused a context version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cause {

@@ -20,7 +20,11 @@ where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Arc<dyn Store>>,
 {
-    let checks: [(&str, Check); 12] = [
+    let checks: [(&str, Check); 13] = [
+        (
+            "chat_turns_number_from_one_keep_the_newest_and_round_trip",
+            |s| Box::pin(chat_turns_number_from_one_keep_the_newest_and_round_trip(s)),
+        ),
         ("a_missing_part_is_none", |s| {
             Box::pin(a_missing_part_is_none(s))
         }),
@@ -252,6 +256,38 @@ async fn a_modifier_error_propagates_and_leaves_the_value(store: Arc<dyn Store>)
             .expect("get"),
         None
     );
+}
+
+async fn chat_turns_number_from_one_keep_the_newest_and_round_trip(store: Arc<dyn Store>) {
+    let turn = |role: &str, text: &str| aios::context::ChatTurn {
+        seq: 0,
+        ts: "2026-11-24T12:00:00.000Z".into(),
+        role: role.into(),
+        text: text.into(),
+        intent_id: Some("i-1".into()),
+    };
+    let mut seqs = Vec::new();
+    for (i, role) in ["user", "assistant", "user", "assistant"]
+        .iter()
+        .enumerate()
+    {
+        seqs.push(
+            store
+                .append_chat("support-agent", turn(role, &format!("turn \"{i}\" ✓")), 3)
+                .await
+                .expect("append chat"),
+        );
+    }
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    let kept = store.chat("support-agent", 10).await.expect("chat");
+    assert_eq!(kept.iter().map(|t| t.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(kept[2].text, "turn \"3\" ✓");
+    assert_eq!(kept[2].role, "assistant");
+    assert_eq!(kept[2].intent_id.as_deref(), Some("i-1"));
+    let newest = store.chat("support-agent", 1).await.expect("chat");
+    assert_eq!(newest.len(), 1);
+    assert_eq!(newest[0].seq, 4);
+    assert!(store.chat("ops-agent", 10).await.expect("chat").is_empty());
 }
 
 async fn traces_number_from_one_and_keep_the_newest(store: Arc<dyn Store>) {
