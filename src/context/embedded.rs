@@ -240,45 +240,21 @@ impl Store for EmbeddedStore {
         new: NewContext,
         keep: u32,
     ) -> Result<ContextVersion, StoreError> {
-        let agent = agent_id.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_write().map_err(backend)?;
-            let version = {
-                let mut table = txn.open_table(CONTEXTS).map_err(backend)?;
-                let last = table
-                    .range((agent.as_str(), 0)..=(agent.as_str(), u64::MAX))
-                    .map_err(backend)?
-                    .next_back()
-                    .transpose()
-                    .map_err(backend)?
-                    .map(|(k, _)| k.value().1);
-                let version = ContextVersion {
-                    agent_id: agent.clone(),
-                    version: last.map_or(1, |v| v + 1),
-                    context_id: uuid::Uuid::now_v7().to_string(),
-                    created_at: now_rfc3339(),
-                    summary: new.summary,
-                    cause: new.cause,
-                    text: new.text,
-                };
-                table
-                    .insert(
-                        (agent.as_str(), version.version),
-                        encode(&version)?.as_slice(),
-                    )
-                    .map_err(backend)?;
-                let floor = version.version.saturating_sub(u64::from(keep.max(1)));
-                if floor > 0 {
-                    table
-                        .retain_in((agent.as_str(), 0)..=(agent.as_str(), floor), |_, _| false)
-                        .map_err(backend)?;
-                }
-                version
-            };
-            txn.commit().map_err(backend)?;
-            Ok(version)
-        })
-        .await
+        let mut version = ContextVersion {
+            agent_id: agent_id.to_string(),
+            version: 0,
+            context_id: uuid::Uuid::now_v7().to_string(),
+            created_at: now_rfc3339(),
+            summary: new.summary,
+            cause: new.cause,
+            text: new.text,
+        };
+        version.version = self
+            .append_numbered(CONTEXTS, agent_id, version.clone(), keep, |v, n| {
+                v.version = n
+            })
+            .await?;
+        Ok(version)
     }
 
     async fn context(
