@@ -291,6 +291,7 @@ impl AgentWorker {
                 });
             }
         }
+        self.status.intent_finished();
         let stopped = outcome.is_err() && cancel.is_cancelled();
         self.pending.resolve(&intent.id, outcome.clone());
         if stopped {

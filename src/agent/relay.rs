@@ -119,25 +119,21 @@ pub async fn heartbeat(
     node: String,
     agents: Vec<String>,
     status: StatusBoard,
-    mut events: broadcast::Receiver<RuntimeEvent>,
     every: Duration,
     cancel: CancellationToken,
 ) {
     let started_at = now_rfc3339();
     let mut tick = tokio::time::interval(every);
-    let mut handled = 0u64;
+    // A counter, not an event subscription: the heartbeat need not see every token.
+    let mut finished_before = status.finished();
     let mut since = Instant::now();
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
-            ev = events.recv() => {
-                if matches!(ev, Ok(RuntimeEvent::IntentDone { .. } | RuntimeEvent::IntentFailed { .. })) {
-                    handled += 1;
-                }
-                continue;
-            }
             _ = tick.tick() => {}
         }
+        let finished = status.finished();
+        let handled = finished - finished_before;
         let in_flight = agents
             .iter()
             .filter(|a| !matches!(status.get(a).0, AgentStatus::Idle | AgentStatus::Error))
@@ -149,7 +145,7 @@ pub async fn heartbeat(
             load: handled as f64 / since.elapsed().as_secs_f64().max(0.001),
             started_at: started_at.clone(),
         };
-        handled = 0;
+        finished_before = finished;
         since = Instant::now();
         let Ok(payload) = serde_json::to_value(&beat) else {
             continue;

@@ -76,6 +76,8 @@ pub struct RuntimeInfo {
 #[derive(Clone, Default)]
 pub struct StatusBoard {
     inner: Arc<Mutex<HashMap<String, (AgentStatus, String)>>>,
+    /// Intents this node's agents finished (done or failed), ever: the heartbeat's load.
+    finished: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl StatusBoard {
@@ -95,6 +97,17 @@ impl StatusBoard {
             .ok()
             .and_then(|m| m.get(agent_id).map(|(s, t)| (*s, Some(t.clone()))))
             .unwrap_or((AgentStatus::Idle, None))
+    }
+
+    /// An agent finished an intent, done or failed.
+    pub fn intent_finished(&self) {
+        self.finished
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Intents finished so far.
+    pub fn finished(&self) -> u64 {
+        self.finished.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -258,7 +271,6 @@ impl Runtime {
             node.clone(),
             hosted_ids,
             status.clone(),
-            events.subscribe(),
             std::time::Duration::from_millis(u64::from(config.bus.heartbeat_ms.max(100))),
             cancel.clone(),
         ));

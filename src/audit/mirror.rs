@@ -67,6 +67,8 @@ impl AuditMirror {
     ) {
         let mut follower: Option<Follower> = None;
         let mut last: Option<u64> = None;
+        // Once the log is gone there is nothing to wake us: timed polls only.
+        let mut notified = true;
         loop {
             if follower.is_none() {
                 match self.last_mirrored().await {
@@ -120,7 +122,14 @@ impl AuditMirror {
                     }
                     return;
                 }
-                _ = written.recv() => {}
+                r = written.recv(), if notified => {
+                    if matches!(r, Err(broadcast::error::RecvError::Closed)) {
+                        notified = false;
+                    }
+                    // Records reach the files in batches: one poll serves every
+                    // notification already waiting, not one poll per record.
+                    while written.try_recv().is_ok() {}
+                }
                 () = tokio::time::sleep(POLL) => {}
             }
         }

@@ -657,25 +657,14 @@ impl Inner {
             && *node != self.opts.node
         {
             // Sent by a node that did not know the pin: hand it to its node.
-            let mut con = self.cmd.clone();
-            redis::pipe()
-                .atomic()
-                .cmd("XADD")
-                .arg(self.keys.node_stream(node))
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(self.opts.stream_max_len.max(1))
-                .arg("*")
-                .arg(ENVELOPE_FIELD)
-                .arg(raw.unwrap_or_default())
-                .ignore()
-                .cmd("XACK")
-                .arg(stream)
-                .arg(CONSUMER_GROUP)
-                .arg(&entry.id)
-                .ignore()
-                .query_async::<()>(&mut con)
-                .await?;
+            self.move_entry(
+                stream,
+                &entry.id,
+                &self.keys.node_stream(node),
+                raw.unwrap_or_default(),
+                &[],
+            )
+            .await?;
             return Ok(None);
         }
         Ok(Some(Delivery {
@@ -683,6 +672,41 @@ impl Inner {
             token: format!("{stream} {}", entry.id),
             attempts,
         }))
+    }
+
+    /// Copy an entry's envelope (plus `fields`) onto `target` and acknowledge it on
+    /// `stream`, in one transaction, so it is never on both or on neither.
+    async fn move_entry(
+        &self,
+        stream: &str,
+        entry_id: &str,
+        target: &str,
+        raw: &[u8],
+        fields: &[(&str, &str)],
+    ) -> Result<(), RedisError> {
+        let mut xadd = redis::cmd("XADD");
+        xadd.arg(target)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.opts.stream_max_len.max(1))
+            .arg("*")
+            .arg(ENVELOPE_FIELD)
+            .arg(raw);
+        for (name, value) in fields {
+            xadd.arg(*name).arg(*value);
+        }
+        let mut con = self.cmd.clone();
+        redis::pipe()
+            .atomic()
+            .add_command(xadd)
+            .ignore()
+            .cmd("XACK")
+            .arg(stream)
+            .arg(CONSUMER_GROUP)
+            .arg(entry_id)
+            .ignore()
+            .query_async::<()>(&mut con)
+            .await
     }
 
     /// Move an entry to the dead-letter stream and acknowledge it, in one transaction.
@@ -698,35 +722,21 @@ impl Inner {
             .get(ENVELOPE_FIELD)
             .and_then(bytes_of)
             .unwrap_or_default();
-        let mut con = self.cmd.clone();
-        redis::pipe()
-            .atomic()
-            .cmd("XADD")
-            .arg(&self.keys.dead)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.opts.stream_max_len.max(1))
-            .arg("*")
-            .arg(ENVELOPE_FIELD)
-            .arg(raw)
-            .arg("stream")
-            .arg(stream)
-            .arg("entry")
-            .arg(&entry.id)
-            .arg("deliveries")
-            .arg(attempts)
-            .arg("reason")
-            .arg(reason)
-            .arg("node")
-            .arg(&self.opts.node)
-            .ignore()
-            .cmd("XACK")
-            .arg(stream)
-            .arg(CONSUMER_GROUP)
-            .arg(&entry.id)
-            .ignore()
-            .query_async::<()>(&mut con)
-            .await?;
+        let attempts = attempts.to_string();
+        self.move_entry(
+            stream,
+            &entry.id,
+            &self.keys.dead,
+            raw,
+            &[
+                ("stream", stream),
+                ("entry", &entry.id),
+                ("deliveries", &attempts),
+                ("reason", reason),
+                ("node", &self.opts.node),
+            ],
+        )
+        .await?;
         self.dead_letters.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(stream, entry = %entry.id, reason, "bus: intent moved to the dead letters");
         Ok(())

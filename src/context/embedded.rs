@@ -12,7 +12,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_json::Value;
 
 use super::store::{Modifier, Store, StoreError};
-use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInfo, now_rfc3339};
+use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInfo};
 
 /// (agent_id, part) → JSON value.
 const STATE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("state");
@@ -240,15 +240,7 @@ impl Store for EmbeddedStore {
         new: NewContext,
         keep: u32,
     ) -> Result<ContextVersion, StoreError> {
-        let mut version = ContextVersion {
-            agent_id: agent_id.to_string(),
-            version: 0,
-            context_id: uuid::Uuid::now_v7().to_string(),
-            created_at: now_rfc3339(),
-            summary: new.summary,
-            cause: new.cause,
-            text: new.text,
-        };
+        let mut version = ContextVersion::unnumbered(agent_id, new);
         version.version = self
             .append_numbered(CONTEXTS, agent_id, version.clone(), keep, |v, n| {
                 v.version = n

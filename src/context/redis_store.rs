@@ -39,7 +39,7 @@ use redis::{IntoConnectionInfo, ProtocolVersion, RedisError};
 use serde_json::Value;
 
 use super::store::{Modifier, Store, StoreError};
-use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInfo, now_rfc3339};
+use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInfo};
 
 /// How long `connect` may take before it gives up, whatever the retries.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
@@ -389,15 +389,7 @@ impl Store for RedisStore {
         new: NewContext,
         keep: u32,
     ) -> Result<ContextVersion, StoreError> {
-        let mut version = ContextVersion {
-            agent_id: agent_id.to_string(),
-            version: 0,
-            context_id: uuid::Uuid::now_v7().to_string(),
-            created_at: now_rfc3339(),
-            summary: new.summary,
-            cause: new.cause,
-            text: new.text,
-        };
+        let mut version = ContextVersion::unnumbered(agent_id, new);
         let body = body_without(&version, "version")?;
         version.version = self
             .append_numbered(&self.key(agent_id, "contexts"), &body, "version", keep)

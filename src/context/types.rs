@@ -130,6 +130,21 @@ pub struct ContextVersion {
     pub text: String,
 }
 
+impl ContextVersion {
+    /// A new version with a fresh id and time; the store assigns its number.
+    pub fn unnumbered(agent_id: &str, new: NewContext) -> ContextVersion {
+        ContextVersion {
+            agent_id: agent_id.to_string(),
+            version: 0,
+            context_id: uuid::Uuid::now_v7().to_string(),
+            created_at: now_rfc3339(),
+            summary: new.summary,
+            cause: new.cause,
+            text: new.text,
+        }
+    }
+}
+
 /// A version without its text, for listings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionInfo {
