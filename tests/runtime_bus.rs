@@ -30,7 +30,7 @@ async fn runtime_on(dir: &std::path::Path, heartbeat_ms: u32) -> (Runtime, Arc<L
 async fn next_on(
     rx: &mut tokio::sync::broadcast::Receiver<Received>,
     channel: &str,
-) -> aios::bus::Envelope {
+) -> std::sync::Arc<aios::bus::Envelope> {
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             if let Ok(Received::Message {
@@ -61,13 +61,13 @@ async fn a_minimal_intent_from_an_outside_tool_is_handled_and_audited() {
     let result = next_on(&mut heard, channels::RESULTS).await;
     assert_eq!(result.agent_id.as_deref(), Some("support-agent"));
     assert!(
-        result.payload["reply"]["reply"]
+        result.payload.value()["reply"]["reply"]
             .as_str()
             .unwrap()
             .contains("Reset password for 42")
     );
     let ctx = next_on(&mut heard_context, channels::CONTEXT).await;
-    assert_eq!(ctx.payload["version"], 1);
+    assert_eq!(ctx.payload.value()["version"], 1);
 
     let first = audit.recv().await.unwrap();
     assert_eq!(first.action, "dispatch_intent");
@@ -95,7 +95,7 @@ async fn an_outside_intent_for_an_unknown_agent_is_answered_not_dropped() {
     );
     let result = next_on(&mut heard, channels::RESULTS).await;
     assert!(
-        result.payload["error"]
+        result.payload.value()["error"]
             .as_str()
             .unwrap()
             .contains("unknown agent `ghost-agent`")
@@ -146,7 +146,7 @@ async fn context_changes_and_memories_go_out_on_their_channels() {
     assert_eq!(ctx.kind, "context");
     assert_eq!(ctx.agent_id.as_deref(), Some("ops-agent"));
     assert_eq!(ctx.source.node, "node-a");
-    assert_eq!(ctx.payload["context_id"], v.context_id.as_str());
+    assert_eq!(ctx.payload.value()["context_id"], v.context_id.as_str());
     rt.hub()
         .remember(
             &me,
@@ -158,8 +158,8 @@ async fn context_changes_and_memories_go_out_on_their_channels() {
         .await
         .unwrap();
     let mem = next_on(&mut heard, channels::MEMORY).await;
-    assert_eq!(mem.payload["text"], "staging is on v2");
-    assert_eq!(mem.payload["tags"][0], "deploy");
+    assert_eq!(mem.payload.value()["text"], "staging is on v2");
+    assert_eq!(mem.payload.value()["tags"][0], "deploy");
     rt.shutdown().await;
 }
 
@@ -169,8 +169,8 @@ async fn the_node_sends_heartbeats() {
     let (rt, bus) = runtime_on(dir.path(), 100).await;
     let mut heard = bus.subscribe();
     let beat = next_on(&mut heard, channels::NODES).await;
-    assert_eq!(beat.payload["node"], "node-a");
-    assert_eq!(beat.payload["agents"].as_array().unwrap().len(), 30);
+    assert_eq!(beat.payload.value()["node"], "node-a");
+    assert_eq!(beat.payload.value()["agents"].as_array().unwrap().len(), 30);
     rt.shutdown().await;
 }
 

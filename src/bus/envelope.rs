@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use crate::context::now_rfc3339;
@@ -61,7 +62,54 @@ pub struct Envelope {
     #[serde(default)]
     pub parent_id: Option<String>,
     #[serde(default)]
-    pub payload: Value,
+    pub payload: Payload,
+}
+
+/// An envelope's payload, kept as the JSON text it arrived in: decoding a message checks
+/// it is well-formed JSON but builds no tree, which is most of what decoding would cost
+/// (benches/bus_ingest.rs). Read it typed with `Envelope::payload_as`, or as a tree with
+/// `Payload::value`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Payload(Box<RawValue>);
+
+impl Payload {
+    pub fn from_value(value: &Value) -> Payload {
+        // A `Value` always serializes; `null` is only a fallback for the impossible.
+        Payload(serde_json::value::to_raw_value(value).unwrap_or_else(|_| null_raw()))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The payload as a JSON tree (`Value::Null` if it were somehow not JSON).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.0.get()).unwrap_or(Value::Null)
+    }
+}
+
+fn null_raw() -> Box<RawValue> {
+    RawValue::from_string("null".to_string()).expect("`null` is JSON")
+}
+
+impl Default for Payload {
+    fn default() -> Self {
+        Payload(null_raw())
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(value: Value) -> Self {
+        Payload::from_value(&value)
+    }
 }
 
 impl Envelope {
@@ -76,7 +124,7 @@ impl Envelope {
             agent_id: agent_id.map(str::to_string),
             trace_id: None,
             parent_id: None,
-            payload,
+            payload: Payload::from_value(&payload),
         }
     }
 
@@ -96,33 +144,26 @@ impl Envelope {
 
     /// The payload as a typed value of its channel.
     pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        T::deserialize(&self.payload)
+        serde_json::from_str(self.payload.get())
     }
 
     /// One human line: what `aios watch` and the channels pane show.
     pub fn summary(&self) -> String {
-        let text = |key: &str| {
-            self.payload
-                .get(key)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let payload = self.payload.value();
+        let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_string);
         let body = match self.kind.as_str() {
             kinds::INTENT => text("text").unwrap_or_default(),
             kinds::MEMORY => text("text").unwrap_or_default(),
             kinds::CONTEXT => format!(
                 "v{} {}",
-                self.payload
-                    .get("version")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0),
+                payload.get("version").and_then(Value::as_u64).unwrap_or(0),
                 text("summary").unwrap_or_default()
             ),
             kinds::RESULT => match text("error") {
                 Some(e) => format!("failed: {e}"),
                 None => format!(
                     "done: context v{}",
-                    self.payload
+                    payload
                         .pointer("/reply/context_version")
                         .and_then(Value::as_u64)
                         .unwrap_or(0)
@@ -130,16 +171,16 @@ impl Envelope {
             },
             kinds::HEARTBEAT => format!(
                 "{} agents, {} in flight",
-                self.payload
+                payload
                     .get("agents")
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len),
-                self.payload
+                payload
                     .get("in_flight")
                     .and_then(Value::as_u64)
                     .unwrap_or(0)
             ),
-            _ => self.payload.to_string(),
+            _ => self.payload.get().to_string(),
         };
         crate::sanitize::one_line(&body).chars().take(200).collect()
     }
@@ -194,6 +235,8 @@ pub enum Rejection {
     NotEnvelope { message: String },
     #[error("envelope schema version {version}; this build reads version {ENVELOPE_VERSION}")]
     UnknownVersion { version: u64 },
+    #[error("{waiting} heard intents are already waiting to be queued; publish it again later")]
+    Overloaded { waiting: usize },
 }
 
 /// Decode a message received on `channel`. On `agent.action.intents` the minimal form an
@@ -282,7 +325,7 @@ fn complete_minimal_intent(
         agent_id: Some(agent_id.to_string()),
         trace_id: None,
         parent_id: None,
-        payload: serde_json::json!({ "text": text }),
+        payload: serde_json::json!({ "text": text }).into(),
     })
 }
 

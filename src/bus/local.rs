@@ -3,8 +3,8 @@
 //! published raw on `agent.action.intents` are queued once by id — within one process.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -106,7 +106,7 @@ impl LocalBus {
                 }
                 Received::Message {
                     channel: channel.to_string(),
-                    envelope,
+                    envelope: Arc::new(envelope),
                 }
             }
             Err(reason) => Received::Rejected(self.stats.rejected(channel, reason, bytes)),

@@ -9,7 +9,9 @@ mod envelope;
 mod local;
 mod redis;
 mod stats;
+mod sub_link;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,8 +22,8 @@ pub use self::redis::{
     CONSUMER_GROUP, DEAD_LETTER_STREAM, INTENT_STREAM, RedisBus, RedisBusOptions,
 };
 pub use envelope::{
-    ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MemoryPayload, Rejection,
-    Source, channels, decode, kinds,
+    ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MemoryPayload, Payload,
+    Rejection, Source, channels, decode, kinds,
 };
 pub use local::LocalBus;
 pub use stats::{BusStats, ChannelStats, RejectedMessage, StatsBook};
@@ -55,11 +57,53 @@ impl BusState {
 }
 
 /// What a subscriber hears: a decoded message, or one that was rejected and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Received {
-    Message { channel: String, envelope: Envelope },
+    /// Shared, so handing one message to many subscribers copies a pointer, not the tree.
+    Message {
+        channel: String,
+        envelope: Arc<Envelope>,
+    },
     Rejected(RejectedMessage),
+}
+
+impl<'de> Deserialize<'de> for Received {
+    /// The same JSON the derived form writes. Read through one flat struct because serde
+    /// buffers an internally tagged enum's fields, and a buffered payload can no longer be
+    /// taken as the raw JSON text `Payload` keeps.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Type {
+            Message,
+            Rejected,
+        }
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(rename = "type")]
+            kind: Type,
+            channel: String,
+            envelope: Option<Arc<Envelope>>,
+            ts: Option<String>,
+            reason: Option<Rejection>,
+            preview: Option<String>,
+        }
+        let w = Wire::deserialize(d)?;
+        Ok(match w.kind {
+            Type::Message => Received::Message {
+                channel: w.channel,
+                envelope: w.envelope.ok_or_else(|| D::Error::missing_field("envelope"))?,
+            },
+            Type::Rejected => Received::Rejected(RejectedMessage {
+                channel: w.channel,
+                ts: w.ts.ok_or_else(|| D::Error::missing_field("ts"))?,
+                reason: w.reason.ok_or_else(|| D::Error::missing_field("reason"))?,
+                preview: w.preview.unwrap_or_default(),
+            }),
+        })
+    }
 }
 
 impl Received {
@@ -168,7 +212,45 @@ pub const TAKE_WAIT: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
-    use super::pattern_matches;
+    use super::*;
+
+    #[test]
+    fn what_a_subscriber_hears_reads_back_as_written() {
+        let envelope = Envelope::new(
+            kinds::MEMORY,
+            Source {
+                node: "n1".into(),
+                agent_id: None,
+                operator: Some("ops".into()),
+            },
+            Some("ops-agent"),
+            serde_json::json!({"text": "staging is on v2", "tags": ["deploy"]}),
+        );
+        let heard = [
+            Received::Message {
+                channel: channels::MEMORY.into(),
+                envelope: Arc::new(envelope),
+            },
+            Received::Rejected(RejectedMessage {
+                channel: channels::INTENTS.into(),
+                ts: "2026-11-24T12:00:00.000Z".into(),
+                reason: Rejection::NotUtf8,
+                preview: "\\xff".into(),
+            }),
+        ];
+        for r in heard {
+            let text = serde_json::to_string(&r).unwrap();
+            assert!(text.starts_with(r#"{"type":"#), "{text}");
+            // As the control socket carries it: nested in another value.
+            let nested = serde_json::to_string(&serde_json::json!({ "bus": &r })).unwrap();
+            #[derive(Deserialize)]
+            struct Outer {
+                bus: Received,
+            }
+            assert_eq!(serde_json::from_str::<Received>(&text).unwrap(), r);
+            assert_eq!(serde_json::from_str::<Outer>(&nested).unwrap().bus, r);
+        }
+    }
 
     #[test]
     fn globs_match_like_psubscribe() {

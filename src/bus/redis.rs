@@ -19,7 +19,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::envelope::{Envelope, Rejection, channels, decode, kinds};
 use super::stats::{BusStats, StatsBook};
+use super::sub_link::SubLink;
 use super::{Bus, BusError, BusState, Delivery, Received, pattern_matches};
 use crate::config::BusConfig;
 
@@ -45,6 +46,9 @@ const ENVELOPE_FIELD: &str = "envelope";
 
 /// Messages a slow subscriber may fall behind by before it loses the oldest.
 const SUBSCRIBER_BUFFER: usize = 4096;
+/// Intents heard on the channel and waiting to be claimed onto the stream. Beyond this an
+/// intent is rejected (counted, kept with its reason) rather than held without bound.
+const HEARD_INTENTS: usize = 10_000;
 /// How long `connect` tries before it names the URL that did not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A command that gets no answer for this long fails (the connection is then replaced).
@@ -201,7 +205,7 @@ struct Inner {
     /// The URL without its password, for messages.
     shown_url: String,
     cmd: ConnectionManager,
-    sub: ConnectionManager,
+    sub: SubLink,
     block: ConnectionManager,
     tx: broadcast::Sender<Received>,
     /// Operator patterns, unprefixed, in the order added.
@@ -296,28 +300,37 @@ impl RedisBus {
                 .set_number_of_retries(2)
                 .set_connection_timeout(Some(Duration::from_secs(1)))
         };
-        let (push_tx, push_rx) = mpsc::unbounded_channel::<PushInfo>();
-        let sub_config = manager_config()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_push_sender(push_tx)
-            .set_automatic_resubscription();
+        // Pushed messages are decoded where the connection reads them: no queue in between
+        // that could grow while a subscriber falls behind — a slow reader slows the socket,
+        // and Redis's own output limit for pub/sub clients bounds what waits there.
+        let decoder: Arc<OnceLock<Weak<Inner>>> = Arc::new(OnceLock::new());
+        let (claim_tx, claim_rx) = mpsc::channel::<Envelope>(HEARD_INTENTS);
+        let push_sink = {
+            let decoder = decoder.clone();
+            move |push: PushInfo| -> Result<(), std::convert::Infallible> {
+                if let Some(inner) = decoder.get().and_then(Weak::upgrade) {
+                    inner.heard(push, &claim_tx);
+                }
+                Ok(())
+            }
+        };
+        let sub = SubLink::new(client.clone(), Arc::new(push_sink), RESPONSE_TIMEOUT);
         let cmd_config = manager_config().set_response_timeout(Some(RESPONSE_TIMEOUT));
         // The blocking reader's calls are bounded by `take_intents` itself.
         let block_config = manager_config().set_response_timeout(None);
 
         let connect_all = async {
-            let sub = client
-                .get_connection_manager_with_config(sub_config)
-                .await?;
+            let first = sub.reconnect().await?;
             let cmd = client
                 .get_connection_manager_with_config(cmd_config)
                 .await?;
             let block = client
                 .get_connection_manager_with_config(block_config)
                 .await?;
-            Ok::<_, RedisError>((sub, cmd, block))
+            Ok::<_, RedisError>((first, cmd, block))
         };
-        let (mut sub, cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await {
+        let (mut first, cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await
+        {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(unreachable(&e)),
             Err(_) => return Err(unreachable(&"no answer within 5 s")),
@@ -325,7 +338,7 @@ impl RedisBus {
 
         let keys = Keys::new(&opts.prefix);
         let seed: Vec<String> = channels::SEED.iter().map(|c| keys.channel(c)).collect();
-        sub.subscribe(&seed).await.map_err(|e| unreachable(&e))?;
+        first.subscribe(&seed).await.map_err(|e| unreachable(&e))?;
 
         let (tx, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let inner = Arc::new(Inner {
@@ -347,13 +360,12 @@ impl RedisBus {
             dead_letters: AtomicU64::new(0),
             enqueue: Script::new(ENQUEUE_LUA),
         });
+        let _ = decoder.set(Arc::downgrade(&inner));
         // The groups exist before anything is sent, so no intent is missed; a failure here
         // is retried on the first take.
         let _ = inner.ensure_groups().await;
 
         let cancel = CancellationToken::new();
-        let (claim_tx, claim_rx) = mpsc::unbounded_channel::<Envelope>();
-        tokio::spawn(listen(inner.clone(), push_rx, claim_tx, cancel.clone()));
         tokio::spawn(queue_heard_intents(inner.clone(), claim_rx, cancel.clone()));
         tokio::spawn(supervise(inner.clone(), cancel.clone()));
         Ok(RedisBus { inner, cancel })
@@ -760,14 +772,14 @@ impl Inner {
 
     /// Hear a pattern from now on (and after every reconnection).
     async fn psubscribe(&self, pattern: &str) -> Result<(), RedisError> {
-        let mut sub = self.sub.clone();
+        let mut sub = self.sub.get()?;
         sub.psubscribe(self.keys.pattern(pattern)).await
     }
 
-    /// After a reconnection: make sure every subscription is in place (the connection
-    /// manager restores them; asking again is harmless) and the groups exist.
+    /// After a reconnection: every subscription in place again on the subscription link,
+    /// and the groups exist.
     async fn restore(&self) -> Result<(), RedisError> {
-        let mut sub = self.sub.clone();
+        let mut sub = self.sub.get()?;
         let seed: Vec<String> = channels::SEED
             .iter()
             .map(|c| self.keys.channel(c))
@@ -811,8 +823,9 @@ impl Inner {
         Ok(())
     }
 
-    /// Decode one pushed message and pass it on; intents also go to the queuer.
-    fn heard(&self, push: PushInfo, queue: &mpsc::UnboundedSender<Envelope>) {
+    /// Decode one pushed message and pass it on; intents also go to the queuer. Runs on the
+    /// connection's reader, so it never waits.
+    fn heard(&self, push: PushInfo, queue: &mpsc::Sender<Envelope>) {
         let (channel, payload) = match push.kind {
             PushKind::Message => match push.data.as_slice() {
                 [channel, payload] => (channel, payload),
@@ -838,13 +851,23 @@ impl Inner {
         };
         let channel = String::from_utf8_lossy(channel);
         let channel = self.keys.strip(&channel).to_string();
-        let received = match decode(&channel, payload, self.opts.max_message_bytes) {
+        let decoded = decode(&channel, payload, self.opts.max_message_bytes).and_then(|envelope| {
+            if channel == channels::INTENTS && envelope.kind == kinds::INTENT {
+                queue
+                    .try_send(envelope.clone())
+                    .map_err(|_| Rejection::Overloaded {
+                        waiting: HEARD_INTENTS,
+                    })?;
+            }
+            Ok(envelope)
+        });
+        let received = match decoded {
             Ok(envelope) => {
                 self.stats.received(&channel);
-                if channel == channels::INTENTS && envelope.kind == kinds::INTENT {
-                    let _ = queue.send(envelope.clone());
+                Received::Message {
+                    channel,
+                    envelope: Arc::new(envelope),
                 }
-                Received::Message { channel, envelope }
             }
             Err(reason) => Received::Rejected(self.stats.rejected(&channel, reason, payload)),
         };
@@ -872,29 +895,11 @@ impl Inner {
     }
 }
 
-/// Pushed messages → subscribers.
-async fn listen(
-    inner: Arc<Inner>,
-    mut push: mpsc::UnboundedReceiver<PushInfo>,
-    queue: mpsc::UnboundedSender<Envelope>,
-    cancel: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            p = push.recv() => match p {
-                Some(p) => inner.heard(p, &queue),
-                None => return,
-            },
-        }
-    }
-}
-
 /// Intents heard on the channel (an outside tool's, or another node's) → the stream, once
 /// across all nodes: every node that hears one tries, the claim lets one through.
 async fn queue_heard_intents(
     inner: Arc<Inner>,
-    mut heard: mpsc::UnboundedReceiver<Envelope>,
+    mut heard: mpsc::Receiver<Envelope>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -933,7 +938,11 @@ async fn supervise(inner: Arc<Inner>, cancel: CancellationToken) {
         }
         let healthy = async {
             inner.ping(&inner.cmd).await?;
-            inner.ping(&inner.sub).await?;
+            if inner.sub.ping().await.is_err() {
+                // A new link; subscribing on it again is `restore`'s job, just below.
+                inner.down.store(true, Ordering::SeqCst);
+                inner.sub.reconnect().await?;
+            }
             if inner.down.load(Ordering::SeqCst)
                 && let Err(e) = inner.restore().await
             {

@@ -170,7 +170,7 @@ mod tests {
         };
         let line = line_of(&Received::Message {
             channel: "agent.action.intents".into(),
-            envelope: env,
+            envelope: std::sync::Arc::new(env),
         });
         assert!(
             line.starts_with("12:00:00.123  agent.action.intents"),
