@@ -318,3 +318,99 @@ fn watch_reads_straight_from_redis_when_no_owner_runs_here() {
         "{lines:#?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_handle_a_thousand_published_intents_exactly_once() {
+    use futures::StreamExt;
+    use std::collections::HashMap;
+
+    const INTENTS: usize = 1000;
+    const AGENTS: [&str; 10] = [
+        "ops-agent",
+        "sec-agent",
+        "dev-agent",
+        "seo-agent",
+        "sop-agent",
+        "strategy-agent",
+        "billing-agent",
+        "support-agent",
+        "content-agent",
+        "sales-agent",
+    ];
+    let redis = RedisServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let fast = [("AIOS_LLM_SIM_TOKENS_PER_SECOND", "0")];
+    let _na = start_node(tmp.path(), &a, &redis.url(), "node-a", &fast);
+    let _nb = start_node(tmp.path(), &b, &redis.url(), "node-b", &fast);
+
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut results = client.get_async_pubsub().await.unwrap();
+    results
+        .subscribe("test:aios.intents.results")
+        .await
+        .unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    // As an outside tool would: the minimal form, PUBLISHed; both nodes hear every one.
+    for i in 0..INTENTS {
+        let agent = AGENTS[i % AGENTS.len()];
+        let body = serde_json::json!({"agent_id": agent, "text": format!("task {i}")});
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("test:agent.action.intents")
+            .arg(body.to_string())
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+
+    let mut handled: HashMap<String, (String, bool)> = HashMap::new();
+    let mut twice = Vec::new();
+    let mut stream = results.on_message();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    while handled.len() < INTENTS {
+        let msg = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {INTENTS} results", handled.len()))
+            .unwrap();
+        let env: serde_json::Value = serde_json::from_slice(msg.get_payload_bytes()).unwrap();
+        let id = env["payload"]["intent_id"].as_str().unwrap().to_string();
+        let node = env["source"]["node"].as_str().unwrap().to_string();
+        let ok = env["payload"]["error"].is_null();
+        if let Some(first) = handled.insert(id.clone(), (node, ok)) {
+            twice.push((id, first));
+        }
+    }
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    assert!(
+        handled.values().all(|(_, ok)| *ok),
+        "failed: {:?}",
+        handled
+            .values()
+            .filter(|(_, ok)| !ok)
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    let by_node = |n: &str| handled.values().filter(|(node, _)| node == n).count();
+    let (on_a, on_b) = (by_node("node-a"), by_node("node-b"));
+    eprintln!("node-a handled {on_a}, node-b {on_b}");
+    assert_eq!(on_a + on_b, INTENTS);
+    assert!(
+        on_a > 0 && on_b > 0,
+        "both nodes took work: {on_a} / {on_b}"
+    );
+
+    // Each agent's context advanced exactly once per intent: the shared store numbered
+    // 100 versions, none lost, none doubled. (Give a straggling duplicate time to land.)
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for agent in AGENTS {
+        let out = run_ok(
+            on_redis(tmp.path(), &a, &redis.url(), "cli").args(["context", agent, "--json"]),
+        );
+        let latest: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            latest["version"],
+            (INTENTS / AGENTS.len()) as u64,
+            "{agent}"
+        );
+    }
+}

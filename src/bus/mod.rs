@@ -94,7 +94,9 @@ impl<'de> Deserialize<'de> for Received {
         Ok(match w.kind {
             Type::Message => Received::Message {
                 channel: w.channel,
-                envelope: w.envelope.ok_or_else(|| D::Error::missing_field("envelope"))?,
+                envelope: w
+                    .envelope
+                    .ok_or_else(|| D::Error::missing_field("envelope"))?,
             },
             Type::Rejected => Received::Rejected(RejectedMessage {
                 channel: w.channel,
