@@ -155,11 +155,17 @@ impl AgentWorker {
                     self.token(intent, text, false);
                 }
                 Some(Ok(TokenEvent::Thinking { text })) => self.token(intent, text, true),
-                Some(Ok(TokenEvent::ToolCall { name, .. })) => {
+                Some(Ok(TokenEvent::ToolCall { call })) => {
                     // Tool execution arrives with the tool-calling agent loop; until then a
                     // call is recorded, not silently dropped.
                     let _ = hub
-                        .append_trace(&me, agent_id, "tool.unsupported", &name, Some(&intent.id))
+                        .append_trace(
+                            &me,
+                            agent_id,
+                            "tool.unsupported",
+                            &call.name,
+                            Some(&intent.id),
+                        )
                         .await;
                 }
                 Some(Ok(TokenEvent::Done { usage })) => break usage,

@@ -64,10 +64,7 @@ pub fn build_request(p: &PromptInput<'_>) -> ChatRequest {
         messages.push(ChatMessage::new(role, turn.text.clone()));
     }
     messages.push(ChatMessage::new(Role::User, p.intent));
-    ChatRequest {
-        model: p.model.to_string(),
-        messages,
-    }
+    ChatRequest::new(p.model, messages)
 }
 
 /// One intent as the context document records it.

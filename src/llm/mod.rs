@@ -20,10 +20,39 @@ pub enum Role {
     Tool,
 }
 
+/// A tool the model may call: its name, what it does, and a JSON Schema of its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    /// A JSON Schema object (`{"type":"object","properties":{…},"required":[…]}`).
+    pub parameters: serde_json::Value,
+}
+
+/// A call the model asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The runner's id for the call, or a generated `call_<n>` when the runner gives none
+    /// (Ollama), so a tool result can always name the call it answers.
+    pub id: String,
+    pub name: String,
+    /// Always a JSON object.
+    pub arguments: serde_json::Value,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// Assistant turns that called tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// `role = tool`: which call this answers (OpenAI-compatible servers need it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// `role = tool`: the tool's name (Ollama needs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_name: Option<String>,
 }
 
 impl ChatMessage {
@@ -31,26 +60,103 @@ impl ChatMessage {
         Self {
             role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            tool_name: None,
         }
     }
+
+    /// The result of running `call`, as the `tool` turn that answers it.
+    pub fn tool_result(call: &ToolCall, content: impl Into<String>) -> Self {
+        Self {
+            role: Role::Tool,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: Some(call.id.clone()),
+            tool_name: Some(call.name.clone()),
+        }
+    }
+
+    /// An assistant turn that asked for `calls` (with whatever text came with them).
+    pub fn assistant_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+            tool_calls: calls,
+            tool_call_id: None,
+            tool_name: None,
+        }
+    }
+}
+
+/// Sampling and serving options; `None` leaves the runner's own default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenerateOptions {
+    pub temperature: Option<f64>,
+    /// Context window in tokens (Ollama's `num_ctx`; OpenAI-compatible servers fix it at load).
+    pub num_ctx: Option<u32>,
+    /// Most tokens to generate (Ollama's `num_predict`, OpenAI's `max_tokens`).
+    pub max_tokens: Option<u32>,
+    /// How long Ollama keeps the model loaded after the request, e.g. `"5m"`, `"-1"`.
+    pub keep_alive: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
+    /// Tools offered to the model; empty = none.
+    #[serde(default)]
+    pub tools: Vec<ToolSpec>,
+    #[serde(default)]
+    pub options: GenerateOptions,
 }
 
-/// Token counts and timings of one finished generation.
+impl ChatRequest {
+    /// A request with no tools and the runner's default options.
+    pub fn new(model: impl Into<String>, messages: Vec<ChatMessage>) -> Self {
+        Self {
+            model: model.into(),
+            messages,
+            tools: Vec::new(),
+            options: GenerateOptions::default(),
+        }
+    }
+}
+
+/// Token counts and timings of one finished generation; a timing the runner did not report
+/// is 0.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Usage {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     /// Time to the first token, in milliseconds.
     pub first_token_ms: f64,
     pub total_ms: f64,
-    /// Why it stopped: `stop`, `length`, `cancelled`, …
+    /// Why it stopped: `stop`, `length`, `tool_calls`, `cancelled`, …
     pub done_reason: String,
+    /// Time spent reading the prompt, in milliseconds.
+    pub prompt_eval_ms: f64,
+    /// Time spent generating the answer, in milliseconds.
+    pub eval_ms: f64,
+    /// Time spent loading the model, in milliseconds.
+    pub load_ms: f64,
+}
+
+impl Usage {
+    /// Generation speed: completion tokens over generation time, or over the time after the
+    /// first token when the runner reports no generation time; `None` when unknown.
+    pub fn tokens_per_second(&self) -> Option<f64> {
+        let ms = if self.eval_ms > 0.0 {
+            self.eval_ms
+        } else {
+            self.total_ms - self.first_token_ms
+        };
+        (self.completion_tokens > 0 && ms > 0.0)
+            .then(|| self.completion_tokens as f64 * 1000.0 / ms)
+    }
 }
 
 /// One event of a streamed generation.
@@ -63,25 +169,48 @@ pub enum TokenEvent {
     Thinking {
         text: String,
     },
+    /// A complete tool call (runners assemble streamed pieces before emitting it).
     ToolCall {
-        name: String,
-        arguments: serde_json::Value,
+        call: ToolCall,
     },
     Done {
         usage: Usage,
     },
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Why a generation failed; every message is one line naming the runner and its URL where
+/// there is one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LlmError {
+    /// Nothing answered (connection refused, reset, DNS), after the configured retries.
     #[error("model runner `{runner}` at {url} is unreachable: {message}")]
     Unreachable {
         runner: String,
         url: String,
         message: String,
     },
+    /// The server answered the request with an error status.
+    #[error("model runner `{runner}` at {url} answered HTTP {status}: {message}")]
+    Http {
+        runner: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// The model is not available on that server.
+    #[error("model {model} is not pulled on {url}; run `aios models pull {model}`")]
+    ModelNotFound { model: String, url: String },
+    /// No first token, or no next token, within the configured time.
+    #[error("model runner `{runner}` at {url} timed out: {message}")]
+    Timeout {
+        runner: String,
+        url: String,
+        message: String,
+    },
+    /// The server reported an error, or sent something that is not its protocol.
     #[error("model runner error: {0}")]
     Runner(String),
+    /// The stream ended, or broke, before the final event.
     #[error("the model stopped mid-answer: {0}")]
     Interrupted(String),
 }
@@ -94,4 +223,56 @@ pub trait LlmRunner: Send + Sync {
     /// `sim`, `ollama`, `openai`.
     fn name(&self) -> &'static str;
     async fn chat(&self, request: ChatRequest) -> Result<TokenStream, LlmError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn plain_messages_serialize_without_tool_fields() {
+        let m = ChatMessage::new(Role::User, "hi");
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!({"role": "user", "content": "hi"})
+        );
+        let back: ChatMessage =
+            serde_json::from_value(json!({"role":"user","content":"hi"})).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_tool_result_names_the_call_it_answers() {
+        let call = ToolCall {
+            id: "call_0".into(),
+            name: "recall".into(),
+            arguments: json!({"query": "login"}),
+        };
+        let asked = ChatMessage::assistant_calls("", vec![call.clone()]);
+        assert_eq!(asked.role, Role::Assistant);
+        assert_eq!(asked.tool_calls, vec![call.clone()]);
+        let answer = ChatMessage::tool_result(&call, "2 items");
+        assert_eq!(answer.role, Role::Tool);
+        assert_eq!(answer.tool_call_id.as_deref(), Some("call_0"));
+        assert_eq!(answer.tool_name.as_deref(), Some("recall"));
+    }
+
+    #[test]
+    fn tokens_per_second_prefers_the_generation_time() {
+        let mut u = Usage {
+            completion_tokens: 100,
+            eval_ms: 2000.0,
+            total_ms: 9000.0,
+            first_token_ms: 1000.0,
+            ..Usage::default()
+        };
+        assert_eq!(u.tokens_per_second(), Some(50.0));
+        u.eval_ms = 0.0;
+        assert_eq!(u.tokens_per_second(), Some(12.5));
+        u.completion_tokens = 0;
+        assert_eq!(u.tokens_per_second(), None);
+        assert_eq!(Usage::default().tokens_per_second(), None);
+    }
 }

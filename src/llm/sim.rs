@@ -133,6 +133,7 @@ impl LlmRunner for SimRunner {
                         first_token_ms: first.unwrap_or(0.0),
                         total_ms: started.elapsed().as_secs_f64() * 1000.0,
                         done_reason: "stop".into(),
+                        ..Usage::default()
                     };
                     Some((Ok(TokenEvent::Done { usage }), (it, true, first)))
                 }
@@ -150,16 +151,16 @@ mod tests {
     use crate::llm::ChatMessage;
 
     fn request() -> ChatRequest {
-        ChatRequest {
-            model: "sim".into(),
-            messages: vec![
+        ChatRequest::new(
+            "sim",
+            vec![
                 ChatMessage::new(
                     Role::System,
                     "Agent: support-agent\nRole: FAQ\nGoals: resolve_faq, triage_issues\nRecalled: 2 items",
                 ),
                 ChatMessage::new(Role::User, "Customer 42 cannot log in"),
             ],
-        }
+        )
     }
 
     #[tokio::test]
