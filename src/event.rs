@@ -84,6 +84,23 @@ pub enum RuntimeEvent {
         text: String,
         tags: Vec<String>,
     },
+    /// The model asked for a tool; `arguments` is its JSON, shortened for display.
+    ToolCalled {
+        agent_id: String,
+        intent_id: String,
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    /// A tool call finished; `summary` is its result or error, shortened for display.
+    ToolFinished {
+        agent_id: String,
+        intent_id: String,
+        call_id: String,
+        name: String,
+        ok: bool,
+        summary: String,
+    },
     /// A ContextHub call was audited (the record is in the audit log).
     Audited {
         agent_id: Option<String>,
@@ -103,7 +120,9 @@ impl RuntimeEvent {
             | RuntimeEvent::IntentFailed { agent_id, .. }
             | RuntimeEvent::ContextUpdated { agent_id, .. }
             | RuntimeEvent::StateChanged { agent_id, .. }
-            | RuntimeEvent::Remembered { agent_id, .. } => Some(agent_id),
+            | RuntimeEvent::Remembered { agent_id, .. }
+            | RuntimeEvent::ToolCalled { agent_id, .. }
+            | RuntimeEvent::ToolFinished { agent_id, .. } => Some(agent_id),
             RuntimeEvent::Audited { agent_id, .. } => agent_id.as_deref(),
         }
     }

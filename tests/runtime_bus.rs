@@ -18,8 +18,8 @@ async fn runtime_on(dir: &std::path::Path, heartbeat_ms: u32) -> (Runtime, Arc<L
     config.runtime.node = "node-a".into();
     config.bus.heartbeat_ms = heartbeat_ms;
     let rt = Runtime::start(RuntimeOptions {
-        config,
         bus: Some(bus.clone()),
+        ..RuntimeOptions::new(config)
     })
     .await
     .unwrap();
@@ -188,8 +188,8 @@ async fn a_pinned_agent_is_left_to_its_node() {
         },
     );
     let rt = Runtime::start(RuntimeOptions {
-        config,
         bus: Some(bus.clone()),
+        ..RuntimeOptions::new(config)
     })
     .await
     .unwrap();

@@ -74,7 +74,9 @@ impl Intake {
         let env = &d.envelope;
         let agent_id = env.agent_id.clone().unwrap_or_default();
         let from = caller_of(&d);
-        let text = env.payload_as::<IntentPayload>().map(|p| p.text);
+        let payload = env.payload_as::<IntentPayload>();
+        let depth = payload.as_ref().map_or(0, |p| p.depth);
+        let text = payload.map(|p| p.text);
         let queue = self.queues.get(&agent_id);
         let problem = match (&text, queue) {
             (Err(_), _) => Some("the intent has no `payload.text`".to_string()),
@@ -105,6 +107,7 @@ impl Intake {
             from: from.clone(),
             trace_id: env.trace_id.clone().unwrap_or_else(|| env.id.clone()),
             parent_id: env.parent_id.clone(),
+            depth,
             delivery: Some(d.clone()),
         };
         if let Some(problem) = problem {

@@ -1,6 +1,7 @@
-//! Intents and how an agent handles one: recall → prompt → stream → new context version →
-//! episodic memory → trace. Every step goes through the ContextHub (audited) and is told to
-//! the UI as a `RuntimeEvent`.
+//! Intents and how an agent handles one: recall → prompt → stream → run the tools the model
+//! asks for and feed their results back, until it answers → new context version → episodic
+//! memory → trace. Every step goes through the ContextHub (audited) and is told to the UI as
+//! a `RuntimeEvent`.
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -10,10 +11,12 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, Delivery, Envelope, Source, channels, kinds};
 use crate::context::{Caller, Cause, ContextHub, now_rfc3339};
 use crate::event::{AgentStatus, RuntimeEvent};
-use crate::llm::{LlmRunner, TokenEvent, Usage};
+use crate::llm::{ChatMessage, ChatRequest, LlmRunner, TokenEvent, ToolCall, Usage};
 
+use super::dispatcher::Dispatcher;
 use super::pending::Pending;
 use super::prompt::{Handled, PromptInput, build_request, next_context, short_id};
+use super::tools::{self, ToolScope};
 
 /// A request for an agent to act.
 #[derive(Debug)]
@@ -26,6 +29,8 @@ pub struct Intent {
     pub from: Caller,
     pub trace_id: String,
     pub parent_id: Option<String>,
+    /// How many handoffs led here (0 for an operator's intent).
+    pub depth: u32,
     /// The bus delivery to acknowledge once handled; `None` for intents not from the bus.
     pub delivery: Option<Delivery>,
 }
@@ -57,6 +62,41 @@ pub struct AgentWorker {
     pub bus: std::sync::Arc<dyn Bus>,
     pub pending: Pending,
     pub node: String,
+    pub dispatcher: Dispatcher,
+    pub max_tool_rounds: u32,
+}
+
+/// What one streamed model turn produced.
+struct Turn {
+    content: String,
+    calls: Vec<ToolCall>,
+    usage: Usage,
+}
+
+/// Longest tool arguments or result shown in a `RuntimeEvent`.
+const SHOWN: usize = 300;
+
+fn shortened(text: &str) -> String {
+    let mut s: String = text.chars().take(SHOWN).collect();
+    if s.len() < text.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Token counts add up over the turns of one intent; the first turn's time to first token
+/// is the one the operator waited for, the last turn's done reason is how it ended.
+fn add_usage(total: &mut Usage, turn: &Usage, first: bool) {
+    total.prompt_tokens += turn.prompt_tokens;
+    total.completion_tokens += turn.completion_tokens;
+    total.total_ms += turn.total_ms;
+    total.prompt_eval_ms += turn.prompt_eval_ms;
+    total.eval_ms += turn.eval_ms;
+    total.load_ms += turn.load_ms;
+    if first {
+        total.first_token_ms = turn.first_token_ms;
+    }
+    total.done_reason = turn.done_reason.clone();
 }
 
 /// What the results channel carries for each intent.
@@ -141,38 +181,7 @@ impl AgentWorker {
             model: &model,
         });
 
-        let mut stream = self.runner.chat(request).await.map_err(|e| e.to_string())?;
-        self.set_status(agent_id, AgentStatus::Streaming);
-        let mut reply = String::new();
-        let usage: Usage = loop {
-            let next = tokio::select! {
-                next = stream.next() => next,
-                () = cancel.cancelled() => return Err("stopped: the runtime is shutting down".into()),
-            };
-            match next {
-                Some(Ok(TokenEvent::Content { text })) => {
-                    reply.push_str(&text);
-                    self.token(intent, text, false);
-                }
-                Some(Ok(TokenEvent::Thinking { text })) => self.token(intent, text, true),
-                Some(Ok(TokenEvent::ToolCall { call })) => {
-                    // Tool execution arrives with the tool-calling agent loop; until then a
-                    // call is recorded, not silently dropped.
-                    let _ = hub
-                        .append_trace(
-                            &me,
-                            agent_id,
-                            "tool.unsupported",
-                            &call.name,
-                            Some(&intent.id),
-                        )
-                        .await;
-                }
-                Some(Ok(TokenEvent::Done { usage })) => break usage,
-                Some(Err(e)) => return Err(e.to_string()),
-                None => return Err("the model stream ended without a final event".into()),
-            }
-        };
+        let (reply, usage) = self.converse(intent, request, cancel).await?;
 
         let at = now_rfc3339();
         let text = next_context(
@@ -253,6 +262,109 @@ impl AgentWorker {
             },
             usage,
         })
+    }
+
+    /// Stream the model, run the tools it calls and feed their results back, until it
+    /// answers without calling one; after `max_tool_rounds` rounds it is offered no tools and
+    /// must answer.
+    async fn converse(
+        &self,
+        intent: &Intent,
+        mut request: ChatRequest,
+        cancel: &CancellationToken,
+    ) -> Result<(String, Usage), String> {
+        let agent_id = intent.agent_id.as_str();
+        let scope = ToolScope {
+            hub: &self.hub,
+            dispatcher: &self.dispatcher,
+            agent_id,
+            intent_id: &intent.id,
+            trace_id: &intent.trace_id,
+            depth: intent.depth,
+        };
+        request.tools = tools::specs();
+        let mut usage = Usage::default();
+        for round in 0..=self.max_tool_rounds {
+            if round == self.max_tool_rounds {
+                request.tools.clear();
+            }
+            let turn = self.stream_turn(intent, &request, cancel).await?;
+            add_usage(&mut usage, &turn.usage, round == 0);
+            if turn.calls.is_empty() || request.tools.is_empty() {
+                return Ok((turn.content, usage));
+            }
+            request.messages.push(ChatMessage::assistant_calls(
+                turn.content,
+                turn.calls.clone(),
+            ));
+            for call in &turn.calls {
+                self.set_status(agent_id, AgentStatus::CallingTool);
+                let _ = self.events.send(RuntimeEvent::ToolCalled {
+                    agent_id: agent_id.to_string(),
+                    intent_id: intent.id.clone(),
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: shortened(&call.arguments.to_string()),
+                });
+                let result = tools::run(&scope, call).await;
+                let content = match &result {
+                    Ok(v) => v.to_string(),
+                    Err(e) => serde_json::json!({ "error": e }).to_string(),
+                };
+                let _ = self.events.send(RuntimeEvent::ToolFinished {
+                    agent_id: agent_id.to_string(),
+                    intent_id: intent.id.clone(),
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    ok: result.is_ok(),
+                    summary: shortened(&content),
+                });
+                request
+                    .messages
+                    .push(ChatMessage::tool_result(call, content));
+            }
+            self.set_status(agent_id, AgentStatus::Thinking);
+        }
+        Err("the model kept calling tools and never answered".into())
+    }
+
+    /// One streamed turn: content as tokens to the UI, tool calls collected.
+    async fn stream_turn(
+        &self,
+        intent: &Intent,
+        request: &ChatRequest,
+        cancel: &CancellationToken,
+    ) -> Result<Turn, String> {
+        let mut stream = tokio::select! {
+            s = self.runner.chat(request.clone()) => s.map_err(|e| e.to_string())?,
+            () = cancel.cancelled() => return Err("stopped: the runtime is shutting down".into()),
+        };
+        self.set_status(&intent.agent_id, AgentStatus::Streaming);
+        let mut content = String::new();
+        let mut calls = Vec::new();
+        loop {
+            let next = tokio::select! {
+                next = stream.next() => next,
+                () = cancel.cancelled() => return Err("stopped: the runtime is shutting down".into()),
+            };
+            match next {
+                Some(Ok(TokenEvent::Content { text })) => {
+                    content.push_str(&text);
+                    self.token(intent, text, false);
+                }
+                Some(Ok(TokenEvent::Thinking { text })) => self.token(intent, text, true),
+                Some(Ok(TokenEvent::ToolCall { call })) => calls.push(call),
+                Some(Ok(TokenEvent::Done { usage })) => {
+                    return Ok(Turn {
+                        content,
+                        calls,
+                        usage,
+                    });
+                }
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("the model stream ended without a final event".into()),
+            }
+        }
     }
 
     fn token(&self, intent: &Intent, text: String, thinking: bool) {

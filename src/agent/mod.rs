@@ -2,6 +2,7 @@
 
 pub(crate) mod backends;
 pub mod catalog;
+pub mod dispatcher;
 pub mod intake;
 pub mod intent;
 pub mod pending;
@@ -9,8 +10,10 @@ pub mod prompt;
 pub mod relay;
 pub mod runtime;
 pub mod spec;
+pub mod tools;
 
 pub use catalog::Catalog;
+pub use dispatcher::{Dispatcher, Lineage, MAX_INTENT_BYTES};
 pub use intent::{Intent, IntentReply};
 pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeOptions, Ticket};
 pub use spec::{AgentSpec, Category};

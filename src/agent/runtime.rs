@@ -4,29 +4,27 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
-use crate::bus::{Bus, Envelope, Source, kinds};
+use crate::bus::Bus;
 use crate::config::Config;
-use crate::context::{Call, Caller, ContextHub, HubError, HubOptions};
+use crate::context::{Caller, ContextHub, HubError, HubOptions};
 use crate::event::{AgentStatus, RuntimeEvent};
+use crate::llm::LlmRunner;
 
 use super::backends::{self, Backends};
 use super::catalog::Catalog;
+use super::dispatcher::{Dispatcher, Lineage};
 use super::intake::Intake;
 use super::intent::{AgentWorker, Intent, IntentReply};
 use super::pending::Pending;
 use super::relay;
 
-/// Longest intent text accepted.
-pub const MAX_INTENT_BYTES: usize = 64 * 1024;
 /// Capacity of the runtime event channel; a slower receiver loses the oldest.
 const EVENT_CAPACITY: usize = 8192;
 
@@ -49,12 +47,19 @@ pub struct RuntimeOptions {
     pub config: Config,
     /// A bus to use instead of the configured one (tests; several runtimes on one bus).
     pub bus: Option<Arc<dyn Bus>>,
+    /// A model runner for every agent instead of the configured ones (tests: a scripted
+    /// model).
+    pub runner: Option<Arc<dyn LlmRunner>>,
 }
 
 impl RuntimeOptions {
     /// The configured backends.
     pub fn new(config: Config) -> RuntimeOptions {
-        RuntimeOptions { config, bus: None }
+        RuntimeOptions {
+            config,
+            bus: None,
+            runner: None,
+        }
     }
 }
 
@@ -126,6 +131,7 @@ pub struct Runtime {
 
 struct Inner {
     hub: ContextHub,
+    dispatcher: Dispatcher,
     events: broadcast::Sender<RuntimeEvent>,
     bus: Arc<dyn Bus>,
     pending: Pending,
@@ -148,6 +154,7 @@ impl Runtime {
         let RuntimeOptions {
             config,
             bus: given_bus,
+            runner: given_runner,
         } = opts;
         let catalog = Catalog::from_config(&config).map_err(RuntimeError::Config)?;
         let data_dir = config.data_dir();
@@ -165,6 +172,7 @@ impl Runtime {
             audit,
             mirror,
         } = backends::open(&config, &data_dir, given_bus).await?;
+        let runner = given_runner.unwrap_or(runner);
 
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let hub = ContextHub::new(
@@ -200,6 +208,14 @@ impl Runtime {
         let status = StatusBoard::default();
         let pending = Pending::default();
         let node = info.node.clone();
+        let dispatcher = Dispatcher {
+            hub: hub.clone(),
+            bus: bus.clone(),
+            pending: pending.clone(),
+            node: node.clone(),
+            cancel: cancel.clone(),
+            max_depth: config.runtime.max_handoff_depth,
+        };
         let mut queues = HashMap::new();
         // Agents pinned to another node are left to it.
         let hosted: Vec<_> = catalog
@@ -220,6 +236,8 @@ impl Runtime {
                 bus: bus.clone(),
                 pending: pending.clone(),
                 node: node.clone(),
+                dispatcher: dispatcher.clone(),
+                max_tool_rounds: config.runtime.max_tool_rounds,
             };
             let cancel = cancel.clone();
             tasks.spawn(async move {
@@ -287,6 +305,7 @@ impl Runtime {
                 hub,
                 events,
                 bus,
+                dispatcher,
                 pending,
                 status,
                 cancel,
@@ -329,85 +348,30 @@ impl Runtime {
         trace_id: Option<String>,
         parent_id: Option<String>,
     ) -> Result<Ticket, RuntimeError> {
-        let started = Instant::now();
-        let intent_id = uuid::Uuid::now_v7().to_string();
-        let trace_id = trace_id.unwrap_or_else(|| intent_id.clone());
-        let input = json!({
-            "agent_id": agent_id, "text": text, "intent_id": intent_id,
-            "trace_id": trace_id, "parent_id": parent_id,
-        });
-        let result = self
-            .send(from, agent_id, text, &intent_id, &trace_id, parent_id)
-            .await;
-        let audit_result = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
-        let known = self.inner.hub.spec(agent_id).is_ok();
-        let audited = self.inner.hub.record(
-            from,
-            Call {
-                agent_id: known.then_some(agent_id),
-                action: "dispatch_intent",
-                input,
-                context_id: None,
-                result: audit_result,
-                started,
-            },
-        );
-        // The dispatch's own error (unknown agent, shutting down) says more than a closed
-        // audit log does.
-        let outcome = result?;
-        audited?;
-        Ok(Ticket {
-            intent_id,
+        let lineage = Lineage {
             trace_id,
-            outcome,
-        })
+            parent_id,
+            depth: 0,
+        };
+        self.inner
+            .dispatcher
+            .dispatch(from, "dispatch_intent", agent_id, text, lineage)
+            .await
     }
 
-    async fn send(
+    /// Pass work on to another agent as a new intent in the same chain (`lineage` names the
+    /// trace, the parent intent and how deep the chain already is); audited as `handoff`.
+    pub async fn handoff(
         &self,
         from: &Caller,
         agent_id: &str,
         text: &str,
-        intent_id: &str,
-        trace_id: &str,
-        parent_id: Option<String>,
-    ) -> Result<oneshot::Receiver<Result<IntentReply, String>>, RuntimeError> {
-        if self.inner.cancel.is_cancelled() {
-            return Err(RuntimeError::ShuttingDown);
-        }
-        self.inner.hub.spec(agent_id)?;
-        if text.trim().is_empty() {
-            return Err(RuntimeError::Rejected("the intent text is empty".into()));
-        }
-        if text.len() > MAX_INTENT_BYTES {
-            return Err(RuntimeError::Rejected(format!(
-                "the intent text is {} bytes; the limit is {MAX_INTENT_BYTES}",
-                text.len()
-            )));
-        }
-        let (agent, operator) = match from.as_str().split_once(':') {
-            Some(("agent", a)) => (Some(a.to_string()), None),
-            _ => (None, Some(from.0.clone())),
-        };
-        let mut env = Envelope::new(
-            kinds::INTENT,
-            Source {
-                node: self.inner.info.node.clone(),
-                agent_id: agent,
-                operator,
-            },
-            Some(agent_id),
-            json!({ "text": text }),
-        );
-        env.id = intent_id.to_string();
-        env.trace_id = Some(trace_id.to_string());
-        env.parent_id = parent_id;
-        let outcome = self.inner.pending.register(intent_id);
-        if let Err(e) = self.inner.bus.send_intent(&env).await {
-            self.inner.pending.resolve(intent_id, Err(e.to_string()));
-            return Err(RuntimeError::Rejected(e.to_string()));
-        }
-        Ok(outcome)
+        lineage: Lineage,
+    ) -> Result<Ticket, RuntimeError> {
+        self.inner
+            .dispatcher
+            .dispatch(from, "handoff", agent_id, text, lineage)
+            .await
     }
 
     /// Dispatch and wait for the outcome.

@@ -190,6 +190,13 @@ impl Envelope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntentPayload {
     pub text: String,
+    /// How many handoffs led to this intent; 0 (and absent) for an operator's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub depth: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// `agent.broadcast.memory`

@@ -93,6 +93,10 @@ pub struct RuntimeConfig {
     pub queue_depth: u32,
     /// Memory items recalled into each prompt.
     pub recall_k: u32,
+    /// How many times a model may call tools and see their results before it must answer.
+    pub max_tool_rounds: u32,
+    /// How long a chain of handoffs may grow (an operator's intent is depth 0).
+    pub max_handoff_depth: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -104,6 +108,8 @@ impl Default for RuntimeConfig {
             trace_limit: 1000,
             queue_depth: 64,
             recall_k: 3,
+            max_tool_rounds: 6,
+            max_handoff_depth: 3,
         }
     }
 }

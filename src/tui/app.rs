@@ -163,6 +163,27 @@ impl App {
             } => {
                 self.push_log(format!("✗ {agent_id}: {}", one_line(&error)));
             }
+            RuntimeEvent::ToolCalled {
+                agent_id,
+                name,
+                arguments,
+                ..
+            } => {
+                self.push_log(format!("⚙ {agent_id}: {name} {}", one_line(&arguments)));
+            }
+            RuntimeEvent::ToolFinished {
+                agent_id,
+                name,
+                ok,
+                summary,
+                ..
+            } => {
+                let mark = if ok { "↳" } else { "✗" };
+                self.push_log(format!(
+                    "{mark} {agent_id}: {name} → {}",
+                    one_line(&summary)
+                ));
+            }
             RuntimeEvent::ContextUpdated { .. }
             | RuntimeEvent::StateChanged { .. }
             | RuntimeEvent::Remembered { .. }

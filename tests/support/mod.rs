@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod redis_server;
+pub mod scripted_runner;
 
 use std::path::Path;
 use std::process::Command;

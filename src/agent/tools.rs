@@ -1,0 +1,231 @@
+//! The tools an agent's model may call, and running them. Every tool goes through the
+//! ContextHub as the agent itself (`agent:<id>`), so each call is audited and seen by the
+//! UI like any other client's; a handoff goes through the dispatcher as a new intent.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::context::{Caller, Cause, ContextHub};
+use crate::llm::{ToolCall, ToolSpec};
+
+use super::dispatcher::{Dispatcher, Lineage};
+
+/// Most items a `recall` tool call may ask for.
+const RECALL_MAX: usize = 20;
+
+/// What a tool call runs within: whose call it is and which intent it serves.
+pub struct ToolScope<'a> {
+    pub hub: &'a ContextHub,
+    pub dispatcher: &'a Dispatcher,
+    pub agent_id: &'a str,
+    pub intent_id: &'a str,
+    pub trace_id: &'a str,
+    /// The depth of the intent being handled; a handoff is one deeper.
+    pub depth: u32,
+}
+
+fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
+    ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        parameters,
+    }
+}
+
+/// The tools offered to every agent's model.
+pub fn specs() -> Vec<ToolSpec> {
+    vec![
+        spec(
+            "remember",
+            "Store a fact in your long-term memory so you can recall it in later requests.",
+            json!({"type": "object", "properties": {
+                "text": {"type": "string", "description": "The fact, in one or two sentences."},
+                "tags": {"type": "array", "items": {"type": "string"}, "description": "Optional labels."}
+            }, "required": ["text"]}),
+        ),
+        spec(
+            "recall",
+            "Search your long-term memory for items related to a query; returns the closest first.",
+            json!({"type": "object", "properties": {
+                "query": {"type": "string"},
+                "k": {"type": "integer", "minimum": 1, "maximum": RECALL_MAX, "description": "How many items (default 5)."}
+            }, "required": ["query"]}),
+        ),
+        spec(
+            "set_goals",
+            "Replace your list of goals (each a short imperative sentence).",
+            json!({"type": "object", "properties": {
+                "goals": {"type": "array", "items": {"type": "string"}, "minItems": 1}
+            }, "required": ["goals"]}),
+        ),
+        spec(
+            "update_context",
+            "Replace your working context (the notes you keep between requests) with new text.",
+            json!({"type": "object", "properties": {
+                "context": {"type": "string"},
+                "summary": {"type": "string", "description": "What changed, in a few words."}
+            }, "required": ["context"]}),
+        ),
+        spec(
+            "broadcast",
+            "Share a piece of knowledge with all other agents on agent.broadcast.memory.",
+            json!({"type": "object", "properties": {
+                "text": {"type": "string"},
+                "tags": {"type": "array", "items": {"type": "string"}}
+            }, "required": ["text"]}),
+        ),
+        spec(
+            "handoff",
+            "Pass a task to another agent (by id, e.g. content-agent) as a new request; it works on it separately.",
+            json!({"type": "object", "properties": {
+                "agent_id": {"type": "string", "description": "The receiving agent's id."},
+                "text": {"type": "string", "description": "What the other agent should do, self-contained."}
+            }, "required": ["agent_id", "text"]}),
+        ),
+    ]
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Remember {
+    text: String,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Recall {
+    query: String,
+    #[serde(default)]
+    k: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetGoals {
+    goals: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateContext {
+    context: String,
+    #[serde(default)]
+    summary: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Handoff {
+    agent_id: String,
+    text: String,
+}
+
+fn args<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, String> {
+    serde_json::from_value(call.arguments.clone())
+        .map_err(|e| format!("bad arguments for `{}`: {e}", call.name))
+}
+
+/// Run one tool call. An error is text for the model to read (and correct), never a
+/// failure of the intent.
+pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String> {
+    let me = Caller::agent(scope.agent_id);
+    let hub = scope.hub;
+    let agent = scope.agent_id;
+    let tag = format!("intent:{}", scope.intent_id);
+    match call.name.as_str() {
+        "remember" | "broadcast" => {
+            let a: Remember = args(call)?;
+            let kind = if call.name == "remember" {
+                "fact"
+            } else {
+                "broadcast"
+            };
+            let mut tags = a.tags;
+            tags.push(tag);
+            let item = hub
+                .remember(&me, agent, kind, &a.text, tags)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"stored": item.id, "kind": kind}))
+        }
+        "recall" => {
+            let a: Recall = args(call)?;
+            let k = a.k.unwrap_or(5).clamp(1, RECALL_MAX);
+            let found = hub
+                .recall(&me, agent, &a.query, k, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!(
+                found
+                    .iter()
+                    .map(|s| json!({"text": s.item.text, "kind": s.item.kind, "ts": s.item.ts, "score": s.score}))
+                    .collect::<Vec<_>>()
+            ))
+        }
+        "set_goals" => {
+            let a: SetGoals = args(call)?;
+            let goals = hub
+                .set_goals(&me, agent, a.goals)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"goals": goals}))
+        }
+        "update_context" => {
+            let a: UpdateContext = args(call)?;
+            let summary = a
+                .summary
+                .unwrap_or_else(|| "updated by the model".to_string());
+            let v = hub
+                .update_context(
+                    &me,
+                    agent,
+                    a.context,
+                    summary,
+                    Cause {
+                        caller: me.0.clone(),
+                        intent_id: Some(scope.intent_id.to_string()),
+                        tool: Some("update_context".into()),
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"version": v.version, "context_id": v.context_id}))
+        }
+        "handoff" => {
+            let a: Handoff = args(call)?;
+            if a.agent_id == agent {
+                return Err("a handoff goes to another agent, not to yourself".into());
+            }
+            let ticket = scope
+                .dispatcher
+                .dispatch(
+                    &me,
+                    "handoff",
+                    &a.agent_id,
+                    &a.text,
+                    Lineage {
+                        trace_id: Some(scope.trace_id.to_string()),
+                        parent_id: Some(scope.intent_id.to_string()),
+                        depth: scope.depth + 1,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            // Not waited for: the other agent works on its own, and waiting here could
+            // deadlock two agents handing work to each other.
+            Ok(
+                json!({"handed_off_to": a.agent_id, "intent_id": ticket.intent_id, "trace_id": ticket.trace_id}),
+            )
+        }
+        other => Err(format!(
+            "there is no tool `{other}`; the tools are: {}",
+            specs()
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
