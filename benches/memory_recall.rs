@@ -53,7 +53,12 @@ fn item(i: usize, agent: String) -> MemoryItem {
     MemoryItem {
         id: format!("{i:09}"),
         agent_id: agent,
-        kind: if i.is_multiple_of(3) { "episodic" } else { "fact" }.into(),
+        kind: if i.is_multiple_of(3) {
+            "episodic"
+        } else {
+            "fact"
+        }
+        .into(),
         text: format!("remembered item {i}"),
         ts: "2026-11-24T12:00:00.000Z".into(),
         tags: Vec::new(),

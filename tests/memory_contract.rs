@@ -680,3 +680,37 @@ async fn doctor_says_which_memory_backend_runs_and_whether_qdrant_answered() {
         "{line}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_on_qdrant_remembers_and_recalls_through_it() {
+    let server = InTestQdrant::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = support::config_in(dir.path());
+    config.memory.backend = MemoryBackend::Qdrant;
+    config.memory.url = server.url();
+    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions::new(config))
+        .await
+        .expect("runtime starts on qdrant");
+    assert_eq!(rt.hub().memory_name(), "qdrant");
+    let me = aios::context::Caller::operator("alice");
+    rt.dispatch_and_wait(&me, "support-agent", "Customer 42 cannot log in")
+        .await
+        .expect("dispatch");
+    assert!(
+        server.upserts().iter().map(|&(n, _)| n).sum::<usize>() >= 1,
+        "the episodic memory went to Qdrant"
+    );
+    let recalled = rt
+        .hub()
+        .recall(&me, "support-agent", "cannot log in", 5, Some("episodic"))
+        .await
+        .expect("recall");
+    assert_eq!(recalled.len(), 1);
+    assert!(recalled[0].item.text.contains("Customer 42"));
+    assert_eq!(recalled[0].item.agent_id, "support-agent");
+    assert!(
+        !dir.path().join("memory").exists(),
+        "no local index was made"
+    );
+    rt.shutdown().await;
+}
