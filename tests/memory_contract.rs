@@ -1,8 +1,12 @@
-//! `LocalMemory` against the `VectorMemory` contract, plus what only the local backend
-//! promises: its on-disk checks and an exact top-k.
+//! Every `VectorMemory` backend against the contract — `LocalMemory` always, `QdrantMemory`
+//! against the in-test Qdrant and, when `AIOS_TEST_QDRANT_URL` is set, a real one — plus
+//! what only one backend promises (the local on-disk checks and exact top-k; Qdrant's
+//! collection, indexes and batching) and how `memory.backend` picks one.
 
 #[path = "support/memory_contract.rs"]
 mod memory_contract;
+#[path = "support/qdrant_server.rs"]
+mod qdrant_server;
 
 use std::path::Path;
 use std::time::Instant;
@@ -18,10 +22,7 @@ async fn local_memory_meets_the_contract() {
     let root = tempfile::tempdir().expect("tempdir");
     let open = |name: String, dims: usize| {
         let dir = root.path().join(name);
-        async move {
-            Box::new(LocalMemory::open(&dir, dims).expect("open local memory"))
-                as Box<dyn VectorMemory>
-        }
+        async move { LocalMemory::open(&dir, dims).map(|m| Box::new(m) as Box<dyn VectorMemory>) }
     };
     run_contract(open).await;
 }
@@ -313,4 +314,403 @@ async fn time_top_10_over_100_000_vectors() {
             times[times.len() - 1]
         );
     }
+}
+
+// ---- Qdrant ----------------------------------------------------------------------------
+
+mod support;
+
+use aios::config::{MemoryBackend, MemoryConfig};
+use aios::memory::QdrantMemory;
+use aios::memory::qdrant::BATCH;
+use aios::memory::select;
+use qdrant_client::qdrant::{Distance, PayloadSchemaType};
+use qdrant_server::InTestQdrant;
+
+/// A URL where nothing listens: a port bound and released.
+fn dead_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+fn memory_config(backend: MemoryBackend, url: &str, dims: u32) -> MemoryConfig {
+    MemoryConfig {
+        backend,
+        url: url.to_string(),
+        dims,
+        ..MemoryConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn qdrant_memory_meets_the_contract_on_the_in_test_server() {
+    let server = InTestQdrant::start().await;
+    let url = server.url();
+    let open = |name: String, dims: usize| {
+        let url = url.clone();
+        async move {
+            QdrantMemory::open(&url, &name, dims)
+                .await
+                .map(|m| Box::new(m) as Box<dyn VectorMemory>)
+        }
+    };
+    run_contract(open).await;
+    // Every write waited for Qdrant to apply it.
+    assert!(server.upserts().iter().all(|&(_, wait)| wait == Some(true)));
+}
+
+#[tokio::test]
+async fn qdrant_memory_meets_the_contract_on_a_real_server() {
+    let Ok(url) = std::env::var("AIOS_TEST_QDRANT_URL") else {
+        eprintln!(
+            "skipped: set AIOS_TEST_QDRANT_URL (e.g. http://127.0.0.1:6334) to run the contract \
+             against a real Qdrant"
+        );
+        return;
+    };
+    // Collections of this run only, removed afterwards even if a check fails.
+    let prefix = format!(
+        "aios_test_{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let run = {
+        let (url, prefix) = (url.clone(), prefix.clone());
+        tokio::spawn(async move {
+            let open = |name: String, dims: usize| {
+                let url = url.clone();
+                let collection = format!("{prefix}_{}", name.replace('-', "_"));
+                async move {
+                    QdrantMemory::open(&url, &collection, dims)
+                        .await
+                        .map(|m| Box::new(m) as Box<dyn VectorMemory>)
+                }
+            };
+            run_contract(open).await;
+        })
+    };
+    let outcome = run.await;
+    let client = qdrant_client::Qdrant::from_url(&url)
+        .skip_compatibility_check()
+        .build()
+        .expect("client");
+    if let Ok(list) = client.list_collections().await {
+        for c in list
+            .collections
+            .iter()
+            .filter(|c| c.name.starts_with(&prefix))
+        {
+            let _ = client.delete_collection(&c.name).await;
+        }
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn a_new_collection_gets_cosine_vectors_and_keyword_indexes() {
+    let server = InTestQdrant::start().await;
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", 384)
+        .await
+        .expect("open");
+    assert_eq!(memory.name(), "qdrant");
+    assert_eq!(memory.dims(), 384);
+    assert_eq!(server.collections(), ["aios_memory"]);
+    assert_eq!(
+        server.params_of("aios_memory"),
+        Some((384, Distance::Cosine))
+    );
+    for field in ["agent_id", "kind"] {
+        assert_eq!(
+            server.index_of("aios_memory", field),
+            Some(PayloadSchemaType::Keyword as i32),
+            "{field}"
+        );
+    }
+    // Opening again changes nothing and keeps what is there.
+    memory
+        .upsert(vec![(item("a", "fact", "x"), vec![1.0; 384])])
+        .await
+        .expect("upsert");
+    drop(memory);
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", 384)
+        .await
+        .expect("reopen");
+    assert_eq!(
+        memory.count(&MemoryFilter::default()).await.expect("count"),
+        1
+    );
+    assert_eq!(server.collections(), ["aios_memory"]);
+}
+
+#[tokio::test]
+async fn an_existing_collection_made_for_other_vectors_is_refused_at_open() {
+    let server = InTestQdrant::start().await;
+    server.create_collection("aios_memory", 768, Distance::Cosine);
+    let err = QdrantMemory::open(&server.url(), "aios_memory", 384)
+        .await
+        .err()
+        .expect("size mismatch");
+    let msg = err.to_string();
+    assert!(matches!(err, MemoryError::Mismatch(_)), "{err:?}");
+    for part in [
+        "768-dimensional",
+        "384",
+        "`aios_memory`",
+        &server.url(),
+        "memory.dims",
+    ] {
+        assert!(msg.contains(part), "`{part}` missing from: {msg}");
+    }
+
+    server.create_collection("by_dot", 384, Distance::Dot);
+    let err = QdrantMemory::open(&server.url(), "by_dot", 384)
+        .await
+        .err()
+        .expect("distance mismatch");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Dot") && msg.contains("Cosine") && msg.contains("`by_dot`"),
+        "{msg}"
+    );
+    // Nothing was created or changed on the way.
+    assert_eq!(server.index_of("aios_memory", "agent_id"), None);
+    assert_eq!(
+        server.params_of("aios_memory"),
+        Some((768, Distance::Cosine))
+    );
+}
+
+#[tokio::test]
+async fn upserts_are_sent_in_batches_and_filters_reach_the_server() {
+    let server = InTestQdrant::start().await;
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", DIMS)
+        .await
+        .expect("open");
+    let n = 2 * BATCH + 88;
+    let items: Vec<(MemoryItem, Vec<f32>)> = (0..n)
+        .map(|i| {
+            let agent = if i % 2 == 0 {
+                "even-agent"
+            } else {
+                "odd-agent"
+            };
+            let angle = i as f32 / n as f32;
+            (
+                item(agent, "fact", &format!("item {i}")),
+                vector(&[angle.cos(), angle.sin()]),
+            )
+        })
+        .collect();
+    memory.upsert(items).await.expect("upsert");
+    assert_eq!(
+        server.upserts(),
+        [(BATCH, Some(true)), (BATCH, Some(true)), (88, Some(true))]
+    );
+    assert_eq!(
+        memory.count(&MemoryFilter::default()).await.expect("count"),
+        n as u64
+    );
+    let even = MemoryFilter::agent("even-agent");
+    assert_eq!(memory.count(&even).await.expect("count"), (n / 2) as u64);
+    let found = memory
+        .search(&vector(&[1.0]), &even, 3)
+        .await
+        .expect("search");
+    let texts: Vec<&str> = found.iter().map(|s| s.item.text.as_str()).collect();
+    assert_eq!(texts, ["item 0", "item 2", "item 4"]);
+    // Deleting many ids also goes in batches, and counts what existed.
+    let ids: Vec<String> = (0..n).map(|_| memory_contract::new_id()).collect();
+    assert_eq!(memory.delete(&ids).await.expect("delete"), 0);
+}
+
+#[tokio::test]
+async fn auto_takes_qdrant_when_it_answers_and_says_so() {
+    let server = InTestQdrant::start().await;
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = memory_config(MemoryBackend::Auto, &server.url(), 384);
+    let selected = select::open(&config, data.path()).await.expect("open");
+    assert_eq!(selected.memory.name(), "qdrant");
+    assert!(
+        selected.note.contains("auto → qdrant") && selected.note.contains(&server.url()),
+        "{}",
+        selected.note
+    );
+    assert_eq!(server.collections(), ["aios_memory"]);
+    assert!(
+        !data.path().join("memory").exists(),
+        "no local index is made when Qdrant is used"
+    );
+}
+
+#[tokio::test]
+async fn auto_takes_the_local_index_when_qdrant_does_not_answer() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let url = dead_url();
+    let config = memory_config(MemoryBackend::Auto, &url, 384);
+    let selected = select::open(&config, data.path()).await.expect("open");
+    assert_eq!(selected.memory.name(), "local");
+    assert!(
+        selected.note.contains("auto → local") && selected.note.contains(&url),
+        "{}",
+        selected.note
+    );
+    assert!(data.path().join("memory").join("memory.redb").is_file());
+}
+
+#[tokio::test]
+async fn auto_does_not_fall_back_from_a_collection_of_another_size() {
+    // Falling back would split the memory between two stores without anyone noticing.
+    let server = InTestQdrant::start().await;
+    server.create_collection("aios_memory", 768, Distance::Cosine);
+    let data = tempfile::tempdir().expect("tempdir");
+    let config = memory_config(MemoryBackend::Auto, &server.url(), 384);
+    let err = select::open(&config, data.path())
+        .await
+        .expect_err("mismatch");
+    assert!(err.to_string().contains("768-dimensional"), "{err}");
+}
+
+#[tokio::test]
+async fn explicit_qdrant_that_does_not_answer_is_a_one_line_error() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let url = dead_url();
+    let config = memory_config(MemoryBackend::Qdrant, &url, 384);
+    let started = Instant::now();
+    let err = select::open(&config, data.path())
+        .await
+        .expect_err("unreachable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let msg = err.to_string();
+    assert!(matches!(err, MemoryError::Unreachable { .. }), "{err:?}");
+    assert!(
+        msg.starts_with(&format!("qdrant at {url} is not reachable")),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "{msg}");
+    assert!(!data.path().join("memory").exists());
+}
+
+#[tokio::test]
+async fn local_never_probes_the_network_and_auto_does() {
+    // A listener that never answers: a probe shows up as a pending connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let data = tempfile::tempdir().expect("tempdir");
+
+    let local = memory_config(MemoryBackend::Local, &url, 384);
+    let selected = select::open(&local, data.path()).await.expect("open local");
+    assert_eq!(selected.memory.name(), "local");
+    drop(selected);
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "memory.backend = local connected to {url}"
+    );
+
+    let auto = memory_config(MemoryBackend::Auto, &url, 384);
+    let selected = select::open(&auto, data.path()).await.expect("open auto");
+    assert_eq!(
+        selected.memory.name(),
+        "local",
+        "a silent server is not Qdrant"
+    );
+    assert!(listener.accept().is_ok(), "auto did probe {url}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_says_which_memory_backend_runs_and_whether_qdrant_answered() {
+    let server = InTestQdrant::start().await;
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = cwd.path().join("data");
+    let doctor = |backend: &str, url: &str| {
+        let out = support::aios(cwd.path(), &data)
+            .arg("doctor")
+            .env("AIOS_MEMORY_BACKEND", backend)
+            .env("AIOS_MEMORY_URL", url)
+            .output()
+            .expect("run aios doctor");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("memory"))
+            .unwrap_or_else(|| panic!("no memory line in:\n{stdout}"))
+            .to_string();
+        (out.status.success(), line)
+    };
+    let (ok, line) = tokio::task::block_in_place(|| doctor("auto", &server.url()));
+    assert!(ok, "{line}");
+    assert!(
+        line.contains("ok") && line.contains("auto → qdrant") && line.contains("reachable"),
+        "{line}"
+    );
+    assert!(line.contains("created at start with 384 dims"), "{line}");
+
+    let dead = dead_url();
+    let (ok, line) = tokio::task::block_in_place(|| doctor("auto", &dead));
+    assert!(ok, "{line}");
+    assert!(
+        line.contains("warn") && line.contains("auto → local"),
+        "{line}"
+    );
+    assert!(
+        line.contains(&dead) && line.contains("not reachable"),
+        "{line}"
+    );
+
+    let (ok, line) = tokio::task::block_in_place(|| doctor("qdrant", &dead));
+    assert!(!ok, "an explicit Qdrant that is down fails doctor");
+    assert!(
+        line.contains("FAIL") && line.contains("not reachable"),
+        "{line}"
+    );
+
+    let (ok, line) = tokio::task::block_in_place(|| doctor("local", &dead));
+    assert!(ok, "{line}");
+    assert!(line.contains("not probed"), "{line}");
+
+    server.create_collection("aios_memory", 768, Distance::Cosine);
+    let (ok, line) = tokio::task::block_in_place(|| doctor("auto", &server.url()));
+    assert!(!ok, "{line}");
+    assert!(
+        line.contains("FAIL") && line.contains("768-dimensional"),
+        "{line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_on_qdrant_remembers_and_recalls_through_it() {
+    let server = InTestQdrant::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = support::config_in(dir.path());
+    config.memory.backend = MemoryBackend::Qdrant;
+    config.memory.url = server.url();
+    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions::new(config))
+        .await
+        .expect("runtime starts on qdrant");
+    assert_eq!(rt.hub().memory_name(), "qdrant");
+    let me = aios::context::Caller::operator("alice");
+    rt.dispatch_and_wait(&me, "support-agent", "Customer 42 cannot log in")
+        .await
+        .expect("dispatch");
+    assert!(
+        server.upserts().iter().map(|&(n, _)| n).sum::<usize>() >= 1,
+        "the episodic memory went to Qdrant"
+    );
+    let recalled = rt
+        .hub()
+        .recall(&me, "support-agent", "cannot log in", 5, Some("episodic"))
+        .await
+        .expect("recall");
+    assert_eq!(recalled.len(), 1);
+    assert!(recalled[0].item.text.contains("Customer 42"));
+    assert_eq!(recalled[0].item.agent_id, "support-agent");
+    assert!(
+        !dir.path().join("memory").exists(),
+        "no local index was made"
+    );
+    rt.shutdown().await;
 }

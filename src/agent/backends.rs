@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use crate::audit::{AuditLog, AuditMirror, AuditOptions};
 use crate::bus::{Bus, LocalBus, RedisBus, RedisBusOptions};
-use crate::config::{BusBackend, Config, EmbedderKind, MemoryBackend, RunnerKind};
+use crate::config::{BusBackend, Config, EmbedderKind, RunnerKind};
 use crate::context::{EmbeddedStore, RedisStore, Store};
 use crate::llm::{LlmRunner, SimRunner};
-use crate::memory::{Embedder, HashEmbedder, LocalMemory, VectorMemory};
+use crate::memory::{Embedder, HashEmbedder, VectorMemory};
 
 use super::runtime::RuntimeError;
 
@@ -70,25 +70,13 @@ pub async fn open(
         (None, None) => (local_bus(config), open_embedded_store(data_dir)?, None),
     };
     let dims = config.memory.dims as usize;
-    let memory: Arc<dyn VectorMemory> = match config.memory.backend {
-        MemoryBackend::Auto | MemoryBackend::Local => {
-            // Opening loads every vector; at 100k items that is ~1 s of blocking I/O.
-            let dir = data_dir.join("memory");
-            let opened = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, dims))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| e.to_string()));
-            Arc::new(opened.map_err(|message| RuntimeError::Open {
-                what: "the local vector memory".into(),
-                message,
-            })?)
-        }
-        MemoryBackend::Qdrant => {
-            return Err(RuntimeError::Config(
-                    "memory.backend = \"qdrant\" is not available in this build yet; use \"auto\" or \"local\"".into(),
-                ));
-        }
-    };
+    let memory: Arc<dyn VectorMemory> = crate::memory::select::open(&config.memory, data_dir)
+        .await
+        .map_err(|e| RuntimeError::Open {
+            what: "the vector memory".into(),
+            message: e.to_string(),
+        })?
+        .memory;
     let embedder: Arc<dyn Embedder> = match config.memory.embedder {
         EmbedderKind::Auto | EmbedderKind::Hash => Arc::new(HashEmbedder::new(dims)),
         EmbedderKind::Ollama => {

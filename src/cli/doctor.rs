@@ -9,9 +9,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use crate::config::{
-    BusBackend, Config, ConfigError, ConfigSource, EmbedderKind, MemoryBackend, RunnerKind,
-};
+use crate::config::{BusBackend, Config, ConfigError, ConfigSource, EmbedderKind, RunnerKind};
 use crate::control::DataDirLock;
 
 use super::{Cli, load_config};
@@ -127,16 +125,7 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
 
     out.push(bus);
 
-    let required = config.memory.backend == MemoryBackend::Qdrant;
-    out.push(if config.memory.backend == MemoryBackend::Local {
-        check(
-            "memory",
-            Status::Ok,
-            format!("local on-disk index, {} dims", config.memory.dims),
-        )
-    } else {
-        server_check("memory", &config.memory.url, required, "local", "qdrant").await
-    });
+    out.push(memory_check(config, &data_dir).await);
     out.push(match config.memory.embedder {
         EmbedderKind::Ollama => {
             server_check("embedder", &config.llm.ollama.url, true, "hash", "ollama").await
@@ -199,6 +188,21 @@ async fn bus_check(config: &Config) -> (Check, bool) {
         ),
     };
     (check, on_redis)
+}
+
+/// Which vector memory the start would open, and whether Qdrant answered.
+async fn memory_check(config: &Config, data_dir: &std::path::Path) -> Check {
+    use crate::memory::select::{Verdict, diagnose};
+    let d = diagnose(&config.memory, data_dir).await;
+    let status = match d.verdict {
+        Verdict::Ok => Status::Ok,
+        Verdict::Warn => Status::Warn,
+        Verdict::Fail => Status::Fail,
+    };
+    Check {
+        latency_ms: d.latency.map(|l| l.as_secs_f64() * 1000.0),
+        ..check("memory", status, d.detail)
+    }
 }
 
 /// Probe a server; `required` turns "down" into a failure, otherwise the embedded

@@ -88,7 +88,7 @@ impl LocalMemory {
         })?;
 
         check_meta(&db, dims).map_err(|e| match e {
-            MetaError::Mismatch(msg) => MemoryError::Storage(format!("{}: {msg}", path.display())),
+            MetaError::Mismatch(msg) => MemoryError::Mismatch(format!("{}: {msg}", path.display())),
             MetaError::Redb(e) => storage(&e),
         })?;
 

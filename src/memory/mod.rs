@@ -1,4 +1,4 @@
-//! Vector memory: the `VectorMemory` and `Embedder` seams and their local backends.
+//! Vector memory: the `VectorMemory` and `Embedder` seams and their backends.
 //!
 //! An item's vector is produced by an `Embedder` and stored with its payload (agent, kind,
 //! text, time, tags) in a `VectorMemory`; recall embeds the query and searches by cosine
@@ -6,12 +6,15 @@
 
 pub mod hash_embedder;
 pub mod local;
+pub mod qdrant;
+pub mod select;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use hash_embedder::HashEmbedder;
 pub use local::LocalMemory;
+pub use qdrant::QdrantMemory;
 
 /// One remembered item: the payload stored beside its vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +64,17 @@ pub enum MemoryError {
     Dimensions { want: usize, got: usize },
     #[error("memory storage: {0}")]
     Storage(String),
+    /// The stored memory was made with other settings (vector size, distance, format); a
+    /// configuration to fix, never something to fall back from silently.
+    #[error("{0}")]
+    Mismatch(String),
+    /// A memory server did not answer.
+    #[error("{backend} at {url} is not reachable: {reason}")]
+    Unreachable {
+        backend: &'static str,
+        url: String,
+        reason: String,
+    },
     #[error("embedder: {0}")]
     Embedder(String),
 }

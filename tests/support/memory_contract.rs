@@ -3,8 +3,9 @@
 //!
 //! A backend's test supplies an opener, `open(name, dims)`: a name not used before gives an
 //! empty store of `dims` dimensions; the same name again, after the previous handle is
-//! dropped, reopens what that store holds (a restart). Ids are UUIDs, as the runtime makes
-//! them, since some backends accept nothing else.
+//! dropped, reopens what that store holds (a restart), and must refuse a `dims` other than
+//! the one it was made with. Ids are mostly UUIDs, as the runtime makes them; one check
+//! makes sure any other id text works too.
 
 #![allow(dead_code)]
 
@@ -22,7 +23,7 @@ const SCORE_TOLERANCE: f32 = 1e-3;
 pub async fn run_contract<F, Fut>(open: F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
     eprintln!("contract: starts_empty");
     starts_empty(&open).await;
@@ -40,8 +41,24 @@ where
     payload_round_trips(&open).await;
     eprintln!("contract: wrong_dimensions_are_an_error");
     wrong_dimensions_are_an_error(&open).await;
+    eprintln!("contract: any_id_text_works");
+    any_id_text_works(&open).await;
     eprintln!("contract: survives_a_restart");
     survives_a_restart(&open).await;
+    eprintln!("contract: reopening_with_other_dimensions_is_refused");
+    reopening_with_other_dimensions_is_refused(&open).await;
+}
+
+/// Open a store the check expects to open.
+async fn open_ok<F, Fut>(open: &F, name: &str, dims: usize) -> Box<dyn VectorMemory>
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
+{
+    match open(name.to_string(), dims).await {
+        Ok(memory) => memory,
+        Err(e) => panic!("opening `{name}` with {dims} dims: {e}"),
+    }
 }
 
 /// A fresh id, as the runtime makes them.
@@ -98,9 +115,9 @@ async fn search(
 pub async fn starts_empty<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-empty".into(), DIMS).await;
+    let memory = open_ok(open, "contract-empty", DIMS).await;
     assert_eq!(memory.dims(), DIMS);
     assert_eq!(count(memory.as_ref(), &all()).await, 0);
     assert!(
@@ -116,9 +133,9 @@ where
 pub async fn search_orders_by_cosine<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-order".into(), DIMS).await;
+    let memory = open_ok(open, "contract-order", DIMS).await;
     // Inserted out of order; lengths vary, since the score is cosine, not dot product.
     memory
         .upsert(vec![
@@ -155,9 +172,9 @@ where
 pub async fn search_respects_k<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-k".into(), DIMS).await;
+    let memory = open_ok(open, "contract-k", DIMS).await;
     let items: Vec<_> = (0..6)
         .map(|i| {
             let angle = i as f32 * 0.25;
@@ -184,9 +201,9 @@ where
 pub async fn filters_by_agent_and_kind<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-filter".into(), DIMS).await;
+    let memory = open_ok(open, "contract-filter", DIMS).await;
     memory
         .upsert(vec![
             (item("support-agent", "fact", "s-fact-1"), vector(&[1.0])),
@@ -251,9 +268,9 @@ where
 pub async fn upsert_replaces_by_id<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-replace".into(), DIMS).await;
+    let memory = open_ok(open, "contract-replace", DIMS).await;
     let first = item("support-agent", "fact", "first version");
     let other = item("support-agent", "fact", "other");
     memory
@@ -288,9 +305,9 @@ where
 pub async fn delete_removes_and_counts_what_existed<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-delete".into(), DIMS).await;
+    let memory = open_ok(open, "contract-delete", DIMS).await;
     let items: Vec<MemoryItem> = (0..4)
         .map(|i| item("a", "fact", &format!("item {i}")))
         .collect();
@@ -331,9 +348,9 @@ where
 pub async fn payload_round_trips<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-payload".into(), DIMS).await;
+    let memory = open_ok(open, "contract-payload", DIMS).await;
     let stored = MemoryItem {
         id: new_id(),
         agent_id: "lead-router-agent".into(),
@@ -354,9 +371,9 @@ where
 pub async fn wrong_dimensions_are_an_error<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
-    let memory = open("contract-dims".into(), DIMS).await;
+    let memory = open_ok(open, "contract-dims", DIMS).await;
     let err = memory
         .upsert(vec![(item("a", "fact", "short"), vec![1.0; DIMS - 1])])
         .await
@@ -394,13 +411,13 @@ where
 pub async fn survives_a_restart<F, Fut>(open: &F)
 where
     F: Fn(String, usize) -> Fut,
-    Fut: Future<Output = Box<dyn VectorMemory>>,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
 {
     let kept = item("support-agent", "fact", "kept");
     let replaced = item("support-agent", "episodic", "replaced");
     let deleted = item("seo-agent", "fact", "deleted");
     {
-        let memory = open("contract-restart".into(), DIMS).await;
+        let memory = open_ok(open, "contract-restart", DIMS).await;
         memory
             .upsert(vec![
                 (kept.clone(), vector(&[1.0])),
@@ -424,7 +441,7 @@ where
         );
     }
 
-    let memory = open("contract-restart".into(), DIMS).await;
+    let memory = open_ok(open, "contract-restart", DIMS).await;
     let m = memory.as_ref();
     assert_eq!(count(m, &all()).await, 2);
     assert_eq!(count(m, &MemoryFilter::agent("support-agent")).await, 2);
@@ -445,4 +462,97 @@ where
         .await
         .expect("upsert after restart");
     assert_eq!(count(m, &all()).await, 3);
+}
+
+pub async fn any_id_text_works<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
+{
+    let memory = open_ok(open, "contract-ids", DIMS).await;
+    let mut plain = item("a", "fact", "plain");
+    plain.id = "note-1".into();
+    // Another spelling is another id.
+    let mut upper = item("a", "fact", "upper");
+    upper.id = "Note-1".into();
+    let mut unicode = item("a", "fact", "unicode");
+    unicode.id = "mémoire/42 «x»".into();
+    memory
+        .upsert(vec![
+            (plain.clone(), vector(&[1.0])),
+            (upper.clone(), vector(&[0.0, 1.0])),
+            (unicode.clone(), vector(&[0.0, 0.0, 1.0])),
+        ])
+        .await
+        .expect("upsert");
+    let m = memory.as_ref();
+    assert_eq!(count(m, &all()).await, 3);
+    let found = search(m, &vector(&[1.0]), &all(), 1).await;
+    assert_eq!(found[0].item, plain, "the original id comes back");
+    let found = search(m, &vector(&[0.0, 0.0, 1.0]), &all(), 1).await;
+    assert_eq!(found[0].item, unicode);
+
+    let mut replaced = plain.clone();
+    replaced.text = "plain, replaced".into();
+    memory
+        .upsert(vec![(replaced.clone(), vector(&[1.0, 0.1]))])
+        .await
+        .expect("replace");
+    assert_eq!(count(m, &all()).await, 3);
+    let found = search(m, &vector(&[1.0]), &all(), 1).await;
+    assert_eq!(found[0].item, replaced);
+
+    assert_eq!(
+        memory
+            .delete(&["note-1".into(), "note-1".into(), "note-2".into()])
+            .await
+            .expect("delete"),
+        1,
+        "a repeated id counts once"
+    );
+    assert_eq!(count(m, &all()).await, 2);
+    let left = search(m, &vector(&[1.0, 1.0, 1.0]), &all(), 10).await;
+    let mut ids: Vec<&str> = left.iter().map(|s| s.item.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["Note-1", "mémoire/42 «x»"]);
+}
+
+pub async fn reopening_with_other_dimensions_is_refused<F, Fut>(open: &F)
+where
+    F: Fn(String, usize) -> Fut,
+    Fut: Future<Output = Result<Box<dyn VectorMemory>, MemoryError>>,
+{
+    let other = DIMS * 2;
+    {
+        let memory = open_ok(open, "contract-redims", DIMS).await;
+        memory
+            .upsert(vec![(item("a", "fact", "kept"), vector(&[1.0]))])
+            .await
+            .expect("upsert");
+    }
+    let err = match open("contract-redims".into(), other).await {
+        Ok(_) => panic!("a {DIMS}-dimensional store opened with {other} dims"),
+        Err(e) => e,
+    };
+    let msg = err.to_string();
+    assert!(matches!(err, MemoryError::Mismatch(_)), "{err:?}");
+    assert!(
+        msg.contains(&format!("{DIMS}-dimensional")) && msg.contains(&other.to_string()),
+        "the error names both sizes: {msg}"
+    );
+    assert!(
+        msg.contains("memory.dims"),
+        "and the setting to change: {msg}"
+    );
+    assert!(!msg.contains('\n'), "{msg}");
+
+    // Nothing was lost or changed by the refused open.
+    let memory = open_ok(open, "contract-redims", DIMS).await;
+    assert_eq!(count(memory.as_ref(), &all()).await, 1);
+    assert_eq!(
+        search(memory.as_ref(), &vector(&[1.0]), &all(), 1).await[0]
+            .item
+            .text,
+        "kept"
+    );
 }

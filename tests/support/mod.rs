@@ -11,13 +11,15 @@ use std::process::Command;
 use aios::agent::{Runtime, RuntimeOptions};
 use aios::config::Config;
 
-/// Defaults, with everything under `dir`, the sim runner streaming without delay, and the
-/// in-process bus: `auto` would find a Redis on 6379, which tests never touch.
+/// Defaults, with everything under `dir`, the sim runner streaming without delay, the
+/// in-process bus (`auto` would find a Redis on 6379, which tests never touch) and the local
+/// vector memory (`auto` would probe Qdrant on 6334).
 pub fn config_in(dir: &Path) -> Config {
     let mut c = Config::default();
     c.runtime.data_dir = dir.to_path_buf();
     c.llm.sim.tokens_per_second = 0;
     c.bus.backend = aios::config::BusBackend::Memory;
+    c.memory.backend = aios::config::MemoryBackend::Local;
     c
 }
 
@@ -42,6 +44,8 @@ pub fn aios(cwd: &Path, data: &Path) -> Command {
         .env("AIOS_LLM_SIM_TOKENS_PER_SECOND", "0")
         // `auto` would find a Redis on 6379, which tests never touch.
         .env("AIOS_BUS_BACKEND", "memory")
+        // `auto` would probe Qdrant on 6334.
+        .env("AIOS_MEMORY_BACKEND", "local")
         .env("NO_COLOR", "1")
         .arg("--data-dir")
         .arg(data);
