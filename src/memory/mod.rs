@@ -6,12 +6,14 @@
 
 pub mod hash_embedder;
 pub mod local;
+pub mod ollama_embedder;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use hash_embedder::HashEmbedder;
 pub use local::LocalMemory;
+pub use ollama_embedder::{OllamaEmbedder, open_embedder};
 
 /// One remembered item: the payload stored beside its vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
