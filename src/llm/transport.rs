@@ -254,18 +254,17 @@ fn is_connection_failure(e: &reqwest::Error) -> bool {
     false
 }
 
-/// An error and its causes in one line, innermost cause last, without repeats.
+/// The reason of an error in one line: its innermost cause (e.g. `Connection refused (os
+/// error 111)`), since the wrappers around it (`error sending request for url (…)`) only
+/// repeat the URL the message names already.
 pub fn one_line(e: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut reason = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
+        reason = s.to_string();
         source = s.source();
     }
-    flatten(&parts.join(": "))
+    flatten(&reason)
 }
 
 /// One line, no control characters.
