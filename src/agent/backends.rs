@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use crate::audit::{AuditLog, AuditMirror, AuditOptions};
 use crate::bus::{Bus, LocalBus, RedisBus, RedisBusOptions};
-use crate::config::{BusBackend, Config, EmbedderKind, RunnerKind};
+use crate::config::{BusBackend, Config};
 use crate::context::{EmbeddedStore, RedisStore, Store};
-use crate::llm::{LlmRunner, SimRunner};
-use crate::memory::{Embedder, HashEmbedder, VectorMemory};
+use crate::llm::LlmRunner;
+use crate::memory::{Embedder, VectorMemory};
 
 use super::runtime::RuntimeError;
 
@@ -69,7 +69,6 @@ pub async fn open(
         },
         (None, None) => (local_bus(config), open_embedded_store(data_dir)?, None),
     };
-    let dims = config.memory.dims as usize;
     let memory: Arc<dyn VectorMemory> = crate::memory::select::open(&config.memory, data_dir)
         .await
         .map_err(|e| RuntimeError::Open {
@@ -77,25 +76,19 @@ pub async fn open(
             message: e.to_string(),
         })?
         .memory;
-    let embedder: Arc<dyn Embedder> = match config.memory.embedder {
-        EmbedderKind::Auto | EmbedderKind::Hash => Arc::new(HashEmbedder::new(dims)),
-        EmbedderKind::Ollama => {
-            return Err(RuntimeError::Config(
-                    "memory.embedder = \"ollama\" is not available in this build yet; use \"auto\" or \"hash\"".into(),
-                ));
-        }
-    };
-    let runner: Arc<dyn LlmRunner> = match config.llm.runner {
-        RunnerKind::Auto | RunnerKind::Sim => {
-            Arc::new(SimRunner::new(config.llm.sim.tokens_per_second))
-        }
-        other => {
-            return Err(RuntimeError::Config(format!(
-                "llm.runner = \"{}\" is not available in this build yet; use \"auto\" or \"sim\"",
-                other.as_str()
-            )));
-        }
-    };
+    let (embedder, embedder_note) =
+        crate::memory::open_embedder(config)
+            .await
+            .map_err(|e| RuntimeError::Open {
+                what: "the embedder".into(),
+                message: e.to_string(),
+            })?;
+    tracing::info!(embedder = %embedder_note, "embedder");
+    let selected = crate::llm::select_runner(&config.llm)
+        .await
+        .map_err(|e| RuntimeError::Config(e.to_string()))?;
+    tracing::info!(runner = %selected.note, "model runner");
+    let runner = selected.runner;
     let audit =
         AuditLog::open(AuditOptions::from_config(config)).map_err(|e| RuntimeError::Open {
             what: "the audit log".into(),

@@ -9,7 +9,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
-use crate::config::{BusBackend, Config, ConfigError, ConfigSource, EmbedderKind, RunnerKind};
+use crate::config::{BusBackend, Config, ConfigError, ConfigSource, RunnerKind};
 use crate::control::DataDirLock;
 
 use super::{Cli, load_config};
@@ -126,36 +126,45 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
     out.push(bus);
 
     out.push(memory_check(config, &data_dir).await);
-    out.push(match config.memory.embedder {
-        EmbedderKind::Ollama => {
-            server_check("embedder", &config.llm.ollama.url, true, "hash", "ollama").await
-        }
-        _ => check(
-            "embedder",
-            Status::Ok,
-            format!("hash: deterministic local, {} dims", config.memory.dims),
-        ),
+    out.push(match crate::memory::open_embedder(config).await {
+        Ok((_, note)) => check("embedder", Status::Ok, note),
+        Err(e) => check("embedder", Status::Fail, e.to_string()),
     });
-
-    match config.llm.runner {
-        RunnerKind::Sim => out.push(check("llm", Status::Ok, "sim: scripted local runner")),
-        RunnerKind::Ollama => {
-            out.push(server_check("llm", &config.llm.ollama.url, true, "sim", "ollama").await)
-        }
-        RunnerKind::Openai => {
-            out.push(server_check("llm", &config.llm.openai.url, true, "sim", "openai").await)
-        }
-        RunnerKind::Auto => {
-            out.push(server_check("ollama", &config.llm.ollama.url, false, "sim", "ollama").await);
-            out.push(server_check("openai", &config.llm.openai.url, false, "sim", "openai").await);
-            out.push(check(
-                "llm",
-                Status::Ok,
-                "auto → sim: scripted local runner",
-            ));
-        }
-    }
+    out.push(llm_check(config).await);
     out
+}
+
+/// The model runner `llm.runner` names, probed: an explicit one that is down fails; `auto`
+/// says which it chose and why.
+async fn llm_check(config: &Config) -> Check {
+    use crate::llm::select;
+    let (url, probed) = match config.llm.runner {
+        RunnerKind::Sim => return check("llm", Status::Ok, "sim: scripted local runner"),
+        RunnerKind::Auto => {
+            return match select::select_runner(&config.llm).await {
+                Ok(s) if s.runner.name() == "sim" => check("llm", Status::Warn, s.note),
+                Ok(s) => check("llm", Status::Ok, s.note),
+                Err(e) => check("llm", Status::Fail, e.to_string()),
+            };
+        }
+        RunnerKind::Ollama => (
+            &config.llm.ollama.url,
+            select::probe_ollama(&config.llm.ollama.url)
+                .await
+                .map(|v| format!("version {v}")),
+        ),
+        RunnerKind::Openai => (
+            &config.llm.openai.url,
+            select::probe_openai(&config.llm.openai.url)
+                .await
+                .map(|n| format!("{n} model(s) served")),
+        ),
+    };
+    let kind = config.llm.runner.as_str();
+    match probed {
+        Ok(detail) => check("llm", Status::Ok, format!("{kind} at {url}: {detail}")),
+        Err(e) => check("llm", Status::Fail, format!("{kind} at {url} is down: {e}")),
+    }
 }
 
 /// The bus: Redis when configured (required) or when `auto` finds it; in-process otherwise.
@@ -202,40 +211,6 @@ async fn memory_check(config: &Config, data_dir: &std::path::Path) -> Check {
     Check {
         latency_ms: d.latency.map(|l| l.as_secs_f64() * 1000.0),
         ..check("memory", status, d.detail)
-    }
-}
-
-/// Probe a server; `required` turns "down" into a failure, otherwise the embedded
-/// `fallback` is what runs.
-async fn server_check(
-    name: &'static str,
-    url: &str,
-    required: bool,
-    fallback: &str,
-    kind: &str,
-) -> Check {
-    match probe(url).await {
-        Ok(latency) => {
-            let mut c = check(
-                name,
-                if required { Status::Fail } else { Status::Ok },
-                if required {
-                    format!(
-                        "{kind} at {url} is reachable, but this build runs no {kind} backend yet"
-                    )
-                } else {
-                    format!("{kind} reachable at {url}; running {fallback} (embedded)")
-                },
-            );
-            c.latency_ms = Some(latency);
-            c
-        }
-        Err(e) if required => check(name, Status::Fail, format!("{kind} at {url} is down: {e}")),
-        Err(e) => check(
-            name,
-            Status::Warn,
-            format!("{kind} not reachable at {url} ({e}); running {fallback} (embedded)"),
-        ),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod audit;
 mod context;
 mod dispatch;
 mod doctor;
+mod models;
 mod serve;
 mod session;
 mod watch;
@@ -64,6 +65,8 @@ pub enum Command {
     },
     /// Live bus traffic, one line per message (for SSH sessions without the TUI).
     Watch(watch::WatchArgs),
+    /// List the models each runner serves; pull a model; create one with a LoRA adapter.
+    Models(models::ModelsArgs),
     /// Check configuration, policy and every backend.
     Doctor {
         /// Print JSON instead of a table.
@@ -96,6 +99,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Agents { json } => agents::run(config, json).await,
         Command::Context(args) => context::run(config, args).await,
         Command::Watch(args) => watch::run(config, args).await,
+        Command::Models(args) => models::run(config, args).await,
         Command::Audit { cmd } => audit::run(&config, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Doctor { .. } => unreachable!("handled above"),
     }

@@ -228,6 +228,14 @@ impl RunnerKind {
 pub struct LlmConfig {
     pub runner: RunnerKind,
     pub model: String,
+    /// TCP connect timeout per attempt.
+    pub connect_timeout_ms: u32,
+    /// Longest wait from sending a request to the first token (includes loading the model).
+    pub first_token_timeout_ms: u32,
+    /// Longest gap between two tokens once an answer streams.
+    pub idle_timeout_ms: u32,
+    /// Extra attempts after a connection failure (refused, reset before any answer).
+    pub retries: u32,
     pub ollama: EndpointConfig,
     pub openai: EndpointConfig,
     pub sim: SimConfig,
@@ -238,6 +246,10 @@ impl Default for LlmConfig {
         Self {
             runner: RunnerKind::Auto,
             model: "llama3".into(),
+            connect_timeout_ms: 3_000,
+            first_token_timeout_ms: 120_000,
+            idle_timeout_ms: 60_000,
+            retries: 2,
             ollama: EndpointConfig {
                 url: "http://127.0.0.1:11434".into(),
             },

@@ -1,7 +1,16 @@
-//! Model runners: the `LlmRunner` seam, the token events it streams, and the scripted
-//! `sim` runner that needs no model at all (always labelled `sim` wherever a model is named).
+//! Model runners: the `LlmRunner` seam, the token events it streams, the Ollama and
+//! OpenAI-compatible runners, and the scripted `sim` runner that needs no model at all
+//! (always labelled `sim` wherever a model is named).
 
+pub mod ndjson;
+pub mod ollama;
+pub mod ollama_api;
+pub mod openai;
+pub mod openai_api;
+pub mod select;
 mod sim;
+pub mod sse;
+pub mod transport;
 
 use std::pin::Pin;
 
@@ -9,7 +18,11 @@ use async_trait::async_trait;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 
+pub use ollama::OllamaRunner;
+pub use openai::OpenAiRunner;
+pub use select::{SelectedRunner, open_runner, select_runner};
 pub use sim::SimRunner;
+pub use transport::Timeouts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

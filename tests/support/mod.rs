@@ -2,6 +2,9 @@
 //! hermetically (no user config, no user data dir, no AIOS_* from the outside).
 #![allow(dead_code)]
 
+pub mod http_script;
+pub mod ollama_server;
+pub mod openai_server;
 pub mod redis_server;
 pub mod scripted_runner;
 
@@ -20,6 +23,10 @@ pub fn config_in(dir: &Path) -> Config {
     c.llm.sim.tokens_per_second = 0;
     c.bus.backend = aios::config::BusBackend::Memory;
     c.memory.backend = aios::config::MemoryBackend::Local;
+    // `auto` would probe Ollama / an OpenAI-compatible server on their default ports; a
+    // test that wants a runner or an embedder sets one on purpose.
+    c.llm.runner = aios::config::RunnerKind::Sim;
+    c.memory.embedder = aios::config::EmbedderKind::Hash;
     c
 }
 
@@ -46,6 +53,9 @@ pub fn aios(cwd: &Path, data: &Path) -> Command {
         .env("AIOS_BUS_BACKEND", "memory")
         // `auto` would probe Qdrant on 6334.
         .env("AIOS_MEMORY_BACKEND", "local")
+        // `auto` would probe model servers on their default ports.
+        .env("AIOS_LLM_RUNNER", "sim")
+        .env("AIOS_MEMORY_EMBEDDER", "hash")
         .env("NO_COLOR", "1")
         .arg("--data-dir")
         .arg(data);
