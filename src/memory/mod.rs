@@ -6,17 +6,17 @@
 
 pub mod hash_embedder;
 pub mod local;
+pub mod ollama_embedder;
 pub mod qdrant;
 pub mod select;
-pub mod ollama_embedder;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use hash_embedder::HashEmbedder;
 pub use local::LocalMemory;
-pub use qdrant::QdrantMemory;
 pub use ollama_embedder::{OllamaEmbedder, open_embedder};
+pub use qdrant::QdrantMemory;
 
 /// One remembered item: the payload stored beside its vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
