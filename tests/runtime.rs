@@ -3,6 +3,7 @@
 
 mod support;
 
+use aios::agent::{Runtime, RuntimeOptions};
 use aios::context::Caller;
 use aios::event::RuntimeEvent;
 use support::runtime_in;
@@ -220,5 +221,38 @@ async fn the_support_agent_keeps_its_chat_history_and_others_do_not() {
             .unwrap()
             .is_empty()
     );
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_agent_with_its_own_runner_uses_it_and_the_rest_keep_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: the support agent's own Ollama is down.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut config = support::config_in(dir.path());
+    config.llm.ollama.url = url.clone();
+    config.llm.retries = 0;
+    config.agents.insert(
+        "support-agent".into(),
+        aios::config::AgentOverride {
+            runner: Some(aios::config::RunnerKind::Ollama),
+            ..Default::default()
+        },
+    );
+    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let me = Caller::operator("alice");
+    let err = rt
+        .dispatch_and_wait(&me, "support-agent", "Customer 42 cannot log in")
+        .await
+        .err()
+        .expect("the support agent's runner is down");
+    assert!(err.to_string().contains(&url), "{err}");
+    let ok = rt
+        .dispatch_and_wait(&me, "ops-agent", "Deploy build 7")
+        .await
+        .unwrap();
+    assert_eq!(ok.runner, "sim");
     rt.shutdown().await;
 }

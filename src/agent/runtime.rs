@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
 use crate::bus::Bus;
-use crate::config::Config;
+use crate::config::{Config, RunnerKind};
 use crate::context::{Caller, ContextHub, HubError, HubOptions};
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::llm::LlmRunner;
@@ -172,6 +172,7 @@ impl Runtime {
             audit,
             mirror,
         } = backends::open(&config, &data_dir, given_bus).await?;
+        let injected_runner = given_runner.is_some().then_some(());
         let runner = given_runner.unwrap_or(runner);
 
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -223,7 +224,28 @@ impl Runtime {
             .iter()
             .filter(|a| a.node.as_ref().is_none_or(|n| *n == node))
             .collect();
+        // Agents with a runner of their own (`[agents.<id>] runner`) get it; one per kind.
+        let mut own_runners: HashMap<RunnerKind, Arc<dyn LlmRunner>> = HashMap::new();
         for spec in &hosted {
+            let runner = match spec.runner {
+                Some(kind) if injected_runner.is_none() && kind != config.llm.runner => {
+                    match own_runners.get(&kind) {
+                        Some(r) => r.clone(),
+                        None => {
+                            let opened =
+                                crate::llm::open_runner(&config.llm, kind)
+                                    .await
+                                    .map_err(|e| {
+                                        RuntimeError::Config(format!("agent {}: {e}", spec.id))
+                                    })?;
+                            tracing::info!(agent = %spec.id, runner = %opened.note, "agent's own model runner");
+                            own_runners.insert(kind, opened.runner.clone());
+                            opened.runner
+                        }
+                    }
+                }
+                _ => runner.clone(),
+            };
             let (tx, mut rx) = mpsc::channel::<Intent>(config.runtime.queue_depth.max(1) as usize);
             queues.insert(spec.id.clone(), tx);
             let worker = AgentWorker {
