@@ -5,6 +5,7 @@ pub mod audit;
 mod context;
 mod dispatch;
 mod doctor;
+mod mcp;
 mod serve;
 mod session;
 mod watch;
@@ -62,6 +63,9 @@ pub enum Command {
         #[command(subcommand)]
         cmd: audit::AuditCommand,
     },
+    /// Serve MCP on stdin/stdout (for MCP clients that launch a command); through the
+    /// running owner of the data dir when there is one.
+    Mcp,
     /// Live bus traffic, one line per message (for SSH sessions without the TUI).
     Watch(watch::WatchArgs),
     /// Check configuration, policy and every backend.
@@ -96,6 +100,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Agents { json } => agents::run(config, json).await,
         Command::Context(args) => context::run(config, args).await,
         Command::Watch(args) => watch::run(config, args).await,
+        Command::Mcp => mcp::run(config).await,
         Command::Audit { cmd } => audit::run(&config, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Doctor { .. } => unreachable!("handled above"),
     }

@@ -17,6 +17,8 @@ pub fn config_in(dir: &Path) -> Config {
     c.runtime.data_dir = dir.to_path_buf();
     c.llm.sim.tokens_per_second = 0;
     c.bus.backend = aios::config::BusBackend::Memory;
+    // Never the default 8765: tests run side by side.
+    c.mcp.http_bind = "127.0.0.1:0".into();
     c
 }
 
@@ -41,6 +43,9 @@ pub fn aios(cwd: &Path, data: &Path) -> Command {
         .env("AIOS_LLM_SIM_TOKENS_PER_SECOND", "0")
         // `auto` would find a Redis on 6379, which tests never touch.
         .env("AIOS_BUS_BACKEND", "memory")
+        // No MCP HTTP server unless a test asks (never the default 8765: tests run side by
+        // side); MCP tests set 127.0.0.1:0.
+        .env("AIOS_MCP_HTTP_BIND", "")
         .env("NO_COLOR", "1")
         .arg("--data-dir")
         .arg(data);
