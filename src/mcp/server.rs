@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
@@ -178,6 +179,52 @@ impl ServerHandler for AiosMcp {
                 .with_title("aios ContextHub"),
         )
         .with_instructions(INSTRUCTIONS)
+    }
+
+    /// Route to the tool, and audit the calls that never reach one: arguments of the wrong
+    /// shape (a tool error for the client) and unknown tools (a protocol error).
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = caller_of(&context);
+        let tool = request.name.to_string();
+        let arguments = request.arguments.clone();
+        let started = Instant::now();
+        let known = self.shared.tools.get(&tool).is_some();
+        let result = self
+            .shared
+            .tools
+            .call(ToolCallContext::new(self, request, context))
+            .await;
+        let refused = match &result {
+            Err(e) => Some(e.message.to_string()),
+            Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => r
+                .content
+                .first()
+                .and_then(|c| c.as_text())
+                .map(|t| t.text.clone())
+                .filter(|t| t.starts_with("failed to deserialize parameters")),
+            Ok(_) => None,
+        };
+        if let Some(error) = refused {
+            let recorded = self.hub().record(
+                &caller,
+                Call {
+                    agent_id: None,
+                    action: if known { &tool } else { "call_tool" },
+                    input: json!({"tool": tool, "arguments": arguments}),
+                    context_id: None,
+                    result: Err(error),
+                    started,
+                },
+            );
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, "could not audit a refused tool call");
+            }
+        }
+        result
     }
 
     async fn list_resources(
