@@ -49,10 +49,13 @@ async fn run() {
         .expect("MCP HTTP");
     let url = servers.http_url().expect("HTTP url").to_string();
 
-    let started = Instant::now();
+    // Sessions connect first (each client sets up its own HTTP stack), then all start
+    // calling at once: the figure is calls on open sessions.
+    let ready = std::sync::Arc::new(tokio::sync::Barrier::new(SESSIONS + 1));
     let mut tasks = Vec::new();
     for i in 0..SESSIONS {
         let url = url.clone();
+        let ready = ready.clone();
         tasks.push(tokio::spawn(async move {
             let info = ClientConfig::new(
                 ClientCapabilities::default(),
@@ -65,6 +68,7 @@ async fn run() {
                 )
                 .await
                 .expect("session");
+            ready.wait().await;
             let mut latencies = Vec::with_capacity(CALLS);
             let mut errors = 0usize;
             for _ in 0..CALLS {
@@ -81,18 +85,23 @@ async fn run() {
                     errors += 1;
                 }
             }
+            let finished = Instant::now();
             let _ = client.cancel().await;
-            (latencies, errors)
+            (latencies, errors, finished)
         }));
     }
+    ready.wait().await;
+    let started = Instant::now();
     let mut all: Vec<Duration> = Vec::with_capacity(SESSIONS * CALLS);
     let mut errors = 0;
+    let mut last = started;
     for t in tasks {
-        let (l, e) = t.await.expect("session task");
+        let (l, e, finished) = t.await.expect("session task");
         all.extend(l);
         errors += e;
+        last = last.max(finished);
     }
-    let elapsed = started.elapsed();
+    let elapsed = last - started;
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     println!(
