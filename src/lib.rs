@@ -14,6 +14,8 @@
 //! - [`audit`]: the hash-chained JSONL audit log: writer, reader, verification, redaction.
 //! - [`control`]: data-dir ownership (one lock, one owner) and the local control socket
 //!   through which other invocations reach the owner.
+//! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
+//!   the owner's `mcp.sock`, and Streamable HTTP with Origin checks, tokens and OIDC.
 //! - [`cli`]: the command line (clap) and one module per subcommand.
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
 //! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
@@ -31,6 +33,7 @@ pub mod context;
 pub mod control;
 pub mod event;
 pub mod llm;
+pub mod mcp;
 pub mod memory;
 pub mod sanitize;
 pub mod shutdown;

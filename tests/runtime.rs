@@ -246,8 +246,7 @@ async fn an_agent_with_its_own_runner_uses_it_and_the_rest_keep_the_default() {
     let err = rt
         .dispatch_and_wait(&me, "support-agent", "Customer 42 cannot log in")
         .await
-        .err()
-        .expect("the support agent's runner is down");
+        .expect_err("the support agent's runner is down");
     assert!(err.to_string().contains(&url), "{err}");
     let ok = rt
         .dispatch_and_wait(&me, "ops-agent", "Deploy build 7")

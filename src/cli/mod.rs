@@ -5,6 +5,7 @@ pub mod audit;
 mod context;
 mod dispatch;
 mod doctor;
+mod mcp;
 mod models;
 mod serve;
 mod session;
@@ -63,6 +64,9 @@ pub enum Command {
         #[command(subcommand)]
         cmd: audit::AuditCommand,
     },
+    /// Serve MCP on stdin/stdout (for MCP clients that launch a command); through the
+    /// running owner of the data dir when there is one.
+    Mcp,
     /// Live bus traffic, one line per message (for SSH sessions without the TUI).
     Watch(watch::WatchArgs),
     /// List the models each runner serves; pull a model; create one with a LoRA adapter.
@@ -100,6 +104,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Context(args) => context::run(config, args).await,
         Command::Watch(args) => watch::run(config, args).await,
         Command::Models(args) => models::run(config, args).await,
+        Command::Mcp => mcp::run(config).await,
         Command::Audit { cmd } => audit::run(&config, cmd).await.map(|()| ExitCode::SUCCESS),
         Command::Doctor { .. } => unreachable!("handled above"),
     }

@@ -1,5 +1,5 @@
-//! `aios serve`: the runtime headless, owning the data dir and serving the control socket
-//! until SIGINT or SIGTERM.
+//! `aios serve`: the runtime headless, owning the data dir and serving the control socket,
+//! MCP on `mcp.sock` and Streamable HTTP at `mcp.http_bind`, until SIGINT or SIGTERM.
 
 use std::process::ExitCode;
 
@@ -29,6 +29,18 @@ pub async fn run(config: Config) -> Result<ExitCode> {
         let stop = stop_server.clone();
         async move { serve(rt, &socket, stop).await }
     });
+    let mcp = match crate::mcp::OwnerServers::start(&runtime, &config, true).await {
+        Ok(m) => m,
+        Err(e) => {
+            stop_server.cancel();
+            runtime.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    if let Some(url) = mcp.http_url() {
+        // One stdout line, so scripts and tests find a server bound to port 0.
+        println!("mcp http listening on {url}");
+    }
     let info = runtime.info();
     eprintln!(
         "aios serve: node {}, {} agents, runner {}, store {}, memory {}; control socket {}; logs in {}",
@@ -44,6 +56,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
         s = shutdown_signal() => s,
         r = server => {
             // The socket failed (e.g. a path too long): nothing can reach us, so stop.
+            mcp.stop().await;
             runtime.shutdown().await;
             return match r {
                 Ok(Ok(())) => Ok(ExitCode::SUCCESS),
@@ -55,6 +68,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     eprintln!("aios serve: {stopped_by}, shutting down");
     tracing::info!(signal = stopped_by, "shutting down");
     stop_server.cancel();
+    mcp.stop().await;
     runtime.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

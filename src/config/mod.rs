@@ -285,9 +285,19 @@ impl Default for SimConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct McpConfig {
+    /// Address of the Streamable HTTP server (`aios serve`); empty = none.
     pub http_bind: String,
+    /// Bearer tokens accepted by the HTTP server; empty (and no OIDC) = no token needed.
     pub tokens: Vec<String>,
+    /// Browser origins allowed to call the HTTP server; any other `Origin` gets 403.
     pub allowed_origins: Vec<String>,
+    /// OIDC issuer whose JWTs are accepted as bearer tokens (Keycloak realm, Authentik
+    /// application URL); empty = no OIDC.
+    pub oidc_issuer: String,
+    /// The `aud` a JWT must carry; required with `oidc_issuer`.
+    pub oidc_audience: String,
+    /// JWKS URL; empty = the `jwks_uri` of the issuer's OpenID configuration.
+    pub oidc_jwks_url: String,
 }
 
 impl Default for McpConfig {
@@ -296,6 +306,9 @@ impl Default for McpConfig {
             http_bind: "127.0.0.1:8765".into(),
             tokens: Vec::new(),
             allowed_origins: Vec::new(),
+            oidc_issuer: String::new(),
+            oidc_audience: String::new(),
+            oidc_jwks_url: String::new(),
         }
     }
 }

@@ -46,6 +46,9 @@ pub async fn run(config: Config) -> Result<ExitCode> {
         async move { serve(rt, &socket, stop).await }
     });
 
+    // MCP clients reach this runtime through `aios mcp` (the mcp.sock socket); HTTP is
+    // `aios serve`'s, so a TUI never competes for mcp.http_bind.
+    let mcp = crate::mcp::OwnerServers::start(&runtime, &config, false).await;
     let mut app = App::new(&runtime, config.tui.max_lines as usize);
     let fps = config.tui.fps.clamp(1, 240);
     let mut terminal = ratatui::init();
@@ -54,6 +57,9 @@ pub async fn run(config: Config) -> Result<ExitCode> {
 
     stop_server.cancel();
     let _ = server.await;
+    if let Ok(mcp) = mcp {
+        mcp.stop().await;
+    }
     runtime.shutdown().await;
     result.map(|()| ExitCode::SUCCESS)
 }

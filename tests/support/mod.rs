@@ -27,6 +27,8 @@ pub fn config_in(dir: &Path) -> Config {
     // test that wants a runner or an embedder sets one on purpose.
     c.llm.runner = aios::config::RunnerKind::Sim;
     c.memory.embedder = aios::config::EmbedderKind::Hash;
+    // Never the default 8765: tests run side by side.
+    c.mcp.http_bind = "127.0.0.1:0".into();
     c
 }
 
@@ -56,6 +58,9 @@ pub fn aios(cwd: &Path, data: &Path) -> Command {
         // `auto` would probe model servers on their default ports.
         .env("AIOS_LLM_RUNNER", "sim")
         .env("AIOS_MEMORY_EMBEDDER", "hash")
+        // No MCP HTTP server unless a test asks (never the default 8765: tests run side by
+        // side); MCP tests set 127.0.0.1:0.
+        .env("AIOS_MCP_HTTP_BIND", "")
         .env("NO_COLOR", "1")
         .arg("--data-dir")
         .arg(data);

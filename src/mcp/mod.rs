@@ -1,0 +1,33 @@
+//! The MCP server: the ContextHub served over the Model Context Protocol (rmcp), so any MCP
+//! client reads and steers the agents through the same audited calls the agents make.
+//!
+//! Layout:
+//! - `server.rs`: `AiosMcp`, the `ServerHandler` (capabilities, resources, prompts,
+//!   subscriptions of both protocol revisions); `tools.rs`: the tools and their arguments;
+//!   `resources.rs`: `aios://` URIs; `prompts.rs`: one prompt per agent; `caller.rs`: the
+//!   audit `caller` of a request; `updates.rs`: which resources changed, whoever changed them.
+//! - Transports: `socket.rs` (`mcp.sock` in the data dir, the stdio transport over a Unix
+//!   socket, and the pipe `aios mcp` uses to reach it); `owner.rs` (what an owner starts);
+//!   `http.rs` (Streamable HTTP with
+//!   Origin checks and bearer auth); `auth.rs` (static tokens); `oidc.rs` (JWTs via JWKS).
+
+mod auth;
+mod caller;
+mod http;
+mod oidc;
+mod owner;
+mod prompts;
+mod resources;
+mod server;
+mod socket;
+mod tools;
+mod updates;
+
+pub use caller::caller_name;
+pub use http::{HttpServer, McpHttpError, serve_http};
+pub use oidc::{OidcError, OidcVerifier};
+pub use owner::{OwnerServers, http_url_file};
+pub use resources::{PARTS, ResourceUri};
+pub use server::AiosMcp;
+pub use socket::{pipe_stdio, serve_socket, socket_path};
+pub use updates::Updates;

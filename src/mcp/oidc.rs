@@ -1,0 +1,226 @@
+//! OIDC bearer tokens: JWTs from an identity provider (Keycloak, Authentik, …) checked
+//! against the issuer's JWKS: signature (asymmetric algorithms only), issuer, audience and
+//! expiry. Keys are fetched on first use and again when a token names an unknown key id
+//! (the provider rotated its keys), at most every `REFETCH_GAP`.
+
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+/// Shortest time between two JWKS fetches, so bad tokens cannot make us hammer the IdP.
+const REFETCH_GAP: Duration = Duration::from_secs(30);
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 30;
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    #[error("token algorithm {0:?} is not accepted (asymmetric signatures only)")]
+    Algorithm(Algorithm),
+    #[error("no signing key `{0}` at the issuer's JWKS")]
+    UnknownKey(String),
+    #[error("token rejected: {0}")]
+    Invalid(String),
+    #[error("cannot fetch the issuer's keys from {url}: {message}")]
+    Jwks { url: String, message: String },
+}
+
+/// The claims aios reads; issuer, audience and expiry are checked by `jsonwebtoken`.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+}
+
+struct Keys {
+    set: Option<JwkSet>,
+    fetched: Option<Instant>,
+}
+
+pub struct OidcVerifier {
+    issuer: String,
+    audience: String,
+    /// Empty until discovered from the issuer's OpenID configuration.
+    jwks_url: Mutex<String>,
+    http: reqwest::Client,
+    keys: Mutex<Keys>,
+}
+
+const ACCEPTED: [Algorithm; 8] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
+
+impl OidcVerifier {
+    /// `jwks_url` empty = discover it from `<issuer>/.well-known/openid-configuration`.
+    pub fn new(issuer: &str, audience: &str, jwks_url: &str) -> Result<OidcVerifier, OidcError> {
+        // Name the crypto backend outright: a second jsonwebtoken feature enabled elsewhere
+        // in the build would otherwise leave none chosen and panic at the first token.
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER,
+        );
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .build()
+            .map_err(|e| OidcError::Jwks {
+                url: jwks_url.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(OidcVerifier {
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            jwks_url: Mutex::new(jwks_url.to_string()),
+            http,
+            keys: Mutex::new(Keys {
+                set: None,
+                fetched: None,
+            }),
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Check a token; the subject (or preferred username) it was issued to.
+    pub async fn verify(&self, token: &str) -> Result<String, OidcError> {
+        let header = decode_header(token).map_err(|e| OidcError::Malformed(e.to_string()))?;
+        if !ACCEPTED.contains(&header.alg) {
+            return Err(OidcError::Algorithm(header.alg));
+        }
+        let kid = header.kid.clone().unwrap_or_default();
+        let key = self.key(&kid, header.alg).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        let data = decode::<Claims>(token, &key, &validation)
+            .map_err(|e| OidcError::Invalid(e.to_string()))?;
+        Ok(data
+            .claims
+            .preferred_username
+            .or(data.claims.sub)
+            .unwrap_or_else(|| "unknown-subject".into()))
+    }
+
+    /// The key for `kid` (or the only key when the token names none), fetching the JWKS
+    /// when it is missing or the key is new.
+    async fn key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey, OidcError> {
+        let mut keys = self.keys.lock().await;
+        if let Some(k) = pick(keys.set.as_ref(), kid, alg) {
+            return k;
+        }
+        let may_fetch = keys.fetched.is_none_or(|t| t.elapsed() >= REFETCH_GAP);
+        if may_fetch {
+            keys.fetched = Some(Instant::now());
+            keys.set = Some(self.fetch().await?);
+        }
+        pick(keys.set.as_ref(), kid, alg).unwrap_or_else(|| Err(OidcError::UnknownKey(kid.into())))
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, OidcError> {
+        let url = {
+            let mut url = self.jwks_url.lock().await;
+            if url.is_empty() {
+                *url = self.discover().await?;
+            }
+            url.clone()
+        };
+        let err = |message: String| OidcError::Jwks {
+            url: url.clone(),
+            message,
+        };
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(err(format!("HTTP {}", response.status())));
+        }
+        response
+            .json::<JwkSet>()
+            .await
+            .map_err(|e| err(format!("not a JWKS: {e}")))
+    }
+
+    async fn discover(&self) -> Result<String, OidcError> {
+        #[derive(Deserialize)]
+        struct Discovery {
+            jwks_uri: String,
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.issuer.trim_end_matches('/')
+        );
+        let err = |message: String| OidcError::Jwks {
+            url: url.clone(),
+            message,
+        };
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(err(format!("HTTP {}", response.status())));
+        }
+        let d: Discovery = response
+            .json()
+            .await
+            .map_err(|e| err(format!("no jwks_uri in the OpenID configuration: {e}")))?;
+        Ok(d.jwks_uri)
+    }
+}
+
+/// The decoding key for `kid`; with no `kid`, the set's only key usable for `alg`.
+fn pick(set: Option<&JwkSet>, kid: &str, alg: Algorithm) -> Option<Result<DecodingKey, OidcError>> {
+    let set = set?;
+    let jwk = if kid.is_empty() {
+        let usable: Vec<_> = set
+            .keys
+            .iter()
+            .filter(|k| k.is_supported() && fits(k, alg))
+            .collect();
+        match usable.as_slice() {
+            [one] => *one,
+            _ => return None,
+        }
+    } else {
+        set.find(kid)?
+    };
+    Some(DecodingKey::from_jwk(jwk).map_err(|e| OidcError::Invalid(format!("unusable key: {e}"))))
+}
+
+fn fits(jwk: &jsonwebtoken::jwk::Jwk, alg: Algorithm) -> bool {
+    use jsonwebtoken::jwk::AlgorithmParameters as P;
+    matches!(
+        (&jwk.algorithm, alg),
+        (
+            P::RSA(_),
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ) | (P::EllipticCurve(_), Algorithm::ES256 | Algorithm::ES384)
+    )
+}

@@ -1,0 +1,130 @@
+//! Which `aios://` resources changed, whoever changed them: this runtime's hub events (any
+//! caller: an agent, the TUI, the CLI, another MCP client) and, on a shared Redis bus,
+//! `mcp.update.context` messages from other nodes. Every MCP connection listens here and
+//! forwards the URIs its client subscribed to.
+
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::Runtime;
+use crate::bus::{Received, channels};
+use crate::event::RuntimeEvent;
+
+use super::resources::ResourceUri;
+
+/// Changed URIs buffered per listener; a slower one loses the oldest (a resource update is
+/// a hint to re-read, so a missed duplicate costs nothing).
+const CAPACITY: usize = 1024;
+
+/// A cheap-clone fan-out of changed resource URIs.
+#[derive(Clone)]
+pub struct Updates {
+    tx: broadcast::Sender<String>,
+}
+
+impl Updates {
+    /// Start following `runtime` until `cancel`.
+    pub fn start(runtime: &Runtime, cancel: CancellationToken) -> Updates {
+        let (tx, _) = broadcast::channel(CAPACITY);
+        tokio::spawn(follow(
+            runtime.subscribe(),
+            runtime.bus().subscribe(),
+            runtime.info().node.clone(),
+            tx.clone(),
+            cancel,
+        ));
+        Updates { tx }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.tx.subscribe()
+    }
+}
+
+async fn follow(
+    mut events: broadcast::Receiver<RuntimeEvent>,
+    mut bus: broadcast::Receiver<Received>,
+    node: String,
+    tx: broadcast::Sender<String>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let uri = tokio::select! {
+            () = cancel.cancelled() => break,
+            ev = events.recv() => match ev {
+                Ok(ev) => changed_by_event(&ev),
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(dropped = n, "mcp updates fell behind the runtime events");
+                    None
+                }
+                Err(RecvError::Closed) => break,
+            },
+            heard = bus.recv() => match heard {
+                Ok(r) => changed_elsewhere(&r, &node),
+                Err(RecvError::Lagged(_)) => None,
+                // The bus is gone (shutdown); keep following local events.
+                Err(RecvError::Closed) => { bus = broadcast::channel(1).1; None }
+            },
+        };
+        if let Some(uri) = uri {
+            // No listener is fine: nobody subscribed.
+            let _ = tx.send(uri);
+        }
+    }
+}
+
+/// The resource a local event changed.
+pub fn changed_by_event(ev: &RuntimeEvent) -> Option<String> {
+    match ev {
+        RuntimeEvent::ContextUpdated { agent_id, .. } => {
+            Some(ResourceUri::part(agent_id, "context"))
+        }
+        RuntimeEvent::StateChanged { agent_id, part } => Some(ResourceUri::part(agent_id, part)),
+        RuntimeEvent::Remembered { agent_id, .. } => {
+            Some(ResourceUri::part(agent_id, "memory_embeddings"))
+        }
+        _ => None,
+    }
+}
+
+/// The context another node changed; this node's own changes arrive as events already.
+fn changed_elsewhere(r: &Received, node: &str) -> Option<String> {
+    match r {
+        Received::Message { channel, envelope }
+            if channel == channels::CONTEXT && envelope.source.node != node =>
+        {
+            envelope
+                .agent_id
+                .as_deref()
+                .map(|a| ResourceUri::part(a, "context"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goals_and_context_changes_name_their_resource() {
+        let ev = RuntimeEvent::StateChanged {
+            agent_id: "ops-agent".into(),
+            part: "goals".into(),
+        };
+        assert_eq!(
+            changed_by_event(&ev).as_deref(),
+            Some("aios://agents/ops-agent/goals")
+        );
+        let ev = RuntimeEvent::ContextUpdated {
+            agent_id: "ops-agent".into(),
+            version: 2,
+            context_id: "c".into(),
+            summary: "s".into(),
+        };
+        assert_eq!(
+            changed_by_event(&ev).as_deref(),
+            Some("aios://agents/ops-agent/context")
+        );
+    }
+}
