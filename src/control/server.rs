@@ -15,26 +15,34 @@ use crate::context::Caller;
 use super::handler::handle;
 use super::protocol::{Reply, RequestLine};
 
+/// Bind a Unix socket at `path` that only this user can open (0600), replacing a stale
+/// socket file; the caller must hold the data-dir lock, which is what makes removing it
+/// safe. `what` names the socket in errors and logs.
+pub fn bind_private(path: &Path, what: &str) -> std::io::Result<UnixListener> {
+    // sun_path holds 108 bytes on Linux, 104 on macOS.
+    if path.as_os_str().len() > 100 {
+        return Err(std::io::Error::other(format!(
+            "{what} socket path {} is too long for a Unix socket; use a shorter --data-dir",
+            path.display()
+        )));
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path)?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tracing::info!(socket = %path.display(), "{what} socket listening");
+    Ok(listener)
+}
+
 /// Longest request line accepted (an intent is at most 64 KiB).
 pub const MAX_LINE: usize = 1024 * 1024;
 
 /// Listen on `path` until `cancel`; the caller must hold the data-dir lock (which is what
 /// makes removing a stale socket file safe).
 pub async fn serve(rt: Runtime, path: &Path, cancel: CancellationToken) -> std::io::Result<()> {
-    if path.as_os_str().len() > 100 {
-        return Err(std::io::Error::other(format!(
-            "control socket path {} is too long for a Unix socket; use a shorter --data-dir",
-            path.display()
-        )));
-    }
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    tracing::info!(socket = %path.display(), "control socket listening");
+    let listener = bind_private(path, "control")?;
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => break,

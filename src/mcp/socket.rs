@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use rmcp::ServiceExt;
 use tokio::io::{AsyncWriteExt, copy};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
 
 use super::server::AiosMcp;
@@ -24,19 +24,7 @@ pub async fn serve_socket(
     path: &Path,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    if path.as_os_str().len() > 100 {
-        return Err(std::io::Error::other(format!(
-            "MCP socket path {} is too long for a Unix socket; use a shorter --data-dir",
-            path.display()
-        )));
-    }
-    let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    tracing::info!(socket = %path.display(), "MCP socket listening");
+    let listener = crate::control::bind_private(path, "MCP")?;
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => break,
