@@ -16,6 +16,10 @@ use rmcp::{ClientLifecycleMode, ClientServiceExt};
 const SESSIONS: usize = 50;
 const CALLS: usize = 200;
 
+/// The binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
