@@ -24,6 +24,14 @@ fn glyph(s: AgentStatus) -> &'static str {
     }
 }
 
+/// Nine columns at most: the glyph already tells the states apart.
+fn short_status(s: AgentStatus) -> &'static str {
+    match s {
+        AgentStatus::CallingTool => "tool call",
+        other => other.as_str(),
+    }
+}
+
 pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let rows = app.agent_rows();
     let shown = rows
@@ -41,7 +49,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let height = inner.height as usize;
     let width = inner.width as usize;
     let start = window_start(rows.len(), app.agent_cursor, height);
-    let id_w = 20.min(width.saturating_sub(16));
+    let id_w = 18.min(width.saturating_sub(13));
     let mut lines = Vec::new();
     for (n, row) in rows.iter().enumerate().skip(start).take(height) {
         match row {
@@ -59,9 +67,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                     Span::raw(format!("{mark}{} ", glyph(st))),
                     Span::raw(fit(&one_line(&a.id), id_w)),
                     Span::raw(" "),
-                    Span::styled(fit(st.as_str(), 12), app.theme.agent_status(st)),
+                    Span::styled(fit(short_status(st), 9), app.theme.agent_status(st)),
                 ];
-                let mut used = 3 + id_w + 1 + 12;
+                let mut used = 3 + id_w + 1 + 9;
                 if width >= used + 5 {
                     spans.push(Span::styled(
                         format!("{:>4} ", ago(act.and_then(|a| a.last), app.now)),
@@ -72,10 +80,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 let rate = (st == AgentStatus::Streaming)
                     .then(|| app.streams.get(&a.id).and_then(|s| s.tokens_per_second()))
                     .flatten();
-                if width >= used + 9 {
-                    let r = rate.map(|r| format!("{r:>5.1}t/s ")).unwrap_or_else(|| " ".repeat(9));
+                if width >= used + 8 {
+                    let r = rate.map(|r| format!("{r:>4.0}t/s ")).unwrap_or_else(|| " ".repeat(8));
                     spans.push(Span::styled(r, app.theme.accent()));
-                    used += 9;
+                    used += 8;
                 }
                 if width > used + 8 {
                     let goal = act

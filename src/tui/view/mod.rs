@@ -83,7 +83,7 @@ pub fn pane_areas(area: Rect, app: &App) -> Vec<(Pane, Rect)> {
         return vec![(app.focus, body)];
     }
     if area.width >= WIDE.0 && area.height >= WIDE.1 {
-        let left = (body.width * 22 / 100).clamp(36, 52);
+        let left = (body.width * 30 / 100).clamp(46, 64);
         let [l, m, r] = Layout::horizontal([
             Constraint::Length(left),
             Constraint::Percentage(50),

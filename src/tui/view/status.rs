@@ -28,8 +28,8 @@ pub fn status_segments(app: &App) -> Vec<String> {
     let mut s = vec![
         format!("node {}", one_line(&i.node)),
         bus,
-        runner,
         format!("agents {}/{} busy", app.busy(), app.agents.len()),
+        runner,
         format!("{} msg/s", app.channels.per_second()),
         audit,
         format!("memory {}", i.memory),
@@ -48,7 +48,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     for seg in status_segments(app) {
         let add = format!(" │ {seg}");
         if text.chars().count() + add.chars().count() > room {
-            continue;
+            // Segments come most important first: stop at the first that does not fit.
+            break;
         }
         text.push_str(&add);
     }
