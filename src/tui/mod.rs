@@ -196,6 +196,8 @@ async fn event_loop(
                 None => break Ok(()),
             },
             ev = events.recv() => {
+                // Token times (first token, tokens/s) need a clock finer than the tick.
+                app.update(Action::Tick(chrono::Utc::now()));
                 let mut next = Some(ev);
                 let mut n = 0;
                 while let Some(ev) = next.take() {
