@@ -49,7 +49,12 @@ fn message(i: usize) -> Received {
 }
 
 fn full_app() -> App {
-    let mut app = App::from_parts(info(), Catalog::builtin().agents().to_vec(), Default::default(), 10_000);
+    let mut app = App::from_parts(
+        info(),
+        Catalog::builtin().agents().to_vec(),
+        Default::default(),
+        10_000,
+    );
     app.effects.clear();
     for a in app.agents.clone() {
         app.update(Action::Runtime(Box::new(RuntimeEvent::Status {
@@ -89,11 +94,25 @@ fn full_app() -> App {
             thinking: i % 10 == 0,
         })));
     }
-    let old: String = (0..400).map(|i| format!("line {i} of the context\n")).collect();
-    let new: String = (0..400)
-        .map(|i| if i % 20 == 0 { format!("line {i} was changed here\n") } else { format!("line {i} of the context\n") })
+    let old: String = (0..400)
+        .map(|i| format!("line {i} of the context\n"))
         .collect();
-    app.update(Action::Diff(Box::new(diff_texts("ops-agent", 1, &old, 2, &new))));
+    let new: String = (0..400)
+        .map(|i| {
+            if i % 20 == 0 {
+                format!("line {i} was changed here\n")
+            } else {
+                format!("line {i} of the context\n")
+            }
+        })
+        .collect();
+    app.update(Action::Diff(Box::new(diff_texts(
+        "ops-agent",
+        1,
+        &old,
+        2,
+        &new,
+    ))));
     app.update(Action::Focus(Pane::Channels));
     app
 }

@@ -37,7 +37,12 @@ fn info() -> RuntimeInfo {
 }
 
 fn empty_app() -> App {
-    let mut app = App::from_parts(info(), Catalog::builtin().agents().to_vec(), HashMap::new(), 1000);
+    let mut app = App::from_parts(
+        info(),
+        Catalog::builtin().agents().to_vec(),
+        HashMap::new(),
+        1000,
+    );
     app.effects.clear();
     app.update(Action::Tick(now()));
     app.clock = "12:00:00".into();
@@ -72,14 +77,25 @@ fn audit_records(n: u64) -> Vec<Arc<AuditRecord>> {
                 seq,
                 id: format!("rec-{seq}"),
                 timestamp: format!("2026-11-24T11:59:{:02}.000Z", seq % 60),
-                agent_id: Some(if seq % 2 == 0 { "ops-agent" } else { "sec-agent" }.into()),
+                agent_id: Some(
+                    if seq % 2 == 0 {
+                        "ops-agent"
+                    } else {
+                        "sec-agent"
+                    }
+                    .into(),
+                ),
                 action: ["dispatch_intent", "recall", "update_context", "set_goals"]
                     [seq as usize % 4]
                     .into(),
                 input: serde_json::json!({"n": seq}),
                 context_id: None,
                 caller: "tui:alice".into(),
-                outcome: if seq == 5 { Outcome::Error } else { Outcome::Ok },
+                outcome: if seq == 5 {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                },
                 error: (seq == 5).then(|| "no such goal".to_string()),
                 duration_ms: 1.0,
                 prev_hash: prev.clone(),
@@ -95,7 +111,12 @@ fn audit_records(n: u64) -> Vec<Arc<AuditRecord>> {
 /// An app with every pane full of fixed data, focused on ops-agent.
 fn full_app() -> App {
     let mut app = empty_app();
-    let spec = app.agents.iter().find(|a| a.id == "ops-agent").unwrap().clone();
+    let spec = app
+        .agents
+        .iter()
+        .find(|a| a.id == "ops-agent")
+        .unwrap()
+        .clone();
     app.update(ev(RuntimeEvent::IntentQueued {
         agent_id: "ops-agent".into(),
         intent_id: "i-1".into(),
@@ -141,10 +162,26 @@ fn full_app() -> App {
     app.clock = "12:00:03".into();
     // Channels: the three seed channels, a pattern's channel, a rejected message.
     let msgs = [
-        (channels::INTENTS, kinds::INTENT, serde_json::json!({"text": "deploy staging"})),
-        (channels::CONTEXT, kinds::CONTEXT, serde_json::json!({"version": 2, "summary": "intent i-1: deploy staging"})),
-        (channels::MEMORY, kinds::MEMORY, serde_json::json!({"text": "staging runs v2", "tags": ["deploy"]})),
-        ("ops.deploy", "note", serde_json::json!({"text": "batch 1 done"})),
+        (
+            channels::INTENTS,
+            kinds::INTENT,
+            serde_json::json!({"text": "deploy staging"}),
+        ),
+        (
+            channels::CONTEXT,
+            kinds::CONTEXT,
+            serde_json::json!({"version": 2, "summary": "intent i-1: deploy staging"}),
+        ),
+        (
+            channels::MEMORY,
+            kinds::MEMORY,
+            serde_json::json!({"text": "staging runs v2", "tags": ["deploy"]}),
+        ),
+        (
+            "ops.deploy",
+            "note",
+            serde_json::json!({"text": "batch 1 done"}),
+        ),
     ];
     for (i, (ch, kind, payload)) in msgs.into_iter().enumerate() {
         app.update(Action::Bus(Received::Message {
@@ -192,7 +229,10 @@ fn full_app() -> App {
     };
     app.update(Action::Versions {
         agent_id: "ops-agent".into(),
-        versions: vec![version(1, "first"), version(2, "intent i-1: deploy staging")],
+        versions: vec![
+            version(1, "first"),
+            version(2, "intent i-1: deploy staging"),
+        ],
     });
     app.update(Action::Diff(Box::new(diff_texts(
         "ops-agent",
@@ -268,7 +308,10 @@ fn pane_diff_unified_and_side_by_side() {
 #[test]
 fn pane_stream() {
     let s = pane(&full_app(), Pane::Stream, 70, 12);
-    assert!(!s.contains("[2J"), "escape sequences must not reach the screen");
+    assert!(
+        !s.contains("[2J"),
+        "escape sequences must not reach the screen"
+    );
     insta::assert_snapshot!(s);
 }
 
@@ -314,9 +357,14 @@ fn a_small_terminal_gets_a_clear_message() {
 #[test]
 fn the_status_bar_shows_backends_bus_state_and_chain() {
     let mut app = full_app();
-    app.update(Action::BusState("reconnecting (attempt 2, 3 waiting)".into()));
+    app.update(Action::BusState(
+        "reconnecting (attempt 2, 3 waiting)".into(),
+    ));
     let s = screen(&app, 200, 40);
-    assert!(s.contains("bus redis reconnecting (attempt 2, 3 waiting)"), "{s}");
+    assert!(
+        s.contains("bus redis reconnecting (attempt 2, 3 waiting)"),
+        "{s}"
+    );
     assert!(s.contains("runner sim (simulated)"), "{s}");
     assert!(s.contains("agents 4/30 busy"), "{s}");
     assert!(s.contains("audit 12 ✓"), "{s}");
@@ -365,18 +413,33 @@ fn channels_filter_pause_and_bounded_buffer() {
     app.update(Action::Focus(Pane::Channels));
     app.update(Action::Filter);
     for c in "channel:memory".chars() {
-        app.update(Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
     }
-    app.update(Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
     assert_eq!(app.channels.visible.len(), 1);
     app.update(Action::Pause);
     for i in 0..5000 {
         app.update(Action::Bus(Received::Message {
             channel: channels::MEMORY.into(),
-            envelope: envelope(kinds::MEMORY, "ops-agent", serde_json::json!({"text": i}), 1),
+            envelope: envelope(
+                kinds::MEMORY,
+                "ops-agent",
+                serde_json::json!({"text": i}),
+                1,
+            ),
         }));
     }
-    assert_eq!(app.channels.visible.len(), 1, "paused: the view holds still");
+    assert_eq!(
+        app.channels.visible.len(),
+        1,
+        "paused: the view holds still"
+    );
     app.update(Action::Pause);
     assert_eq!(app.channels.lines.len(), 1000, "bounded by max_lines");
     assert_eq!(app.channels.visible.len(), 1000);

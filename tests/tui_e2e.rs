@@ -44,7 +44,10 @@ impl Tmux {
             if what.iter().all(|w| s.contains(w)) {
                 return s;
             }
-            assert!(Instant::now() < deadline, "never saw {what:?}; screen:\n{s}");
+            assert!(
+                Instant::now() < deadline,
+                "never saw {what:?}; screen:\n{s}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -125,7 +125,10 @@ pub enum Action {
     Audit(Arc<AuditRecord>),
     /// The audit chain's state: `None` verified, `Some(seq)` broken at that record.
     #[serde(skip)]
-    AuditChain { records: u64, broken_at: Option<u64> },
+    AuditChain {
+        records: u64,
+        broken_at: Option<u64>,
+    },
     #[serde(skip)]
     AgentLoaded(Box<AgentState>),
     #[serde(skip)]

@@ -25,7 +25,10 @@ use super::theme::Theme;
 /// What the UI asks the outside world to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Dispatch { agent_id: String, text: String },
+    Dispatch {
+        agent_id: String,
+        text: String,
+    },
     /// Goals, traits, hooks and memory count of an agent.
     LoadAgent(String),
     /// The agent's context versions, then the diff `from → to` (the latest two when
@@ -34,7 +37,10 @@ pub enum Effect {
         agent_id: String,
         range: Option<(u64, u64)>,
     },
-    SaveGoals { agent_id: String, goals: Vec<String> },
+    SaveGoals {
+        agent_id: String,
+        goals: Vec<String>,
+    },
     AddPattern(String),
     Stop(String),
     /// Append a line to the intent history file.
@@ -52,7 +58,11 @@ pub enum Mode {
     Command,
     EditGoals,
     /// A full message or record, scrolled.
-    Detail { title: String, text: String, scroll: usize },
+    Detail {
+        title: String,
+        text: String,
+        scroll: usize,
+    },
     ConfirmQuit,
 }
 
@@ -359,7 +369,11 @@ impl App {
                 self.mode = Mode::Normal;
                 true
             }
-            Mode::Detail { title, text, scroll } => {
+            Mode::Detail {
+                title,
+                text,
+                scroll,
+            } => {
                 let lines = text.lines().count();
                 let scroll = match self.keymap.action(&key) {
                     Action::Down => (scroll + 1).min(lines.saturating_sub(1)),
@@ -704,7 +718,11 @@ impl App {
                     .unwrap_or_else(|| "@".into());
                 self.open_input(Mode::Prompt, &at, "@agent-id what to do…");
             }
-            Action::Command => self.open_input(Mode::Command, "", "theme NAME · goal add TEXT · channel add PATTERN · pause · stop · quit"),
+            Action::Command => self.open_input(
+                Mode::Command,
+                "",
+                "theme NAME · goal add TEXT · channel add PATTERN · pause · stop · quit",
+            ),
             Action::Filter => {
                 let (pane, current) = match self.focus {
                     Pane::Channels => (Pane::Channels, self.channels.filter.clone()),
@@ -773,7 +791,10 @@ impl App {
         } else {
             self.diff.to
         };
-        let pos = choices.iter().position(|v| *v == self.diff.from).unwrap_or(0);
+        let pos = choices
+            .iter()
+            .position(|v| *v == self.diff.from)
+            .unwrap_or(0);
         let from = match dir {
             Action::OlderVersion => choices[pos.saturating_sub(1)],
             _ => choices[(pos + 1).min(choices.len() - 1)],
@@ -806,7 +827,9 @@ impl App {
                     let next = if down {
                         (c + 1..rows.len()).find(|i| matches!(rows[*i], AgentRow::Agent(_)))
                     } else {
-                        (0..c).rev().find(|i| matches!(rows[*i], AgentRow::Agent(_)))
+                        (0..c)
+                            .rev()
+                            .find(|i| matches!(rows[*i], AgentRow::Agent(_)))
                     };
                     match next {
                         Some(i) => c = i,
@@ -946,9 +969,7 @@ impl App {
                 s.done = Some(one_line(&error));
                 s.tool = None;
             }
-            RuntimeEvent::ToolCalled {
-                agent_id, name, ..
-            } => {
+            RuntimeEvent::ToolCalled { agent_id, name, .. } => {
                 self.streams.entry(agent_id).or_default().tool = Some(one_line(&name));
             }
             RuntimeEvent::ToolFinished { agent_id, .. } => {
@@ -992,7 +1013,12 @@ mod tests {
             model: "sim".into(),
             agents: 30,
         };
-        let mut a = App::from_parts(info, Catalog::builtin().agents().to_vec(), HashMap::new(), 100);
+        let mut a = App::from_parts(
+            info,
+            Catalog::builtin().agents().to_vec(),
+            HashMap::new(),
+            100,
+        );
         a.effects.clear();
         a
     }
@@ -1053,7 +1079,11 @@ mod tests {
         press(&mut a, KeyCode::Enter);
         assert_eq!(a.mode, Mode::Prompt);
         assert!(a.notice.as_ref().unwrap().0.contains("nobody"));
-        assert!(!a.effects.iter().any(|e| matches!(e, Effect::Dispatch { .. })));
+        assert!(
+            !a.effects
+                .iter()
+                .any(|e| matches!(e, Effect::Dispatch { .. }))
+        );
     }
 
     #[test]
@@ -1078,8 +1108,14 @@ mod tests {
         let mut a = app();
         press(&mut a, KeyCode::Tab);
         assert_eq!(a.focus, Pane::Goals);
-        a.update(Action::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)));
-        a.update(Action::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)));
+        a.update(Action::Key(KeyEvent::new(
+            KeyCode::BackTab,
+            KeyModifiers::SHIFT,
+        )));
+        a.update(Action::Key(KeyEvent::new(
+            KeyCode::BackTab,
+            KeyModifiers::SHIFT,
+        )));
         assert_eq!(a.focus, Pane::Audit);
         press(&mut a, KeyCode::Char('3'));
         assert_eq!(a.focus, Pane::Channels);
@@ -1120,7 +1156,10 @@ mod tests {
             .collect();
         assert!(shown.contains(&"sec-agent".to_string()));
         assert!(!shown.contains(&"ops-agent".to_string()));
-        assert_eq!(a.selected_agent().map(|s| s.id.as_str()), Some(shown[0].as_str()));
+        assert_eq!(
+            a.selected_agent().map(|s| s.id.as_str()),
+            Some(shown[0].as_str())
+        );
     }
 
     #[test]
@@ -1136,7 +1175,9 @@ mod tests {
         })));
         a.update(Action::Tick(t0 + chrono::Duration::milliseconds(200)));
         for k in 0..11 {
-            a.update(Action::Tick(t0 + chrono::Duration::milliseconds(200 + k * 100)));
+            a.update(Action::Tick(
+                t0 + chrono::Duration::milliseconds(200 + k * 100),
+            ));
             a.update(Action::Runtime(Box::new(RuntimeEvent::Token {
                 agent_id: "ops-agent".into(),
                 intent_id: "i1".into(),

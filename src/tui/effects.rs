@@ -91,12 +91,8 @@ pub fn spawn(
                             (Some(r), _) => r,
                             (None, Some(l)) => {
                                 // N-1 → N, or empty → N when N-1 is no longer kept.
-                                let prev = versions
-                                    .iter()
-                                    .rev()
-                                    .nth(1)
-                                    .map(|v| v.version)
-                                    .unwrap_or(0);
+                                let prev =
+                                    versions.iter().rev().nth(1).map(|v| v.version).unwrap_or(0);
                                 (prev, l)
                             }
                             (None, None) => (0, 0),
@@ -123,7 +119,9 @@ pub fn spawn(
                 match hub.set_goals(&me, &agent_id, goals).await {
                     Ok(_) => match hub.get_agent(&me, &agent_id).await {
                         Ok(s) => {
-                            let _ = tx.send(Action::Notice(format!("goals of {agent_id} saved"))).await;
+                            let _ = tx
+                                .send(Action::Notice(format!("goals of {agent_id} saved")))
+                                .await;
                             Some(Action::AgentLoaded(Box::new(s)))
                         }
                         Err(e) => Some(Action::Notice(format!("{agent_id}: {e}"))),

@@ -158,9 +158,18 @@ mod tests {
         let c = complete_agent("@se", &ids());
         assert_eq!(c.candidates.len(), 2);
         assert_eq!(c.text, None); // "se" is already the common prefix
-        assert_eq!(complete_agent("@sec", &ids()).text.as_deref(), Some("@sec-agent "));
-        assert_eq!(complete_agent("@o", &ids()).text.as_deref(), Some("@ops-agent "));
-        assert_eq!(complete_agent("@ops-agent do", &ids()), Completion::default());
+        assert_eq!(
+            complete_agent("@sec", &ids()).text.as_deref(),
+            Some("@sec-agent ")
+        );
+        assert_eq!(
+            complete_agent("@o", &ids()).text.as_deref(),
+            Some("@ops-agent ")
+        );
+        assert_eq!(
+            complete_agent("@ops-agent do", &ids()),
+            Completion::default()
+        );
     }
 
     #[test]
@@ -174,7 +183,10 @@ mod tests {
             complete_command("theme dr", &themes, &[]).text.as_deref(),
             Some("theme dracula ")
         );
-        assert_eq!(parse_command("goal add ship it"), Ok(Command::GoalAdd("ship it".into())));
+        assert_eq!(
+            parse_command("goal add ship it"),
+            Ok(Command::GoalAdd("ship it".into()))
+        );
         assert_eq!(parse_command("goal rm 2"), Ok(Command::GoalRemove(2)));
         assert!(parse_command("goal rm two").is_err());
         assert!(parse_command("theme").unwrap_err().contains("needs"));

@@ -281,7 +281,11 @@ mod tests {
             km.action(&key(KeyCode::Char('x'), KeyModifiers::NONE)),
             Action::None
         );
-        assert!(km.help().iter().any(|(k, d)| k == "ctrl-s" && d.contains("stop")));
+        assert!(
+            km.help()
+                .iter()
+                .any(|(k, d)| k == "ctrl-s" && d.contains("stop"))
+        );
     }
 
     #[test]

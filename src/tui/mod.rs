@@ -104,7 +104,11 @@ fn feed_audit(runtime: &Runtime, tx: mpsc::Sender<Action>, keep: usize, stop: Ca
             let start = records.len().saturating_sub(keep);
             for r in records.into_iter().skip(start) {
                 last_seq = Some(r.seq);
-                if tx.send(Action::Audit(std::sync::Arc::new(r))).await.is_err() {
+                if tx
+                    .send(Action::Audit(std::sync::Arc::new(r)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -99,9 +99,7 @@ fn payload_summary(env: &Envelope) -> String {
     }
     let raw = env.payload.get();
     let mut s = match serde_json::from_str::<Peek>(raw) {
-        Ok(Peek {
-            text: Some(t), ..
-        }) => t,
+        Ok(Peek { text: Some(t), .. }) => t,
         Ok(Peek {
             summary: Some(s),
             version,
@@ -115,7 +113,10 @@ fn payload_summary(env: &Envelope) -> String {
         _ => raw.chars().take(120).collect(),
     };
     if s.len() > 160 {
-        let cut = (0..=160).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=160)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
         s.truncate(cut);
         s.push('…');
     }
@@ -239,11 +240,15 @@ impl ChannelsState {
     }
 
     fn passes(&self, l: &ChannelLine) -> bool {
-        filter_matches(&self.filter, |key, value| match key {
-            "channel" => Some(l.channel.contains(value)),
-            "agent" => Some(l.agent.as_deref().is_some_and(|a| a.contains(value))),
-            _ => None,
-        }, &l.summary)
+        filter_matches(
+            &self.filter,
+            |key, value| match key {
+                "channel" => Some(l.channel.contains(value)),
+                "agent" => Some(l.agent.as_deref().is_some_and(|a| a.contains(value))),
+                _ => None,
+            },
+            &l.summary,
+        )
     }
 
     pub fn refilter(&mut self) {
@@ -289,13 +294,14 @@ pub fn pretty_json(line: &ChannelLine) -> String {
     match &line.source {
         LineSource::Envelope(env) => {
             let v = serde_json::to_value(env.as_ref()).unwrap_or_default();
-            serde_json::to_string_pretty(&serde_json::json!({"channel": line.channel, "envelope": v}))
-                .unwrap_or_default()
+            serde_json::to_string_pretty(
+                &serde_json::json!({"channel": line.channel, "envelope": v}),
+            )
+            .unwrap_or_default()
         }
-        LineSource::Rejected(preview) => format!(
-            "rejected message on {}\n\n{}",
-            line.channel, preview
-        ),
+        LineSource::Rejected(preview) => {
+            format!("rejected message on {}\n\n{}", line.channel, preview)
+        }
     }
 }
 
@@ -598,9 +604,7 @@ impl DiffState {
                 let mut right_rows = Vec::new();
                 for k in 0..removed.len().max(added.len()) {
                     let (ls, rs) = match (removed.get(k), added.get(k)) {
-                        (Some(o), Some(n)) => {
-                            word_segments(&one_line(&o.text), &one_line(&n.text))
-                        }
+                        (Some(o), Some(n)) => word_segments(&one_line(&o.text), &one_line(&n.text)),
                         (Some(o), None) => (vec![(one_line(&o.text), false)], Vec::new()),
                         (None, Some(n)) => (Vec::new(), vec![(one_line(&n.text), false)]),
                         (None, None) => (Vec::new(), Vec::new()),
@@ -728,15 +732,18 @@ mod tests {
             s.push("0123456789", false, now);
         }
         assert!(s.chars <= STREAM_KEEP);
-        assert_eq!(
-            s.runs.iter().map(|(_, t)| t.len()).sum::<usize>(),
-            s.chars
-        );
+        assert_eq!(s.runs.iter().map(|(_, t)| t.len()).sum::<usize>(), s.chars);
     }
 
     #[test]
     fn diff_rows_pair_changed_lines_and_mark_changed_words() {
-        let d = diff_texts("a", 1, "one\ntwo three\nfour\n", 2, "one\ntwo 3\nfour\nfive\n");
+        let d = diff_texts(
+            "a",
+            1,
+            "one\ntwo three\nfour\n",
+            2,
+            "one\ntwo 3\nfour\nfive\n",
+        );
         let mut st = DiffState::default();
         st.set_diff(d);
         let removed = st
@@ -748,9 +755,14 @@ mod tests {
         assert!(removed.segments.contains(&("two".to_string(), false)));
         assert_eq!(st.hunk_starts.len(), 1);
         // Side by side: the pair sits on one row.
-        assert!(st.side.iter().any(|r| r.left.as_ref().is_some_and(|l| l.kind
-            == DiffLineKind::Removed)
-            && r.right.as_ref().is_some_and(|r| r.kind == DiffLineKind::Added)));
+        assert!(st.side.iter().any(|r| {
+            r.left
+                .as_ref()
+                .is_some_and(|l| l.kind == DiffLineKind::Removed)
+                && r.right
+                    .as_ref()
+                    .is_some_and(|r| r.kind == DiffLineKind::Added)
+        }));
     }
 
     #[test]

@@ -10,7 +10,10 @@ use crate::event::AgentStatus;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("default", include_str!("../../themes/default.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
     ("dracula", include_str!("../../themes/dracula.toml")),
 ];
 
@@ -95,12 +98,10 @@ impl Theme {
 
     /// A built-in theme by name.
     pub fn builtin(name: &str) -> Result<Theme, String> {
-        let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
-            format!(
-                "no theme {name:?}; themes: {}",
-                Theme::names().join(", ")
-            )
-        })?;
+        let (_, text) = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| format!("no theme {name:?}; themes: {}", Theme::names().join(", ")))?;
         Theme::from_toml(text)
     }
 
@@ -261,7 +262,8 @@ impl Theme {
     }
 
     pub fn thinking(&self) -> Style {
-        self.fg(self.dim).add_modifier(Modifier::DIM | Modifier::ITALIC)
+        self.fg(self.dim)
+            .add_modifier(Modifier::DIM | Modifier::ITALIC)
     }
 }
 
@@ -313,7 +315,11 @@ mod tests {
 
     #[test]
     fn an_unknown_theme_or_colour_is_a_clear_error() {
-        assert!(Theme::builtin("nope").unwrap_err().contains("themes: default"));
+        assert!(
+            Theme::builtin("nope")
+                .unwrap_err()
+                .contains("themes: default")
+        );
         let bad = include_str!("../../themes/default.toml").replace("\"cyan\"", "\"cyanish\"");
         assert!(Theme::from_toml(&bad).unwrap_err().contains("cyanish"));
     }

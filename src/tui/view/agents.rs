@@ -81,7 +81,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                     .then(|| app.streams.get(&a.id).and_then(|s| s.tokens_per_second()))
                     .flatten();
                 if width >= used + 8 {
-                    let r = rate.map(|r| format!("{r:>4.0}t/s ")).unwrap_or_else(|| " ".repeat(8));
+                    let r = rate
+                        .map(|r| format!("{r:>4.0}t/s "))
+                        .unwrap_or_else(|| " ".repeat(8));
                     spans.push(Span::styled(r, app.theme.accent()));
                     used += 8;
                 }

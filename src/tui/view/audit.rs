@@ -26,26 +26,39 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let mut lines = Vec::new();
     if let Some(n) = a.broken_at {
         lines.push(Line::from(Span::styled(
-            fit(&format!("⚠ hash chain broken at record {n}: run `aios audit verify`"), width),
+            fit(
+                &format!("⚠ hash chain broken at record {n}: run `aios audit verify`"),
+                width,
+            ),
             t.warning(),
         )));
     }
     if a.visible.is_empty() {
         lines.push(Line::from(Span::styled(
-            if a.records.is_empty() { "no records yet" } else { "nothing matches the filter" },
+            if a.records.is_empty() {
+                "no records yet"
+            } else {
+                "nothing matches the filter"
+            },
             t.dim(),
         )));
     }
     let rows = height.saturating_sub(lines.len());
     let start = window_start(a.visible.len(), a.cursor.selected, rows);
     for (n, idx) in a.visible.iter().enumerate().skip(start).take(rows) {
-        let Some(r) = a.records.get(*idx) else { continue };
+        let Some(r) = a.records.get(*idx) else {
+            continue;
+        };
         let time = r.timestamp.get(11..19).unwrap_or(&r.timestamp);
         let (mark, style) = match r.outcome {
             Outcome::Ok => ("ok ", t.ok()),
             Outcome::Error => ("ERR", t.rejected()),
         };
-        let agent = r.agent_id.as_deref().map(one_line).unwrap_or_else(|| "-".into());
+        let agent = r
+            .agent_id
+            .as_deref()
+            .map(one_line)
+            .unwrap_or_else(|| "-".into());
         let rest = width.saturating_sub(8 + 9 + 4 + 19 + 1);
         let mut line = Line::from(vec![
             Span::styled(format!("{:>7} ", r.seq), t.dim()),
@@ -58,7 +71,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                     &format!(
                         "{agent} by {}{}",
                         one_line(&r.caller),
-                        r.error.as_deref().map(|e| format!(": {}", one_line(e))).unwrap_or_default()
+                        r.error
+                            .as_deref()
+                            .map(|e| format!(": {}", one_line(e)))
+                            .unwrap_or_default()
                     ),
                     rest,
                 ),

@@ -59,7 +59,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             Span::styled(fit(name, name_w), app.theme.channel(name)),
             Span::raw(" "),
             Span::styled(label, app.theme.dim()),
-            Span::styled(sparkline(r.iter().copied(), spark_w), app.theme.channel(name)),
+            Span::styled(
+                sparkline(r.iter().copied(), spark_w),
+                app.theme.channel(name),
+            ),
         ]));
     }
     let height = (inner.height as usize).saturating_sub(lines.len());

@@ -21,7 +21,11 @@ fn row_spans(t: &Theme, row: &DiffRow, width: usize) -> Vec<Span<'static>> {
         DiffLineKind::Removed => ("-", t.diff_remove()),
         DiffLineKind::Context => (" ", t.text()),
     };
-    let num = row.new_line.or(row.old_line).map(|n| format!("{n:>4}")).unwrap_or_else(|| "    ".into());
+    let num = row
+        .new_line
+        .or(row.old_line)
+        .map(|n| format!("{n:>4}"))
+        .unwrap_or_else(|| "    ".into());
     let mut spans = vec![
         Span::styled(num, t.dim()),
         Span::styled(sign.to_string(), base),
@@ -54,7 +58,11 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             diff.to,
             diff.added,
             diff.removed,
-            if d.side_by_side { "side by side" } else { "unified" }
+            if d.side_by_side {
+                "side by side"
+            } else {
+                "unified"
+            }
         ),
         None => String::new(),
     };
@@ -98,7 +106,11 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let height = (inner.height as usize).saturating_sub(lines.len());
     if d.len() == 0 {
         lines.push(Line::from(Span::styled(
-            if d.diff.is_some() { "no changes" } else { "loading…" },
+            if d.diff.is_some() {
+                "no changes"
+            } else {
+                "loading…"
+            },
             t.dim(),
         )));
     }
@@ -110,7 +122,11 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 continue;
             }
             let mut spans = Vec::new();
-            let l = row.left.as_ref().map(|r| row_spans(t, r, half)).unwrap_or_default();
+            let l = row
+                .left
+                .as_ref()
+                .map(|r| row_spans(t, r, half))
+                .unwrap_or_default();
             let used: usize = l.iter().map(|s| s.content.chars().count()).sum();
             spans.extend(l);
             spans.push(Span::raw(" ".repeat(half.saturating_sub(used))));

@@ -37,7 +37,13 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             "Intent · enter sends · alt-enter new line · tab completes @agent · ↑↓ history · esc",
             5,
         ),
-        Mode::Command => prompt(frame, app, area, "Command · tab completes · enter runs · esc", 3),
+        Mode::Command => prompt(
+            frame,
+            app,
+            area,
+            "Command · tab completes · enter runs · esc",
+            3,
+        ),
         Mode::Detail {
             title,
             text,
@@ -53,7 +59,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             frame.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: false })
-                    .block(popup(app, &format!("{} · j/k scroll · esc closes", one_line(title)))),
+                    .block(popup(
+                        app,
+                        &format!("{} · j/k scroll · esc closes", one_line(title)),
+                    )),
                 r,
             );
         }
@@ -79,11 +88,20 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn help(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let rows = app.keymap.help();
-    let key_w = rows.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(4).min(22);
+    let key_w = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(4)
+        .min(22);
     let entry_w = key_w + 2 + 34;
     let inner_h = area.height.saturating_sub(6) as usize;
     let cols = rows.len().div_ceil(inner_h.max(1)).clamp(1, 3);
-    let cols = if (entry_w * cols) as u16 + 4 > area.width { 1 } else { cols };
+    let cols = if (entry_w * cols) as u16 + 4 > area.width {
+        1
+    } else {
+        cols
+    };
     let per_col = rows.len().div_ceil(cols);
     let mut lines = Vec::new();
     for i in 0..per_col {

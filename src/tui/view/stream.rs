@@ -41,7 +41,11 @@ fn wrap(runs: &[(bool, &str)], width: usize) -> Vec<Vec<(bool, String)>> {
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let t = &app.theme;
-    let agent = app.focused_agent.as_deref().map(one_line).unwrap_or_default();
+    let agent = app
+        .focused_agent
+        .as_deref()
+        .map(one_line)
+        .unwrap_or_default();
     let s = app.focused_stream();
     let status = app
         .focused_agent
@@ -49,7 +53,11 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .and_then(|a| app.status.get(a))
         .copied()
         .unwrap_or_default();
-    let block = pane_block(app, Pane::Stream, format!("{agent} · {} · x stops", status.as_str()));
+    let block = pane_block(
+        app,
+        Pane::Stream,
+        format!("{agent} · {} · x stops", status.as_str()),
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let width = inner.width as usize;
@@ -82,7 +90,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             stats.push(format!("done: {d}"));
         }
     }
-    let mut lines = vec![Line::from(Span::styled(fit(&stats.join(" · "), width), t.dim()))];
+    let mut lines = vec![Line::from(Span::styled(
+        fit(&stats.join(" · "), width),
+        t.dim(),
+    ))];
     let height = (inner.height as usize).saturating_sub(1);
     match s {
         Some(s) if s.chars > 0 => {
@@ -122,6 +133,9 @@ mod tests {
             .map(|l| l.iter().map(|(_, s)| s.as_str()).collect())
             .collect();
         assert_eq!(flat, vec!["abc", "def", "gh"]);
-        assert_eq!(l[1], vec![(true, "d".to_string()), (false, "ef".to_string())]);
+        assert_eq!(
+            l[1],
+            vec![(true, "d".to_string()), (false, "ef".to_string())]
+        );
     }
 }
