@@ -1,16 +1,29 @@
-//! The control center drawn on a TestBackend: what an operator sees, without a terminal.
+//! The control center drawn on a TestBackend with fixed data: every pane, the full screen
+//! at 80×24 and 160×48, and the overlays, as insta snapshots (the clock is fixed, ages are
+//! computed from a fixed "now").
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use aios::agent::{Catalog, RuntimeInfo};
+use aios::audit::{AuditRecord, GENESIS_HASH, Outcome};
+use aios::bus::{Envelope, Received, RejectedMessage, Rejection, Source, channels, kinds};
+use aios::context::{AgentState, Cause, VersionInfo, diff_texts};
 use aios::event::{AgentStatus, RuntimeEvent};
-use aios::tui::{Action, App, draw};
+use aios::tui::{Action, App, Mode, Pane, draw, draw_pane};
+use chrono::{DateTime, Utc};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
 
-fn app() -> App {
-    let info = RuntimeInfo {
+fn now() -> DateTime<Utc> {
+    "2026-11-24T12:00:00Z".parse().unwrap()
+}
+
+fn info() -> RuntimeInfo {
+    RuntimeInfo {
         node: "edge-1".into(),
         data_dir: PathBuf::from("/tmp/x"),
         bus: "redis".into(),
@@ -20,70 +33,415 @@ fn app() -> App {
         runner: "sim".into(),
         model: "sim".into(),
         agents: 30,
+    }
+}
+
+fn empty_app() -> App {
+    let mut app = App::from_parts(
+        info(),
+        Catalog::builtin().agents().to_vec(),
+        HashMap::new(),
+        1000,
+    );
+    app.effects.clear();
+    app.update(Action::Tick(now()));
+    app.clock = "12:00:00".into();
+    app
+}
+
+fn ev(e: RuntimeEvent) -> Action {
+    Action::Runtime(Box::new(e))
+}
+
+fn envelope(kind: &str, agent: &str, payload: serde_json::Value, sec: u32) -> Arc<Envelope> {
+    let mut e = Envelope::new(
+        kind,
+        Source {
+            node: "edge-1".into(),
+            agent_id: None,
+            operator: Some("alice".into()),
+        },
+        Some(agent),
+        payload,
+    );
+    e.id = format!("0190000{sec}");
+    e.ts = format!("2026-11-24T11:59:{sec:02}.000Z");
+    Arc::new(e)
+}
+
+fn audit_records(n: u64) -> Vec<Arc<AuditRecord>> {
+    let mut prev = GENESIS_HASH.to_string();
+    (0..n)
+        .map(|seq| {
+            let mut r = AuditRecord {
+                seq,
+                id: format!("rec-{seq}"),
+                timestamp: format!("2026-11-24T11:59:{:02}.000Z", seq % 60),
+                agent_id: Some(
+                    if seq % 2 == 0 {
+                        "ops-agent"
+                    } else {
+                        "sec-agent"
+                    }
+                    .into(),
+                ),
+                action: ["dispatch_intent", "recall", "update_context", "set_goals"]
+                    [seq as usize % 4]
+                    .into(),
+                input: serde_json::json!({"n": seq}),
+                context_id: None,
+                caller: "tui:alice".into(),
+                outcome: if seq == 5 {
+                    Outcome::Error
+                } else {
+                    Outcome::Ok
+                },
+                error: (seq == 5).then(|| "no such goal".to_string()),
+                duration_ms: 1.0,
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            r.seal();
+            prev = r.hash.clone();
+            Arc::new(r)
+        })
+        .collect()
+}
+
+/// An app with every pane full of fixed data, focused on ops-agent.
+fn full_app() -> App {
+    let mut app = empty_app();
+    let spec = app
+        .agents
+        .iter()
+        .find(|a| a.id == "ops-agent")
+        .unwrap()
+        .clone();
+    app.update(ev(RuntimeEvent::IntentQueued {
+        agent_id: "ops-agent".into(),
+        intent_id: "i-1".into(),
+        text: "deploy staging".into(),
+        operator: "alice".into(),
+    }));
+    for (id, st) in [
+        ("ops-agent", AgentStatus::Streaming),
+        ("sec-agent", AgentStatus::CallingTool),
+        ("dev-agent", AgentStatus::Thinking),
+        ("billing-agent", AgentStatus::Error),
+        ("seo-agent", AgentStatus::Recalling),
+    ] {
+        app.update(ev(RuntimeEvent::Status {
+            agent_id: id.into(),
+            status: st,
+        }));
+    }
+    let t0 = now();
+    app.update(Action::Tick(t0 + chrono::Duration::milliseconds(150)));
+    app.update(ev(RuntimeEvent::Token {
+        agent_id: "ops-agent".into(),
+        intent_id: "i-1".into(),
+        text: "The user wants staging deployed; check the pipeline first.\n".into(),
+        thinking: true,
+    }));
+    for (k, word) in "Deploying build 42 to staging.\nPipeline is green; rolling out \
+                      in two batches.\u{1b}[2J\nBatch 1 done."
+        .split_inclusive(' ')
+        .enumerate()
+    {
+        app.update(Action::Tick(
+            t0 + chrono::Duration::milliseconds(200 + 50 * k as i64),
+        ));
+        app.update(ev(RuntimeEvent::Token {
+            agent_id: "ops-agent".into(),
+            intent_id: "i-1".into(),
+            text: word.into(),
+            thinking: false,
+        }));
+    }
+    app.update(Action::Tick(t0 + chrono::Duration::seconds(3)));
+    app.clock = "12:00:03".into();
+    // Channels: the three seed channels, a pattern's channel, a rejected message.
+    let msgs = [
+        (
+            channels::INTENTS,
+            kinds::INTENT,
+            serde_json::json!({"text": "deploy staging"}),
+        ),
+        (
+            channels::CONTEXT,
+            kinds::CONTEXT,
+            serde_json::json!({"version": 2, "summary": "intent i-1: deploy staging"}),
+        ),
+        (
+            channels::MEMORY,
+            kinds::MEMORY,
+            serde_json::json!({"text": "staging runs v2", "tags": ["deploy"]}),
+        ),
+        (
+            "ops.deploy",
+            "note",
+            serde_json::json!({"text": "batch 1 done"}),
+        ),
+    ];
+    for (i, (ch, kind, payload)) in msgs.into_iter().enumerate() {
+        app.update(Action::Bus(Received::Message {
+            channel: ch.into(),
+            envelope: envelope(kind, "ops-agent", payload, 50 + i as u32),
+        }));
+    }
+    app.update(Action::Bus(Received::Rejected(RejectedMessage {
+        channel: channels::INTENTS.into(),
+        ts: "2026-11-24T11:59:58.000Z".into(),
+        reason: Rejection::NotUtf8,
+        preview: "\\xff\\xfe".into(),
+    })));
+    for r in audit_records(12) {
+        app.update(Action::Audit(r));
+    }
+    app.update(Action::AuditChain {
+        records: 12,
+        broken_at: None,
+    });
+    app.update(Action::AgentLoaded(Box::new(AgentState {
+        goals: spec.goals.clone(),
+        persona_traits: spec.persona_traits.clone(),
+        protocol_hooks: vec![aios::context::ProtocolHook {
+            name: "sec-review".into(),
+            on: "intent.received".into(),
+            action: "handoff:sec-agent".into(),
+        }],
+        memory_count: 7,
+        context_version: Some(2),
+        context_id: Some("ctx-2".into()),
+        spec,
+    })));
+    let version = |v: u64, summary: &str| VersionInfo {
+        version: v,
+        context_id: format!("ctx-{v}"),
+        created_at: "2026-11-24T11:59:00.000Z".into(),
+        summary: summary.into(),
+        cause: Cause {
+            caller: "agent:ops-agent".into(),
+            intent_id: Some("i-1".into()),
+            tool: Some("update_context".into()),
+        },
+        lines: 5,
     };
-    let agents = Catalog::builtin().agents().to_vec();
-    App::from_parts(info, agents, HashMap::new(), 1000)
+    app.update(Action::Versions {
+        agent_id: "ops-agent".into(),
+        versions: vec![
+            version(1, "first"),
+            version(2, "intent i-1: deploy staging"),
+        ],
+    });
+    app.update(Action::Diff(Box::new(diff_texts(
+        "ops-agent",
+        1,
+        "# ops-agent context\n\n## Goals\n- orchestrate_deployments\n- keep pipelines green\n\nstatus: idle\n",
+        2,
+        "# ops-agent context\n\n## Goals\n- orchestrate_deployments\n- keep all pipelines green\n\nstatus: deploying staging\nbatch: 1 of 2\n",
+    ))));
+    app.effects.clear();
+    app
 }
 
 fn screen(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| draw(f, app)).unwrap();
-    let buf = term.backend().buffer().clone();
+    text_of(term.backend().buffer(), w, h)
+}
+
+fn text_of(buf: &ratatui::buffer::Buffer, w: u16, h: u16) -> String {
     (0..h)
         .map(|y| {
             (0..w)
                 .map(|x| buf[(x, y)].symbol().to_string())
                 .collect::<String>()
+                .trim_end()
+                .to_string()
         })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
+fn pane(app: &App, p: Pane, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| draw_pane(f, app, p, Rect::new(0, 0, w, h)))
+        .unwrap();
+    text_of(term.backend().buffer(), w, h)
+}
+
 #[test]
-fn the_screen_shows_agents_backends_and_the_live_bus_state() {
-    let mut app = app();
-    app.update(Action::BusState(
-        "reconnecting (attempt 2, 3 waiting)".into(),
-    ));
-    app.update(Action::Runtime(Box::new(RuntimeEvent::Status {
-        agent_id: "sec-agent".into(),
-        status: AgentStatus::Streaming,
-    })));
+fn full_screen_80x24() {
+    insta::assert_snapshot!(screen(&full_app(), 80, 24));
+}
+
+#[test]
+fn full_screen_160x48() {
+    insta::assert_snapshot!(screen(&full_app(), 160, 48));
+}
+
+#[test]
+fn pane_agents() {
+    insta::assert_snapshot!(pane(&full_app(), Pane::Agents, 70, 40));
+}
+
+#[test]
+fn pane_goals() {
+    insta::assert_snapshot!(pane(&full_app(), Pane::Goals, 70, 14));
+}
+
+#[test]
+fn pane_channels() {
+    insta::assert_snapshot!(pane(&full_app(), Pane::Channels, 90, 14));
+}
+
+#[test]
+fn pane_diff_unified_and_side_by_side() {
+    let mut app = full_app();
+    let unified = pane(&app, Pane::Diff, 90, 16);
+    app.update(Action::ToggleDiffView);
+    let side = pane(&app, Pane::Diff, 120, 16);
+    insta::assert_snapshot!(format!("{unified}\n\n{side}"));
+}
+
+#[test]
+fn pane_stream() {
+    let s = pane(&full_app(), Pane::Stream, 70, 12);
+    assert!(
+        !s.contains("[2J"),
+        "escape sequences must not reach the screen"
+    );
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn pane_audit() {
+    insta::assert_snapshot!(pane(&full_app(), Pane::Audit, 90, 12));
+}
+
+#[test]
+fn help_overlay_lists_the_keymap() {
+    let mut app = full_app();
+    app.update(Action::Help);
     let s = screen(&app, 160, 48);
-    assert!(
-        s.contains("bus redis reconnecting (attempt 2, 3 waiting)"),
-        "{s}"
-    );
-    assert!(s.contains("runner sim (scripted)"), "{s}");
-    assert!(s.contains("agents 1/30 busy"), "{s}");
-    for id in ["ops-agent", "lead-router-agent", "review-agent"] {
-        assert!(s.contains(id), "{id} missing:\n{s}");
+    for (keys, what) in app.keymap.help() {
+        assert!(s.contains(&keys), "{keys} missing:\n{s}");
+        assert!(s.contains(&what[..what.len().min(20)]), "{what} missing");
     }
-    assert!(
-        s.contains("Core system") && s.contains("Domain-specific"),
-        "{s}"
-    );
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn intent_prompt_and_json_detail() {
+    let mut app = full_app();
+    app.update(Action::Intent);
+    let prompt = screen(&app, 100, 30);
+    assert!(prompt.contains("@ops-agent"), "{prompt}");
+    app.update(Action::Back);
+    app.update(Action::Focus(Pane::Channels));
+    app.update(Action::Top);
+    app.update(Action::Open);
+    assert!(matches!(app.mode, Mode::Detail { .. }));
+    let detail = screen(&app, 100, 30);
+    assert!(detail.contains("\"kind\": \"intent\""), "{detail}");
+    insta::assert_snapshot!(format!("{prompt}\n\n{detail}"));
 }
 
 #[test]
 fn a_small_terminal_gets_a_clear_message() {
-    let s = screen(&app(), 60, 20);
+    let s = screen(&empty_app(), 60, 20);
     assert!(s.contains("terminal too small: 60×20"), "{s}");
 }
 
 #[test]
-fn streamed_text_is_neutralized_and_quit_quits() {
-    let mut app = app();
-    app.update(Action::Runtime(Box::new(RuntimeEvent::Token {
-        agent_id: "ops-agent".into(),
-        intent_id: "i".into(),
-        text: "deploy\u{1b}]0;pwned\u{7} done".into(),
-        thinking: false,
-    })));
-    let s = screen(&app, 120, 30);
-    assert!(s.contains("deploy done"), "{s}");
-    assert!(!s.contains("pwned"), "{s}");
-    assert!(!app.should_quit());
-    app.update(Action::Quit);
-    assert!(app.should_quit());
+fn the_status_bar_shows_backends_bus_state_and_chain() {
+    let mut app = full_app();
+    app.update(Action::BusState(
+        "reconnecting (attempt 2, 3 waiting)".into(),
+    ));
+    let s = screen(&app, 200, 40);
+    assert!(
+        s.contains("bus redis reconnecting (attempt 2, 3 waiting)"),
+        "{s}"
+    );
+    assert!(s.contains("runner sim (simulated)"), "{s}");
+    assert!(s.contains("agents 4/30 busy"), "{s}");
+    assert!(s.contains("audit 12 ✓"), "{s}");
+}
+
+#[test]
+fn a_tampered_audit_record_shows_a_broken_chain() {
+    let mut app = empty_app();
+    let mut recs: Vec<AuditRecord> = audit_records(4).iter().map(|r| (**r).clone()).collect();
+    recs[2].caller = "mallory".into();
+    for r in recs {
+        app.update(Action::Audit(Arc::new(r)));
+    }
+    let s = pane(&app, Pane::Audit, 90, 10);
+    assert!(s.contains("chain broken at record 2"), "{s}");
+}
+
+#[test]
+fn mouse_click_focuses_and_wheel_scrolls() {
+    use ratatui::crossterm::event::{MouseEvent, MouseEventKind};
+    let mut app = full_app();
+    app.update(Action::Resize(160, 48));
+    let areas = aios::tui::pane_areas(Rect::new(0, 0, 160, 48), &app);
+    let (_, audit) = areas.iter().find(|(p, _)| *p == Pane::Audit).unwrap();
+    app.update(Action::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(ratatui::crossterm::event::MouseButton::Left),
+        column: audit.x + 2,
+        row: audit.y + 2,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(app.focus, Pane::Audit);
+    let before = app.audit.cursor.selected;
+    app.update(Action::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        column: audit.x + 2,
+        row: audit.y + 2,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(app.audit.cursor.selected, before - 3);
+    assert!(!app.audit.cursor.follow);
+}
+
+#[test]
+fn channels_filter_pause_and_bounded_buffer() {
+    let mut app = full_app();
+    app.update(Action::Focus(Pane::Channels));
+    app.update(Action::Filter);
+    for c in "channel:memory".chars() {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::NONE,
+        )));
+    }
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(app.channels.visible.len(), 1);
+    app.update(Action::Pause);
+    for i in 0..5000 {
+        app.update(Action::Bus(Received::Message {
+            channel: channels::MEMORY.into(),
+            envelope: envelope(
+                kinds::MEMORY,
+                "ops-agent",
+                serde_json::json!({"text": i}),
+                1,
+            ),
+        }));
+    }
+    assert_eq!(
+        app.channels.visible.len(),
+        1,
+        "paused: the view holds still"
+    );
+    app.update(Action::Pause);
+    assert_eq!(app.channels.lines.len(), 1000, "bounded by max_lines");
+    assert_eq!(app.channels.visible.len(), 1000);
+    assert!(app.channels.selected_line().is_some());
 }

@@ -64,6 +64,8 @@ pub struct AgentWorker {
     pub node: String,
     pub dispatcher: Dispatcher,
     pub max_tool_rounds: u32,
+    /// The runtime-wide token: tells a shutdown from an operator's stop of one intent.
+    pub shutdown: CancellationToken,
 }
 
 /// What one streamed model turn produced.
@@ -121,6 +123,14 @@ impl IntentResult {
 }
 
 impl AgentWorker {
+    fn stop_reason(&self) -> String {
+        if self.shutdown.is_cancelled() {
+            "stopped: the runtime is shutting down".into()
+        } else {
+            "stopped by the operator".into()
+        }
+    }
+
     fn set_status(&self, agent_id: &str, status: AgentStatus) {
         self.status.set(agent_id, status);
         let _ = self.events.send(RuntimeEvent::Status {
@@ -337,7 +347,7 @@ impl AgentWorker {
     ) -> Result<Turn, String> {
         let mut stream = tokio::select! {
             s = self.runner.chat(request.clone()) => s.map_err(|e| e.to_string())?,
-            () = cancel.cancelled() => return Err("stopped: the runtime is shutting down".into()),
+            () = cancel.cancelled() => return Err(self.stop_reason()),
         };
         self.set_status(&intent.agent_id, AgentStatus::Streaming);
         let mut content = String::new();
@@ -345,7 +355,7 @@ impl AgentWorker {
         loop {
             let next = tokio::select! {
                 next = stream.next() => next,
-                () = cancel.cancelled() => return Err("stopped: the runtime is shutting down".into()),
+                () = cancel.cancelled() => return Err(self.stop_reason()),
             };
             match next {
                 Some(Ok(TokenEvent::Content { text })) => {
@@ -410,7 +420,8 @@ impl AgentWorker {
             }
         }
         self.status.intent_finished();
-        let stopped = outcome.is_err() && cancel.is_cancelled();
+        // Only a shutdown leaves the intent for another node; an operator's stop is final.
+        let stopped = outcome.is_err() && self.shutdown.is_cancelled();
         self.pending.resolve(&intent.id, outcome.clone());
         if stopped {
             return;

@@ -137,6 +137,8 @@ struct Inner {
     pending: Pending,
     status: StatusBoard,
     cancel: CancellationToken,
+    /// Per agent, the token of the intent it is handling: `stop` cancels just that one.
+    running: Arc<Mutex<HashMap<String, CancellationToken>>>,
     tasks: TaskTracker,
     audit: AuditLog,
     info: RuntimeInfo,
@@ -218,6 +220,7 @@ impl Runtime {
             max_depth: config.runtime.max_handoff_depth,
         };
         let mut queues = HashMap::new();
+        let running: Arc<Mutex<HashMap<String, CancellationToken>>> = Arc::default();
         // Agents pinned to another node are left to it.
         let hosted: Vec<_> = catalog
             .agents()
@@ -260,8 +263,11 @@ impl Runtime {
                 node: node.clone(),
                 dispatcher: dispatcher.clone(),
                 max_tool_rounds: config.runtime.max_tool_rounds,
+                shutdown: cancel.clone(),
             };
             let cancel = cancel.clone();
+            let running = running.clone();
+            let agent_id = spec.id.clone();
             tasks.spawn(async move {
                 loop {
                     let intent = tokio::select! {
@@ -270,7 +276,14 @@ impl Runtime {
                         intent = rx.recv() => intent,
                     };
                     let Some(intent) = intent else { break };
-                    worker.run(intent, &cancel).await;
+                    let this_intent = cancel.child_token();
+                    if let Ok(mut m) = running.lock() {
+                        m.insert(agent_id.clone(), this_intent.clone());
+                    }
+                    worker.run(intent, &this_intent).await;
+                    if let Ok(mut m) = running.lock() {
+                        m.remove(&agent_id);
+                    }
                 }
                 // Whatever is still queued is answered, not dropped silently; it stays
                 // unacknowledged on the bus for another node (or the next start) to take.
@@ -331,6 +344,7 @@ impl Runtime {
                 pending,
                 status,
                 cancel,
+                running,
                 tasks,
                 audit,
                 info,
@@ -434,6 +448,24 @@ impl Runtime {
             tracing::error!(error = %e, "audit log did not close cleanly");
         }
         tracing::info!("runtime stopped");
+    }
+
+    /// Stop the intent an agent is handling, if any: its generation is cancelled and the
+    /// intent fails with "stopped by the operator". Returns whether one was running.
+    pub fn stop(&self, agent_id: &str) -> bool {
+        let token = self
+            .inner
+            .running
+            .lock()
+            .ok()
+            .and_then(|m| m.get(agent_id).cloned());
+        match token {
+            Some(t) => {
+                t.cancel();
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn cancel_token(&self) -> CancellationToken {

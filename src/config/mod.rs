@@ -351,6 +351,10 @@ pub struct TuiConfig {
     pub theme: String,
     pub fps: u32,
     pub max_lines: u32,
+    /// Key name → action name, on top of the default keymap (`"x" = "none"` unbinds).
+    pub keys: BTreeMap<String, String>,
+    /// Intents kept in the prompt's history file (`<data_dir>/tui_history`); 0 = none kept.
+    pub history: u32,
 }
 
 impl Default for TuiConfig {
@@ -359,6 +363,8 @@ impl Default for TuiConfig {
             theme: "default".into(),
             fps: 30,
             max_lines: 10_000,
+            keys: BTreeMap::new(),
+            history: 500,
         }
     }
 }

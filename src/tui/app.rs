@@ -1,31 +1,117 @@
-//! The UI state and `update`: pure state changes, no I/O.
+//! The UI state and `update`: pure state changes. What needs I/O (dispatching, loading a
+//! diff, saving goals) is returned as an `Effect` for the loop to run; its result comes
+//! back as another `Action`.
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::agent::{AgentSpec, Runtime, RuntimeInfo};
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use ratatui_textarea::TextArea;
+
+use crate::agent::{AgentSpec, Category, Runtime, RuntimeInfo};
+use crate::context::AgentState;
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::sanitize::one_line;
 
-use super::action::Action;
+use super::action::{Action, Pane};
+use super::input::{self, Completion};
+use super::keymap::Keymap;
+use super::panes::{
+    ActivityMap, AuditState, ChannelsState, Cursor, DiffState, StreamState, pretty_json,
+};
+use super::theme::Theme;
+
+/// What the UI asks the outside world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Dispatch {
+        agent_id: String,
+        text: String,
+    },
+    /// Goals, traits, hooks and memory count of an agent.
+    LoadAgent(String),
+    /// The agent's context versions, then the diff `from → to` (the latest two when
+    /// `None`).
+    LoadDiff {
+        agent_id: String,
+        range: Option<(u64, u64)>,
+    },
+    SaveGoals {
+        agent_id: String,
+        goals: Vec<String>,
+    },
+    AddPattern(String),
+    Stop(String),
+    /// Append a line to the intent history file.
+    SaveHistory(String),
+}
+
+/// What the keyboard is talking to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Typing a filter for a pane.
+    Filter(Pane),
+    Prompt,
+    Command,
+    EditGoals,
+    /// A full message or record, scrolled.
+    Detail {
+        title: String,
+        text: String,
+        scroll: usize,
+    },
+    ConfirmQuit,
+}
 
 pub struct App {
     pub info: RuntimeInfo,
     pub agents: Vec<AgentSpec>,
     pub status: HashMap<String, AgentStatus>,
-    pub selected: usize,
-    /// Latest activity, newest last; bounded by `max_lines`.
-    pub log: VecDeque<String>,
-    /// The selected agent's latest model output, per agent; bounded.
-    pub stream: HashMap<String, String>,
+    pub activity: ActivityMap,
+    /// The agent list's selection: an index into `agent_rows()`.
+    pub agent_cursor: usize,
+    pub agent_filter: String,
+    /// The agent the other panes show.
+    pub focused_agent: Option<String>,
+    pub agent_state: Option<AgentState>,
+    pub streams: HashMap<String, StreamState>,
+    pub channels: ChannelsState,
+    pub audit: AuditState,
+    pub diff: DiffState,
+    pub focus: Pane,
+    /// The last pane other than the agents, shown on the right of a narrow screen.
+    pub detail_pane: Pane,
+    pub zoom: bool,
+    pub mode: Mode,
+    pub input: TextArea<'static>,
+    pub history: VecDeque<String>,
+    history_pos: Option<usize>,
+    pub completion: Option<Completion>,
+    pub notice: Option<(String, DateTime<Utc>)>,
     pub dropped: u64,
+    pub now: DateTime<Utc>,
     pub clock: String,
     pub bus_state: String,
-    max_lines: usize,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub size: Rect,
+    pub effects: Vec<Effect>,
+    pub max_lines: usize,
     quit: bool,
 }
 
-/// Characters of streamed output kept per agent.
-const STREAM_KEEP: usize = 16 * 1024;
+/// Intents kept in the history.
+pub const HISTORY_KEEP: usize = 500;
+
+/// One row of the agents pane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentRow {
+    Header(Category),
+    Agent(usize),
+}
 
 impl App {
     pub fn new(runtime: &Runtime, max_lines: usize) -> App {
@@ -43,27 +129,70 @@ impl App {
         status: HashMap<String, AgentStatus>,
         max_lines: usize,
     ) -> App {
-        App {
+        let now = Utc::now();
+        let focused_agent = agents.first().map(|a| a.id.clone());
+        let mut app = App {
             info,
             agents,
             status,
-            selected: 0,
-            log: VecDeque::new(),
-            stream: HashMap::new(),
+            activity: ActivityMap::new(),
+            agent_cursor: 0,
+            agent_filter: String::new(),
+            focused_agent,
+            agent_state: None,
+            streams: HashMap::new(),
+            channels: ChannelsState {
+                cursor: Cursor::following(),
+                ..ChannelsState::default()
+            },
+            audit: AuditState {
+                cursor: Cursor::following(),
+                ..AuditState::default()
+            },
+            diff: DiffState::default(),
+            focus: Pane::Agents,
+            detail_pane: Pane::Stream,
+            zoom: false,
+            mode: Mode::Normal,
+            input: TextArea::default(),
+            history: VecDeque::new(),
+            history_pos: None,
+            completion: None,
+            notice: None,
             dropped: 0,
+            now,
+            clock: String::new(),
             bus_state: String::new(),
-            clock: chrono::Local::now().format("%H:%M:%S").to_string(),
+            theme: Theme::default(),
+            keymap: Keymap::default(),
+            size: Rect::new(0, 0, 80, 24),
+            effects: Vec::new(),
             max_lines: max_lines.max(100),
             quit: false,
+        };
+        app.set_clock(now);
+        // The first row is a category header: start on the first agent.
+        app.agent_cursor = app
+            .agent_rows()
+            .iter()
+            .position(|r| matches!(r, AgentRow::Agent(_)))
+            .unwrap_or(0);
+        if let Some(id) = app.focused_agent.clone() {
+            app.load_agent(&id);
         }
+        app
+    }
+
+    fn set_clock(&mut self, now: DateTime<Utc>) {
+        self.now = now;
+        self.clock = now
+            .with_timezone(&chrono::Local)
+            .format("%H:%M:%S")
+            .to_string();
     }
 
     pub fn should_quit(&self) -> bool {
         self.quit
-    }
-
-    pub fn selected_agent(&self) -> Option<&AgentSpec> {
-        self.agents.get(self.selected)
     }
 
     pub fn busy(&self) -> usize {
@@ -73,122 +202,992 @@ impl App {
             .count()
     }
 
-    fn push_log(&mut self, line: String) {
-        if self.log.len() >= self.max_lines {
-            self.log.pop_front();
+    /// Rows of the agents pane: category headers and the agents that pass the filter.
+    pub fn agent_rows(&self) -> Vec<AgentRow> {
+        let f = self.agent_filter.to_lowercase();
+        let mut rows = Vec::new();
+        for cat in Category::ALL {
+            let mut header = false;
+            for (i, a) in self.agents.iter().enumerate() {
+                if a.category != cat {
+                    continue;
+                }
+                if !f.is_empty()
+                    && !a.id.to_lowercase().contains(&f)
+                    && !a.name.to_lowercase().contains(&f)
+                    && !a.role.to_lowercase().contains(&f)
+                {
+                    continue;
+                }
+                if !header {
+                    rows.push(AgentRow::Header(cat));
+                    header = true;
+                }
+                rows.push(AgentRow::Agent(i));
+            }
         }
-        self.log.push_back(line);
+        rows
+    }
+
+    pub fn selected_agent(&self) -> Option<&AgentSpec> {
+        match self.agent_rows().get(self.agent_cursor) {
+            Some(AgentRow::Agent(i)) => self.agents.get(*i),
+            _ => None,
+        }
+    }
+
+    pub fn focused_spec(&self) -> Option<&AgentSpec> {
+        let id = self.focused_agent.as_deref()?;
+        self.agents.iter().find(|a| a.id == id)
+    }
+
+    pub fn focused_stream(&self) -> Option<&StreamState> {
+        self.streams.get(self.focused_agent.as_deref()?)
+    }
+
+    fn load_agent(&mut self, id: &str) {
+        self.effects.push(Effect::LoadAgent(id.to_string()));
+        self.effects.push(Effect::LoadDiff {
+            agent_id: id.to_string(),
+            range: None,
+        });
+    }
+
+    /// Show an agent in the goals, diff and stream panes.
+    pub fn focus_agent(&mut self, id: &str) {
+        if self.focused_agent.as_deref() != Some(id) {
+            self.focused_agent = Some(id.to_string());
+            self.agent_state = None;
+        }
+        self.load_agent(id);
+    }
+
+    fn notify(&mut self, text: impl Into<String>) {
+        self.notice = Some((one_line(&text.into()), self.now));
     }
 
     /// Apply an action; returns whether anything visible changed.
     pub fn update(&mut self, action: Action) -> bool {
         match action {
-            Action::Quit => {
-                self.quit = true;
-                true
-            }
-            Action::Down => {
-                if self.selected + 1 < self.agents.len() {
-                    self.selected += 1;
+            Action::Tick(now) => {
+                let second_changed = now.timestamp() != self.now.timestamp();
+                self.set_clock(now);
+                if second_changed {
+                    self.channels.roll_rates();
                 }
-                true
+                if let Some((_, at)) = &self.notice
+                    && (now - *at).num_seconds() >= 6
+                {
+                    self.notice = None;
+                }
+                second_changed
             }
-            Action::Up => {
-                self.selected = self.selected.saturating_sub(1);
-                true
-            }
-            Action::Tick => {
-                let now = chrono::Local::now().format("%H:%M:%S").to_string();
-                let changed = now != self.clock;
-                self.clock = now;
-                changed
-            }
-            Action::BusState(state) => {
-                let changed = state != self.bus_state;
-                self.bus_state = state;
+            Action::BusState(s) => {
+                let changed = s != self.bus_state;
+                self.bus_state = s;
                 changed
             }
             Action::Dropped(n) => {
                 self.dropped += n;
                 true
             }
+            Action::BusDropped(n) => {
+                self.channels.dropped += n;
+                true
+            }
             Action::Runtime(ev) => self.apply(*ev),
-            Action::None => false,
+            Action::Bus(r) => {
+                self.channels.ingest(&r, self.max_lines);
+                true
+            }
+            Action::Audit(r) => {
+                self.audit.ingest(r, self.max_lines);
+                true
+            }
+            Action::AuditChain { records, broken_at } => {
+                self.audit.total = self.audit.total.max(records);
+                self.audit.verified = true;
+                if broken_at.is_some() {
+                    self.audit.broken_at = broken_at;
+                }
+                true
+            }
+            Action::AgentLoaded(state) => {
+                if self.focused_agent.as_deref() == Some(state.spec.id.as_str()) {
+                    if let Some(a) = self.activity.get_mut(&state.spec.id) {
+                        a.goal = state.goals.first().cloned();
+                    }
+                    self.agent_state = Some(*state);
+                }
+                true
+            }
+            Action::Versions { agent_id, versions } => {
+                if self.focused_agent.as_deref() == Some(agent_id.as_str()) {
+                    self.diff.set_versions(&agent_id, versions);
+                }
+                true
+            }
+            Action::Diff(d) => {
+                if self.focused_agent.as_deref() == Some(d.agent_id.as_str()) {
+                    self.diff.set_diff(*d);
+                }
+                true
+            }
+            Action::Notice(n) => {
+                self.notify(n);
+                true
+            }
+            Action::Resize(w, h) => {
+                self.size = Rect::new(0, 0, w, h);
+                true
+            }
+            Action::Mouse(m) => self.mouse(m),
+            Action::Key(k) => self.key(k),
+            other => self.command(other),
         }
     }
 
+    /// A terminal key: text inputs take it first, else the keymap turns it into an action.
+    pub fn key(&mut self, key: KeyEvent) -> bool {
+        match self.mode.clone() {
+            Mode::Normal => {
+                let a = self.keymap.action(&key);
+                self.command(a)
+            }
+            Mode::Help => {
+                let a = self.keymap.action(&key);
+                if matches!(a, Action::Quit) {
+                    return self.command(Action::Quit);
+                }
+                self.mode = Mode::Normal;
+                true
+            }
+            Mode::ConfirmQuit => {
+                if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                    self.quit = true;
+                }
+                self.mode = Mode::Normal;
+                true
+            }
+            Mode::Detail {
+                title,
+                text,
+                scroll,
+            } => {
+                let lines = text.lines().count();
+                let scroll = match self.keymap.action(&key) {
+                    Action::Down => (scroll + 1).min(lines.saturating_sub(1)),
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::PageDown => (scroll + 10).min(lines.saturating_sub(1)),
+                    Action::PageUp => scroll.saturating_sub(10),
+                    Action::Top => 0,
+                    Action::Quit | Action::Back | Action::Open => {
+                        self.mode = Mode::Normal;
+                        return true;
+                    }
+                    _ => scroll,
+                };
+                self.mode = Mode::Detail {
+                    title,
+                    text,
+                    scroll,
+                };
+                true
+            }
+            Mode::Filter(pane) => self.filter_key(pane, key),
+            Mode::Prompt => self.prompt_key(key),
+            Mode::Command => self.command_key(key),
+            Mode::EditGoals => self.goals_key(key),
+        }
+    }
+
+    fn open_input(&mut self, mode: Mode, text: &str, title: &str) {
+        let mut ta = TextArea::new(vec![text.to_string()]);
+        ta.move_cursor(ratatui_textarea::CursorMove::End);
+        ta.set_placeholder_text(title.to_string());
+        self.input = ta;
+        self.completion = None;
+        self.history_pos = None;
+        self.mode = mode;
+    }
+
+    fn input_text(&self) -> String {
+        self.input.lines().join("\n")
+    }
+
+    fn filter_key(&mut self, pane: Pane, key: KeyEvent) -> bool {
+        match key.code {
+            KeyCode::Esc => {
+                self.apply_filter(pane, String::new());
+                self.mode = Mode::Normal;
+            }
+            KeyCode::Enter => self.mode = Mode::Normal,
+            _ => {
+                self.input.input(key);
+                let f = self.input_text();
+                self.apply_filter(pane, f);
+            }
+        }
+        true
+    }
+
+    fn apply_filter(&mut self, pane: Pane, f: String) {
+        match pane {
+            Pane::Channels => self.channels.set_filter(f),
+            Pane::Audit => self.audit.set_filter(f),
+            _ => {
+                self.agent_filter = f;
+                self.agent_cursor = self
+                    .agent_rows()
+                    .iter()
+                    .position(|r| matches!(r, AgentRow::Agent(_)))
+                    .unwrap_or(0);
+            }
+        }
+    }
+
+    fn prompt_key(&mut self, key: KeyEvent) -> bool {
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Enter if alt => {
+                self.input.insert_newline();
+            }
+            KeyCode::Enter => {
+                let text = self.input_text();
+                match input::parse_intent(&text, &self.agents) {
+                    Ok((agent_id, body)) => {
+                        self.remember_history(text.trim().to_string());
+                        self.effects.push(Effect::Dispatch {
+                            agent_id: agent_id.clone(),
+                            text: body,
+                        });
+                        self.focus_agent(&agent_id);
+                        self.streams.insert(
+                            agent_id.clone(),
+                            StreamState {
+                                queued_at: Some(self.now),
+                                ..StreamState::default()
+                            },
+                        );
+                        self.mode = Mode::Normal;
+                    }
+                    Err(e) => self.notify(e),
+                }
+            }
+            KeyCode::Tab => {
+                let text = self.input_text();
+                let ids: Vec<String> = self.agents.iter().map(|a| a.id.clone()).collect();
+                let done = input::complete_agent(&text, &ids);
+                self.apply_completion(done);
+            }
+            KeyCode::Up if self.input.cursor().0 == 0 => self.history_step(true),
+            KeyCode::Down if self.input.cursor().0 + 1 >= self.input.lines().len() => {
+                self.history_step(false)
+            }
+            _ => {
+                self.input.input(key);
+                self.completion = None;
+            }
+        }
+        true
+    }
+
+    fn apply_completion(&mut self, c: Completion) {
+        if let Some(text) = &c.text {
+            self.input = TextArea::new(text.split('\n').map(String::from).collect());
+            self.input.move_cursor(ratatui_textarea::CursorMove::Bottom);
+            self.input.move_cursor(ratatui_textarea::CursorMove::End);
+        }
+        self.completion = (c.candidates.len() > 1).then_some(c);
+    }
+
+    fn remember_history(&mut self, line: String) {
+        if line.is_empty() || self.history.back() == Some(&line) {
+            return;
+        }
+        if self.history.len() >= HISTORY_KEEP {
+            self.history.pop_front();
+        }
+        self.history.push_back(line.clone());
+        self.effects.push(Effect::SaveHistory(line));
+    }
+
+    fn history_step(&mut self, older: bool) {
+        if self.history.is_empty() {
+            return;
+        }
+        let last = self.history.len() - 1;
+        let pos = match (self.history_pos, older) {
+            (None, true) => Some(last),
+            (None, false) => None,
+            (Some(p), true) => Some(p.saturating_sub(1)),
+            (Some(p), false) if p >= last => None,
+            (Some(p), false) => Some(p + 1),
+        };
+        let text = pos
+            .and_then(|p| self.history.get(p))
+            .cloned()
+            .unwrap_or_default();
+        self.input = TextArea::new(text.split('\n').map(String::from).collect());
+        self.input.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        self.input.move_cursor(ratatui_textarea::CursorMove::End);
+        self.history_pos = pos;
+    }
+
+    fn command_key(&mut self, key: KeyEvent) -> bool {
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Enter => {
+                let text = self.input_text();
+                self.mode = Mode::Normal;
+                self.run_command(&text);
+            }
+            KeyCode::Tab => {
+                let text = self.input_text();
+                let ids: Vec<String> = self.agents.iter().map(|a| a.id.clone()).collect();
+                let c = input::complete_command(&text, &Theme::names(), &ids);
+                self.apply_completion(c);
+            }
+            _ => {
+                self.input.input(key);
+                self.completion = None;
+            }
+        }
+        true
+    }
+
+    /// `:theme NAME`, `:goal add TEXT`, `:goal rm N`, `:channel add PATTERN`, `:pause`,
+    /// `:stop`, `:quit`.
+    pub fn run_command(&mut self, text: &str) {
+        match input::parse_command(text) {
+            Ok(input::Command::Theme(name)) => match Theme::builtin(&name) {
+                Ok(mut t) => {
+                    t.monochrome = self.theme.monochrome;
+                    self.theme = t;
+                    self.notify(format!("theme {name}"));
+                }
+                Err(e) => self.notify(e),
+            },
+            Ok(input::Command::GoalAdd(goal)) => match self.current_goals() {
+                Some((id, mut goals)) => {
+                    goals.push(goal);
+                    self.effects.push(Effect::SaveGoals {
+                        agent_id: id,
+                        goals,
+                    });
+                }
+                None => self.notify("no agent loaded yet"),
+            },
+            Ok(input::Command::GoalRemove(n)) => match self.current_goals() {
+                Some((id, mut goals)) if n >= 1 && n <= goals.len() => {
+                    goals.remove(n - 1);
+                    self.effects.push(Effect::SaveGoals {
+                        agent_id: id,
+                        goals,
+                    });
+                }
+                Some(_) => self.notify(format!("no goal {n}")),
+                None => self.notify("no agent loaded yet"),
+            },
+            Ok(input::Command::ChannelAdd(p)) => {
+                self.channels.patterns.push(one_line(&p));
+                self.effects.push(Effect::AddPattern(p));
+            }
+            Ok(input::Command::Pause) => {
+                self.channels.toggle_pause(self.max_lines);
+            }
+            Ok(input::Command::Stop) => {
+                self.command(Action::Stop);
+            }
+            Ok(input::Command::Quit) => {
+                self.command(Action::Quit);
+            }
+            Err(e) => self.notify(e),
+        }
+    }
+
+    fn current_goals(&self) -> Option<(String, Vec<String>)> {
+        let s = self.agent_state.as_ref()?;
+        Some((s.spec.id.clone(), s.goals.clone()))
+    }
+
+    fn goals_key(&mut self, key: KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Normal,
+            KeyCode::Char('s') if ctrl => {
+                if let Some((id, _)) = self.current_goals() {
+                    let goals: Vec<String> = self
+                        .input
+                        .lines()
+                        .iter()
+                        .map(|l| l.trim().to_string())
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    self.effects.push(Effect::SaveGoals {
+                        agent_id: id,
+                        goals,
+                    });
+                }
+                self.mode = Mode::Normal;
+            }
+            _ => {
+                self.input.input(key);
+            }
+        }
+        true
+    }
+
+    fn pane_at(&self, x: u16, y: u16) -> Option<Pane> {
+        super::view::pane_areas(self.size, self)
+            .into_iter()
+            .find(|(_, r)| r.contains(Position { x, y }))
+            .map(|(p, _)| p)
+    }
+
+    fn mouse(&mut self, m: ratatui::crossterm::event::MouseEvent) -> bool {
+        if self.mode != Mode::Normal {
+            return false;
+        }
+        let Some(pane) = self.pane_at(m.column, m.row) else {
+            return false;
+        };
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => self.command(Action::Focus(pane)),
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let prev = self.focus;
+                self.focus = pane;
+                let a = if m.kind == MouseEventKind::ScrollDown {
+                    Action::Down
+                } else {
+                    Action::Up
+                };
+                for _ in 0..3 {
+                    self.command(a.clone());
+                }
+                self.focus = prev;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn page(&self) -> usize {
+        (self.size.height as usize / 2).max(5)
+    }
+
+    /// Keymap actions.
+    fn command(&mut self, action: Action) -> bool {
+        match action {
+            Action::Quit => {
+                if self.busy() > 0 && self.mode != Mode::ConfirmQuit {
+                    self.mode = Mode::ConfirmQuit;
+                } else {
+                    self.quit = true;
+                }
+            }
+            Action::Help => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                }
+            }
+            Action::Back => {
+                self.mode = Mode::Normal;
+                self.zoom = false;
+            }
+            Action::FocusNext | Action::FocusPrev => {
+                let i = self.focus.index();
+                let n = Pane::ALL.len();
+                let next = if action == Action::FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.set_focus(Pane::ALL[next]);
+            }
+            Action::Focus(p) => self.set_focus(p),
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::Intent => {
+                let at = self
+                    .focused_agent
+                    .as_deref()
+                    .map(|a| format!("@{a} "))
+                    .unwrap_or_else(|| "@".into());
+                self.open_input(Mode::Prompt, &at, "@agent-id what to do…");
+            }
+            Action::Command => self.open_input(
+                Mode::Command,
+                "",
+                "theme NAME · goal add TEXT · channel add PATTERN · pause · stop · quit",
+            ),
+            Action::Filter => {
+                let (pane, current) = match self.focus {
+                    Pane::Channels => (Pane::Channels, self.channels.filter.clone()),
+                    Pane::Audit => (Pane::Audit, self.audit.filter.clone()),
+                    _ => (Pane::Agents, self.agent_filter.clone()),
+                };
+                if pane == Pane::Agents {
+                    self.focus = Pane::Agents;
+                }
+                self.open_input(Mode::Filter(pane), &current, "filter");
+            }
+            Action::Pause => self.channels.toggle_pause(self.max_lines),
+            Action::Stop => match &self.focused_agent {
+                Some(id) => self.effects.push(Effect::Stop(id.clone())),
+                None => self.notify("no agent focused"),
+            },
+            Action::EditGoals => match &self.agent_state {
+                Some(s) => {
+                    let text = s.goals.join("\n");
+                    self.open_input(Mode::EditGoals, "", "one goal per line");
+                    self.input = TextArea::new(text.split('\n').map(String::from).collect());
+                    self.focus = Pane::Goals;
+                }
+                None => self.notify("no agent loaded yet"),
+            },
+            Action::NextHunk => self.diff.next_hunk(),
+            Action::PrevHunk => self.diff.prev_hunk(),
+            Action::OlderVersion | Action::NewerVersion => self.step_version(action),
+            Action::ToggleDiffView => self.diff.toggle_view(),
+            Action::Down => self.move_by(1, true),
+            Action::Up => self.move_by(1, false),
+            Action::PageDown => self.move_by(self.page(), true),
+            Action::PageUp => self.move_by(self.page(), false),
+            Action::Top => self.move_by(usize::MAX / 2, false),
+            Action::Bottom => {
+                self.move_by(usize::MAX / 2, true);
+                match self.focus {
+                    Pane::Channels => self.channels.cursor.follow = true,
+                    Pane::Audit => self.audit.cursor.follow = true,
+                    _ => {}
+                }
+            }
+            Action::Open => self.open(),
+            Action::None => return false,
+            _ => return false,
+        }
+        true
+    }
+
+    fn set_focus(&mut self, p: Pane) {
+        self.focus = p;
+        if p != Pane::Agents {
+            self.detail_pane = p;
+        }
+    }
+
+    /// `[` moves the diff's start to an older version, `]` to a newer one; the end stays
+    /// the newest unless the start reaches it.
+    fn step_version(&mut self, dir: Action) {
+        let choices = self.diff.choices();
+        if choices.len() < 2 {
+            return;
+        }
+        let to = if self.diff.to == 0 {
+            self.diff.latest()
+        } else {
+            self.diff.to
+        };
+        let pos = choices
+            .iter()
+            .position(|v| *v == self.diff.from)
+            .unwrap_or(0);
+        let from = match dir {
+            Action::OlderVersion => choices[pos.saturating_sub(1)],
+            _ => choices[(pos + 1).min(choices.len() - 1)],
+        };
+        let (from, to) = if from >= to {
+            // Past the end: move the window, N-1 → N.
+            let i = choices.iter().position(|v| *v == from).unwrap_or(0);
+            match choices.get(i + 1) {
+                Some(n) => (from, *n),
+                None => (choices[choices.len() - 2], from),
+            }
+        } else {
+            (from, to)
+        };
+        if let Some(id) = self.focused_agent.clone() {
+            self.effects.push(Effect::LoadDiff {
+                agent_id: id,
+                range: Some((from, to)),
+            });
+        }
+    }
+
+    fn move_by(&mut self, n: usize, down: bool) {
+        match self.focus {
+            Pane::Agents => {
+                let rows = self.agent_rows();
+                let mut c = self.agent_cursor;
+                let mut steps = n;
+                while steps > 0 {
+                    let next = if down {
+                        (c + 1..rows.len()).find(|i| matches!(rows[*i], AgentRow::Agent(_)))
+                    } else {
+                        (0..c)
+                            .rev()
+                            .find(|i| matches!(rows[*i], AgentRow::Agent(_)))
+                    };
+                    match next {
+                        Some(i) => c = i,
+                        None => break,
+                    }
+                    steps -= 1;
+                }
+                self.agent_cursor = c;
+            }
+            Pane::Channels => {
+                let len = self.channels.visible.len();
+                if down {
+                    self.channels.cursor.down(n, len)
+                } else {
+                    self.channels.cursor.up(n)
+                }
+            }
+            Pane::Audit => {
+                let len = self.audit.visible.len();
+                if down {
+                    self.audit.cursor.down(n, len)
+                } else {
+                    self.audit.cursor.up(n)
+                }
+            }
+            Pane::Diff => {
+                let len = self.diff.len();
+                self.diff.scroll = if down {
+                    (self.diff.scroll.saturating_add(n)).min(len.saturating_sub(1))
+                } else {
+                    self.diff.scroll.saturating_sub(n)
+                };
+            }
+            Pane::Goals | Pane::Stream => {}
+        }
+    }
+
+    fn open(&mut self) {
+        match self.focus {
+            Pane::Agents => {
+                if let Some(id) = self.selected_agent().map(|a| a.id.clone()) {
+                    self.focus_agent(&id);
+                }
+            }
+            Pane::Channels => {
+                if let Some(l) = self.channels.selected_line() {
+                    self.mode = Mode::Detail {
+                        title: format!("{} message", l.channel),
+                        text: pretty_json(l),
+                        scroll: 0,
+                    };
+                }
+            }
+            Pane::Audit => {
+                if let Some(r) = self.audit.selected() {
+                    self.mode = Mode::Detail {
+                        title: format!("audit record {}", r.seq),
+                        text: serde_json::to_string_pretty(r.as_ref()).unwrap_or_default(),
+                        scroll: 0,
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn touch(&mut self, agent_id: &str) {
+        self.activity.entry(agent_id.to_string()).or_default().last = Some(self.now);
+    }
+
     fn apply(&mut self, ev: RuntimeEvent) -> bool {
+        let focused = ev.agent_id().is_some() && ev.agent_id() == self.focused_agent.as_deref();
+        if let Some(id) = ev.agent_id() {
+            let id = id.to_string();
+            self.touch(&id);
+        }
         match ev {
             RuntimeEvent::Status { agent_id, status } => {
                 self.status.insert(agent_id, status);
             }
             RuntimeEvent::Token {
                 agent_id,
+                intent_id,
                 text,
-                thinking: false,
-                ..
+                thinking,
             } => {
-                let s = self.stream.entry(agent_id).or_default();
-                s.push_str(&text);
-                if s.len() > STREAM_KEEP {
-                    let cut = s.len() - STREAM_KEEP;
-                    let cut = (cut..s.len())
-                        .find(|i| s.is_char_boundary(*i))
-                        .unwrap_or(s.len());
-                    s.drain(..cut);
+                let now = self.now;
+                let s = self.streams.entry(agent_id).or_default();
+                if s.intent_id != intent_id && !s.intent_id.is_empty() && s.done.is_some() {
+                    *s = StreamState {
+                        queued_at: Some(now),
+                        ..StreamState::default()
+                    };
                 }
+                s.intent_id = intent_id;
+                s.push(&text, thinking, now);
+                return focused;
             }
-            RuntimeEvent::Token { .. } => return false,
             RuntimeEvent::IntentQueued {
                 agent_id,
-                text,
-                operator,
+                intent_id,
                 ..
             } => {
-                self.stream.insert(agent_id.clone(), String::new());
-                self.push_log(format!("→ {agent_id}: {} ({operator})", one_line(&text)));
+                let queued_at = self
+                    .streams
+                    .get(&agent_id)
+                    .filter(|s| s.intent_id.is_empty() && s.tokens == 0)
+                    .and_then(|s| s.queued_at)
+                    .unwrap_or(self.now);
+                self.streams.insert(
+                    agent_id,
+                    StreamState {
+                        intent_id,
+                        queued_at: Some(queued_at),
+                        runner: self.info.runner.clone(),
+                        model: self.info.model.clone(),
+                        ..StreamState::default()
+                    },
+                );
             }
             RuntimeEvent::IntentDone {
                 agent_id,
-                context_version,
-                tokens,
+                runner,
+                model,
                 ..
             } => {
-                self.push_log(format!(
-                    "✓ {agent_id}: done, {tokens} tokens, context v{context_version}"
-                ));
+                let s = self.streams.entry(agent_id).or_default();
+                s.runner = runner;
+                s.model = model;
+                s.done = Some("stop".into());
+                s.tool = None;
             }
             RuntimeEvent::IntentFailed {
                 agent_id, error, ..
             } => {
-                self.push_log(format!("✗ {agent_id}: {}", one_line(&error)));
+                let s = self.streams.entry(agent_id).or_default();
+                s.done = Some(one_line(&error));
+                s.tool = None;
             }
-            RuntimeEvent::ToolCalled {
-                agent_id,
-                name,
-                arguments,
-                ..
-            } => {
-                self.push_log(format!("⚙ {agent_id}: {name} {}", one_line(&arguments)));
+            RuntimeEvent::ToolCalled { agent_id, name, .. } => {
+                self.streams.entry(agent_id).or_default().tool = Some(one_line(&name));
             }
-            RuntimeEvent::ToolFinished {
-                agent_id,
-                name,
-                ok,
-                summary,
-                ..
-            } => {
-                let mark = if ok { "↳" } else { "✗" };
-                self.push_log(format!(
-                    "{mark} {agent_id}: {name} → {}",
-                    one_line(&summary)
-                ));
+            RuntimeEvent::ToolFinished { agent_id, .. } => {
+                self.streams.entry(agent_id).or_default().tool = None;
             }
-            RuntimeEvent::ContextUpdated { .. }
-            | RuntimeEvent::StateChanged { .. }
-            | RuntimeEvent::Remembered { .. }
-            | RuntimeEvent::Audited { .. } => return false,
+            RuntimeEvent::ContextUpdated { agent_id, .. } => {
+                if focused {
+                    self.effects.push(Effect::LoadDiff {
+                        agent_id,
+                        range: None,
+                    });
+                }
+            }
+            RuntimeEvent::StateChanged { agent_id, .. }
+            | RuntimeEvent::Remembered { agent_id, .. } => {
+                if focused {
+                    self.effects.push(Effect::LoadAgent(agent_id));
+                }
+            }
+            RuntimeEvent::Audited { .. } => return false,
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::Catalog;
+    use std::path::PathBuf;
+
+    fn app() -> App {
+        let info = RuntimeInfo {
+            node: "n".into(),
+            data_dir: PathBuf::from("/tmp/x"),
+            bus: "in-process".into(),
+            store: "embedded".into(),
+            memory: "local".into(),
+            embedder: "hash".into(),
+            runner: "sim".into(),
+            model: "sim".into(),
+            agents: 30,
+        };
+        let mut a = App::from_parts(
+            info,
+            Catalog::builtin().agents().to_vec(),
+            HashMap::new(),
+            100,
+        );
+        a.effects.clear();
+        a
+    }
+
+    fn press(app: &mut App, code: KeyCode) {
+        app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+    }
+
+    fn typed(app: &mut App, s: &str) {
+        for c in s.chars() {
+            press(app, KeyCode::Char(c));
+        }
+    }
+
+    #[test]
+    fn enter_on_an_agent_focuses_it_and_loads_its_state() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('j'));
+        let id = a.selected_agent().unwrap().id.clone();
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.focused_agent.as_deref(), Some(id.as_str()));
+        assert!(a.effects.contains(&Effect::LoadAgent(id)));
+    }
+
+    #[test]
+    fn typing_an_intent_dispatches_it_and_keeps_history() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('i'));
+        assert_eq!(a.mode, Mode::Prompt);
+        // Replace the prefilled agent with a completed one.
+        for _ in 0..40 {
+            press(&mut a, KeyCode::Backspace);
+        }
+        typed(&mut a, "@sec");
+        press(&mut a, KeyCode::Tab);
+        assert_eq!(a.input.lines()[0], "@sec-agent ");
+        typed(&mut a, "check the keys");
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.mode, Mode::Normal);
+        assert!(a.effects.contains(&Effect::Dispatch {
+            agent_id: "sec-agent".into(),
+            text: "check the keys".into()
+        }));
+        assert_eq!(a.focused_agent.as_deref(), Some("sec-agent"));
+        press(&mut a, KeyCode::Char('i'));
+        press(&mut a, KeyCode::Up);
+        assert_eq!(a.input.lines()[0], "@sec-agent check the keys");
+    }
+
+    #[test]
+    fn a_bad_intent_is_explained_not_sent() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('i'));
+        for _ in 0..40 {
+            press(&mut a, KeyCode::Backspace);
+        }
+        typed(&mut a, "@nobody hi");
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.mode, Mode::Prompt);
+        assert!(a.notice.as_ref().unwrap().0.contains("nobody"));
+        assert!(
+            !a.effects
+                .iter()
+                .any(|e| matches!(e, Effect::Dispatch { .. }))
+        );
+    }
+
+    #[test]
+    fn quit_asks_first_while_a_generation_runs() {
+        let mut a = app();
+        a.update(Action::Runtime(Box::new(RuntimeEvent::Status {
+            agent_id: "ops-agent".into(),
+            status: AgentStatus::Streaming,
+        })));
+        press(&mut a, KeyCode::Char('q'));
+        assert_eq!(a.mode, Mode::ConfirmQuit);
+        assert!(!a.should_quit());
+        press(&mut a, KeyCode::Char('n'));
+        assert!(!a.should_quit());
+        press(&mut a, KeyCode::Char('q'));
+        press(&mut a, KeyCode::Char('y'));
+        assert!(a.should_quit());
+    }
+
+    #[test]
+    fn focus_cycles_and_numbers_jump() {
+        let mut a = app();
+        press(&mut a, KeyCode::Tab);
+        assert_eq!(a.focus, Pane::Goals);
+        a.update(Action::Key(KeyEvent::new(
+            KeyCode::BackTab,
+            KeyModifiers::SHIFT,
+        )));
+        a.update(Action::Key(KeyEvent::new(
+            KeyCode::BackTab,
+            KeyModifiers::SHIFT,
+        )));
+        assert_eq!(a.focus, Pane::Audit);
+        press(&mut a, KeyCode::Char('3'));
+        assert_eq!(a.focus, Pane::Channels);
+        press(&mut a, KeyCode::Char('z'));
+        assert!(a.zoom);
+    }
+
+    #[test]
+    fn commands_change_theme_goals_and_patterns() {
+        let mut a = app();
+        a.run_command("theme dracula");
+        assert_eq!(a.theme.name, "dracula");
+        a.run_command("theme nope");
+        assert!(a.notice.as_ref().unwrap().0.contains("no theme"));
+        a.run_command("channel add ops.*");
+        assert!(a.effects.contains(&Effect::AddPattern("ops.*".into())));
+        a.run_command("pause");
+        assert!(a.channels.paused);
+        a.run_command("frobnicate");
+        assert!(a.notice.as_ref().unwrap().0.contains("unknown command"));
+        a.run_command("quit");
+        assert!(a.should_quit());
+    }
+
+    #[test]
+    fn the_agent_filter_narrows_the_list() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('/'));
+        typed(&mut a, "sec");
+        press(&mut a, KeyCode::Enter);
+        let shown: Vec<_> = a
+            .agent_rows()
+            .into_iter()
+            .filter_map(|r| match r {
+                AgentRow::Agent(i) => Some(a.agents[i].id.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(shown.contains(&"sec-agent".to_string()));
+        assert!(!shown.contains(&"ops-agent".to_string()));
+        assert_eq!(
+            a.selected_agent().map(|s| s.id.as_str()),
+            Some(shown[0].as_str())
+        );
+    }
+
+    #[test]
+    fn the_stream_measures_first_token_and_rate() {
+        let mut a = app();
+        let t0 = Utc::now();
+        a.update(Action::Tick(t0));
+        a.update(Action::Runtime(Box::new(RuntimeEvent::IntentQueued {
+            agent_id: "ops-agent".into(),
+            intent_id: "i1".into(),
+            text: "go".into(),
+            operator: "me".into(),
+        })));
+        a.update(Action::Tick(t0 + chrono::Duration::milliseconds(200)));
+        for k in 0..11 {
+            a.update(Action::Tick(
+                t0 + chrono::Duration::milliseconds(200 + k * 100),
+            ));
+            a.update(Action::Runtime(Box::new(RuntimeEvent::Token {
+                agent_id: "ops-agent".into(),
+                intent_id: "i1".into(),
+                text: "x ".into(),
+                thinking: false,
+            })));
+        }
+        let s = &a.streams["ops-agent"];
+        assert_eq!(s.first_token_ms(), Some(200));
+        assert_eq!(s.tokens, 11);
+        assert!((s.tokens_per_second().unwrap() - 10.0).abs() < 0.01);
     }
 }

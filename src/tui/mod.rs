@@ -1,34 +1,53 @@
 //! The control center: the only module that touches the terminal.
 //!
-//! Flow: terminal events, ticks and runtime events become `Action`s; `App::update` applies
-//! them; `view::draw` renders the state (pure, no I/O); frames are drawn only when something
-//! changed, at most `tui.fps` times a second.
+//! Flow: terminal events, ticks, runtime events, bus traffic and audit records become
+//! `Action`s; `App::update` applies them and may ask for `Effect`s, which run in background
+//! tasks and answer with more actions; `view::draw` renders the state (pure, no I/O);
+//! frames are drawn only when something changed, at most `tui.fps` times a second.
 
 mod action;
 mod app;
+mod effects;
+mod input;
+mod keymap;
+mod panes;
+mod theme;
 mod view;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use color_eyre::eyre::{Result, bail};
+use color_eyre::eyre::{Result, bail, eyre};
 use futures::StreamExt;
-use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
-use tokio::sync::broadcast::error::RecvError;
+use ratatui::crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind,
+};
+use ratatui::crossterm::execute;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_util::sync::CancellationToken;
 
-pub use action::Action;
-pub use app::App;
-pub use view::draw;
+pub use action::{Action, Pane};
+pub use app::{App, Effect, Mode};
+pub use keymap::Keymap;
+pub use theme::Theme;
+pub use view::{draw, draw_pane, pane_areas};
 
 use crate::agent::{Runtime, RuntimeOptions};
+use crate::audit::{read_dir, verify_dir};
 use crate::config::Config;
 use crate::control::{DataDirLock, serve, socket_path};
+
+/// Runtime events or bus messages folded in per wake-up before a frame may be drawn: a
+/// burst is applied as a batch and drawn once.
+const BATCH: usize = 4096;
 
 /// Open the control center on a runtime this process owns; the control socket is served
 /// too, so `aios dispatch` from another terminal reaches this runtime.
 pub async fn run(config: Config) -> Result<ExitCode> {
     let data_dir = config.data_dir();
+    // Bad theme or key names are reported before the terminal is taken over.
+    let theme = Theme::for_terminal(&config.tui.theme).map_err(|e| eyre!("tui.theme: {e}"))?;
+    let keymap = Keymap::new(&config.tui.keys).map_err(|e| eyre!(e))?;
     let _lock = match DataDirLock::try_acquire(&data_dir)? {
         Ok(lock) => lock,
         Err(holder) => bail!(
@@ -50,9 +69,18 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     // `aios serve`'s, so a TUI never competes for mcp.http_bind.
     let mcp = crate::mcp::OwnerServers::start(&runtime, &config, false).await;
     let mut app = App::new(&runtime, config.tui.max_lines as usize);
+    app.theme = theme;
+    app.keymap = keymap;
+    let history = effects::history_path(&data_dir);
+    let keep = config.tui.history as usize;
+    app.history = effects::load_history(&history, keep).into();
     let fps = config.tui.fps.clamp(1, 240);
     let mut terminal = ratatui::init();
-    let result = event_loop(&mut terminal, &mut app, &runtime, fps).await;
+    if let Err(e) = execute!(std::io::stdout(), EnableMouseCapture) {
+        tracing::warn!(error = %e, "no mouse capture");
+    }
+    let result = event_loop(&mut terminal, &mut app, &runtime, fps, history, keep).await;
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
 
     stop_server.cancel();
@@ -64,25 +92,98 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     result.map(|()| ExitCode::SUCCESS)
 }
 
+/// The audit pane's feed: the newest records on disk and the chain's state, then live
+/// records as they are appended (skipping what the read already gave).
+fn feed_audit(runtime: &Runtime, tx: mpsc::Sender<Action>, keep: usize, stop: CancellationToken) {
+    let log = runtime.hub().audit_log().clone();
+    let mut live = log.subscribe();
+    let dir = log.dir().to_path_buf();
+    tokio::spawn(async move {
+        let read = tokio::task::spawn_blocking(move || {
+            let records = read_dir(&dir).map(|r| r.records).unwrap_or_default();
+            let report = verify_dir(&dir);
+            (records, report)
+        })
+        .await;
+        let mut last_seq = None;
+        if let Ok((records, report)) = read {
+            let start = records.len().saturating_sub(keep);
+            for r in records.into_iter().skip(start) {
+                last_seq = Some(r.seq);
+                if tx
+                    .send(Action::Audit(std::sync::Arc::new(r)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let (records, broken_at) = match report {
+                Ok(rep) => (rep.records, rep.first_bad.map(|b| b.seq.unwrap_or(0))),
+                Err(e) => {
+                    let _ = tx.send(Action::Notice(format!("audit: {e}"))).await;
+                    (0, None)
+                }
+            };
+            let _ = tx.send(Action::AuditChain { records, broken_at }).await;
+        }
+        loop {
+            let r = tokio::select! {
+                () = stop.cancelled() => return,
+                r = live.recv() => r,
+            };
+            match r {
+                Ok(rec) if last_seq.is_some_and(|s| rec.seq <= s) => {}
+                Ok(rec) => {
+                    if tx.send(Action::Audit(rec)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(n)) => {
+                    let _ = tx
+                        .send(Action::Notice(format!("audit pane skipped {n} records")))
+                        .await;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     runtime: &Runtime,
     fps: u32,
+    history: std::path::PathBuf,
+    history_keep: usize,
 ) -> Result<()> {
     let mut keys = EventStream::new();
     let mut events = runtime.subscribe();
+    let mut bus = runtime.bus().subscribe();
+    let (tx, mut results) = mpsc::channel::<Action>(1024);
+    let stop_feeds = CancellationToken::new();
+    feed_audit(runtime, tx.clone(), app.max_lines, stop_feeds.clone());
     let mut frame = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps)));
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut clock = tokio::time::interval(Duration::from_secs(1));
+    let mut clock = tokio::time::interval(Duration::from_millis(250));
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let size = terminal.size()?;
+    app.update(Action::Resize(size.width, size.height));
     let mut dirty = true;
     let stop = crate::shutdown::shutdown_signal();
     tokio::pin!(stop);
-    while !app.should_quit() {
+    let result = loop {
+        for effect in app.effects.drain(..) {
+            effects::spawn(runtime, effect, tx.clone(), history.clone(), history_keep);
+        }
+        if app.should_quit() {
+            break Ok(());
+        }
         tokio::select! {
             signal = &mut stop => {
                 tracing::info!(signal, "stopping the control center");
-                break;
+                break Ok(());
             }
             _ = frame.tick() => {
                 if dirty {
@@ -91,24 +192,62 @@ async fn event_loop(
                 }
             }
             _ = clock.tick() => {
-                dirty |= app.update(Action::Tick);
+                dirty |= app.update(Action::Tick(chrono::Utc::now()));
                 dirty |= app.update(Action::BusState(runtime.bus().state().label()));
             }
             key = keys.next() => match key {
                 Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
-                    dirty |= app.update(Action::from_key(k));
+                    dirty |= app.update(Action::Key(k));
                 }
-                Some(Ok(Event::Resize(..))) => dirty = true,
+                Some(Ok(Event::Mouse(m))) => dirty |= app.update(Action::Mouse(m)),
+                Some(Ok(Event::Resize(w, h))) => dirty |= app.update(Action::Resize(w, h)),
                 Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => break,
+                Some(Err(e)) => break Err(e.into()),
+                None => break Ok(()),
             },
-            ev = events.recv() => match ev {
-                Ok(ev) => dirty |= app.update(Action::Runtime(Box::new(ev))),
-                Err(RecvError::Lagged(n)) => dirty |= app.update(Action::Dropped(n)),
-                Err(RecvError::Closed) => break,
-            },
+            ev = events.recv() => {
+                // Token times (first token, tokens/s) need a clock finer than the tick.
+                app.update(Action::Tick(chrono::Utc::now()));
+                let mut next = Some(ev);
+                let mut n = 0;
+                while let Some(ev) = next.take() {
+                    match ev {
+                        Ok(ev) => dirty |= app.update(Action::Runtime(Box::new(ev))),
+                        Err(RecvError::Lagged(k)) => dirty |= app.update(Action::Dropped(k)),
+                        Err(RecvError::Closed) => break,
+                    }
+                    n += 1;
+                    if n < BATCH {
+                        next = match events.try_recv() {
+                            Ok(ev) => Some(Ok(ev)),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(k)) => Some(Err(RecvError::Lagged(k))),
+                            Err(_) => None,
+                        };
+                    }
+                }
+            }
+            msg = bus.recv() => {
+                let mut next = Some(msg);
+                let mut n = 0;
+                while let Some(msg) = next.take() {
+                    match msg {
+                        Ok(m) => dirty |= app.update(Action::Bus(m)),
+                        Err(RecvError::Lagged(k)) => dirty |= app.update(Action::BusDropped(k)),
+                        Err(RecvError::Closed) => break,
+                    }
+                    n += 1;
+                    if n < BATCH {
+                        next = match bus.try_recv() {
+                            Ok(m) => Some(Ok(m)),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(k)) => Some(Err(RecvError::Lagged(k))),
+                            Err(_) => None,
+                        };
+                    }
+                }
+            }
+            Some(a) = results.recv() => dirty |= app.update(a),
         }
-    }
-    Ok(())
+    };
+    stop_feeds.cancel();
+    result
 }

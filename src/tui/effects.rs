@@ -1,0 +1,179 @@
+//! Running the UI's `Effect`s against the runtime, off the draw path: each runs in its own
+//! task and answers with an `Action` on a bounded channel.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use tokio::sync::mpsc;
+
+use crate::agent::Runtime;
+use crate::context::{Caller, whoami};
+
+use super::action::Action;
+use super::app::Effect;
+
+/// The audit `caller` of what the operator does here.
+pub fn operator() -> Caller {
+    Caller(format!("tui:{}", whoami()))
+}
+
+/// Where the intent history lives.
+pub fn history_path(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("tui_history")
+}
+
+/// The newest `keep` entries of the history file (one intent per line, `\n` escaped).
+pub fn load_history(path: &std::path::Path, keep: usize) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.replace("\\n", "\n"))
+        .collect();
+    lines[lines.len().saturating_sub(keep)..].to_vec()
+}
+
+fn append_history(path: &std::path::Path, line: &str, keep: usize) -> std::io::Result<()> {
+    if keep == 0 {
+        return Ok(());
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(f, "{}", line.replace('\n', "\\n"))?;
+    // Keep the file bounded: rewrite it when it is well past the limit.
+    let all = load_history(path, usize::MAX);
+    if all.len() > keep * 2 {
+        let kept = &all[all.len() - keep..];
+        let text: String = kept
+            .iter()
+            .map(|l| format!("{}\n", l.replace('\n', "\\n")))
+            .collect();
+        std::fs::write(path, text)?;
+    }
+    Ok(())
+}
+
+/// Run one effect in the background.
+pub fn spawn(
+    runtime: &Runtime,
+    effect: Effect,
+    tx: mpsc::Sender<Action>,
+    history: PathBuf,
+    history_keep: usize,
+) {
+    let rt = runtime.clone();
+    tokio::spawn(async move {
+        let me = operator();
+        let hub = rt.hub();
+        let answer = match effect {
+            Effect::Dispatch { agent_id, text } => {
+                match rt.dispatch(&me, &agent_id, &text, None, None).await {
+                    Ok(t) => Some(Action::Notice(format!(
+                        "intent {} sent to {agent_id}",
+                        &t.intent_id[..t.intent_id.len().min(13)]
+                    ))),
+                    Err(e) => Some(Action::Notice(format!("not sent: {e}"))),
+                }
+            }
+            Effect::LoadAgent(id) => match hub.get_agent(&me, &id).await {
+                Ok(s) => Some(Action::AgentLoaded(Box::new(s))),
+                Err(e) => Some(Action::Notice(format!("{id}: {e}"))),
+            },
+            Effect::LoadDiff { agent_id, range } => {
+                match hub.list_versions(&me, &agent_id).await {
+                    Ok(versions) => {
+                        let latest = versions.last().map(|v| v.version);
+                        let (from, to) = match (range, latest) {
+                            (Some(r), _) => r,
+                            (None, Some(l)) => {
+                                // N-1 → N, or empty → N when N-1 is no longer kept.
+                                let prev =
+                                    versions.iter().rev().nth(1).map(|v| v.version).unwrap_or(0);
+                                (prev, l)
+                            }
+                            (None, None) => (0, 0),
+                        };
+                        let _ = tx
+                            .send(Action::Versions {
+                                agent_id: agent_id.clone(),
+                                versions,
+                            })
+                            .await;
+                        if to == 0 {
+                            None
+                        } else {
+                            match hub.diff_context(&me, &agent_id, from, to).await {
+                                Ok(d) => Some(Action::Diff(Box::new(d))),
+                                Err(e) => Some(Action::Notice(format!("diff: {e}"))),
+                            }
+                        }
+                    }
+                    Err(e) => Some(Action::Notice(format!("{agent_id}: {e}"))),
+                }
+            }
+            Effect::SaveGoals { agent_id, goals } => {
+                match hub.set_goals(&me, &agent_id, goals).await {
+                    Ok(_) => match hub.get_agent(&me, &agent_id).await {
+                        Ok(s) => {
+                            let _ = tx
+                                .send(Action::Notice(format!("goals of {agent_id} saved")))
+                                .await;
+                            Some(Action::AgentLoaded(Box::new(s)))
+                        }
+                        Err(e) => Some(Action::Notice(format!("{agent_id}: {e}"))),
+                    },
+                    Err(e) => Some(Action::Notice(format!("goals not saved: {e}"))),
+                }
+            }
+            Effect::AddPattern(p) => match rt.bus().add_pattern(&p).await {
+                Ok(()) => Some(Action::Notice(format!("listening to {p}"))),
+                Err(e) => Some(Action::Notice(format!("pattern {p}: {e}"))),
+            },
+            Effect::Stop(id) => Some(Action::Notice(if rt.stop(&id) {
+                format!("stopping {id}")
+            } else {
+                format!("{id} is not generating")
+            })),
+            Effect::SaveHistory(line) => {
+                let r = tokio::task::spawn_blocking(move || {
+                    append_history(&history, &line, history_keep)
+                })
+                .await;
+                match r {
+                    Ok(Err(e)) => Some(Action::Notice(format!("history not saved: {e}"))),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(a) = answer {
+            let _ = tx.send(a).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_round_trips_multi_line_intents_and_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = history_path(dir.path());
+        append_history(&p, "@ops-agent one\ntwo", 3).unwrap();
+        for i in 0..10 {
+            append_history(&p, &format!("@ops-agent {i}"), 3).unwrap();
+        }
+        let h = load_history(&p, 3);
+        assert_eq!(h, vec!["@ops-agent 7", "@ops-agent 8", "@ops-agent 9"]);
+        let all = load_history(&p, usize::MAX);
+        assert!(all.len() <= 6, "{all:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = history_path(dir.path());
+        append_history(&p, "@a x\ny", 5).unwrap();
+        assert_eq!(load_history(&p, 5), vec!["@a x\ny"]);
+    }
+}

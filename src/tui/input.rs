@@ -1,0 +1,195 @@
+//! What the operator types: `@agent-id text` intents, `:` commands, and Tab completion of
+//! both. Pure text in, decisions out.
+
+use crate::agent::AgentSpec;
+
+/// A completion: the new text (if it changed) and the candidates that remain.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Completion {
+    pub text: Option<String>,
+    pub candidates: Vec<String>,
+}
+
+/// Split `@agent-id text…` into the agent and the text; the agent must exist.
+pub fn parse_intent(input: &str, agents: &[AgentSpec]) -> Result<(String, String), String> {
+    let t = input.trim();
+    let Some(rest) = t.strip_prefix('@') else {
+        return Err("an intent starts with @agent-id (Tab completes it)".into());
+    };
+    let (id, text) = rest
+        .split_once(char::is_whitespace)
+        .map(|(a, b)| (a, b.trim()))
+        .unwrap_or((rest, ""));
+    if !agents.iter().any(|a| a.id == id) {
+        return Err(format!("no agent {id:?} (Tab completes agent ids)"));
+    }
+    if text.is_empty() {
+        return Err(format!("what should {id} do? type the intent after the id"));
+    }
+    Ok((id.to_string(), text.to_string()))
+}
+
+fn common_prefix(words: &[String]) -> String {
+    let Some(first) = words.first() else {
+        return String::new();
+    };
+    let mut end = first.len();
+    for w in &words[1..] {
+        end = end.min(
+            first
+                .char_indices()
+                .zip(w.chars())
+                .take_while(|((_, a), b)| a == b)
+                .map(|((i, a), _)| i + a.len_utf8())
+                .last()
+                .unwrap_or(0),
+        );
+    }
+    first[..end].to_string()
+}
+
+/// Complete the last word against `options`; a unique match gets a trailing space.
+fn complete_word(before: &str, word: &str, options: &[String]) -> Completion {
+    let candidates: Vec<String> = options
+        .iter()
+        .filter(|o| o.starts_with(word))
+        .cloned()
+        .collect();
+    let text = match candidates.len() {
+        0 => None,
+        1 => Some(format!("{before}{} ", candidates[0])),
+        _ => {
+            let p = common_prefix(&candidates);
+            (p.len() > word.len()).then(|| format!("{before}{p}"))
+        }
+    };
+    Completion { text, candidates }
+}
+
+/// Tab in the intent prompt: complete the `@agent-id` being typed.
+pub fn complete_agent(input: &str, ids: &[String]) -> Completion {
+    let t = input.trim_start();
+    let Some(rest) = t.strip_prefix('@') else {
+        return complete_word("@", "", ids);
+    };
+    if rest.contains(char::is_whitespace) {
+        return Completion::default();
+    }
+    complete_word("@", rest, ids)
+}
+
+pub const COMMANDS: &[&str] = &["theme", "goal", "channel", "pause", "stop", "quit"];
+
+/// Tab in command mode: the command, then its argument (theme names, `add`/`rm`).
+pub fn complete_command(input: &str, themes: &[&str], _ids: &[String]) -> Completion {
+    let words: Vec<&str> = input.split(' ').collect();
+    let to = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match words.as_slice() {
+        [w] => complete_word("", w, &to(COMMANDS)),
+        ["theme", w] => complete_word("theme ", w, &to(themes)),
+        ["goal", w] => complete_word("goal ", w, &to(&["add", "rm"])),
+        ["channel", w] => complete_word("channel ", w, &to(&["add"])),
+        _ => Completion::default(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Theme(String),
+    GoalAdd(String),
+    GoalRemove(usize),
+    ChannelAdd(String),
+    Pause,
+    Stop,
+    Quit,
+}
+
+pub fn parse_command(input: &str) -> Result<Command, String> {
+    let t = input.trim().trim_start_matches(':');
+    let (cmd, rest) = t.split_once(' ').unwrap_or((t, ""));
+    let rest = rest.trim();
+    let need = |what: &str| -> Result<String, String> {
+        if rest.is_empty() {
+            Err(format!(":{cmd} needs {what}"))
+        } else {
+            Ok(rest.to_string())
+        }
+    };
+    match cmd {
+        "theme" => Ok(Command::Theme(need("a theme name")?)),
+        "goal" => match rest.split_once(' ') {
+            Some(("add", g)) if !g.trim().is_empty() => Ok(Command::GoalAdd(g.trim().into())),
+            Some(("rm", n)) => n
+                .trim()
+                .parse()
+                .map(Command::GoalRemove)
+                .map_err(|_| format!("goal rm takes a goal number, not {n:?}")),
+            _ => Err("usage: goal add TEXT | goal rm N".into()),
+        },
+        "channel" => match rest.split_once(' ') {
+            Some(("add", p)) if !p.trim().is_empty() => Ok(Command::ChannelAdd(p.trim().into())),
+            _ => Err("usage: channel add PATTERN".into()),
+        },
+        "pause" => Ok(Command::Pause),
+        "stop" => Ok(Command::Stop),
+        "quit" | "q" => Ok(Command::Quit),
+        "" => Err("type a command: theme, goal, channel, pause, stop, quit".into()),
+        other => Err(format!(
+            "unknown command {:?}; commands: {}",
+            crate::sanitize::one_line(other),
+            COMMANDS.join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> Vec<String> {
+        ["sec-agent", "search-agent", "ops-agent"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn agent_ids_complete_to_the_common_prefix_then_uniquely() {
+        let c = complete_agent("@se", &ids());
+        assert_eq!(c.candidates.len(), 2);
+        assert_eq!(c.text, None); // "se" is already the common prefix
+        assert_eq!(
+            complete_agent("@sec", &ids()).text.as_deref(),
+            Some("@sec-agent ")
+        );
+        assert_eq!(
+            complete_agent("@o", &ids()).text.as_deref(),
+            Some("@ops-agent ")
+        );
+        assert_eq!(
+            complete_agent("@ops-agent do", &ids()),
+            Completion::default()
+        );
+    }
+
+    #[test]
+    fn commands_complete_and_parse() {
+        let themes = ["default", "dracula", "light"];
+        assert_eq!(
+            complete_command("th", &themes, &[]).text.as_deref(),
+            Some("theme ")
+        );
+        assert_eq!(
+            complete_command("theme dr", &themes, &[]).text.as_deref(),
+            Some("theme dracula ")
+        );
+        assert_eq!(
+            parse_command("goal add ship it"),
+            Ok(Command::GoalAdd("ship it".into()))
+        );
+        assert_eq!(parse_command("goal rm 2"), Ok(Command::GoalRemove(2)));
+        assert!(parse_command("goal rm two").is_err());
+        assert!(parse_command("theme").unwrap_err().contains("needs"));
+        assert_eq!(parse_command(":quit"), Ok(Command::Quit));
+    }
+}

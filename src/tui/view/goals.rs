@@ -1,0 +1,79 @@
+//! The goals pane: the focused agent's goals, persona traits, protocol hooks and memory
+//! count; `e` edits the goals in place.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use super::super::action::Pane;
+use super::super::app::{App, Mode};
+use super::pane_block;
+use crate::sanitize::one_line;
+
+pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let name = app
+        .focused_spec()
+        .map(|a| one_line(&a.id))
+        .unwrap_or_default();
+    let editing = app.mode == Mode::EditGoals;
+    let extra = if editing {
+        format!("{name} · editing: ctrl-s saves, esc cancels")
+    } else {
+        name
+    };
+    let block = pane_block(app, Pane::Goals, extra);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if editing {
+        frame.render_widget(&app.input, inner);
+        return;
+    }
+    let t = &app.theme;
+    let Some(s) = app.agent_state.as_ref() else {
+        let msg = match app.focused_spec() {
+            Some(_) => "loading…",
+            None => "no agent focused (Enter on an agent)",
+        };
+        frame.render_widget(Paragraph::new(Span::styled(msg, t.dim())), inner);
+        return;
+    };
+    let mut lines = vec![Line::from(vec![
+        Span::styled(one_line(&s.spec.name), t.heading()),
+        Span::styled(format!("  {}", one_line(&s.spec.role)), t.dim()),
+    ])];
+    lines.push(Line::from(Span::styled("Goals (e edits)", t.accent())));
+    if s.goals.is_empty() {
+        lines.push(Line::from(Span::styled("  none", t.dim())));
+    }
+    for (i, g) in s.goals.iter().enumerate() {
+        lines.push(Line::from(format!(" {}. {}", i + 1, one_line(g))));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("Persona ", t.accent()),
+        Span::raw(one_line(&s.persona_traits.join(", "))),
+    ]));
+    lines.push(Line::from(Span::styled("Protocol hooks", t.accent())));
+    if s.protocol_hooks.is_empty() {
+        lines.push(Line::from(Span::styled("  none", t.dim())));
+    }
+    for h in &s.protocol_hooks {
+        lines.push(Line::from(format!(
+            "  {}: on {} → {}",
+            one_line(&h.name),
+            one_line(&h.on),
+            one_line(&h.action)
+        )));
+    }
+    lines.push(Line::from(vec![
+        Span::styled("Memory ", t.accent()),
+        Span::raw(format!("{} items", s.memory_count)),
+        Span::styled("  Context ", t.accent()),
+        Span::raw(
+            s.context_version
+                .map(|v| format!("v{v}"))
+                .unwrap_or_else(|| "none yet".into()),
+        ),
+    ]));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}

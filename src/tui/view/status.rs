@@ -1,0 +1,64 @@
+//! The status bar: where things run and how they are doing, most important first, so a
+//! narrow terminal drops the least important.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::Paragraph;
+
+use super::super::app::App;
+use crate::sanitize::one_line;
+
+pub fn status_segments(app: &App) -> Vec<String> {
+    let i = &app.info;
+    let runner = if i.runner == "sim" {
+        "runner sim (simulated)".to_string()
+    } else {
+        format!("runner {} {}", one_line(&i.runner), one_line(&i.model))
+    };
+    let bus = if app.bus_state.is_empty() || app.bus_state == "in-process" {
+        format!("bus {}", i.bus)
+    } else {
+        format!("bus {} {}", i.bus, one_line(&app.bus_state))
+    };
+    let audit = match app.audit.broken_at {
+        Some(n) => format!("audit {} BROKEN at {n}", app.audit.total),
+        None if app.audit.verified => format!("audit {} ✓", app.audit.total),
+        None => format!("audit {}", app.audit.total),
+    };
+    let mut s = vec![
+        format!("node {}", one_line(&i.node)),
+        bus,
+        format!("agents {}/{} busy", app.busy(), app.agents.len()),
+        runner,
+        format!("{} msg/s", app.channels.per_second()),
+        audit,
+        format!("memory {}", i.memory),
+        format!("store {}", i.store),
+    ];
+    if app.dropped > 0 {
+        s.insert(4, format!("{} events dropped", app.dropped));
+    }
+    s
+}
+
+pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let clock = format!(" {} ", app.clock);
+    let room = area.width.saturating_sub(clock.len() as u16 + 1) as usize;
+    let mut text = String::from(" aios");
+    for seg in status_segments(app) {
+        let add = format!(" │ {seg}");
+        if text.chars().count() + add.chars().count() > room {
+            // Segments come most important first: stop at the first that does not fit.
+            break;
+        }
+        text.push_str(&add);
+    }
+    let [l, r] = Layout::horizontal([
+        Constraint::Min(1),
+        Constraint::Length(clock.chars().count() as u16),
+    ])
+    .areas(area);
+    let style = app.theme.status_bar();
+    frame.render_widget(Paragraph::new(text).style(style), l);
+    frame.render_widget(Paragraph::new(clock).style(style), r);
+}
