@@ -11,17 +11,27 @@ pub struct Completion {
 }
 
 /// Split `@agent-id text…` into the agent and the text; the agent must exist.
-pub fn parse_intent(input: &str, agents: &[AgentSpec]) -> Result<(String, String), String> {
+pub fn parse_intent<'a>(input: &'a str, agents: &[AgentSpec]) -> Result<(String, String), String> {
     let t = input.trim();
     let Some(rest) = t.strip_prefix('@') else {
         return Err("an intent starts with @agent-id (Tab completes it)".into());
     };
-    let (id, text) = rest
-        .split_once(char::is_whitespace)
-        .map(|(a, b)| (a, b.trim()))
-        .unwrap_or((rest, ""));
-    if !agents.iter().any(|a| a.id == id) {
+    let split = |s: &'a str| {
+        s.split_once(char::is_whitespace)
+            .map(|(a, b)| (a, b.trim()))
+            .unwrap_or((s, ""))
+    };
+    let known = |id: &str| agents.iter().any(|a| a.id == id);
+    let (mut id, mut text) = split(rest);
+    if !known(id) {
         return Err(format!("no agent {id:?} (Tab completes agent ids)"));
+    }
+    // The prompt opens with the focused agent filled in; an operator who types another
+    // `@agent-id` after it means that one.
+    while let Some(next) = text.strip_prefix('@')
+        && known(split(next).0)
+    {
+        (id, text) = split(next);
     }
     if text.is_empty() {
         return Err(format!("what should {id} do? type the intent after the id"));
@@ -170,6 +180,28 @@ mod tests {
             complete_agent("@ops-agent do", &ids()),
             Completion::default()
         );
+    }
+
+    #[test]
+    fn an_agent_typed_after_the_prefilled_one_wins() {
+        let agents = crate::agent::Catalog::from_config(&crate::config::Config::default())
+            .unwrap()
+            .agents()
+            .to_vec();
+        let parse = |t: &str| parse_intent(t, &agents);
+        assert_eq!(
+            parse("@ops-agent @strategy-agent Plan the Q1 launch").unwrap(),
+            ("strategy-agent".into(), "Plan the Q1 launch".into())
+        );
+        assert_eq!(
+            parse("@ops-agent deploy @main now").unwrap(),
+            ("ops-agent".into(), "deploy @main now".into())
+        );
+        assert_eq!(
+            parse("@ops-agent @nobody hi").unwrap(),
+            ("ops-agent".into(), "@nobody hi".into())
+        );
+        assert!(parse("@ops-agent @sec-agent").is_err());
     }
 
     #[test]
