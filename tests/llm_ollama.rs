@@ -17,6 +17,7 @@ use futures::StreamExt;
 use serde_json::json;
 use support::http_script::{Action, Reply};
 use support::ollama_server::{self, NDJSON};
+use support::scripted_runner::{collect, text};
 
 fn fast() -> Timeouts {
     Timeouts {
@@ -35,26 +36,6 @@ fn request() -> ChatRequest {
             ChatMessage::new(Role::User, "Say hi"),
         ],
     )
-}
-
-/// Every event of a chat, or the error that ended it.
-async fn collect(runner: &OllamaRunner, req: ChatRequest) -> Result<Vec<TokenEvent>, LlmError> {
-    let mut stream = runner.chat(req).await?;
-    let mut out = Vec::new();
-    while let Some(ev) = stream.next().await {
-        out.push(ev?);
-    }
-    Ok(out)
-}
-
-fn text(events: &[TokenEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            TokenEvent::Content { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use futures::StreamExt;
 use serde_json::json;
 use support::http_script::Reply;
 use support::openai_server::{self, SSE};
+use support::scripted_runner::{collect, text};
 
 fn fast() -> Timeouts {
     Timeouts {
@@ -30,25 +31,6 @@ fn request() -> ChatRequest {
         "mistral-7b-instruct",
         vec![ChatMessage::new(Role::User, "Say hi")],
     )
-}
-
-async fn collect(runner: &OpenAiRunner, req: ChatRequest) -> Result<Vec<TokenEvent>, LlmError> {
-    let mut stream = runner.chat(req).await?;
-    let mut out = Vec::new();
-    while let Some(ev) = stream.next().await {
-        out.push(ev?);
-    }
-    Ok(out)
-}
-
-fn text(events: &[TokenEvent]) -> String {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            TokenEvent::Content { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]

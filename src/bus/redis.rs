@@ -304,7 +304,7 @@ impl RedisBus {
         // that could grow while a subscriber falls behind — a slow reader slows the socket,
         // and Redis's own output limit for pub/sub clients bounds what waits there.
         let decoder: Arc<OnceLock<Weak<Inner>>> = Arc::new(OnceLock::new());
-        let (claim_tx, claim_rx) = mpsc::channel::<Envelope>(HEARD_INTENTS);
+        let (claim_tx, claim_rx) = mpsc::channel::<Arc<Envelope>>(HEARD_INTENTS);
         let push_sink = {
             let decoder = decoder.clone();
             move |push: PushInfo| -> Result<(), std::convert::Infallible> {
@@ -825,7 +825,7 @@ impl Inner {
 
     /// Decode one pushed message and pass it on; intents also go to the queuer. Runs on the
     /// connection's reader, so it never waits.
-    fn heard(&self, push: PushInfo, queue: &mpsc::Sender<Envelope>) {
+    fn heard(&self, push: PushInfo, queue: &mpsc::Sender<Arc<Envelope>>) {
         let (channel, payload) = match push.kind {
             PushKind::Message => match push.data.as_slice() {
                 [channel, payload] => (channel, payload),
@@ -852,6 +852,7 @@ impl Inner {
         let channel = String::from_utf8_lossy(channel);
         let channel = self.keys.strip(&channel).to_string();
         let decoded = decode(&channel, payload, self.opts.max_message_bytes).and_then(|envelope| {
+            let envelope = Arc::new(envelope);
             if channel == channels::INTENTS && envelope.kind == kinds::INTENT {
                 queue
                     .try_send(envelope.clone())
@@ -864,10 +865,7 @@ impl Inner {
         let received = match decoded {
             Ok(envelope) => {
                 self.stats.received(&channel);
-                Received::Message {
-                    channel,
-                    envelope: Arc::new(envelope),
-                }
+                Received::Message { channel, envelope }
             }
             Err(reason) => Received::Rejected(self.stats.rejected(&channel, reason, payload)),
         };
@@ -899,7 +897,7 @@ impl Inner {
 /// across all nodes: every node that hears one tries, the claim lets one through.
 async fn queue_heard_intents(
     inner: Arc<Inner>,
-    mut heard: mpsc::Receiver<Envelope>,
+    mut heard: mpsc::Receiver<Arc<Envelope>>,
     cancel: CancellationToken,
 ) {
     loop {

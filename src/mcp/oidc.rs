@@ -141,23 +141,7 @@ impl OidcVerifier {
             }
             url.clone()
         };
-        let err = |message: String| OidcError::Jwks {
-            url: url.clone(),
-            message,
-        };
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(err(format!("HTTP {}", response.status())));
-        }
-        response
-            .json::<JwkSet>()
-            .await
-            .map_err(|e| err(format!("not a JWKS: {e}")))
+        self.get_json::<JwkSet>(&url, "not a JWKS").await
     }
 
     async fn discover(&self) -> Result<String, OidcError> {
@@ -169,24 +153,36 @@ impl OidcVerifier {
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
         );
+        let d: Discovery = self
+            .get_json(&url, "no jwks_uri in the OpenID configuration")
+            .await?;
+        Ok(d.jwks_uri)
+    }
+
+    /// GET `url` as JSON of type `T`; any failure names the URL, `what` says what was wrong
+    /// with a body that does not parse.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<T, OidcError> {
         let err = |message: String| OidcError::Jwks {
-            url: url.clone(),
+            url: url.to_string(),
             message,
         };
         let response = self
             .http
-            .get(&url)
+            .get(url)
             .send()
             .await
             .map_err(|e| err(e.to_string()))?;
         if !response.status().is_success() {
             return Err(err(format!("HTTP {}", response.status())));
         }
-        let d: Discovery = response
-            .json()
+        response
+            .json::<T>()
             .await
-            .map_err(|e| err(format!("no jwks_uri in the OpenID configuration: {e}")))?;
-        Ok(d.jwks_uri)
+            .map_err(|e| err(format!("{what}: {e}")))
     }
 }
 

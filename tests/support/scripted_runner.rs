@@ -81,3 +81,28 @@ pub fn call(id: &str, name: &str, arguments: serde_json::Value) -> TokenEvent {
 pub fn say(text: &str) -> TokenEvent {
     TokenEvent::Content { text: text.into() }
 }
+
+/// Every event of a chat, or the error that ended it.
+pub async fn collect(
+    runner: &dyn LlmRunner,
+    req: ChatRequest,
+) -> Result<Vec<TokenEvent>, LlmError> {
+    use futures::StreamExt;
+    let mut stream = runner.chat(req).await?;
+    let mut out = Vec::new();
+    while let Some(ev) = stream.next().await {
+        out.push(ev?);
+    }
+    Ok(out)
+}
+
+/// The content text of a chat's events.
+pub fn text(events: &[TokenEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TokenEvent::Content { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
