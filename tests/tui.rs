@@ -33,6 +33,7 @@ fn info() -> RuntimeInfo {
         runner: "sim".into(),
         model: "sim".into(),
         agents: 30,
+        attached: None,
     }
 }
 

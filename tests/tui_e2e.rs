@@ -2,75 +2,13 @@
 //! its token stream and the new context diff, quit with `q`, exit status 0, and the
 //! terminal back to the shell's screen. Skipped, with the reason printed, without tmux.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
-struct Tmux {
-    socket: String,
-    session: String,
-}
-
-impl Tmux {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.socket);
-        c
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let ok = self
-            .cmd()
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    fn screen(&self) -> String {
-        let out = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, what: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.screen();
-            if what.iter().all(|w| s.contains(w)) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never saw {what:?}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
+use support::tmux::{Tmux, available as tmux_available, wait_exit as wait_exit_file};
 
 fn start(dir: &Path, w: u16, h: u16) -> Tmux {
-    let t = Tmux {
-        socket: format!("aios-e2e-{}-{w}", std::process::id()),
-        session: "aios".into(),
-    };
     let data = dir.join("data");
     let exit = dir.join("exit");
     let script = format!(
@@ -82,36 +20,11 @@ fn start(dir: &Path, w: u16, h: u16) -> Tmux {
         data = data.display(),
         exit = exit.display(),
     );
-    let ok = t
-        .cmd()
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &t.session,
-            "-x",
-            &w.to_string(),
-            "-y",
-            &h.to_string(),
-            &script,
-        ])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    t
+    Tmux::start("e2e", w, h, &script)
 }
 
 fn wait_exit(dir: &Path) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(s) = std::fs::read_to_string(dir.join("exit"))
-            && !s.trim().is_empty()
-        {
-            return s.trim().to_string();
-        }
-        assert!(Instant::now() < deadline, "the TUI did not exit");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_exit_file(&dir.join("exit"))
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Agents: the catalog of the spec's 30 agents, their specs, and the runtime that runs them.
 
+pub mod activity;
 pub(crate) mod backends;
 pub mod catalog;
 pub mod dispatcher;

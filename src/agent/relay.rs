@@ -17,7 +17,9 @@ use super::intent::IntentResult;
 use super::pending::Pending;
 use super::runtime::StatusBoard;
 
-/// Publish what other nodes and outside tools must hear of this node's runtime events.
+/// Publish what other nodes and outside tools must hear of this node's runtime events:
+/// context and state changes (so every node's MCP subscribers hear of them) and shared
+/// memories.
 pub async fn publish_events(
     bus: Arc<dyn Bus>,
     mut events: broadcast::Receiver<RuntimeEvent>,
@@ -43,6 +45,10 @@ pub async fn publish_events(
                     &agent_id,
                     json!({"version": version, "context_id": context_id, "summary": summary}),
                 ),
+            ),
+            Ok(RuntimeEvent::StateChanged { agent_id, part }) => (
+                channels::CONTEXT,
+                envelope(&node, kinds::STATE, &agent_id, json!({"part": part})),
             ),
             Ok(RuntimeEvent::Remembered {
                 agent_id,
@@ -113,15 +119,29 @@ pub async fn receive_results(bus: Arc<dyn Bus>, pending: Pending, cancel: Cancel
     }
 }
 
+/// What a heartbeat says about its node.
+pub struct HeartbeatOptions {
+    pub node: String,
+    pub agents: Vec<String>,
+    pub runner: String,
+    pub model: String,
+    pub every: Duration,
+}
+
 /// Publish this node's heartbeat every `every` on `aios.nodes`.
 pub async fn heartbeat(
     bus: Arc<dyn Bus>,
-    node: String,
-    agents: Vec<String>,
+    opts: HeartbeatOptions,
     status: StatusBoard,
-    every: Duration,
     cancel: CancellationToken,
 ) {
+    let HeartbeatOptions {
+        node,
+        agents,
+        runner,
+        model,
+        every,
+    } = opts;
     let started_at = now_rfc3339();
     let mut tick = tokio::time::interval(every);
     // A counter, not an event subscription: the heartbeat need not see every token.
@@ -134,16 +154,20 @@ pub async fn heartbeat(
         }
         let finished = status.finished();
         let handled = finished - finished_before;
-        let in_flight = agents
+        let busy: std::collections::BTreeMap<String, AgentStatus> = agents
             .iter()
-            .filter(|a| !matches!(status.get(a).0, AgentStatus::Idle | AgentStatus::Error))
-            .count() as u64;
+            .map(|a| (a.clone(), status.get(a).0))
+            .filter(|(_, s)| !matches!(s, AgentStatus::Idle | AgentStatus::Error))
+            .collect();
         let beat = Heartbeat {
             node: node.clone(),
             agents: agents.clone(),
-            in_flight,
+            in_flight: busy.len() as u64,
             load: handled as f64 / since.elapsed().as_secs_f64().max(0.001),
             started_at: started_at.clone(),
+            runner: runner.clone(),
+            model: model.clone(),
+            busy,
         };
         finished_before = finished;
         since = Instant::now();

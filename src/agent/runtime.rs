@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
-use crate::bus::Bus;
+use crate::bus::{Bus, channels};
 use crate::config::{Config, RunnerKind};
 use crate::context::{Caller, ContextHub, HubError, HubOptions};
 use crate::event::{AgentStatus, RuntimeEvent};
@@ -23,7 +23,7 @@ use super::dispatcher::{Dispatcher, Lineage};
 use super::intake::Intake;
 use super::intent::{AgentWorker, Intent, IntentReply};
 use super::pending::Pending;
-use super::relay;
+use super::{activity, relay};
 
 /// Capacity of the runtime event channel; a slower receiver loses the oldest.
 const EVENT_CAPACITY: usize = 8192;
@@ -50,6 +50,10 @@ pub struct RuntimeOptions {
     /// A model runner for every agent instead of the configured ones (tests: a scripted
     /// model).
     pub runner: Option<Arc<dyn LlmRunner>>,
+    /// A watcher of a runtime that runs elsewhere (`aios tui --attach`): no agent tasks, no
+    /// intake, no heartbeat, no audit mirror; other nodes' activity is replayed as local
+    /// events, and dispatched intents go to the nodes that host the agents.
+    pub watch_only: bool,
 }
 
 impl RuntimeOptions {
@@ -59,6 +63,7 @@ impl RuntimeOptions {
             config,
             bus: None,
             runner: None,
+            watch_only: false,
         }
     }
 }
@@ -75,6 +80,10 @@ pub struct RuntimeInfo {
     pub runner: String,
     pub model: String,
     pub agents: usize,
+    /// The bus this watcher is attached to (password hidden); `None` for a runtime that
+    /// runs agents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached: Option<String>,
 }
 
 /// Each agent's current status, readable at any time (the UI's first frame, `status`).
@@ -157,6 +166,7 @@ impl Runtime {
             config,
             bus: given_bus,
             runner: given_runner,
+            watch_only,
         } = opts;
         let catalog = Catalog::from_config(&config).map_err(RuntimeError::Config)?;
         let data_dir = config.data_dir();
@@ -204,6 +214,7 @@ impl Runtime {
                 config.llm.model.clone()
             },
             agents: catalog.len(),
+            attached: watch_only.then(|| crate::bus::redis::shown_url(&config.bus.url)),
         };
 
         let cancel = CancellationToken::new();
@@ -221,11 +232,11 @@ impl Runtime {
         };
         let mut queues = HashMap::new();
         let running: Arc<Mutex<HashMap<String, CancellationToken>>> = Arc::default();
-        // Agents pinned to another node are left to it.
+        // Agents pinned to another node are left to it; a watcher hosts none.
         let hosted: Vec<_> = catalog
             .agents()
             .iter()
-            .filter(|a| a.node.as_ref().is_none_or(|n| *n == node))
+            .filter(|a| !watch_only && a.node.as_ref().is_none_or(|n| *n == node))
             .collect();
         // Agents with a runner of their own (`[agents.<id>] runner`) get it; one per kind.
         let mut own_runners: HashMap<RunnerKind, Arc<dyn LlmRunner>> = HashMap::new();
@@ -297,37 +308,66 @@ impl Runtime {
             });
         }
         let hosted_ids: Vec<String> = hosted.iter().map(|a| a.id.clone()).collect();
-        tasks.spawn(
-            Intake {
-                bus: bus.clone(),
-                queues,
-                hub: hub.clone(),
-                events: events.clone(),
-                pending: pending.clone(),
-                node: node.clone(),
-            }
-            .run(cancel.clone()),
-        );
-        tasks.spawn(relay::publish_events(
-            bus.clone(),
-            events.subscribe(),
-            node.clone(),
-            cancel.clone(),
-        ));
         tasks.spawn(relay::receive_results(
             bus.clone(),
             pending.clone(),
             cancel.clone(),
         ));
-        tasks.spawn(relay::heartbeat(
-            bus.clone(),
-            node.clone(),
-            hosted_ids,
-            status.clone(),
-            std::time::Duration::from_millis(u64::from(config.bus.heartbeat_ms.max(100))),
-            cancel.clone(),
-        ));
-        let mirror = mirror.map(|m| {
+        if watch_only {
+            bus.add_pattern(channels::ACTIVITY)
+                .await
+                .map_err(|e| RuntimeError::Open {
+                    what: "the activity channel".into(),
+                    message: e.to_string(),
+                })?;
+            tasks.spawn(activity::follow(
+                bus.clone(),
+                events.clone(),
+                status.clone(),
+                cancel.clone(),
+            ));
+        } else {
+            tasks.spawn(
+                Intake {
+                    bus: bus.clone(),
+                    queues,
+                    hub: hub.clone(),
+                    events: events.clone(),
+                    pending: pending.clone(),
+                    node: node.clone(),
+                }
+                .run(cancel.clone()),
+            );
+            tasks.spawn(relay::publish_events(
+                bus.clone(),
+                events.subscribe(),
+                node.clone(),
+                cancel.clone(),
+            ));
+            tasks.spawn(activity::publish(
+                bus.clone(),
+                events.subscribe(),
+                node.clone(),
+                cancel.clone(),
+            ));
+            tasks.spawn(relay::heartbeat(
+                bus.clone(),
+                relay::HeartbeatOptions {
+                    node: node.clone(),
+                    agents: hosted_ids,
+                    runner: info.runner.clone(),
+                    model: info.model.clone(),
+                    every: std::time::Duration::from_millis(u64::from(
+                        config.bus.heartbeat_ms.max(100),
+                    )),
+                },
+                status.clone(),
+                cancel.clone(),
+            ));
+        }
+        // A watcher's hub audits only what its operator does here; the runtime it watches
+        // mirrors its own log.
+        let mirror = mirror.filter(|_| !watch_only).map(|m| {
             let stop = CancellationToken::new();
             let handle = tokio::spawn(m.run(audit.subscribe(), stop.clone()));
             (stop, std::sync::Mutex::new(Some(handle)))

@@ -204,14 +204,17 @@ pub async fn read_mirror(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(_, fields)| {
-            let get = |name: &str| {
-                fields
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-            };
-            Some((get("seq")?.parse().ok()?, get("record")?))
-        })
+        .filter_map(|(_, fields)| entry_of(&fields))
         .collect())
+}
+
+/// A stream entry's (seq, raw record line), when it is one the mirror wrote.
+pub(crate) fn entry_of(fields: &[(String, String)]) -> Option<(u64, String)> {
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    Some((get("seq")?.parse().ok()?, get("record")?))
 }

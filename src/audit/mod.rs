@@ -17,6 +17,7 @@
 mod chain;
 mod head;
 mod mirror;
+mod mirror_tail;
 mod reader;
 mod record;
 mod redact;
@@ -25,6 +26,7 @@ mod writer;
 
 pub use head::{HEAD_FILE, Head, HeadState, read_head};
 pub use mirror::{AuditMirror, mirror_key, read_mirror};
+pub use mirror_tail::{MirrorTail, TailEntry};
 pub use reader::{
     AuditProblem, Follower, LineRead, ProblemKind, ReadOutcome, Segment, SegmentReader,
     list_segments, read_dir, read_from, segment_name,

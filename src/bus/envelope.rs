@@ -26,6 +26,10 @@ pub mod channels {
     pub const RESULTS: &str = "aios.intents.results";
     /// The channels every subscriber hears without asking.
     pub const SEED: [&str; 5] = [INTENTS, MEMORY, CONTEXT, NODES, RESULTS];
+    /// What each node's agents are doing — status, streamed tokens (coalesced), tool
+    /// calls, outcomes — for a TUI attached through Redis. Not a seed channel: only a
+    /// watcher that asks for it pays for the token traffic.
+    pub const ACTIVITY: &str = "aios.agents.activity";
 }
 
 /// Message kinds of the seed channels; operator channels may carry others.
@@ -35,6 +39,10 @@ pub mod kinds {
     pub const CONTEXT: &str = "context";
     pub const HEARTBEAT: &str = "heartbeat";
     pub const RESULT: &str = "result";
+    /// On `mcp.update.context`: an agent's goals, persona traits or protocol hooks changed.
+    pub const STATE: &str = "state";
+    /// On `aios.agents.activity`: one runtime event of a node's agent.
+    pub const ACTIVITY: &str = "activity";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +167,7 @@ impl Envelope {
                 payload.get("version").and_then(Value::as_u64).unwrap_or(0),
                 text("summary").unwrap_or_default()
             ),
+            kinds::STATE => format!("{} changed", text("part").unwrap_or_default()),
             kinds::RESULT => match text("error") {
                 Some(e) => format!("failed: {e}"),
                 None => format!(
@@ -217,6 +226,13 @@ pub struct ContextPayload {
     pub summary: String,
 }
 
+/// `mcp.update.context`, kind `state`: which part of an agent's state changed
+/// (`goals`, `persona_traits`, `protocol_hooks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatePayload {
+    pub part: String,
+}
+
 /// `aios.nodes`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -226,6 +242,16 @@ pub struct Heartbeat {
     /// Intents handled per second over the last interval.
     pub load: f64,
     pub started_at: String,
+    /// The node's model runner and model, for a watcher's status bar (absent from older
+    /// nodes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub runner: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model: String,
+    /// The agents not idle right now, so a watcher that attaches mid-generation starts
+    /// from the truth rather than from "idle".
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub busy: std::collections::BTreeMap<String, crate::event::AgentStatus>,
 }
 
 /// Why a message was not accepted. Rejections are counted and kept, never fatal.

@@ -7,7 +7,7 @@
 
 mod envelope;
 mod local;
-mod redis;
+pub(crate) mod redis;
 mod stats;
 mod sub_link;
 
@@ -23,7 +23,7 @@ pub use self::redis::{
 };
 pub use envelope::{
     ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MemoryPayload, Payload,
-    Rejection, Source, channels, decode, kinds,
+    Rejection, Source, StatePayload, channels, decode, kinds,
 };
 pub use local::LocalBus;
 pub use stats::{BusStats, ChannelStats, RejectedMessage, StatsBook};

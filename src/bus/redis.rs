@@ -250,7 +250,7 @@ fn backend(e: impl std::fmt::Display) -> BusError {
 }
 
 /// The URL as it may be shown: any password replaced.
-fn shown_url(url: &str) -> String {
+pub(crate) fn shown_url(url: &str) -> String {
     match redis::parse_redis_url(url) {
         Some(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));

@@ -46,7 +46,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Open the control center (the default).
-    Tui,
+    Tui {
+        /// Watch and steer a runtime that runs elsewhere (an `aios serve` on a server)
+        /// through its Redis alone, e.g. redis://server:6379.
+        #[arg(long, value_name = "REDIS_URL")]
+        attach: Option<String>,
+    },
     /// Run the runtime headless (logs to a file), serving the control socket.
     Serve,
     /// Send an intent to an agent and print its streamed reply.
@@ -96,8 +101,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     }
     let (config, _source) = load_config(&cli)?;
     let _log = crate::telemetry::init(&config.data_dir());
-    match cli.command.unwrap_or(Command::Tui) {
-        Command::Tui => crate::tui::run(config).await,
+    match cli.command.unwrap_or(Command::Tui { attach: None }) {
+        Command::Tui { attach } => crate::tui::run(config, attach).await,
         Command::Serve => serve::run(config).await,
         Command::Dispatch(args) => dispatch::run(config, args).await,
         Command::Agents { json } => agents::run(config, json).await,

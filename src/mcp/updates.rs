@@ -1,13 +1,13 @@
 //! Which `aios://` resources changed, whoever changed them: this runtime's hub events (any
 //! caller: an agent, the TUI, the CLI, another MCP client) and, on a shared Redis bus,
-//! `mcp.update.context` messages from other nodes. Every MCP connection listens here and
-//! forwards the URIs its client subscribed to.
+//! `mcp.update.context` messages (context and state changes) from other nodes. Every MCP
+//! connection listens here and forwards the URIs its client subscribed to.
 
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Runtime;
-use crate::bus::{Received, channels};
+use crate::bus::Received;
 use crate::event::RuntimeEvent;
 
 use super::resources::ResourceUri;
@@ -87,16 +87,17 @@ pub fn changed_by_event(ev: &RuntimeEvent) -> Option<String> {
     }
 }
 
-/// The context another node changed; this node's own changes arrive as events already.
+/// The context or state another node changed; this node's own changes arrive as events
+/// already.
 fn changed_elsewhere(r: &Received, node: &str) -> Option<String> {
     match r {
-        Received::Message { channel, envelope }
-            if channel == channels::CONTEXT && envelope.source.node != node =>
-        {
-            envelope
-                .agent_id
-                .as_deref()
-                .map(|a| ResourceUri::part(a, "context"))
+        Received::Message { channel, envelope } if envelope.source.node != node => {
+            match crate::agent::activity::event_of(channel, envelope)? {
+                ev @ (RuntimeEvent::ContextUpdated { .. } | RuntimeEvent::StateChanged { .. }) => {
+                    changed_by_event(&ev)
+                }
+                _ => None,
+            }
         }
         _ => None,
     }
@@ -125,6 +126,47 @@ mod tests {
         assert_eq!(
             changed_by_event(&ev).as_deref(),
             Some("aios://agents/ops-agent/context")
+        );
+    }
+
+    fn heard(node: &str, kind: &str, payload: serde_json::Value) -> Received {
+        let env = crate::bus::Envelope::new(
+            kind,
+            crate::bus::Source {
+                node: node.into(),
+                agent_id: Some("ops-agent".into()),
+                operator: None,
+            },
+            Some("ops-agent"),
+            payload,
+        );
+        Received::Message {
+            channel: crate::bus::channels::CONTEXT.into(),
+            envelope: std::sync::Arc::new(env),
+        }
+    }
+
+    #[test]
+    fn another_nodes_goal_change_names_the_goals_resource() {
+        let goals = serde_json::json!({"part": "goals"});
+        assert_eq!(
+            changed_elsewhere(&heard("edge-2", "state", goals.clone()), "edge-1").as_deref(),
+            Some("aios://agents/ops-agent/goals")
+        );
+        // This node's own change already arrived as an event.
+        assert_eq!(
+            changed_elsewhere(&heard("edge-1", "state", goals), "edge-1"),
+            None
+        );
+        let ctx = serde_json::json!({"version": 2, "context_id": "c", "summary": "s"});
+        assert_eq!(
+            changed_elsewhere(&heard("edge-2", "context", ctx), "edge-1").as_deref(),
+            Some("aios://agents/ops-agent/context")
+        );
+        let bad = serde_json::json!({"part": 7});
+        assert_eq!(
+            changed_elsewhere(&heard("edge-2", "state", bad), "edge-1"),
+            None
         );
     }
 }

@@ -2,7 +2,7 @@
 //! diff, saving goals) is returned as an `Effect` for the loop to run; its result comes
 //! back as another `Action`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
@@ -10,6 +10,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
 use crate::agent::{AgentSpec, Category, Runtime, RuntimeInfo};
+use crate::bus::{Heartbeat, Received, channels};
 use crate::context::AgentState;
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::sanitize::one_line;
@@ -95,6 +96,8 @@ pub struct App {
     pub now: DateTime<Utc>,
     pub clock: String,
     pub bus_state: String,
+    /// The last heartbeat of each node heard on `aios.nodes`, and when it came.
+    pub nodes: BTreeMap<String, (Heartbeat, DateTime<Utc>)>,
     pub theme: Theme,
     pub keymap: Keymap,
     pub size: Rect,
@@ -102,6 +105,9 @@ pub struct App {
     pub max_lines: usize,
     quit: bool,
 }
+
+/// A node unheard for this long is no longer counted (heartbeats come every 5 s).
+const NODE_GONE: chrono::Duration = chrono::Duration::seconds(20);
 
 /// Intents kept in the history.
 pub const HISTORY_KEEP: usize = 500;
@@ -121,6 +127,24 @@ impl App {
             .map(|a| (a.id.clone(), runtime.status(&a.id).0))
             .collect();
         App::from_parts(runtime.info().clone(), agents, status, max_lines)
+    }
+
+    /// Remember a node's heartbeat: the status bar names the nodes alive.
+    fn heard_node(&mut self, r: &Received) {
+        if let Received::Message { channel, envelope } = r
+            && channel == channels::NODES
+            && let Ok(beat) = envelope.payload_as::<Heartbeat>()
+        {
+            self.nodes.insert(beat.node.clone(), (beat, self.now));
+        }
+    }
+
+    /// The nodes whose heartbeat came within the last `NODE_GONE`, by name.
+    pub fn live_nodes(&self) -> impl Iterator<Item = &Heartbeat> {
+        self.nodes
+            .values()
+            .filter(|(_, at)| self.now.signed_duration_since(*at) < NODE_GONE)
+            .map(|(beat, _)| beat)
     }
 
     pub fn from_parts(
@@ -163,6 +187,7 @@ impl App {
             now,
             clock: String::new(),
             bus_state: String::new(),
+            nodes: BTreeMap::new(),
             theme: Theme::default(),
             keymap: Keymap::default(),
             size: Rect::new(0, 0, 80, 24),
@@ -297,6 +322,7 @@ impl App {
             }
             Action::Runtime(ev) => self.apply(*ev),
             Action::Bus(r) => {
+                self.heard_node(&r);
                 self.channels.ingest(&r, self.max_lines);
                 true
             }
@@ -1012,6 +1038,7 @@ mod tests {
             runner: "sim".into(),
             model: "sim".into(),
             agents: 30,
+            attached: None,
         };
         let mut a = App::from_parts(
             info,

@@ -33,7 +33,8 @@ pub use theme::Theme;
 pub use view::{draw, draw_pane, pane_areas};
 
 use crate::agent::{Runtime, RuntimeOptions};
-use crate::audit::{read_dir, verify_dir};
+use crate::audit::{MirrorTail, read_dir, verify_dir};
+use crate::bus::{Received, channels};
 use crate::config::Config;
 use crate::control::{DataDirLock, serve, socket_path};
 
@@ -41,21 +42,39 @@ use crate::control::{DataDirLock, serve, socket_path};
 /// burst is applied as a batch and drawn once.
 const BATCH: usize = 4096;
 
-/// Open the control center on a runtime this process owns; the control socket is served
-/// too, so `aios dispatch` from another terminal reaches this runtime.
-pub async fn run(config: Config) -> Result<ExitCode> {
-    let data_dir = config.data_dir();
-    // Bad theme or key names are reported before the terminal is taken over.
+/// Open the control center: on a runtime this process owns, or, with `attach`, watching
+/// a runtime that runs elsewhere through its Redis.
+pub async fn run(config: Config, attach: Option<String>) -> Result<ExitCode> {
+    match attach {
+        Some(url) => run_attached(config, &url).await,
+        None => run_owner(config).await,
+    }
+}
+
+/// Bad theme or key names are reported before the terminal is taken over.
+fn looks(config: &Config) -> Result<(Theme, Keymap)> {
     let theme = Theme::for_terminal(&config.tui.theme).map_err(|e| eyre!("tui.theme: {e}"))?;
     let keymap = Keymap::new(&config.tui.keys).map_err(|e| eyre!(e))?;
-    let _lock = match DataDirLock::try_acquire(&data_dir)? {
-        Ok(lock) => lock,
+    Ok((theme, keymap))
+}
+
+fn lock(data_dir: &std::path::Path) -> Result<DataDirLock> {
+    match DataDirLock::try_acquire(data_dir)? {
+        Ok(lock) => Ok(lock),
         Err(holder) => bail!(
             "data dir {} is owned by {holder}; use `aios dispatch`/`aios context` against it, \
              or pass another --data-dir",
             data_dir.display()
         ),
-    };
+    }
+}
+
+/// The control center on a runtime this process owns; the control socket is served too,
+/// so `aios dispatch` from another terminal reaches this runtime.
+async fn run_owner(config: Config) -> Result<ExitCode> {
+    let data_dir = config.data_dir();
+    let looks = looks(&config)?;
+    let _lock = lock(&data_dir)?;
     let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
     let stop_server = CancellationToken::new();
     let server = tokio::spawn({
@@ -68,10 +87,80 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     // MCP clients reach this runtime through `aios mcp` (the mcp.sock socket); HTTP is
     // `aios serve`'s, so a TUI never competes for mcp.http_bind.
     let mcp = crate::mcp::OwnerServers::start(&runtime, &config, false).await;
-    let mut app = App::new(&runtime, config.tui.max_lines as usize);
+    let result = show(&config, &runtime, looks, AuditSource::Local).await;
+    stop_server.cancel();
+    let _ = server.await;
+    if let Ok(mcp) = mcp {
+        mcp.stop().await;
+    }
+    runtime.shutdown().await;
+    result
+}
+
+/// The control center on a runtime that runs elsewhere (`aios serve` on a server), seen
+/// through its Redis alone: traffic, heartbeats, agent activity and contexts from the bus
+/// and the shared store, the audit log from its mirror stream. Intents typed here go on
+/// the durable queue, where the nodes that host the agents take them.
+async fn run_attached(config: Config, url: &str) -> Result<ExitCode> {
+    let config = attached_config(config, url)?;
+    let looks = looks(&config)?;
+    // This process keeps its own small data dir: its operator's own audit trail (goal
+    // edits, reads) and prompt history, never the watched runtime's files.
+    let _lock = lock(&config.data_dir())?;
+    let runtime = Runtime::start(RuntimeOptions {
+        watch_only: true,
+        ..RuntimeOptions::new(config.clone())
+    })
+    .await
+    .map_err(|e| eyre!("attaching to {}: {e}", crate::bus::redis::shown_url(url)))?;
+    let source = AuditSource::Mirror {
+        url: url.to_string(),
+        prefix: config.bus.prefix.clone(),
+    };
+    let result = show(&config, &runtime, looks, source).await;
+    runtime.shutdown().await;
+    result
+}
+
+/// The configuration of a watcher attached to the Redis at `url`.
+pub fn attached_config(mut config: Config, url: &str) -> Result<Config> {
+    let scheme_ok = ["redis://", "rediss://", "unix://"]
+        .iter()
+        .any(|s| url.starts_with(s));
+    if !scheme_ok || (redis::parse_redis_url(url).is_none() && !url.starts_with("unix://")) {
+        bail!(
+            "--attach takes a Redis URL (redis://HOST[:PORT][/DB], rediss://… or \
+             unix:///PATH), not {url:?}"
+        );
+    }
+    config.bus.backend = crate::config::BusBackend::Redis;
+    config.bus.url = url.to_string();
+    config.runtime.data_dir = config.data_dir().join("attached");
+    config.audit.dir = std::path::PathBuf::new();
+    // A watcher runs no model: no probing of model servers it will never call.
+    config.llm.runner = crate::config::RunnerKind::Sim;
+    Ok(config)
+}
+
+/// Where the audit pane reads from.
+enum AuditSource {
+    /// This runtime's own files.
+    Local,
+    /// The mirror stream of a runtime that runs elsewhere.
+    Mirror { url: String, prefix: String },
+}
+
+/// Take over the terminal, run the event loop, give the terminal back.
+async fn show(
+    config: &Config,
+    runtime: &Runtime,
+    (theme, keymap): (Theme, Keymap),
+    audit: AuditSource,
+) -> Result<ExitCode> {
+    let mut app = App::new(runtime, config.tui.max_lines as usize);
     app.theme = theme;
     app.keymap = keymap;
-    let history = effects::history_path(&data_dir);
+    let history = effects::history_path(&config.data_dir());
     let keep = config.tui.history as usize;
     app.history = effects::load_history(&history, keep).into();
     let fps = config.tui.fps.clamp(1, 240);
@@ -79,16 +168,9 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     if let Err(e) = execute!(std::io::stdout(), EnableMouseCapture) {
         tracing::warn!(error = %e, "no mouse capture");
     }
-    let result = event_loop(&mut terminal, &mut app, &runtime, fps, history, keep).await;
+    let result = event_loop(&mut terminal, &mut app, runtime, audit, fps, history, keep).await;
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
-
-    stop_server.cancel();
-    let _ = server.await;
-    if let Ok(mcp) = mcp {
-        mcp.stop().await;
-    }
-    runtime.shutdown().await;
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -150,10 +232,73 @@ fn feed_audit(runtime: &Runtime, tx: mpsc::Sender<Action>, keep: usize, stop: Ca
     });
 }
 
+/// The audit pane's feed on an attached TUI: the newest records of the mirror stream, then
+/// each one as it is mirrored. The pane checks the chain as records arrive.
+fn feed_mirror(
+    url: String,
+    prefix: String,
+    tx: mpsc::Sender<Action>,
+    keep: usize,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut tail = tokio::select! {
+            () = stop.cancelled() => return,
+            t = MirrorTail::connect(&url, &prefix, Duration::from_secs(1)) => match t {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = tx.send(Action::Notice(e)).await;
+                    return;
+                }
+            },
+        };
+        let mut first = true;
+        loop {
+            let read = tokio::select! {
+                () = stop.cancelled() => return,
+                r = async { if first { tail.recent(keep).await } else { tail.next().await } } => r,
+            };
+            let entries = match read {
+                Ok(entries) => entries,
+                Err(e) => {
+                    let _ = tx.send(Action::Notice(format!("audit stream: {e}"))).await;
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
+                }
+            };
+            let mut last = None;
+            for (seq, record) in entries {
+                last = Some(seq);
+                let action = match record {
+                    Ok(r) => Action::Audit(std::sync::Arc::new(r)),
+                    Err(e) => Action::Notice(e),
+                };
+                if tx.send(action).await.is_err() {
+                    return;
+                }
+            }
+            if first {
+                first = false;
+                let records = last.map_or(0, |s| s + 1);
+                let chain = Action::AuditChain {
+                    records,
+                    broken_at: None,
+                };
+                if tx.send(chain).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
     runtime: &Runtime,
+    audit: AuditSource,
     fps: u32,
     history: std::path::PathBuf,
     history_keep: usize,
@@ -163,7 +308,12 @@ async fn event_loop(
     let mut bus = runtime.bus().subscribe();
     let (tx, mut results) = mpsc::channel::<Action>(1024);
     let stop_feeds = CancellationToken::new();
-    feed_audit(runtime, tx.clone(), app.max_lines, stop_feeds.clone());
+    match audit {
+        AuditSource::Local => feed_audit(runtime, tx.clone(), app.max_lines, stop_feeds.clone()),
+        AuditSource::Mirror { url, prefix } => {
+            feed_mirror(url, prefix, tx.clone(), app.max_lines, stop_feeds.clone());
+        }
+    }
     let mut frame = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps)));
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut clock = tokio::time::interval(Duration::from_millis(250));
@@ -231,6 +381,9 @@ async fn event_loop(
                 let mut n = 0;
                 while let Some(msg) = next.take() {
                     match msg {
+                        // Agent activity is drawn as status and token stream, not as
+                        // channel lines.
+                        Ok(Received::Message { channel, .. }) if channel == channels::ACTIVITY => {}
                         Ok(m) => dirty |= app.update(Action::Bus(m)),
                         Err(RecvError::Lagged(k)) => dirty |= app.update(Action::BusDropped(k)),
                         Err(RecvError::Closed) => break,

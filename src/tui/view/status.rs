@@ -10,10 +10,17 @@ use crate::sanitize::one_line;
 
 pub fn status_segments(app: &App) -> Vec<String> {
     let i = &app.info;
-    let runner = if i.runner == "sim" {
+    let nodes: Vec<_> = app.live_nodes().collect();
+    // Attached, the runner is the watched nodes', told by their heartbeats.
+    let (runner, model) = match (&i.attached, nodes.first()) {
+        (Some(_), Some(n)) => (n.runner.as_str(), n.model.as_str()),
+        (Some(_), None) => ("?", ""),
+        (None, _) => (i.runner.as_str(), i.model.as_str()),
+    };
+    let runner = if runner == "sim" {
         "runner sim (simulated)".to_string()
     } else {
-        format!("runner {} {}", one_line(&i.runner), one_line(&i.model))
+        format!("runner {} {}", one_line(runner), one_line(model))
     };
     let bus = if app.bus_state.is_empty() || app.bus_state == "in-process" {
         format!("bus {}", i.bus)
@@ -25,8 +32,27 @@ pub fn status_segments(app: &App) -> Vec<String> {
         None if app.audit.verified => format!("audit {} ✓", app.audit.total),
         None => format!("audit {}", app.audit.total),
     };
+    let names = |nodes: &[&crate::bus::Heartbeat]| {
+        nodes
+            .iter()
+            .map(|n| one_line(&n.node))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let node = match &i.attached {
+        Some(url) if nodes.is_empty() => format!("attached {} · no node heard yet", one_line(url)),
+        Some(url) => format!("attached {} · nodes {}", one_line(url), names(&nodes)),
+        None => {
+            let others: Vec<_> = nodes.iter().filter(|n| n.node != i.node).copied().collect();
+            if others.is_empty() {
+                format!("node {}", one_line(&i.node))
+            } else {
+                format!("node {} (+ {})", one_line(&i.node), names(&others))
+            }
+        }
+    };
     let mut s = vec![
-        format!("node {}", one_line(&i.node)),
+        node,
         bus,
         format!("agents {}/{} busy", app.busy(), app.agents.len()),
         runner,

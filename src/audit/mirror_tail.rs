@@ -1,0 +1,94 @@
+//! Following the audit mirror stream (`{prefix}aios:audit`) from another machine: the
+//! newest records first, then each new one as the runtime that owns the log mirrors it.
+//! This is how a TUI attached through Redis shows an audit log it cannot read from disk.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use super::mirror::{entry_of, mirror_key};
+use super::record::AuditRecord;
+
+/// A stream entry as the tail hands it out: the record, or why its line is unreadable.
+pub type TailEntry = (u64, Result<AuditRecord, String>);
+
+pub struct MirrorTail {
+    conn: ConnectionManager,
+    key: String,
+    /// The stream id of the last entry handed out; `$` before the first read.
+    last_id: String,
+    block: Duration,
+}
+
+type Rows = Vec<(String, Vec<(String, String)>)>;
+
+impl MirrorTail {
+    /// Connect to the Redis at `url`; `block` is how long one `next` waits for news.
+    pub async fn connect(url: &str, prefix: &str, block: Duration) -> Result<MirrorTail, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("audit stream: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            // A blocking read answers after `block` at the latest.
+            .set_response_timeout(Some(block + Duration::from_secs(5)));
+        let conn = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| format!("audit stream: cannot reach Redis: {e}"))?;
+        Ok(MirrorTail {
+            conn,
+            key: mirror_key(prefix),
+            last_id: "$".into(),
+            block,
+        })
+    }
+
+    /// The newest `count` records, oldest first; `next` goes on after them.
+    pub async fn recent(&mut self, count: usize) -> redis::RedisResult<Vec<TailEntry>> {
+        let mut rows: Rows = redis::cmd("XREVRANGE")
+            .arg(&self.key)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(count.max(1))
+            .query_async(&mut self.conn)
+            .await?;
+        rows.reverse();
+        // An empty stream: wait for the first entry ever, not only those after now.
+        self.last_id = rows.last().map_or_else(|| "0".into(), |(id, _)| id.clone());
+        Ok(entries(rows))
+    }
+
+    /// The records mirrored since the last read; empty when none came within `block`.
+    pub async fn next(&mut self) -> redis::RedisResult<Vec<TailEntry>> {
+        let reply: Option<Vec<(String, Rows)>> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(1024)
+            .arg("BLOCK")
+            .arg(self.block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(&self.last_id)
+            .query_async(&mut self.conn)
+            .await?;
+        let rows: Rows = reply
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, rows)| rows)
+            .collect();
+        if let Some((id, _)) = rows.last() {
+            self.last_id = id.clone();
+        }
+        Ok(entries(rows))
+    }
+}
+
+fn entries(rows: Rows) -> Vec<TailEntry> {
+    rows.into_iter()
+        .filter_map(|(_, fields)| entry_of(&fields))
+        .map(|(seq, raw)| {
+            let record = serde_json::from_str::<AuditRecord>(&raw)
+                .map_err(|e| format!("audit record {seq} on the stream is unreadable: {e}"));
+            (seq, record)
+        })
+        .collect()
+}
