@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use aios::agent::{Runtime, RuntimeOptions};
 use aios::audit::MirrorTail;
-use aios::bus::{Bus, LocalBus};
+use aios::bus::{Bus, LocalBus, Received, channels};
 use aios::config::BusBackend;
 use aios::context::Caller;
 use aios::event::{AgentStatus, RuntimeEvent};
+use aios::mcp::Updates;
 use support::redis_server::RedisServer;
+use tokio_util::sync::CancellationToken;
 
 async fn node_on(bus: &Arc<LocalBus>, dir: &std::path::Path, name: &str, watch: bool) -> Runtime {
     let mut config = support::config_in(dir);
@@ -151,6 +153,41 @@ async fn a_watcher_sees_another_nodes_agents_work_and_sends_them_intents() {
         matches!(ev, RuntimeEvent::StateChanged { agent_id, part } if agent_id == "support-agent" && part == "goals")
     })
     .await;
+
+    // A goal edited on the watcher is announced once for every node's MCP subscribers;
+    // the watcher does not echo the node's own notice back.
+    let mut heard = bus.subscribe();
+    let node_updates = Updates::start(&node, CancellationToken::new());
+    let mut uris = node_updates.subscribe();
+    watcher
+        .hub()
+        .set_goals(
+            &Caller::operator("carol"),
+            "billing-agent",
+            vec!["chase invoices".into()],
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(uri) = uris.recv().await {
+            if uri == "aios://agents/billing-agent/goals" {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("the node heard of the watcher's goal edit");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut notices = 0;
+    while let Ok(r) = heard.try_recv() {
+        if let Received::Message { channel, envelope } = r
+            && channel == channels::CONTEXT
+            && envelope.kind == "state"
+        {
+            notices += 1;
+        }
+    }
+    assert_eq!(notices, 1, "one notice per change, no echo");
     watcher.shutdown().await;
     node.shutdown().await;
 }

@@ -253,6 +253,27 @@ pub async fn follow(
     }
 }
 
+/// Copy a watcher's own hub events to the events its TUI reads, until `cancel`.
+pub async fn forward(
+    mut from: broadcast::Receiver<RuntimeEvent>,
+    to: broadcast::Sender<RuntimeEvent>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let ev = tokio::select! {
+            () = cancel.cancelled() => break,
+            ev = from.recv() => ev,
+        };
+        match ev {
+            Ok(ev) => {
+                let _ = to.send(ev);
+            }
+            Err(RecvError::Lagged(n)) => tracing::warn!(dropped = n, "hub events fell behind"),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -188,13 +188,21 @@ impl Runtime {
         let runner = given_runner.unwrap_or(runner);
 
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        // A watcher's own changes (an operator's goal edit) must reach the bus, but the
+        // other nodes' changes it replays into `events` must not echo back: its hub
+        // reports on a channel of its own, forwarded to `events`.
+        let hub_events = if watch_only {
+            broadcast::channel(EVENT_CAPACITY).0
+        } else {
+            events.clone()
+        };
         let hub = ContextHub::new(
             catalog.clone(),
             store.clone(),
             memory.clone(),
             embedder.clone(),
             audit.clone(),
-            events.clone(),
+            hub_events.clone(),
             HubOptions {
                 keep_versions: config.runtime.context_versions,
                 trace_limit: config.runtime.trace_limit,
@@ -324,6 +332,17 @@ impl Runtime {
                 bus.clone(),
                 events.clone(),
                 status.clone(),
+                cancel.clone(),
+            ));
+            tasks.spawn(relay::publish_events(
+                bus.clone(),
+                hub_events.subscribe(),
+                node.clone(),
+                cancel.clone(),
+            ));
+            tasks.spawn(activity::forward(
+                hub_events.subscribe(),
+                events.clone(),
                 cancel.clone(),
             ));
         } else {
