@@ -131,7 +131,10 @@ pub async fn serve_http(
     let mut rmcp_config = StreamableHttpServerConfig::default()
         .with_cancellation_token(cancel.child_token())
         .with_allowed_origins(origins.clone())
-        .enforce_origin_validation();
+        .enforce_origin_validation()
+        // A stateless (2026-07-28) call that answers in one message gets a plain JSON
+        // body instead of a one-event SSE stream; a call that notifies first still streams.
+        .with_json_response(true);
     if !loopback {
         // Clients reach a public bind by names we cannot know; auth guards it instead.
         rmcp_config = rmcp_config.disable_allowed_hosts();
