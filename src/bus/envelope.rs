@@ -168,6 +168,15 @@ impl Envelope {
                 text("summary").unwrap_or_default()
             ),
             kinds::STATE => format!("{} changed", text("part").unwrap_or_default()),
+            kinds::ACTIVITY => format!(
+                "{} {}",
+                text("event").unwrap_or_default(),
+                text("status")
+                    .or_else(|| text("name"))
+                    .or_else(|| text("error"))
+                    .or_else(|| text("text"))
+                    .unwrap_or_default()
+            ),
             kinds::RESULT => match text("error") {
                 Some(e) => format!("failed: {e}"),
                 None => format!(
@@ -467,5 +476,26 @@ mod tests {
             serde_json::json!({"text": "a\u{1b}[2Jb\nc"}),
         );
         assert_eq!(env.summary(), "ab c");
+    }
+
+    #[test]
+    fn state_and_activity_notices_read_as_one_line() {
+        let on = |kind: &str, payload: serde_json::Value| {
+            let src = Source {
+                node: "n".into(),
+                agent_id: None,
+                operator: None,
+            };
+            Envelope::new(kind, src, Some("ops-agent"), payload).summary()
+        };
+        assert_eq!(
+            on(kinds::STATE, serde_json::json!({"part": "goals"})),
+            "goals changed"
+        );
+        let status =
+            serde_json::json!({"event": "status", "agent_id": "ops-agent", "status": "streaming"});
+        assert_eq!(on(kinds::ACTIVITY, status), "status streaming");
+        let token = serde_json::json!({"event": "token", "text": "Hel\u{1b}[31mlo"});
+        assert_eq!(on(kinds::ACTIVITY, token), "token Hello");
     }
 }
