@@ -253,15 +253,22 @@ fn feed_mirror(
             },
         };
         let mut first = true;
+        // One notice per outage, not one per retry.
+        let mut failing = false;
         loop {
             let read = tokio::select! {
                 () = stop.cancelled() => return,
                 r = async { if first { tail.recent(keep).await } else { tail.next().await } } => r,
             };
             let entries = match read {
-                Ok(entries) => entries,
+                Ok(entries) => {
+                    failing = false;
+                    entries
+                }
                 Err(e) => {
-                    let _ = tx.send(Action::Notice(format!("audit stream: {e}"))).await;
+                    if !std::mem::replace(&mut failing, true) {
+                        let _ = tx.send(Action::Notice(format!("audit stream: {e}"))).await;
+                    }
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = tokio::time::sleep(Duration::from_secs(1)) => continue,
