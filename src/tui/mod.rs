@@ -56,6 +56,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
             data_dir.display()
         ),
     };
+    let _metrics = crate::metrics::start(&config.metrics).await?;
     let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
     let stop_server = CancellationToken::new();
     let server = tokio::spawn({
