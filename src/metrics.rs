@@ -416,7 +416,7 @@ mod tests {
     }
 
     #[test]
-    fn histograms_render_as_histograms_with_help() {
+    fn histograms_render_as_histograms_and_tool_labels_stay_closed() {
         // Without buckets the exporter renders a summary, which cannot be aggregated
         // across nodes.
         let prometheus = recorder().expect("recorder installs");
@@ -432,7 +432,15 @@ mod tests {
             Ok::<_, ()>(())
         }))
         .unwrap();
+        tool_called("unit-agent", crate::agent::tools::label("rm_rf"), false);
+        tool_called("unit-agent", crate::agent::tools::label("recall"), true);
         let text = prometheus.render();
+        for sample in [
+            r#"aios_tool_calls_total{agent="unit-agent",tool="unknown",outcome="error"} 1"#,
+            r#"aios_tool_calls_total{agent="unit-agent",tool="recall",outcome="ok"} 1"#,
+        ] {
+            assert!(text.contains(sample), "{sample}:\n{text}");
+        }
         for name in [
             FIRST_TOKEN,
             INTENT_DURATION,
