@@ -20,6 +20,7 @@
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
 //! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
 //! - [`telemetry`]: tracing to a file, never to the terminal.
+//! - [`metrics`]: Prometheus metrics (names, recorder, the `/metrics` endpoint at `metrics.bind`).
 //! - [`sanitize`]: neutralising escape sequences and control characters before display.
 //! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ pub mod event;
 pub mod llm;
 pub mod mcp;
 pub mod memory;
+pub mod metrics;
 pub mod sanitize;
 pub mod shutdown;
 pub mod telemetry;

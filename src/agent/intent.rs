@@ -300,6 +300,7 @@ impl AgentWorker {
             }
             let turn = self.stream_turn(intent, &request, cancel).await?;
             add_usage(&mut usage, &turn.usage, round == 0);
+            crate::metrics::model_turn(agent_id, &turn.usage, round == 0);
             if turn.calls.is_empty() || request.tools.is_empty() {
                 return Ok((turn.content, usage));
             }
@@ -317,6 +318,7 @@ impl AgentWorker {
                     arguments: shortened(&call.arguments.to_string()),
                 });
                 let result = tools::run(&scope, call).await;
+                crate::metrics::tool_called(agent_id, tools::label(&call.name), result.is_ok());
                 let content = match &result {
                     Ok(v) => v.to_string(),
                     Err(e) => serde_json::json!({ "error": e }).to_string(),
@@ -391,6 +393,7 @@ impl AgentWorker {
     /// acknowledged, so another node (or this one, restarted) takes it over.
     pub async fn run(&self, intent: Intent, cancel: &CancellationToken) {
         let agent_id = intent.agent_id.clone();
+        let started = std::time::Instant::now();
         let outcome = std::panic::AssertUnwindSafe(self.handle(&intent, cancel));
         let outcome = match futures::FutureExt::catch_unwind(outcome).await {
             Ok(r) => r,
@@ -398,6 +401,7 @@ impl AgentWorker {
         };
         match &outcome {
             Ok(r) => {
+                crate::metrics::intent_handled(&agent_id, started.elapsed());
                 self.set_status(&agent_id, AgentStatus::Idle);
                 let _ = self.events.send(RuntimeEvent::IntentDone {
                     agent_id: agent_id.clone(),
@@ -411,6 +415,7 @@ impl AgentWorker {
             }
             Err(e) => {
                 tracing::warn!(agent = %agent_id, intent = %intent.id, error = %e, "intent failed");
+                crate::metrics::intent_failed(&agent_id);
                 self.set_status(&agent_id, AgentStatus::Error);
                 let _ = self.events.send(RuntimeEvent::IntentFailed {
                     agent_id: agent_id.clone(),

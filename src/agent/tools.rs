@@ -127,6 +127,16 @@ fn args<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, String> {
         .map_err(|e| format!("bad arguments for `{}`: {e}", call.name))
 }
 
+/// The tool's name when it is one of ours, else `unknown`: a model may ask for any name,
+/// and a metric label must come from a closed set.
+pub fn label(name: &str) -> &str {
+    if specs().iter().any(|s| s.name == name) {
+        name
+    } else {
+        "unknown"
+    }
+}
+
 /// Run one tool call. An error is text for the model to read (and correct), never a
 /// failure of the intent.
 pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String> {

@@ -669,6 +669,7 @@ impl Writer {
                 }
             }
             self.written.fetch_add(self.unsynced, Ordering::AcqRel);
+            crate::metrics::audit_records_written(self.unsynced);
             self.unsynced = 0;
         }
         self.oldest_unsynced = None;

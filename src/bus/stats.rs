@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::envelope::Rejection;
+use crate::metrics::ChannelMeters;
 
 /// Rejected messages kept for display.
 pub const REJECTED_KEPT: usize = 256;
@@ -36,11 +37,23 @@ pub struct BusStats {
     pub reconnects: u64,
 }
 
+/// A channel's counts for display and its Prometheus counters, which are registered with
+/// the channel so that a message costs an atomic add, not a registry lookup.
+#[derive(Debug)]
+struct Channel {
+    stats: ChannelStats,
+    meters: ChannelMeters,
+}
+
 /// The counters of a channel, allocating its name only the first time (this runs per
 /// message).
-fn bump<'a>(map: &'a mut BTreeMap<String, ChannelStats>, channel: &str) -> &'a mut ChannelStats {
+fn bump<'a>(map: &'a mut BTreeMap<String, Channel>, channel: &str) -> &'a mut Channel {
     if !map.contains_key(channel) {
-        map.insert(channel.to_string(), ChannelStats::default());
+        let entry = Channel {
+            stats: ChannelStats::default(),
+            meters: ChannelMeters::new(channel),
+        };
+        map.insert(channel.to_string(), entry);
     }
     map.get_mut(channel).expect("inserted above")
 }
@@ -48,23 +61,23 @@ fn bump<'a>(map: &'a mut BTreeMap<String, ChannelStats>, channel: &str) -> &'a m
 /// The mutable book behind `BusStats`.
 #[derive(Debug, Default)]
 pub struct StatsBook {
-    inner: Mutex<(
-        BTreeMap<String, ChannelStats>,
-        VecDeque<RejectedMessage>,
-        u64,
-    )>,
+    inner: Mutex<(BTreeMap<String, Channel>, VecDeque<RejectedMessage>, u64)>,
 }
 
 impl StatsBook {
     pub fn received(&self, channel: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            bump(&mut g.0, channel).received += 1;
+            let c = bump(&mut g.0, channel);
+            c.stats.received += 1;
+            c.meters.received.increment(1);
         }
     }
 
     pub fn published(&self, channel: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            bump(&mut g.0, channel).published += 1;
+            let c = bump(&mut g.0, channel);
+            c.stats.published += 1;
+            c.meters.published.increment(1);
         }
     }
 
@@ -72,6 +85,7 @@ impl StatsBook {
         if let Ok(mut g) = self.inner.lock() {
             g.2 += 1;
         }
+        crate::metrics::bus_reconnected();
     }
 
     /// Count and keep a rejected message; returns what was kept.
@@ -88,7 +102,9 @@ impl StatsBook {
             preview,
         };
         if let Ok(mut g) = self.inner.lock() {
-            bump(&mut g.0, channel).rejected += 1;
+            let c = bump(&mut g.0, channel);
+            c.stats.rejected += 1;
+            c.meters.rejected.increment(1);
             if g.1.len() >= REJECTED_KEPT {
                 g.1.pop_front();
             }
@@ -100,7 +116,11 @@ impl StatsBook {
     pub fn snapshot(&self) -> BusStats {
         match self.inner.lock() {
             Ok(g) => BusStats {
-                channels: g.0.clone(),
+                channels: g
+                    .0
+                    .iter()
+                    .map(|(k, c)| (k.clone(), c.stats.clone()))
+                    .collect(),
                 rejected: g.1.iter().cloned().collect(),
                 reconnects: g.2,
             },

@@ -1,5 +1,6 @@
 //! `aios serve`: the runtime headless, owning the data dir and serving the control socket,
-//! MCP on `mcp.sock` and Streamable HTTP at `mcp.http_bind`, until SIGINT or SIGTERM.
+//! MCP on `mcp.sock` and Streamable HTTP at `mcp.http_bind`, and Prometheus `/metrics` at
+//! `metrics.bind`, until SIGINT or SIGTERM.
 
 use std::process::ExitCode;
 
@@ -20,6 +21,11 @@ pub async fn run(config: Config) -> Result<ExitCode> {
             data_dir.display()
         ),
     };
+    // Before the runtime, so the handles its bus registers are live ones; stops on drop.
+    let metrics = crate::metrics::start(&config.metrics).await?;
+    if let Some(m) = &metrics {
+        println!("metrics listening on {}", m.url);
+    }
     let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
     let socket = socket_path(&data_dir);
     let stop_server = CancellationToken::new();

@@ -19,6 +19,7 @@ use crate::agent::{AgentSpec, Catalog};
 use crate::audit::{AuditEntry, AuditError, AuditLog, Outcome};
 use crate::event::RuntimeEvent;
 use crate::memory::{Embedder, MemoryError, MemoryFilter, MemoryItem, ScoredItem, VectorMemory};
+use crate::metrics::MemoryOp;
 
 /// Largest context text accepted, so one call cannot balloon the store.
 pub const MAX_CONTEXT_BYTES: usize = 1024 * 1024;
@@ -661,6 +662,7 @@ impl ContextHub {
                     self.inner.opts.keep_versions,
                 )
                 .await?;
+            crate::metrics::context_version_written(agent_id);
             self.emit(RuntimeEvent::ContextUpdated {
                 agent_id: agent_id.to_string(),
                 version: version.version,
@@ -766,10 +768,8 @@ impl ContextHub {
             let vector = vectors
                 .pop()
                 .ok_or_else(|| MemoryError::Embedder("the embedder returned no vector".into()))?;
-            self.inner
-                .memory
-                .upsert(vec![(item.clone(), vector)])
-                .await?;
+            let upsert = self.inner.memory.upsert(vec![(item.clone(), vector)]);
+            crate::metrics::memory_io(self.memory_name(), MemoryOp::Upsert, upsert).await?;
             self.emit(RuntimeEvent::Remembered {
                 agent_id: agent_id.to_string(),
                 item_id: item.id.clone(),
@@ -801,11 +801,9 @@ impl ContextHub {
             let vector = vectors
                 .pop()
                 .ok_or_else(|| MemoryError::Embedder("the embedder returned no vector".into()))?;
-            let found = self
-                .inner
-                .memory
-                .search(&vector, &filter, k.min(100))
-                .await?;
+            let search = self.inner.memory.search(&vector, &filter, k.min(100));
+            let found =
+                crate::metrics::memory_io(self.memory_name(), MemoryOp::Search, search).await?;
             Ok((found, None))
         })
         .await

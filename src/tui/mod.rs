@@ -45,6 +45,8 @@ const BATCH: usize = 4096;
 /// Open the control center: on a runtime this process owns, or, with `attach`, watching
 /// a runtime that runs elsewhere through its Redis.
 pub async fn run(config: Config, attach: Option<String>) -> Result<ExitCode> {
+    // Before the runtime: counters taken before the recorder exists stay no-ops.
+    let _metrics = crate::metrics::start(&config.metrics).await?;
     match attach {
         Some(url) => run_attached(config, &url).await,
         None => run_owner(config).await,
