@@ -96,6 +96,23 @@ fn errors_are_one_line_and_non_zero() {
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = aios(dir.path(), &dir.path().join("data"))
+        .arg("agents")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -0`: the pipe is closed before the command writes its table.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
+
+#[test]
 fn version_and_help() {
     let tmp = tempfile::tempdir().unwrap();
     let v = run_ok(aios(tmp.path(), tmp.path()).arg("--version"));
