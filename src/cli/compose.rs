@@ -79,7 +79,11 @@ pub fn load(path: &Path) -> Result<Vec<Service>, ComposeError> {
         .and_then(|dir| std::fs::read_to_string(dir.join(".env")).ok())
         .map(|t| parse_dotenv(&t))
         .unwrap_or_default();
-    let lookup = |name: &str| std::env::var(name).ok().or_else(|| dotenv.get(name).cloned());
+    let lookup = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .or_else(|| dotenv.get(name).cloned())
+    };
     parse(&text, &lookup).map_err(|message| ComposeError::Parse {
         path: path.to_path_buf(),
         message,
@@ -292,7 +296,11 @@ fn expand(
             }
         }
         _ if op.starts_with('?') => value.ok_or_else(|| missing(&op[1..]))?,
-        _ => return Err(format!("{whole}: `${{{inner}}}` is not compose variable syntax")),
+        _ => {
+            return Err(format!(
+                "{whole}: `${{{inner}}}` is not compose variable syntax"
+            ));
+        }
     })
 }
 
@@ -351,7 +359,11 @@ mod tests {
     #[test]
     fn ports_without_a_fixed_tcp_host_port_are_skipped_with_a_reason() {
         assert!(one("6379").unwrap_err().contains("no fixed host port"));
-        assert!(one("127.0.0.1::6379").unwrap_err().contains("no fixed host port"));
+        assert!(
+            one("127.0.0.1::6379")
+                .unwrap_err()
+                .contains("no fixed host port")
+        );
         assert!(one("5353:53/udp").unwrap_err().contains("not TCP"));
         assert!(one("x:y").unwrap_err().contains("not a port number"));
         assert!(one("1:2:3:4").unwrap_err().contains("not a compose port"));
@@ -415,7 +427,10 @@ services:
         assert_eq!(services.len(), 5);
         assert_eq!(by("redis").published, vec![hp("127.0.0.1", 6379)]);
         let q = by("qdrant");
-        assert_eq!(q.published, vec![hp("127.0.0.1", 6333), hp("127.0.0.1", 6334)]);
+        assert_eq!(
+            q.published,
+            vec![hp("127.0.0.1", 6333), hp("127.0.0.1", 6334)]
+        );
         assert_eq!(q.skipped.len(), 1, "{:?}", q.skipped);
         let k = by("keycloak");
         assert_eq!(k.profiles, vec!["auth".to_string()]);

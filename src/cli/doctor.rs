@@ -287,7 +287,11 @@ fn service_check(
     };
     let down: Vec<String> = results
         .iter()
-        .filter_map(|(addr, r)| r.as_ref().err().map(|e| format!("{addr} ({e})")))
+        .filter_map(|(addr, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("{addr} does not answer ({e})"))
+        })
         .collect();
     let up: Vec<&str> = results
         .iter()
@@ -297,7 +301,9 @@ fn service_check(
     let (status, detail, latency) = if results.is_empty() {
         (
             Status::Ok,
-            format!("{name}: publishes no host port (reachable inside the compose network only){skipped}"),
+            format!(
+                "{name}: publishes no host port (reachable inside the compose network only){skipped}"
+            ),
             None,
         )
     } else if down.is_empty() {
@@ -322,7 +328,10 @@ fn service_check(
         } else if strict {
             (Status::Fail, String::new())
         } else {
-            (Status::Warn, " (is the stack up? docker compose up -d)".to_string())
+            (
+                Status::Warn,
+                " (is the stack up? docker compose up -d)".to_string(),
+            )
         };
         let also_up = if up.is_empty() {
             String::new()
@@ -331,10 +340,7 @@ fn service_check(
         };
         (
             status,
-            format!(
-                "{name}: {} does not answer{hint}{also_up}{skipped}",
-                down.join(", ")
-            ),
+            format!("{name}: {}{hint}{also_up}{skipped}", down.join("; ")),
             None,
         )
     };
