@@ -1,7 +1,9 @@
 //! `aios doctor`: configuration, policy, data dir and every backend — which is configured,
-//! which is live, whether its server answers and how fast. Exits non-zero when something
-//! required is down or the configuration breaks the policy.
+//! which is live, whether its server answers and how fast — and, next to a compose file,
+//! every service of that deployment. Exits non-zero when something required is down or the
+//! configuration breaks the policy.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use tokio::net::TcpStream;
 use crate::config::{BusBackend, Config, ConfigError, ConfigSource, RunnerKind};
 use crate::control::DataDirLock;
 
-use super::{Cli, load_config};
+use super::{Cli, compose, load_config};
 
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
 
@@ -31,6 +33,9 @@ struct Check {
     detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<f64>,
+    /// The compose service a `compose` line is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<String>,
 }
 
 fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Check {
@@ -39,11 +44,15 @@ fn check(check: &'static str, status: Status, detail: impl Into<String>) -> Chec
         status,
         detail: detail.into(),
         latency_ms: None,
+        service: None,
     }
 }
 
-pub async fn run(cli: &Cli, json: bool) -> Result<ExitCode> {
-    let checks = match load_config(cli) {
+/// `compose`: the file `--compose` names (its services must answer), else the one `docker
+/// compose` would pick in the current directory (a service that is down is only a warning:
+/// a source checkout has the file without running the stack).
+pub async fn run(cli: &Cli, json: bool, compose: Option<&Path>) -> Result<ExitCode> {
+    let mut checks = match load_config(cli) {
         Ok((config, source)) => checks(&config, &source).await,
         Err(e) => {
             let name = match e {
@@ -53,6 +62,16 @@ pub async fn run(cli: &Cli, json: bool) -> Result<ExitCode> {
             vec![check(name, Status::Fail, e.to_string())]
         }
     };
+    let found = match compose {
+        Some(path) => Some((path.to_path_buf(), true)),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|dir| compose::find_in(&dir))
+            .map(|path| (path, false)),
+    };
+    if let Some((path, strict)) = found {
+        checks.extend(compose_checks(&path, strict).await);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
@@ -214,13 +233,136 @@ async fn memory_check(config: &Config, data_dir: &std::path::Path) -> Check {
     }
 }
 
+/// One line for the compose file, then one per service: do its published ports answer?
+/// `strict`: a started-by-default service that is down fails; otherwise it warns. A service
+/// behind a profile only warns (it runs only when that profile is enabled).
+async fn compose_checks(path: &Path, strict: bool) -> Vec<Check> {
+    let shown = path.display();
+    let services = match compose::load(path) {
+        Ok(s) => s,
+        Err(e) => {
+            let status = if strict { Status::Fail } else { Status::Warn };
+            return vec![check("compose", status, e.to_string())];
+        }
+    };
+    let mut out = vec![check(
+        "compose",
+        Status::Ok,
+        if strict {
+            format!("{shown}: {} services", services.len())
+        } else {
+            format!(
+                "{shown}: {} services (found in the current directory: one that is down is a \
+                 warning; pass --compose to make it a failure)",
+                services.len()
+            )
+        },
+    )];
+    let probed = futures::future::join_all(services.iter().map(|svc| async move {
+        let results = futures::future::join_all(
+            svc.published
+                .iter()
+                .map(|p| async move { (p.address(), probe_addr(&p.address()).await) }),
+        )
+        .await;
+        (svc, results)
+    }))
+    .await;
+    for (svc, results) in probed {
+        out.push(service_check(svc, &results, strict));
+    }
+    out
+}
+
+fn service_check(
+    svc: &compose::Service,
+    results: &[(String, Result<f64, String>)],
+    strict: bool,
+) -> Check {
+    let name = &svc.name;
+    let skipped = if svc.skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; not probed: {}", svc.skipped.join(", "))
+    };
+    let down: Vec<String> = results
+        .iter()
+        .filter_map(|(addr, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("{addr} does not answer ({e})"))
+        })
+        .collect();
+    let up: Vec<&str> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(addr, _)| addr.as_str())
+        .collect();
+    let (status, detail, latency) = if results.is_empty() {
+        (
+            Status::Ok,
+            format!(
+                "{name}: publishes no host port (reachable inside the compose network only){skipped}"
+            ),
+            None,
+        )
+    } else if down.is_empty() {
+        let slowest = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().copied())
+            .fold(0.0_f64, f64::max);
+        (
+            Status::Ok,
+            format!("{name}: {} answers{skipped}", up.join(", ")),
+            Some(slowest),
+        )
+    } else {
+        let (status, hint) = if !svc.profiles.is_empty() {
+            let profile = &svc.profiles[0];
+            (
+                Status::Warn,
+                format!(
+                    " (profile {profile}: runs only after docker compose --profile {profile} up -d)"
+                ),
+            )
+        } else if strict {
+            (Status::Fail, String::new())
+        } else {
+            (
+                Status::Warn,
+                " (is the stack up? docker compose up -d)".to_string(),
+            )
+        };
+        let also_up = if up.is_empty() {
+            String::new()
+        } else {
+            format!("; {} answers", up.join(", "))
+        };
+        (
+            status,
+            format!("{name}: {}{hint}{also_up}{skipped}", down.join("; ")),
+            None,
+        )
+    };
+    Check {
+        latency_ms: latency,
+        service: Some(name.clone()),
+        ..check("compose", status, detail)
+    }
+}
+
 /// TCP connect to the URL's host and port; milliseconds on success.
 async fn probe(url: &str) -> Result<f64, String> {
     let addr = crate::config::url::split(url)
         .and_then(|p| p.socket_address())
         .ok_or_else(|| format!("cannot read a host and port from `{url}`"))?;
+    probe_addr(&addr).await
+}
+
+/// TCP connect to `host:port`; milliseconds on success.
+async fn probe_addr(addr: &str) -> Result<f64, String> {
     let started = Instant::now();
-    match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&addr)).await {
+    match tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(_)) => Ok(started.elapsed().as_secs_f64() * 1000.0),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),

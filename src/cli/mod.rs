@@ -2,9 +2,11 @@
 
 mod agents;
 pub mod audit;
+mod compose;
 mod context;
 mod dispatch;
 mod doctor;
+mod health;
 mod mcp;
 mod models;
 mod serve;
@@ -76,12 +78,20 @@ pub enum Command {
     Watch(watch::WatchArgs),
     /// List the models each runner serves; pull a model; create one with a LoRA adapter.
     Models(models::ModelsArgs),
-    /// Check configuration, policy and every backend.
+    /// Check configuration, policy and every backend (and, next to a compose file, every
+    /// service of that deployment).
     Doctor {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Compose file whose services must all answer (default: a compose file in the
+        /// current directory, where a service that is down is only a warning).
+        #[arg(long, value_name = "PATH")]
+        compose: Option<PathBuf>,
     },
+    /// Exit 0 when the owner of the data dir answers on its control socket (for container
+    /// healthchecks); never starts a runtime itself.
+    Health,
 }
 
 /// Load the configuration as the global flags say.
@@ -96,10 +106,14 @@ pub fn load_config(cli: &Cli) -> Result<(Config, ConfigSource), crate::config::C
 
 /// Run the parsed command line; errors are printed by `main` as one line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    if let Some(Command::Doctor { json }) = &cli.command {
-        return doctor::run(&cli, *json).await;
+    if let Some(Command::Doctor { json, compose }) = &cli.command {
+        return doctor::run(&cli, *json, compose.as_deref()).await;
     }
     let (config, _source) = load_config(&cli)?;
+    // Before the log file: a healthcheck runs every few seconds and has nothing to log.
+    if let Some(Command::Health) = &cli.command {
+        return health::run(&config).await;
+    }
     let _log = crate::telemetry::init(&config.data_dir());
     match cli.command.unwrap_or(Command::Tui { attach: None }) {
         Command::Tui { attach } => crate::tui::run(config, attach).await,
@@ -111,6 +125,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(args) => models::run(config, args).await,
         Command::Mcp => mcp::run(config).await,
         Command::Audit { cmd } => audit::run(&config, cmd).await.map(|()| ExitCode::SUCCESS),
-        Command::Doctor { .. } => unreachable!("handled above"),
+        Command::Doctor { .. } | Command::Health => unreachable!("handled above"),
     }
 }
