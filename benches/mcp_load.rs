@@ -1,6 +1,7 @@
-//! MCP over Streamable HTTP under load: 50 concurrent sessions × 200 `get_context` calls
-//! on loopback against an in-process runtime, printing calls/s and latency percentiles
-//! (target ≥ 5,000 calls/s). A plain `harness = false` bench: the figure is throughput of
+//! MCP over Streamable HTTP under load: 50 concurrent clients × 200 `get_context` calls
+//! on loopback against an in-process runtime, in both protocol revisions, printing calls/s
+//! and latency percentiles (target ≥ 5,000 calls/s). Client and server share the process
+//! and its cores; `benches/mcp/get_context.lua` measures the server alone with wrk. A plain `harness = false` bench: the figure is throughput of
 //! the whole run, which criterion's per-iteration model does not fit.
 
 use std::time::{Duration, Instant};
@@ -9,7 +10,9 @@ use aios::agent::{Runtime, RuntimeOptions};
 use aios::config::{BusBackend, Config};
 use aios::context::{Caller, Cause};
 use aios::mcp::OwnerServers;
-use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::model::{
+    CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion,
+};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientLifecycleMode, ClientServiceExt};
 
@@ -53,12 +56,32 @@ async fn run() {
         .expect("MCP HTTP");
     let url = servers.http_url().expect("HTTP url").to_string();
 
+    // Both revisions: 2025-11-25 keeps a session per client and answers each POST with an
+    // SSE stream; 2026-07-28 is stateless and answers with a JSON body.
+    pass(&url, "sessions, 2025-11-25", || {
+        ClientLifecycleMode::Initialize
+    })
+    .await;
+    pass(&url, "stateless, 2026-07-28", || {
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        }
+    })
+    .await;
+    servers.stop().await;
+    runtime.shutdown().await;
+}
+
+/// 50 clients connect (each with its own HTTP stack), then all call at once: the figure
+/// is calls on open connections.
+async fn pass(url: &str, mode: &str, lifecycle: impl Fn() -> ClientLifecycleMode) {
     // Sessions connect first (each client sets up its own HTTP stack), then all start
     // calling at once: the figure is calls on open sessions.
     let ready = std::sync::Arc::new(tokio::sync::Barrier::new(SESSIONS + 1));
     let mut tasks = Vec::new();
     for i in 0..SESSIONS {
-        let url = url.clone();
+        let url = url.to_string();
+        let lifecycle = lifecycle();
         let ready = ready.clone();
         tasks.push(tokio::spawn(async move {
             let info = ClientConfig::new(
@@ -66,10 +89,7 @@ async fn run() {
                 Implementation::new(format!("bench-{i}"), "1"),
             );
             let client = info
-                .serve_with_lifecycle(
-                    StreamableHttpClientTransport::from_uri(url),
-                    ClientLifecycleMode::Initialize,
-                )
+                .serve_with_lifecycle(StreamableHttpClientTransport::from_uri(url), lifecycle)
                 .await
                 .expect("session");
             ready.wait().await;
@@ -109,7 +129,7 @@ async fn run() {
     all.sort();
     let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
     println!(
-        "mcp_load: {SESSIONS} sessions x {CALLS} get_context over Streamable HTTP: {} calls in {:.2?} = {:.0} calls/s; latency p50 {:.2?} p99 {:.2?} max {:.2?}; errors {errors}",
+        "mcp_load ({mode}): {SESSIONS} clients x {CALLS} get_context over Streamable HTTP: {} calls in {:.2?} = {:.0} calls/s; latency p50 {:.2?} p99 {:.2?} max {:.2?}; errors {errors}",
         all.len(),
         elapsed,
         all.len() as f64 / elapsed.as_secs_f64(),
@@ -117,6 +137,4 @@ async fn run() {
         pct(0.99),
         all[all.len() - 1],
     );
-    servers.stop().await;
-    runtime.shutdown().await;
 }

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -151,6 +152,7 @@ pub async fn serve_http(
         .route(&format!("{METADATA_PATH}{MCP_PATH}"), get(metadata))
         .layer(from_fn_with_state(guard.clone(), check))
         .with_state(guard);
+    let listener = without_nagle(listener);
     let handle = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(cancel.cancelled_owned())
@@ -162,6 +164,20 @@ pub async fn serve_http(
         addr: bound,
         url,
         handle,
+    })
+}
+
+/// An SSE answer goes out as several small writes (headers, the priming event, the
+/// message): with Nagle's algorithm on, the last waits for the client's delayed ACK — 40 ms
+/// a call for any client that does not set TCP_NODELAY itself (measured: 1,130 calls/s
+/// with, about 11,000 without, benches/mcp).
+fn without_nagle(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = std::net::SocketAddr> {
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set on an MCP connection");
+        }
     })
 }
 
@@ -290,5 +306,17 @@ mod tests {
         assert_eq!(normalize_origin("localhost:3000"), None);
         assert_eq!(normalize_origin("http://a/b"), None);
         assert_eq!(normalize_origin("ftp://a"), None);
+    }
+
+    #[tokio::test]
+    async fn mcp_connections_send_small_writes_at_once() {
+        use axum::serve::Listener;
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let mut listener = without_nagle(tcp);
+        let client = tokio::spawn(tokio::net::TcpStream::connect(addr));
+        let (io, _) = listener.accept().await;
+        assert!(io.nodelay().unwrap());
+        drop(client.await);
     }
 }
