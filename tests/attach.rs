@@ -19,7 +19,18 @@ use support::redis_server::RedisServer;
 use tokio_util::sync::CancellationToken;
 
 async fn node_on(bus: &Arc<LocalBus>, dir: &std::path::Path, name: &str, watch: bool) -> Runtime {
+    node_with(bus, dir, name, watch, 0).await
+}
+
+async fn node_with(
+    bus: &Arc<LocalBus>,
+    dir: &std::path::Path,
+    name: &str,
+    watch: bool,
+    tokens_per_second: u32,
+) -> Runtime {
     let mut config = support::config_in(dir);
+    config.llm.sim.tokens_per_second = tokens_per_second;
     config.runtime.node = name.into();
     config.bus.heartbeat_ms = 100;
     Runtime::start(RuntimeOptions {
@@ -188,6 +199,51 @@ async fn a_watcher_sees_another_nodes_agents_work_and_sends_them_intents() {
         }
     }
     assert_eq!(notices, 1, "one notice per change, no echo");
+    watcher.shutdown().await;
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_stops_a_generation_on_the_node_that_runs_it() {
+    let bus = Arc::new(LocalBus::new(1 << 20));
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Slow enough that the answer is still streaming when the stop arrives.
+    let node = node_with(&bus, a.path(), "edge-1", false, 10).await;
+    let watcher = node_on(&bus, b.path(), "laptop", true).await;
+    let mut events = watcher.subscribe();
+    let ticket = watcher
+        .dispatch(
+            &Caller::operator("alice"),
+            "support-agent",
+            "write a long report",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    events_until(
+        &mut events,
+        |ev| matches!(ev, RuntimeEvent::Token { agent_id, .. } if agent_id == "support-agent"),
+    )
+    .await;
+    let said = watcher
+        .request_stop(&Caller::operator("alice"), "support-agent")
+        .await
+        .unwrap();
+    assert!(said.contains("asked the node"), "{said}");
+    let outcome = tokio::time::timeout(Duration::from_secs(10), ticket.outcome)
+        .await
+        .expect("the intent ends")
+        .unwrap();
+    let err = outcome.expect_err("stopped, not finished");
+    assert!(err.contains("stopped by the operator"), "{err}");
+    // An unknown agent is refused before anything is sent.
+    assert!(
+        watcher
+            .request_stop(&Caller::operator("alice"), "no-such-agent")
+            .await
+            .is_err()
+    );
     watcher.shutdown().await;
     node.shutdown().await;
 }

@@ -189,3 +189,36 @@ pub async fn heartbeat(
         }
     }
 }
+
+/// Obey stop requests from watchers elsewhere (`aios.agents.control`, kind `stop`) for the
+/// agents this node runs, until `cancel`. The caller has asked the bus for the channel.
+pub async fn obey_stops(
+    bus: Arc<dyn Bus>,
+    running: Arc<std::sync::Mutex<std::collections::HashMap<String, CancellationToken>>>,
+    cancel: CancellationToken,
+) {
+    let mut rx = bus.subscribe();
+    loop {
+        let heard = tokio::select! {
+            () = cancel.cancelled() => break,
+            r = rx.recv() => r,
+        };
+        match heard {
+            Ok(Received::Message { channel, envelope })
+                if channel == channels::CONTROL && envelope.kind == kinds::STOP =>
+            {
+                let Some(agent_id) = envelope.agent_id.as_deref() else {
+                    continue;
+                };
+                let token = running.lock().ok().and_then(|m| m.get(agent_id).cloned());
+                if let Some(t) = token {
+                    tracing::info!(agent = agent_id, from = ?envelope.source, "stopped at a watcher's request");
+                    t.cancel();
+                }
+            }
+            Ok(_) => {}
+            Err(RecvError::Lagged(n)) => tracing::warn!(dropped = n, "stop listener fell behind"),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}

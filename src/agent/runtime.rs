@@ -346,6 +346,18 @@ impl Runtime {
                 cancel.clone(),
             ));
         } else {
+            // A watcher elsewhere may ask to stop a generation; without the channel the
+            // node still runs, it just cannot be stopped from afar.
+            match bus.add_pattern(channels::CONTROL).await {
+                Ok(()) => {
+                    tasks.spawn(relay::obey_stops(
+                        bus.clone(),
+                        running.clone(),
+                        cancel.clone(),
+                    ));
+                }
+                Err(e) => tracing::warn!(error = %e, "no stop requests from watchers"),
+            }
             tasks.spawn(
                 Intake {
                     bus: bus.clone(),
@@ -525,6 +537,39 @@ impl Runtime {
             }
             None => false,
         }
+    }
+
+    /// Stop an agent's generation wherever it runs: here, or — on a watcher — on the node
+    /// that hosts it, by a request on `aios.agents.control`. Returns what was done.
+    pub async fn request_stop(
+        &self,
+        caller: &Caller,
+        agent_id: &str,
+    ) -> Result<String, RuntimeError> {
+        self.inner.hub.spec(agent_id)?;
+        if self.inner.info.attached.is_none() {
+            return Ok(if self.stop(agent_id) {
+                format!("stopping {agent_id}")
+            } else {
+                format!("{agent_id} is not generating")
+            });
+        }
+        let env = crate::bus::Envelope::new(
+            crate::bus::kinds::STOP,
+            crate::bus::Source {
+                node: self.inner.info.node.clone(),
+                agent_id: None,
+                operator: Some(caller.0.clone()),
+            },
+            Some(agent_id),
+            serde_json::json!({}),
+        );
+        self.inner
+            .bus
+            .publish(channels::CONTROL, &env)
+            .await
+            .map_err(|e| RuntimeError::Rejected(e.to_string()))?;
+        Ok(format!("asked the node running {agent_id} to stop it"))
     }
 
     pub fn cancel_token(&self) -> CancellationToken {

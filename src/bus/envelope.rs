@@ -30,6 +30,9 @@ pub mod channels {
     /// calls, outcomes — for a TUI attached through Redis. Not a seed channel: only a
     /// watcher that asks for it pays for the token traffic.
     pub const ACTIVITY: &str = "aios.agents.activity";
+    /// Requests to a node about its agents from a watcher elsewhere (kind `stop`: end the
+    /// agent's current generation). Every node asks for it; not a seed channel.
+    pub const CONTROL: &str = "aios.agents.control";
 }
 
 /// Message kinds of the seed channels; operator channels may carry others.
@@ -43,6 +46,8 @@ pub mod kinds {
     pub const STATE: &str = "state";
     /// On `aios.agents.activity`: one runtime event of a node's agent.
     pub const ACTIVITY: &str = "activity";
+    /// On `aios.agents.control`: stop the agent's current generation.
+    pub const STOP: &str = "stop";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -133,12 +133,9 @@ pub fn spawn(
                 Ok(()) => Some(Action::Notice(format!("listening to {p}"))),
                 Err(e) => Some(Action::Notice(format!("pattern {p}: {e}"))),
             },
-            Effect::Stop(id) => Some(Action::Notice(if rt.info().attached.is_some() {
-                format!("{id} runs on another node: stop it there")
-            } else if rt.stop(&id) {
-                format!("stopping {id}")
-            } else {
-                format!("{id} is not generating")
+            Effect::Stop(id) => Some(Action::Notice(match rt.request_stop(&me, &id).await {
+                Ok(done) => done,
+                Err(e) => format!("stop {id}: {e}"),
             })),
             Effect::SaveHistory(line) => {
                 let r = tokio::task::spawn_blocking(move || {
