@@ -3,10 +3,11 @@
 
 mod support;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::aios;
+use support::serve::{Killed, start_serve};
 
 fn run_ok(cmd: &mut std::process::Command) -> String {
     let out = cmd.output().expect("aios runs");
@@ -123,20 +124,11 @@ fn version_and_help() {
     }
 }
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn a_second_terminal_reaches_a_running_serve() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut serve = start_serve(tmp.path(), &data);
+    let mut serve = start_serve(&mut aios(tmp.path(), &data), &data);
     let socket = data.join("aios.sock");
     let reply = run_ok(aios(tmp.path(), &data).args(["dispatch", "sec-agent", "Audit the tokens"]));
     assert!(reply.contains("Audit the tokens"), "{reply}");
@@ -280,30 +272,6 @@ fn audit_verify_passes_then_names_the_edited_record() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
 
-/// Start `aios serve` on `data` and wait for its control socket.
-fn start_serve(cwd: &std::path::Path, data: &std::path::Path) -> Serve {
-    let mut serve = Serve(
-        aios(cwd, data)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while !data.join("aios.sock").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve did not open its socket"
-        );
-        if let Some(status) = serve.0.try_wait().unwrap() {
-            panic!("serve exited early: {status:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    serve
-}
-
 #[test]
 fn watch_shows_live_traffic_one_line_per_message() {
     let tmp = tempfile::tempdir().unwrap();
@@ -313,8 +281,8 @@ fn watch_shows_live_traffic_one_line_per_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to watch"));
 
-    let _serve = start_serve(tmp.path(), &data);
-    let mut watch = Serve(
+    let _serve = start_serve(&mut aios(tmp.path(), &data), &data);
+    let mut watch = Killed(
         aios(tmp.path(), &data)
             .args(["watch", "--channel", "agent.*"])
             .stdout(Stdio::piped())

@@ -9,7 +9,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -838,15 +838,6 @@ fn doctor_reports_an_unreadable_compose_file_as_one_line() {
 
 // ---- aios health ----
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn health(cwd: &Path, data: &Path) -> (bool, String, String) {
     let out = aios(cwd, data).arg("health").output().unwrap();
     (
@@ -872,7 +863,7 @@ fn health_answers_only_while_a_server_owns_the_data_dir() {
         "health started a runtime"
     );
 
-    let mut serve = Serve(
+    let mut serve = support::serve::Killed(
         aios(tmp.path(), &data)
             .arg("serve")
             .stdout(Stdio::null())

@@ -6,79 +6,28 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use support::aios;
+use support::serve::{Killed, start_serve_announcing};
 
 const AGENT: &str = "support-agent";
 
-/// `aios serve` with metrics on a free port; killed on drop if the test fails first.
-struct Serve {
-    child: Child,
-    metrics_url: String,
-}
-
-impl Serve {
-    fn start(cwd: &Path, data: &Path) -> Serve {
-        let mut child = aios(cwd, data)
-            .arg("serve")
-            .env("AIOS_METRICS_BIND", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aios serve starts");
-        let lines = support::stdout_lines(&mut child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let metrics_url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("metrics listening on ") {
-                        break url.trim().to_string();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("aios serve printed no metrics URL: {:?}", child.try_wait());
-                }
-            }
-        };
-        // `dispatch` reaches the owner through its control socket; before that exists it
-        // would try to open the data dir itself.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !data.join("aios.sock").exists() {
-            assert!(Instant::now() < deadline, "no control socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Serve { child, metrics_url }
-    }
-
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status();
-        let status = self.child.wait().expect("serve exits");
-        assert!(status.success(), "serve exit: {status:?}");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `aios serve` with metrics on a free port, and the URL it printed.
+fn start(cwd: &Path, data: &Path) -> (Killed, String) {
+    let mut cmd = aios(cwd, data);
+    cmd.env("AIOS_METRICS_BIND", "127.0.0.1:0");
+    start_serve_announcing(&mut cmd, data, "metrics listening on ")
 }
 
 #[tokio::test]
 async fn an_intent_moves_the_counters_of_a_running_serve() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let serve = Serve::start(tmp.path(), &data);
+    let (serve, metrics_url) = start(tmp.path(), &data);
     let http = reqwest::Client::new();
 
-    let before = scrape(&http, &serve.metrics_url).await;
+    let before = scrape(&http, &metrics_url).await;
     assert_eq!(
         before.value("aios_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
         1.0
@@ -97,7 +46,7 @@ async fn an_intent_moves_the_counters_of_a_running_serve() {
     // Audit records count once fsynced, within the writer's flush interval.
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
-        let now = scrape(&http, &serve.metrics_url).await;
+        let now = scrape(&http, &metrics_url).await;
         if now.value("aios_audit_records_written_total", &[])
             > before.value("aios_audit_records_written_total", &[])
             || Instant::now() > deadline

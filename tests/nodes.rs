@@ -5,20 +5,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::aios;
 use support::redis_server::RedisServer;
-
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::serve::{Killed, start_serve};
 
 /// An `aios` command for node `name` on the Redis at `url`.
 fn on_redis(cwd: &Path, data: &Path, url: &str, name: &str) -> Command {
@@ -30,33 +22,12 @@ fn on_redis(cwd: &Path, data: &Path, url: &str, name: &str) -> Command {
     cmd
 }
 
-fn start_node(cwd: &Path, data: &Path, url: &str, name: &str, extra: &[(&str, &str)]) -> Node {
+fn start_node(cwd: &Path, data: &Path, url: &str, name: &str, extra: &[(&str, &str)]) -> Killed {
     let mut cmd = on_redis(cwd, data, url, name);
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let mut node = Node(
-        cmd.arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while !data.join("aios.sock").exists() {
-        if let Some(status) = node.0.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            let _ = node.0.stderr.take().unwrap().read_to_string(&mut err);
-            panic!("node {name} exited: {status:?}: {err}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "node {name} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    node
+    start_serve(&mut cmd, data)
 }
 
 fn run_ok(cmd: &mut Command) -> String {
@@ -274,7 +245,7 @@ fn an_outside_tools_publish_is_handled_once_and_redis_restarts_are_survived() {
 fn watch_reads_straight_from_redis_when_no_owner_runs_here() {
     let redis = RedisServer::start();
     let tmp = tempfile::tempdir().unwrap();
-    let mut watch = Node(
+    let mut watch = Killed(
         on_redis(tmp.path(), &tmp.path().join("w"), &redis.url(), "laptop")
             .arg("watch")
             .stdout(Stdio::piped())

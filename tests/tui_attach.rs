@@ -7,43 +7,20 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use support::redis_server::RedisServer;
+use support::serve::{Killed, start_serve};
 use support::tmux::{Tmux, available, wait_exit};
 
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_node(cwd: &Path, data: &Path, url: &str) -> Node {
-    let mut node = Node(
-        support::aios(cwd, data)
-            .env("AIOS_BUS_BACKEND", "redis")
-            .env("AIOS_BUS_URL", url)
-            .env("AIOS_BUS_PREFIX", "far:")
-            .env("AIOS_BUS_HEARTBEAT_MS", "1000")
-            .env("AIOS_RUNTIME_NODE", "edge-1")
-            .env("AIOS_LLM_SIM_TOKENS_PER_SECOND", "200")
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while !data.join("aios.sock").exists() {
-        assert!(node.0.try_wait().unwrap().is_none(), "the node exited");
-        assert!(started.elapsed() < Duration::from_secs(30), "no node");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    node
+fn start_node(cwd: &Path, data: &Path, url: &str) -> Killed {
+    let mut cmd = support::aios(cwd, data);
+    cmd.env("AIOS_BUS_BACKEND", "redis")
+        .env("AIOS_BUS_URL", url)
+        .env("AIOS_BUS_PREFIX", "far:")
+        .env("AIOS_BUS_HEARTBEAT_MS", "1000")
+        .env("AIOS_RUNTIME_NODE", "edge-1")
+        .env("AIOS_LLM_SIM_TOKENS_PER_SECOND", "200");
+    start_serve(&mut cmd, data)
 }
 
 #[test]

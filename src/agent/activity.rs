@@ -1,5 +1,5 @@
 //! Agent activity across nodes. A node publishes what its agents do (status, streamed
-//! tokens, tool calls, outcomes) on `aios.agents.activity`; a watcher attached through
+//! tokens, tool calls, outcomes) on `aios.agents.activity` (through `relay::publish_events`); a watcher attached through
 //! Redis turns those messages — and the seed channels' context, state and memory notices —
 //! back into the `RuntimeEvent`s a local runtime emits, so the TUI draws a runtime that
 //! runs elsewhere exactly as it draws its own.
@@ -21,12 +21,12 @@ use super::runtime::StatusBoard;
 
 /// Tokens are gathered this long before they go out: one message per streaming agent per
 /// interval instead of one per token.
-const FLUSH: Duration = Duration::from_millis(50);
+pub(crate) const FLUSH: Duration = Duration::from_millis(50);
 /// Gathered token text past this many bytes goes out at once.
-const FLUSH_BYTES: usize = 16 * 1024;
+pub(crate) const FLUSH_BYTES: usize = 16 * 1024;
 
 /// The events a watcher needs that no seed channel carries.
-fn is_activity(ev: &RuntimeEvent) -> bool {
+pub(crate) fn is_activity(ev: &RuntimeEvent) -> bool {
     matches!(
         ev,
         RuntimeEvent::IntentQueued { .. }
@@ -41,13 +41,13 @@ fn is_activity(ev: &RuntimeEvent) -> bool {
 
 /// Tokens waiting to go out, merged per agent while nothing else happened to it.
 #[derive(Default)]
-struct Gathered {
+pub(crate) struct Gathered {
     tokens: Vec<RuntimeEvent>,
-    bytes: usize,
+    pub(crate) bytes: usize,
 }
 
 impl Gathered {
-    fn add(&mut self, ev: RuntimeEvent) {
+    pub(crate) fn add(&mut self, ev: RuntimeEvent) {
         let RuntimeEvent::Token {
             agent_id,
             intent_id,
@@ -85,69 +85,19 @@ impl Gathered {
         });
     }
 
-    fn take(&mut self) -> Vec<RuntimeEvent> {
+    pub(crate) fn take(&mut self) -> Vec<RuntimeEvent> {
         self.bytes = 0;
         std::mem::take(&mut self.tokens)
     }
 }
 
-/// Publish this node's agent activity until `cancel`.
-pub async fn publish(
-    bus: Arc<dyn Bus>,
-    mut events: broadcast::Receiver<RuntimeEvent>,
-    node: String,
-    cancel: CancellationToken,
-) {
-    let mut gathered = Gathered::default();
-    let mut tick = tokio::time::interval(FLUSH);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let ev = tokio::select! {
-            () = cancel.cancelled() => break,
-            _ = tick.tick() => {
-                send_all(&*bus, &node, gathered.take()).await;
-                continue;
-            }
-            ev = events.recv() => ev,
-        };
-        match ev {
-            Ok(ev @ RuntimeEvent::Token { .. }) => {
-                gathered.add(ev);
-                if gathered.bytes >= FLUSH_BYTES {
-                    send_all(&*bus, &node, gathered.take()).await;
-                }
-            }
-            Ok(ev) if is_activity(&ev) => {
-                // Whatever streamed before this event goes out before it.
-                let mut batch = gathered.take();
-                batch.push(ev);
-                send_all(&*bus, &node, batch).await;
-            }
-            Ok(_) => {}
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(dropped = n, "the activity relay fell behind");
-            }
-            Err(RecvError::Closed) => break,
-        }
-    }
-    send_all(&*bus, &node, gathered.take()).await;
-}
-
-async fn send_all(bus: &dyn Bus, node: &str, batch: Vec<RuntimeEvent>) {
+/// Publish `batch` on `aios.agents.activity`, one message per event, in order.
+pub(crate) async fn send_all(bus: &dyn Bus, node: &str, batch: Vec<RuntimeEvent>) {
     for ev in batch {
         let Ok(payload) = serde_json::to_value(&ev) else {
             continue;
         };
-        let env = Envelope::new(
-            kinds::ACTIVITY,
-            Source {
-                node: node.to_string(),
-                agent_id: None,
-                operator: None,
-            },
-            ev.agent_id(),
-            payload,
-        );
+        let env = Envelope::new(kinds::ACTIVITY, Source::node(node), ev.agent_id(), payload);
         if let Err(e) = bus.publish(channels::ACTIVITY, &env).await {
             tracing::debug!(error = %e, "activity not published");
         }

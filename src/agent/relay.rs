@@ -1,5 +1,5 @@
-//! Between the runtime and the bus: context changes and shared memories go out on their
-//! channels (whoever made them), intent results from other nodes come in to waiting
+//! Between the runtime and the bus: context changes, shared memories and agent activity
+//! go out on their channels (whoever made them), intent results from other nodes come in to waiting
 //! callers, and a heartbeat says this node is alive.
 
 use std::sync::Arc;
@@ -13,72 +13,101 @@ use crate::bus::{Bus, Envelope, Heartbeat, Received, Source, channels, kinds};
 use crate::context::now_rfc3339;
 use crate::event::{AgentStatus, RuntimeEvent};
 
+use super::activity;
 use super::intent::IntentResult;
 use super::pending::Pending;
 use super::runtime::StatusBoard;
 
 /// Publish what other nodes and outside tools must hear of this node's runtime events:
-/// context and state changes (so every node's MCP subscribers hear of them) and shared
-/// memories.
+/// context and state changes (so every node's MCP subscribers hear of them), shared
+/// memories, and its agents' activity for attached watchers (tokens gathered for
+/// `activity::FLUSH`). One subscriber for all of it: every token passes here once.
 pub async fn publish_events(
     bus: Arc<dyn Bus>,
     mut events: broadcast::Receiver<RuntimeEvent>,
     node: String,
     cancel: CancellationToken,
 ) {
+    let mut gathered = activity::Gathered::default();
+    let mut tick = tokio::time::interval(activity::FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let ev = tokio::select! {
             () = cancel.cancelled() => break,
+            _ = tick.tick() => {
+                activity::send_all(&*bus, &node, gathered.take()).await;
+                continue;
+            }
             ev = events.recv() => ev,
         };
-        let (channel, env) = match ev {
-            Ok(RuntimeEvent::ContextUpdated {
-                agent_id,
-                version,
-                context_id,
-                summary,
-            }) => (
-                channels::CONTEXT,
-                envelope(
-                    &node,
-                    kinds::CONTEXT,
-                    &agent_id,
-                    json!({"version": version, "context_id": context_id, "summary": summary}),
-                ),
-            ),
-            Ok(RuntimeEvent::StateChanged { agent_id, part }) => (
-                channels::CONTEXT,
-                envelope(&node, kinds::STATE, &agent_id, json!({"part": part})),
-            ),
-            Ok(RuntimeEvent::Remembered {
-                agent_id,
-                item_id,
-                kind,
-                text,
-                tags,
-            }) => (
-                channels::MEMORY,
-                envelope(
-                    &node,
-                    kinds::MEMORY,
-                    &agent_id,
-                    json!({"item_id": item_id, "kind": kind, "text": text, "tags": tags}),
-                ),
-            ),
-            Ok(_) => continue,
+        let ev = match ev {
+            Ok(ev) => ev,
             Err(RecvError::Lagged(n)) => {
                 tracing::warn!(
                     dropped = n,
-                    "the bus relay fell behind; some context/memory notices were not published"
+                    "the bus relay fell behind; some notices were not published"
                 );
                 continue;
             }
             Err(RecvError::Closed) => break,
         };
-        if let Err(e) = bus.publish(channel, &env).await {
-            tracing::warn!(channel, error = %e, "could not publish");
+        if let Some((channel, env)) = notice(&node, &ev) {
+            if let Err(e) = bus.publish(channel, &env).await {
+                tracing::warn!(channel, error = %e, "could not publish");
+            }
+        } else if matches!(ev, RuntimeEvent::Token { .. }) {
+            gathered.add(ev);
+            if gathered.bytes >= activity::FLUSH_BYTES {
+                activity::send_all(&*bus, &node, gathered.take()).await;
+            }
+        } else if activity::is_activity(&ev) {
+            // Whatever streamed before this event goes out before it.
+            let mut batch = gathered.take();
+            batch.push(ev);
+            activity::send_all(&*bus, &node, batch).await;
         }
     }
+    activity::send_all(&*bus, &node, gathered.take()).await;
+}
+
+/// The seed-channel notice an event stands for, if any.
+fn notice(node: &str, ev: &RuntimeEvent) -> Option<(&'static str, Envelope)> {
+    Some(match ev {
+        RuntimeEvent::ContextUpdated {
+            agent_id,
+            version,
+            context_id,
+            summary,
+        } => (
+            channels::CONTEXT,
+            envelope(
+                node,
+                kinds::CONTEXT,
+                agent_id,
+                json!({"version": version, "context_id": context_id, "summary": summary}),
+            ),
+        ),
+        RuntimeEvent::StateChanged { agent_id, part } => (
+            channels::CONTEXT,
+            envelope(node, kinds::STATE, agent_id, json!({"part": part})),
+        ),
+        RuntimeEvent::Remembered {
+            agent_id,
+            item_id,
+            kind,
+            text,
+            tags,
+        } => (
+            channels::MEMORY,
+            envelope(
+                node,
+                kinds::MEMORY,
+                agent_id,
+                json!({"item_id": item_id, "kind": kind, "text": text, "tags": tags}),
+            ),
+        ),
+        _ => return None,
+    })
 }
 
 fn envelope(node: &str, kind: &str, agent_id: &str, payload: serde_json::Value) -> Envelope {
@@ -174,16 +203,7 @@ pub async fn heartbeat(
         let Ok(payload) = serde_json::to_value(&beat) else {
             continue;
         };
-        let env = Envelope::new(
-            kinds::HEARTBEAT,
-            Source {
-                node: node.clone(),
-                agent_id: None,
-                operator: None,
-            },
-            None,
-            payload,
-        );
+        let env = Envelope::new(kinds::HEARTBEAT, Source::node(&node), None, payload);
         if let Err(e) = bus.publish(channels::NODES, &env).await {
             tracing::debug!(error = %e, "heartbeat not published");
         }

@@ -375,12 +375,6 @@ impl Runtime {
                 node.clone(),
                 cancel.clone(),
             ));
-            tasks.spawn(activity::publish(
-                bus.clone(),
-                events.subscribe(),
-                node.clone(),
-                cancel.clone(),
-            ));
             tasks.spawn(relay::heartbeat(
                 bus.clone(),
                 relay::HeartbeatOptions {
@@ -557,9 +551,8 @@ impl Runtime {
         let env = crate::bus::Envelope::new(
             crate::bus::kinds::STOP,
             crate::bus::Source {
-                node: self.inner.info.node.clone(),
-                agent_id: None,
                 operator: Some(caller.0.clone()),
+                ..crate::bus::Source::node(&self.inner.info.node)
             },
             Some(agent_id),
             serde_json::json!({}),

@@ -43,14 +43,7 @@ impl AuditMirror {
         prefix: &str,
         max_len: usize,
     ) -> Result<AuditMirror, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("audit mirror: {e}"))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(|e| format!("audit mirror: cannot reach Redis: {e}"))?;
+        let conn = connect_stream(url, "audit mirror", Duration::from_secs(5)).await?;
         Ok(AuditMirror {
             dir,
             conn,
@@ -189,6 +182,23 @@ async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
         () = cancel.cancelled() => true,
         () = tokio::time::sleep(d) => false,
     }
+}
+
+/// A self-reconnecting connection to the Redis at `url` for the mirror stream; `what`
+/// names it in errors, `response` bounds each command (a blocking read included).
+pub(crate) async fn connect_stream(
+    url: &str,
+    what: &str,
+    response: Duration,
+) -> Result<ConnectionManager, String> {
+    let client = redis::Client::open(url).map_err(|e| format!("{what}: {e}"))?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(response));
+    client
+        .get_connection_manager_with_config(config)
+        .await
+        .map_err(|e| format!("{what}: cannot reach Redis: {e}"))
 }
 
 /// The records on a mirror stream, oldest first, as (seq, raw line): for readers and tests.

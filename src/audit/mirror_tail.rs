@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
-use super::mirror::{entry_of, mirror_key};
+use super::mirror::{connect_stream, entry_of, mirror_key};
 use super::record::AuditRecord;
 
 /// A stream entry as the tail hands it out: the record, or why its line is unreadable.
@@ -25,15 +25,8 @@ type Rows = Vec<(String, Vec<(String, String)>)>;
 impl MirrorTail {
     /// Connect to the Redis at `url`; `block` is how long one `next` waits for news.
     pub async fn connect(url: &str, prefix: &str, block: Duration) -> Result<MirrorTail, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("audit stream: {e}"))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            // A blocking read answers after `block` at the latest.
-            .set_response_timeout(Some(block + Duration::from_secs(5)));
-        let conn = client
-            .get_connection_manager_with_config(config)
-            .await
-            .map_err(|e| format!("audit stream: cannot reach Redis: {e}"))?;
+        // A blocking read answers after `block` at the latest.
+        let conn = connect_stream(url, "audit stream", block + Duration::from_secs(5)).await?;
         Ok(MirrorTail {
             conn,
             key: mirror_key(prefix),

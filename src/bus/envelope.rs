@@ -59,6 +59,17 @@ pub struct Source {
     pub operator: Option<String>,
 }
 
+impl Source {
+    /// A node speaking for itself: no agent, no operator.
+    pub fn node(name: &str) -> Source {
+        Source {
+            node: name.to_string(),
+            agent_id: None,
+            operator: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     pub v: u64,

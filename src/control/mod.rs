@@ -12,7 +12,7 @@ pub use client::ControlClient;
 pub use handler::handle;
 pub use lock::{DataDirLock, LockError};
 pub use protocol::{AgentRow, Reply, Request, RequestLine, Streamed};
-pub use server::{bind_private, serve};
+pub use server::{serve, serve_private};
 
 use std::path::{Path, PathBuf};
 

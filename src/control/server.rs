@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use futures::{SinkExt, StreamExt};
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LinesCodec};
 use tokio_util::sync::CancellationToken;
@@ -36,32 +36,44 @@ pub fn bind_private(path: &Path, what: &str) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Longest request line accepted (an intent is at most 64 KiB).
-pub const MAX_LINE: usize = 1024 * 1024;
-
-/// Listen on `path` until `cancel`; the caller must hold the data-dir lock (which is what
-/// makes removing a stale socket file safe).
-pub async fn serve(rt: Runtime, path: &Path, cancel: CancellationToken) -> std::io::Result<()> {
-    let listener = bind_private(path, "control")?;
+/// Accept connections on a private socket at `path` (see `bind_private`) until `cancel`,
+/// handing each to `handle`; the socket file is removed at the end.
+pub async fn serve_private(
+    path: &Path,
+    what: &str,
+    cancel: &CancellationToken,
+    mut handle: impl FnMut(UnixStream),
+) -> std::io::Result<()> {
+    let listener = bind_private(path, what)?;
     loop {
         let accepted = tokio::select! {
             () = cancel.cancelled() => break,
             a = listener.accept() => a,
         };
         match accepted {
-            Ok((stream, _)) => {
-                let rt = rt.clone();
-                let cancel = cancel.clone();
-                tokio::spawn(async move {
-                    let framed = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
-                    connection(rt, framed, cancel).await;
-                });
-            }
-            Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
+            Ok((stream, _)) => handle(stream),
+            Err(e) => tracing::warn!(error = %e, "{what} socket accept failed"),
         }
     }
     let _ = std::fs::remove_file(path);
     Ok(())
+}
+
+/// Longest request line accepted (an intent is at most 64 KiB).
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// Listen on `path` until `cancel`; the caller must hold the data-dir lock (which is what
+/// makes removing a stale socket file safe).
+pub async fn serve(rt: Runtime, path: &Path, cancel: CancellationToken) -> std::io::Result<()> {
+    serve_private(path, "control", &cancel, |stream| {
+        let rt = rt.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let framed = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
+            connection(rt, framed, cancel).await;
+        });
+    })
+    .await
 }
 
 async fn connection(

@@ -24,31 +24,20 @@ pub async fn serve_socket(
     path: &Path,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let listener = crate::control::bind_private(path, "MCP")?;
-    loop {
-        let accepted = tokio::select! {
-            () = cancel.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                let server = mcp.connection();
-                let cancel = cancel.child_token();
-                tokio::spawn(async move {
-                    let (read, write) = stream.into_split();
-                    match server.serve_with_ct((read, write), cancel).await {
-                        Ok(running) => {
-                            let _ = running.waiting().await;
-                        }
-                        Err(e) => tracing::info!(error = %e, "MCP socket client left early"),
-                    }
-                });
+    crate::control::serve_private(path, "MCP", &cancel, |stream| {
+        let server = mcp.connection();
+        let cancel = cancel.child_token();
+        tokio::spawn(async move {
+            let (read, write) = stream.into_split();
+            match server.serve_with_ct((read, write), cancel).await {
+                Ok(running) => {
+                    let _ = running.waiting().await;
+                }
+                Err(e) => tracing::info!(error = %e, "MCP socket client left early"),
             }
-            Err(e) => tracing::warn!(error = %e, "MCP socket accept failed"),
-        }
-    }
-    let _ = std::fs::remove_file(path);
-    Ok(())
+        });
+    })
+    .await
 }
 
 /// Copy stdin to the owner's MCP socket and its answers to stdout, until the client closes

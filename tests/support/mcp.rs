@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rmcp::model::{
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::support::aios;
+use crate::support::serve::{Killed, start_serve_announcing};
 
 /// The protocol revision a client speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +142,7 @@ pub async fn connect_stdio(
 
 /// `aios serve` with its MCP HTTP server on a free port; killed when dropped.
 pub struct Serve {
-    child: Child,
+    child: Killed,
     pub url: String,
     pub data: PathBuf,
 }
@@ -150,30 +151,11 @@ impl Serve {
     /// Start on `data` with extra environment (e.g. tokens) and wait for the HTTP line.
     pub fn start(cwd: &Path, data: &Path, env: &[(&str, &str)]) -> Serve {
         let mut cmd = aios(cwd, data);
-        cmd.arg("serve")
-            .env("AIOS_MCP_HTTP_BIND", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        cmd.env("AIOS_MCP_HTTP_BIND", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("aios serve starts");
-        let lines = crate::support::stdout_lines(&mut child);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(url) = line.strip_prefix("mcp http listening on ") {
-                        break url.trim().to_string();
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("aios serve printed no MCP URL: {:?}", child.try_wait());
-                }
-            }
-        };
+        let (child, url) = start_serve_announcing(&mut cmd, data, "mcp http listening on ");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !data.join("mcp.sock").exists() {
             assert!(Instant::now() < deadline, "no mcp.sock");
@@ -187,20 +169,8 @@ impl Serve {
     }
 
     /// SIGTERM and wait: an orderly stop, audit log flushed.
-    pub fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status();
-        let status = self.child.wait().expect("serve exits");
-        assert!(status.success(), "serve exit: {status:?}");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn stop(self) {
+        self.child.stop();
     }
 }
 

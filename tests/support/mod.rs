@@ -7,6 +7,7 @@ pub mod ollama_server;
 pub mod openai_server;
 pub mod redis_server;
 pub mod scripted_runner;
+pub mod serve;
 pub mod tmux;
 
 use std::path::Path;
