@@ -303,6 +303,36 @@ fn feed_mirror(
     });
 }
 
+/// Apply `first` and whatever else already waits on `rx`, up to `BATCH`: a burst is folded
+/// in as one batch and drawn once. `apply` gets each item, or how many were lost to lag,
+/// and says whether the screen changed.
+fn drain<T: Clone>(
+    rx: &mut tokio::sync::broadcast::Receiver<T>,
+    first: Result<T, RecvError>,
+    mut apply: impl FnMut(Result<T, u64>) -> bool,
+) -> bool {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let mut dirty = false;
+    let mut next = Some(first);
+    let mut n = 0;
+    while let Some(item) = next.take() {
+        dirty |= match item {
+            Ok(v) => apply(Ok(v)),
+            Err(RecvError::Lagged(k)) => apply(Err(k)),
+            Err(RecvError::Closed) => break,
+        };
+        n += 1;
+        if n < BATCH {
+            next = match rx.try_recv() {
+                Ok(v) => Some(Ok(v)),
+                Err(TryRecvError::Lagged(k)) => Some(Err(RecvError::Lagged(k))),
+                Err(_) => None,
+            };
+        }
+    }
+    dirty
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     app: &mut App,
@@ -367,45 +397,19 @@ async fn event_loop(
             ev = events.recv() => {
                 // Token times (first token, tokens/s) need a clock finer than the tick.
                 app.update(Action::Tick(chrono::Utc::now()));
-                let mut next = Some(ev);
-                let mut n = 0;
-                while let Some(ev) = next.take() {
-                    match ev {
-                        Ok(ev) => dirty |= app.update(Action::Runtime(Box::new(ev))),
-                        Err(RecvError::Lagged(k)) => dirty |= app.update(Action::Dropped(k)),
-                        Err(RecvError::Closed) => break,
-                    }
-                    n += 1;
-                    if n < BATCH {
-                        next = match events.try_recv() {
-                            Ok(ev) => Some(Ok(ev)),
-                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(k)) => Some(Err(RecvError::Lagged(k))),
-                            Err(_) => None,
-                        };
-                    }
-                }
+                dirty |= drain(&mut events, ev, |ev| match ev {
+                    Ok(ev) => app.update(Action::Runtime(Box::new(ev))),
+                    Err(k) => app.update(Action::Dropped(k)),
+                });
             }
             msg = bus.recv() => {
-                let mut next = Some(msg);
-                let mut n = 0;
-                while let Some(msg) = next.take() {
-                    match msg {
-                        // Agent activity is drawn as status and token stream, not as
-                        // channel lines.
-                        Ok(Received::Message { channel, .. }) if channel == channels::ACTIVITY => {}
-                        Ok(m) => dirty |= app.update(Action::Bus(m)),
-                        Err(RecvError::Lagged(k)) => dirty |= app.update(Action::BusDropped(k)),
-                        Err(RecvError::Closed) => break,
-                    }
-                    n += 1;
-                    if n < BATCH {
-                        next = match bus.try_recv() {
-                            Ok(m) => Some(Ok(m)),
-                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(k)) => Some(Err(RecvError::Lagged(k))),
-                            Err(_) => None,
-                        };
-                    }
-                }
+                dirty |= drain(&mut bus, msg, |msg| match msg {
+                    // Agent activity is drawn as status and token stream, not as
+                    // channel lines.
+                    Ok(Received::Message { channel, .. }) if channel == channels::ACTIVITY => false,
+                    Ok(m) => app.update(Action::Bus(m)),
+                    Err(k) => app.update(Action::BusDropped(k)),
+                });
             }
             Some(a) = results.recv() => dirty |= app.update(a),
         }
