@@ -37,6 +37,8 @@ async fn run() {
     config.runtime.data_dir = dir.path().to_path_buf();
     config.bus.backend = BusBackend::Memory;
     config.mcp.http_bind = "127.0.0.1:0".into();
+    // The clients send no token: measure the server, not a token check.
+    config.mcp.loopback_without_auth = true;
     let runtime = Runtime::start(RuntimeOptions::new(config.clone()))
         .await
         .expect("runtime");

@@ -40,13 +40,14 @@ async fn subscribers_hear_changes_made_by_other_clients() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let serve = Serve::start(tmp.path(), &data, &[]);
-    let (writer, _) = connect_http(&serve.url, Rev::Modern, "writer", None).await;
+    let (writer, _) = connect_http(&serve.url, Rev::Modern, "writer", serve.token()).await;
     let writer = Arc::new(writer);
 
     // 2025-11-25 over SSE: resources/subscribe on a session.
     let ctx = "aios://agents/campaign-agent/context";
     let goals = "aios://agents/campaign-agent/goals";
-    let (legacy, mut heard) = connect_http(&serve.url, Rev::Legacy, "sub-legacy", None).await;
+    let (legacy, mut heard) =
+        connect_http(&serve.url, Rev::Legacy, "sub-legacy", serve.token()).await;
     for uri in [ctx, goals] {
         legacy
             .subscribe(SubscribeRequestParams::new(uri))
@@ -73,7 +74,7 @@ async fn subscribers_hear_changes_made_by_other_clients() {
     );
 
     // 2026-07-28: subscriptions/listen on a POST stream.
-    let (modern, _) = connect_http(&serve.url, Rev::Modern, "sub-modern", None).await;
+    let (modern, _) = connect_http(&serve.url, Rev::Modern, "sub-modern", serve.token()).await;
     let mut sub = modern
         .listen(
             SubscriptionFilter::builder()

@@ -64,7 +64,7 @@ async fn a_stdio_subscriber_hears_an_http_clients_update() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let serve = Serve::start(tmp.path(), &data, &[]);
-    let (writer, _) = connect_http(&serve.url, Rev::Legacy, "http-writer", None).await;
+    let (writer, _) = connect_http(&serve.url, Rev::Legacy, "http-writer", serve.token()).await;
     let writer = Arc::new(writer);
     let uri = "aios://agents/seo-agent/context";
 

@@ -47,6 +47,16 @@ pub async fn run(config: Config) -> Result<ExitCode> {
         // One stdout line, so scripts and tests find a server bound to port 0.
         println!("mcp http listening on {url}");
     }
+    match mcp.http_access() {
+        Some(crate::mcp::Access::TokenFile(path)) => eprintln!(
+            "aios serve: MCP HTTP requires `Authorization: Bearer <token>`; the token is in {}",
+            path.display()
+        ),
+        Some(crate::mcp::Access::Open) => eprintln!(
+            "aios serve: MCP HTTP without authentication (mcp.loopback_without_auth): any local user can call every tool"
+        ),
+        _ => {}
+    }
     let info = runtime.info();
     eprintln!(
         "aios serve: node {}, {} agents, runner {}, store {}, memory {}; control socket {}; logs in {}",

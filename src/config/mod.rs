@@ -287,9 +287,15 @@ impl Default for SimConfig {
 pub struct McpConfig {
     /// Address of the Streamable HTTP server (`aios serve`); empty = none.
     pub http_bind: String,
-    /// Bearer tokens accepted by the HTTP server; empty (and no OIDC) = no token needed.
+    /// Bearer tokens accepted by the HTTP server; empty (and no OIDC) = a token generated
+    /// into `<data dir>/mcp.token` is required instead.
     pub tokens: Vec<String>,
-    /// Browser origins allowed to call the HTTP server; any other `Origin` gets 403.
+    /// Serve HTTP with no token at all: allowed on a loopback bind only, and logged. Any
+    /// local user can then steer the agents, so it is an explicit opt-in.
+    pub loopback_without_auth: bool,
+    /// Browser origins allowed to call the HTTP server; any other `Origin` gets 403. On a
+    /// loopback bind, `http://localhost:<port>`, `http://127.0.0.1:<port>` and
+    /// `http://[::1]:<port>` are allowed too (the token still applies).
     pub allowed_origins: Vec<String>,
     /// OIDC issuer whose JWTs are accepted as bearer tokens (Keycloak realm, Authentik
     /// application URL); empty = no OIDC.
@@ -298,6 +304,15 @@ pub struct McpConfig {
     pub oidc_audience: String,
     /// JWKS URL; empty = the `jwks_uri` of the issuer's OpenID configuration.
     pub oidc_jwks_url: String,
+    /// Most HTTP sessions (2025-11-25 clients) held at once; a new one evicts the session
+    /// idle the longest, and is refused with 503 when every session is busy.
+    pub max_sessions: u32,
+    /// Most bytes of text in one tool argument (a string, or all strings of a list), e.g.
+    /// `remember`'s `text` or `append_trace`'s `summary`. The context document of
+    /// `update_context` has its own limit of 1 MiB.
+    pub max_text_bytes: u32,
+    /// Most bytes of audit records one `tail_audit` call returns; older records are cut.
+    pub max_tail_bytes: u32,
 }
 
 impl Default for McpConfig {
@@ -305,11 +320,47 @@ impl Default for McpConfig {
         Self {
             http_bind: "127.0.0.1:8765".into(),
             tokens: Vec::new(),
+            loopback_without_auth: false,
             allowed_origins: Vec::new(),
             oidc_issuer: String::new(),
             oidc_audience: String::new(),
             oidc_jwks_url: String::new(),
+            max_sessions: 256,
+            max_text_bytes: 64 * 1024,
+            max_tail_bytes: 1024 * 1024,
         }
+    }
+}
+
+impl McpConfig {
+    /// The first problem of the `[mcp]` values beyond their types, as (key, message).
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        let range = |key: &'static str, value: u32, min: u32, max: u32| {
+            (!(min..=max).contains(&value))
+                .then(|| (key, format!("must be between {min} and {max}, got {value}")))
+        };
+        if self.loopback_without_auth
+            && let Ok(addr) = self.http_bind.parse::<std::net::SocketAddr>()
+            && !addr.ip().is_loopback()
+        {
+            return Some((
+                "loopback_without_auth",
+                format!(
+                    "is only allowed on a loopback bind, and mcp.http_bind is {addr}: bind \
+                     127.0.0.1, or set mcp.tokens (or mcp.oidc_issuer) and turn this off"
+                ),
+            ));
+        }
+        range("max_sessions", self.max_sessions, 1, 100_000)
+            .or_else(|| range("max_text_bytes", self.max_text_bytes, 256, 16 * 1024 * 1024))
+            .or_else(|| {
+                range(
+                    "max_tail_bytes",
+                    self.max_tail_bytes,
+                    4096,
+                    256 * 1024 * 1024,
+                )
+            })
     }
 }
 

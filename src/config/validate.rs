@@ -85,6 +85,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
         &config.mcp.http_bind,
         "127.0.0.1:8765",
     )?;
+    if let Some((key, message)) = config.mcp.problem() {
+        bad(&["mcp", key], message)?;
+    }
 
     let a = &config.audit;
     at_least(&["audit", "rotate_mb"], a.rotate_mb, 1)?;

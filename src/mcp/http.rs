@@ -1,22 +1,28 @@
 //! Streamable HTTP at `mcp.http_bind`, path `/mcp` (rmcp's service: sessions and SSE for
 //! 2025-11-25, stateless requests for 2026-07-28), behind one guard that runs first:
-//! a foreign `Origin` gets 403 (DNS-rebinding defence), a missing or wrong bearer token
-//! 401 with `WWW-Authenticate`. With OIDC, the OAuth protected-resource metadata (RFC 9728)
-//! is served at `/.well-known/oauth-protected-resource[/mcp]` and named in the challenge.
+//! a foreign `Origin` gets 403 (DNS-rebinding defence), an allowed one its CORS headers
+//! and preflight; a missing or wrong bearer token 401 with `WWW-Authenticate`; a body that
+//! is not JSON-RPC 400 (rmcp says 415); a new session when all are busy 503. With no
+//! token configured, a loopback bind requires the generated one in `<data dir>/mcp.token`
+//! unless `mcp.loopback_without_auth`. With OIDC, the OAuth protected-resource metadata
+//! (RFC 9728) is served at `/.well-known/oauth-protected-resource[/mcp]` and named in the
+//! challenge.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -25,11 +31,16 @@ use crate::config::McpConfig;
 use super::auth::{Auth, Refusal};
 use super::caller::AuthSubject;
 use super::oidc::{OidcError, OidcVerifier};
+use super::origin::{self, LOCAL_ORIGIN_PATTERNS, Origins, normalize_origin};
 use super::server::AiosMcp;
+use super::sessions::{self, BoundedSessions};
+use super::token::{self, TokenError};
 
 /// The MCP endpoint's path.
 pub const MCP_PATH: &str = "/mcp";
 const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+/// Largest request body (rmcp's default, set explicitly since the guard reads it too).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum McpHttpError {
@@ -56,6 +67,8 @@ pub enum McpHttpError {
     BadOrigin(String),
     #[error(transparent)]
     Oidc(#[from] OidcError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 /// A running HTTP server.
@@ -63,6 +76,8 @@ pub struct HttpServer {
     pub addr: SocketAddr,
     /// `http://ADDR/mcp`.
     pub url: String,
+    /// How clients authenticate.
+    pub access: Access,
     handle: JoinHandle<std::io::Result<()>>,
 }
 
@@ -77,18 +92,57 @@ impl HttpServer {
     }
 }
 
+/// How HTTP clients authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// `mcp.tokens` and/or OIDC, as configured.
+    Configured,
+    /// The generated token in this file (loopback, nothing configured).
+    TokenFile(PathBuf),
+    /// No token (loopback, `mcp.loopback_without_auth`).
+    Open,
+}
+
+impl Access {
+    /// Pure: what a configuration asks for on a bind that is (or is not) loopback.
+    fn decide(config: &McpConfig, loopback: bool, data_dir: &Path) -> Result<Access, String> {
+        let configured =
+            config.tokens.iter().any(|t| !t.is_empty()) || !config.oidc_issuer.is_empty();
+        if configured {
+            Ok(Access::Configured)
+        } else if !loopback {
+            // Validation refuses loopback_without_auth here already; a generated token is
+            // no answer either: remote clients could not read the file.
+            Err("no authentication".into())
+        } else if config.loopback_without_auth {
+            Ok(Access::Open)
+        } else {
+            Ok(Access::TokenFile(token::token_path(data_dir)))
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Access::Configured => "configured tokens or OIDC",
+            Access::TokenFile(_) => "generated token file",
+            Access::Open => "none (mcp.loopback_without_auth)",
+        }
+    }
+}
+
 /// What the guard needs for each request.
 struct Guard {
     auth: Auth,
-    /// Allowed origins, lower case, no trailing slash.
-    origins: Vec<String>,
+    origins: Origins,
+    max_sessions: usize,
 }
 
-/// Bind and serve until `cancel`. Errors (bad address, port taken, unsafe setup) are
-/// reported before anything is served.
+/// Bind and serve until `cancel`. Errors (bad address, port taken, unsafe setup, token
+/// file not writable) are reported before anything is served.
 pub async fn serve_http(
     mcp: AiosMcp,
     config: &McpConfig,
+    data_dir: &Path,
     cancel: CancellationToken,
 ) -> Result<HttpServer, McpHttpError> {
     let addr: SocketAddr = config
@@ -111,11 +165,19 @@ pub async fn serve_http(
             &config.oidc_jwks_url,
         )?)
     };
-    let auth = Auth::new(&config.tokens, oidc);
     let loopback = addr.ip().is_loopback();
-    if !loopback && !auth.required() {
-        return Err(McpHttpError::Unprotected(addr.to_string()));
+    let access = Access::decide(config, loopback, data_dir)
+        .map_err(|_| McpHttpError::Unprotected(addr.to_string()))?;
+    let mut tokens = config.tokens.clone();
+    match &access {
+        Access::TokenFile(path) => tokens.push(token::load_or_create(path)?),
+        Access::Open => tracing::warn!(
+            "MCP HTTP serves without authentication (mcp.loopback_without_auth = true): any \
+             local user can call every tool"
+        ),
+        Access::Configured => {}
     }
+    let auth = Auth::new(&tokens, oidc);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| McpHttpError::Bind {
@@ -129,10 +191,15 @@ pub async fn serve_http(
 
     // rmcp checks Origin too (set, so its check is on: an empty list turns it off unless
     // enforced) and Host on loopback binds; our guard has already answered foreign origins.
+    let mut rmcp_origins = origins.clone();
+    if loopback {
+        rmcp_origins.extend(LOCAL_ORIGIN_PATTERNS.iter().map(|o| o.to_string()));
+    }
     let mut rmcp_config = StreamableHttpServerConfig::default()
         .with_cancellation_token(cancel.child_token())
-        .with_allowed_origins(origins.clone())
+        .with_allowed_origins(rmcp_origins)
         .enforce_origin_validation()
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
         // A stateless (2026-07-28) call that answers in one message gets a plain JSON
         // body instead of a one-event SSE stream; a call that notifies first still streams.
         .with_json_response(true);
@@ -140,12 +207,17 @@ pub async fn serve_http(
         // Clients reach a public bind by names we cannot know; auth guards it instead.
         rmcp_config = rmcp_config.disable_allowed_hosts();
     }
-    let service: StreamableHttpService<AiosMcp, LocalSessionManager> = StreamableHttpService::new(
+    let max_sessions = config.max_sessions.max(1) as usize;
+    let service: StreamableHttpService<AiosMcp, BoundedSessions> = StreamableHttpService::new(
         move || Ok(mcp.connection()),
-        Arc::new(LocalSessionManager::default()),
+        Arc::new(BoundedSessions::new(max_sessions)),
         rmcp_config,
     );
-    let guard = Arc::new(Guard { auth, origins });
+    let guard = Arc::new(Guard {
+        auth,
+        origins: Origins::new(origins, loopback),
+        max_sessions,
+    });
     let router = Router::new()
         .nest_service(MCP_PATH, service)
         .route(METADATA_PATH, get(metadata))
@@ -159,10 +231,16 @@ pub async fn serve_http(
             .await
     });
     let url = format!("http://{bound}{MCP_PATH}");
-    tracing::info!(%url, auth = guard_label(config), "MCP HTTP listening");
+    match &access {
+        Access::TokenFile(path) => {
+            tracing::info!(%url, auth = access.label(), token_file = %path.display(), "MCP HTTP listening");
+        }
+        _ => tracing::info!(%url, auth = access.label(), "MCP HTTP listening"),
+    }
     Ok(HttpServer {
         addr: bound,
         url,
+        access,
         handle,
     })
 }
@@ -181,59 +259,137 @@ fn without_nagle(
     })
 }
 
-fn guard_label(config: &McpConfig) -> &'static str {
-    match (config.tokens.is_empty(), config.oidc_issuer.is_empty()) {
-        (true, true) => "none",
-        (false, true) => "tokens",
-        (true, false) => "oidc",
-        (false, false) => "tokens+oidc",
+/// The guard in front of every route: Origin, then CORS preflight, then the token, then
+/// the shape of the request.
+async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if let Some(o) = &origin
+        && !o.to_str().is_ok_and(|o| guard.origins.allows(o))
+    {
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: Origin not allowed (mcp.allowed_origins; local origins on a loopback bind)\n",
+        )
+            .into_response();
     }
+    let on_mcp = request.uri().path().starts_with(MCP_PATH);
+    if let (Some(o), true, &Method::OPTIONS) = (&origin, on_mcp, request.method()) {
+        // A browser asks before it sends Authorization: the preflight carries no token.
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        origin::preflight_headers(response.headers_mut(), o);
+        return response;
+    }
+    let mut response = if on_mcp {
+        guarded(&guard, request, next).await
+    } else {
+        next.run(request).await
+    };
+    if let Some(o) = &origin {
+        origin::cors_headers(response.headers_mut(), o);
+    }
+    response
 }
 
-/// `scheme://host[:port]` in lower case, or `null`; `None` when it is not an origin.
-fn normalize_origin(origin: &str) -> Option<String> {
-    let o = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    if o == "null" {
-        return Some(o);
+/// `/mcp`: the token, then what rmcp answers in ways clients cannot use.
+async fn guarded(guard: &Guard, mut request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    match guard.auth.check(presented).await {
+        Ok(Some(subject)) => {
+            request.extensions_mut().insert(AuthSubject(subject));
+        }
+        Ok(None) => {}
+        Err(refusal) => return unauthorized(guard, request.headers(), &refusal),
     }
-    let (scheme, rest) = o.split_once("://")?;
-    let ok = matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && !rest.contains('/')
-        && !rest.contains('@');
-    ok.then_some(o)
-}
-
-/// The guard in front of every route.
-async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
-    if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let allowed = origin
-            .to_str()
-            .ok()
-            .and_then(normalize_origin)
-            .is_some_and(|o| guard.origins.contains(&o));
-        if !allowed {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let json_body = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| {
+            h.split(';')
+                .next()
+                .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"))
+        });
+    let (parts, body) = request.into_parts();
+    // Kept (a cheap clone of the buffer) to say what is wrong with a body rmcp refuses.
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) if e.to_string().contains("length limit") => {
             return (
-                StatusCode::FORBIDDEN,
-                "Forbidden: Origin not allowed (mcp.allowed_origins)\n",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Payload Too Large: request body exceeds {MAX_BODY_BYTES} bytes\n"),
             )
                 .into_response();
         }
-    }
-    if request.uri().path().starts_with(MCP_PATH) {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok());
-        match guard.auth.check(presented).await {
-            Ok(Some(subject)) => {
-                request.extensions_mut().insert(AuthSubject(subject));
-            }
-            Ok(None) => {}
-            Err(refusal) => return unauthorized(&guard, request.headers(), &refusal),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("Bad Request: the request body could not be read: {e}\n"),
+            )
+                .into_response();
         }
+    };
+    let request = Request::from_parts(parts, Body::from(bytes.clone()));
+    let (response, refused) = sessions::admit(next.run(request)).await;
+    if refused {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "Service Unavailable: all {} MCP sessions (mcp.max_sessions) are busy; retry \
+                 later, or end an idle session (HTTP DELETE)\n",
+                guard.max_sessions
+            ),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
     }
-    next.run(request).await
+    // rmcp answers 415 to a JSON body it cannot parse; for a client that is a malformed
+    // request (400), with the JSON-RPC error that says which kind.
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE && json_body {
+        return malformed(&bytes);
+    }
+    response
+}
+
+/// 400 with JSON-RPC -32700 (not JSON) or -32600 (JSON, but not a JSON-RPC message).
+fn malformed(body: &Bytes) -> Response {
+    let (id, code, message) = match serde_json::from_slice::<Value>(body) {
+        Err(e) => (
+            Value::Null,
+            -32700,
+            format!("Parse error: the body is not JSON: {e}"),
+        ),
+        Ok(value) => {
+            let why = serde_json::from_value::<ClientJsonRpcMessage>(value.clone())
+                .err()
+                .map_or_else(|| "unsupported message".to_string(), |e| e.to_string());
+            let id = value
+                .get("id")
+                .filter(|id| id.is_string() || id.is_number())
+                .cloned()
+                .unwrap_or(Value::Null);
+            (
+                id,
+                -32600,
+                format!("Invalid Request: not a JSON-RPC 2.0 message this server takes: {why}"),
+            )
+        }
+    };
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
+        ),
+    )
+        .into_response()
 }
 
 fn unauthorized(guard: &Guard, headers: &HeaderMap, refusal: &Refusal) -> Response {
@@ -297,15 +453,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origins_are_normalized() {
+    fn access_follows_config_and_bind() {
+        let dir = Path::new("/data");
+        let mut c = McpConfig::default();
         assert_eq!(
-            normalize_origin("HTTP://LocalHost:3000/").as_deref(),
-            Some("http://localhost:3000")
+            Access::decide(&c, true, dir),
+            Ok(Access::TokenFile(dir.join("mcp.token")))
         );
-        assert_eq!(normalize_origin("null").as_deref(), Some("null"));
-        assert_eq!(normalize_origin("localhost:3000"), None);
-        assert_eq!(normalize_origin("http://a/b"), None);
-        assert_eq!(normalize_origin("ftp://a"), None);
+        assert!(Access::decide(&c, false, dir).is_err());
+        c.loopback_without_auth = true;
+        assert_eq!(Access::decide(&c, true, dir), Ok(Access::Open));
+        assert!(Access::decide(&c, false, dir).is_err());
+        c.tokens = vec!["t".into()];
+        assert_eq!(Access::decide(&c, false, dir), Ok(Access::Configured));
+        c.tokens = vec![String::new()];
+        c.oidc_issuer = "https://sso.example".into();
+        assert_eq!(Access::decide(&c, true, dir), Ok(Access::Configured));
+    }
+
+    #[test]
+    fn malformed_bodies_get_400_with_the_json_rpc_code() {
+        let code = |body: &'static str| {
+            let r = malformed(&Bytes::from_static(body.as_bytes()));
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+            r
+        };
+        code("{not json");
+        code(r#"{"jsonrpc":"2.0","id":7,"nothing":1}"#);
     }
 
     #[tokio::test]

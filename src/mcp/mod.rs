@@ -6,28 +6,38 @@
 //!   subscriptions of both protocol revisions); `tools.rs`: the tools and their arguments;
 //!   `resources.rs`: `aios://` URIs; `prompts.rs`: one prompt per agent; `caller.rs`: the
 //!   audit `caller` of a request; `updates.rs`: which resources changed, whoever changed them.
+//!   `complete.rs`: `completion/complete` from the catalog; `limits.rs`: text and
+//!   `tail_audit` byte bounds.
 //! - Transports: `socket.rs` (`mcp.sock` in the data dir, the stdio transport over a Unix
 //!   socket, and the pipe `aios mcp` uses to reach it); `owner.rs` (what an owner starts);
-//!   `http.rs` (Streamable HTTP with
-//!   Origin checks and bearer auth); `auth.rs` (static tokens); `oidc.rs` (JWTs via JWKS).
+//!   `http.rs` (Streamable HTTP behind the guard); `origin.rs` (allowed origins, CORS);
+//!   `sessions.rs` (the bounded session count); `auth.rs` (static tokens); `token.rs` (the
+//!   generated `mcp.token`); `oidc.rs` (JWTs via JWKS).
 
 mod auth;
 mod caller;
+mod complete;
 mod http;
+mod limits;
 mod oidc;
+mod origin;
 mod owner;
 mod prompts;
 mod resources;
 mod server;
+mod sessions;
 mod socket;
+mod token;
 mod tools;
 mod updates;
 
 pub use caller::caller_name;
-pub use http::{HttpServer, McpHttpError, serve_http};
+pub use http::{Access, HttpServer, McpHttpError, serve_http};
+pub use limits::Limits;
 pub use oidc::{OidcError, OidcVerifier};
 pub use owner::{OwnerServers, http_url_file};
 pub use resources::{PARTS, ResourceUri};
 pub use server::AiosMcp;
 pub use socket::{pipe_stdio, serve_socket, socket_path};
+pub use token::token_path;
 pub use updates::Updates;

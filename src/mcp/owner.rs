@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::Runtime;
 use crate::config::Config;
 
-use super::http::{HttpServer, McpHttpError, serve_http};
+use super::http::{Access, HttpServer, McpHttpError, serve_http};
+use super::limits::Limits;
 use super::server::AiosMcp;
 use super::socket::{serve_socket, socket_path};
 use super::updates::Updates;
@@ -37,9 +38,14 @@ impl OwnerServers {
         with_http: bool,
     ) -> Result<OwnerServers, McpHttpError> {
         let stop = CancellationToken::new();
-        let mcp = AiosMcp::new(runtime.clone(), Updates::start(runtime, stop.clone()));
+        let mcp = AiosMcp::new(
+            runtime.clone(),
+            Updates::start(runtime, stop.clone()),
+            Limits::from_config(&config.mcp),
+        );
+        let data_dir = config.data_dir();
         let http = if with_http && !config.mcp.http_bind.is_empty() {
-            match serve_http(mcp.connection(), &config.mcp, stop.clone()).await {
+            match serve_http(mcp.connection(), &config.mcp, &data_dir, stop.clone()).await {
                 Ok(h) => Some(h),
                 Err(e) => {
                     stop.cancel();
@@ -49,7 +55,6 @@ impl OwnerServers {
         } else {
             None
         };
-        let data_dir = config.data_dir();
         let url_file = http.as_ref().and_then(|h| {
             let path = http_url_file(&data_dir);
             match std::fs::write(&path, format!("{}\n", h.url)) {
@@ -82,6 +87,11 @@ impl OwnerServers {
     /// `http://ADDR/mcp` when HTTP is served.
     pub fn http_url(&self) -> Option<&str> {
         self.http.as_ref().map(|h| h.url.as_str())
+    }
+
+    /// How HTTP clients authenticate, when HTTP is served.
+    pub fn http_access(&self) -> Option<&Access> {
+        self.http.as_ref().map(|h| &h.access)
     }
 
     /// A server for one more in-process connection (stdio of `aios mcp`).

@@ -1,10 +1,14 @@
 //! One prompt per agent: its persona and goals as a system prompt, for a client that wants
 //! its own model to act as that agent.
 
-use rmcp::model::{GetPromptResult, Prompt, PromptMessage, Role};
+use rmcp::model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 
 use crate::agent::AgentSpec;
 use crate::context::AgentState;
+
+/// The optional prompt argument naming an agent to hand work to (completed from the
+/// catalog by `completion/complete`).
+pub const HANDOFF_ARG: &str = "handoff_to";
 
 /// The prompt list: one entry per agent, named by its id.
 pub fn list(agents: &[AgentSpec]) -> Vec<Prompt> {
@@ -19,7 +23,15 @@ pub fn list(agents: &[AgentSpec]) -> Vec<Prompt> {
                     a.category.as_str(),
                     a.role
                 )),
-                None,
+                Some(vec![
+                    PromptArgument::new(HANDOFF_ARG)
+                        .with_title("Hand off to")
+                        .with_description(
+                            "Another agent's id, e.g. sec-agent: the prompt then says to hand \
+                             work outside this agent's role to it",
+                        )
+                        .with_required(false),
+                ]),
             )
             .with_title(format!("Act as {}", a.name))
         })
@@ -62,13 +74,16 @@ fn push_list(text: &mut String, title: &str, items: &[String]) {
 }
 
 /// The `prompts/get` answer. MCP prompt messages have no system role, so the system prompt
-/// travels as the first user message, and the description says what it is.
-pub fn get(state: &AgentState) -> GetPromptResult {
-    GetPromptResult::new(vec![PromptMessage::new_text(
-        Role::User,
-        system_prompt(state),
-    )])
-    .with_description(format!(
+/// travels as the first user message, and the description says what it is. `handoff_to`
+/// is a known agent (checked by the caller).
+pub fn get(state: &AgentState, handoff_to: Option<&str>) -> GetPromptResult {
+    let mut text = system_prompt(state);
+    if let Some(peer) = handoff_to {
+        text.push_str(&format!(
+            "Work outside your role goes to {peer}: hand it over with the handoff tool.\n"
+        ));
+    }
+    GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description(format!(
         "System prompt of {}: persona and goals as stored now",
         state.spec.id
     ))

@@ -1,6 +1,10 @@
 //! `AiosMcp`: the ServerHandler over the ContextHub. One value per connection (stdio,
 //! socket) or HTTP session; they share the runtime, the tool router and the update feed.
 
+// `logging/setLevel` is deprecated by the 2026-07-28 revision (SEP-2577); 2025-11-25 clients
+// still send it, and the conformance suite checks it.
+#![allow(deprecated)]
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -8,11 +12,12 @@ use std::time::Instant;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
-    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SubscribeRequestParams,
-    SubscriptionFilter, UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, LoggingLevel, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext, SubscriptionSendError};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
@@ -23,7 +28,9 @@ use crate::agent::Runtime;
 use crate::context::{Call, Caller, ContextHub, HubError};
 
 use super::caller::caller_of;
-use super::prompts;
+use super::complete::complete;
+use super::limits::Limits;
+use super::prompts::{self, HANDOFF_ARG};
 use super::resources::{self, ResourceUri};
 use super::updates::Updates;
 
@@ -39,6 +46,7 @@ struct Shared {
     runtime: Runtime,
     updates: Updates,
     tools: ToolRouter<AiosMcp>,
+    limits: Limits,
 }
 
 /// The MCP server of one connection or session.
@@ -47,6 +55,9 @@ pub struct AiosMcp {
     shared: Arc<Shared>,
     /// `resources/subscribe` (2025-11-25) subscriptions of this connection.
     legacy: Arc<Mutex<Legacy>>,
+    /// The level this connection's client asked for with `logging/setLevel`: kept for
+    /// log notifications (aios sends none yet; its log goes to a file).
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
 }
 
 #[derive(Default)]
@@ -56,14 +67,16 @@ struct Legacy {
 }
 
 impl AiosMcp {
-    pub fn new(runtime: Runtime, updates: Updates) -> AiosMcp {
+    pub fn new(runtime: Runtime, updates: Updates, limits: Limits) -> AiosMcp {
         AiosMcp {
             shared: Arc::new(Shared {
                 runtime,
                 updates,
                 tools: Self::tool_router(),
+                limits,
             }),
             legacy: Arc::default(),
+            log_level: Arc::default(),
         }
     }
 
@@ -72,7 +85,17 @@ impl AiosMcp {
         AiosMcp {
             shared: self.shared.clone(),
             legacy: Arc::default(),
+            log_level: Arc::default(),
         }
+    }
+
+    pub(super) fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    /// The level set by `logging/setLevel` on this connection, if any.
+    pub fn log_level(&self) -> Option<LoggingLevel> {
+        self.log_level.lock().ok().and_then(|l| *l)
     }
 
     pub(super) fn hub(&self) -> &ContextHub {
@@ -168,6 +191,8 @@ impl ServerHandler for AiosMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
+                .enable_completions()
+                .enable_logging()
                 .enable_prompts()
                 .enable_resources()
                 .enable_resources_subscribe()
@@ -190,15 +215,31 @@ impl ServerHandler for AiosMcp {
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = caller_of(&context);
         let tool = request.name.to_string();
-        let arguments = request.arguments.clone();
         let started = Instant::now();
         let known = self.shared.tools.get(&tool).is_some();
-        let result = self
-            .shared
-            .tools
-            .call(ToolCallContext::new(self, request, context))
-            .await;
+        let limits = self.limits();
+        // Text beyond the limit is refused before it is parsed further, stored or recorded.
+        let oversized = request
+            .arguments
+            .as_ref()
+            .and_then(|a| limits.oversized(&tool, a));
+        let arguments = request
+            .arguments
+            .as_ref()
+            .map(|a| limits.recordable(&tool, a));
+        let result = match &oversized {
+            Some(why) => Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                ContentBlock::text(format!("{tool}: {why}")),
+            ]))),
+            None => {
+                self.shared
+                    .tools
+                    .call(ToolCallContext::new(self, request, context))
+                    .await
+            }
+        };
         let refused = match &result {
+            _ if oversized.is_some() => oversized,
             Err(e) => Some(e.message.to_string()),
             Ok(CallToolResponse::Complete(r)) if r.is_error == Some(true) => r
                 .content
@@ -378,6 +419,52 @@ impl ServerHandler for AiosMcp {
                 }
                 other => hub_error(other),
             })?;
-        Ok(prompts::get(&state).into())
+        let handoff_to = match request.arguments.as_ref().and_then(|a| a.get(HANDOFF_ARG)) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) if s.trim().is_empty() => None,
+            Some(serde_json::Value::String(peer)) => {
+                let spec = self.hub().spec(peer.trim()).map_err(|e| {
+                    ErrorData::invalid_params(format!("argument `{HANDOFF_ARG}`: {e}"), None)
+                })?;
+                Some(spec.id.clone())
+            }
+            Some(other) => {
+                return Err(ErrorData::invalid_params(
+                    format!("argument `{HANDOFF_ARG}` must be an agent id, got {other}"),
+                    None,
+                ));
+            }
+        };
+        Ok(prompts::get(&state, handoff_to.as_deref()).into())
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if let Ok(mut level) = self.log_level.lock() {
+            *level = Some(request.level);
+        }
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let ids: Vec<&str> = self
+            .hub()
+            .catalog()
+            .agents()
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect();
+        Ok(CompleteResult::new(complete(
+            &ids,
+            &request.r#ref,
+            &request.argument,
+        )))
     }
 }

@@ -18,6 +18,7 @@ use crate::audit::{LineRead, SegmentReader, list_segments};
 use crate::context::{Call, Caller, Cause, ProtocolHook};
 
 use super::caller::caller_of;
+use super::limits::TailWindow;
 use super::server::AiosMcp;
 
 /// Longest wait for an intent's reply.
@@ -454,7 +455,7 @@ impl AiosMcp {
     }
 
     #[tool(
-        description = "The newest audit records (who called what, on which agent, with what outcome), newest last; optionally only one agent's or one action's.",
+        description = "The newest audit records (who called what, on which agent, with what outcome), newest last; optionally only one agent's or one action's. Cut to mcp.max_tail_bytes of JSON: `truncated` then says older records were left out.",
         annotations(read_only_hint = true)
     )]
     async fn tail_audit(
@@ -485,7 +486,15 @@ impl AiosMcp {
             },
         );
         match (result, audited) {
-            (Ok(records), Ok(())) => ok(json!({ "records": records })),
+            (Ok(tail), Ok(())) if tail.cut => ok(json!({
+                "records": tail.records,
+                "truncated": true,
+                "note": format!(
+                    "older records were left out: the answer is cut at {} bytes (mcp.max_tail_bytes); ask for fewer, or filter by agent_id or action",
+                    self.limits().tail_bytes
+                ),
+            })),
+            (Ok(tail), Ok(())) => ok(json!({ "records": tail.records })),
             (Err(e), _) => fail(e),
             (_, Err(e)) => fail(e),
         }
@@ -547,26 +556,32 @@ impl AiosMcp {
         }
     }
 
-    /// The newest `limit` matching audit records, newest last. Flushes first so the files
-    /// hold every record written so far.
+    /// The newest `limit` matching audit records, newest last, within the byte budget.
+    /// Flushes first so the files hold every record written so far. Holds at most the
+    /// records it returns (and one file's worth of lines, read one at a time).
     async fn tail(
         &self,
         limit: usize,
         agent_id: Option<&str>,
         action: Option<&str>,
-    ) -> Result<Vec<Value>, String> {
+    ) -> Result<Tail, String> {
         let log = self.hub().audit_log();
         log.flush().await.map_err(|e| e.to_string())?;
         let dir = log.dir().to_path_buf();
         let agent_id = agent_id.map(str::to_string);
         let action = action.map(str::to_string);
+        let budget = self.limits().tail_bytes;
         tokio::task::spawn_blocking(move || {
             let segments = list_segments(&dir).map_err(|e| e.to_string())?;
-            let mut newest_first: Vec<Value> = Vec::new();
-            // Newest file first; stop once enough records are found.
+            // Newest file first; each file's window takes what is left of count and bytes.
+            let mut newest_first: Vec<Vec<Value>> = Vec::new();
+            let (mut count, mut bytes, mut cut) = (0, 0, false);
             for segment in segments.iter().rev() {
+                if count >= limit || cut {
+                    break;
+                }
+                let mut window = TailWindow::new(limit - count, budget - bytes);
                 let mut reader = SegmentReader::open(&segment.path).map_err(|e| e.to_string())?;
-                let mut found = Vec::new();
                 while let Some(line) = reader.next_line(true).map_err(|e| e.to_string())? {
                     if let LineRead::Record { record, .. } = line {
                         let wanted = agent_id
@@ -574,20 +589,27 @@ impl AiosMcp {
                             .is_none_or(|a| record.agent_id.as_deref() == Some(a))
                             && action.as_deref().is_none_or(|x| record.action == x);
                         if wanted {
-                            found.push(serde_json::to_value(&record).map_err(|e| e.to_string())?);
+                            let value = serde_json::to_value(&record).map_err(|e| e.to_string())?;
+                            let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
+                            window.push(value, size);
                         }
                     }
                 }
-                newest_first.extend(found.into_iter().rev());
-                if newest_first.len() >= limit {
-                    break;
-                }
+                count += window.len();
+                bytes += window.bytes();
+                cut = window.cut();
+                newest_first.push(window.into_records());
             }
-            newest_first.truncate(limit);
-            newest_first.reverse();
-            Ok(newest_first)
+            let records = newest_first.into_iter().rev().flatten().collect();
+            Ok(Tail { records, cut })
         })
         .await
         .map_err(|e| e.to_string())?
     }
+}
+
+/// What `tail_audit` found: records oldest first, and whether the byte budget cut some.
+struct Tail {
+    records: Vec<Value>,
+    cut: bool,
 }

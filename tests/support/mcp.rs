@@ -145,6 +145,9 @@ pub struct Serve {
     child: Killed,
     pub url: String,
     pub data: PathBuf,
+    /// The token serve generated into `<data>/mcp.token` (none when tokens were
+    /// configured or `mcp.loopback_without_auth` is on).
+    pub token: Option<String>,
 }
 
 impl Serve {
@@ -161,11 +164,20 @@ impl Serve {
             assert!(Instant::now() < deadline, "no mcp.sock");
             std::thread::sleep(Duration::from_millis(20));
         }
+        let token = std::fs::read_to_string(data.join("mcp.token"))
+            .ok()
+            .map(|t| t.trim().to_string());
         Serve {
             child,
             url,
             data: data.to_path_buf(),
+            token,
         }
+    }
+
+    /// The generated token, for tests that configure none.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     /// SIGTERM and wait: an orderly stop, audit log flushed.
