@@ -92,7 +92,7 @@ pub fn check_open_model_url(key: &str, url: &str) -> Result<(), PolicyViolation>
     match closed_api_provider(url) {
         Some(provider) => Err(PolicyViolation {
             key: key.to_string(),
-            url: url.to_string(),
+            url: super::url::ShownUrl(url).to_string(),
             reason: format!("a closed hosted API ({provider})"),
         }),
         None => Ok(()),
@@ -100,17 +100,74 @@ pub fn check_open_model_url(key: &str, url: &str) -> Result<(), PolicyViolation>
 }
 
 /// The provider behind `url` when it is a closed hosted model API, e.g. `Some("OpenAI")`.
+///
+/// The host is the one the HTTP client connects to: the URL is parsed by the same parser
+/// reqwest (and the Redis client) use, so `\` read as `/`, userinfo, percent-encoding,
+/// full-width dots, IDNA and trailing dots cannot make the policy see another host than
+/// the request goes to.
 pub fn closed_api_provider(url: &str) -> Option<&'static str> {
-    let host = url_host(url)?;
-    CLOSED_APIS
-        .iter()
-        .find(|(pattern, _)| pattern.matches(&host))
-        .map(|(_, provider)| *provider)
+    url_hosts(url).into_iter().find_map(|host| {
+        CLOSED_APIS
+            .iter()
+            .find(|(pattern, _)| pattern.matches(&host))
+            .map(|(_, provider)| *provider)
+    })
 }
 
-/// The host of a URL, for matching against closed-API hosts.
-pub(crate) fn url_host(url: &str) -> Option<String> {
-    super::url::split(url).and_then(|p| p.normalized_host())
+/// The host of a URL as the HTTP client reads it, normalised for matching.
+#[cfg(test)]
+fn url_host(url: &str) -> Option<String> {
+    url_hosts(url).into_iter().next()
+}
+
+/// The host `url` is read as: as written, or, when it has no `scheme://` (`host/v1`, or
+/// `host:port` read as a scheme), with `http://` in front, as a user would mean it.
+fn url_hosts(url: &str) -> Vec<String> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().and_then(normalized_host));
+    match parsed {
+        Some(host) => vec![host],
+        None if url.contains("://") => Vec::new(),
+        None => reqwest::Url::parse(&format!("http://{}", url.trim()))
+            .ok()
+            .and_then(|u| u.host_str().and_then(normalized_host))
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Lower case, without trailing dots or IPv6 brackets; `None` when nothing is left. Hosts
+/// of non-HTTP schemes (`redis://`) are opaque to the parser, so they are also
+/// percent-decoded here.
+fn normalized_host(host: &str) -> Option<String> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let decoded = percent_decode(host);
+    let host = decoded.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// `%2E` → `.`; an invalid escape is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -133,6 +190,15 @@ mod tests {
             Some("api.openai.com")
         );
         assert_eq!(url_host("http://"), None);
+        assert_eq!(
+            url_host("https://api.openai.com\\@127.0.0.1:9/../v1").as_deref(),
+            Some("api.openai.com"),
+            "a backslash ends the host, as the HTTP client reads it"
+        );
+        assert_eq!(
+            url_host("redis://api%2Eopenai.com:6379").as_deref(),
+            Some("api.openai.com")
+        );
     }
 
     #[test]

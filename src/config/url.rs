@@ -1,5 +1,6 @@
 //! The parts of a server URL (`[scheme://][user@]host[:port][/…]`) that validation, the
-//! open-models policy and `doctor` need. Three fields do not justify a URL crate.
+//! open-models policy and `doctor` need, and the check that an HTTP URL is written in the
+//! one form the HTTP client reads it (reqwest's parser, the `url` crate).
 
 use std::net::Ipv6Addr;
 
@@ -90,6 +91,90 @@ impl UrlParts<'_> {
     }
 }
 
+/// A URL as it may be shown anywhere (a terminal, a log line, an error, `doctor`): the
+/// password is replaced by `***` (`redis://user:***@host`), and a user name alone, which
+/// is often a token (`redis://secret@host`, `https://ghp_…@github.com`), becomes `***`.
+/// Every place that shows a configured URL goes through this one type.
+#[derive(Debug, Clone, Copy)]
+pub struct ShownUrl<'a>(pub &'a str);
+
+impl std::fmt::Display for ShownUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.0;
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return f.write_str(url);
+        };
+        let end = rest.find(['/', '?', '#', '\\']).unwrap_or(rest.len());
+        // The userinfo ends at the last `@` of the authority; in a URL no parser accepts,
+        // at the last `@` anywhere, so a password holding `/` is masked too.
+        let at = rest[..end].rfind('@').or_else(|| {
+            reqwest::Url::parse(url)
+                .is_err()
+                .then(|| rest.rfind('@'))
+                .flatten()
+        });
+        let Some(at) = at else {
+            return f.write_str(url);
+        };
+        let (userinfo, after) = (&rest[..at], &rest[at..]);
+        match userinfo.split_once(':') {
+            Some((user, _)) => write!(f, "{scheme}://{user}:***{after}"),
+            None => write!(f, "{scheme}://***{after}"),
+        }
+    }
+}
+
+/// `Err(problem)` when `url` is not written the way the HTTP client reads it: a backslash
+/// (read as `/`), a user name or password, whitespace or control characters, or an
+/// authority the parser rewrites (percent-encoding, full-width dots, Unicode instead of
+/// its `xn--` form, numeric IPv4 shorthands, an uncompressed IPv6, an empty port). Such a
+/// URL means one host to a person or another program and another to the client.
+pub fn canonical_http_url(url: &str) -> Result<(), String> {
+    if url.contains('\\') {
+        return Err(
+            "contains a backslash, which HTTP clients read as `/`: write the URL \
+                    with `/` only"
+                .into(),
+        );
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace or a control character".into());
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a URL: {e}"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() || authority(url).contains('@')
+    {
+        return Err(
+            "carries a user name or password (`user:pass@`): model, embedder and \
+                    memory servers take no credentials in the URL"
+                .into(),
+        );
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    let written = authority(url).to_ascii_lowercase();
+    let mut read_as = vec![host.to_string()];
+    if let Some(port) = parsed.port_or_known_default() {
+        read_as.push(format!("{host}:{port}"));
+    }
+    if read_as.iter().any(|a| *a == written) {
+        Ok(())
+    } else {
+        let canonical = match parsed.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        Err(format!(
+            "is not written in canonical form: the HTTP client reads `{written}` as \
+             `{canonical}`; write `{canonical}`"
+        ))
+    }
+}
+
+/// The authority as written: after `scheme://`, up to the first `/`, `?` or `#`.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +194,53 @@ mod tests {
         );
         assert_eq!(split("http://").unwrap().normalized_host(), None);
         assert!(split("http://[::1").is_none());
+    }
+
+    #[test]
+    fn shown_urls_hide_credentials() {
+        let shown = |u: &str| ShownUrl(u).to_string();
+        assert_eq!(
+            shown("redis://user:secret@127.0.0.1:6380/0"),
+            "redis://user:***@127.0.0.1:6380/0"
+        );
+        assert_eq!(
+            shown("redis://:secret@cache:6379"),
+            "redis://:***@cache:6379"
+        );
+        assert_eq!(shown("rediss://secret@cache"), "rediss://***@cache");
+        assert_eq!(shown("redis://:pa/ss@cache"), "redis://:***@cache");
+        assert_eq!(shown("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(shown("http://h/a@b"), "http://h/a@b");
+        assert_eq!(shown("unix:///run/redis.sock"), "unix:///run/redis.sock");
+        assert_eq!(shown("not a url"), "not a url");
+    }
+
+    #[test]
+    fn canonical_http_urls() {
+        for ok in [
+            "http://127.0.0.1:11434",
+            "http://LocalHost:8000/v1",
+            "https://gpu-box.lan/v1",
+            "https://gpu-box.lan:443/v1",
+            "http://[::1]:8000/v1",
+            "http://vllm.internal./v1",
+        ] {
+            assert_eq!(canonical_http_url(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("http://h\\@127.0.0.1/v1", "backslash"),
+            ("http://u:p@h/v1", "user name or password"),
+            ("http://u@h/v1", "user name or password"),
+            ("http://h%2Eexample/v1", "canonical"),
+            ("http://h\u{3002}example/v1", "canonical"),
+            ("http://2130706433/v1", "canonical"),
+            ("http://[0:0:0:0:0:0:0:1]/v1", "canonical"),
+            ("http://h:/v1", "canonical"),
+            ("http://h\t/v1", "control"),
+        ] {
+            let err = canonical_http_url(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -3,10 +3,8 @@
 
 use std::net::SocketAddr;
 
-use toml::{Table, Value};
-
 use super::load::{Origins, key_path};
-use super::url::split;
+use super::url::{ShownUrl, canonical_http_url, split};
 use super::{Config, ConfigError, check_open_model_url};
 use crate::agent::spec::{Category, is_valid_agent_id};
 
@@ -45,17 +43,22 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
             )
         }
     };
+    // Model, embedder and memory servers: one plain spelling, the one the HTTP client
+    // reads, so no reader of the config (or of the policy) can see another host.
     let http_url = |path: &[&str], value: &str| {
-        if is_http_url(value) {
-            Ok(())
-        } else {
-            bad(
+        let shown = ShownUrl(value);
+        if !is_http_url(value) {
+            return bad(
                 path,
                 format!(
-                    "`{value}` is not an http(s) URL: expected http://HOST[:PORT][/PATH] or \
+                    "`{shown}` is not an http(s) URL: expected http://HOST[:PORT][/PATH] or \
                      https://HOST[:PORT][/PATH]"
                 ),
-            )
+            );
+        }
+        match canonical_http_url(value) {
+            Ok(()) => Ok(()),
+            Err(problem) => bad(path, format!("`{shown}` {problem}")),
         }
     };
 
@@ -63,13 +66,30 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     at_least(&["runtime", "context_versions"], r.context_versions, 2)?;
     at_least(&["runtime", "queue_depth"], r.queue_depth, 1)?;
 
+    let b = &config.bus;
+    between(
+        &["bus", "max_message_bytes"],
+        b.max_message_bytes,
+        1024,
+        512 * 1024 * 1024,
+    )?;
+    between(&["bus", "claim_idle_ms"], b.claim_idle_ms, 100, 86_400_000)?;
+    between(&["bus", "max_deliveries"], b.max_deliveries, 1, 1000)?;
+    between(
+        &["bus", "stream_max_len"],
+        b.stream_max_len,
+        100,
+        1_000_000_000,
+    )?;
+    between(&["bus", "heartbeat_ms"], b.heartbeat_ms, 100, 600_000)?;
+
     if !is_redis_url(&config.bus.url) {
         bad(
             &["bus", "url"],
             format!(
                 "`{}` is not a Redis URL: expected redis://HOST[:PORT][/DB], \
                  rediss://HOST[:PORT][/DB] or unix:///PATH",
-                config.bus.url
+                ShownUrl(&config.bus.url)
             ),
         )?;
     }
@@ -146,14 +166,11 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     Ok(())
 }
 
-/// Every string key named `url` or `…_url`, wherever it sits, must not be a closed API.
+/// Every URL key must not point at a closed API. The keys are read from the typed config,
+/// not from a re-serialised copy, so nothing in the config (a `nan`, a non-UTF-8 data dir)
+/// can make the check skip: it always runs on every URL the runtime may connect to.
 fn check_policy(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
-    let Ok(table) = Table::try_from(config) else {
-        return Ok(());
-    };
-    let mut urls = Vec::new();
-    collect_urls(&mut Vec::new(), &table, &mut urls);
-    for (path, url) in urls {
+    for (path, url) in url_keys(config) {
         if let Err(violation) = check_open_model_url(&path.join("."), &url) {
             return Err(ConfigError::ClosedApi {
                 origin: origins.of(&path),
@@ -164,17 +181,48 @@ fn check_policy(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn collect_urls(path: &mut Vec<String>, table: &Table, out: &mut Vec<(Vec<String>, String)>) {
-    for (key, value) in table {
-        path.push(key.clone());
-        match value {
-            Value::Table(child) => collect_urls(path, child, out),
-            Value::String(url) if key == "url" || key.ends_with("_url") => {
+/// Every URL the configuration holds, with its dotted key: the fixed URL keys and any
+/// `url`/`…_url` string inside an agent's `memory_schema`. A test holds the fixed list
+/// against every `url`-named key of the config's shape.
+pub(crate) fn url_keys(config: &Config) -> Vec<(Vec<String>, String)> {
+    let key = |path: &[&str], url: &str| (key_path(path), url.to_string());
+    let mut out = vec![
+        key(&["bus", "url"], &config.bus.url),
+        key(&["memory", "url"], &config.memory.url),
+        key(&["llm", "ollama", "url"], &config.llm.ollama.url),
+        key(&["llm", "openai", "url"], &config.llm.openai.url),
+        key(&["mcp", "oidc_issuer"], &config.mcp.oidc_issuer),
+        key(&["mcp", "oidc_jwks_url"], &config.mcp.oidc_jwks_url),
+    ];
+    for (id, agent) in &config.agents {
+        for (key, value) in agent.memory_schema.iter().flatten() {
+            let mut path = key_path(&["agents", id, "memory_schema", key]);
+            collect_json_urls(&mut path, value, &mut out);
+        }
+    }
+    out
+}
+
+fn collect_json_urls(
+    path: &mut Vec<String>,
+    value: &serde_json::Value,
+    out: &mut Vec<(Vec<String>, String)>,
+) {
+    match value {
+        serde_json::Value::String(url) => {
+            let key = path.last().map(String::as_str).unwrap_or_default();
+            if key == "url" || key.ends_with("_url") {
                 out.push((path.clone(), url.clone()));
             }
-            _ => {}
         }
-        path.pop();
+        serde_json::Value::Object(map) => {
+            for (key, child) in map {
+                path.push(key.clone());
+                collect_json_urls(path, child, out);
+                path.pop();
+            }
+        }
+        _ => {}
     }
 }
 
@@ -253,6 +301,38 @@ mod tests {
             "redis://",
         ] {
             assert!(!is_redis_url(bad), "{bad}");
+        }
+    }
+
+    /// Every `url`-named key of the config's shape is in [`url_keys`]: a URL key added
+    /// later cannot escape the policy.
+    #[test]
+    fn url_keys_cover_every_url_key() {
+        fn walk(path: &mut Vec<String>, table: &toml::Table, out: &mut Vec<String>) {
+            for (key, value) in table {
+                path.push(key.clone());
+                match value {
+                    toml::Value::Table(child) => walk(path, child, out),
+                    toml::Value::String(_)
+                        if key == "url" || key.ends_with("_url") || key.contains("issuer") =>
+                    {
+                        out.push(path.join("."))
+                    }
+                    _ => {}
+                }
+                path.pop();
+            }
+        }
+        let config = Config::default();
+        let table = toml::Table::try_from(&config).unwrap();
+        let mut shape = Vec::new();
+        walk(&mut Vec::new(), &table, &mut shape);
+        let known: Vec<String> = url_keys(&config)
+            .into_iter()
+            .map(|(p, _)| p.join("."))
+            .collect();
+        for key in shape {
+            assert!(known.contains(&key), "{key} is not checked by the policy");
         }
     }
 
