@@ -22,6 +22,7 @@
 //! - [`telemetry`]: tracing to a file, never to the terminal.
 //! - [`metrics`]: Prometheus metrics (names, recorder, the `/metrics` endpoint at `metrics.bind`).
 //! - [`sanitize`]: neutralising escape sequences and control characters before display.
+//! - [`file_modes`]: umask 077 and a private data dir (0700 dirs, 0600 files).
 //! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod config;
 pub mod context;
 pub mod control;
 pub mod event;
+pub mod file_modes;
 pub mod llm;
 pub mod mcp;
 pub mod memory;

@@ -10,6 +10,8 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // First of all: every file, dir and socket this process creates is its user's alone.
+    aios::file_modes::restrict_umask();
     if let Err(e) = color_eyre::config::HookBuilder::default()
         .display_env_section(false)
         .install()

@@ -104,6 +104,17 @@ pub fn load_config(cli: &Cli) -> Result<(Config, ConfigSource), crate::config::C
     crate::config::load(&opts)
 }
 
+/// The data dir and (when elsewhere) the audit dir, created private or made private.
+fn private_dirs(config: &Config) -> Vec<String> {
+    let data_dir = config.data_dir();
+    let audit_dir = config.audit_dir();
+    let mut warnings = crate::file_modes::secure_data_dir(&data_dir);
+    if !audit_dir.starts_with(&data_dir) {
+        warnings.extend(crate::file_modes::secure_dir(&audit_dir));
+    }
+    warnings
+}
+
 /// Run the parsed command line; errors are printed by `main` as one line.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(Command::Doctor { json, compose }) = &cli.command {
@@ -114,7 +125,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(Command::Health) = &cli.command {
         return health::run(&config).await;
     }
-    let _log = crate::telemetry::init(&config.data_dir());
+    let loose = private_dirs(&config);
+    let tui = matches!(cli.command, None | Some(Command::Tui { .. }));
+    let _log = crate::telemetry::init(&config.data_dir(), &config.audit.redact);
+    for warning in &loose {
+        tracing::warn!("{warning}");
+        // The control center's screen would hide it; its log keeps it.
+        if !tui {
+            eprintln!("aios: warning: {warning}");
+        }
+    }
     match cli.command.unwrap_or(Command::Tui { attach: None }) {
         Command::Tui { attach } => crate::tui::run(config, attach).await,
         Command::Serve => serve::run(config).await,
