@@ -462,3 +462,68 @@ fn data_dir_flag_wins_over_file_and_environment() {
     assert_eq!(config.data_dir(), flag_dir);
     assert_eq!(config.audit_dir(), flag_dir.join("audit"));
 }
+
+/// Zero (and absurd values) for the bus's timings and sizes were accepted: a zero
+/// `claim_idle_ms` re-claims every entry at once, a zero `max_deliveries` dead-letters
+/// every intent, a zero `max_message_bytes` refuses every message.
+#[test]
+fn bus_limits_refuse_zero_with_the_allowed_range() {
+    for (key, range) in [
+        ("claim_idle_ms", "between 100 and 86400000"),
+        ("max_deliveries", "between 1 and 1000"),
+        ("stream_max_len", "between 100 and 1000000000"),
+        ("max_message_bytes", "between 1024 and 536870912"),
+        ("heartbeat_ms", "between 100 and 600000"),
+    ] {
+        let err = parse_err(&format!("[bus]\n{key} = 0\n"), &[]);
+        assert_eq!(
+            err,
+            format!(
+                "config error in /etc/aios/config.toml line 2, key bus.{key}: must be {range}, \
+                 got 0"
+            )
+        );
+        let var = format!("AIOS_BUS_{}", key.to_uppercase());
+        let err = parse_err("", &[(&var, "0")]);
+        assert!(
+            err.contains(&format!("{var}=0, key bus.{key}: must be {range}")),
+            "{err}"
+        );
+    }
+    // The documented defaults are inside the ranges.
+    assert!(parse("", &[]).is_ok());
+}
+
+/// `--config /dev/zero` read forever; a config file is capped and the error says so.
+#[test]
+fn an_oversized_config_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    let line = "# padding padding padding padding padding padding padding padding\n";
+    std::fs::write(&big, line.repeat(2 * 1024 * 1024 / line.len())).unwrap();
+    for path in [big.as_path(), Path::new("/dev/zero")] {
+        let err = load_with(Some(path), None, &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::TooLarge { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "config error: {} is larger than 1024 KiB, the most a config file may hold; \
+                 is it the right file?",
+                path.display()
+            )
+        );
+    }
+}
+
+/// Built-in redaction cannot be turned off: an empty `AIOS_AUDIT_REDACT` is an empty list
+/// of extra patterns, and the config default adds none.
+#[test]
+fn redaction_patterns_only_add() {
+    let config = parse("", &[("AIOS_AUDIT_REDACT", "")]).unwrap();
+    assert!(config.audit.redact.is_empty());
+    let redactor = aios::audit::Redactor::new(&config.audit.redact).unwrap();
+    assert_eq!(
+        redactor.redact_str("password=hunter2").as_deref(),
+        Some("[REDACTED]")
+    );
+}

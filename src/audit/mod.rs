@@ -32,7 +32,7 @@ pub use reader::{
     list_segments, read_dir, read_from, segment_name,
 };
 pub use record::{AuditEntry, AuditRecord, GENESIS_HASH, Outcome, line_hash};
-pub use redact::{REDACTED, Redactor};
+pub use redact::{BUILTIN_PATTERNS, REDACTED, Redactor, builtin};
 pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, verify_dir};
 pub use writer::{AuditLog, AuditOptions};
 

@@ -1,6 +1,11 @@
-//! Redaction: secrets matching the `audit.redact` patterns are masked before a record is hashed and written.
+//! Redaction: secrets are masked before they are written anywhere — an audit record
+//! (before it is hashed), the stores, the log file. Built-in patterns for common secrets
+//! always apply; `audit.redact` (or `AIOS_AUDIT_REDACT`) only adds patterns, so an empty
+//! setting can never turn redaction off.
 
-use regex::{Regex, RegexSet};
+use std::sync::LazyLock;
+
+use regex::{Captures, Regex, RegexSet};
 use serde_json::Value;
 
 use super::AuditError;
@@ -8,7 +13,41 @@ use super::AuditError;
 /// What a secret is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// The compiled `audit.redact` patterns.
+/// Secrets recognised whatever the configuration says. A pattern with a group named
+/// `secret` masks only that group, so the key or the host around it stays readable.
+pub const BUILTIN_PATTERNS: &[&str] = &[
+    // `Authorization: Bearer …`
+    r"(?i)bearer\s+\S+",
+    // `api_key=…`, `password: …`, `passwd:…`, `AWS_SECRET_ACCESS_KEY=…`, `access_token=…`
+    r"(?i)\b\w*(?:api[_-]?key|access[_-]?key|private[_-]?key|token|secret|passw(?:or)?d|pwd)\b\s*[:=]\s*\S+",
+    // A JSON field inside text: `"password": "…"`, `"SecretAccessKey":"…"`.
+    r#"(?i)"\w*(?:api[_-]?key|access[_-]?key|private[_-]?key|token|secret|passw(?:or)?d|pwd)"\s*:\s*"(?P<secret>(?:[^"\\]|\\.)*)""#,
+    // Credentials in a URL: `postgres://admin:pw@db`, `redis://:pw@cache`.
+    r"(?i)\b[a-z][a-z0-9+.-]*://[^\s/?#@:]*:(?P<secret>[^\s/?#@]+)@",
+    // AWS access key ids, and a secret key written right after one (a credentials CSV).
+    r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b(?:[\s,;:|]+[A-Za-z0-9/+]{40}(?:\b|$))?",
+    // GitHub tokens: classic, OAuth, user-to-server, server-to-server, refresh; fine-grained.
+    r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}\b",
+    r"\bgithub_pat_[A-Za-z0-9_]{22,255}\b",
+    // GitLab, Slack and Google API tokens.
+    r"\bglpat-[A-Za-z0-9_-]{20,}",
+    r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
+    r"\bAIza[0-9A-Za-z_-]{35}\b",
+    // OpenAI-style keys.
+    r"\bsk-[A-Za-z0-9_-]{16,}",
+    // A PEM private key block, header to footer (or to the end of a cut text).
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+];
+
+/// The built-in patterns alone, compiled once: for places that have no configuration at
+/// hand. They are constants checked by a test, so compiling them cannot fail.
+pub fn builtin() -> &'static Redactor {
+    static BUILTIN: LazyLock<Redactor> =
+        LazyLock::new(|| Redactor::new::<&str>(&[]).unwrap_or_default());
+    &BUILTIN
+}
+
+/// The built-in patterns plus the configured ones (`audit.redact`).
 ///
 /// Every string inside a record's `input` (recursively) and its `error` is scanned; each
 /// match is replaced by [`REDACTED`]. A string value stored under an object key is also
@@ -24,39 +63,32 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// Compile the patterns; the first invalid one is an error naming it.
-    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, AuditError> {
+    /// Compile the built-in patterns and `extra`; the first invalid one is an error naming it.
+    pub fn new<S: AsRef<str>>(extra: &[S]) -> Result<Self, AuditError> {
+        let patterns: Vec<&str> = BUILTIN_PATTERNS
+            .iter()
+            .copied()
+            .chain(extra.iter().map(AsRef::as_ref))
+            .collect();
         let mut compiled = Vec::with_capacity(patterns.len());
-        for p in patterns {
-            let p = p.as_ref();
+        for p in &patterns {
             let re = Regex::new(p).map_err(|e| AuditError::BadPattern {
                 pattern: p.to_string(),
                 message: e.to_string(),
             })?;
             compiled.push(re);
         }
-        let any = if compiled.is_empty() {
-            None
-        } else {
-            let set = RegexSet::new(compiled.iter().map(Regex::as_str)).map_err(|e| {
-                AuditError::BadPattern {
-                    pattern: patterns
-                        .iter()
-                        .map(|p| p.as_ref().to_string())
-                        .collect::<Vec<_>>()
-                        .join(" | "),
-                    message: e.to_string(),
-                }
-            })?;
-            Some(set)
-        };
+        let set = RegexSet::new(&patterns).map_err(|e| AuditError::BadPattern {
+            pattern: patterns.join(" | "),
+            message: e.to_string(),
+        })?;
         Ok(Self {
             patterns: compiled,
-            any,
+            any: Some(set),
         })
     }
 
-    /// Whether there is nothing to redact with.
+    /// Whether there is nothing to redact with (only a `Default` redactor).
     pub fn is_empty(&self) -> bool {
         self.patterns.is_empty()
     }
@@ -71,11 +103,19 @@ impl Redactor {
         // secret for a later, overlapping pattern to miss (`token=Bearer abc`).
         let mut out = text.to_string();
         for re in &self.patterns {
-            if let std::borrow::Cow::Owned(s) = re.replace_all(&out, REDACTED) {
+            if let std::borrow::Cow::Owned(s) = re.replace_all(&out, |c: &Captures<'_>| mask(c)) {
                 out = s;
             }
         }
-        Some(out)
+        (out != text).then_some(out)
+    }
+
+    /// `text` with every match masked (borrowed when nothing matched).
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        match self.redact_str(text) {
+            Some(masked) => std::borrow::Cow::Owned(masked),
+            None => std::borrow::Cow::Borrowed(text),
+        }
     }
 
     /// Mask secrets in every string inside `value`, recursively.
@@ -122,6 +162,20 @@ impl Redactor {
             re.find_iter(&joined)
                 .any(|m| m.start() < key.len() && m.end() > value_start)
         })
+    }
+}
+
+/// A match as it is written back: the `secret` group masked when the pattern has one,
+/// else the whole match.
+fn mask(c: &Captures<'_>) -> String {
+    let whole = c.get(0).map_or("", |m| m.as_str());
+    match (c.get(0), c.name("secret")) {
+        (Some(m), Some(secret)) if !secret.as_str().is_empty() => {
+            let start = secret.start() - m.start();
+            let end = secret.end() - m.start();
+            format!("{}{REDACTED}{}", &whole[..start], &whole[end..])
+        }
+        _ => REDACTED.to_string(),
     }
 }
 
@@ -173,6 +227,120 @@ mod tests {
         let r = defaults();
         let out = r.redact_str("token=Bearer abc123").unwrap();
         assert!(!out.contains("abc123"), "{out}");
+    }
+
+    #[test]
+    fn builtin_patterns_compile() {
+        for p in BUILTIN_PATTERNS {
+            assert!(Regex::new(p).is_ok(), "{p}");
+        }
+        assert!(!builtin().is_empty());
+    }
+
+    /// Each common secret, in the form it turns up in text, with what must stay readable.
+    #[test]
+    fn builtin_patterns_mask_common_secrets() {
+        let r = Redactor::new::<&str>(&[]).unwrap();
+        for (text, secret, kept) in [
+            (
+                "key AKIAIOSFODNN7EXAMPLE in use",
+                "AKIAIOSFODNN7EXAMPLE",
+                "in use",
+            ),
+            (
+                "AKIAIOSFODNN7EXAMPLE,wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "wJalrXUtnFEMI",
+                "",
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "wJalrXUtnFEMI",
+                "",
+            ),
+            (
+                "aws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "wJalrXUtnFEMI",
+                "",
+            ),
+            (
+                r#"{"SecretAccessKey": "wJalrXUtnFEMI/K7MDENG"}"#,
+                "wJalrXUtnFEMI",
+                "SecretAccessKey",
+            ),
+            (
+                r#"body {"password": "hunter2", "user": "bob"}"#,
+                "hunter2",
+                r#""user": "bob""#,
+            ),
+            (r#"{"password":"hun\"ter2"}"#, "ter2", "password"),
+            ("passwd: hunter2", "hunter2", ""),
+            ("db_password=hunter2", "hunter2", ""),
+            ("access_token=abc123def", "abc123def", ""),
+            (
+                "use ghp_0123456789abcdefghijABCDEFGHIJ012345 here",
+                "ghp_0123456789",
+                "here",
+            ),
+            (
+                "gho_0123456789abcdefghijABCDEFGHIJ012345",
+                "gho_0123456789",
+                "",
+            ),
+            (
+                "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+                "github_pat_11ABC",
+                "",
+            ),
+            ("glpat-0123456789abcdefghij", "glpat-0123", ""),
+            ("xoxb-123456789012-abcdefghij", "xoxb-1234", ""),
+            (
+                "postgres://admin:pw-42@db.internal:5432/app",
+                "pw-42",
+                "postgres://admin:[REDACTED]@db.internal:5432/app",
+            ),
+            (
+                "redis://:s3cret@cache:6379/0",
+                "s3cret",
+                "redis://:[REDACTED]@cache:6379/0",
+            ),
+            (
+                "Authorization: Bearer eyJhbGciOi.x.y",
+                "eyJhbGciOi",
+                "Authorization",
+            ),
+            ("key sk-live0123456789abcdef", "sk-live0123", "key"),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+                "MIIEow",
+                "",
+            ),
+        ] {
+            let out = r
+                .redact_str(text)
+                .unwrap_or_else(|| panic!("not masked: {text}"));
+            assert!(!out.contains(secret), "{text} -> {out}");
+            assert!(out.contains(REDACTED), "{text} -> {out}");
+            assert!(out.contains(kept), "{text} -> {out}: lost {kept}");
+        }
+        for harmless in [
+            "token_count: 5",
+            "max_tokens=100",
+            "https://example.org/path@v2",
+            "user@example.org",
+            "plain text about passwords in general",
+        ] {
+            assert_eq!(r.redact_str(harmless), None, "{harmless}");
+        }
+    }
+
+    #[test]
+    fn configured_patterns_only_add() {
+        let none: [&str; 0] = [];
+        let with_extra = Redactor::new(&["internal-[0-9]+"]).unwrap();
+        assert!(with_extra.redact_str("id internal-42").is_some());
+        for r in [Redactor::new(&none).unwrap(), with_extra] {
+            assert!(r.redact_str("AKIAIOSFODNN7EXAMPLE").is_some());
+        }
     }
 
     #[test]

@@ -251,6 +251,12 @@ impl AuditLog {
     }
 
     /// The audit dir.
+    /// The redactor records are masked with (built-ins and `audit.redact`), for masking
+    /// other writes (the stores) the same way.
+    pub fn redactor(&self) -> &Redactor {
+        &self.shared.redactor
+    }
+
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }

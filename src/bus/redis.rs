@@ -249,15 +249,9 @@ fn backend(e: impl std::fmt::Display) -> BusError {
     BusError::Backend(e.to_string())
 }
 
-/// The URL as it may be shown: any password replaced.
+/// The URL as it may be shown: any password replaced (the one URL display).
 pub(crate) fn shown_url(url: &str) -> String {
-    match redis::parse_redis_url(url) {
-        Some(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
+    crate::config::url::ShownUrl(url).to_string()
 }
 
 fn bytes_of(v: &Value) -> Option<&[u8]> {

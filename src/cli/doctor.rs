@@ -11,6 +11,7 @@ use color_eyre::eyre::Result;
 use serde::Serialize;
 use tokio::net::TcpStream;
 
+use crate::config::url::ShownUrl;
 use crate::config::{BusBackend, Config, ConfigError, ConfigSource, RunnerKind};
 use crate::control::DataDirLock;
 
@@ -131,7 +132,10 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         "store",
         Status::Ok,
         if on_redis {
-            format!("redis at {} (shared by every node)", config.bus.url)
+            format!(
+                "redis at {} (shared by every node)",
+                ShownUrl(&config.bus.url)
+            )
         } else {
             format!("embedded redb at {}", data_dir.join("state.redb").display())
         },
@@ -167,13 +171,13 @@ async fn llm_check(config: &Config) -> Check {
             };
         }
         RunnerKind::Ollama => (
-            &config.llm.ollama.url,
+            ShownUrl(&config.llm.ollama.url),
             select::probe_ollama(&config.llm.ollama.url)
                 .await
                 .map(|v| format!("version {v}")),
         ),
         RunnerKind::Openai => (
-            &config.llm.openai.url,
+            ShownUrl(&config.llm.openai.url),
             select::probe_openai(&config.llm.openai.url)
                 .await
                 .map(|n| format!("{n} model(s) served")),
@@ -189,11 +193,11 @@ async fn llm_check(config: &Config) -> Check {
 /// The bus: Redis when configured (required) or when `auto` finds it; in-process otherwise.
 /// Also says whether Redis is in use (then the agent state lives there too).
 async fn bus_check(config: &Config) -> (Check, bool) {
-    let url = &config.bus.url;
+    let url = ShownUrl(&config.bus.url);
     let with = "bus, agent state and audit mirror on Redis";
     let probed = match config.bus.backend {
         BusBackend::Memory => Err(String::new()),
-        _ => probe(url).await,
+        _ => probe(&config.bus.url).await,
     };
     let on_redis = config.bus.backend != BusBackend::Memory && probed.is_ok();
     let check = match (config.bus.backend, probed) {
@@ -355,7 +359,7 @@ fn service_check(
 async fn probe(url: &str) -> Result<f64, String> {
     let addr = crate::config::url::split(url)
         .and_then(|p| p.socket_address())
-        .ok_or_else(|| format!("cannot read a host and port from `{url}`"))?;
+        .ok_or_else(|| format!("cannot read a host and port from `{}`", ShownUrl(url)))?;
     probe_addr(&addr).await
 }
 

@@ -37,7 +37,7 @@ pub async fn run(config: Config, args: WatchArgs) -> Result<ExitCode> {
                 "nothing to watch: no aios process owns {} and no Redis answers at {}; \
                  start `aios serve` (or the TUI), or point bus.url at the runtime's Redis",
                 data_dir.display(),
-                config.bus.url
+                crate::config::url::ShownUrl(&config.bus.url)
             ),
         },
     }

@@ -47,7 +47,10 @@ impl fmt::Display for Origin {
                 line: Some(line),
             } => write!(f, "{name} line {line}"),
             Origin::File { name, line: None } => write!(f, "{name}"),
-            Origin::Env { var, value } => write!(f, "{var}={value}"),
+            // A variable's value may be a secret (`AIOS_BUS_URL=redis://:pw@…`).
+            Origin::Env { var, value } => {
+                write!(f, "{var}={}", crate::audit::builtin().redact(value))
+            }
             Origin::Flag { flag, value } => write!(f, "{flag} {value}"),
             Origin::Default => write!(f, "the built-in defaults"),
         }
@@ -69,6 +72,14 @@ pub enum ConfigError {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// The file is larger than any config file (`--config /dev/zero` would never end).
+    #[error(
+        "config error: {} is larger than {} KiB, the most a config file may hold; \
+         is it the right file?",
+        path.display(),
+        MAX_CONFIG_BYTES / 1024
+    )]
+    TooLarge { path: PathBuf },
     /// An unknown key, a bad value or a syntax error.
     #[error("config error in {origin}{}: {message}", key.as_ref().map(|k| format!(", key {k}")).unwrap_or_default())]
     Invalid {
@@ -104,10 +115,7 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSource), ConfigError> {
     let data_dir = opts.data_dir.as_deref();
     match found {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::Read {
-                path: path.clone(),
-                error,
-            })?;
+            let text = read_capped(&path)?;
             let file = FileText {
                 name: path.display().to_string(),
                 text,
@@ -117,6 +125,36 @@ pub fn load(opts: &LoadOptions) -> Result<(Config, ConfigSource), ConfigError> {
         }
         None => Ok((build(None, &env, data_dir)?, ConfigSource::Embedded)),
     }
+}
+
+/// The largest config file read: far above any real one (the documented default is about
+/// 10 KiB), small enough that a wrong path (a device, a log) cannot exhaust memory.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The file's text, read up to [`MAX_CONFIG_BYTES`]: a larger file (or an endless one such
+/// as `/dev/zero`) is refused after reading one byte past the limit.
+fn read_capped(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let read_err = |error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        read_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        ))
+    })
 }
 
 /// Parses config text over the defaults, applies the `AIOS_*` variables in `env` and

@@ -159,6 +159,17 @@ impl ContextHub {
         self.inner.events.subscribe()
     }
 
+    /// `text` with secrets masked by the audit log's redactor (built-in patterns and
+    /// `audit.redact`): applied to every text a call writes, so no secret reaches the store
+    /// (redb or Redis), the memory, or the events and bus messages made from them.
+    fn mask(&self, text: &str) -> String {
+        self.inner.audit.redactor().redact(text).into_owned()
+    }
+
+    fn mask_all(&self, items: Vec<String>) -> Vec<String> {
+        items.iter().map(|item| self.mask(item)).collect()
+    }
+
     fn emit(&self, event: RuntimeEvent) {
         // No receiver is fine: nobody is watching.
         let _ = self.inner.events.send(event);
@@ -331,7 +342,7 @@ impl ContextHub {
     ) -> Result<Vec<String>, HubError> {
         let input = json!({"agent_id": agent_id, "goals": goals});
         self.call(caller, Some(agent_id), "set_goals", input, || async {
-            let goals = clean_list("goal", goals)?;
+            let goals = self.mask_all(clean_list("goal", goals)?);
             self.write_part(agent_id, Part::Goals, json!(goals)).await?;
             Ok((goals, None))
         })
@@ -373,7 +384,7 @@ impl ContextHub {
             "set_persona_traits",
             input,
             || async {
-                let traits = clean_list("persona trait", traits)?;
+                let traits = self.mask_all(clean_list("persona trait", traits)?);
                 self.write_part(agent_id, Part::PersonaTraits, json!(traits))
                     .await?;
                 Ok((traits, None))
@@ -433,6 +444,7 @@ impl ContextHub {
                         )));
                     }
                 }
+                let masked_action = self.mask(&hook.action);
                 let modify: Modifier = Arc::new(move |current| {
                     let mut hooks: Vec<ProtocolHook> = match current {
                         Some(v) => serde_json::from_value(v).map_err(|e| {
@@ -446,7 +458,10 @@ impl ContextHub {
                             hook.name
                         )));
                     }
-                    hooks.push(hook.clone());
+                    hooks.push(ProtocolHook {
+                        action: masked_action.clone(),
+                        ..hook.clone()
+                    });
                     Ok(json!(hooks))
                 });
                 let hooks = self.modify_hooks(agent_id, modify).await?;
@@ -534,7 +549,7 @@ impl ContextHub {
                 seq: 0,
                 ts: now_rfc3339(),
                 kind: kind.to_string(),
-                summary: summary.to_string(),
+                summary: self.mask(summary),
                 intent_id: intent_id.map(str::to_string),
             };
             let seq = self
@@ -580,7 +595,7 @@ impl ContextHub {
                 seq: 0,
                 ts: now_rfc3339(),
                 role: role.to_string(),
-                text: text.to_string(),
+                text: self.mask(text),
                 intent_id: intent_id.map(str::to_string),
             };
             let seq = self
@@ -655,8 +670,8 @@ impl ContextHub {
                 .push_context(
                     agent_id,
                     NewContext {
-                        text,
-                        summary,
+                        text: self.mask(&text),
+                        summary: self.mask(&summary),
                         cause,
                     },
                     self.inner.opts.keep_versions,
@@ -756,9 +771,9 @@ impl ContextHub {
                 } else {
                     kind.to_string()
                 },
-                text: text.to_string(),
+                text: self.mask(text),
                 ts: now_rfc3339(),
-                tags,
+                tags: self.mask_all(tags),
             };
             let mut vectors = self
                 .inner
