@@ -326,3 +326,65 @@ fn watch_shows_live_traffic_one_line_per_message() {
         "--channel agent.* filters: {lines:#?}"
     );
 }
+
+/// `aios` without a terminal (`ssh host aios` without `-t`, cron, a pipe) panicked with a
+/// backtrace and exit 101 after writing an escape sequence to stdout.
+#[test]
+fn the_control_center_without_a_terminal_says_so_and_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for args in [&[][..], &["tui"][..]] {
+        for stdin in [Stdio::null(), Stdio::piped()] {
+            let out = aios(tmp.path(), &data)
+                .args(args)
+                .env("RUST_BACKTRACE", "1")
+                .stdin(stdin)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}: stdout {:?}", out.stdout);
+            assert!(err.contains("needs a terminal"), "{err}");
+            assert!(
+                err.contains("ssh -t") && err.contains("aios serve"),
+                "{err}"
+            );
+            assert!(
+                !err.contains("panicked") && !err.contains("acktrace"),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// `aios doctor` printed the Redis password in clear.
+#[test]
+fn doctor_never_shows_a_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for backend in ["redis", "auto"] {
+        for json in [false, true] {
+            let mut cmd = aios(tmp.path(), &data);
+            cmd.arg("doctor")
+                .env("AIOS_BUS_BACKEND", backend)
+                // Port 1: nothing answers, so every bus line names the URL.
+                .env("AIOS_BUS_URL", "redis://admin:s3cretPW@127.0.0.1:1/0");
+            if json {
+                cmd.arg("--json");
+            }
+            let out = cmd.output().unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(!text.contains("s3cretPW"), "{backend} json={json}: {text}");
+            assert!(
+                text.contains("redis://admin:***@127.0.0.1:1/0"),
+                "{backend} json={json}: {text}"
+            );
+        }
+    }
+}

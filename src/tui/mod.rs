@@ -45,11 +45,35 @@ const BATCH: usize = 4096;
 /// Open the control center: on a runtime this process owns, or, with `attach`, watching
 /// a runtime that runs elsewhere through its Redis.
 pub async fn run(config: Config, attach: Option<String>) -> Result<ExitCode> {
+    if let Some(missing) = missing_terminal() {
+        // Before anything touches the terminal: no escape sequence may reach a pipe.
+        eprintln!(
+            "aios: the control center needs a terminal ({missing}). Over SSH, \
+             run `ssh -t HOST aios`; without a terminal (cron, a script, a service), run \
+             `aios serve` and use `aios dispatch`, `aios watch` or `aios agents`."
+        );
+        return Ok(ExitCode::from(2));
+    }
     // Before the runtime: counters taken before the recorder exists stay no-ops.
     let _metrics = crate::metrics::start(&config.metrics).await?;
     match attach {
         Some(url) => run_attached(config, &url).await,
         None => run_owner(config).await,
+    }
+}
+
+/// Which of stdin and stdout is not a terminal (`ssh host aios` without `-t`, cron, a
+/// pipe), if any: the control center draws on stdout and reads keys from stdin.
+fn missing_terminal() -> Option<&'static str> {
+    use std::io::IsTerminal;
+    match (
+        std::io::stdin().is_terminal(),
+        std::io::stdout().is_terminal(),
+    ) {
+        (true, true) => None,
+        (false, true) => Some("stdin is not a terminal"),
+        (true, false) => Some("stdout is not a terminal"),
+        (false, false) => Some("neither stdin nor stdout is a terminal"),
     }
 }
 
