@@ -471,15 +471,19 @@ mod tests {
         assert_eq!(Access::decide(&c, true, dir), Ok(Access::Configured));
     }
 
-    #[test]
-    fn malformed_bodies_get_400_with_the_json_rpc_code() {
-        let code = |body: &'static str| {
+    #[tokio::test]
+    async fn malformed_bodies_get_400_with_the_json_rpc_code() {
+        for (body, code, id) in [
+            ("{not json", -32700, Value::Null),
+            (r#"{"jsonrpc":"2.0","id":7,"nothing":1}"#, -32600, json!(7)),
+        ] {
             let r = malformed(&Bytes::from_static(body.as_bytes()));
             assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-            r
-        };
-        code("{not json");
-        code(r#"{"jsonrpc":"2.0","id":7,"nothing":1}"#);
+            let bytes = axum::body::to_bytes(r.into_body(), 4096).await.unwrap();
+            let answer: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(answer["error"]["code"], json!(code), "{answer}");
+            assert_eq!(answer["id"], id);
+        }
     }
 
     #[tokio::test]

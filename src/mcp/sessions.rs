@@ -72,6 +72,37 @@ impl Drop for Busy {
     }
 }
 
+/// One session being created, counted against the bound until it is in the table or has
+/// failed — also when the request is dropped half-way (the client went away).
+struct Reservation<'a> {
+    sessions: &'a BoundedSessions,
+    done: bool,
+}
+
+impl Reservation<'_> {
+    /// The session exists: it takes the reserved place.
+    fn fill(mut self, id: SessionId) {
+        let mut table = self.sessions.table();
+        table.creating -= 1;
+        table.sessions.insert(
+            id,
+            Entry {
+                last_used: Instant::now(),
+                open: Arc::default(),
+            },
+        );
+        self.done = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.sessions.table().creating -= 1;
+        }
+    }
+}
+
 /// Pick the session to evict: the one idle the longest, or none when all are busy. Pure.
 fn victim<'a>(
     sessions: impl Iterator<Item = (&'a SessionId, Instant, usize)>,
@@ -114,7 +145,7 @@ impl BoundedSessions {
 
     /// Make room for one more session: nothing to do under the bound; else evict the
     /// session idle the longest, or refuse when all are busy.
-    fn reserve(&self) -> Result<Option<SessionId>, SessionsError> {
+    fn reserve(&self) -> Result<(Reservation<'_>, Option<SessionId>), SessionsError> {
         let mut table = self.table();
         let evict = if table.sessions.len() + table.creating >= self.max {
             let id = victim(
@@ -130,7 +161,11 @@ impl BoundedSessions {
             None
         };
         table.creating += 1;
-        Ok(evict)
+        let reservation = Reservation {
+            sessions: self,
+            done: false,
+        };
+        Ok((reservation, evict))
     }
 
     /// Tracks one stream of a session: the session is busy while the stream is open.
@@ -151,8 +186,8 @@ impl SessionManager for BoundedSessions {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        let evict = match self.reserve() {
-            Ok(evict) => evict,
+        let (reservation, evict) = match self.reserve() {
+            Ok(r) => r,
             Err(e) => {
                 let _ = REFUSED.try_with(|r| r.set(true));
                 tracing::warn!(
@@ -174,17 +209,8 @@ impl SessionManager for BoundedSessions {
                 tracing::debug!(error = %e, "closing an evicted MCP session");
             }
         }
-        let created = self.inner.create_session().await;
-        let mut table = self.table();
-        table.creating -= 1;
-        let (id, transport) = created?;
-        table.sessions.insert(
-            id.clone(),
-            Entry {
-                last_used: Instant::now(),
-                open: Arc::default(),
-            },
-        );
+        let (id, transport) = self.inner.create_session().await?;
+        reservation.fill(id.clone());
         Ok((id, transport))
     }
 
@@ -290,5 +316,14 @@ mod tests {
         let (d, _td) = d.unwrap();
         assert!(!sessions.has_session(&c).await.unwrap());
         assert!(sessions.has_session(&d).await.unwrap());
+
+        // A creation dropped half-way gives its place back.
+        drop(_busy_b);
+        {
+            let (reservation, evicted) = sessions.reserve().unwrap();
+            assert!(evicted.is_some());
+            drop(reservation);
+        }
+        assert_eq!(sessions.table().creating, 0);
     }
 }
