@@ -311,7 +311,7 @@ pub struct McpConfig {
     /// `remember`'s `text` or `append_trace`'s `summary`. The context document of
     /// `update_context` has its own limit of 1 MiB.
     pub max_text_bytes: u32,
-    /// Most bytes of audit records one `tail_audit` call returns; older records are cut.
+    /// Most bytes of one `tail_audit` answer; older records are left out, and it says so.
     pub max_tail_bytes: u32,
 }
 

@@ -53,6 +53,13 @@ impl Limits {
             .collect()
     }
 
+    /// Bytes of record JSON one `tail_audit` answer may hold: the answer carries the records
+    /// twice (as text and as structured content), the text escaped once more inside the
+    /// JSON-RPC message, so 2/5 of the cap keeps the whole answer under it.
+    pub fn tail_record_budget(&self) -> usize {
+        self.tail_bytes / 5 * 2
+    }
+
     fn too_big(&self, tool: &str, field: &str, size: usize) -> bool {
         // The context document has the hub's own limit (1 MiB), the same for every caller.
         let exempt = tool == "update_context" && field == "context";

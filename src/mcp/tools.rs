@@ -193,6 +193,15 @@ fn ok<T: Serialize>(value: T) -> CallToolResult {
     }
 }
 
+/// As `ok`, with compact JSON text: for answers whose size is bounded (`tail_audit`).
+fn ok_compact(value: Value) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+    if value.is_object() {
+        result.structured_content = Some(value);
+    }
+    result
+}
+
 fn fail(message: impl std::fmt::Display) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.to_string())])
 }
@@ -486,15 +495,15 @@ impl AiosMcp {
             },
         );
         match (result, audited) {
-            (Ok(tail), Ok(())) if tail.cut => ok(json!({
+            (Ok(tail), Ok(())) if tail.cut => ok_compact(json!({
                 "records": tail.records,
                 "truncated": true,
                 "note": format!(
-                    "older records were left out: the answer is cut at {} bytes (mcp.max_tail_bytes); ask for fewer, or filter by agent_id or action",
+                    "older records were left out: the answer is kept under {} bytes (mcp.max_tail_bytes); ask for fewer, or filter by agent_id or action",
                     self.limits().tail_bytes
                 ),
             })),
-            (Ok(tail), Ok(())) => ok(json!({ "records": tail.records })),
+            (Ok(tail), Ok(())) => ok_compact(json!({ "records": tail.records })),
             (Err(e), _) => fail(e),
             (_, Err(e)) => fail(e),
         }
@@ -570,7 +579,7 @@ impl AiosMcp {
         let dir = log.dir().to_path_buf();
         let agent_id = agent_id.map(str::to_string);
         let action = action.map(str::to_string);
-        let budget = self.limits().tail_bytes;
+        let budget = self.limits().tail_record_budget();
         tokio::task::spawn_blocking(move || {
             let segments = list_segments(&dir).map_err(|e| e.to_string())?;
             // Newest file first; each file's window takes what is left of count and bytes.
