@@ -91,6 +91,8 @@ async fn without_configured_tokens_the_generated_token_is_required() {
     // A restart keeps the token, so configured clients keep working.
     let again = Serve::start(tmp.path(), &data, &[]);
     assert_eq!(again.token(), Some(token.as_str()));
+    let right = post(&http, &again.url, Some(&token), None, None, initialize("x"));
+    assert_eq!(right.send().await.unwrap().status(), 200);
     again.stop();
 }
 
