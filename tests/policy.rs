@@ -140,17 +140,28 @@ fn the_runner_check_reads_the_host_the_same_way() {
     }
 }
 
-/// A `nan` made the config impossible to re-serialise, and the check returned Ok.
+/// A `nan` made the config impossible to re-serialise, and the check returned Ok: the
+/// config is refused now, with or without `AIOS_*` variables, naming the key and line.
 #[test]
 fn nan_in_the_config_does_not_skip_the_policy() {
-    let text = "[agents.support-agent]\nmemory_schema = { x = nan }\n\n\
-                [llm.openai]\nurl = \"https://api.openai.com/v1\"\n";
-    let err = parse_str(text, "nan.toml", &[]).unwrap_err();
-    assert!(matches!(err, ConfigError::ClosedApi { .. }), "{err}");
-    assert!(err.to_string().contains("nan.toml line 5"), "{err}");
-
-    let open = "[agents.support-agent]\nmemory_schema = { x = nan }\n";
-    assert!(parse_str(open, "nan.toml", &[]).is_ok());
+    for schema in ["{ x = nan }", "{ x = { y = [1, -inf] } }"] {
+        let text = format!(
+            "[agents.support-agent]\nmemory_schema = {schema}\n\n\
+             [llm.openai]\nurl = \"https://api.openai.com/v1\"\n"
+        );
+        for env in [
+            vec![],
+            vec![("AIOS_LLM_MODEL".to_string(), "x".to_string())],
+        ] {
+            let err = parse_str(&text, "nan.toml", &env).unwrap_err().to_string();
+            assert!(
+                err.starts_with(
+                    "config error in nan.toml line 2, key agents.support-agent.memory_schema: "
+                ) && err.contains("is nan or inf"),
+                "{err}"
+            );
+        }
+    }
 }
 
 /// A URL inside an agent's memory schema is checked too.

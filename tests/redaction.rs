@@ -135,7 +135,43 @@ fn the_log_file_gets_one_safe_line_per_event() {
     // The field as this layer escapes it (the formatter itself escapes ESC in messages).
     let escaped = "agent_id=evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\nFORGED INFO line\\r";
     assert!(text.contains(escaped), "{text:?}");
-    assert_eq!(text.matches("\\nFORGED INFO line\\r").count(), 2, "{text:?}");
+    assert_eq!(
+        text.matches("\\nFORGED INFO line\\r").count(),
+        2,
+        "{text:?}"
+    );
     assert!(!text.contains("redispw-4343"), "{text}");
     assert!(text.contains("redis://:[REDACTED]@cache:6379"), "{text}");
+}
+
+/// Whatever aios puts on the bus (an intent's text, a memory, a result) went out in clear.
+#[test]
+fn nothing_goes_on_the_bus_unmasked() {
+    use aios::bus::{Envelope, Source};
+    let text = secret_text();
+    let envelope = Envelope::new(
+        "intent",
+        Source {
+            node: "n1".into(),
+            agent_id: None,
+            operator: Some("test".into()),
+        },
+        Some("support-agent"),
+        serde_json::json!({"text": text, "nested": {"note": text}}),
+    );
+    let bytes = envelope.to_bytes(1 << 20).unwrap();
+    let wire = String::from_utf8(bytes).unwrap();
+    assert_masked("bus message", &wire);
+    let back: serde_json::Value = serde_json::from_str(&wire).unwrap();
+    assert_eq!(
+        back["id"],
+        serde_json::json!(envelope.id),
+        "the envelope is intact"
+    );
+    assert!(
+        back["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED]")
+    );
 }

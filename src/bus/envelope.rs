@@ -153,10 +153,15 @@ impl Envelope {
     }
 
     /// The wire form, refused when over `max` bytes (`bus.max_message_bytes`).
+    /// Every string in it is masked first (the built-in secret patterns): whatever aios
+    /// puts on the bus — an intent's text, a memory, a result — carries no secret.
     pub fn to_bytes(&self, max: usize) -> Result<Vec<u8>, Rejection> {
-        let bytes = serde_json::to_vec(self).map_err(|e| Rejection::NotEnvelope {
+        let not_envelope = |e: serde_json::Error| Rejection::NotEnvelope {
             message: e.to_string(),
-        })?;
+        };
+        let mut tree = serde_json::to_value(self).map_err(not_envelope)?;
+        crate::audit::builtin().redact_value(&mut tree);
+        let bytes = serde_json::to_vec(&tree).map_err(not_envelope)?;
         if bytes.len() > max {
             return Err(Rejection::TooLarge {
                 bytes: bytes.len(),

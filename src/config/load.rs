@@ -195,6 +195,7 @@ fn build(
         file,
         set: HashMap::new(),
     };
+    validate::check_schema_numbers(&config, &origins)?;
     env::apply(&mut config, env, &mut origins)?;
     if let Some(dir) = data_dir {
         config.runtime.data_dir = dir.to_path_buf();

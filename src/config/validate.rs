@@ -166,6 +166,43 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     Ok(())
 }
 
+/// TOML's `nan` and `inf` have no JSON form: in a `memory_schema` (JSON) they became a
+/// silent `null`, and a config holding one could not be written back as TOML. Refused
+/// first, before anything else reads the config.
+pub(crate) fn check_schema_numbers(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
+    fn null_at(value: &serde_json::Value, path: &mut Vec<String>) -> bool {
+        match value {
+            serde_json::Value::Null => true,
+            serde_json::Value::Array(items) => items.iter().any(|v| null_at(v, path)),
+            serde_json::Value::Object(map) => map.iter().any(|(key, v)| {
+                path.push(key.clone());
+                let found = null_at(v, path);
+                if !found {
+                    path.pop();
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    for (id, agent) in &config.agents {
+        for (key, value) in agent.memory_schema.iter().flatten() {
+            let mut inner = vec![key.clone()];
+            if null_at(value, &mut inner) {
+                return Err(origins.invalid(
+                    &key_path(&["agents", id, "memory_schema"]),
+                    format!(
+                        "`{}` is nan or inf, which JSON cannot hold: write a finite number or \
+                         a string",
+                        inner.join(".")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every URL key must not point at a closed API. The keys are read from the typed config,
 /// not from a re-serialised copy, so nothing in the config (a `nan`, a non-UTF-8 data dir)
 /// can make the check skip: it always runs on every URL the runtime may connect to.
