@@ -155,7 +155,7 @@ pub fn canonical_http_url(url: &str) -> Result<(), String> {
     if let Some(port) = parsed.port_or_known_default() {
         read_as.push(format!("{host}:{port}"));
     }
-    if read_as.iter().any(|a| *a == written) {
+    if read_as.contains(&written) {
         Ok(())
     } else {
         let canonical = match parsed.port() {
