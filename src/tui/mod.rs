@@ -45,14 +45,12 @@ const BATCH: usize = 4096;
 /// Open the control center: on a runtime this process owns, or, with `attach`, watching
 /// a runtime that runs elsewhere through its Redis.
 pub async fn run(config: Config, attach: Option<String>) -> Result<ExitCode> {
-    if let Some(missing) = missing_terminal() {
-        // Before anything touches the terminal: no escape sequence may reach a pipe.
-        eprintln!(
-            "aios: the control center needs a terminal ({missing}). Over SSH, \
-             run `ssh -t HOST aios`; without a terminal (cron, a script, a service), run \
-             `aios serve` and use `aios dispatch`, `aios watch` or `aios agents`."
-        );
-        return Ok(ExitCode::from(2));
+    // Owning a runtime without a terminal is refused before anything starts; an attach
+    // first says what is wrong with its target, then checks (see `run_attached`).
+    if attach.is_none()
+        && let Some(code) = refuse_without_terminal()
+    {
+        return Ok(code);
     }
     // Before the runtime: counters taken before the recorder exists stay no-ops.
     let _metrics = crate::metrics::start(&config.metrics).await?;
@@ -60,6 +58,18 @@ pub async fn run(config: Config, attach: Option<String>) -> Result<ExitCode> {
         Some(url) => run_attached(config, &url).await,
         None => run_owner(config).await,
     }
+}
+
+/// Exit 2 with a message on stderr when stdin or stdout is not a terminal, before anything
+/// touches the terminal: no escape sequence may reach a pipe, and no panic.
+fn refuse_without_terminal() -> Option<ExitCode> {
+    let missing = missing_terminal()?;
+    eprintln!(
+        "aios: the control center needs a terminal ({missing}). Over SSH, run \
+         `ssh -t HOST aios`; without a terminal (cron, a script, a service), run `aios serve` \
+         and use `aios dispatch`, `aios watch` or `aios agents`."
+    );
+    Some(ExitCode::from(2))
 }
 
 /// Which of stdin and stdout is not a terminal (`ssh host aios` without `-t`, cron, a
@@ -139,6 +149,10 @@ async fn run_attached(config: Config, url: &str) -> Result<ExitCode> {
     })
     .await
     .map_err(|e| eyre!("attaching to {}: {e}", crate::bus::redis::shown_url(url)))?;
+    if let Some(code) = refuse_without_terminal() {
+        runtime.shutdown().await;
+        return Ok(code);
+    }
     let source = AuditSource::Mirror {
         url: url.to_string(),
         prefix: config.bus.prefix.clone(),
@@ -156,7 +170,8 @@ pub fn attached_config(mut config: Config, url: &str) -> Result<Config> {
     if !scheme_ok || (redis::parse_redis_url(url).is_none() && !url.starts_with("unix://")) {
         bail!(
             "--attach takes a Redis URL (redis://HOST[:PORT][/DB], rediss://… or \
-             unix:///PATH), not {url:?}"
+             unix:///PATH), not {:?}",
+            crate::config::url::ShownUrl(url).to_string()
         );
     }
     config.bus.backend = crate::config::BusBackend::Redis;
