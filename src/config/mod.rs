@@ -130,17 +130,18 @@ pub struct BusConfig {
     pub url: String,
     /// Prefix for every channel and key, so several deployments can share one Redis.
     pub prefix: String,
-    /// Larger messages are rejected (counted, kept for display, never fatal).
+    /// Larger messages are rejected (counted, kept for display, never fatal); 1 KiB..=512 MiB.
     pub max_message_bytes: u32,
-    /// An intent a node took but did not finish for this long is taken over by another.
+    /// An intent a node took but did not finish for this long is taken over by another;
+    /// 100 ms..=1 day.
     pub claim_idle_ms: u32,
-    /// A taken-over intent delivered this many times goes to the dead-letter stream.
+    /// A taken-over intent delivered this many times goes to the dead-letter stream; 1..=1000.
     pub max_deliveries: u32,
-    /// Approximate length the intent stream is trimmed to.
+    /// Approximate length the intent stream is trimmed to; 100..=10^9.
     pub stream_max_len: u32,
     /// Messages kept while Redis is unreachable; more are refused with an error.
     pub outbox: u32,
-    /// How often a node publishes its heartbeat on `aios.nodes`.
+    /// How often a node publishes its heartbeat on `aios.nodes`; 100 ms..=10 min.
     pub heartbeat_ms: u32,
 }
 
