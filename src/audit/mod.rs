@@ -50,7 +50,12 @@ pub enum AuditError {
     /// Another process (or another open log in this one) writes this audit dir.
     #[error("the audit dir is already being written (lock held on {path})")]
     Locked { path: std::path::PathBuf },
-    /// The writer stopped on an I/O error; nothing more is accepted.
+    /// The writer is gone (its thread died, or it was closed while it could not write);
+    /// nothing more is accepted.
     #[error("the audit writer failed: {0}")]
     Failed(String),
+    /// The writer cannot write right now (e.g. the disk is full). It keeps what it was
+    /// given, retries, and refuses new records meanwhile.
+    #[error("the audit log cannot be written ({0}); calls are refused until it can")]
+    Unavailable(String),
 }
