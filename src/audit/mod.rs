@@ -13,10 +13,12 @@
 //! - `verify`: [`verify_dir`], which names the first record that breaks the chain.
 //! - `redact`: masking secrets before they are written.
 //! - `head`: the `HEAD` file.
+//! - `mirror`: the copy on a Redis stream; `mirror_check`: comparing the files with it.
 
 mod chain;
 mod head;
 mod mirror;
+mod mirror_check;
 mod mirror_tail;
 mod reader;
 mod record;
@@ -26,6 +28,7 @@ mod writer;
 
 pub use head::{HEAD_FILE, Head, HeadState, read_head};
 pub use mirror::{AuditMirror, mirror_key, read_mirror};
+pub use mirror_check::{MirrorComparison, MirrorMismatch, compare_with_mirror, fetch_mirror};
 pub use mirror_tail::{MirrorTail, TailEntry};
 pub use reader::{
     AuditProblem, Follower, LineRead, ProblemKind, ReadOutcome, Segment, SegmentReader,
