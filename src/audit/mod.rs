@@ -36,7 +36,7 @@ pub use reader::{
 };
 pub use record::{AuditEntry, AuditRecord, GENESIS_HASH, Outcome, line_hash};
 pub use redact::{REDACTED, Redactor};
-pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, verify_dir};
+pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, chain_warning, verify_dir};
 #[cfg(test)]
 pub(crate) use writer::tests as writer_tests;
 pub use writer::{AuditLog, AuditOptions};

@@ -327,3 +327,14 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, AuditError> {
     }
     Ok(report)
 }
+
+/// What a process starting on the audit log in `dir` should warn about: the first record
+/// that breaks the chain, or why the log could not be checked. `None` when it verifies.
+pub fn chain_warning(dir: &Path) -> Option<String> {
+    match verify_dir(dir) {
+        Ok(report) => report.first_bad.map(|bad| {
+            format!("the audit chain does not verify: broken at {bad}; see `aios audit verify`")
+        }),
+        Err(e) => Some(format!("the audit log could not be verified: {e}")),
+    }
+}
