@@ -632,15 +632,66 @@ async fn a_complete_last_line_missing_its_newline_is_kept() {
 }
 
 #[tokio::test]
-async fn verify_of_an_empty_or_headless_log() {
+async fn verify_of_a_fresh_log_is_ok() {
     let dir = tempfile::tempdir().unwrap();
     let report = verify_dir(&dir.path().join("never-created")).unwrap();
     assert!(report.is_ok());
     assert_eq!((report.records, report.files), (0, 0));
-
-    write_records(options(dir.path()), 2).await;
-    std::fs::remove_file(dir.path().join(aios::audit::HEAD_FILE)).unwrap();
     let report = verify_dir(dir.path()).unwrap();
     assert!(report.is_ok());
-    assert_eq!(report.warnings, vec![VerifyWarning::NoHead]);
+}
+
+#[tokio::test]
+async fn records_without_head_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    write_records(options(dir.path()), 10).await;
+    // Cut the tail and remove HEAD, which would have told.
+    rewrite_lines(&first_file(dir.path()), |lines| lines.truncate(8));
+    std::fs::remove_file(dir.path().join(aios::audit::HEAD_FILE)).unwrap();
+    let report = verify_dir(dir.path()).unwrap();
+    let bad = report.first_bad.expect("a missing HEAD is a failure");
+    assert_eq!(bad.reason, Breach::NoHead { last_seq: 7 });
+    assert!(bad.to_string().contains("HEAD file is missing"), "{bad}");
+}
+
+#[tokio::test]
+async fn records_with_a_garbage_head_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    write_records(options(dir.path()), 10).await;
+    rewrite_lines(&first_file(dir.path()), |lines| lines.truncate(8));
+    for garbage in [&b"not json"[..], b"", b"{\"seq\":"] {
+        std::fs::write(dir.path().join(aios::audit::HEAD_FILE), garbage).unwrap();
+        let bad = verify_dir(dir.path())
+            .unwrap()
+            .first_bad
+            .expect("an unreadable HEAD is a failure");
+        assert!(
+            matches!(bad.reason, Breach::UnreadableHead { .. }),
+            "{garbage:?}: {bad}"
+        );
+        assert!(bad.to_string().contains("HEAD is not readable"), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn head_without_records_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    write_records(options(dir.path()), 3).await;
+    for segment in list_segments(dir.path()).unwrap() {
+        std::fs::remove_file(segment.path).unwrap();
+    }
+    let report = verify_dir(dir.path()).unwrap();
+    assert_eq!(report.records, 0);
+    let bad = report.first_bad.expect("HEAD says there were records");
+    assert_eq!(
+        bad.reason,
+        Breach::Truncated {
+            head_seq: 2,
+            last_seq: None
+        }
+    );
+    // Garbage in HEAD with no records at all is no better.
+    std::fs::write(dir.path().join(aios::audit::HEAD_FILE), b"garbage").unwrap();
+    let bad = verify_dir(dir.path()).unwrap().first_bad.expect("caught");
+    assert!(matches!(bad.reason, Breach::UnreadableHead { .. }), "{bad}");
 }

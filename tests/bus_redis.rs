@@ -357,6 +357,94 @@ async fn an_unacknowledged_intent_is_taken_over_after_claim_idle() {
     );
 }
 
+/// The delivery count of every pending entry of the intent stream.
+async fn delivery_counts(url: &str) -> Vec<i64> {
+    let mut con = plain(url).await;
+    let pending: Vec<(String, String, i64, i64)> = redis::cmd("XPENDING")
+        .arg(INTENT_STREAM)
+        .arg("runtime")
+        .arg("-")
+        .arg("+")
+        .arg(1000)
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    pending.into_iter().map(|p| p.3).collect()
+}
+
+#[tokio::test]
+async fn a_node_never_takes_over_what_it_still_holds() {
+    let redis = RedisServer::start();
+    let mut opts = options(&redis.url(), "slow");
+    opts.claim_idle = Duration::from_millis(200);
+    opts.max_deliveries = 2;
+    let slow = bus(opts.clone()).await;
+    for i in 0..3 {
+        slow.send_intent(&intent("ops-agent", &format!("queued {i}")))
+            .await
+            .unwrap();
+    }
+    let held = take_n(&slow, 3).await;
+    assert_eq!(held.len(), 3);
+    opts.node = "idle".into();
+    let other = bus(opts).await;
+    // Held for many times claim_idle (a slow runner, a long queue): neither this node nor
+    // another takes them again, and no delivery is counted towards the dead letters.
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        for b in [&slow, &other] {
+            let again = b.take_intents(10, Duration::from_millis(50)).await.unwrap();
+            assert!(again.is_empty(), "{} took {again:?}", b.node());
+        }
+    }
+    assert_eq!(delivery_counts(&redis.url()).await, vec![1, 1, 1]);
+    for d in &held {
+        slow.ack(d).await.unwrap();
+    }
+    assert!(delivery_counts(&redis.url()).await.is_empty());
+    assert_eq!(slow.dead_lettered() + other.dead_lettered(), 0);
+}
+
+#[tokio::test]
+async fn a_restarted_node_takes_back_its_own_unfinished_intents_at_once() {
+    let redis = RedisServer::start();
+    // claim_idle far beyond the test: only the restarted node itself may take them now.
+    let opts = options(&redis.url(), "edge-1");
+    let sent = [intent("ops-agent", "one"), intent("dev-agent", "two")];
+    {
+        let before = bus(opts.clone()).await;
+        for env in &sent {
+            before.send_intent(env).await.unwrap();
+        }
+        assert_eq!(take_n(&before, 2).await.len(), 2);
+        // Killed: nothing acknowledged.
+    }
+    let after = bus(opts).await;
+    let started = Instant::now();
+    let got = take_n(&after, 2).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut ids: Vec<_> = got.iter().map(|d| d.envelope.id.clone()).collect();
+    ids.sort();
+    let mut want: Vec<_> = sent.iter().map(|e| e.id.clone()).collect();
+    want.sort();
+    assert_eq!(ids, want);
+    assert!(got.iter().all(|d| d.attempts == 2), "{got:?}");
+    for d in &got {
+        after.ack(d).await.unwrap();
+    }
+    assert!(
+        after
+            .take_intents(10, Duration::from_millis(100))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn poison_intents_go_to_the_dead_letters() {
     let redis = RedisServer::start();

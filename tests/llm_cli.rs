@@ -11,6 +11,7 @@ use serde_json::json;
 use support::aios;
 use support::http_script::Reply;
 use support::ollama_server::{self, NDJSON};
+use support::openai_server;
 
 async fn run(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().expect("aios runs"))
@@ -72,6 +73,35 @@ async fn dispatch_streams_the_ollama_reply_and_it_becomes_the_context() {
 
     let ctx = ok(&run(with_ollama(&["context", "support-agent"])).await);
     assert!(ctx.contains("Reset the password via SSO."), "{ctx}");
+}
+
+/// llama.cpp's server ignores `stream_options.include_usage`: the reply still carries a
+/// token count, aios's own, and says whose it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_json_counts_tokens_when_the_server_reports_none() {
+    let s = openai_server::start().await;
+    s.reply(
+        "POST",
+        "/v1/chat/completions",
+        openai_server::chat_reply_without_usage(&["Reset", " the", " password", "."]),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut c = aios(tmp.path(), &data);
+    c.env("AIOS_LLM_RUNNER", "openai")
+        .env("AIOS_LLM_OPENAI_URL", format!("{}/v1", s.url()))
+        .env("AIOS_LLM_MODEL", "tiny")
+        .args([
+            "dispatch",
+            "--json",
+            "support-agent",
+            "Customer 42 cannot log in",
+        ]);
+    let out = ok(&run(c).await);
+    let reply: serde_json::Value = serde_json::from_str(&out).expect("dispatch --json is JSON");
+    assert_eq!(reply["reply"], json!("Reset the password."), "{reply}");
+    assert_eq!(reply["usage"]["completion_tokens"], json!(4), "{reply}");
+    assert_eq!(reply["usage"]["counted_by"], json!("aios"), "{reply}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use aios::llm::openai_api::OpenAiApi;
 use aios::llm::{
-    ChatMessage, ChatRequest, LlmError, LlmRunner, OpenAiRunner, Role, Timeouts, TokenEvent,
-    ToolCall,
+    ChatMessage, ChatRequest, LlmError, LlmRunner, OpenAiRunner, Role, Timeouts, TokenCounter,
+    TokenEvent, ToolCall,
 };
 use futures::StreamExt;
 use serde_json::json;
@@ -76,6 +76,47 @@ async fn split_events_two_in_a_chunk_reasoning_and_usage() {
     assert_eq!(body["stream"], json!(true));
     assert_eq!(body["stream_options"], json!({"include_usage": true}));
     assert_eq!(body["model"], json!("mistral-7b-instruct"));
+}
+
+#[tokio::test]
+async fn a_server_that_reports_no_usage_gets_aios_s_own_count() {
+    let s = openai_server::start().await;
+    s.reply(
+        "POST",
+        "/v1/chat/completions",
+        openai_server::chat_reply_without_usage(&["Re", "set", " the", " pass", "word"]),
+    );
+    let runner = OpenAiRunner::new(&format!("{}/v1", s.url()), fast()).unwrap();
+    let events = collect(&runner, request()).await.unwrap();
+    assert_eq!(text(&events), "Reset the password");
+    let Some(TokenEvent::Done { usage }) = events.last() else {
+        panic!("no Done: {events:?}");
+    };
+    assert_eq!(usage.completion_tokens, 5, "one token per streamed delta");
+    assert_eq!(usage.counted_by, TokenCounter::Aios);
+    assert!(usage.tokens_per_second().is_some(), "{usage:?}");
+    // Said in the JSON that `dispatch --json`, the audit and the results channel carry.
+    let shown = serde_json::to_value(usage).unwrap();
+    assert_eq!(shown["counted_by"], json!("aios"), "{shown}");
+
+    // A server that does report usage keeps its own figures, and says nothing extra.
+    s.reply(
+        "POST",
+        "/v1/chat/completions",
+        openai_server::chat_reply(&["Hi", "!"]),
+    );
+    let events = collect(&runner, request()).await.unwrap();
+    let Some(TokenEvent::Done { usage }) = events.last() else {
+        panic!("no Done: {events:?}");
+    };
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (12, 2));
+    assert_eq!(usage.counted_by, TokenCounter::Runner);
+    assert!(
+        serde_json::to_value(usage)
+            .unwrap()
+            .get("counted_by")
+            .is_none()
+    );
 }
 
 #[tokio::test]

@@ -95,6 +95,10 @@ fn add_usage(total: &mut Usage, turn: &Usage, first: bool) {
     total.prompt_eval_ms += turn.prompt_eval_ms;
     total.eval_ms += turn.eval_ms;
     total.load_ms += turn.load_ms;
+    // One turn counted by aios makes the sum partly aios's own count: say so.
+    if !turn.counted_by.is_runner() {
+        total.counted_by = turn.counted_by;
+    }
     if first {
         total.first_token_ms = turn.first_token_ms;
     }

@@ -13,10 +13,12 @@
 //! - `verify`: [`verify_dir`], which names the first record that breaks the chain.
 //! - `redact`: masking secrets before they are written.
 //! - `head`: the `HEAD` file.
+//! - `mirror`: the copy on a Redis stream; `mirror_check`: comparing the files with it.
 
 mod chain;
 mod head;
 mod mirror;
+mod mirror_check;
 mod mirror_tail;
 mod reader;
 mod record;
@@ -26,6 +28,7 @@ mod writer;
 
 pub use head::{HEAD_FILE, Head, HeadState, read_head};
 pub use mirror::{AuditMirror, mirror_key, read_mirror};
+pub use mirror_check::{MirrorComparison, MirrorMismatch, compare_with_mirror, fetch_mirror};
 pub use mirror_tail::{MirrorTail, TailEntry};
 pub use reader::{
     AuditProblem, Follower, LineRead, ProblemKind, ReadOutcome, Segment, SegmentReader,
@@ -33,7 +36,9 @@ pub use reader::{
 };
 pub use record::{AuditEntry, AuditRecord, GENESIS_HASH, Outcome, line_hash};
 pub use redact::{BUILTIN_PATTERNS, REDACTED, Redactor, builtin};
-pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, verify_dir};
+pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, chain_warning, verify_dir};
+#[cfg(test)]
+pub(crate) use writer::tests as writer_tests;
 pub use writer::{AuditLog, AuditOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +55,12 @@ pub enum AuditError {
     /// Another process (or another open log in this one) writes this audit dir.
     #[error("the audit dir is already being written (lock held on {path})")]
     Locked { path: std::path::PathBuf },
-    /// The writer stopped on an I/O error; nothing more is accepted.
+    /// The writer is gone (its thread died, or it was closed while it could not write);
+    /// nothing more is accepted.
     #[error("the audit writer failed: {0}")]
     Failed(String),
+    /// The writer cannot write right now (e.g. the disk is full). It keeps what it was
+    /// given, retries, and refuses new records meanwhile.
+    #[error("the audit log cannot be written ({0}); calls are refused until it can")]
+    Unavailable(String),
 }

@@ -3,8 +3,10 @@
 //! Each line's hash is recomputed from its own bytes (an edit), each record must carry
 //! the next seq and link to its predecessor's hash (a deletion or a reordering, also
 //! across file boundaries), and the chain must reach what `HEAD` says was last written
-//! (records cut off the end). A torn last line of a file is a crash artefact, reported
-//! as a warning: its record was never acknowledged and the chain goes on without it.
+//! (records cut off the end). Records without a readable `HEAD`, or a `HEAD` without
+//! records, are failures too: `HEAD` is written with the first record, so only a log that
+//! never had one lacks it. A torn last line of a file is a crash artefact, reported as a
+//! warning: its record was never acknowledged and the chain goes on without it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,6 +43,10 @@ pub enum Breach {
     },
     /// The record `HEAD` names has another hash: the chain was rewritten up to here.
     HeadMismatch,
+    /// There are records but no `HEAD`: it was removed, perhaps to hide a cut-off tail.
+    NoHead { last_seq: u64 },
+    /// `HEAD` exists but cannot be read: what was last written is unknown.
+    UnreadableHead { message: String },
 }
 
 impl fmt::Display for Breach {
@@ -101,6 +107,16 @@ impl fmt::Display for Breach {
                 f,
                 "hash differs from the one {HEAD_FILE} recorded: the chain was rewritten"
             ),
+            Breach::NoHead { last_seq } => write!(
+                f,
+                "the log holds records up to seq {last_seq} but its {HEAD_FILE} file is \
+                 missing: it was removed, so records cut off the end would go unnoticed"
+            ),
+            Breach::UnreadableHead { message } => write!(
+                f,
+                "{HEAD_FILE} is not readable ({message}): what was last written is unknown, \
+                 so records cut off the end would go unnoticed"
+            ),
         }
     }
 }
@@ -134,23 +150,12 @@ impl fmt::Display for BadRecord {
 pub enum VerifyWarning {
     /// A file ends in a torn line (a crash mid-write).
     Torn(AuditProblem),
-    /// There are records but no `HEAD`, so a cut-off tail cannot be detected.
-    NoHead,
-    UnreadableHead(String),
 }
 
 impl fmt::Display for VerifyWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             VerifyWarning::Torn(p) => write!(f, "{p}"),
-            VerifyWarning::NoHead => write!(
-                f,
-                "no {HEAD_FILE} file: records cut off the end of the log would go unnoticed"
-            ),
-            VerifyWarning::UnreadableHead(e) => write!(
-                f,
-                "{HEAD_FILE} is unreadable ({e}): records cut off the end of the log would go unnoticed"
-            ),
         }
     }
 }
@@ -298,12 +303,38 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, AuditError> {
                     });
                 }
             }
-            HeadState::Absent if report.records > 0 => {
-                report.warnings.push(VerifyWarning::NoHead);
+            HeadState::Absent => {
+                if let (Some(last_seq), Some((file, line))) = (last_seq, last_place) {
+                    report.first_bad = Some(BadRecord {
+                        file,
+                        line,
+                        seq: Some(last_seq),
+                        id: None,
+                        reason: Breach::NoHead { last_seq },
+                    });
+                }
             }
-            HeadState::Absent => {}
-            HeadState::Unreadable(e) => report.warnings.push(VerifyWarning::UnreadableHead(e)),
+            HeadState::Unreadable(message) => {
+                report.first_bad = Some(BadRecord {
+                    file: dir.join(HEAD_FILE),
+                    line: 1,
+                    seq: last_seq,
+                    id: None,
+                    reason: Breach::UnreadableHead { message },
+                });
+            }
         }
     }
     Ok(report)
+}
+
+/// What a process starting on the audit log in `dir` should warn about: the first record
+/// that breaks the chain, or why the log could not be checked. `None` when it verifies.
+pub fn chain_warning(dir: &Path) -> Option<String> {
+    match verify_dir(dir) {
+        Ok(report) => report.first_bad.map(|bad| {
+            format!("the audit chain does not verify: broken at {bad}; see `aios audit verify`")
+        }),
+        Err(e) => Some(format!("the audit log could not be verified: {e}")),
+    }
 }

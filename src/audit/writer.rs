@@ -6,11 +6,19 @@
 //! queue is the back-pressure). The writer thread writes queued lines in batches and
 //! fsyncs at least every `flush_interval`, on `flush`, on `close` and when the last
 //! handle is dropped.
+//!
+//! A failed write or fsync (a full disk) does not end the writer: it keeps every sealed
+//! line that is not yet durable, refuses new appends (so callers refuse their calls rather
+//! than act unaudited), and retries every `RETRY_INTERVAL` and on every `flush`. A retry
+//! first cuts the file back to its last fsynced length, so a line torn by the failed write
+//! never stays in the chain, then writes the kept lines again. Once that succeeds, appends
+//! are accepted again and the chain goes on without a hole.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -37,6 +45,11 @@ const WRITE_CHUNK: usize = 1024 * 1024;
 const LINGER: Duration = Duration::from_millis(1);
 /// Lock file that keeps two writers from interleaving one chain.
 const LOCK_FILE: &str = "LOCK";
+/// Pause between two attempts to write again after a failed write or fsync.
+const RETRY_INTERVAL: Duration = Duration::from_millis(500);
+/// Bytes written since the last fsync that force one: they are kept in memory until it
+/// succeeds, so that a failed fsync can be answered by writing them again.
+const UNSYNCED_LIMIT: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct AuditOptions {
@@ -94,9 +107,59 @@ struct Shared {
     sealing: Mutex<Option<Sealing>>,
     records: broadcast::Sender<Arc<AuditRecord>>,
     written: Arc<AtomicU64>,
-    /// Why the writer stopped, when it stopped on an I/O error.
-    failure: Arc<Mutex<Option<String>>>,
+    health: Arc<Health>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Whether the writer can write, shared between the handles and the writer thread.
+#[derive(Default)]
+struct Health {
+    /// Set while the writer cannot write; read on every append without a lock.
+    failing: AtomicBool,
+    /// Why, while `failing`; `permanent` when the writer thread is gone.
+    failure: Mutex<Option<Failure>>,
+}
+
+#[derive(Clone)]
+struct Failure {
+    message: String,
+    permanent: bool,
+}
+
+impl Health {
+    fn set(&self, message: String, permanent: bool) {
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Failure { message, permanent });
+        self.failing.store(true, Ordering::Release);
+    }
+
+    fn clear(&self) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        if failure.as_ref().is_some_and(|f| !f.permanent) {
+            *failure = None;
+            self.failing.store(false, Ordering::Release);
+        }
+    }
+
+    fn get(&self) -> Option<Failure> {
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn error(&self) -> Option<AuditError> {
+        self.get().map(|f| {
+            if f.permanent {
+                AuditError::Failed(f.message)
+            } else {
+                AuditError::Unavailable(f.message)
+            }
+        })
+    }
 }
 
 struct Sealing {
@@ -118,6 +181,11 @@ impl AuditLog {
     /// last record on disk. A torn last line is left in place for readers to report and
     /// writing goes on in a new file; another writer on the same dir is refused.
     pub fn open(opts: AuditOptions) -> Result<AuditLog, AuditError> {
+        Self::open_on(opts, Box::new(RealDisk))
+    }
+
+    /// As `open`, writing through `disk` (a test passes one that fails like a full disk).
+    pub(crate) fn open_on(opts: AuditOptions, disk: Box<dyn Disk>) -> Result<AuditLog, AuditError> {
         let redactor = Redactor::new(&opts.redact)?;
         let dir = opts.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| AuditError::Io {
@@ -128,34 +196,37 @@ impl AuditLog {
         let state = recover(&dir, opts.rotate_bytes)?;
         let (records, _) = broadcast::channel(1024);
         let written = Arc::new(AtomicU64::new(0));
-        let failure = Arc::new(Mutex::new(None));
+        let health = Arc::new(Health::default());
         let writer = Writer {
             dir: dir.clone(),
             rotate_bytes: opts.rotate_bytes,
             flush_interval: opts.flush_interval,
             current: state.current,
             next_number: state.next_number,
+            waiting: VecDeque::new(),
             buf: Vec::with_capacity(WRITE_CHUNK + 4096),
+            handed: 0,
             last: None,
             unsynced: 0,
             oldest_unsynced: None,
             waiters: Vec::new(),
             written: written.clone(),
-            failure: failure.clone(),
+            health: health.clone(),
+            retry_at: None,
+            disk,
             _lock: lock,
         };
         let (queue, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
         let thread = std::thread::Builder::new()
             .name("aios-audit".into())
             .spawn({
-                let failure = failure.clone();
+                let health = health.clone();
                 move || {
                     let run = std::panic::AssertUnwindSafe(|| writer.run(rx));
                     if std::panic::catch_unwind(run).is_err() {
                         // Without this, flush would report success for records that
                         // died with the thread.
-                        *failure.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some("the writer thread panicked".into());
+                        health.set("the writer thread panicked".into(), true);
                     }
                 }
             })
@@ -173,7 +244,7 @@ impl AuditLog {
                 })),
                 records,
                 written,
-                failure,
+                health,
                 thread: Mutex::new(Some(thread)),
             }),
         })
@@ -181,7 +252,10 @@ impl AuditLog {
 
     /// Seal one record into the chain and queue it; it is on disk within the flush
     /// interval. Subscribers see it at once. Blocks only while the queue is full.
+    /// Refused (`Unavailable`) while the writer cannot write: a record accepted then
+    /// could only wait in memory.
     pub fn append(&self, mut entry: AuditEntry) -> Result<(), AuditError> {
+        self.ready()?;
         // Outside the lock: redaction is the costly part and needs no chain state.
         redact_entry(&self.shared.redactor, &mut entry);
         let mut sealing = self
@@ -192,6 +266,10 @@ impl AuditLog {
         let Some(Sealing { chain, queue }) = sealing.as_mut() else {
             return Err(self.stopped_error());
         };
+        // Again under the lock: the writer may have failed while this entry was redacted.
+        if let Some(e) = self.shared.health.error() {
+            return Err(e);
+        }
         let (record, line) = chain.seal(entry);
         let write = Command::Write {
             line,
@@ -245,6 +323,30 @@ impl AuditLog {
         self.ask(queue, Command::Close).await
     }
 
+    /// Whether an append now would be accepted: `Unavailable` while the writer cannot
+    /// write (it retries), `Failed` when it is gone, `Closed` after `close`. Callers that
+    /// must not act unaudited ask this before they act.
+    pub fn ready(&self) -> Result<(), AuditError> {
+        if let Some(e) = self.shared.health.error() {
+            return Err(e);
+        }
+        let closed = self
+            .shared
+            .sealing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none();
+        if closed {
+            return Err(self.stopped_error());
+        }
+        Ok(())
+    }
+
+    /// Why the writer cannot write right now, if it cannot (for health checks).
+    pub fn failure(&self) -> Option<String> {
+        self.shared.health.get().map(|f| f.message)
+    }
+
     /// Records written and fsynced since this process opened the log.
     pub fn written(&self) -> u64 {
         self.shared.written.load(Ordering::Acquire)
@@ -274,31 +376,20 @@ impl AuditLog {
         drop(queue);
         match done.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(AuditError::Failed(message)),
+            Ok(Err(message)) => Err(AuditError::Unavailable(message)),
             // The writer stopped after a close that already flushed these records, or
             // because it failed.
             Err(_) => self.stopped_result(),
         }
     }
 
-    fn failure(&self) -> Option<String> {
-        self.shared
-            .failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
     fn stopped_error(&self) -> AuditError {
-        match self.failure() {
-            Some(message) => AuditError::Failed(message),
-            None => AuditError::Closed,
-        }
+        self.shared.health.error().unwrap_or(AuditError::Closed)
     }
 
     fn stopped_result(&self) -> Result<(), AuditError> {
-        match self.failure() {
-            Some(message) => Err(AuditError::Failed(message)),
+        match self.shared.health.error() {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
@@ -369,7 +460,29 @@ struct OpenSegment {
     file: File,
     path: PathBuf,
     name: String,
+    /// Its length with the lines buffered for it: what rotation goes by.
     size: u64,
+    /// Its length at the last fsync: everything after it is still in the writer's buffer.
+    synced: u64,
+}
+
+/// What the writer does to its files. A test passes one that fails like a full disk.
+pub(crate) trait Disk: Send {
+    fn write_all(&mut self, file: &mut File, bytes: &[u8]) -> std::io::Result<()>;
+    fn sync_data(&mut self, file: &File) -> std::io::Result<()>;
+}
+
+/// The real thing.
+struct RealDisk;
+
+impl Disk for RealDisk {
+    fn write_all(&mut self, file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+        file.write_all(bytes)
+    }
+
+    fn sync_data(&mut self, file: &File) -> std::io::Result<()> {
+        file.sync_data()
+    }
 }
 
 /// Where the chain stands on disk when the log is opened.
@@ -445,6 +558,7 @@ fn recover(dir: &Path, rotate_bytes: u64) -> Result<Recovered, AuditError> {
                 path: newest.path.clone(),
                 name: segment_name(newest.number),
                 size,
+                synced: size,
             });
         }
     }
@@ -476,18 +590,34 @@ struct Writer {
     current: Option<OpenSegment>,
     /// Number of the next file to create.
     next_number: u64,
-    /// Lines not yet handed to the OS.
+    /// Sealed lines taken from the queue but not yet given a place in a file: at most
+    /// one in normal operation, every line that arrives while the writer cannot write.
+    waiting: VecDeque<Waiting>,
+    /// The lines for `current` since its last fsync. They are kept until the fsync
+    /// succeeds, so that after a failed write or fsync they can be written again.
     buf: Vec<u8>,
-    /// Seq and hash of the newest line taken from the queue, for `HEAD`.
+    /// How much of `buf` has been handed to the OS.
+    handed: usize,
+    /// Seq and hash of the newest line placed, for `HEAD`.
     last: Option<(u64, String)>,
-    /// Lines taken since the last fsync.
+    /// Lines placed since the last fsync.
     unsynced: u64,
     oldest_unsynced: Option<Instant>,
     waiters: Vec<oneshot::Sender<Result<(), String>>>,
     written: Arc<AtomicU64>,
-    failure: Arc<Mutex<Option<String>>>,
+    health: Arc<Health>,
+    /// When to try again, while the writer cannot write.
+    retry_at: Option<Instant>,
+    disk: Box<dyn Disk>,
     /// Held for the writer's life; dropping it frees the dir for the next writer.
     _lock: File,
+}
+
+/// A sealed line waiting for its place in a file.
+struct Waiting {
+    line: Vec<u8>,
+    seq: u64,
+    hash: String,
 }
 
 impl Writer {
@@ -495,8 +625,8 @@ impl Writer {
         let mut closing = None;
         let mut hung_up = false;
         while closing.is_none() && !hung_up {
-            let first = match self.oldest_unsynced {
-                Some(since) => match rx.recv_timeout(self.until_due(since)) {
+            let first = match self.next_deadline() {
+                Some(wait) => match rx.recv_timeout(wait) {
                     Ok(cmd) => Some(cmd),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => {
@@ -526,19 +656,31 @@ impl Writer {
                     batch += 1;
                 }
             }
-            let due = self
-                .oldest_unsynced
-                .is_some_and(|since| since.elapsed() >= self.flush_interval);
-            if outcome.is_ok() && (due || !self.waiters.is_empty() || closing.is_some() || hung_up)
-            {
-                outcome = self.commit();
+            let wanted = !self.waiters.is_empty() || closing.is_some() || hung_up;
+            if let Some(retry_at) = self.retry_at {
+                // Someone waits, or it is time: try to write the kept lines again.
+                if outcome.is_ok() && (wanted || Instant::now() >= retry_at) {
+                    outcome = self.recover();
+                }
+            } else {
+                let due = self
+                    .oldest_unsynced
+                    .is_some_and(|since| since.elapsed() >= self.flush_interval);
+                if outcome.is_ok() && (due || wanted) {
+                    outcome = self.commit();
+                }
             }
             if let Err(e) = outcome {
-                self.fail(e, closing.take());
-                return;
+                if let Some(reply) = closing.take() {
+                    self.give_up(e, reply);
+                    return;
+                }
+                self.stall(e);
+                continue;
             }
             if let Some(since) = self.oldest_unsynced
                 && got_work
+                && self.retry_at.is_none()
             {
                 // Let the queue fill for a moment instead of going back to a blocking
                 // receive: a parked writer is woken by every single append, and those
@@ -547,11 +689,25 @@ impl Writer {
                 std::thread::sleep(LINGER.min(self.until_due(since)));
             }
         }
+        if self.retry_at.is_some() {
+            tracing::error!(
+                records = self.unsynced + self.waiting.len() as u64,
+                "audit writer stopped while it could not write: these records were never written"
+            );
+        }
         // Files and the dir lock are released before the closer hears back, so the dir
         // can be reopened as soon as `close` returns.
         drop(self);
         if let Some(reply) = closing {
             let _ = reply.send(Ok(()));
+        }
+    }
+
+    /// How long the receive may wait: until the fsync is due, or the next retry.
+    fn next_deadline(&self) -> Option<Duration> {
+        match self.retry_at {
+            Some(at) => Some(at.saturating_duration_since(Instant::now())),
+            None => self.oldest_unsynced.map(|since| self.until_due(since)),
         }
     }
 
@@ -570,7 +726,14 @@ impl Writer {
         closing: &mut Option<oneshot::Sender<Result<(), String>>>,
     ) -> Result<(), AuditError> {
         match cmd {
-            Command::Write { line, seq, hash } => self.push(&line, seq, hash),
+            Command::Write { line, seq, hash } => {
+                self.waiting.push_back(Waiting { line, seq, hash });
+                if self.retry_at.is_some() {
+                    // Kept in order; written by the next successful retry.
+                    return Ok(());
+                }
+                self.place()
+            }
             Command::Flush(reply) => {
                 self.waiters.push(reply);
                 Ok(())
@@ -582,27 +745,36 @@ impl Writer {
         }
     }
 
-    /// Buffer one line, starting a new file first if the current one is full.
-    fn push(&mut self, line: &[u8], seq: u64, hash: String) -> Result<(), AuditError> {
-        let full = self
-            .current
-            .as_ref()
-            .is_some_and(|c| self.rotate_bytes > 0 && c.size >= self.rotate_bytes);
-        if full {
-            self.rotate()?;
-        }
-        if self.current.is_none() {
-            self.create_segment()?;
-        }
-        self.buf.extend_from_slice(line);
-        if let Some(current) = &mut self.current {
-            current.size += line.len() as u64;
-        }
-        self.last = Some((seq, hash));
-        self.unsynced += 1;
-        self.oldest_unsynced.get_or_insert_with(Instant::now);
-        if self.buf.len() >= WRITE_CHUNK {
-            self.write_buf()?;
+    /// Give each waiting line its place in the buffer of the current file, starting a new
+    /// file first when the current one is full. A line leaves `waiting` only once placed,
+    /// so an error here loses nothing.
+    fn place(&mut self) -> Result<(), AuditError> {
+        while !self.waiting.is_empty() {
+            let full = self
+                .current
+                .as_ref()
+                .is_some_and(|c| self.rotate_bytes > 0 && c.size >= self.rotate_bytes);
+            if full {
+                self.rotate()?;
+            }
+            if self.current.is_none() {
+                self.create_segment()?;
+            }
+            let Some(Waiting { line, seq, hash }) = self.waiting.pop_front() else {
+                break;
+            };
+            self.buf.extend_from_slice(&line);
+            if let Some(current) = &mut self.current {
+                current.size += line.len() as u64;
+            }
+            self.last = Some((seq, hash));
+            self.unsynced += 1;
+            self.oldest_unsynced.get_or_insert_with(Instant::now);
+            if self.buf.len() >= UNSYNCED_LIMIT {
+                self.commit()?;
+            } else if self.buf.len() - self.handed >= WRITE_CHUNK {
+                self.write_buf()?;
+            }
         }
         Ok(())
     }
@@ -610,11 +782,21 @@ impl Writer {
     fn create_segment(&mut self) -> Result<(), AuditError> {
         let name = segment_name(self.next_number);
         let path = self.dir.join(&name);
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_at(&path))?;
+        let file = match OpenOptions::new().create_new(true).append(true).open(&path) {
+            Ok(file) => file,
+            // Created by an attempt that then failed to make the name durable: still
+            // empty, so it is ours to use.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AlreadyExists
+                    && std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) =>
+            {
+                OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(io_at(&path))?
+            }
+            Err(e) => return Err(io_at(&path)(e)),
+        };
         // Make the new name durable too, or a crash could lose the whole file.
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
@@ -625,53 +807,69 @@ impl Writer {
             path,
             name,
             size: 0,
+            synced: 0,
         });
         Ok(())
     }
 
     /// Finish the current file (written and fsynced) so the next line starts a new one.
     fn rotate(&mut self) -> Result<(), AuditError> {
-        self.write_buf()?;
-        if let Some(current) = self.current.take() {
-            current.file.sync_data().map_err(io_at(&current.path))?;
-        }
+        self.sync_current()?;
+        self.current = None;
         Ok(())
     }
 
+    /// Hand the buffered bytes the OS does not have yet to the current file.
     fn write_buf(&mut self) -> Result<(), AuditError> {
-        if self.buf.is_empty() {
+        if self.handed == self.buf.len() {
             return Ok(());
         }
-        if self.current.is_none() {
-            self.create_segment()?;
-        }
         if let Some(current) = &mut self.current {
-            current
-                .file
-                .write_all(&self.buf)
+            self.disk
+                .write_all(&mut current.file, &self.buf[self.handed..])
                 .map_err(io_at(&current.path))?;
         }
-        self.buf.clear();
+        self.handed = self.buf.len();
         Ok(())
     }
 
-    /// Write and fsync everything taken so far, move `HEAD`, then answer the waiters.
+    /// Write and fsync the current file's buffer; only then is the buffer let go.
+    fn sync_current(&mut self) -> Result<(), AuditError> {
+        self.write_buf()?;
+        if let Some(current) = &mut self.current {
+            self.disk
+                .sync_data(&current.file)
+                .map_err(io_at(&current.path))?;
+            current.synced += self.buf.len() as u64;
+        }
+        self.buf.clear();
+        self.handed = 0;
+        Ok(())
+    }
+
+    /// Write and fsync everything placed so far, move `HEAD`, then answer the waiters.
     fn commit(&mut self) -> Result<(), AuditError> {
+        self.make_durable()?;
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(Ok(()));
+        }
+        Ok(())
+    }
+
+    /// Write and fsync everything placed so far and move `HEAD`.
+    fn make_durable(&mut self) -> Result<(), AuditError> {
         if self.unsynced > 0 {
-            self.write_buf()?;
-            if let Some(current) = &self.current {
-                current.file.sync_data().map_err(io_at(&current.path))?;
-                if let Some((seq, hash)) = &self.last {
-                    let head = Head {
-                        seq: *seq,
-                        hash: hash.clone(),
-                        file: current.name.clone(),
-                    };
-                    // The records are durable either way; a stale `HEAD` only weakens
-                    // the truncation check until the next commit.
-                    if let Err(e) = write_head(&self.dir, &head) {
-                        tracing::warn!(error = %e, "could not update the audit HEAD file");
-                    }
+            self.sync_current()?;
+            if let (Some(current), Some((seq, hash))) = (&self.current, &self.last) {
+                let head = Head {
+                    seq: *seq,
+                    hash: hash.clone(),
+                    file: current.name.clone(),
+                };
+                // The records are durable either way; a stale `HEAD` only weakens
+                // the truncation check until the next commit.
+                if let Err(e) = write_head(&self.dir, &head) {
+                    tracing::warn!(error = %e, "could not update the audit HEAD file");
                 }
             }
             self.written.fetch_add(self.unsynced, Ordering::AcqRel);
@@ -679,23 +877,192 @@ impl Writer {
             self.unsynced = 0;
         }
         self.oldest_unsynced = None;
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(Ok(()));
-        }
         Ok(())
     }
 
-    /// Stop for good after an I/O error: a chain with a hole in the middle is worse than
-    /// a writer that refuses further records, which callers then see as errors.
-    fn fail(mut self, error: AuditError, closing: Option<oneshot::Sender<Result<(), String>>>) {
+    /// After a failed write or fsync: cut the current file back to its last fsynced
+    /// length (whatever part of a failed write reached it may end in a torn line), write
+    /// the kept buffer and the waiting lines again, and fsync.
+    fn recover(&mut self) -> Result<(), AuditError> {
+        if let Some(current) = &mut self.current {
+            current
+                .file
+                .set_len(current.synced)
+                .map_err(io_at(&current.path))?;
+            self.handed = 0;
+        }
+        self.place()?;
+        self.make_durable()?;
+        // Healthy again before anyone waiting hears so.
+        self.recovered();
+        self.commit()
+    }
+
+    /// A write or fsync failed: keep every line that is not durable, refuse appends (the
+    /// handles see `health`) and try again later. Whoever waits for durability hears now.
+    fn stall(&mut self, error: AuditError) {
         let message = error.to_string();
-        tracing::error!(error = %message, "audit writer stopped");
-        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(message.clone());
+        if self.retry_at.is_none() {
+            tracing::error!(
+                error = %message,
+                "audit writer cannot write: appends are refused and kept records are retried every {} ms",
+                RETRY_INTERVAL.as_millis()
+            );
+        }
+        self.health.set(message.clone(), false);
+        self.retry_at = Some(Instant::now() + RETRY_INTERVAL);
         for waiter in self.waiters.drain(..) {
             let _ = waiter.send(Err(message.clone()));
         }
-        if let Some(reply) = closing {
-            let _ = reply.send(Err(message));
+    }
+
+    /// Closing while the disk takes nothing: the kept records end with the writer. Said
+    /// in the log and to the closer; the handles keep reporting the failure.
+    fn give_up(mut self, error: AuditError, reply: oneshot::Sender<Result<(), String>>) {
+        let lost = self.unsynced + self.waiting.len() as u64;
+        let message = format!("{error}; closed with {lost} record(s) not written");
+        tracing::error!(error = %message, "audit writer closed while it could not write");
+        self.health.set(message.clone(), true);
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(Err(message.clone()));
         }
+        drop(self);
+        let _ = reply.send(Err(message));
+    }
+
+    fn recovered(&mut self) {
+        self.retry_at = None;
+        self.health.clear();
+        tracing::warn!("audit writer writes again: the kept records are on disk");
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::audit::{Outcome, verify_dir};
+
+    /// A disk that fills up on demand: a write then stores half its bytes and fails with
+    /// ENOSPC (a torn line, as on a real full disk), and fsync fails.
+    pub(crate) struct FillingDisk(pub Arc<AtomicBool>);
+
+    fn no_space() -> std::io::Error {
+        std::io::Error::from_raw_os_error(28)
+    }
+
+    impl Disk for FillingDisk {
+        fn write_all(&mut self, file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+            if self.0.load(Ordering::SeqCst) {
+                file.write_all(&bytes[..bytes.len() / 2 + 1])?;
+                return Err(no_space());
+            }
+            file.write_all(bytes)
+        }
+
+        fn sync_data(&mut self, file: &File) -> std::io::Result<()> {
+            if self.0.load(Ordering::SeqCst) {
+                return Err(no_space());
+            }
+            file.sync_data()
+        }
+    }
+
+    fn entry(i: usize) -> AuditEntry {
+        AuditEntry {
+            agent_id: Some("ops-agent".into()),
+            action: "set_goals".into(),
+            input: serde_json::json!({"i": i}),
+            context_id: None,
+            caller: "test".into(),
+            outcome: Outcome::Ok,
+            error: None,
+            duration_ms: 1.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_refuses_appends_loses_nothing_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = Arc::new(AtomicBool::new(false));
+        let opts = AuditOptions {
+            flush_interval: Duration::from_secs(3600),
+            ..AuditOptions::new(dir.path())
+        };
+        let log = AuditLog::open_on(opts, Box::new(FillingDisk(full.clone()))).unwrap();
+        for i in 0..3 {
+            log.append(entry(i)).unwrap();
+        }
+        log.flush().await.unwrap();
+
+        full.store(true, Ordering::SeqCst);
+        // Accepted by a healthy writer, which then finds the disk full.
+        log.append(entry(3)).unwrap();
+        log.append(entry(4)).unwrap();
+        let err = log.flush().await.unwrap_err();
+        assert!(matches!(err, AuditError::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("os error 28"), "{err}");
+        // From now on nothing is accepted, and the failure is visible.
+        assert!(matches!(log.ready(), Err(AuditError::Unavailable(_))));
+        assert!(matches!(
+            log.append(entry(99)),
+            Err(AuditError::Unavailable(_))
+        ));
+        assert!(log.failure().is_some());
+        // The failed write left a torn line on disk.
+        let file = dir.path().join(segment_name(1));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.ends_with('\n'), "a torn line is on disk");
+
+        // Space returns: the next flush retries, cuts the torn bytes and writes the kept
+        // records in their place.
+        full.store(false, Ordering::SeqCst);
+        log.flush().await.unwrap();
+        assert!(log.ready().is_ok());
+        assert!(log.failure().is_none());
+        log.append(entry(5)).unwrap();
+        log.close().await.unwrap();
+
+        let report = verify_dir(dir.path()).unwrap();
+        assert!(report.is_ok(), "{:?}", report.first_bad);
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(report.records, 6);
+        let read = crate::audit::read_dir(dir.path()).unwrap();
+        let inputs: Vec<i64> = read
+            .records
+            .iter()
+            .map(|r| r.input["i"].as_i64().unwrap())
+            .collect();
+        assert_eq!(inputs, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[tokio::test]
+    async fn the_writer_retries_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = Arc::new(AtomicBool::new(true));
+        let log = AuditLog::open_on(
+            AuditOptions {
+                flush_interval: Duration::from_millis(1),
+                ..AuditOptions::new(dir.path())
+            },
+            Box::new(FillingDisk(full.clone())),
+        )
+        .unwrap();
+        log.append(entry(0)).unwrap();
+        let mut waited = 0;
+        while log.failure().is_none() {
+            assert!(waited < 500, "the writer never noticed the full disk");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += 1;
+        }
+        full.store(false, Ordering::SeqCst);
+        let mut waited = 0;
+        while log.failure().is_some() {
+            assert!(waited < 500, "the writer did not recover without help");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += 1;
+        }
+        log.close().await.unwrap();
+        let report = verify_dir(dir.path()).unwrap();
+        assert!(report.is_ok() && report.records == 1, "{report:?}");
     }
 }

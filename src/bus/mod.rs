@@ -10,6 +10,7 @@ mod local;
 pub(crate) mod redis;
 mod stats;
 mod sub_link;
+pub mod tap;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,14 +17,14 @@
 //! it). A supervisor task pings, reports `Reconnecting` while Redis is away, counts
 //! reconnections and flushes the bounded outbox in order once it is back.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
+use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Script, Value};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -75,6 +75,26 @@ if ARGV[5] == '1' then
 end
 return entry
 ";
+
+/// Keep the entries this node holds (queued for its agents or running) fresh, so no node —
+/// this one included — takes them over while it still works on them: reset their idle time
+/// with `XCLAIM … JUSTID` (which does not count a delivery), but only those still pending
+/// for this consumer. KEYS: stream. ARGV: group, consumer, entry ids. Returns the ids that
+/// are still this node's.
+const REFRESH_LUA: &str = r"
+local kept = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
+  if #p > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    kept[#kept + 1] = ARGV[i]
+  end
+end
+return kept
+";
+
+/// Entry ids refreshed per script call.
+const REFRESH_BATCH: usize = 500;
 
 /// How to reach Redis and how this node takes part.
 #[derive(Debug, Clone)]
@@ -217,10 +237,15 @@ struct Inner {
     /// Wakes the supervisor when a command saw the connection fail.
     wake: Notify,
     groups_ready: AtomicBool,
-    /// XAUTOCLAIM cursors per stream, so a long pending list is walked, not rescanned.
-    claim_cursor: Mutex<HashMap<String, String>>,
+    /// Per stream, how far this node has taken back the entries a previous run of it (same
+    /// node name) left pending: `None` once done.
+    recovery: Mutex<HashMap<String, Option<String>>>,
+    /// Per stream, the entries this node has taken and not yet acknowledged: queued for its
+    /// agents or running. Kept fresh (`REFRESH_LUA`) and never taken over by this node.
+    held: Mutex<HashMap<String, BTreeSet<String>>>,
     dead_letters: AtomicU64,
     enqueue: Script,
+    refresh: Script,
 }
 
 /// The Redis backend of the `Bus` seam. Dropping it stops its tasks; intents it took and
@@ -350,9 +375,11 @@ impl RedisBus {
             outbox: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             groups_ready: AtomicBool::new(false),
-            claim_cursor: Mutex::new(HashMap::new()),
+            recovery: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
             dead_letters: AtomicU64::new(0),
             enqueue: Script::new(ENQUEUE_LUA),
+            refresh: Script::new(REFRESH_LUA),
         });
         let _ = decoder.set(Arc::downgrade(&inner));
         // The groups exist before anything is sent, so no intent is missed; a failure here
@@ -362,6 +389,7 @@ impl RedisBus {
         let cancel = CancellationToken::new();
         tokio::spawn(queue_heard_intents(inner.clone(), claim_rx, cancel.clone()));
         tokio::spawn(supervise(inner.clone(), cancel.clone()));
+        tokio::spawn(keep_held_fresh(inner.clone(), cancel.clone()));
         Ok(RedisBus { inner, cancel })
     }
 
@@ -456,6 +484,7 @@ impl Inner {
                     .arg(entry)
                     .query_async::<i64>(&mut con)
                     .await?;
+                self.release(stream, entry);
             }
         }
         Ok(())
@@ -528,55 +557,99 @@ impl Inner {
         Ok(())
     }
 
-    /// Take over entries other consumers left idle for `claim_idle`; poison ones (delivered
-    /// more than `max_deliveries` times) go to the dead letters.
-    async fn take_over(&self, stream: &str, max: usize) -> Result<Vec<Delivery>, RedisError> {
-        let mut con = self.cmd.clone();
-        let cursor = self
-            .claim_cursor
+    /// Whether this node holds the entry (taken, not yet acknowledged).
+    fn holds(&self, stream: &str, entry: &str) -> bool {
+        self.held
             .lock()
-            .ok()
-            .and_then(|c| c.get(stream).cloned())
-            .unwrap_or_else(|| "0-0".into());
-        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .map(|h| h.get(stream).is_some_and(|s| s.contains(entry)))
+            .unwrap_or(false)
+    }
+
+    fn hold(&self, stream: &str, entry: &str) {
+        if let Ok(mut h) = self.held.lock() {
+            h.entry(stream.to_string())
+                .or_default()
+                .insert(entry.to_string());
+        }
+    }
+
+    fn release(&self, stream: &str, entry: &str) {
+        if let Ok(mut h) = self.held.lock()
+            && let Some(s) = h.get_mut(stream)
+        {
+            s.remove(entry);
+        }
+    }
+
+    /// Reset the idle time of every entry this node holds, so that no node takes them
+    /// over while this one still works on them; forget the ones another node has taken
+    /// meanwhile (this node was cut off for longer than `claim_idle`).
+    async fn refresh_held(&self) -> Result<(), RedisError> {
+        let held: Vec<(String, Vec<String>)> = self
+            .held
+            .lock()
+            .map(|h| {
+                h.iter()
+                    .filter(|(_, ids)| !ids.is_empty())
+                    .map(|(s, ids)| (s.clone(), ids.iter().cloned().collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut con = self.cmd.clone();
+        for (stream, ids) in held {
+            for chunk in ids.chunks(REFRESH_BATCH) {
+                let mut call = self.refresh.key(&stream);
+                call.arg(CONSUMER_GROUP).arg(&self.opts.node);
+                for id in chunk {
+                    call.arg(id);
+                }
+                let kept: Vec<String> = call.invoke_async(&mut con).await?;
+                if kept.len() == chunk.len() {
+                    continue;
+                }
+                let kept: std::collections::HashSet<&str> =
+                    kept.iter().map(String::as_str).collect();
+                for id in chunk.iter().filter(|id| !kept.contains(id.as_str())) {
+                    // Acknowledged just now, or taken over while this node was away.
+                    if self.holds(&stream, id) {
+                        tracing::debug!(stream, entry = %id, "bus: an intent this node held is no longer pending for it");
+                        self.release(&stream, id);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Claim `candidates` (id, deliveries so far) for this node, if still idle for
+    /// `min_idle`, and turn them into deliveries; poison ones (delivered more than
+    /// `max_deliveries` times) go to the dead letters.
+    async fn claim(
+        &self,
+        stream: &str,
+        candidates: &[(String, u64)],
+        min_idle: Duration,
+    ) -> Result<Vec<Delivery>, RedisError> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut con = self.cmd.clone();
+        let mut xclaim = redis::cmd("XCLAIM");
+        xclaim
             .arg(stream)
             .arg(CONSUMER_GROUP)
             .arg(&self.opts.node)
-            .arg(self.opts.claim_idle.as_millis() as u64)
-            .arg(&cursor)
-            .arg("COUNT")
-            .arg(max.max(1))
-            .query_async(&mut con)
-            .await?;
-        if let Ok(mut c) = self.claim_cursor.lock() {
-            c.insert(stream.to_string(), reply.next_stream_id.clone());
+            .arg(min_idle.as_millis() as u64);
+        for (id, _) in candidates {
+            xclaim.arg(id);
         }
-        if !reply.deleted_ids.is_empty() {
-            // Trimmed away (MAXLEN) before anyone finished them; Redis drops them from
-            // the pending list.
-            tracing::warn!(
-                stream,
-                lost = reply.deleted_ids.len(),
-                "bus: pending intents were trimmed from the stream before they were finished"
-            );
-        }
-        if reply.claimed.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The delivery counts, which XAUTOCLAIM has just raised.
-        let mut pipe = redis::pipe();
-        for entry in &reply.claimed {
-            pipe.cmd("XPENDING")
-                .arg(stream)
-                .arg(CONSUMER_GROUP)
-                .arg(&entry.id)
-                .arg(&entry.id)
-                .arg(1);
-        }
-        let pending: Vec<StreamPendingCountReply> = pipe.query_async(&mut con).await?;
+        // Entries trimmed or deleted meanwhile are skipped (and dropped from the pending
+        // list) by Redis; entries another node refreshed meanwhile are no longer idle.
+        let reply: StreamClaimReply = xclaim.query_async(&mut con).await?;
+        let before: HashMap<&str, u64> = candidates.iter().map(|(i, n)| (i.as_str(), *n)).collect();
         let mut out = Vec::new();
-        for (entry, p) in reply.claimed.iter().zip(pending) {
-            let attempts = p.ids.first().map_or(1, |p| p.times_delivered as u64);
+        for entry in &reply.ids {
+            let attempts = before.get(entry.id.as_str()).copied().unwrap_or(0) + 1;
             if attempts > self.opts.max_deliveries {
                 let reason = format!(
                     "delivered {attempts} times (bus.max_deliveries = {})",
@@ -590,6 +663,72 @@ impl Inner {
             }
         }
         Ok(out)
+    }
+
+    /// Take back what a previous run of this node (same name: killed, restarted) left
+    /// pending, without waiting for `claim_idle`: nothing in this process holds it.
+    async fn recover(&self, stream: &str, max: usize) -> Result<Vec<Delivery>, RedisError> {
+        let cursor = match self.recovery.lock() {
+            Ok(r) => match r.get(stream) {
+                Some(None) => return Ok(Vec::new()),
+                Some(Some(c)) => format!("({c}"),
+                None => "-".to_string(),
+            },
+            Err(_) => return Ok(Vec::new()),
+        };
+        let mut con = self.cmd.clone();
+        let pending: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(CONSUMER_GROUP)
+            .arg(&cursor)
+            .arg("+")
+            .arg(max.max(1))
+            .arg(&self.opts.node)
+            .query_async(&mut con)
+            .await?;
+        let next = pending.ids.last().map(|p| p.id.clone());
+        if let Ok(mut r) = self.recovery.lock() {
+            r.insert(stream.to_string(), next);
+        }
+        let candidates: Vec<(String, u64)> = pending
+            .ids
+            .iter()
+            .filter(|p| !self.holds(stream, &p.id))
+            .map(|p| (p.id.clone(), p.times_delivered as u64))
+            .collect();
+        if !candidates.is_empty() {
+            tracing::info!(
+                stream,
+                count = candidates.len(),
+                "bus: taking back intents an earlier run of this node left unfinished"
+            );
+        }
+        self.claim(stream, &candidates, Duration::ZERO).await
+    }
+
+    /// Take over entries left idle for `claim_idle` by a node that stopped working on them
+    /// (crashed, cut off). Never what this node holds: those it keeps fresh, and taking
+    /// them again would run them twice and count deliveries towards the dead letters.
+    async fn take_over(&self, stream: &str, max: usize) -> Result<Vec<Delivery>, RedisError> {
+        let mut con = self.cmd.clone();
+        let idle = self.opts.claim_idle;
+        let pending: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(CONSUMER_GROUP)
+            .arg("IDLE")
+            .arg(idle.as_millis() as u64)
+            .arg("-")
+            .arg("+")
+            .arg(max.max(1))
+            .query_async(&mut con)
+            .await?;
+        let candidates: Vec<(String, u64)> = pending
+            .ids
+            .iter()
+            .filter(|p| !(p.consumer == self.opts.node && self.holds(stream, &p.id)))
+            .map(|p| (p.id.clone(), p.times_delivered as u64))
+            .collect();
+        self.claim(stream, &candidates, idle).await
     }
 
     /// New entries for this node, waiting up to `wait` when there are none.
@@ -673,6 +812,7 @@ impl Inner {
             .await?;
             return Ok(None);
         }
+        self.hold(stream, &entry.id);
         Ok(Some(Delivery {
             envelope,
             token: format!("{stream} {}", entry.id),
@@ -751,6 +891,12 @@ impl Inner {
     async fn take(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, RedisError> {
         self.ensure_groups().await?;
         let mut out = Vec::new();
+        for stream in self.own_streams() {
+            if out.len() >= max {
+                break;
+            }
+            out.extend(self.recover(&stream, max - out.len()).await?);
+        }
         for stream in self.own_streams() {
             if out.len() >= max {
                 break;
@@ -911,6 +1057,30 @@ async fn queue_heard_intents(
             .await
         {
             tracing::warn!(id = %envelope.id, error = %e, "bus: could not queue a heard intent");
+            if is_connection_error(&e) {
+                inner.mark_down();
+            }
+        }
+    }
+}
+
+/// Keep what this node holds from being taken over (by itself too) while it works on it:
+/// refresh it well within `claim_idle`.
+async fn keep_held_fresh(inner: Arc<Inner>, cancel: CancellationToken) {
+    let every =
+        (inner.opts.claim_idle / 3).clamp(Duration::from_millis(10), Duration::from_secs(10));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if inner.down.load(Ordering::SeqCst) {
+            continue;
+        }
+        if let Err(e) = inner.refresh_held().await {
+            tracing::debug!(error = %e, "bus: could not refresh the intents this node holds");
             if is_connection_error(&e) {
                 inner.mark_down();
             }

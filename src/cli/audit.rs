@@ -15,9 +15,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
 use crate::audit::{
-    AuditRecord, Follower, LineRead, Outcome, SegmentReader, list_segments, verify_dir,
+    AuditRecord, Follower, LineRead, Outcome, SegmentReader, compare_with_mirror, fetch_mirror,
+    list_segments, mirror_key, verify_dir,
 };
-use crate::config::Config;
+use crate::config::{BusBackend, Config};
 
 /// How often `tail -f` looks for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -49,7 +50,16 @@ pub enum AuditCommand {
     /// Catches edited records (hash mismatch), deleted or reordered ones (broken link or
     /// seq gap, also across files) and records cut off the end (checked against the HEAD
     /// file). A torn last line left by a crash is a warning, not a failure.
-    Verify,
+    ///
+    /// With Redis configured (bus.backend = redis, or auto finding one) and its mirror
+    /// stream `{prefix}aios:audit` present, the files are also compared with the mirror
+    /// record by record, which catches files rewritten with a recomputed chain.
+    Verify {
+        /// Require the comparison with the Redis mirror: fail when Redis or the mirror
+        /// stream cannot be read.
+        #[arg(long)]
+        against_mirror: bool,
+    },
     /// Print audit records as JSONL on stdout, as written.
     Export {
         /// Earliest record time: RFC 3339 (2026-11-24T12:00:00Z), a UTC date or date-time
@@ -78,7 +88,10 @@ pub async fn run(config: &Config, cmd: AuditCommand) -> Result<()> {
             let filter = Filter { agent, action };
             tail(&dir, &filter, lines, json, follow).await
         }
-        AuditCommand::Verify => verify(&dir).await,
+        AuditCommand::Verify { against_mirror } => {
+            let mirror = MirrorUse::of(config, against_mirror);
+            verify(&dir, mirror).await
+        }
         AuditCommand::Export { since, until } => export(&dir, since, until).await,
     }
 }
@@ -299,7 +312,43 @@ fn shorten(s: &str, max: usize) -> String {
     out
 }
 
-async fn verify(dir: &Path) -> Result<()> {
+/// Whether `verify` compares with the Redis mirror, and how hard.
+enum MirrorUse {
+    /// No Redis configured.
+    Skip,
+    /// Redis is configured: compare when the mirror can be read; say so when it cannot.
+    IfThere {
+        url: String,
+        prefix: String,
+        quiet: bool,
+    },
+    /// `--against-mirror`: the comparison must happen.
+    Required { url: String, prefix: String },
+}
+
+impl MirrorUse {
+    fn of(config: &Config, required: bool) -> MirrorUse {
+        let url = config.bus.url.clone();
+        let prefix = config.bus.prefix.clone();
+        match (required, config.bus.backend) {
+            (true, _) => MirrorUse::Required { url, prefix },
+            (false, BusBackend::Memory) => MirrorUse::Skip,
+            (false, BusBackend::Redis) => MirrorUse::IfThere {
+                url,
+                prefix,
+                quiet: false,
+            },
+            // `auto` without a Redis is the in-process bus: nothing to say.
+            (false, BusBackend::Auto) => MirrorUse::IfThere {
+                url,
+                prefix,
+                quiet: true,
+            },
+        }
+    }
+}
+
+async fn verify(dir: &Path, mirror: MirrorUse) -> Result<()> {
     let report = {
         let dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || verify_dir(&dir))
@@ -309,19 +358,55 @@ async fn verify(dir: &Path) -> Result<()> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    match report.first_bad {
-        Some(bad) => Err(eyre!("audit chain broken at {bad}")),
-        None => {
-            let plural =
-                |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-            println!(
-                "audit chain OK: {} in {}",
-                plural(report.records as u64, "record"),
-                plural(report.files as u64, "file")
-            );
-            Ok(())
-        }
+    if let Some(bad) = report.first_bad {
+        return Err(eyre!("audit chain broken at {bad}"));
     }
+    let against = match mirror {
+        MirrorUse::Skip => None,
+        MirrorUse::IfThere { url, prefix, quiet } => match fetch_mirror(&url, &prefix).await {
+            Ok(Some(records)) => Some((records, prefix)),
+            Ok(None) => None,
+            Err(e) => {
+                if !quiet {
+                    eprintln!("warning: not compared with the Redis mirror: {e}");
+                }
+                None
+            }
+        },
+        MirrorUse::Required { url, prefix } => match fetch_mirror(&url, &prefix).await {
+            Ok(Some(records)) => Some((records, prefix)),
+            Ok(None) => {
+                return Err(eyre!(
+                    "--against-mirror: Redis has no audit mirror stream `{}`",
+                    mirror_key(&prefix)
+                ));
+            }
+            Err(e) => return Err(eyre!("--against-mirror: {e}")),
+        },
+    };
+    let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    println!(
+        "audit chain OK: {} in {}",
+        plural(report.records, "record"),
+        plural(report.files as u64, "file")
+    );
+    if let Some((records, prefix)) = against {
+        let compared = {
+            let dir = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || compare_with_mirror(&dir, &records))
+                .await
+                .wrap_err("comparing the audit log with its mirror")??
+        };
+        if compared.first_mismatch.is_some() {
+            return Err(eyre!(
+                "{} `{}`: {compared}",
+                "audit mirror",
+                mirror_key(&prefix)
+            ));
+        }
+        println!("audit mirror `{}`: {compared}", mirror_key(&prefix));
+    }
+    Ok(())
 }
 
 async fn export(
@@ -599,6 +684,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.audit.dir = dir.path().to_path_buf();
+        // `auto` would look for a mirror on a Redis at 6379, which tests never touch.
+        config.bus.backend = BusBackend::Memory;
         let log = AuditLog::open(AuditOptions::from_config(&config)).unwrap();
         for i in 0..3 {
             log.append(AuditEntry {
@@ -614,12 +701,26 @@ mod tests {
             .unwrap();
         }
         log.close().await.unwrap();
-        run(&config, AuditCommand::Verify).await.unwrap();
+        run(
+            &config,
+            AuditCommand::Verify {
+                against_mirror: false,
+            },
+        )
+        .await
+        .unwrap();
 
         let file = dir.path().join(segment_name(1));
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, text.replacen("step-1", "step-7", 1)).unwrap();
-        let err = run(&config, AuditCommand::Verify).await.unwrap_err();
+        let err = run(
+            &config,
+            AuditCommand::Verify {
+                against_mirror: false,
+            },
+        )
+        .await
+        .unwrap_err();
         let message = err.to_string();
         assert!(message.contains("audit-000001.jsonl:2 seq 1"), "{message}");
         assert!(message.contains("edited"), "{message}");

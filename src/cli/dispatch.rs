@@ -95,10 +95,15 @@ pub async fn run(config: Config, args: DispatchArgs) -> Result<ExitCode> {
         }
         println!();
         let note = format!(
-            "— {} · {} · {} tokens · context v{} ({})",
+            "— {} · {} · {} tokens{} · context v{} ({})",
             reply.agent_id,
             reply.model,
             reply.usage.completion_tokens,
+            if reply.usage.counted_by.is_runner() {
+                ""
+            } else {
+                " (counted by aios: the runner reported none)"
+            },
             reply.context_version,
             reply.context_id
         );

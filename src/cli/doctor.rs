@@ -145,6 +145,7 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         Status::Ok,
         format!("JSONL at {}", config.audit_dir().display()),
     ));
+    out.push(audit_chain_check(config).await);
 
     out.push(bus);
 
@@ -155,6 +156,38 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
     });
     out.push(llm_check(config).await);
     out
+}
+
+/// Whether the audit files' hash chain verifies (`aios audit verify` says more).
+async fn audit_chain_check(config: &Config) -> Check {
+    let dir = config.audit_dir();
+    let verified = tokio::task::spawn_blocking(move || crate::audit::verify_dir(&dir)).await;
+    match verified {
+        Ok(Ok(report)) => match report.first_bad {
+            None => check(
+                "audit",
+                Status::Ok,
+                format!("chain verified: {} record(s)", report.records),
+            ),
+            Some(bad) => check(
+                "audit",
+                Status::Warn,
+                crate::sanitize::one_line(&format!(
+                    "the chain does not verify: broken at {bad}; see `aios audit verify`"
+                )),
+            ),
+        },
+        Ok(Err(e)) => check(
+            "audit",
+            Status::Warn,
+            format!("could not verify the chain: {e}"),
+        ),
+        Err(e) => check(
+            "audit",
+            Status::Warn,
+            format!("could not verify the chain: {e}"),
+        ),
+    }
 }
 
 /// The model runner `llm.runner` names, probed: an explicit one that is down fails; `auto`

@@ -1,7 +1,8 @@
 //! `aios health`: does the owner of the data dir (a running `aios serve` or TUI) answer on
 //! its control socket? Made for container healthchecks and service monitors: it never takes
 //! the data dir itself (so it cannot race the server's start the way `aios agents` would),
-//! writes no audit record, and needs no curl in the image.
+//! writes no audit record, and needs no curl in the image. An owner that answers but whose
+//! audit writer cannot write (a full disk) is unhealthy: it refuses every call.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -37,6 +38,14 @@ pub async fn run(config: &Config) -> Result<ExitCode> {
         serde_json::Value::Null => "?".to_string(),
         other => other.to_string(),
     };
+    if info["audit"]["ok"] == serde_json::Value::Bool(false) {
+        return Err(eyre!(
+            "unhealthy: node {} answers, but its audit writer cannot write, so every call is \
+             refused: {}",
+            field("node"),
+            info["audit"]["error"].as_str().unwrap_or("no reason given")
+        ));
+    }
     println!(
         "ok: node {} answers: {} agents, runner {}, store {}, memory {}",
         field("node"),

@@ -26,6 +26,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     if let Some(m) = &metrics {
         println!("metrics listening on {}", m.url);
     }
+    warn_of_a_broken_chain(&config).await;
     let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
     let socket = socket_path(&data_dir);
     let stop_server = CancellationToken::new();
@@ -87,4 +88,21 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     mcp.stop().await;
     runtime.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Verify the audit chain before the runtime writes to it (its first write would replace a
+/// missing `HEAD`, hiding that it was gone) and warn, in the log and on stderr, when it
+/// does not verify. Serving goes on: the log is evidence, not a reason to stop.
+async fn warn_of_a_broken_chain(config: &Config) {
+    let dir = config.audit_dir();
+    let warning = tokio::task::spawn_blocking(move || crate::audit::chain_warning(&dir))
+        .await
+        .unwrap_or_else(|e| Some(format!("the audit log could not be verified: {e}")));
+    if let Some(warning) = warning {
+        tracing::warn!(warning = %warning, "starting on an audit log that does not verify");
+        eprintln!(
+            "aios serve: warning: {}",
+            crate::sanitize::one_line(&warning)
+        );
+    }
 }

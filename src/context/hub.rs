@@ -1,5 +1,11 @@
 //! `ContextHub`: the one door to agent state. Agents, the TUI, the CLI and MCP clients all
 //! call these methods; each call writes one audit record and may emit `RuntimeEvent`s.
+//!
+//! Audit comes first: a call is refused before it acts when the audit writer cannot
+//! write (its record could not be kept), and a call that changes state answers ok only
+//! once its record is fsynced. If the disk fills between the two, the change is made
+//! and the call fails saying so; the writer keeps that record and writes it when space
+//! returns (it is lost only if the process dies before).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -43,6 +49,20 @@ pub enum HubError {
     Memory(#[from] MemoryError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The call changed state but its audit record is not (yet) durable.
+    #[error("`{action}` was carried out, but {problem}: {source}")]
+    Unaudited {
+        action: String,
+        problem: &'static str,
+        source: AuditError,
+    },
+}
+
+/// Whether a call changes agent state; such a call waits for its record's fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Reads,
+    Changes,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -212,7 +232,7 @@ impl ContextHub {
         Ok(())
     }
 
-    /// Run one call and audit it, whatever its outcome.
+    /// Run one call that only reads and audit it, whatever its outcome.
     async fn call<T, F, Fut>(
         &self,
         caller: &Caller,
@@ -225,7 +245,44 @@ impl ContextHub {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Touched<T>, HubError>>,
     {
+        self.audited(caller, agent_id, action, input, Effect::Reads, f)
+            .await
+    }
+
+    /// Run one call that changes state and audit it; it answers ok only once its record
+    /// is on disk.
+    async fn change<T, F, Fut>(
+        &self,
+        caller: &Caller,
+        agent_id: Option<&str>,
+        action: &str,
+        input: Value,
+        f: F,
+    ) -> Result<T, HubError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Touched<T>, HubError>>,
+    {
+        self.audited(caller, agent_id, action, input, Effect::Changes, f)
+            .await
+    }
+
+    async fn audited<T, F, Fut>(
+        &self,
+        caller: &Caller,
+        agent_id: Option<&str>,
+        action: &str,
+        input: Value,
+        effect: Effect,
+        f: F,
+    ) -> Result<T, HubError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Touched<T>, HubError>>,
+    {
         let started = Instant::now();
+        // Write-ahead: a record that could not be kept means the call does not happen.
+        self.inner.audit.ready()?;
         let result = match agent_id {
             Some(id) => match self.spec(id) {
                 Ok(_) => f().await,
@@ -250,7 +307,28 @@ impl ContextHub {
         );
         // The call's own error says more than a closed audit log does.
         let (value, _) = result?;
-        audited?;
+        let unaudited = |problem, source| HubError::Unaudited {
+            action: action.to_string(),
+            problem,
+            source,
+        };
+        if effect == Effect::Changes {
+            audited.map_err(|e| match e {
+                HubError::Audit(source) => {
+                    unaudited("its audit record could not be written", source)
+                }
+                other => other,
+            })?;
+            self.inner.audit.flush().await.map_err(|source| {
+                unaudited(
+                    "its audit record is not on disk yet (it is written when the audit log \
+                     can be written again)",
+                    source,
+                )
+            })?;
+        } else {
+            audited?;
+        }
         Ok(value)
     }
 
@@ -341,7 +419,7 @@ impl ContextHub {
         goals: Vec<String>,
     ) -> Result<Vec<String>, HubError> {
         let input = json!({"agent_id": agent_id, "goals": goals});
-        self.call(caller, Some(agent_id), "set_goals", input, || async {
+        self.change(caller, Some(agent_id), "set_goals", input, || async {
             let goals = self.mask_all(clean_list("goal", goals)?);
             self.write_part(agent_id, Part::Goals, json!(goals)).await?;
             Ok((goals, None))
@@ -378,7 +456,7 @@ impl ContextHub {
         traits: Vec<String>,
     ) -> Result<Vec<String>, HubError> {
         let input = json!({"agent_id": agent_id, "persona_traits": traits});
-        self.call(
+        self.change(
             caller,
             Some(agent_id),
             "set_persona_traits",
@@ -427,7 +505,7 @@ impl ContextHub {
         hook: ProtocolHook,
     ) -> Result<Vec<ProtocolHook>, HubError> {
         let input = json!({"agent_id": agent_id, "hook": hook});
-        self.call(
+        self.change(
             caller,
             Some(agent_id),
             "add_protocol_hook",
@@ -478,7 +556,7 @@ impl ContextHub {
         name: &str,
     ) -> Result<Vec<ProtocolHook>, HubError> {
         let input = json!({"agent_id": agent_id, "name": name});
-        self.call(
+        self.change(
             caller,
             Some(agent_id),
             "remove_protocol_hook",
@@ -539,7 +617,7 @@ impl ContextHub {
     ) -> Result<u64, HubError> {
         let input =
             json!({"agent_id": agent_id, "kind": kind, "summary": summary, "intent_id": intent_id});
-        self.call(caller, Some(agent_id), "append_trace", input, || async {
+        self.change(caller, Some(agent_id), "append_trace", input, || async {
             if kind.trim().is_empty() {
                 return Err(HubError::BadRequest(
                     "a trace needs a non-empty `kind`".into(),
@@ -585,7 +663,7 @@ impl ContextHub {
         intent_id: Option<&str>,
     ) -> Result<u64, HubError> {
         let input = json!({"agent_id": agent_id, "role": role, "bytes": text.len(), "intent_id": intent_id});
-        self.call(caller, Some(agent_id), "append_chat", input, || async {
+        self.change(caller, Some(agent_id), "append_chat", input, || async {
             if !matches!(role, "user" | "assistant") {
                 return Err(HubError::BadRequest(format!(
                     "a chat turn's role is `user` or `assistant`, not `{role}`"
@@ -657,7 +735,7 @@ impl ContextHub {
     ) -> Result<ContextVersion, HubError> {
         let input =
             json!({"agent_id": agent_id, "summary": summary, "bytes": text.len(), "cause": cause});
-        self.call(caller, Some(agent_id), "update_context", input, || async {
+        self.change(caller, Some(agent_id), "update_context", input, || async {
             if text.len() > MAX_CONTEXT_BYTES {
                 return Err(HubError::BadRequest(format!(
                     "context is {} bytes; the limit is {MAX_CONTEXT_BYTES}",
@@ -757,7 +835,7 @@ impl ContextHub {
         tags: Vec<String>,
     ) -> Result<MemoryItem, HubError> {
         let input = json!({"agent_id": agent_id, "kind": kind, "text": text, "tags": tags});
-        self.call(caller, Some(agent_id), "remember", input, || async {
+        self.change(caller, Some(agent_id), "remember", input, || async {
             if text.trim().is_empty() {
                 return Err(HubError::BadRequest(
                     "nothing to remember: `text` is empty".into(),
@@ -883,6 +961,99 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A hub on redb and the local memory in `dir`, whose audit log writes through a disk
+    /// that fills up when `full` is set.
+    fn hub_on_filling_disk(dir: &std::path::Path, full: Arc<AtomicBool>) -> ContextHub {
+        use crate::audit::{AuditOptions, writer_tests::FillingDisk};
+        let audit = AuditLog::open_on(
+            AuditOptions {
+                flush_interval: std::time::Duration::from_secs(3600),
+                ..AuditOptions::new(dir.join("audit"))
+            },
+            Box::new(FillingDisk(full)),
+        )
+        .unwrap();
+        let store = crate::context::EmbeddedStore::open(&dir.join("state.redb")).unwrap();
+        let memory = crate::memory::LocalMemory::open(&dir.join("memory"), 64).unwrap();
+        ContextHub::new(
+            Catalog::builtin(),
+            Arc::new(store),
+            Arc::new(memory),
+            Arc::new(crate::memory::HashEmbedder::new(64)),
+            audit,
+            broadcast::channel(16).0,
+            HubOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_record_cannot_be_written_fails_and_the_hub_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = Arc::new(AtomicBool::new(false));
+        let hub = hub_on_filling_disk(dir.path(), full.clone());
+        let me = Caller::cli();
+        let count = |hub: &ContextHub| {
+            let hub = hub.clone();
+            async move {
+                hub.inner
+                    .memory
+                    .count(&MemoryFilter::agent("ops-agent"))
+                    .await
+                    .unwrap()
+            }
+        };
+        hub.remember(&me, "ops-agent", "fact", "before", vec![])
+            .await
+            .unwrap();
+
+        // The disk fills: the change is made by a healthy hub, but it does not answer ok
+        // while its record is not on disk.
+        full.store(true, Ordering::SeqCst);
+        let err = hub
+            .remember(&me, "ops-agent", "fact", "while full", vec![])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, HubError::Unaudited { .. }), "{err}");
+        assert!(err.to_string().contains("not on disk"), "{err}");
+        assert_eq!(count(&hub).await, 2);
+        // Now the writer is known to be broken: calls are refused before they act.
+        let err = hub
+            .remember(&me, "ops-agent", "fact", "refused", vec![])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, HubError::Audit(AuditError::Unavailable(_))),
+            "{err}"
+        );
+        assert!(err.to_string().contains("refused"), "{err}");
+        assert_eq!(count(&hub).await, 2, "a refused call changed nothing");
+        assert!(hub.get_goals(&me, "ops-agent").await.is_err());
+
+        // Space returns: the writer takes the kept record and calls work again.
+        full.store(false, Ordering::SeqCst);
+        let mut tries = 0;
+        while hub.audit_log().failure().is_some() {
+            assert!(tries < 500, "the audit writer did not recover");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tries += 1;
+        }
+        hub.remember(&me, "ops-agent", "fact", "after", vec![])
+            .await
+            .unwrap();
+        hub.audit_log().close().await.unwrap();
+        let report = crate::audit::verify_dir(&dir.path().join("audit")).unwrap();
+        assert!(report.is_ok(), "{:?}", report.first_bad);
+        let read = crate::audit::read_dir(&dir.path().join("audit")).unwrap();
+        let texts: Vec<&str> = read
+            .records
+            .iter()
+            .filter_map(|r| r.input["text"].as_str())
+            .collect();
+        assert_eq!(texts, vec!["before", "while full", "after"]);
+    }
 
     #[test]
     fn edit_distance_counts_edits() {

@@ -24,7 +24,18 @@ pub async fn handle(
 ) -> Result<Value, String> {
     let hub = rt.hub();
     match request {
-        Request::Info => to_value(rt.info()),
+        Request::Info => {
+            let mut info = to_value(rt.info())?;
+            // For `aios health`: an owner whose audit writer cannot write refuses calls.
+            if let Value::Object(map) = &mut info {
+                let failure = hub.audit_log().failure();
+                map.insert(
+                    "audit".into(),
+                    json!({"ok": failure.is_none(), "error": failure}),
+                );
+            }
+            Ok(info)
+        }
         Request::Agents => {
             let specs = hub.list_agents(caller).await.map_err(|e| e.to_string())?;
             let rows: Vec<AgentRow> = specs

@@ -156,6 +156,27 @@ pub struct Usage {
     pub eval_ms: f64,
     /// Time spent loading the model, in milliseconds.
     pub load_ms: f64,
+    /// Who counted `completion_tokens`: the runner, or aios from the streamed deltas when
+    /// the runner reported no usage (llama.cpp's server ignores `include_usage`).
+    #[serde(skip_serializing_if = "TokenCounter::is_runner")]
+    pub counted_by: TokenCounter,
+}
+
+/// Whose count `Usage::completion_tokens` is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCounter {
+    /// The model runner reported it.
+    #[default]
+    Runner,
+    /// The runner reported none: aios counted the streamed deltas, one token each.
+    Aios,
+}
+
+impl TokenCounter {
+    pub fn is_runner(&self) -> bool {
+        *self == TokenCounter::Runner
+    }
 }
 
 impl Usage {

@@ -259,6 +259,8 @@ impl OllamaDecoder {
                     prompt_eval_ms: ms(chunk.prompt_eval_duration),
                     eval_ms: ms(chunk.eval_duration),
                     load_ms: ms(chunk.load_duration),
+                    // Ollama always reports its counts.
+                    counted_by: crate::llm::TokenCounter::Runner,
                 },
             }));
         }

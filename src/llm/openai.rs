@@ -11,7 +11,8 @@ use tokio::time::Instant;
 use super::sse::SseFramer;
 use super::transport::{Decoder, Endpoint, Timeouts, flatten, json_error, token_stream};
 use super::{
-    ChatMessage, ChatRequest, LlmError, LlmRunner, Role, TokenEvent, TokenStream, ToolCall, Usage,
+    ChatMessage, ChatRequest, LlmError, LlmRunner, Role, TokenCounter, TokenEvent, TokenStream,
+    ToolCall, Usage,
 };
 
 /// A runner backed by a server speaking the OpenAI chat-completions API.
@@ -141,6 +142,17 @@ struct Delta {
     tool_calls: Option<Vec<DeltaCall>>,
 }
 
+impl Delta {
+    /// Whether this delta carries a generated token: text, reasoning or a tool-call piece.
+    fn generated_something(&self) -> bool {
+        let text = |t: &Option<String>| t.as_deref().is_some_and(|t| !t.is_empty());
+        text(&self.content)
+            || text(&self.reasoning_content)
+            || text(&self.reasoning)
+            || self.tool_calls.as_ref().is_some_and(|c| !c.is_empty())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct DeltaCall {
     #[serde(default)]
@@ -190,6 +202,11 @@ pub struct OpenAiDecoder {
     calls: BTreeMap<usize, PartialCall>,
     finish_reason: Option<String>,
     usage: Usage,
+    /// The runner sent a usage object with a completion count.
+    usage_reported: bool,
+    /// Chunks that carried generated text or tool-call pieces: one token each on every
+    /// OpenAI-compatible server, so the count when the server reports none.
+    deltas: u64,
     done: bool,
 }
 
@@ -201,6 +218,8 @@ impl OpenAiDecoder {
             calls: BTreeMap::new(),
             finish_reason: None,
             usage: Usage::default(),
+            usage_reported: false,
+            deltas: 0,
             done: false,
         }
     }
@@ -249,6 +268,7 @@ impl OpenAiDecoder {
         if let Some(u) = chunk.usage {
             self.usage.prompt_tokens = u.prompt_tokens;
             self.usage.completion_tokens = u.completion_tokens;
+            self.usage_reported |= u.completion_tokens > 0;
         }
         if let Some(t) = chunk.timings {
             self.usage.prompt_eval_ms = t.prompt_ms;
@@ -260,6 +280,9 @@ impl OpenAiDecoder {
                 continue;
             }
             let delta = choice.delta.unwrap_or_default();
+            if delta.generated_something() {
+                self.deltas += 1;
+            }
             for text in [delta.reasoning_content, delta.reasoning]
                 .into_iter()
                 .flatten()
@@ -344,6 +367,10 @@ impl OpenAiDecoder {
         }
         self.done = true;
         let mut usage = std::mem::take(&mut self.usage);
+        if !self.usage_reported && self.deltas > 0 {
+            usage.completion_tokens = self.deltas;
+            usage.counted_by = TokenCounter::Aios;
+        }
         usage.done_reason = self.finish_reason.take().unwrap_or_else(|| "stop".into());
         out.push_back(Ok(TokenEvent::Done { usage }));
     }

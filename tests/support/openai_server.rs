@@ -82,3 +82,13 @@ pub fn chat_reply(tokens: &[&str]) -> Reply {
         .chunk(usage(12, tokens.len() as u64))
         .chunk(DONE)
 }
+
+/// A whole streamed answer as llama.cpp's server sends it: one chunk per token, then finish
+/// and `[DONE]`, with no usage chunk although the request asked for one.
+pub fn chat_reply_without_usage(tokens: &[&str]) -> Reply {
+    let mut r = Reply::new(200, SSE);
+    for t in tokens {
+        r = r.chunk(content(t));
+    }
+    r.chunk(finish("stop")).chunk(DONE)
+}
