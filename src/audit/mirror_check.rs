@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::AuditError;
-use super::mirror::{connect_stream, mirror_key, read_mirror};
+use super::mirror::{entry_of, mirror_key};
 use super::reader::{LineRead, SegmentReader, list_segments};
 
 /// Longest wait for Redis when fetching the mirror.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the connection itself: `auto` may name a Redis that is not there.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How the files and the mirror disagree at one seq.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,10 +116,21 @@ pub fn compare_with_mirror(
 }
 
 /// The mirror's records from the Redis at `url`, or `None` when it has no mirror stream.
+/// One connection attempt, no retries: a Redis that is not there is said at once.
 pub async fn fetch_mirror(url: &str, prefix: &str) -> Result<Option<Vec<(u64, String)>>, String> {
     let key = mirror_key(prefix);
     let fetch = async {
-        let mut conn = connect_stream(url, "audit mirror", FETCH_TIMEOUT).await?;
+        let client = redis::Client::open(url).map_err(|e| format!("audit mirror: {e}"))?;
+        let mut conn =
+            tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
+                .await
+                .map_err(|_| {
+                    format!(
+                        "audit mirror: Redis did not answer within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )
+                })?
+                .map_err(|e| format!("audit mirror: cannot reach Redis: {e}"))?;
         let exists: bool = redis::cmd("EXISTS")
             .arg(&key)
             .query_async(&mut conn)
@@ -126,10 +139,18 @@ pub async fn fetch_mirror(url: &str, prefix: &str) -> Result<Option<Vec<(u64, St
         if !exists {
             return Ok(None);
         }
-        read_mirror(&mut conn, &key)
+        let rows: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&key)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
             .await
-            .map(Some)
-            .map_err(|e| format!("audit mirror: reading {key}: {e}"))
+            .map_err(|e| format!("audit mirror: reading {key}: {e}"))?;
+        Ok(Some(
+            rows.into_iter()
+                .filter_map(|(_, fields)| entry_of(&fields))
+                .collect(),
+        ))
     };
     tokio::time::timeout(FETCH_TIMEOUT, fetch)
         .await

@@ -111,6 +111,8 @@ async fn run_owner(config: Config) -> Result<ExitCode> {
     let data_dir = config.data_dir();
     let looks = looks(&config)?;
     let _lock = lock(&data_dir)?;
+    // Before the runtime writes: its first write would replace a missing `HEAD`.
+    let broken_at = chain_at_start(&config).await;
     let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
     let stop_server = CancellationToken::new();
     let server = tokio::spawn({
@@ -123,7 +125,7 @@ async fn run_owner(config: Config) -> Result<ExitCode> {
     // MCP clients reach this runtime through `aios mcp` (the mcp.sock socket); HTTP is
     // `aios serve`'s, so a TUI never competes for mcp.http_bind.
     let mcp = crate::mcp::OwnerServers::start(&runtime, &config, false).await;
-    let result = show(&config, &runtime, looks, AuditSource::Local).await;
+    let result = show(&config, &runtime, looks, AuditSource::Local { broken_at }).await;
     stop_server.cancel();
     let _ = server.await;
     if let Ok(mcp) = mcp {
@@ -186,7 +188,10 @@ pub fn attached_config(mut config: Config, url: &str) -> Result<Config> {
 /// Where the audit pane reads from.
 enum AuditSource {
     /// This runtime's own files.
-    Local,
+    Local {
+        /// Where the chain was broken when this process started, and the warning.
+        broken_at: Option<(u64, String)>,
+    },
     /// The mirror stream of a runtime that runs elsewhere.
     Mirror { url: String, prefix: String },
 }
@@ -213,6 +218,25 @@ async fn show(
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Verify the audit chain before the runtime writes to it; a break is logged and returned
+/// (seq, warning) for the status line.
+async fn chain_at_start(config: &Config) -> Option<(u64, String)> {
+    let dir = config.audit_dir();
+    let report = tokio::task::spawn_blocking(move || verify_dir(&dir))
+        .await
+        .ok()?;
+    let bad = match report {
+        Ok(r) => r.first_bad?,
+        Err(e) => {
+            tracing::warn!(error = %e, "the audit log could not be verified at start");
+            return None;
+        }
+    };
+    let warning = format!("the audit chain does not verify: broken at {bad}");
+    tracing::warn!(warning = %warning, "starting on an audit log that does not verify");
+    Some((bad.seq.unwrap_or(0), warning))
 }
 
 /// The audit pane's feed: the newest records on disk and the chain's state, then live
@@ -387,7 +411,17 @@ async fn event_loop(
     let (tx, mut results) = mpsc::channel::<Action>(1024);
     let stop_feeds = CancellationToken::new();
     match audit {
-        AuditSource::Local => feed_audit(runtime, tx.clone(), app.max_lines, stop_feeds.clone()),
+        AuditSource::Local { broken_at } => {
+            if let Some((seq, warning)) = broken_at {
+                // Shown until the end, whatever the feed's own verification finds later.
+                let _ = tx.try_send(Action::AuditChain {
+                    records: 0,
+                    broken_at: Some(seq),
+                });
+                let _ = tx.try_send(Action::Notice(warning));
+            }
+            feed_audit(runtime, tx.clone(), app.max_lines, stop_feeds.clone());
+        }
         AuditSource::Mirror { url, prefix } => {
             feed_mirror(url, prefix, tx.clone(), app.max_lines, stop_feeds.clone());
         }
