@@ -35,10 +35,14 @@ pub fn load_history(path: &std::path::Path, keep: usize) -> Vec<String> {
     lines[lines.len().saturating_sub(keep)..].to_vec()
 }
 
+/// Append one intent, its secrets masked (the built-in patterns): the history is a store
+/// like any other, and an operator who pastes a key into a prompt should not find it on
+/// disk.
 fn append_history(path: &std::path::Path, line: &str, keep: usize) -> std::io::Result<()> {
     if keep == 0 {
         return Ok(());
     }
+    let line = crate::audit::builtin().redact(line);
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -174,5 +178,16 @@ mod tests {
         let p = history_path(dir.path());
         append_history(&p, "@a x\ny", 5).unwrap();
         assert_eq!(load_history(&p, 5), vec!["@a x\ny"]);
+    }
+
+    #[test]
+    fn history_on_disk_has_secrets_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = history_path(dir.path());
+        append_history(&p, "@ops-agent rotate AKIAIOSFODNN7EXAMPLE now", 5).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
+        assert!(text.contains(crate::audit::REDACTED), "{text}");
+        assert!(text.starts_with("@ops-agent rotate "), "{text}");
     }
 }
