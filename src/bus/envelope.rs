@@ -293,8 +293,30 @@ pub enum Rejection {
     NotEnvelope { message: String },
     #[error("envelope schema version {version}; this build reads version {ENVELOPE_VERSION}")]
     UnknownVersion { version: u64 },
-    #[error("{waiting} heard intents are already waiting to be queued; publish it again later")]
-    Overloaded { waiting: usize },
+    /// An intent that reached Redis when the stream held `max` (`bus.stream_max_len`)
+    /// intents not yet handled.
+    #[error(
+        "refused: {unhandled} intents are already waiting to be handled (bus.stream_max_len = {max}); publish it again later"
+    )]
+    BacklogFull { unhandled: u64, max: u64 },
+    /// An intent that Redis would not put on the stream.
+    #[error("refused: could not be queued: {message}")]
+    NotQueued { message: String },
+}
+
+impl Rejection {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::NotUtf8 => "not_utf8",
+            Rejection::NotJson { .. } => "not_json",
+            Rejection::NotEnvelope { .. } => "not_envelope",
+            Rejection::UnknownVersion { .. } => "unknown_version",
+            Rejection::BacklogFull { .. } => "backlog_full",
+            Rejection::NotQueued { .. } => "not_queued",
+        }
+    }
 }
 
 /// Decode a message received on `channel`. On `agent.action.intents` the minimal form an

@@ -136,7 +136,8 @@ pub struct BusConfig {
     pub claim_idle_ms: u32,
     /// A taken-over intent delivered this many times goes to the dead-letter stream.
     pub max_deliveries: u32,
-    /// Approximate length the intent stream is trimmed to.
+    /// Most intents an intent stream holds: handled ones are trimmed to make room; when
+    /// unhandled ones fill it, new intents are refused (answered, audited), never dropped.
     pub stream_max_len: u32,
     /// Messages kept while Redis is unreachable; more are refused with an error.
     pub outbox: u32,
