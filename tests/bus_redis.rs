@@ -163,6 +163,43 @@ async fn an_envelope_published_by_a_plain_client_is_decoded() {
 }
 
 #[tokio::test]
+async fn the_minimal_form_is_taken_on_every_seed_channel() {
+    let redis = RedisServer::start();
+    let a = bus(options(&redis.url(), "a")).await;
+    let mut rx = a.subscribe();
+    // As n8n or a shell script publishes: plain JSON, no envelope.
+    for (channel, kind) in [
+        (channels::INTENTS, kinds::INTENT),
+        (channels::MEMORY, kinds::MEMORY),
+        (channels::CONTEXT, kinds::CONTEXT),
+    ] {
+        let text = format!("plain on {channel}");
+        let raw = serde_json::json!({"agent_id": "ops-agent", "text": text, "operator": "n8n"});
+        raw_publish(&redis.url(), channel, raw.to_string().as_bytes()).await;
+        let heard = next_matching(&mut rx, |r| r.channel() == channel).await;
+        let Received::Message { envelope, .. } = heard else {
+            panic!("rejected on {channel}: {heard:?}")
+        };
+        assert_eq!(envelope.kind, kind);
+        assert_eq!(envelope.agent_id.as_deref(), Some("ops-agent"));
+        assert_eq!(envelope.source.node, "external");
+        assert_eq!(envelope.summary().trim_start_matches("v0 "), text);
+    }
+    assert!(a.stats().rejected.is_empty(), "{:?}", a.stats().rejected);
+    // And what is not even JSON is said in words.
+    raw_publish(&redis.url(), channels::MEMORY, br#"{"agent_id":x}"#).await;
+    let Received::Rejected(r) =
+        next_matching(&mut rx, |r| matches!(r, Received::Rejected(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        r.to_string(),
+        "rejected: not JSON at byte 12: expected value"
+    );
+}
+
+#[tokio::test]
 async fn a_minimal_intent_heard_by_two_nodes_is_queued_once() {
     let redis = RedisServer::start();
     let a = bus(options(&redis.url(), "a")).await;

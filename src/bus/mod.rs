@@ -23,8 +23,9 @@ pub use self::redis::{
     CONSUMER_GROUP, DEAD_LETTER_STREAM, INTENT_STREAM, RedisBus, RedisBusOptions,
 };
 pub use envelope::{
-    ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MemoryPayload, Payload,
-    Rejection, Source, StatePayload, channels, decode, kinds,
+    ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MINIMAL_FORM_CHANNELS,
+    MINIMAL_MEMORY_KIND, MemoryPayload, Payload, Rejection, Source, StatePayload, channels, decode,
+    kinds,
 };
 pub use local::LocalBus;
 pub use stats::{BurstLog, BusStats, ChannelStats, RejectedMessage, StatsBook};

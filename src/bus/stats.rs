@@ -29,6 +29,13 @@ pub struct RejectedMessage {
     pub preview: String,
 }
 
+/// `rejected: not JSON at byte 12: expected value` — how a rejection is shown everywhere.
+impl std::fmt::Display for RejectedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rejected: {}", self.reason)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusStats {
     pub channels: BTreeMap<String, ChannelStats>,
