@@ -34,6 +34,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const BUILD_INFO: &str = "aios_build_info";
 pub const INTENTS_HANDLED: &str = "aios_intents_handled_total";
 pub const INTENTS_FAILED: &str = "aios_intents_failed_total";
+pub const INTENTS_REFUSED: &str = "aios_intents_refused_total";
 pub const INTENT_DURATION: &str = "aios_intent_duration_seconds";
 pub const TOKENS_GENERATED: &str = "aios_tokens_generated_total";
 pub const FIRST_TOKEN: &str = "aios_time_to_first_token_seconds";
@@ -126,6 +127,11 @@ fn describe() {
         INTENTS_FAILED,
         Unit::Count,
         "Intents that ended in an error or were stopped."
+    );
+    describe_counter!(
+        INTENTS_REFUSED,
+        Unit::Count,
+        "Intents that reached the bus and were refused out loud (answered on the results channel), by reason."
     );
     describe_histogram!(
         INTENT_DURATION,
@@ -290,6 +296,12 @@ async fn upkeep(prometheus: PrometheusHandle, cancel: CancellationToken) {
 pub fn intent_handled(agent_id: &str, took: Duration) {
     counter!(INTENTS_HANDLED, "agent" => agent_id.to_string()).increment(1);
     histogram!(INTENT_DURATION, "agent" => agent_id.to_string()).record(took.as_secs_f64());
+}
+
+/// An intent heard on the bus could not be taken and was refused (`backlog_full`, the
+/// stream holds `bus.stream_max_len` unhandled intents; `not_queued`, Redis refused it).
+pub fn intent_refused(reason: &'static str) {
+    counter!(INTENTS_REFUSED, "reason" => reason).increment(1);
 }
 
 pub fn intent_failed(agent_id: &str) {

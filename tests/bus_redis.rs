@@ -163,6 +163,43 @@ async fn an_envelope_published_by_a_plain_client_is_decoded() {
 }
 
 #[tokio::test]
+async fn the_minimal_form_is_taken_on_every_seed_channel() {
+    let redis = RedisServer::start();
+    let a = bus(options(&redis.url(), "a")).await;
+    let mut rx = a.subscribe();
+    // As n8n or a shell script publishes: plain JSON, no envelope.
+    for (channel, kind) in [
+        (channels::INTENTS, kinds::INTENT),
+        (channels::MEMORY, kinds::MEMORY),
+        (channels::CONTEXT, kinds::CONTEXT),
+    ] {
+        let text = format!("plain on {channel}");
+        let raw = serde_json::json!({"agent_id": "ops-agent", "text": text, "operator": "n8n"});
+        raw_publish(&redis.url(), channel, raw.to_string().as_bytes()).await;
+        let heard = next_matching(&mut rx, |r| r.channel() == channel).await;
+        let Received::Message { envelope, .. } = heard else {
+            panic!("rejected on {channel}: {heard:?}")
+        };
+        assert_eq!(envelope.kind, kind);
+        assert_eq!(envelope.agent_id.as_deref(), Some("ops-agent"));
+        assert_eq!(envelope.source.node, "external");
+        assert_eq!(envelope.summary().trim_start_matches("v0 "), text);
+    }
+    assert!(a.stats().rejected.is_empty(), "{:?}", a.stats().rejected);
+    // And what is not even JSON is said in words.
+    raw_publish(&redis.url(), channels::MEMORY, br#"{"agent_id":x}"#).await;
+    let Received::Rejected(r) =
+        next_matching(&mut rx, |r| matches!(r, Received::Rejected(_))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        r.to_string(),
+        "rejected: not JSON at byte 12: expected value"
+    );
+}
+
+#[tokio::test]
 async fn a_minimal_intent_heard_by_two_nodes_is_queued_once() {
     let redis = RedisServer::start();
     let a = bus(options(&redis.url(), "a")).await;
@@ -777,4 +814,100 @@ async fn a_waiting_take_wakes_for_a_new_intent_and_does_not_hold_up_publishing()
     let got = waiter.await.unwrap().unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].envelope.id, env.id);
+}
+
+#[tokio::test]
+async fn a_full_stream_refuses_out_loud_and_makes_room_as_intents_are_handled() {
+    let redis = RedisServer::start();
+    let mut opts = options(&redis.url(), "n1");
+    opts.stream_max_len = 2;
+    let n1 = bus(opts).await;
+    let mut refusals = n1
+        .refusals()
+        .expect("the Redis bus gives its refusals once");
+    assert!(n1.refusals().is_none());
+    let mut heard = n1.subscribe();
+    for text in ["one", "two"] {
+        n1.send_intent(&intent("ops-agent", text)).await.unwrap();
+    }
+    // A dispatch through this node is refused at once, with the reason.
+    let err = n1
+        .send_intent(&intent("ops-agent", "three"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BusError::Rejected(Rejection::BacklogFull {
+                unhandled: 2,
+                max: 2
+            })
+        ),
+        "{err:?}"
+    );
+    // One an outside tool publishes is refused, shown as a rejection, and handed over to
+    // be answered.
+    raw_publish(
+        &redis.url(),
+        channels::INTENTS,
+        br#"{"agent_id":"ops-agent","text":"from outside"}"#,
+    )
+    .await;
+    let refused = tokio::time::timeout(PATIENCE, refusals.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refused.envelope.source.node, "external");
+    assert_eq!(
+        refused.reason.to_string(),
+        "refused: 2 intents are already waiting to be handled (bus.stream_max_len = 2); \
+         publish it again later"
+    );
+    let shown = next_matching(&mut heard, |r| matches!(r, Received::Rejected(_))).await;
+    let Received::Rejected(shown) = shown else {
+        unreachable!()
+    };
+    assert_eq!(shown.channel, channels::INTENTS);
+    assert_eq!(shown.reason, refused.reason);
+    // Handled (acknowledged) entries are trimmed to make room; unhandled ones never are.
+    let taken = take_n(&n1, 2).await;
+    n1.ack(&taken[0]).await.unwrap();
+    n1.send_intent(&intent("ops-agent", "four")).await.unwrap();
+    assert!(
+        n1.send_intent(&intent("ops-agent", "five")).await.is_err(),
+        "still two unhandled"
+    );
+    n1.ack(&taken[1]).await.unwrap();
+    let rest = take_n(&n1, 1).await;
+    assert_eq!(text_of_delivery(&rest[0]), "four");
+}
+
+fn text_of_delivery(d: &Delivery) -> String {
+    d.envelope.payload_as::<IntentPayload>().unwrap().text
+}
+
+#[tokio::test]
+async fn a_subscriber_redis_cuts_off_reconnects_says_so_and_hears_again() {
+    let redis = RedisServer::start();
+    let n1 = bus(options(&redis.url(), "n1")).await;
+    let mut rx = n1.subscribe();
+    let mut con = plain(&redis.url()).await;
+    // What Redis does to a subscriber past its client-output-buffer-limit.
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert_eq!(killed, 2, "the intents link and the other channels' link");
+    wait_for("a reconnection counted", || n1.stats().reconnects >= 1).await;
+    assert_eq!(n1.state(), BusState::Connected);
+    for ch in [channels::INTENTS, channels::MEMORY] {
+        let text = format!("after the cut on {ch}");
+        let env = intent("ops-agent", &text);
+        n1.publish(ch, &env).await.unwrap();
+        let got = next_matching(&mut rx, |r| text_of(r).as_deref() == Some(text.as_str())).await;
+        assert_eq!(got.channel(), ch);
+    }
 }

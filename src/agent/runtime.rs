@@ -358,6 +358,19 @@ impl Runtime {
                 }
                 Err(e) => tracing::warn!(error = %e, "no stop requests from watchers"),
             }
+            // Intents the bus heard and could not take are answered and audited here.
+            if let Some(refused) = bus.refusals() {
+                tasks.spawn(
+                    super::intake::Refusals::new(
+                        bus.clone(),
+                        hub.clone(),
+                        events.clone(),
+                        pending.clone(),
+                        node.clone(),
+                    )
+                    .answer_bus_refusals(refused, cancel.clone()),
+                );
+            }
             tasks.spawn(
                 Intake {
                     bus: bus.clone(),

@@ -292,20 +292,73 @@ pub enum Rejection {
     TooLarge { bytes: usize, max: usize },
     #[error("not UTF-8 text")]
     NotUtf8,
-    #[error("not JSON: {message}")]
+    /// `message` says where, in words: `at byte 12: expected value`.
+    #[error("not JSON{}", json_detail(message))]
     NotJson { message: String },
     #[error("not an aios envelope: {message}")]
     NotEnvelope { message: String },
     #[error("envelope schema version {version}; this build reads version {ENVELOPE_VERSION}")]
     UnknownVersion { version: u64 },
-    #[error("{waiting} heard intents are already waiting to be queued; publish it again later")]
-    Overloaded { waiting: usize },
+    /// An intent that reached Redis when the stream held `max` (`bus.stream_max_len`)
+    /// intents not yet handled.
+    #[error(
+        "refused: {unhandled} intents are already waiting to be handled (bus.stream_max_len = {max}); publish it again later"
+    )]
+    BacklogFull { unhandled: u64, max: u64 },
+    /// An intent that Redis would not put on the stream.
+    #[error("refused: could not be queued: {message}")]
+    NotQueued { message: String },
 }
 
-/// Decode a message received on `channel`. On `agent.action.intents` the minimal form an
+/// `: what` — or ` at byte N: what` when the message starts with its position.
+fn json_detail(message: &str) -> String {
+    if message.starts_with("at byte ") {
+        format!(" {message}")
+    } else {
+        format!(": {message}")
+    }
+}
+
+/// serde_json's error in words, its place as a byte offset into the message:
+/// `at byte 12: expected value` (serde_json says `… at line 1 column 13`).
+fn json_error(text: &str, e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let what = full
+        .rfind(" at line ")
+        .map_or(full.as_str(), |i| &full[..i]);
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let byte = (line_start + e.column().saturating_sub(1)).min(text.len());
+    format!("at byte {byte}: {what}")
+}
+
+impl Rejection {
+    /// A short label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::NotUtf8 => "not_utf8",
+            Rejection::NotJson { .. } => "not_json",
+            Rejection::NotEnvelope { .. } => "not_envelope",
+            Rejection::UnknownVersion { .. } => "unknown_version",
+            Rejection::BacklogFull { .. } => "backlog_full",
+            Rejection::NotQueued { .. } => "not_queued",
+        }
+    }
+}
+
+/// The channels on which an outside tool may publish the minimal form.
+pub const MINIMAL_FORM_CHANNELS: [&str; 3] =
+    [channels::INTENTS, channels::MEMORY, channels::CONTEXT];
+
+/// Decode a message received on `channel`. On the three seed channels the minimal form an
 /// outside tool may publish — `{"agent_id": "…", "text": "…"}` — is completed into a full
-/// envelope. Its id is derived from its bytes, so every node that hears the same
-/// publication derives the same id and exactly one can claim it.
+/// envelope: an intent, a shared memory item, a note on the agent's context. Its id is
+/// derived from its bytes, so every node that hears the same publication derives the same
+/// id (and of an intent exactly one node can claim it).
 pub fn decode(channel: &str, bytes: &[u8], max_bytes: usize) -> Result<Envelope, Rejection> {
     if bytes.len() > max_bytes {
         return Err(Rejection::TooLarge {
@@ -324,7 +377,7 @@ pub fn decode(channel: &str, bytes: &[u8], max_bytes: usize) -> Result<Envelope,
     }
     let text = std::str::from_utf8(bytes).map_err(|_| Rejection::NotUtf8)?;
     let value: Value = serde_json::from_str(text).map_err(|e| Rejection::NotJson {
-        message: e.to_string(),
+        message: json_error(text, &e),
     })?;
     let Value::Object(map) = &value else {
         return Err(Rejection::NotEnvelope {
@@ -350,21 +403,29 @@ pub fn decode(channel: &str, bytes: &[u8], max_bytes: usize) -> Result<Envelope,
             }
             Ok(env)
         }
-        None if channel == channels::INTENTS => complete_minimal_intent(map, bytes),
+        None if MINIMAL_FORM_CHANNELS.contains(&channel) => complete_minimal(channel, map, bytes),
         None => Err(Rejection::NotEnvelope {
             message: "no schema version `v`".into(),
         }),
     }
 }
 
-fn complete_minimal_intent(
+/// The memory kind of a shared item published in the minimal form without one.
+pub const MINIMAL_MEMORY_KIND: &str = "semantic";
+
+/// Complete the minimal form `{"agent_id": "…", "text": "…"}` (optionally `"operator"`; on
+/// the memory channel also `"kind"` and `"tags"`) as the envelope of `channel`.
+fn complete_minimal(
+    channel: &str,
     map: &serde_json::Map<String, Value>,
     bytes: &[u8],
 ) -> Result<Envelope, Rejection> {
     let field = |k: &str| map.get(k).and_then(Value::as_str).map(str::trim);
     let (Some(agent_id), Some(text)) = (field("agent_id"), field("text")) else {
         return Err(Rejection::NotEnvelope {
-            message: "a minimal intent needs string fields `agent_id` and `text`".into(),
+            message: "no schema version `v`, and not the minimal form either: it needs \
+                      string fields `agent_id` and `text`"
+                .into(),
         });
     };
     if agent_id.is_empty() || text.is_empty() {
@@ -375,11 +436,33 @@ fn complete_minimal_intent(
     let digest = Sha256::digest(bytes);
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
+    let id = uuid::Builder::from_custom_bytes(id).into_uuid().to_string();
+    let (kind, payload) = match channel {
+        channels::MEMORY => {
+            let tags: Vec<&str> = map
+                .get("tags")
+                .and_then(Value::as_array)
+                .map(|t| t.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let memory_kind = field("kind")
+                .filter(|k| !k.is_empty())
+                .unwrap_or(MINIMAL_MEMORY_KIND);
+            (
+                kinds::MEMORY,
+                serde_json::json!({"item_id": id, "kind": memory_kind, "text": text, "tags": tags}),
+            )
+        }
+        channels::CONTEXT => (
+            kinds::CONTEXT,
+            serde_json::json!({"version": 0, "context_id": "", "summary": text}),
+        ),
+        _ => (kinds::INTENT, serde_json::json!({ "text": text })),
+    };
     Ok(Envelope {
         v: ENVELOPE_VERSION,
-        id: uuid::Builder::from_custom_bytes(id).into_uuid().to_string(),
+        id,
         ts: now_rfc3339(),
-        kind: kinds::INTENT.into(),
+        kind: kind.into(),
         source: Source {
             node: "external".into(),
             agent_id: None,
@@ -388,7 +471,7 @@ fn complete_minimal_intent(
         agent_id: Some(agent_id.to_string()),
         trace_id: None,
         parent_id: None,
-        payload: serde_json::json!({ "text": text }).into(),
+        payload: payload.into(),
     })
 }
 
@@ -445,11 +528,80 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a.id, other.id);
-        // Only on the intents channel.
+        // Not on a channel of an operator's.
         assert!(matches!(
-            decode(channels::MEMORY, raw, MAX),
+            decode("ops.deploy", raw, MAX),
             Err(Rejection::NotEnvelope { .. })
         ));
+    }
+
+    #[test]
+    fn the_minimal_form_is_completed_on_the_memory_and_context_channels() {
+        let raw = br#"{"agent_id":"ops-agent","text":"staging is on v2","operator":"n8n"}"#;
+        let memory = decode(channels::MEMORY, raw, MAX).unwrap();
+        assert_eq!(memory.kind, kinds::MEMORY);
+        assert_eq!(memory.agent_id.as_deref(), Some("ops-agent"));
+        assert_eq!(memory.source.node, "external");
+        assert_eq!(memory.source.operator.as_deref(), Some("n8n"));
+        let item: MemoryPayload = memory.payload_as().unwrap();
+        assert_eq!(item.text, "staging is on v2");
+        assert_eq!(item.kind, MINIMAL_MEMORY_KIND);
+        assert_eq!(item.item_id, memory.id);
+        assert!(item.tags.is_empty());
+        assert_eq!(memory.summary(), "staging is on v2");
+        assert_eq!(decode(channels::MEMORY, raw, MAX).unwrap().id, memory.id);
+
+        let tagged =
+            br#"{"agent_id":"ops-agent","text":"x","kind":"procedural","tags":["deploy",1]}"#;
+        let item: MemoryPayload = decode(channels::MEMORY, tagged, MAX)
+            .unwrap()
+            .payload_as()
+            .unwrap();
+        assert_eq!(
+            (item.kind.as_str(), item.tags),
+            ("procedural", vec!["deploy".to_string()])
+        );
+
+        let context = decode(channels::CONTEXT, raw, MAX).unwrap();
+        assert_eq!(context.kind, kinds::CONTEXT);
+        let note: ContextPayload = context.payload_as().unwrap();
+        assert_eq!(note.summary, "staging is on v2");
+        assert_eq!(context.summary(), "v0 staging is on v2");
+
+        for ch in MINIMAL_FORM_CHANNELS {
+            let err = decode(ch, br#"{"agent_id":"ops-agent"}"#, MAX).unwrap_err();
+            assert!(err.to_string().contains("`agent_id` and `text`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn rejections_read_as_words() {
+        let reason = decode(channels::MEMORY, br#"{"agent_id":x}"#, MAX).unwrap_err();
+        assert_eq!(reason.to_string(), "not JSON at byte 12: expected value");
+        let reason = decode(channels::MEMORY, b"{\n  \"a\": 1,\n  oops", MAX).unwrap_err();
+        assert_eq!(
+            reason.to_string(),
+            "not JSON at byte 14: key must be a string"
+        );
+        assert_eq!(
+            decode("x", &[0xff], MAX).unwrap_err().to_string(),
+            "not UTF-8 text"
+        );
+        assert_eq!(
+            decode("x", &[b' '; 11], 10).unwrap_err().to_string(),
+            "11 bytes is over the 10-byte limit (bus.max_message_bytes)"
+        );
+        assert_eq!(
+            decode("x", br#"{"v":2,"id":"a","kind":"k"}"#, MAX)
+                .unwrap_err()
+                .to_string(),
+            "envelope schema version 2; this build reads version 1"
+        );
+        // A reason kept from before positions were given still reads well.
+        let old = Rejection::NotJson {
+            message: "expected value".into(),
+        };
+        assert_eq!(old.to_string(), "not JSON: expected value");
     }
 
     #[test]

@@ -23,11 +23,12 @@ pub use self::redis::{
     CONSUMER_GROUP, DEAD_LETTER_STREAM, INTENT_STREAM, RedisBus, RedisBusOptions,
 };
 pub use envelope::{
-    ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MemoryPayload, Payload,
-    Rejection, Source, StatePayload, channels, decode, kinds,
+    ContextPayload, ENVELOPE_VERSION, Envelope, Heartbeat, IntentPayload, MINIMAL_FORM_CHANNELS,
+    MINIMAL_MEMORY_KIND, MemoryPayload, Payload, Rejection, Source, StatePayload, channels, decode,
+    kinds,
 };
 pub use local::LocalBus;
-pub use stats::{BusStats, ChannelStats, RejectedMessage, StatsBook};
+pub use stats::{BurstLog, BusStats, ChannelStats, RejectedMessage, StatsBook};
 
 /// Largest message accepted by default (`bus.max_message_bytes`).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
@@ -119,6 +120,15 @@ impl Received {
     }
 }
 
+/// An intent that reached the bus but could not be taken (the stream is full of unhandled
+/// intents, or Redis refused it): the runtime answers it on the results channel and audits
+/// it, so a refusal is never silent.
+#[derive(Debug, Clone)]
+pub struct RefusedIntent {
+    pub envelope: Arc<Envelope>,
+    pub reason: Rejection,
+}
+
 /// An intent taken from the durable queue; acknowledge it when the agent is done.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
@@ -168,6 +178,13 @@ pub trait Bus: Send + Sync {
 
     /// Counters per channel and the latest rejected messages.
     fn stats(&self) -> BusStats;
+
+    /// The intents this bus heard and had to refuse, for the runtime to answer and audit.
+    /// Given once (later calls get `None`); a bus that never refuses gives `None`. Until
+    /// it is taken, refusals are counted and shown but left to another node to answer.
+    fn refusals(&self) -> Option<tokio::sync::mpsc::Receiver<RefusedIntent>> {
+        None
+    }
 }
 
 /// Glob match as Redis PSUBSCRIBE does it: `*` any run, `?` one character, `[abc]` a set,

@@ -10,12 +10,21 @@
 //! | `{prefix}aios:intents:node:{node}` | intents for agents pinned to `node` |
 //! | `{prefix}aios:intents:dead` | dead letters: undecodable or delivered too often |
 //! | `{prefix}aios:intent:{id}` | the claim of an intent id (`SET NX EX`): queued once |
+//! | `{prefix}aios:intent:{id}:refused` | the first node to refuse the id answers it |
 //!
-//! Three connections, each a `ConnectionManager` over RESP3 that reconnects by itself: one
-//! holds the subscriptions (and restores them after a reconnect), one runs commands, one
-//! waits in `XREADGROUP … BLOCK` (a blocked connection would stall every other command on
-//! it). A supervisor task pings, reports `Reconnecting` while Redis is away, counts
-//! reconnections and flushes the bounded outbox in order once it is back.
+//! Four connections over RESP3. Two subscription links of our own (`SubLink`): one hears
+//! `agent.action.intents` and waits while heard intents wait to be claimed (so a flood slows
+//! the socket instead of being dropped), one hears every other channel and never waits.
+//! Two `ConnectionManager`s that reconnect by themselves: one runs commands, one waits in
+//! `XREADGROUP … BLOCK` (a blocked connection would stall every other command on it). A
+//! supervisor task pings, reports `Reconnecting` while Redis is away, counts reconnections,
+//! re-subscribes and flushes the bounded outbox in order once it is back.
+//!
+//! A node keeps what it has taken and not yet acknowledged fresh (`XCLAIM … JUSTID`), so
+//! that no node — itself included — takes it over while it still works on it; only entries
+//! left idle for `claim_idle` by a node that stopped are taken over. The stream holds at
+//! most `stream_max_len` entries, of which only handled ones are ever trimmed: when
+//! unhandled ones fill it, new intents are refused, out loud.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -25,14 +34,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
-use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, RedisError, Script, Value};
+use redis::{IntoConnectionInfo, ProtocolVersion, RedisError, Script, Value};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::envelope::{Envelope, Rejection, channels, decode, kinds};
+use super::stats::BurstLog;
 use super::stats::{BusStats, StatsBook};
-use super::sub_link::SubLink;
-use super::{Bus, BusError, BusState, Delivery, Received, pattern_matches};
+use super::sub_link::{Heard, Sink, SubLink};
+use super::{Bus, BusError, BusState, Delivery, Received, RefusedIntent, pattern_matches};
 use crate::config::BusConfig;
 
 /// The shared intent stream (after the prefix).
@@ -46,9 +56,19 @@ const ENVELOPE_FIELD: &str = "envelope";
 
 /// Messages a slow subscriber may fall behind by before it loses the oldest.
 const SUBSCRIBER_BUFFER: usize = 4096;
-/// Intents heard on the channel and waiting to be claimed onto the stream. Beyond this an
-/// intent is rejected (counted, kept with its reason) rather than held without bound.
-const HEARD_INTENTS: usize = 10_000;
+/// Intents heard on the channel and waiting to be claimed onto the stream. When this many
+/// wait, the subscription reader waits too: the socket slows, and Redis holds the rest.
+const HEARD_INTENTS: usize = 4096;
+/// Heard intents claimed per pipelined round trip.
+const CLAIM_BATCH: usize = 256;
+/// Refused intents waiting for the runtime to answer them (audit, results channel); when
+/// full, claiming waits.
+const REFUSALS_WAITING: usize = 1024;
+/// How long the id of a refused intent is remembered, so that of the nodes that heard it
+/// only the first answers the refusal.
+const REFUSED_TTL_S: u64 = 60;
+/// After a shutdown is asked for, how long heard intents may still be claimed.
+const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(2);
 /// How long `connect` tries before it names the URL that did not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A command that gets no answer for this long fails (the connection is then replaced).
@@ -62,14 +82,64 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(3600);
 
 /// Claim an intent id and put the intent on its stream, atomically; optionally announce it.
-/// KEYS: claim key, stream, channel. ARGV: node, claim ttl s, maxlen, envelope, publish?
-/// Returns the stream entry id, or false when the id was already claimed.
+///
+/// The stream holds at most `cap` entries. Entries every consumer is done with (before the
+/// oldest one still pending, and not after what the group has read) are trimmed to make
+/// room; entries not yet handled never are. When unhandled ones fill it, the intent is
+/// refused: the claim is released (so it can be published again later) and the first node
+/// to refuse this id learns it is first, so one node answers.
+///
+/// KEYS: claim key, stream, channel, refused key. ARGV: node, claim ttl s, cap, envelope,
+/// publish?, group, answer refusals?, refused ttl s.
+/// Returns the stream entry id; false when the id was already claimed; or, refused,
+/// `{entries in the stream, 1 if this node is the first to refuse it else 0}`.
 const ENQUEUE_LUA: &str = r"
-local claimed = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
-local entry = false
-if claimed then
-  entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'envelope', ARGV[4])
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
 end
+local function before(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  return false
+end
+local cap = tonumber(ARGV[3])
+local len = redis.call('XLEN', KEYS[2])
+if len >= cap then
+  local keep = nil
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[2])
+  if ok then
+    for _, g in ipairs(groups) do
+      local name, last = nil, nil
+      for i = 1, #g, 2 do
+        if g[i] == 'name' then name = g[i + 1] end
+        if g[i] == 'last-delivered-id' then last = g[i + 1] end
+      end
+      if name == ARGV[6] and last then
+        local ms, seq = parse(last)
+        keep = ms .. '-' .. (seq + 1)
+        local p = redis.call('XPENDING', KEYS[2], ARGV[6])
+        if p[1] > 0 and before(p[2], keep) then keep = p[2] end
+      end
+    end
+  end
+  if keep then
+    redis.call('XTRIM', KEYS[2], 'MINID', keep)
+    len = redis.call('XLEN', KEYS[2])
+  end
+  if len >= cap then
+    redis.call('DEL', KEYS[1])
+    local first = 0
+    if ARGV[7] == '1' and redis.call('SET', KEYS[4], ARGV[1], 'NX', 'EX', ARGV[8]) then
+      first = 1
+    end
+    return {len, first}
+  end
+end
+local entry = redis.call('XADD', KEYS[2], '*', 'envelope', ARGV[4])
 if ARGV[5] == '1' then
   redis.call('PUBLISH', KEYS[3], ARGV[4])
 end
@@ -110,7 +180,8 @@ pub struct RedisBusOptions {
     pub claim_idle: Duration,
     /// A taken-over intent delivered more often than this goes to the dead letters.
     pub max_deliveries: u64,
-    /// Approximate length the streams are trimmed to (`MAXLEN ~`).
+    /// Most entries an intent stream holds. Handled entries are trimmed to make room;
+    /// when unhandled ones fill it, new intents are refused out loud.
     pub stream_max_len: usize,
     /// Messages kept while Redis is away; more are refused with `BusError::BufferFull`.
     pub outbox: usize,
@@ -195,6 +266,11 @@ impl Keys {
         format!("{}aios:intent:{id}", self.prefix)
     }
 
+    /// Set by the first node that refused intent `id`, so one node answers it.
+    fn refused(&self, id: &str) -> String {
+        format!("{}aios:intent:{id}:refused", self.prefix)
+    }
+
     /// The channel name as the rest of aios knows it.
     fn strip<'a>(&self, channel: &'a str) -> &'a str {
         channel.strip_prefix(&self.prefix).unwrap_or(channel)
@@ -225,6 +301,11 @@ struct Inner {
     /// The URL without its password, for messages.
     shown_url: String,
     cmd: ConnectionManager,
+    /// The subscription links: one for `agent.action.intents` alone, whose reader waits
+    /// while heard intents wait to be claimed, and one for every other channel, which never
+    /// waits — so a flood of intents does not hold up results, heartbeats or context
+    /// changes, nor pile them up in Redis's buffer for this node.
+    sub_intents: SubLink,
     sub: SubLink,
     block: ConnectionManager,
     tx: broadcast::Sender<Received>,
@@ -246,6 +327,27 @@ struct Inner {
     dead_letters: AtomicU64,
     enqueue: Script,
     refresh: Script,
+    /// Refused intents for the runtime to answer; `answering` once it took the receiver.
+    refusals_tx: mpsc::Sender<RefusedIntent>,
+    refusals_rx: Mutex<Option<mpsc::Receiver<RefusedIntent>>>,
+    answering: AtomicBool,
+    /// Refusals are logged once per burst.
+    refusal_log: Mutex<BurstLog>,
+    /// Whether the subscription connection was lost (said once per loss).
+    sub_lost: AtomicBool,
+}
+
+/// What became of an intent offered to the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enqueued {
+    Queued,
+    /// Its id was claimed before (another node, or an earlier publication).
+    Duplicate,
+    /// The stream is full of unhandled intents; `first`: no node refused this id before.
+    Refused {
+        unhandled: u64,
+        first: bool,
+    },
 }
 
 /// The Redis backend of the `Bus` seam. Dropping it stops its tasks; intents it took and
@@ -272,6 +374,17 @@ fn is_connection_error(e: &RedisError) -> bool {
 
 fn backend(e: impl std::fmt::Display) -> BusError {
     BusError::Backend(e.to_string())
+}
+
+/// The seed channels, prefixed: the intents channel, and the others.
+fn seed_channels(keys: &Keys) -> (Vec<String>, Vec<String>) {
+    let intents = vec![keys.channel(channels::INTENTS)];
+    let others = channels::SEED
+        .iter()
+        .filter(|c| **c != channels::INTENTS)
+        .map(|c| keys.channel(c))
+        .collect();
+    (intents, others)
 }
 
 /// The URL as it may be shown: any password replaced (the one URL display).
@@ -309,8 +422,8 @@ impl RedisBus {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let info = info.set_redis_settings(settings);
-        let client =
-            redis::Client::open(info).map_err(|e| BusError::Backend(format!("{shown}: {e}")))?;
+        let client = redis::Client::open(info.clone())
+            .map_err(|e| BusError::Backend(format!("{shown}: {e}")))?;
 
         let manager_config = || {
             ConnectionManagerConfig::new()
@@ -324,47 +437,57 @@ impl RedisBus {
         // and Redis's own output limit for pub/sub clients bounds what waits there.
         let decoder: Arc<OnceLock<Weak<Inner>>> = Arc::new(OnceLock::new());
         let (claim_tx, claim_rx) = mpsc::channel::<Arc<Envelope>>(HEARD_INTENTS);
-        let push_sink = {
+        let push_sink: Sink = {
             let decoder = decoder.clone();
-            move |push: PushInfo| -> Result<(), std::convert::Infallible> {
-                if let Some(inner) = decoder.get().and_then(Weak::upgrade) {
-                    inner.heard(push, &claim_tx);
-                }
-                Ok(())
-            }
+            Arc::new(move |heard: Heard| {
+                let inner = decoder.get().and_then(Weak::upgrade);
+                let claim_tx = claim_tx.clone();
+                Box::pin(async move {
+                    if let Some(inner) = inner {
+                        inner.heard(heard, &claim_tx).await;
+                    }
+                })
+            })
         };
-        let sub = SubLink::new(client.clone(), Arc::new(push_sink), RESPONSE_TIMEOUT);
+        let sub_intents = SubLink::new(info.clone(), push_sink.clone(), RESPONSE_TIMEOUT);
+        let sub = SubLink::new(info.clone(), push_sink, RESPONSE_TIMEOUT);
         let cmd_config = manager_config().set_response_timeout(Some(RESPONSE_TIMEOUT));
         // The blocking reader's calls are bounded by `take_intents` itself.
         let block_config = manager_config().set_response_timeout(None);
 
         let connect_all = async {
-            let first = sub.reconnect().await?;
+            sub_intents.reconnect().await?;
+            sub.reconnect().await?;
             let cmd = client
                 .get_connection_manager_with_config(cmd_config)
                 .await?;
             let block = client
                 .get_connection_manager_with_config(block_config)
                 .await?;
-            Ok::<_, RedisError>((first, cmd, block))
+            Ok::<_, RedisError>((cmd, block))
         };
-        let (mut first, cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await
-        {
+        let (cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(unreachable(&e)),
             Err(_) => return Err(unreachable(&"no answer within 5 s")),
         };
 
         let keys = Keys::new(&opts.prefix);
-        let seed: Vec<String> = channels::SEED.iter().map(|c| keys.channel(c)).collect();
-        first.subscribe(&seed).await.map_err(|e| unreachable(&e))?;
+        let (intents, others) = seed_channels(&keys);
+        sub_intents
+            .subscribe(&intents)
+            .await
+            .map_err(|e| unreachable(&e))?;
+        sub.subscribe(&others).await.map_err(|e| unreachable(&e))?;
 
         let (tx, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        let (refusals_tx, refusals_rx) = mpsc::channel(REFUSALS_WAITING);
         let inner = Arc::new(Inner {
             opts,
             keys,
             shown_url: shown,
             cmd,
+            sub_intents,
             sub,
             block,
             tx,
@@ -380,6 +503,11 @@ impl RedisBus {
             dead_letters: AtomicU64::new(0),
             enqueue: Script::new(ENQUEUE_LUA),
             refresh: Script::new(REFRESH_LUA),
+            refusals_tx,
+            refusals_rx: Mutex::new(Some(refusals_rx)),
+            answering: AtomicBool::new(false),
+            refusal_log: Mutex::new(BurstLog::default()),
+            sub_lost: AtomicBool::new(false),
         });
         let _ = decoder.set(Arc::downgrade(&inner));
         // The groups exist before anything is sent, so no intent is missed; a failure here
@@ -430,6 +558,23 @@ impl Inner {
         self.wake.notify_one();
     }
 
+    /// Say how many intents the last burst of refusals refused, once it is over.
+    fn log_refusal_burst(&self) {
+        let ended = self
+            .refusal_log
+            .lock()
+            .ok()
+            .and_then(|mut l| l.ended(Duration::from_secs(1)));
+        if let Some((count, over, first)) = ended {
+            tracing::warn!(
+                count,
+                seconds = over.as_secs_f64(),
+                reason = %first,
+                "bus: a burst of intents was refused, each answered on the results channel"
+            );
+        }
+    }
+
     fn outbox_len(&self) -> usize {
         self.outbox.lock().map(|o| o.len()).unwrap_or(0)
     }
@@ -473,9 +618,19 @@ impl Inner {
                 self.stats.published(channel);
             }
             Outgoing::Intent { id, agent, bytes } => {
-                self.enqueue_intent(id, agent.as_deref(), bytes, true)
+                let outcome = self
+                    .enqueue_intent(id, agent.as_deref(), bytes, true)
                     .await?;
-                self.stats.published(channels::INTENTS);
+                if let Enqueued::Refused { unhandled, .. } = outcome {
+                    // Sent while Redis was away; the caller was told it is on its way, so
+                    // the refusal goes to the runtime to answer.
+                    if let Ok(env) = serde_json::from_slice::<Envelope>(bytes) {
+                        let reason = self.backlog_full(unhandled);
+                        self.refuse(Arc::new(env), reason, bytes).await;
+                    }
+                } else {
+                    self.stats.published(channels::INTENTS);
+                }
             }
             Outgoing::Ack { stream, entry } => {
                 redis::cmd("XACK")
@@ -498,29 +653,218 @@ impl Inner {
         }
     }
 
+    /// The invocation of the enqueue script for one intent.
+    fn enqueue_call(
+        &self,
+        id: &str,
+        agent: Option<&str>,
+        bytes: &[u8],
+        announce: bool,
+    ) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.enqueue.get_hash())
+            .arg(4)
+            .arg(self.keys.claim(id))
+            .arg(self.stream_for(agent))
+            .arg(self.keys.channel(channels::INTENTS))
+            .arg(self.keys.refused(id))
+            .arg(&self.opts.node)
+            .arg(self.opts.claim_ttl.as_secs().max(1))
+            .arg(self.opts.stream_max_len.max(1))
+            .arg(bytes)
+            .arg(if announce { "1" } else { "0" })
+            .arg(CONSUMER_GROUP)
+            .arg(if self.answering.load(Ordering::SeqCst) {
+                "1"
+            } else {
+                "0"
+            })
+            .arg(REFUSED_TTL_S);
+        cmd
+    }
+
+    fn enqueued(reply: Value) -> Result<Enqueued, RedisError> {
+        match reply {
+            Value::Nil => Ok(Enqueued::Duplicate),
+            Value::Array(v) => {
+                let num = |v: Option<&Value>| match v {
+                    Some(Value::Int(n)) => *n,
+                    _ => 0,
+                };
+                Ok(Enqueued::Refused {
+                    unhandled: num(v.first()).max(0) as u64,
+                    first: num(v.get(1)) == 1,
+                })
+            }
+            Value::ServerError(e) => Err(e.into()),
+            _ => Ok(Enqueued::Queued),
+        }
+    }
+
+    /// Offer intents to their streams, claimed by id (once across all nodes), in one
+    /// pipelined round trip; one outcome per intent, in order. `Err` when the round trip
+    /// failed as a whole (the link).
+    async fn enqueue_many(
+        &self,
+        intents: &[(&str, Option<&str>, &[u8])],
+        announce: bool,
+    ) -> Result<Vec<Result<Enqueued, RedisError>>, RedisError> {
+        let mut con = self.cmd.clone();
+        let mut out: Vec<Option<Result<Enqueued, RedisError>>> = vec![None; intents.len()];
+        let mut todo: Vec<usize> = (0..intents.len()).collect();
+        for attempt in 0..2 {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for &i in &todo {
+                let (id, agent, bytes) = intents[i];
+                pipe.add_command(self.enqueue_call(id, agent, bytes, announce));
+            }
+            let replies: Vec<Value> = pipe.query_async(&mut con).await?;
+            let mut again = Vec::new();
+            for (&i, reply) in todo.iter().zip(replies) {
+                let noscript = matches!(&reply, Value::ServerError(e) if e.code() == "NOSCRIPT");
+                if noscript && attempt == 0 {
+                    again.push(i);
+                } else {
+                    out[i] = Some(Self::enqueued(reply));
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            // Redis restarted (or flushed its scripts): load it and send those again.
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(ENQUEUE_LUA)
+                .query_async::<String>(&mut con)
+                .await?;
+            todo = again;
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.unwrap_or(Ok(Enqueued::Duplicate)))
+            .collect())
+    }
+
     /// Claim the id and queue the intent (once across all nodes); announce it if asked.
-    /// Returns whether this call queued it.
     async fn enqueue_intent(
         &self,
         id: &str,
         agent: Option<&str>,
         bytes: &[u8],
         announce: bool,
-    ) -> Result<bool, RedisError> {
-        let mut con = self.cmd.clone();
-        let entry: Option<String> = self
-            .enqueue
-            .key(self.keys.claim(id))
-            .key(self.stream_for(agent))
-            .key(self.keys.channel(channels::INTENTS))
-            .arg(&self.opts.node)
-            .arg(self.opts.claim_ttl.as_secs().max(1))
-            .arg(self.opts.stream_max_len.max(1))
-            .arg(bytes)
-            .arg(if announce { "1" } else { "0" })
-            .invoke_async(&mut con)
-            .await?;
-        Ok(entry.is_some())
+    ) -> Result<Enqueued, RedisError> {
+        self.enqueue_many(&[(id, agent, bytes)], announce)
+            .await?
+            .pop()
+            .unwrap_or(Ok(Enqueued::Duplicate))
+    }
+
+    fn backlog_full(&self, unhandled: u64) -> Rejection {
+        Rejection::BacklogFull {
+            unhandled,
+            max: self.opts.stream_max_len as u64,
+        }
+    }
+
+    /// An intent that reached Redis and cannot be taken: counted, kept and shown as a
+    /// rejection on the intents channel, logged once per burst, and passed to the runtime
+    /// to answer (results channel) and audit.
+    async fn refuse(&self, envelope: Arc<Envelope>, reason: Rejection, bytes: &[u8]) {
+        crate::metrics::intent_refused(reason.label());
+        let text = reason.to_string();
+        let first = self
+            .refusal_log
+            .lock()
+            .map(|mut l| l.add(&text))
+            .unwrap_or(false);
+        if first {
+            tracing::warn!(
+                reason = %text,
+                "bus: refusing intents heard on the channel; each is answered on the results \
+                 channel, further refusals of this burst are counted, not logged"
+            );
+        }
+        let kept = self
+            .stats
+            .rejected(channels::INTENTS, reason.clone(), bytes);
+        let _ = self.tx.send(Received::Rejected(kept));
+        if self.answering.load(Ordering::SeqCst)
+            && self
+                .refusals_tx
+                .send(RefusedIntent {
+                    envelope: envelope.clone(),
+                    reason,
+                })
+                .await
+                .is_err()
+        {
+            tracing::debug!(intent = %envelope.id, "bus: a refusal with nobody left to answer it");
+        }
+    }
+
+    /// Claim heard intents onto their streams, pipelined; waits out a lost connection
+    /// (the claims are idempotent) until `give_up`, refuses what cannot be taken.
+    async fn queue_heard(&self, batch: &[Arc<Envelope>], give_up: &CancellationToken) {
+        let encoded: Vec<(Arc<Envelope>, Vec<u8>)> = batch
+            .iter()
+            .filter_map(|e| serde_json::to_vec(&**e).ok().map(|b| (e.clone(), b)))
+            .collect();
+        let mut todo: Vec<usize> = (0..encoded.len()).collect();
+        let mut pause = BACKOFF_MIN;
+        while !todo.is_empty() {
+            let offered: Vec<(&str, Option<&str>, &[u8])> = todo
+                .iter()
+                .map(|&i| {
+                    let (env, bytes) = &encoded[i];
+                    (env.id.as_str(), env.agent_id.as_deref(), bytes.as_slice())
+                })
+                .collect();
+            let outcomes = match self.enqueue_many(&offered, false).await {
+                Ok(o) => o,
+                Err(e) => {
+                    if is_connection_error(&e) {
+                        self.mark_down();
+                    } else {
+                        tracing::warn!(error = %e, "bus: could not queue heard intents; retrying");
+                    }
+                    tokio::select! {
+                        () = give_up.cancelled() => {
+                            tracing::warn!(
+                                count = todo.len(),
+                                error = %e,
+                                "bus: heard intents not queued before shutdown (other nodes that heard them queue them)"
+                            );
+                            return;
+                        }
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            };
+            let mut retry = Vec::new();
+            for (&i, outcome) in todo.iter().zip(outcomes) {
+                let (env, bytes) = &encoded[i];
+                match outcome {
+                    Ok(Enqueued::Queued | Enqueued::Duplicate) => {}
+                    Ok(Enqueued::Refused { unhandled, first }) => {
+                        if first {
+                            self.refuse(env.clone(), self.backlog_full(unhandled), bytes)
+                                .await;
+                        }
+                    }
+                    Err(e) if is_connection_error(&e) => retry.push(i),
+                    Err(e) => {
+                        let reason = Rejection::NotQueued {
+                            message: e.to_string(),
+                        };
+                        self.refuse(env.clone(), reason, bytes).await;
+                    }
+                }
+            }
+            todo = retry;
+        }
     }
 
     /// The streams this node reads: the shared one and its own.
@@ -831,13 +1175,15 @@ impl Inner {
         fields: &[(&str, &str)],
     ) -> Result<(), RedisError> {
         let mut xadd = redis::cmd("XADD");
-        xadd.arg(target)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.opts.stream_max_len.max(1))
-            .arg("*")
-            .arg(ENVELOPE_FIELD)
-            .arg(raw);
+        xadd.arg(target);
+        // The dead letters are history, trimmed; an intent handed to its node's stream is
+        // not handled yet, so nothing may trim it.
+        if target == self.keys.dead {
+            xadd.arg("MAXLEN")
+                .arg("~")
+                .arg(self.opts.stream_max_len.max(1));
+        }
+        xadd.arg("*").arg(ENVELOPE_FIELD).arg(raw);
         for (name, value) in fields {
             xadd.arg(*name).arg(*value);
         }
@@ -912,27 +1258,21 @@ impl Inner {
 
     /// Hear a pattern from now on (and after every reconnection).
     async fn psubscribe(&self, pattern: &str) -> Result<(), RedisError> {
-        let mut sub = self.sub.get()?;
-        sub.psubscribe(self.keys.pattern(pattern)).await
+        self.sub.psubscribe(&[self.keys.pattern(pattern)]).await
     }
 
     /// After a reconnection: every subscription in place again on the subscription link,
     /// and the groups exist.
     async fn restore(&self) -> Result<(), RedisError> {
-        let mut sub = self.sub.get()?;
-        let seed: Vec<String> = channels::SEED
-            .iter()
-            .map(|c| self.keys.channel(c))
-            .collect();
-        sub.subscribe(&seed).await?;
+        let (intents, others) = seed_channels(&self.keys);
+        self.sub_intents.subscribe(&intents).await?;
+        self.sub.subscribe(&others).await?;
         let patterns: Vec<String> = self
             .patterns
             .lock()
             .map(|p| p.iter().map(|p| self.keys.pattern(p)).collect())
             .unwrap_or_default();
-        if !patterns.is_empty() {
-            sub.psubscribe(&patterns).await?;
-        }
+        self.sub.psubscribe(&patterns).await?;
         self.groups_ready.store(false, Ordering::SeqCst);
         self.ensure_groups().await
     }
@@ -964,46 +1304,55 @@ impl Inner {
     }
 
     /// Decode one pushed message and pass it on; intents also go to the queuer. Runs on the
-    /// connection's reader, so it never waits.
-    fn heard(&self, push: PushInfo, queue: &mpsc::Sender<Arc<Envelope>>) {
-        let (channel, payload) = match push.kind {
-            PushKind::Message => match push.data.as_slice() {
-                [channel, payload] => (channel, payload),
-                _ => return,
-            },
-            PushKind::PMessage => match push.data.as_slice() {
-                [pattern, channel, payload] => {
-                    if !self.first_pattern_for(pattern, channel) {
-                        return;
-                    }
-                    (channel, payload)
+    /// subscription's reader: while the queuer is full this waits, and so does the socket.
+    async fn heard(&self, heard: Heard, queue: &mpsc::Sender<Arc<Envelope>>) {
+        let (channel, payload) = match &heard {
+            Heard::Message { channel, payload } => (channel, payload),
+            Heard::PMessage {
+                pattern,
+                channel,
+                payload,
+            } => {
+                if !self.first_pattern_for(pattern, channel) {
+                    return;
                 }
-                _ => return,
-            },
-            PushKind::Disconnection => {
+                (channel, payload)
+            }
+            Heard::Disconnected { error } => {
+                if !self.sub_lost.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(
+                        url = %self.shown_url,
+                        error,
+                        "bus: the subscription connection closed; re-subscribing. Messages \
+                         published until then are lost to this node (if it fell behind a \
+                         flood, Redis's client-output-buffer-limit for pub/sub cut it); \
+                         intents are also on the stream"
+                    );
+                }
                 self.mark_down();
                 return;
             }
-            _ => return,
         };
         let (Some(channel), Some(payload)) = (bytes_of(channel), bytes_of(payload)) else {
             return;
         };
         let channel = String::from_utf8_lossy(channel);
         let channel = self.keys.strip(&channel).to_string();
-        let decoded = decode(&channel, payload, self.opts.max_message_bytes).and_then(|envelope| {
-            let envelope = Arc::new(envelope);
-            if channel == channels::INTENTS && envelope.kind == kinds::INTENT {
-                queue
-                    .try_send(envelope.clone())
-                    .map_err(|_| Rejection::Overloaded {
-                        waiting: HEARD_INTENTS,
-                    })?;
-            }
-            Ok(envelope)
-        });
+        let decoded = decode(&channel, payload, self.opts.max_message_bytes).map(Arc::new);
         let received = match decoded {
             Ok(envelope) => {
+                if channel == channels::INTENTS
+                    && envelope.kind == kinds::INTENT
+                    && queue.send(envelope.clone()).await.is_err()
+                {
+                    // Only when the bus is being dropped.
+                    let reason = Rejection::NotQueued {
+                        message: "the node is shutting down".into(),
+                    };
+                    let kept = self.stats.rejected(&channel, reason, payload);
+                    let _ = self.tx.send(Received::Rejected(kept));
+                    return;
+                }
                 self.stats.received(&channel);
                 Received::Message { channel, envelope }
             }
@@ -1034,33 +1383,47 @@ impl Inner {
 }
 
 /// Intents heard on the channel (an outside tool's, or another node's) → the stream, once
-/// across all nodes: every node that hears one tries, the claim lets one through.
+/// across all nodes: every node that hears one tries, the claim lets one through. Claimed
+/// in pipelined batches; while this falls behind, the subscription reader waits for it.
 async fn queue_heard_intents(
     inner: Arc<Inner>,
     mut heard: mpsc::Receiver<Arc<Envelope>>,
     cancel: CancellationToken,
 ) {
+    let mut batch = Vec::with_capacity(CLAIM_BATCH);
     loop {
-        let envelope = tokio::select! {
-            _ = cancel.cancelled() => return,
-            e = heard.recv() => match e {
-                Some(e) => e,
-                None => return,
-            },
+        batch.clear();
+        let n = tokio::select! {
+            _ = cancel.cancelled() => break,
+            n = heard.recv_many(&mut batch, CLAIM_BATCH) => n,
         };
-        let bytes = match serde_json::to_vec(&envelope) {
-            Ok(b) => b,
-            Err(_) => continue,
-        };
-        if let Err(e) = inner
-            .enqueue_intent(&envelope.id, envelope.agent_id.as_deref(), &bytes, false)
-            .await
-        {
-            tracing::warn!(id = %envelope.id, error = %e, "bus: could not queue a heard intent");
-            if is_connection_error(&e) {
-                inner.mark_down();
-            }
+        if n == 0 {
+            return;
         }
+        inner.queue_heard(&batch, &cancel).await;
+    }
+    // Shutting down: what was heard still goes on the stream, for a little while.
+    heard.close();
+    let give_up = CancellationToken::new();
+    let stop = give_up.clone();
+    let drain = async {
+        loop {
+            batch.clear();
+            if heard.recv_many(&mut batch, CLAIM_BATCH).await == 0 {
+                return;
+            }
+            inner.queue_heard(&batch, &give_up).await;
+        }
+    };
+    if tokio::time::timeout(DRAIN_ON_SHUTDOWN, drain)
+        .await
+        .is_err()
+    {
+        stop.cancel();
+        tracing::warn!(
+            left = heard.len(),
+            "bus: heard intents not queued before shutdown (other nodes that heard them queue them)"
+        );
     }
 }
 
@@ -1100,10 +1463,13 @@ async fn supervise(inner: Arc<Inner>, cancel: CancellationToken) {
         }
         let healthy = async {
             inner.ping(&inner.cmd).await?;
-            if inner.sub.ping().await.is_err() {
-                // A new link; subscribing on it again is `restore`'s job, just below.
-                inner.down.store(true, Ordering::SeqCst);
-                inner.sub.reconnect().await?;
+            for link in [&inner.sub_intents, &inner.sub] {
+                if link.ping().await.is_err() {
+                    // A new link; subscribing on it again is `restore`'s job, just below.
+                    inner.down.store(true, Ordering::SeqCst);
+                    link.reconnect().await?;
+                    inner.sub_lost.store(false, Ordering::SeqCst);
+                }
             }
             if inner.down.load(Ordering::SeqCst)
                 && let Err(e) = inner.restore().await
@@ -1117,6 +1483,7 @@ async fn supervise(inner: Arc<Inner>, cancel: CancellationToken) {
             }
             inner.flush().await
         };
+        inner.log_refusal_burst();
         match healthy.await {
             Ok(()) => {
                 if inner.down.swap(false, Ordering::SeqCst) {
@@ -1193,15 +1560,35 @@ impl Bus for RedisBus {
         }
     }
 
+    /// A stream full of unhandled intents refuses it here, so the caller hears why; while
+    /// Redis is away it waits in the outbox (and a refusal then is answered by the runtime).
     async fn send_intent(&self, envelope: &Envelope) -> Result<(), BusError> {
-        let bytes = envelope.to_bytes(self.inner.opts.max_message_bytes)?;
-        self.inner
-            .send_or_buffer(Outgoing::Intent {
-                id: envelope.id.clone(),
-                agent: envelope.agent_id.clone(),
-                bytes,
-            })
-            .await
+        let inner = &self.inner;
+        let bytes = envelope.to_bytes(inner.opts.max_message_bytes)?;
+        let agent = envelope.agent_id.as_deref();
+        if !inner.down.load(Ordering::SeqCst) && inner.outbox_len() == 0 {
+            match inner
+                .enqueue_intent(&envelope.id, agent, &bytes, true)
+                .await
+            {
+                Ok(Enqueued::Refused { unhandled, .. }) => {
+                    let reason = inner.backlog_full(unhandled);
+                    crate::metrics::intent_refused(reason.label());
+                    return Err(BusError::Rejected(reason));
+                }
+                Ok(_) => {
+                    inner.stats.published(channels::INTENTS);
+                    return Ok(());
+                }
+                Err(e) if is_connection_error(&e) => inner.mark_down(),
+                Err(e) => return Err(backend(e)),
+            }
+        }
+        inner.buffer(Outgoing::Intent {
+            id: envelope.id.clone(),
+            agent: envelope.agent_id.clone(),
+            bytes,
+        })
     }
 
     /// While Redis is away this waits out `wait` and returns nothing (the state says why);
@@ -1247,6 +1634,12 @@ impl Bus for RedisBus {
 
     fn stats(&self) -> BusStats {
         self.inner.stats.snapshot()
+    }
+
+    fn refusals(&self) -> Option<mpsc::Receiver<RefusedIntent>> {
+        let rx = self.inner.refusals_rx.lock().ok()?.take()?;
+        self.inner.answering.store(true, Ordering::SeqCst);
+        Some(rx)
     }
 }
 

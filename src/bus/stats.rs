@@ -29,6 +29,13 @@ pub struct RejectedMessage {
     pub preview: String,
 }
 
+/// `rejected: not JSON at byte 12: expected value` — how a rejection is shown everywhere.
+impl std::fmt::Display for RejectedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rejected: {}", self.reason)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BusStats {
     pub channels: BTreeMap<String, ChannelStats>,
@@ -129,9 +136,62 @@ impl StatsBook {
     }
 }
 
+/// Counts a burst of like events so that it is logged once, not once per event: the first
+/// is said at once, the count when the burst is over.
+#[derive(Debug, Default)]
+pub struct BurstLog {
+    count: u64,
+    first: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    what: String,
+}
+
+impl BurstLog {
+    /// Count one; true when it starts a burst (log it now).
+    pub fn add(&mut self, what: &str) -> bool {
+        let now = std::time::Instant::now();
+        self.last = Some(now);
+        self.count += 1;
+        if self.count == 1 {
+            self.first = Some(now);
+            self.what = what.to_string();
+            return true;
+        }
+        false
+    }
+
+    /// When the burst is over (nothing for `quiet`): how many, over how long, and the
+    /// first one's words; the log starts afresh.
+    pub fn ended(
+        &mut self,
+        quiet: std::time::Duration,
+    ) -> Option<(u64, std::time::Duration, String)> {
+        let (first, last) = (self.first?, self.last?);
+        if last.elapsed() < quiet {
+            return None;
+        }
+        let out = (self.count, last - first, std::mem::take(&mut self.what));
+        *self = BurstLog::default();
+        Some(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_is_said_once_and_summed_up_when_over() {
+        let mut log = BurstLog::default();
+        assert!(log.add("full"));
+        assert!(!log.add("full"));
+        assert!(!log.add("full"));
+        assert!(log.ended(std::time::Duration::from_secs(60)).is_none());
+        let (n, _, what) = log.ended(std::time::Duration::ZERO).unwrap();
+        assert_eq!((n, what.as_str()), (3, "full"));
+        assert!(log.ended(std::time::Duration::ZERO).is_none());
+        assert!(log.add("again"), "a new burst");
+    }
 
     #[test]
     fn rejected_buffer_is_bounded_and_counts_everything() {

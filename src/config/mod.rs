@@ -137,7 +137,9 @@ pub struct BusConfig {
     pub claim_idle_ms: u32,
     /// A taken-over intent delivered this many times goes to the dead-letter stream; 1..=1000.
     pub max_deliveries: u32,
-    /// Approximate length the intent stream is trimmed to; 100..=10^9.
+    /// Most intents an intent stream holds: handled ones are trimmed to make room; when
+    /// unhandled ones fill it, new intents are refused (answered, audited), never dropped;
+    /// 100..=10^9.
     pub stream_max_len: u32,
     /// Messages kept while Redis is unreachable; more are refused with an error.
     pub outbox: u32,

@@ -160,7 +160,7 @@ impl ChannelsState {
                 time: time_of(&r.ts),
                 channel: one_line(&r.channel),
                 agent: None,
-                summary: one_line(&format!("REJECTED ({:?}): {}", r.reason, r.preview)),
+                summary: one_line(&format!("{r}: {}", r.preview)),
                 rejected: true,
                 source: LineSource::Rejected(one_line(&r.preview)),
             },
@@ -720,6 +720,23 @@ pub type ActivityMap = HashMap<String, AgentActivity>;
 mod tests {
     use super::*;
     use crate::context::diff_texts;
+
+    #[test]
+    fn a_rejected_message_is_said_in_words() {
+        let raw = br#"{"agent_id":x}"#;
+        let reason = crate::bus::decode(crate::bus::channels::MEMORY, raw, 1024).unwrap_err();
+        let line = ChannelsState::line_of(&Received::Rejected(crate::bus::RejectedMessage {
+            channel: crate::bus::channels::MEMORY.into(),
+            ts: "2026-11-24T12:00:00.000Z".into(),
+            reason,
+            preview: r#"{"agent_id":x}"#.into(),
+        }));
+        assert_eq!(
+            line.summary,
+            r#"rejected: not JSON at byte 12: expected value: {"agent_id":x}"#
+        );
+        assert!(line.rejected);
+    }
 
     #[test]
     fn the_stream_keeps_a_bounded_tail_and_splits_thinking() {
