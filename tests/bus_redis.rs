@@ -911,3 +911,46 @@ async fn a_subscriber_redis_cuts_off_reconnects_says_so_and_hears_again() {
         assert_eq!(got.channel(), ch);
     }
 }
+
+#[tokio::test]
+async fn of_two_nodes_one_answers_a_refusal_and_a_retry_is_taken_once_there_is_room() {
+    let redis = RedisServer::start();
+    let mut opts = options(&redis.url(), "a");
+    opts.stream_max_len = 1;
+    let a = bus(opts.clone()).await;
+    opts.node = "b".into();
+    let b = bus(opts).await;
+    let (mut ra, mut rb) = (a.refusals().unwrap(), b.refusals().unwrap());
+    a.send_intent(&intent("ops-agent", "fills the stream"))
+        .await
+        .unwrap();
+    let raw = br#"{"agent_id":"ops-agent","text":"refused, then retried"}"#;
+    raw_publish(&redis.url(), channels::INTENTS, raw).await;
+    let mut answered = 0;
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        tokio::select! {
+            Some(_) = ra.recv() => answered += 1,
+            Some(_) = rb.recv() => answered += 1,
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    assert_eq!(answered, 1, "both nodes heard it, one answered");
+    // Room again: the retry (the same bytes, the same id) is taken, once.
+    let first = take_n(&a, 1).await;
+    a.ack(&first[0]).await.unwrap();
+    raw_publish(&redis.url(), channels::INTENTS, raw).await;
+    let mut got = Vec::new();
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        for n in [&a, &b] {
+            got.extend(n.take_intents(10, Duration::from_millis(50)).await.unwrap());
+        }
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(text_of_delivery(&got[0]), "refused, then retried");
+    assert!(
+        ra.try_recv().is_err() && rb.try_recv().is_err(),
+        "no refusal this time"
+    );
+}

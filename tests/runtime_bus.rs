@@ -203,3 +203,94 @@ async fn a_pinned_agent_is_left_to_its_node() {
     );
     rt.shutdown().await;
 }
+
+/// A full envelope published by hand may carry any text: the intake checks it as a
+/// dispatch does, and refuses it the same way — answered, audited, acknowledged.
+#[tokio::test]
+async fn a_full_envelope_with_empty_text_is_refused_as_a_dispatch_would_be() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rt, bus) = runtime_on(dir.path(), 60_000).await;
+    let by_dispatch = rt
+        .dispatch(&Caller::operator("alice"), "ops-agent", "  ", None, None)
+        .await
+        .err()
+        .expect("dispatch refuses an empty text")
+        .to_string();
+    let long = "x".repeat(64 * 1024 + 1);
+    let too_long_by_dispatch = rt
+        .dispatch(&Caller::operator("alice"), "ops-agent", &long, None, None)
+        .await
+        .err()
+        .expect("dispatch refuses an oversized text")
+        .to_string();
+
+    for (text, by_dispatch) in [
+        ("", &by_dispatch),
+        ("  ", &by_dispatch),
+        (long.as_str(), &too_long_by_dispatch),
+    ] {
+        let mut heard = bus.subscribe();
+        let mut audit = rt.hub().audit_log().subscribe();
+        let mut events = rt.subscribe();
+        let env = aios::bus::Envelope::new(
+            aios::bus::kinds::INTENT,
+            aios::bus::Source {
+                node: "edge-9".into(),
+                agent_id: None,
+                operator: Some("mallory".into()),
+            },
+            Some("ops-agent"),
+            serde_json::json!({ "text": text }),
+        );
+        bus.publish_raw(channels::INTENTS, &serde_json::to_vec(&env).unwrap());
+        let result = next_on(&mut heard, channels::RESULTS).await;
+        let error = result.payload.value()["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(&error, by_dispatch, "the same check, the same words");
+        assert!(result.payload.value()["reply"].is_null());
+        let record = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let r = audit.recv().await.unwrap();
+                if r.action == "dispatch_intent" && r.input["intent_id"] == env.id {
+                    return r;
+                }
+            }
+        })
+        .await
+        .expect("the refusal is audited");
+        assert_eq!(record.outcome, Outcome::Error);
+        assert_eq!(record.error.as_deref(), Some(error.as_str()));
+        let failed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Ok(RuntimeEvent::IntentFailed {
+                    intent_id, error, ..
+                }) = events.recv().await
+                    && intent_id == env.id
+                {
+                    return error;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(failed, error);
+    }
+    assert!(
+        bus.take_intents(10, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_empty(),
+        "acknowledged"
+    );
+    // Nothing ran: no context was written.
+    assert!(
+        rt.hub()
+            .get_context(&Caller::operator("t"), "ops-agent", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    rt.shutdown().await;
+}

@@ -19,6 +19,21 @@ use super::runtime::{RuntimeError, Ticket};
 /// Longest intent text accepted.
 pub const MAX_INTENT_BYTES: usize = 64 * 1024;
 
+/// Why an intent's text cannot be handled, if it cannot: empty, or over the limit. One
+/// check for what a dispatch sends and what the intake takes from the bus.
+pub fn text_problem(text: &str) -> Option<String> {
+    if text.trim().is_empty() {
+        return Some("the intent text is empty".into());
+    }
+    if text.len() > MAX_INTENT_BYTES {
+        return Some(format!(
+            "the intent text is {} bytes; the limit is {MAX_INTENT_BYTES}",
+            text.len()
+        ));
+    }
+    None
+}
+
 /// Where an intent sits in a chain of handoffs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lineage {
@@ -103,14 +118,8 @@ impl Dispatcher {
             return Err(RuntimeError::ShuttingDown);
         }
         self.hub.spec(agent_id)?;
-        if text.trim().is_empty() {
-            return Err(RuntimeError::Rejected("the intent text is empty".into()));
-        }
-        if text.len() > MAX_INTENT_BYTES {
-            return Err(RuntimeError::Rejected(format!(
-                "the intent text is {} bytes; the limit is {MAX_INTENT_BYTES}",
-                text.len()
-            )));
+        if let Some(problem) = text_problem(text) {
+            return Err(RuntimeError::Rejected(problem));
         }
         if lineage.depth > self.max_depth {
             return Err(RuntimeError::Rejected(format!(

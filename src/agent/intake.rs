@@ -53,12 +53,12 @@ pub fn sender_of(env: &Envelope) -> Caller {
     }
 }
 
-/// Why an intent's payload cannot be handled, if it cannot: one check for what the bus
-/// takes in and what a dispatch sends.
+/// Why an intent's payload cannot be handled, if it cannot: the same check of the text as
+/// a dispatch makes (a full envelope published by hand may carry any text).
 pub fn payload_problem(payload: &Result<IntentPayload, serde_json::Error>) -> Option<String> {
     match payload {
         Err(_) => Some("the intent has no `payload.text`".to_string()),
-        Ok(_) => None,
+        Ok(p) => super::dispatcher::text_problem(&p.text),
     }
 }
 
@@ -260,12 +260,12 @@ impl Intake {
                 Ok(_) => format!("agent `{agent_id}` is not hosted on node {}", self.node),
             })
         });
-        if env.source.node == "external" {
-            // An outside tool's intent was not audited where it was sent: audit it here.
-            match &problem {
-                Some(p) => refusals.audit(env, p),
-                None => {
-                    let _ = self.hub.record(
+        // A refusal is this node's decision: audited here, whoever sent the intent. An
+        // outside tool's intent that goes on was not audited where it was sent: here too.
+        match &problem {
+            Some(p) => refusals.audit(env, p),
+            None if env.source.node == "external" => {
+                let _ = self.hub.record(
                         &from,
                         Call {
                             agent_id: self.hub.spec(&agent_id).ok().map(|_| agent_id.as_str()),
@@ -276,8 +276,8 @@ impl Intake {
                             started: Instant::now(),
                         },
                     );
-                }
             }
+            None => {}
         }
         let intent = intent_of(env, Some(d.clone()));
         if let Some(problem) = problem {

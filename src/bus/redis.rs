@@ -10,7 +10,7 @@
 //! | `{prefix}aios:intents:node:{node}` | intents for agents pinned to `node` |
 //! | `{prefix}aios:intents:dead` | dead letters: undecodable or delivered too often |
 //! | `{prefix}aios:intent:{id}` | the claim of an intent id (`SET NX EX`): queued once |
-//! | `{prefix}aios:intent:{id}:refused` | the first node to refuse the id answers it |
+//! | `{prefix}aios:intent:{id}:refused` | the node that refused the id (it alone answers) |
 //!
 //! Four connections over RESP3. Two subscription links of our own (`SubLink`): one hears
 //! `agent.action.intents` and waits while heard intents wait to be claimed (so a flood slows
@@ -86,13 +86,16 @@ pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(3600);
 /// The stream holds at most `cap` entries. Entries every consumer is done with (before the
 /// oldest one still pending, and not after what the group has read) are trimmed to make
 /// room; entries not yet handled never are. When unhandled ones fill it, the intent is
-/// refused: the claim is released (so it can be published again later) and the first node
-/// to refuse this id learns it is first, so one node answers.
+/// refused: the claim is released (so it can be published again later) and the refusing
+/// node's name is kept on the id for a while, so it alone answers. Every node hears each
+/// publication once: another node that hears this id while that mark stands is hearing the
+/// same publication late (its reader lagged) and stays silent, even if there is room by
+/// now; the refusing node hearing it again is hearing it published again, and takes it.
 ///
 /// KEYS: claim key, stream, channel, refused key. ARGV: node, claim ttl s, cap, envelope,
 /// publish?, group, answer refusals?, refused ttl s.
 /// Returns the stream entry id; false when the id was already claimed; or, refused,
-/// `{entries in the stream, 1 if this node is the first to refuse it else 0}`.
+/// `{entries in the stream, 1 if this node answers the refusal else 0}`.
 const ENQUEUE_LUA: &str = r"
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
@@ -102,6 +105,10 @@ local function before(a, b)
   local am, as = parse(a)
   local bm, bs = parse(b)
   return am < bm or (am == bm and as < bs)
+end
+local refused_by = redis.call('GET', KEYS[4])
+if refused_by and refused_by ~= ARGV[1] then
+  return {0, 0}
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return false
@@ -133,7 +140,8 @@ if len >= cap then
   if len >= cap then
     redis.call('DEL', KEYS[1])
     local first = 0
-    if ARGV[7] == '1' and redis.call('SET', KEYS[4], ARGV[1], 'NX', 'EX', ARGV[8]) then
+    if ARGV[7] == '1' then
+      redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[8])
       first = 1
     end
     return {len, first}
@@ -266,7 +274,7 @@ impl Keys {
         format!("{}aios:intent:{id}", self.prefix)
     }
 
-    /// Set by the first node that refused intent `id`, so one node answers it.
+    /// The node that refused intent `id` lately, so that it alone answers the refusal.
     fn refused(&self, id: &str) -> String {
         format!("{}aios:intent:{id}:refused", self.prefix)
     }
@@ -343,7 +351,8 @@ enum Enqueued {
     Queued,
     /// Its id was claimed before (another node, or an earlier publication).
     Duplicate,
-    /// The stream is full of unhandled intents; `first`: no node refused this id before.
+    /// The stream is full of unhandled intents; `first`: this node answers the refusal
+    /// (not when another node refused this publication already, or this bus never answers).
     Refused {
         unhandled: u64,
         first: bool,
