@@ -1342,9 +1342,6 @@ impl Inner {
                 return;
             }
         };
-        let (Some(channel), Some(payload)) = (bytes_of(channel), bytes_of(payload)) else {
-            return;
-        };
         let channel = String::from_utf8_lossy(channel);
         let channel = self.keys.strip(&channel).to_string();
         let decoded = decode(&channel, payload, self.opts.max_message_bytes).map(Arc::new);
@@ -1372,10 +1369,7 @@ impl Inner {
 
     /// A channel matched by several subscriptions arrives once per subscription: keep only
     /// the plain subscription's copy for a seed channel, and the first pattern's otherwise.
-    fn first_pattern_for(&self, pattern: &Value, channel: &Value) -> bool {
-        let (Some(pattern), Some(channel)) = (bytes_of(pattern), bytes_of(channel)) else {
-            return false;
-        };
+    fn first_pattern_for(&self, pattern: &[u8], channel: &[u8]) -> bool {
         let channel = String::from_utf8_lossy(channel);
         let channel = self.keys.strip(&channel);
         if channels::SEED.contains(&channel) {

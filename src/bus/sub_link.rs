@@ -29,12 +29,12 @@ use tokio::sync::oneshot;
 /// What the link hears.
 pub(crate) enum Heard {
     /// A message on a channel subscribed by name.
-    Message { channel: Value, payload: Value },
+    Message { channel: Vec<u8>, payload: Vec<u8> },
     /// A message on a channel matched by a pattern.
     PMessage {
-        pattern: Value,
-        channel: Value,
-        payload: Value,
+        pattern: Vec<u8>,
+        channel: Vec<u8>,
+        payload: Vec<u8>,
     },
     /// The connection closed or broke; nothing more comes from it.
     Disconnected { error: String },
@@ -294,9 +294,9 @@ async fn hello(
     cmd.arg("SETNAME").arg("aios-subscriber");
     write.write_all(&cmd.get_packed_command()).await?;
     loop {
-        if let Some(v) = frames.next()? {
-            return match v {
-                Value::ServerError(e) => Err(e.into()),
+        if let Some(f) = frames.next()? {
+            return match f {
+                Frame::Value(Value::ServerError(e)) => Err(e.into()),
                 _ => Ok(()),
             };
         }
@@ -313,8 +313,8 @@ async fn hello(
 /// next frame is read.
 async fn read_loop(link: Weak<Link>, mut read: ReadHalf, mut frames: Frames, sink: Sink) {
     let error = loop {
-        let value = match frames.next() {
-            Ok(Some(v)) => v,
+        let frame = match frames.next() {
+            Ok(Some(f)) => f,
             Ok(None) => match frames.fill(&mut read).await {
                 Ok(true) => continue,
                 Ok(false) => break "Redis closed the connection".to_string(),
@@ -324,39 +324,25 @@ async fn read_loop(link: Weak<Link>, mut read: ReadHalf, mut frames: Frames, sin
         };
         let Some(l) = link.upgrade() else { return };
         l.frames.fetch_add(1, Ordering::SeqCst);
-        match value {
-            Value::Push { kind, data } => {
-                let heard = match (kind, <[Value; 2]>::try_from(data)) {
-                    (PushKind::Message, Ok([channel, payload])) => {
-                        Heard::Message { channel, payload }
-                    }
-                    (PushKind::PMessage, Err(data)) => match <[Value; 3]>::try_from(data) {
-                        Ok([pattern, channel, payload]) => Heard::PMessage {
-                            pattern,
-                            channel,
-                            payload,
-                        },
-                        Err(_) => continue,
-                    },
-                    // Subscription confirmations and anything else pushed.
-                    _ => continue,
-                };
-                drop(l);
-                let Some(l) = link.upgrade() else { return };
-                l.in_sink.store(true, Ordering::SeqCst);
-                // The link is not kept alive by the reader while it waits.
-                drop(l);
-                sink(heard).await;
-                if let Some(l) = link.upgrade() {
-                    l.in_sink.store(false, Ordering::SeqCst);
-                }
-            }
-            reply => {
+        let heard = match frame {
+            Frame::Heard(h) => Some(h),
+            Frame::Value(Value::Push { kind, data }) => heard_of(kind, data),
+            Frame::Value(reply) => {
                 let waiter = l.replies.lock().ok().and_then(|mut r| r.pop_front());
                 if let Some(w) = waiter {
                     let _ = w.send(Ok(reply));
                 }
+                None
             }
+        };
+        // Subscription confirmations, replies, anything else pushed: nothing to hand on.
+        let Some(heard) = heard else { continue };
+        l.in_sink.store(true, Ordering::SeqCst);
+        // The link is not kept alive by the reader while it waits.
+        drop(l);
+        sink(heard).await;
+        if let Some(l) = link.upgrade() {
+            l.in_sink.store(false, Ordering::SeqCst);
         }
     };
     if let Some(l) = link.upgrade() {
@@ -364,6 +350,67 @@ async fn read_loop(link: Weak<Link>, mut read: ReadHalf, mut frames: Frames, sin
         l.fail_waiting(&error);
     }
     sink(Heard::Disconnected { error }).await;
+}
+
+/// A message pushed as a parsed value (the slow path).
+fn heard_of(kind: PushKind, data: Vec<Value>) -> Option<Heard> {
+    let bytes = |v: Value| match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
+        _ => None,
+    };
+    let mut it = data.into_iter();
+    match kind {
+        PushKind::Message => Some(Heard::Message {
+            channel: bytes(it.next()?)?,
+            payload: bytes(it.next()?)?,
+        }),
+        PushKind::PMessage => Some(Heard::PMessage {
+            pattern: bytes(it.next()?)?,
+            channel: bytes(it.next()?)?,
+            payload: bytes(it.next()?)?,
+        }),
+        _ => None,
+    }
+}
+
+/// A whole frame: a message read straight off the bytes (the common case), or any other
+/// value, parsed.
+enum Frame {
+    Heard(Heard),
+    Value(Value),
+}
+
+/// `$<n>\r\n<n bytes>\r\n` at the start of `b`: the bytes and what follows.
+fn bulk(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let b = b.strip_prefix(b"$")?;
+    let eol = b.iter().position(|&c| c == b'\r')?;
+    let n: usize = std::str::from_utf8(&b[..eol]).ok()?.parse().ok()?;
+    let rest = b.get(eol + 2..)?;
+    let (data, rest) = (rest.get(..n)?, rest.get(n..)?);
+    Some((data, rest.strip_prefix(b"\r\n")?))
+}
+
+/// A pushed `message` or `pmessage` of bulk strings, read without building a value tree.
+fn fast_push(frame: &[u8]) -> Option<Heard> {
+    if let Some(rest) = frame.strip_prefix(b">3\r\n$7\r\nmessage\r\n") {
+        let (channel, rest) = bulk(rest)?;
+        let (payload, rest) = bulk(rest)?;
+        return rest.is_empty().then(|| Heard::Message {
+            channel: channel.to_vec(),
+            payload: payload.to_vec(),
+        });
+    }
+    let rest = frame.strip_prefix(b">4\r\n$8\r\npmessage\r\n")?;
+    let (pattern, rest) = bulk(rest)?;
+    let (channel, rest) = bulk(rest)?;
+    let (payload, rest) = bulk(rest)?;
+    rest.is_empty().then(|| Heard::PMessage {
+        pattern: pattern.to_vec(),
+        channel: channel.to_vec(),
+        payload: payload.to_vec(),
+    })
 }
 
 /// Bytes read and not yet parsed, cut into whole RESP frames.
@@ -395,13 +442,17 @@ impl Frames {
     }
 
     /// The next whole frame, parsed; `None` until enough bytes are in.
-    fn next(&mut self) -> Result<Option<Value>, RedisError> {
+    fn next(&mut self) -> Result<Option<Frame>, RedisError> {
         let rest = &self.buf[self.start..];
         let Some(n) = frame_len(rest).map_err(|e| io_error(std::io::ErrorKind::InvalidData, &e))?
         else {
             return Ok(None);
         };
-        let value = redis::parse_redis_value(&rest[..n])?;
+        let frame = &rest[..n];
+        let value = match fast_push(frame) {
+            Some(heard) => Frame::Heard(heard),
+            None => Frame::Value(redis::parse_redis_value(frame)?),
+        };
         self.start += n;
         if self.start == self.buf.len() {
             self.buf.clear();
@@ -494,15 +545,63 @@ mod tests {
     #[test]
     fn frames_parse_one_at_a_time() {
         let mut f = Frames::default();
-        f.buf
-            .extend_from_slice(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n+PONG\r\n$3\r\nab");
-        assert!(matches!(f.next(), Ok(Some(Value::Push { .. }))));
+        f.buf.extend_from_slice(
+            b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n+PONG\r\n\
+              >4\r\n$8\r\npmessage\r\n$3\r\nop*\r\n$5\r\nop.io\r\n$0\r\n\r\n\
+              >3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n$3\r\nab",
+        );
         assert!(matches!(
             f.next(),
-            Ok(Some(Value::Okay | Value::SimpleString(_)))
+            Ok(Some(Frame::Heard(Heard::Message { channel, payload })))
+                if channel == b"ch" && payload == b"hi"
+        ));
+        assert!(matches!(
+            f.next(),
+            Ok(Some(Frame::Value(Value::Okay | Value::SimpleString(_))))
+        ));
+        assert!(matches!(
+            f.next(),
+            Ok(Some(Frame::Heard(Heard::PMessage { pattern, channel, payload })))
+                if pattern == b"op*" && channel == b"op.io" && payload.is_empty()
+        ));
+        assert!(matches!(
+            f.next(),
+            Ok(Some(Frame::Value(Value::Push {
+                kind: PushKind::Subscribe,
+                ..
+            })))
         ));
         assert!(matches!(f.next(), Ok(None)));
         f.buf.extend_from_slice(b"c\r\n");
-        assert!(matches!(f.next(), Ok(Some(Value::BulkString(b))) if b == b"abc"));
+        assert!(matches!(f.next(), Ok(Some(Frame::Value(Value::BulkString(b)))) if b == b"abc"));
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_the_parser_reads() {
+        for frame in [
+            &b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$6\r\n\r\n\r\nab\r\n"[..],
+            b">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$1\r\nc\r\n$3\r\n{}x\r\n",
+        ] {
+            let Some(fast) = fast_push(frame) else {
+                panic!("no fast path for {frame:?}")
+            };
+            let Ok(Value::Push { kind, data }) = redis::parse_redis_value(frame) else {
+                panic!("the parser reads no push")
+            };
+            let slow = heard_of(kind, data).unwrap();
+            let parts = |h: Heard| match h {
+                Heard::Message { channel, payload } => vec![channel, payload],
+                Heard::PMessage {
+                    pattern,
+                    channel,
+                    payload,
+                } => vec![pattern, channel, payload],
+                Heard::Disconnected { .. } => vec![],
+            };
+            assert_eq!(parts(fast), parts(slow));
+        }
+        // Anything unexpected goes to the parser.
+        assert!(fast_push(b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n:1\r\n").is_none());
+        assert!(fast_push(b">3\r\n$7\r\nmessage\r\n$9\r\nc\r\n$1\r\nx\r\n").is_none());
     }
 }
