@@ -343,6 +343,8 @@ struct Inner {
     refusal_log: Mutex<BurstLog>,
     /// Whether the subscription connection was lost (said once per loss).
     sub_lost: AtomicBool,
+    /// Intents from the outbox refused while it was flushed, to refuse out loud after.
+    flush_refused: Mutex<Vec<(Arc<Envelope>, Rejection, Vec<u8>)>>,
 }
 
 /// What became of an intent offered to the stream.
@@ -517,6 +519,7 @@ impl RedisBus {
             answering: AtomicBool::new(false),
             refusal_log: Mutex::new(BurstLog::default()),
             sub_lost: AtomicBool::new(false),
+            flush_refused: Mutex::new(Vec::new()),
         });
         let _ = decoder.set(Arc::downgrade(&inner));
         // The groups exist before anything is sent, so no intent is missed; a failure here
@@ -632,10 +635,12 @@ impl Inner {
                     .await?;
                 if let Enqueued::Refused { unhandled, .. } = outcome {
                     // Sent while Redis was away; the caller was told it is on its way, so
-                    // the refusal goes to the runtime to answer.
-                    if let Ok(env) = serde_json::from_slice::<Envelope>(bytes) {
-                        let reason = self.backlog_full(unhandled);
-                        self.refuse(Arc::new(env), reason, bytes).await;
+                    // the refusal goes to the runtime to answer — once the flush is over
+                    // (the supervisor does not wait for the runtime).
+                    if let Ok(env) = serde_json::from_slice::<Envelope>(bytes)
+                        && let Ok(mut r) = self.flush_refused.lock()
+                    {
+                        r.push((Arc::new(env), self.backlog_full(unhandled), bytes.clone()));
                     }
                 } else {
                     self.stats.published(channels::INTENTS);
@@ -1484,7 +1489,21 @@ async fn supervise(inner: Arc<Inner>, cancel: CancellationToken) {
                 // take retries the groups.
                 tracing::warn!(error = %e, "bus: restoring after a reconnection");
             }
-            inner.flush().await
+            let flushed = inner.flush().await;
+            let refused = inner
+                .flush_refused
+                .lock()
+                .map(|mut r| std::mem::take(&mut *r))
+                .unwrap_or_default();
+            if !refused.is_empty() {
+                let inner = inner.clone();
+                tokio::spawn(async move {
+                    for (env, reason, bytes) in refused {
+                        inner.refuse(env, reason, &bytes).await;
+                    }
+                });
+            }
+            flushed
         };
         inner.log_refusal_burst();
         match healthy.await {
