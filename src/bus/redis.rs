@@ -344,8 +344,11 @@ struct Inner {
     /// Whether the subscription connection was lost (said once per loss).
     sub_lost: AtomicBool,
     /// Intents from the outbox refused while it was flushed, to refuse out loud after.
-    flush_refused: Mutex<Vec<(Arc<Envelope>, Rejection, Vec<u8>)>>,
+    flush_refused: Mutex<Vec<Refused>>,
 }
+
+/// A refused intent, why, and its bytes as sent.
+type Refused = (Arc<Envelope>, Rejection, Vec<u8>);
 
 /// What became of an intent offered to the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
