@@ -954,3 +954,29 @@ async fn of_two_nodes_one_answers_a_refusal_and_a_retry_is_taken_once_there_is_r
         "no refusal this time"
     );
 }
+
+#[tokio::test]
+async fn a_heard_intent_goes_on_the_stream_with_its_secrets_masked() {
+    let redis = RedisServer::start();
+    let n1 = bus(options(&redis.url(), "n1")).await;
+    raw_publish(
+        &redis.url(),
+        channels::INTENTS,
+        br#"{"agent_id":"ops-agent","text":"deploy with AKIAIOSFODNN7EXAMPLE now"}"#,
+    )
+    .await;
+    let got = take_n(&n1, 1).await;
+    assert_eq!(got.len(), 1);
+    let text = text_of_delivery(&got[0]);
+    assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
+    assert!(text.starts_with("deploy with "), "{text}");
+    let mut con = plain(&redis.url()).await;
+    let raw: redis::Value = redis::cmd("XRANGE")
+        .arg(INTENT_STREAM)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(!format!("{raw:?}").contains("AKIAIOSFODNN7EXAMPLE"));
+}

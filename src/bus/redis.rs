@@ -823,10 +823,17 @@ impl Inner {
     /// Claim heard intents onto their streams, pipelined; waits out a lost connection
     /// (the claims are idempotent) until `give_up`, refuses what cannot be taken.
     async fn queue_heard(&self, batch: &[Arc<Envelope>], give_up: &CancellationToken) {
-        let encoded: Vec<(Arc<Envelope>, Vec<u8>)> = batch
-            .iter()
-            .filter_map(|e| serde_json::to_vec(&**e).ok().map(|b| (e.clone(), b)))
-            .collect();
+        // As every message this bus sends: secrets masked, size checked.
+        let mut encoded: Vec<(Arc<Envelope>, Vec<u8>)> = Vec::with_capacity(batch.len());
+        for e in batch {
+            match e.to_bytes(self.opts.max_message_bytes) {
+                Ok(b) => encoded.push((e.clone(), b)),
+                Err(reason) => {
+                    let raw = serde_json::to_vec(&**e).unwrap_or_default();
+                    self.refuse(e.clone(), reason, &raw).await;
+                }
+            }
+        }
         let mut todo: Vec<usize> = (0..encoded.len()).collect();
         let mut pause = BACKOFF_MIN;
         while !todo.is_empty() {
