@@ -23,6 +23,7 @@
 //! - [`metrics`]: Prometheus metrics (names, recorder, the `/metrics` endpoint at `metrics.bind`).
 //! - [`sanitize`]: neutralising escape sequences and control characters before display.
 //! - [`file_modes`]: umask 077 and a private data dir (0700 dirs, 0600 files).
+//! - [`redb_file`]: a redb file reopened on its own after an I/O error (a full disk).
 //! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
 #![forbid(unsafe_code)]
 
@@ -39,6 +40,7 @@ pub mod llm;
 pub mod mcp;
 pub mod memory;
 pub mod metrics;
+pub mod redb_file;
 pub mod sanitize;
 pub mod shutdown;
 pub mod telemetry;

@@ -157,3 +157,100 @@ fn a_full_audit_disk_refuses_calls_fails_health_and_recovers() {
         text(&verify)
     );
 }
+
+/// Chat turn text big enough that a few fill the small tmpfs.
+fn big_turn(n: usize) -> aios::context::ChatTurn {
+    aios::context::ChatTurn {
+        seq: 0,
+        ts: "2026-11-30T00:00:00Z".into(),
+        role: "user".into(),
+        text: format!("{n}:{}", "x".repeat(32 * 1024)),
+        intent_id: None,
+    }
+}
+
+fn memory_item(n: usize) -> aios::memory::MemoryItem {
+    aios::memory::MemoryItem {
+        id: format!("m{n}"),
+        agent_id: "ops-agent".into(),
+        kind: "fact".into(),
+        text: "y".repeat(32 * 1024),
+        ts: "2026-11-30T00:00:00Z".into(),
+        tags: vec![],
+    }
+}
+
+/// redb latches the first failed write: without a reopen, `state.redb` and `memory.redb`
+/// refuse every later write ("Previous I/O error … re-open the database") until the process
+/// restarts, even with space free again. Both stores must come back on their own, and keep
+/// what they had committed.
+#[tokio::test(flavor = "multi_thread")]
+async fn state_and_memory_stores_work_again_once_a_full_disk_has_space() {
+    use aios::context::{EmbeddedStore, Store};
+    use aios::memory::{LocalMemory, MemoryFilter, VectorMemory};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let tmpfs = match Tmpfs::mount(&tmp.path().join("data"), "2m") {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let store = EmbeddedStore::open(&tmpfs.path.join("state.redb")).unwrap();
+    let memory = LocalMemory::open(&tmpfs.path.join("memory"), 4).unwrap();
+    store
+        .append_chat("ops-agent", big_turn(0), 1000)
+        .await
+        .unwrap();
+    memory
+        .upsert(vec![(memory_item(0), vec![1.0, 0.0, 0.0, 0.0])])
+        .await
+        .unwrap();
+
+    let filler = tmpfs.fill();
+    // Writes now fail (at the latest once redb needs to grow its file).
+    let mut state_failed = false;
+    let mut memory_failed = false;
+    for n in 1..200 {
+        if !state_failed {
+            state_failed = store
+                .append_chat("ops-agent", big_turn(n), 1000)
+                .await
+                .is_err();
+        }
+        if !memory_failed {
+            memory_failed = memory
+                .upsert(vec![(memory_item(n), vec![0.0, 1.0, 0.0, 0.0])])
+                .await
+                .is_err();
+        }
+        if state_failed && memory_failed {
+            break;
+        }
+    }
+    assert!(
+        state_failed && memory_failed,
+        "the full disk never refused a write"
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    store
+        .append_chat("ops-agent", big_turn(1000), 1000)
+        .await
+        .expect("the state store writes again once space is free");
+    memory
+        .upsert(vec![(memory_item(1000), vec![0.0, 0.0, 1.0, 0.0])])
+        .await
+        .expect("the vector memory writes again once space is free");
+
+    let chat = store.chat("ops-agent", 1000).await.unwrap();
+    assert!(
+        chat.first().unwrap().text.starts_with("0:"),
+        "first turn kept"
+    );
+    assert!(chat.last().unwrap().text.starts_with("1000:"));
+    let all = MemoryFilter::default();
+    let n = memory.count(&all).await.unwrap();
+    assert!(n >= 2, "memories kept and added: {n}");
+}

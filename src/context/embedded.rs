@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::redb_file::RedbFile;
 use serde_json::Value;
 
 use super::store::{Modifier, Store, StoreError};
@@ -25,7 +27,8 @@ const CONTEXTS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("cont
 
 #[derive(Clone)]
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    /// Reopened on its own after an I/O error (a full disk) once the cause is gone.
+    file: Arc<RedbFile>,
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -50,7 +53,7 @@ impl EmbeddedStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Backend(format!("{}: {e}", parent.display())))?;
         }
-        let db = Database::create(path).map_err(|e| match e {
+        let file = RedbFile::open(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
                 "{} is open in another aios process (one owner per data dir)",
                 path.display()
@@ -58,13 +61,17 @@ impl EmbeddedStore {
             other => StoreError::Backend(format!("{}: {other}", path.display())),
         })?;
         // Create the tables once so readers never meet a missing table.
-        let txn = db.begin_write().map_err(backend)?;
-        txn.open_table(STATE).map_err(backend)?;
-        txn.open_table(TRACES).map_err(backend)?;
-        txn.open_table(CHAT).map_err(backend)?;
-        txn.open_table(CONTEXTS).map_err(backend)?;
-        txn.commit().map_err(backend)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        file.run(|db| {
+            let txn = db.begin_write().map_err(backend)?;
+            txn.open_table(STATE).map_err(backend)?;
+            txn.open_table(TRACES).map_err(backend)?;
+            txn.open_table(CHAT).map_err(backend)?;
+            txn.open_table(CONTEXTS).map_err(backend)?;
+            txn.commit().map_err(backend)
+        })?;
+        Ok(EmbeddedStore {
+            file: Arc::new(file),
+        })
     }
 
     /// Append a row numbered after the agent's last one, keeping the newest `keep`, in one
@@ -148,8 +155,8 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
+        let file = self.file.clone();
+        tokio::task::spawn_blocking(move || file.run(f))
             .await
             .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
     }

@@ -17,6 +17,13 @@ pub enum StoreError {
     Rejected(String),
 }
 
+/// A message from the storage layer underneath (used by [`crate::redb_file::RedbFile`]).
+impl From<String> for StoreError {
+    fn from(message: String) -> Self {
+        StoreError::Backend(message)
+    }
+}
+
 /// A read-modify-write step, run atomically by the store (maybe more than once, on a
 /// backend that retries after a conflict, so it must be pure).
 pub type Modifier = Arc<dyn Fn(Option<Value>) -> Result<Value, StoreError> + Send + Sync>;

@@ -20,9 +20,10 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::redb_file::RedbFile;
 use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -53,8 +54,8 @@ pub struct LocalMemory {
 
 struct Inner {
     dims: usize,
-    path: PathBuf,
-    db: Database,
+    /// Reopened on its own after an I/O error (a full disk) once the cause is gone.
+    file: RedbFile,
     /// Serialises writers so the in-memory index applies changes in disk order.
     writer: Mutex<()>,
     index: RwLock<Index>,
@@ -79,7 +80,7 @@ impl LocalMemory {
         let path = dir.join(FILE_NAME);
         let storage =
             |e: &dyn std::fmt::Display| MemoryError::Storage(format!("{}: {e}", path.display()));
-        let db = Database::create(&path).map_err(|e| match e {
+        let file = RedbFile::open(&path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => MemoryError::Storage(format!(
                 "{} is already open (another aios process owns this data dir)",
                 path.display()
@@ -87,6 +88,7 @@ impl LocalMemory {
             e => storage(&e),
         })?;
 
+        let db = file.handle().map_err(MemoryError::Storage)?;
         check_meta(&db, dims).map_err(|e| match e {
             MetaError::Mismatch(msg) => MemoryError::Mismatch(format!("{}: {msg}", path.display())),
             MetaError::Redb(e) => storage(&e),
@@ -109,12 +111,12 @@ impl LocalMemory {
                 }
             }
         }
+        drop(db);
 
         Ok(Self {
             inner: Arc::new(Inner {
                 dims,
-                path,
-                db,
+                file,
                 writer: Mutex::new(()),
                 index: RwLock::new(index),
                 skipped,
@@ -129,7 +131,7 @@ impl LocalMemory {
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        self.inner.file.path()
     }
 
     /// Check and normalise vectors before anything is written.
@@ -165,22 +167,24 @@ impl LocalMemory {
 
 impl Inner {
     fn storage(&self, e: impl std::fmt::Display) -> MemoryError {
-        MemoryError::Storage(format!("{}: {e}", self.path.display()))
+        MemoryError::Storage(format!("{}: {e}", self.file.path().display()))
     }
 
     fn upsert(&self, items: Vec<(MemoryItem, Vec<f32>)>) -> Result<(), MemoryError> {
         let _writer = lock(&self.writer)?;
-        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
-        {
-            let mut table = txn.open_table(ITEMS).map_err(|e| self.storage(e))?;
-            for (item, vector) in &items {
-                let bytes = encode(item, vector)?;
-                table
-                    .insert(item.id.as_str(), bytes.as_slice())
-                    .map_err(|e| self.storage(e))?;
+        self.file.run(|db| {
+            let txn = db.begin_write().map_err(|e| self.storage(e))?;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(|e| self.storage(e))?;
+                for (item, vector) in &items {
+                    let bytes = encode(item, vector)?;
+                    table
+                        .insert(item.id.as_str(), bytes.as_slice())
+                        .map_err(|e| self.storage(e))?;
+                }
             }
-        }
-        txn.commit().map_err(|e| self.storage(e))?;
+            txn.commit().map_err(|e| self.storage(e))
+        })?;
         let mut index = write(&self.index)?;
         for (item, vector) in items {
             index.upsert(item, &vector);
@@ -190,21 +194,24 @@ impl Inner {
 
     fn delete(&self, ids: &[String]) -> Result<usize, MemoryError> {
         let _writer = lock(&self.writer)?;
-        let txn = self.db.begin_write().map_err(|e| self.storage(e))?;
-        let mut removed = 0;
-        {
-            let mut table = txn.open_table(ITEMS).map_err(|e| self.storage(e))?;
-            for id in ids {
-                if table
-                    .remove(id.as_str())
-                    .map_err(|e| self.storage(e))?
-                    .is_some()
-                {
-                    removed += 1;
+        let removed = self.file.run(|db| {
+            let txn = db.begin_write().map_err(|e| self.storage(e))?;
+            let mut removed = 0;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(|e| self.storage(e))?;
+                for id in ids {
+                    if table
+                        .remove(id.as_str())
+                        .map_err(|e| self.storage(e))?
+                        .is_some()
+                    {
+                        removed += 1;
+                    }
                 }
             }
-        }
-        txn.commit().map_err(|e| self.storage(e))?;
+            txn.commit().map_err(|e| self.storage(e))?;
+            Ok::<_, MemoryError>(removed)
+        })?;
         let mut index = write(&self.index)?;
         for id in ids {
             index.remove(id);
@@ -869,7 +876,8 @@ mod tests {
                 ])
                 .await
                 .expect("upsert");
-            let txn = memory.inner.db.begin_write().expect("txn");
+            let db = memory.inner.file.handle().expect("handle");
+            let txn = db.begin_write().expect("txn");
             {
                 let mut table = txn.open_table(ITEMS).expect("table");
                 table.insert("bad", b"garbage".as_slice()).expect("insert");

@@ -81,6 +81,13 @@ pub enum MemoryError {
     Embedder(String),
 }
 
+/// A message from the storage layer underneath (used by [`crate::redb_file::RedbFile`]).
+impl From<String> for MemoryError {
+    fn from(message: String) -> Self {
+        MemoryError::Storage(message)
+    }
+}
+
 /// A store of vectors with payloads, searchable by similarity.
 #[async_trait]
 pub trait VectorMemory: Send + Sync {
