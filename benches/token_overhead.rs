@@ -2,19 +2,29 @@
 //! recorded NDJSON (Ollama) and SSE (OpenAI-compatible) answers fed through framer and
 //! decoder in the chunk sizes a socket delivers, and the same Ollama answer end to end
 //! through reqwest from a loopback server. Target: < 20 µs per token.
+//!
+//! `turn_machine`: what the agent turn adds per token once a token is decoded. `direct` is
+//! the worker's path before the turn became a state machine (append to the reply, send the
+//! UI event); `machine` is today's (the machine's `step`, its effect performed by the same
+//! send). Target: `machine` within 10% of `direct`.
 
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::time::Duration;
 
+use aios::agent::Catalog;
+use aios::agent::turn::{Effect, Event, Setup, Turn, Verdict};
+use aios::context::AgentState;
+use aios::event::RuntimeEvent;
 use aios::llm::ollama::OllamaDecoder;
 use aios::llm::openai::OpenAiDecoder;
 use aios::llm::transport::Decoder;
 use aios::llm::{ChatMessage, ChatRequest, LlmRunner, OllamaRunner, Role, Timeouts, TokenEvent};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::broadcast;
 
 const TOKENS: usize = 1000;
 
@@ -184,5 +194,88 @@ fn end_to_end(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, framing, end_to_end);
+/// A turn brought to its open stream, through its public events only.
+fn streaming_turn() -> Turn {
+    let spec = Catalog::builtin().get("ops-agent").unwrap().clone();
+    let mut turn = Turn::new(Setup {
+        intent_id: "0190-intent".into(),
+        agent_id: spec.id.clone(),
+        text: "deploy".into(),
+        from: "operator:bench".into(),
+        default_model: "m".into(),
+        runner: "bench".into(),
+        recall_k: 5,
+        max_tool_rounds: 4,
+        tools: Vec::new(),
+        gate: Box::new(|_, _| Verdict::Allow),
+    });
+    turn.step(Event::Start);
+    turn.step(Event::Recalled(Vec::new()));
+    turn.step(Event::StateLoaded {
+        state: Box::new(AgentState {
+            goals: spec.goals.clone(),
+            persona_traits: spec.persona_traits.clone(),
+            protocol_hooks: Vec::new(),
+            memory_count: 0,
+            context_version: None,
+            context_id: None,
+            spec,
+        }),
+        previous: None,
+    });
+    turn.step(Event::StreamOpened);
+    assert!(turn.is_streaming());
+    turn
+}
+
+fn turn_machine(c: &mut Criterion) {
+    let tokens: Vec<String> = words().collect();
+    let (events, _keep) = broadcast::channel::<RuntimeEvent>(8192);
+    let agent_id = "ops-agent".to_string();
+    let intent_id = "0190-intent".to_string();
+    let send = |text: String, thinking: bool| {
+        let _ = events.send(RuntimeEvent::Token {
+            agent_id: agent_id.clone(),
+            intent_id: intent_id.clone(),
+            text,
+            thinking,
+        });
+    };
+    let mut g = c.benchmark_group("turn_machine");
+    g.throughput(Throughput::Elements(TOKENS as u64));
+    g.bench_function("direct", |b| {
+        b.iter(|| {
+            let mut content = String::new();
+            for t in &tokens {
+                let text = t.clone();
+                content.push_str(&text);
+                send(text, false);
+            }
+            black_box(content)
+        })
+    });
+    g.bench_function("machine", |b| {
+        b.iter_batched(
+            streaming_turn,
+            |mut turn| {
+                for t in &tokens {
+                    let ev = Event::Token {
+                        text: t.clone(),
+                        thinking: false,
+                    };
+                    for effect in turn.step(ev) {
+                        if let Effect::Token { text, thinking } = effect {
+                            send(text, thinking);
+                        }
+                    }
+                }
+                black_box(turn)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, framing, end_to_end, turn_machine);
 criterion_main!(benches);

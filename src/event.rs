@@ -15,6 +15,8 @@ pub enum AgentStatus {
     Thinking,
     Streaming,
     CallingTool,
+    /// Paused until a person approves or denies a tool call.
+    Waiting,
     Error,
 }
 
@@ -26,6 +28,7 @@ impl AgentStatus {
             AgentStatus::Thinking => "thinking",
             AgentStatus::Streaming => "streaming",
             AgentStatus::CallingTool => "calling tool",
+            AgentStatus::Waiting => "waiting",
             AgentStatus::Error => "error",
         }
     }

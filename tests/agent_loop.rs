@@ -268,7 +268,7 @@ async fn bad_tool_calls_are_told_to_the_model_and_endless_calls_are_cut_off() {
     assert_eq!(reqs.len(), 4);
     let results = tool_results(reqs.last().unwrap());
     assert!(
-        results[0].contains("there is no tool `launch_missiles`"),
+        results[0].contains("the tool `launch_missiles` is not one you may call"),
         "{results:?}"
     );
     assert!(

@@ -17,7 +17,7 @@ use crate::bus::{
 };
 use crate::event::RuntimeEvent;
 
-use super::runtime::StatusBoard;
+use super::types::StatusBoard;
 
 /// Tokens are gathered this long before they go out: one message per streaming agent per
 /// interval instead of one per token.

@@ -14,7 +14,7 @@ use crate::context::{EmbeddedStore, RedisStore, Store};
 use crate::llm::LlmRunner;
 use crate::memory::{Embedder, VectorMemory};
 
-use super::runtime::RuntimeError;
+use super::types::RuntimeError;
 
 /// The opened backends, ready for the ContextHub and the agent tasks.
 pub struct Backends {

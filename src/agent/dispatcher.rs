@@ -12,9 +12,8 @@ use tokio_util::sync::CancellationToken;
 use crate::bus::{Bus, Envelope, IntentPayload, Source, kinds};
 use crate::context::{Call, Caller, ContextHub};
 
-use super::intent::IntentReply;
 use super::pending::Pending;
-use super::runtime::{RuntimeError, Ticket};
+use super::types::{IntentReply, RuntimeError, Ticket};
 
 /// Longest intent text accepted.
 pub const MAX_INTENT_BYTES: usize = 64 * 1024;

@@ -15,8 +15,9 @@ use crate::bus::{BurstLog, Bus, Delivery, Envelope, IntentPayload, RefusedIntent
 use crate::context::{Call, Caller, ContextHub};
 use crate::event::RuntimeEvent;
 
-use super::intent::{Intent, publish_result};
+use super::intent::publish_result;
 use super::pending::Pending;
+use super::types::Intent;
 
 /// Intents taken from the bus per round.
 const TAKE_BATCH: usize = 16;

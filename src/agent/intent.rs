@@ -4,52 +4,19 @@
 //! a `RuntimeEvent`.
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::{Bus, Delivery, Envelope, Source, channels, kinds};
-use crate::context::{Caller, Cause, ContextHub, now_rfc3339};
+use crate::bus::{Bus, Envelope, Source, channels, kinds};
+use crate::context::{Call, Caller, ContextHub};
 use crate::event::{AgentStatus, RuntimeEvent};
-use crate::llm::{ChatMessage, ChatRequest, LlmRunner, TokenEvent, ToolCall, Usage};
+use crate::llm::{LlmRunner, TokenEvent, TokenStream};
 
 use super::dispatcher::Dispatcher;
 use super::pending::Pending;
-use super::prompt::{Handled, PromptInput, build_request, next_context, short_id};
 use super::tools::{self, ToolScope};
-
-/// A request for an agent to act.
-#[derive(Debug)]
-pub struct Intent {
-    /// UUIDv7: also the idempotency key.
-    pub id: String,
-    pub agent_id: String,
-    pub text: String,
-    /// Who asked (the audit `caller` of the dispatch).
-    pub from: Caller,
-    pub trace_id: String,
-    pub parent_id: Option<String>,
-    /// How many handoffs led here (0 for an operator's intent).
-    pub depth: u32,
-    /// The bus delivery to acknowledge once handled; `None` for intents not from the bus.
-    pub delivery: Option<Delivery>,
-}
-
-/// The outcome of a handled intent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IntentReply {
-    pub intent_id: String,
-    pub agent_id: String,
-    pub reply: String,
-    pub context_version: u64,
-    pub context_id: String,
-    pub runner: String,
-    pub model: String,
-    pub usage: Usage,
-}
-
-/// Chat turns carried into a prompt.
-const CHAT_IN_PROMPT: usize = 6;
+use super::turn::{Decision, Effect, Event, Origin, Setup, Turn, Verdict};
+use super::types::{Intent, IntentReply, IntentResult, StatusBoard};
 
 /// What an agent's task needs to handle intents.
 pub struct AgentWorker {
@@ -58,7 +25,7 @@ pub struct AgentWorker {
     pub model: String,
     pub recall_k: usize,
     pub events: broadcast::Sender<RuntimeEvent>,
-    pub status: super::runtime::StatusBoard,
+    pub status: StatusBoard,
     pub bus: std::sync::Arc<dyn Bus>,
     pub pending: Pending,
     pub node: String,
@@ -66,64 +33,6 @@ pub struct AgentWorker {
     pub max_tool_rounds: u32,
     /// The runtime-wide token: tells a shutdown from an operator's stop of one intent.
     pub shutdown: CancellationToken,
-}
-
-/// What one streamed model turn produced.
-struct Turn {
-    content: String,
-    calls: Vec<ToolCall>,
-    usage: Usage,
-}
-
-/// Longest tool arguments or result shown in a `RuntimeEvent`.
-const SHOWN: usize = 300;
-
-fn shortened(text: &str) -> String {
-    let mut s: String = text.chars().take(SHOWN).collect();
-    if s.len() < text.len() {
-        s.push('…');
-    }
-    s
-}
-
-/// Token counts add up over the turns of one intent; the first turn's time to first token
-/// is the one the operator waited for, the last turn's done reason is how it ended.
-fn add_usage(total: &mut Usage, turn: &Usage, first: bool) {
-    total.prompt_tokens += turn.prompt_tokens;
-    total.completion_tokens += turn.completion_tokens;
-    total.total_ms += turn.total_ms;
-    total.prompt_eval_ms += turn.prompt_eval_ms;
-    total.eval_ms += turn.eval_ms;
-    total.load_ms += turn.load_ms;
-    // One turn counted by aios makes the sum partly aios's own count: say so.
-    if !turn.counted_by.is_runner() {
-        total.counted_by = turn.counted_by;
-    }
-    if first {
-        total.first_token_ms = turn.first_token_ms;
-    }
-    total.done_reason = turn.done_reason.clone();
-}
-
-/// What the results channel carries for each intent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IntentResult {
-    pub intent_id: String,
-    pub agent_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply: Option<IntentReply>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl IntentResult {
-    pub fn into_outcome(self) -> Result<IntentReply, String> {
-        match (self.reply, self.error) {
-            (Some(r), _) => Ok(r),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err("the handling node sent an empty result".into()),
-        }
-    }
 }
 
 impl AgentWorker {
@@ -143,243 +52,248 @@ impl AgentWorker {
         });
     }
 
+    /// The turn machine for an intent, with this worker's tools and gate.
+    pub fn turn(&self, intent: &Intent) -> Turn {
+        Turn::new(Setup {
+            intent_id: intent.id.clone(),
+            agent_id: intent.agent_id.clone(),
+            text: intent.text.clone(),
+            from: intent.from.0.clone(),
+            default_model: self.model.clone(),
+            runner: self.runner.name().to_string(),
+            recall_k: self.recall_k,
+            max_tool_rounds: self.max_tool_rounds,
+            tools: tools::specs()
+                .into_iter()
+                .map(|s| (s, Origin::Builtin))
+                .collect(),
+            gate: Box::new(|_, origin| match origin {
+                Origin::Builtin => Verdict::Allow,
+                Origin::Mcp | Origin::Http => Verdict::Ask,
+            }),
+        })
+    }
+
     /// Handle one intent to its end; errors come back as text for the reply channel.
+    ///
+    /// A thin driver: the [`Turn`] machine decides, this loop performs its effects and
+    /// feeds the results back, and reads the model stream while one is open.
     pub async fn handle(
         &self,
         intent: &Intent,
         cancel: &CancellationToken,
     ) -> Result<IntentReply, String> {
-        let agent_id = intent.agent_id.as_str();
-        let me = Caller::agent(agent_id);
-        let hub = &self.hub;
-
-        self.set_status(agent_id, AgentStatus::Recalling);
-        let recalled = hub
-            .recall(&me, agent_id, &intent.text, self.recall_k, None)
-            .await
-            .map_err(|e| e.to_string())?;
-
-        self.set_status(agent_id, AgentStatus::Thinking);
-        let state = hub
-            .get_agent(&me, agent_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let previous = hub
-            .get_context(&me, agent_id, None)
-            .await
-            .map_err(|e| e.to_string())?;
-        // The spec's `chat_history` (support-agent): the conversation goes into the prompt
-        // and each exchange is kept, in whatever store the runtime uses (Redis when shared).
-        let keeps_chat = state.spec.memory_schema.contains_key("chat_history");
-        let history = if keeps_chat {
-            hub.chat_history(&me, agent_id, CHAT_IN_PROMPT)
-                .await
-                .map_err(|e| e.to_string())?
-        } else {
-            Vec::new()
-        };
-        let model = if state.spec.model.is_empty() {
-            self.model.clone()
-        } else {
-            state.spec.model.clone()
-        };
-        let request = build_request(&PromptInput {
-            spec: &state.spec,
-            goals: &state.goals,
-            persona_traits: &state.persona_traits,
-            hooks: &state.protocol_hooks,
-            recalled: &recalled,
-            context: previous.as_ref().map(|c| c.text.as_str()),
-            history: &history,
-            intent: &intent.text,
-            model: &model,
-        });
-
-        let (reply, usage) = self.converse(intent, request, cancel).await?;
-
-        let at = now_rfc3339();
-        let text = next_context(
-            agent_id,
-            &state.goals,
-            previous.as_ref().map(|c| c.text.as_str()),
-            &Handled {
-                intent_id: &intent.id,
-                from: intent.from.as_str(),
-                text: &intent.text,
-                reply: &reply,
-                at: &at,
-            },
-        );
-        let first_line: String = intent
-            .text
-            .lines()
-            .next()
-            .unwrap_or("")
-            .chars()
-            .take(60)
-            .collect();
-        let version = hub
-            .update_context(
-                &me,
-                agent_id,
-                text,
-                format!("intent {}: {first_line}", short_id(&intent.id)),
-                Cause {
-                    caller: intent.from.0.clone(),
-                    intent_id: Some(intent.id.clone()),
-                    tool: None,
-                },
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        if keeps_chat {
-            for (role, text) in [
-                ("user", intent.text.as_str()),
-                ("assistant", reply.as_str()),
-            ] {
-                hub.append_chat(&me, agent_id, role, text, Some(&intent.id))
-                    .await
-                    .map_err(|e| e.to_string())?;
+        let mut turn = self.turn(intent);
+        let mut effects = turn.step(Event::Start);
+        let mut stream: Option<TokenStream> = None;
+        loop {
+            let mut waited = None;
+            for effect in effects.drain(..) {
+                if effect.awaits() {
+                    waited = Some(effect);
+                    continue;
+                }
+                if let Effect::Finish(outcome) = effect {
+                    return outcome;
+                }
+                self.tell(intent, effect);
             }
+            let event = match waited {
+                Some(Effect::Chat(request)) => {
+                    tokio::select! {
+                        s = self.runner.chat(*request) => match s {
+                            Ok(s) => {
+                                stream = Some(s);
+                                Event::StreamOpened
+                            }
+                            Err(e) => Event::Failed(e.to_string()),
+                        },
+                        () = cancel.cancelled() => Event::Cancelled(self.stop_reason()),
+                    }
+                }
+                Some(effect) => {
+                    tokio::select! {
+                        ev = self.perform(intent, effect) => ev,
+                        () = cancel.cancelled() => Event::Cancelled(self.stop_reason()),
+                    }
+                }
+                None if turn.is_streaming() => {
+                    let Some(s) = stream.as_mut() else {
+                        return Err("internal: the turn streams with no stream open".into());
+                    };
+                    let event = tokio::select! {
+                        next = s.next() => stream_event(next),
+                        () = cancel.cancelled() => Event::Cancelled(self.stop_reason()),
+                    };
+                    if !matches!(event, Event::Token { .. } | Event::ToolCallRequested(_)) {
+                        stream = None;
+                    }
+                    event
+                }
+                None => return Err("internal: the turn waits for nothing".into()),
+            };
+            effects = turn.step(event);
         }
-        let outcome: String = reply.chars().take(400).collect();
-        hub.remember(
-            &me,
-            agent_id,
-            "episodic",
-            &format!("Intent: {}\nOutcome: {outcome}", intent.text),
-            vec![format!("intent:{}", intent.id)],
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        hub.append_trace(
-            &me,
-            agent_id,
-            "intent.handled",
-            &format!("{first_line} → context v{}", version.version),
-            Some(&intent.id),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-
-        Ok(IntentReply {
-            intent_id: intent.id.clone(),
-            agent_id: agent_id.to_string(),
-            reply,
-            context_version: version.version,
-            context_id: version.context_id,
-            runner: self.runner.name().to_string(),
-            model: if self.runner.name() == "sim" {
-                "sim".into()
-            } else {
-                model
-            },
-            usage,
-        })
     }
 
-    /// Stream the model, run the tools it calls and feed their results back, until it
-    /// answers without calling one; after `max_tool_rounds` rounds it is offered no tools and
-    /// must answer.
-    async fn converse(
-        &self,
-        intent: &Intent,
-        mut request: ChatRequest,
-        cancel: &CancellationToken,
-    ) -> Result<(String, Usage), String> {
+    /// Perform an effect nobody waits for: status, tokens, UI events, metrics, audit.
+    fn tell(&self, intent: &Intent, effect: Effect) {
         let agent_id = intent.agent_id.as_str();
-        let scope = ToolScope {
-            hub: &self.hub,
-            dispatcher: &self.dispatcher,
-            agent_id,
-            intent_id: &intent.id,
-            trace_id: &intent.trace_id,
-            depth: intent.depth,
-        };
-        request.tools = tools::specs();
-        let mut usage = Usage::default();
-        for round in 0..=self.max_tool_rounds {
-            if round == self.max_tool_rounds {
-                request.tools.clear();
+        match effect {
+            Effect::Status(status) => self.set_status(agent_id, status),
+            Effect::Token { text, thinking } => self.token(intent, text, thinking),
+            Effect::ModelTurn { usage, first } => {
+                crate::metrics::model_turn(agent_id, &usage, first);
             }
-            let turn = self.stream_turn(intent, &request, cancel).await?;
-            add_usage(&mut usage, &turn.usage, round == 0);
-            crate::metrics::model_turn(agent_id, &turn.usage, round == 0);
-            if turn.calls.is_empty() || request.tools.is_empty() {
-                return Ok((turn.content, usage));
-            }
-            request.messages.push(ChatMessage::assistant_calls(
-                turn.content,
-                turn.calls.clone(),
-            ));
-            for call in &turn.calls {
-                self.set_status(agent_id, AgentStatus::CallingTool);
+            Effect::ToolCalled { call, shown } => {
                 let _ = self.events.send(RuntimeEvent::ToolCalled {
                     agent_id: agent_id.to_string(),
                     intent_id: intent.id.clone(),
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
-                    arguments: shortened(&call.arguments.to_string()),
+                    call_id: call.id,
+                    name: call.name,
+                    arguments: shown,
                 });
-                let result = tools::run(&scope, call).await;
-                crate::metrics::tool_called(agent_id, tools::label(&call.name), result.is_ok());
-                let content = match &result {
-                    Ok(v) => v.to_string(),
-                    Err(e) => serde_json::json!({ "error": e }).to_string(),
-                };
+            }
+            Effect::ToolFinished { call, ok, shown } => {
+                crate::metrics::tool_called(agent_id, tools::label(&call.name), ok);
                 let _ = self.events.send(RuntimeEvent::ToolFinished {
                     agent_id: agent_id.to_string(),
                     intent_id: intent.id.clone(),
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
-                    ok: result.is_ok(),
-                    summary: shortened(&content),
+                    call_id: call.id,
+                    name: call.name,
+                    ok,
+                    summary: shown,
                 });
-                request
-                    .messages
-                    .push(ChatMessage::tool_result(call, content));
             }
-            self.set_status(agent_id, AgentStatus::Thinking);
+            Effect::ToolRefused { call, reason } => {
+                tracing::info!(agent = %agent_id, intent = %intent.id, tool = %call.name, %reason, "tool call refused");
+                // On the audit chain: who asked for what, and why it did not run.
+                let recorded = self.hub.record(
+                    &Caller::agent(agent_id),
+                    Call {
+                        agent_id: Some(agent_id),
+                        action: "tool_refused",
+                        input: serde_json::json!({
+                            "tool": call.name,
+                            "arguments": call.arguments,
+                            "intent_id": intent.id,
+                        }),
+                        context_id: None,
+                        result: Err(reason),
+                        started: std::time::Instant::now(),
+                    },
+                );
+                if let Err(e) = recorded {
+                    tracing::warn!(agent = %agent_id, error = %e, "could not audit a refused tool call");
+                }
+            }
+            Effect::Attention(why) => {
+                tracing::warn!(agent = %agent_id, intent = %intent.id, ?why, "agent needs attention");
+            }
+            // Awaited effects and Finish never reach here (see `handle`).
+            other => {
+                tracing::error!(agent = %agent_id, effect = ?other, "an awaited effect was told");
+            }
         }
-        Err("the model kept calling tools and never answered".into())
     }
 
-    /// One streamed turn: content as tokens to the UI, tool calls collected.
-    async fn stream_turn(
-        &self,
-        intent: &Intent,
-        request: &ChatRequest,
-        cancel: &CancellationToken,
-    ) -> Result<Turn, String> {
-        let mut stream = tokio::select! {
-            s = self.runner.chat(request.clone()) => s.map_err(|e| e.to_string())?,
-            () = cancel.cancelled() => return Err(self.stop_reason()),
-        };
-        self.set_status(&intent.agent_id, AgentStatus::Streaming);
-        let mut content = String::new();
-        let mut calls = Vec::new();
-        loop {
-            let next = tokio::select! {
-                next = stream.next() => next,
-                () = cancel.cancelled() => return Err(self.stop_reason()),
-            };
-            match next {
-                Some(Ok(TokenEvent::Content { text })) => {
-                    content.push_str(&text);
-                    self.token(intent, text, false);
+    /// Perform an effect the turn waits for, and turn its outcome into the next event.
+    async fn perform(&self, intent: &Intent, effect: Effect) -> Event {
+        let agent_id = intent.agent_id.as_str();
+        let me = Caller::agent(agent_id);
+        let hub = &self.hub;
+        let failed = |e: crate::context::HubError| Event::Failed(e.to_string());
+        match effect {
+            Effect::Recall { query, k } => match hub.recall(&me, agent_id, &query, k, None).await {
+                Ok(items) => Event::Recalled(items),
+                Err(e) => failed(e),
+            },
+            Effect::LoadState => {
+                let state = match hub.get_agent(&me, agent_id).await {
+                    Ok(s) => s,
+                    Err(e) => return failed(e),
+                };
+                match hub.get_context(&me, agent_id, None).await {
+                    Ok(previous) => Event::StateLoaded {
+                        state: Box::new(state),
+                        previous,
+                    },
+                    Err(e) => failed(e),
                 }
-                Some(Ok(TokenEvent::Thinking { text })) => self.token(intent, text, true),
-                Some(Ok(TokenEvent::ToolCall { call })) => calls.push(call),
-                Some(Ok(TokenEvent::Done { usage })) => {
-                    return Ok(Turn {
-                        content,
-                        calls,
-                        usage,
-                    });
-                }
-                Some(Err(e)) => return Err(e.to_string()),
-                None => return Err("the model stream ended without a final event".into()),
             }
+            Effect::LoadChat { limit } => match hub.chat_history(&me, agent_id, limit).await {
+                Ok(h) => Event::ChatLoaded(h),
+                Err(e) => failed(e),
+            },
+            Effect::RunTool { call, .. } => {
+                let scope = ToolScope {
+                    hub: &self.hub,
+                    dispatcher: &self.dispatcher,
+                    agent_id,
+                    intent_id: &intent.id,
+                    trace_id: &intent.trace_id,
+                    depth: intent.depth,
+                };
+                let result = tools::run(&scope, &call).await;
+                Event::ToolResult {
+                    call_id: call.id,
+                    result,
+                }
+            }
+            Effect::AskApproval { call, .. } => Event::ApprovalDecided {
+                call_id: call.id,
+                decision: Decision::Deny {
+                    by: "aios".into(),
+                    reason: "no approver is running on this node".into(),
+                },
+            },
+            Effect::WriteContext {
+                text,
+                summary,
+                cause,
+            } => match hub
+                .update_context(&me, agent_id, text, summary, cause)
+                .await
+            {
+                Ok(v) => Event::ContextWritten(v),
+                Err(e) => failed(e),
+            },
+            Effect::Record(record) => {
+                for (role, text) in &record.chat {
+                    if let Err(e) = hub
+                        .append_chat(&me, agent_id, role, text, Some(&intent.id))
+                        .await
+                    {
+                        return failed(e);
+                    }
+                }
+                if let Err(e) = hub
+                    .remember(
+                        &me,
+                        agent_id,
+                        "episodic",
+                        &record.memory,
+                        record.memory_tags,
+                    )
+                    .await
+                {
+                    return failed(e);
+                }
+                match hub
+                    .append_trace(
+                        &me,
+                        agent_id,
+                        "intent.handled",
+                        &record.trace,
+                        Some(&intent.id),
+                    )
+                    .await
+                {
+                    Ok(_) => Event::Recorded,
+                    Err(e) => failed(e),
+                }
+            }
+            other => Event::Failed(format!("internal: {other:?} is not awaited")),
         }
     }
 
@@ -441,6 +355,24 @@ impl AgentWorker {
         {
             tracing::warn!(intent = %intent.id, error = %e, "could not acknowledge the intent");
         }
+    }
+}
+
+/// The turn event for one item of the model stream.
+fn stream_event(next: Option<Result<TokenEvent, crate::llm::LlmError>>) -> Event {
+    match next {
+        Some(Ok(TokenEvent::Content { text })) => Event::Token {
+            text,
+            thinking: false,
+        },
+        Some(Ok(TokenEvent::Thinking { text })) => Event::Token {
+            text,
+            thinking: true,
+        },
+        Some(Ok(TokenEvent::ToolCall { call })) => Event::ToolCallRequested(call),
+        Some(Ok(TokenEvent::Done { usage })) => Event::TurnDone(usage),
+        Some(Err(e)) => Event::Failed(e.to_string()),
+        None => Event::Failed("the model stream ended without a final event".into()),
     }
 }
 

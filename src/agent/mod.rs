@@ -12,9 +12,11 @@ pub mod relay;
 pub mod runtime;
 pub mod spec;
 pub mod tools;
+pub mod turn;
+pub mod types;
 
 pub use catalog::Catalog;
 pub use dispatcher::{Dispatcher, Lineage, MAX_INTENT_BYTES};
-pub use intent::{Intent, IntentReply};
-pub use runtime::{Runtime, RuntimeError, RuntimeInfo, RuntimeOptions, Ticket};
+pub use runtime::{Runtime, RuntimeInfo, RuntimeOptions};
 pub use spec::{AgentSpec, Category};
+pub use types::{Intent, IntentReply, IntentResult, RuntimeError, StatusBoard, Ticket};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::intent::IntentReply;
+use super::types::IntentReply;
 
 pub type Outcome = Result<IntentReply, String>;
 

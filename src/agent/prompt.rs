@@ -24,6 +24,8 @@ pub struct PromptInput<'a> {
     pub history: &'a [ChatTurn],
     pub intent: &'a str,
     pub model: &'a str,
+    /// The tools the agent can call (its allowlist, resolved): the only ones named.
+    pub tools: &'a [String],
 }
 
 pub fn build_request(p: &PromptInput<'_>) -> ChatRequest {
@@ -33,7 +35,7 @@ pub fn build_request(p: &PromptInput<'_>) -> ChatRequest {
     system.push_str(&format!("Role: {}\n", p.spec.role));
     system.push_str(&format!("Goals: {}\n", p.goals.join(", ")));
     system.push_str(&format!("Persona: {}\n", p.persona_traits.join(", ")));
-    system.push_str(&format!("Tools: {}\n", p.spec.tools.join(", ")));
+    system.push_str(&format!("Tools: {}\n", p.tools.join(", ")));
     system.push_str(&format!("Recalled: {} items\n", p.recalled.len()));
     for hook in p.hooks {
         system.push_str(&format!("Hook: on {} do {}\n", hook.on, hook.action));

@@ -14,9 +14,8 @@ use crate::context::now_rfc3339;
 use crate::event::{AgentStatus, RuntimeEvent};
 
 use super::activity;
-use super::intent::IntentResult;
 use super::pending::Pending;
-use super::runtime::StatusBoard;
+use super::types::{IntentResult, StatusBoard};
 
 /// Publish what other nodes and outside tools must hear of this node's runtime events:
 /// context and state changes (so every node's MCP subscribers hear of them), shared

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
 use crate::bus::{Bus, channels};
 use crate::config::{Config, RunnerKind};
-use crate::context::{Caller, ContextHub, HubError, HubOptions};
+use crate::context::{Caller, ContextHub, HubOptions};
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::llm::LlmRunner;
 
@@ -21,26 +21,13 @@ use super::backends::{self, Backends};
 use super::catalog::Catalog;
 use super::dispatcher::{Dispatcher, Lineage};
 use super::intake::Intake;
-use super::intent::{AgentWorker, Intent, IntentReply};
+use super::intent::AgentWorker;
 use super::pending::Pending;
+use super::types::{Intent, IntentReply, RuntimeError, StatusBoard, Ticket};
 use super::{activity, relay};
 
 /// Capacity of the runtime event channel; a slower receiver loses the oldest.
 const EVENT_CAPACITY: usize = 8192;
-
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error(transparent)]
-    Hub(#[from] HubError),
-    #[error("{0}")]
-    Config(String),
-    #[error("cannot open {what}: {message}")]
-    Open { what: String, message: String },
-    #[error("{0}")]
-    Rejected(String),
-    #[error("the runtime is shutting down")]
-    ShuttingDown,
-}
 
 /// Everything the runtime is built from.
 pub struct RuntimeOptions {
@@ -84,52 +71,6 @@ pub struct RuntimeInfo {
     /// runs agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attached: Option<String>,
-}
-
-/// Each agent's current status, readable at any time (the UI's first frame, `status`).
-#[derive(Clone, Default)]
-pub struct StatusBoard {
-    inner: Arc<Mutex<HashMap<String, (AgentStatus, String)>>>,
-    /// Intents this node's agents finished (done or failed), ever: the heartbeat's load.
-    finished: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl StatusBoard {
-    pub fn set(&self, agent_id: &str, status: AgentStatus) {
-        if let Ok(mut m) = self.inner.lock() {
-            m.insert(
-                agent_id.to_string(),
-                (status, crate::context::now_rfc3339()),
-            );
-        }
-    }
-
-    /// Status and the time it was entered (RFC 3339); idle with no time when never active.
-    pub fn get(&self, agent_id: &str) -> (AgentStatus, Option<String>) {
-        self.inner
-            .lock()
-            .ok()
-            .and_then(|m| m.get(agent_id).map(|(s, t)| (*s, Some(t.clone()))))
-            .unwrap_or((AgentStatus::Idle, None))
-    }
-
-    /// An agent finished an intent, done or failed.
-    pub fn intent_finished(&self) {
-        self.finished
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Intents finished so far.
-    pub fn finished(&self) -> u64 {
-        self.finished.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-/// A dispatched intent: its id, and the outcome when it is done.
-pub struct Ticket {
-    pub intent_id: String,
-    pub trace_id: String,
-    pub outcome: oneshot::Receiver<Result<IntentReply, String>>,
 }
 
 /// A cheap-clone handle to the running runtime.

@@ -20,6 +20,7 @@ fn glyph(s: AgentStatus) -> &'static str {
         AgentStatus::Thinking => "…",
         AgentStatus::Streaming => "▶",
         AgentStatus::CallingTool => "⚙",
+        AgentStatus::Waiting => "⏸",
         AgentStatus::Error => "✗",
     }
 }
