@@ -33,6 +33,24 @@ async fn runtime(
     (rt, bus)
 }
 
+/// The audit records of `action` (call after `shutdown`: everything is on disk).
+fn audited(rt: &Runtime, action: &str) -> Vec<serde_json::Value> {
+    let audit_dir = rt.info().data_dir.join("audit");
+    let log = std::fs::read_to_string(
+        std::fs::read_dir(&audit_dir)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .unwrap(),
+    )
+    .unwrap();
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["action"] == action)
+        .collect()
+}
+
 /// Wait (bounded) until `agent` has a context version.
 async fn context_of(rt: &Runtime, agent: &str) -> aios::context::ContextVersion {
     let me = Caller::operator("test");
@@ -156,20 +174,7 @@ async fn strategy_hands_off_to_content_in_one_trace() {
     let audit_dir = rt.info().data_dir.join("audit");
     let report = aios::audit::verify_dir(&audit_dir).unwrap();
     assert!(report.is_ok(), "{report:?}");
-    let log = std::fs::read_to_string(
-        std::fs::read_dir(&audit_dir)
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .unwrap(),
-    )
-    .unwrap();
-    let handoffs: Vec<serde_json::Value> = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["action"] == "handoff")
-        .collect();
+    let handoffs = audited(&rt, "handoff");
     assert_eq!(handoffs.len(), 1, "{handoffs:?}");
     assert_eq!(handoffs[0]["caller"], "agent:strategy-agent");
     assert_eq!(handoffs[0]["agent_id"], "content-agent");
@@ -252,7 +257,7 @@ async fn bad_tool_calls_are_told_to_the_model_and_endless_calls_are_cut_off() {
         }
         match tool_results(req).len() {
             0 => vec![call("a", "launch_missiles", json!({}))],
-            1 => vec![call("b", "set_goals", json!({"goals": "not a list"}))],
+            1 => vec![call("b", "remember", json!({"text": ["not", "text"]}))],
             _ => vec![call("c", "recall", json!({"query": "anything"}))],
         }
     });
@@ -272,7 +277,7 @@ async fn bad_tool_calls_are_told_to_the_model_and_endless_calls_are_cut_off() {
         "{results:?}"
     );
     assert!(
-        results[1].contains("bad arguments for `set_goals`"),
+        results[1].contains("bad arguments for `remember`"),
         "{results:?}"
     );
     assert!(
@@ -280,4 +285,61 @@ async fn bad_tool_calls_are_told_to_the_model_and_endless_calls_are_cut_off() {
         "recall returns a list: {results:?}"
     );
     rt.shutdown().await;
+    let refused = audited(&rt, "tool_refused");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["caller"], "agent:sec-agent");
+    assert_eq!(refused[0]["outcome"], "error");
+    assert_eq!(refused[0]["input"]["tool"], "launch_missiles");
+}
+
+#[tokio::test]
+async fn a_tool_the_agent_does_not_list_is_refused_audited_and_has_no_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    // ops-agent's list has no set_goals: the model asks for it anyway, then answers.
+    let runner = ScriptedRunner::new(|req| match tool_results(req).len() {
+        0 => vec![call("g", "set_goals", json!({"goals": ["take over"]}))],
+        _ => vec![say(&tool_results(req)[0])],
+    });
+    let requests = runner.requests.clone();
+    let (rt, _bus) = runtime(dir.path(), runner, 3).await;
+    let before = rt
+        .hub()
+        .get_agent(&Caller::operator("t"), "ops-agent")
+        .await
+        .unwrap()
+        .goals;
+    let reply = rt
+        .dispatch_and_wait(
+            &Caller::operator("alice"),
+            "ops-agent",
+            "rewrite your goals",
+        )
+        .await
+        .unwrap();
+    assert!(
+        reply
+            .reply
+            .contains("the tool `set_goals` is not one you may call"),
+        "{}",
+        reply.reply
+    );
+    let offered: Vec<String> = requests.lock().unwrap()[0]
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert!(!offered.contains(&"set_goals".to_string()), "{offered:?}");
+    let after = rt
+        .hub()
+        .get_agent(&Caller::operator("t"), "ops-agent")
+        .await
+        .unwrap()
+        .goals;
+    assert_eq!(before, after, "the refused call changed nothing");
+    rt.shutdown().await;
+    let refused = audited(&rt, "tool_refused");
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["agent_id"], "ops-agent");
+    assert_eq!(refused[0]["input"]["arguments"]["goals"][0], "take over");
+    assert!(audited(&rt, "set_goals").is_empty());
 }

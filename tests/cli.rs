@@ -172,6 +172,52 @@ fn a_second_terminal_reaches_a_running_serve() {
 }
 
 #[test]
+fn tools_lists_each_agents_tools_their_source_and_what_maps_to_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run_ok(aios(tmp.path(), &data).args(["tools", "strategy-agent", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 1);
+    let names: Vec<&str> = rows[0]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    // The spec's `vector_db` is the memory tools; `langchain` maps to nothing.
+    assert_eq!(
+        names,
+        [
+            "remember",
+            "recall",
+            "set_goals",
+            "update_context",
+            "broadcast",
+            "handoff"
+        ]
+    );
+    assert_eq!(rows[0]["tools"][0]["source"], "aios");
+    assert_eq!(rows[0]["tools"][0]["origin"], "builtin");
+    assert_eq!(rows[0]["unmapped"], serde_json::json!(["langchain"]));
+
+    let all = run_ok(aios(tmp.path(), &data).arg("tools"));
+    assert!(all.contains("ops-agent\n  remember "), "{all}");
+    assert!(all.contains("listed, maps to no tool: fastapi"), "{all}");
+
+    let out = aios(tmp.path(), &data)
+        .args(["tools", "no-such-agent"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown agent"));
+
+    let doctor = run_ok(aios(tmp.path(), &data).arg("doctor"));
+    let line = doctor.lines().find(|l| l.starts_with("tools")).unwrap();
+    assert!(line.contains("warn"), "{line}");
+    assert!(line.contains("strategy-agent: langchain"), "{line}");
+}
+
+#[test]
 fn doctor_reports_backends_and_refuses_closed_apis() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -14,6 +14,7 @@ use crate::llm::{LlmRunner, TokenEvent, TokenStream};
 
 use super::dispatcher::Dispatcher;
 use super::pending::Pending;
+use super::registry::Registry;
 use super::tools::{self, ToolScope};
 use super::turn::{Decision, Effect, Event, Origin, Setup, Turn, Verdict};
 use super::types::{Intent, IntentReply, IntentResult, StatusBoard};
@@ -33,6 +34,8 @@ pub struct AgentWorker {
     pub max_tool_rounds: u32,
     /// The runtime-wide token: tells a shutdown from an operator's stop of one intent.
     pub shutdown: CancellationToken,
+    /// Every tool there is; each agent gets those its list names.
+    pub registry: std::sync::Arc<Registry>,
 }
 
 impl AgentWorker {
@@ -63,15 +66,25 @@ impl AgentWorker {
             runner: self.runner.name().to_string(),
             recall_k: self.recall_k,
             max_tool_rounds: self.max_tool_rounds,
-            tools: tools::specs()
-                .into_iter()
-                .map(|s| (s, Origin::Builtin))
-                .collect(),
+            tools: self.tools_of(&intent.agent_id),
             gate: Box::new(|_, origin| match origin {
                 Origin::Builtin => Verdict::Allow,
                 Origin::Mcp | Origin::Http => Verdict::Ask,
             }),
         })
+    }
+
+    /// The tools an agent may call: its list resolved against the registry, now.
+    fn tools_of(&self, agent_id: &str) -> Vec<(crate::llm::ToolSpec, Origin)> {
+        let Ok(spec) = self.hub.spec(agent_id) else {
+            return Vec::new();
+        };
+        self.registry
+            .resolve(&spec.tools)
+            .tools
+            .into_iter()
+            .map(|t| (t.spec(), t.origin))
+            .collect()
     }
 
     /// Handle one intent to its end; errors come back as text for the reply channel.
@@ -155,7 +168,12 @@ impl AgentWorker {
                 });
             }
             Effect::ToolFinished { call, ok, shown } => {
-                crate::metrics::tool_called(agent_id, tools::label(&call.name), ok);
+                // A label from a closed set: the registry's names (the model may say anything).
+                let label = match self.registry.get(&call.name) {
+                    Some(_) => call.name.as_str(),
+                    None => "unknown",
+                };
+                crate::metrics::tool_called(agent_id, label, ok);
                 let _ = self.events.send(RuntimeEvent::ToolFinished {
                     agent_id: agent_id.to_string(),
                     intent_id: intent.id.clone(),

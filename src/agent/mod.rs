@@ -8,6 +8,7 @@ pub mod intake;
 pub mod intent;
 pub mod pending;
 pub mod prompt;
+pub mod registry;
 pub mod relay;
 pub mod runtime;
 pub mod spec;

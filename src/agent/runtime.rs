@@ -23,6 +23,7 @@ use super::dispatcher::{Dispatcher, Lineage};
 use super::intake::Intake;
 use super::intent::AgentWorker;
 use super::pending::Pending;
+use super::registry::Registry;
 use super::types::{Intent, IntentReply, RuntimeError, StatusBoard, Ticket};
 use super::{activity, relay};
 
@@ -81,6 +82,7 @@ pub struct Runtime {
 
 struct Inner {
     hub: ContextHub,
+    registry: Arc<Registry>,
     dispatcher: Dispatcher,
     events: broadcast::Sender<RuntimeEvent>,
     bus: Arc<dyn Bus>,
@@ -179,6 +181,8 @@ impl Runtime {
             cancel: cancel.clone(),
             max_depth: config.runtime.max_handoff_depth,
         };
+        // The tools agents can call; outside servers' tools join as they start.
+        let registry = Arc::new(Registry::builtin());
         let mut queues = HashMap::new();
         let running: Arc<Mutex<HashMap<String, CancellationToken>>> = Arc::default();
         // Agents pinned to another node are left to it; a watcher hosts none.
@@ -224,6 +228,7 @@ impl Runtime {
                 dispatcher: dispatcher.clone(),
                 max_tool_rounds: config.runtime.max_tool_rounds,
                 shutdown: cancel.clone(),
+                registry: registry.clone(),
             };
             let cancel = cancel.clone();
             let running = running.clone();
@@ -359,6 +364,7 @@ impl Runtime {
                 hub,
                 events,
                 bus,
+                registry,
                 dispatcher,
                 pending,
                 status,
@@ -374,6 +380,11 @@ impl Runtime {
 
     pub fn hub(&self) -> &ContextHub {
         &self.inner.hub
+    }
+
+    /// The tools agents can call.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
     }
 
     pub fn info(&self) -> &RuntimeInfo {

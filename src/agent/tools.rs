@@ -2,6 +2,7 @@
 //! ContextHub as the agent itself (`agent:<id>`), so each call is audited and seen by the
 //! UI like any other client's; a handoff goes through the dispatcher as a new intent.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -24,7 +25,15 @@ pub struct ToolScope<'a> {
     pub depth: u32,
 }
 
-fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
+/// A tool's spec with its parameter schema derived from its argument type: the schema the
+/// model sees is the type the call is parsed into, so the two cannot drift apart.
+fn spec<T: JsonSchema>(name: &str, description: &str) -> ToolSpec {
+    let mut parameters = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(json!({}));
+    if let Some(o) = parameters.as_object_mut() {
+        // Noise for a model: the draft URI and the Rust type's name.
+        o.remove("$schema");
+        o.remove("title");
+    }
     ToolSpec {
         name: name.into(),
         description: description.into(),
@@ -32,94 +41,83 @@ fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
     }
 }
 
-/// The tools offered to every agent's model.
+/// aios's own tools (the agent's state, through the ContextHub), offered to agents that
+/// list them.
 pub fn specs() -> Vec<ToolSpec> {
     vec![
-        spec(
+        spec::<Remember>(
             "remember",
             "Store a fact in your long-term memory so you can recall it in later requests.",
-            json!({"type": "object", "properties": {
-                "text": {"type": "string", "description": "The fact, in one or two sentences."},
-                "tags": {"type": "array", "items": {"type": "string"}, "description": "Optional labels."}
-            }, "required": ["text"]}),
         ),
-        spec(
+        spec::<Recall>(
             "recall",
             "Search your long-term memory for items related to a query; returns the closest first.",
-            json!({"type": "object", "properties": {
-                "query": {"type": "string"},
-                "k": {"type": "integer", "minimum": 1, "maximum": RECALL_MAX, "description": "How many items (default 5)."}
-            }, "required": ["query"]}),
         ),
-        spec(
+        spec::<SetGoals>(
             "set_goals",
             "Replace your list of goals (each a short imperative sentence).",
-            json!({"type": "object", "properties": {
-                "goals": {"type": "array", "items": {"type": "string"}, "minItems": 1}
-            }, "required": ["goals"]}),
         ),
-        spec(
+        spec::<UpdateContext>(
             "update_context",
             "Replace your working context (the notes you keep between requests) with new text.",
-            json!({"type": "object", "properties": {
-                "context": {"type": "string"},
-                "summary": {"type": "string", "description": "What changed, in a few words."}
-            }, "required": ["context"]}),
         ),
-        spec(
+        spec::<Remember>(
             "broadcast",
             "Share a piece of knowledge with all other agents on agent.broadcast.memory.",
-            json!({"type": "object", "properties": {
-                "text": {"type": "string"},
-                "tags": {"type": "array", "items": {"type": "string"}}
-            }, "required": ["text"]}),
         ),
-        spec(
+        spec::<Handoff>(
             "handoff",
             "Pass a task to another agent (by id, e.g. content-agent) as a new request; it works on it separately.",
-            json!({"type": "object", "properties": {
-                "agent_id": {"type": "string", "description": "The receiving agent's id."},
-                "text": {"type": "string", "description": "What the other agent should do, self-contained."}
-            }, "required": ["agent_id", "text"]}),
         ),
     ]
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Remember {
-    text: String,
+pub struct Remember {
+    /// The fact, in one or two sentences.
+    pub text: String,
+    /// Optional labels.
     #[serde(default)]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Recall {
-    query: String,
+pub struct Recall {
+    /// What to look for, in words.
+    pub query: String,
+    /// How many items (1 to 20, default 5).
     #[serde(default)]
-    k: Option<usize>,
+    #[schemars(range(min = 1, max = 20))]
+    pub k: Option<usize>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SetGoals {
-    goals: Vec<String>,
+pub struct SetGoals {
+    /// The complete new list of goals, each a short imperative sentence.
+    #[schemars(length(min = 1))]
+    pub goals: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateContext {
-    context: String,
+pub struct UpdateContext {
+    /// The whole new context document.
+    pub context: String,
+    /// What changed, in a few words.
     #[serde(default)]
-    summary: Option<String>,
+    pub summary: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Handoff {
-    agent_id: String,
-    text: String,
+pub struct Handoff {
+    /// The receiving agent's id.
+    pub agent_id: String,
+    /// What the other agent should do, self-contained.
+    pub text: String,
 }
 
 fn args<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, String> {

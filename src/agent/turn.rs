@@ -48,6 +48,16 @@ pub enum Verdict {
     Deny(String),
 }
 
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Builtin => "builtin",
+            Origin::Mcp => "mcp",
+            Origin::Http => "http",
+        }
+    }
+}
+
 /// A person's (or the timeout's) answer to an approval request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {

@@ -155,7 +155,45 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         Err(e) => check("embedder", Status::Fail, e.to_string()),
     });
     out.push(llm_check(config).await);
+    out.push(tools_check(config));
     out
+}
+
+/// Every agent's listed tools that stand for no tool: the agent cannot call them, and the
+/// operator should know (map them with an MCP server or HTTP actions, or drop them).
+fn tools_check(config: &Config) -> Check {
+    let catalog = match crate::agent::Catalog::from_config(config) {
+        Ok(c) => c,
+        Err(e) => return check("tools", Status::Fail, e),
+    };
+    let registry = crate::agent::registry::Registry::for_config(config);
+    let unmapped: Vec<String> = catalog
+        .agents()
+        .iter()
+        .filter_map(|a| {
+            let r = registry.resolve(&a.tools);
+            (!r.unmapped.is_empty()).then(|| format!("{}: {}", a.id, r.unmapped.join(", ")))
+        })
+        .collect();
+    if unmapped.is_empty() {
+        check(
+            "tools",
+            Status::Ok,
+            format!(
+                "every listed tool of {} agents maps to a tool",
+                catalog.len()
+            ),
+        )
+    } else {
+        check(
+            "tools",
+            Status::Warn,
+            format!(
+                "listed but mapping to no tool (not callable): {}",
+                unmapped.join("; ")
+            ),
+        )
+    }
 }
 
 /// Whether the audit files' hash chain verifies (`aios audit verify` says more).

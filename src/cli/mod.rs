@@ -11,6 +11,7 @@ mod mcp;
 mod models;
 mod serve;
 mod session;
+mod tools;
 mod watch;
 
 use std::path::PathBuf;
@@ -60,6 +61,14 @@ pub enum Command {
     Dispatch(dispatch::DispatchArgs),
     /// List the agents, grouped by category.
     Agents {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List each agent's tools (or one agent's) and where each comes from.
+    Tools {
+        /// Only this agent.
+        agent: Option<String>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -140,6 +149,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve => serve::run(config).await,
         Command::Dispatch(args) => dispatch::run(config, args).await,
         Command::Agents { json } => agents::run(config, json).await,
+        Command::Tools { agent, json } => tools::run(config, agent, json).await,
         Command::Context(args) => context::run(config, args).await,
         Command::Watch(args) => watch::run(config, args).await,
         Command::Models(args) => models::run(config, args).await,

@@ -8,7 +8,7 @@ use crate::agent::Runtime;
 use crate::context::Caller;
 use crate::event::RuntimeEvent;
 
-use super::protocol::{AgentRow, Request, Streamed};
+use super::protocol::{AgentRow, AgentTools, Request, Streamed, ToolRow};
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, String> {
     serde_json::to_value(v).map_err(|e| e.to_string())
@@ -46,6 +46,34 @@ pub async fn handle(
                         spec,
                         status,
                         since,
+                    }
+                })
+                .collect();
+            to_value(rows)
+        }
+        Request::Tools { agent_id } => {
+            let specs = hub.list_agents(caller).await.map_err(|e| e.to_string())?;
+            if let Some(id) = &agent_id {
+                hub.spec(id).map_err(|e| e.to_string())?;
+            }
+            let rows: Vec<AgentTools> = specs
+                .into_iter()
+                .filter(|s| agent_id.as_ref().is_none_or(|id| *id == s.id))
+                .map(|spec| {
+                    let resolved = rt.registry().resolve(&spec.tools);
+                    AgentTools {
+                        agent_id: spec.id,
+                        tools: resolved
+                            .tools
+                            .into_iter()
+                            .map(|t| ToolRow {
+                                origin: t.origin.as_str().into(),
+                                name: t.name,
+                                source: t.source,
+                                description: t.description,
+                            })
+                            .collect(),
+                        unmapped: resolved.unmapped,
                     }
                 })
                 .collect();

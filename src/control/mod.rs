@@ -11,7 +11,7 @@ mod server;
 pub use client::ControlClient;
 pub use handler::handle;
 pub use lock::{DataDirLock, LockError};
-pub use protocol::{AgentRow, Reply, Request, RequestLine, Streamed};
+pub use protocol::{AgentRow, AgentTools, Reply, Request, RequestLine, Streamed, ToolRow};
 pub use server::{serve, serve_private};
 
 use std::path::{Path, PathBuf};

@@ -18,6 +18,11 @@ pub enum Request {
     Info,
     /// Every agent with its live status.
     Agents,
+    /// The tools each agent (or one) can call, and the listed names that give none.
+    Tools {
+        #[serde(default)]
+        agent_id: Option<String>,
+    },
     /// Queue an intent; with `wait`, stream its tokens and return its outcome.
     Dispatch {
         agent_id: String,
@@ -47,6 +52,25 @@ pub enum Request {
         #[serde(default)]
         pattern: Option<String>,
     },
+}
+
+/// One agent's tools, for `aios tools`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentTools {
+    pub agent_id: String,
+    pub tools: Vec<ToolRow>,
+    /// Listed names that stand for no tool.
+    pub unmapped: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRow {
+    pub name: String,
+    /// `builtin`, `mcp` or `http`.
+    pub origin: String,
+    /// `aios`, `mcp:<server>`, `action:<name>`.
+    pub source: String,
+    pub description: String,
 }
 
 /// What an owner streams to a client before the result.
