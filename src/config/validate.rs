@@ -163,6 +163,15 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
             )?;
         }
     }
+
+    // Each action compiles as the runtime will compile it: URL policy, templates, schema.
+    for (name, action) in &config.actions {
+        if let Err(e) = crate::actions::Action::from_config(name, action) {
+            let mut path = vec!["actions", name.as_str()];
+            path.extend(e.key.splitn(2, '.').filter(|k| !k.is_empty()));
+            bad(&path, e.message)?;
+        }
+    }
     Ok(())
 }
 
