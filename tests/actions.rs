@@ -561,6 +561,19 @@ fn the_shipped_config_has_no_actions_and_its_examples_load() {
         &[],
     )
     .unwrap();
+    // Any AIOS_* variable makes the config go through its TOML form and back: the actions
+    // come out of it unchanged.
+    let with_env = aios::config::parse_str(
+        &format!(
+            "{}\n{}",
+            aios::config::DEFAULT_CONFIG_TOML,
+            shipped_examples()
+        ),
+        "config.toml",
+        &[("AIOS_TUI_FPS".to_string(), "20".to_string())],
+    )
+    .unwrap();
+    assert_eq!(with_env.actions, config.actions);
     let actions = aios::actions::Actions::from_config(&config.actions).unwrap();
     assert_eq!(
         actions.names().collect::<Vec<_>>(),
@@ -688,4 +701,60 @@ fn a_bad_action_is_refused_at_load_naming_its_key_and_line() {
     .to_string();
     assert!(err.contains("referenced as `env:VAR_NAME`"), "{err}");
     assert!(!err.contains("abc:def"), "{err}");
+
+    // TOML's nan has no JSON form: refused before anything reads it, with an AIOS_*
+    // variable set or not.
+    for env in [vec![], vec![("AIOS_TUI_FPS".to_string(), "20".to_string())]] {
+        let err = aios::config::parse_str(
+            "[actions.erp]\ndescription = \"d\"\nurl = \"http://erp.lan/x\"\nbody = { qty = nan }\n",
+            "/etc/aios/config.toml",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("key actions.erp.body: `qty` is nan or inf"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_delete_without_a_body_is_sent_as_previewed() {
+    let server = ScriptServer::start().await;
+    server.reply(
+        "DELETE",
+        "/api/resource/ToDo/TD-0001",
+        Reply::json(200, &json!({"message": "ok"})),
+    );
+    let delete = action(
+        "erpnext-delete-todo",
+        r#"
+        description = "Delete one ToDo"
+        method = "DELETE"
+        url = "{base}/api/resource/ToDo/{name}"
+        auth = { scheme = "token", secret = "env:ERPNEXT_API_TOKEN" }
+        [args]
+        type = "object"
+        required = ["name"]
+        properties = { name = { type = "string" } }
+        "#,
+        &server.url(),
+    );
+    let req = delete
+        .prepare(
+            &json!({"name": "TD-0001"}),
+            &secrets(&[("ERPNEXT_API_TOKEN", "key1:secret1")]),
+        )
+        .unwrap();
+    let preview = req.preview();
+    assert_eq!(preview.body, None);
+    let outcome = delete.execute(&http_client().unwrap(), req).await.unwrap();
+    assert_eq!(outcome.status, 200);
+    assert_sent_as_previewed(
+        &preview,
+        &server.url(),
+        &server.requests()[0],
+        &[("Authorization", "token key1:secret1")],
+    );
 }

@@ -76,12 +76,13 @@ impl BodyTemplate {
         })
     }
 
-    /// Every argument the template uses.
-    pub(crate) fn args(&self, out: &mut Vec<String>) {
+    /// Every argument the template uses, and whether it is spliced into text (which
+    /// cannot be done without it) rather than standing for a whole value.
+    pub(crate) fn args(&self, out: &mut Vec<(String, bool)>) {
         match self {
             BodyTemplate::Literal(_) => {}
-            BodyTemplate::Whole(name) => out.push(name.clone()),
-            BodyTemplate::Text(t) => out.extend(t.args().map(str::to_string)),
+            BodyTemplate::Whole(name) => out.push((name.clone(), false)),
+            BodyTemplate::Text(t) => out.extend(t.args().map(|a| (a.to_string(), true))),
             BodyTemplate::Array(items) => items.iter().for_each(|i| i.args(out)),
             BodyTemplate::Object(fields) => fields.iter().for_each(|(_, i)| i.args(out)),
         }

@@ -135,6 +135,11 @@ const CLIENT_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
+/// The secrets lookup for production: the process environment.
+pub fn secret_from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 /// Whether `name` can name an action: also a valid tool name for the model (OpenAI-style
 /// function names: letters, digits, `_` and `-`, at most 64).
 pub fn is_valid_action_name(name: &str) -> bool {
@@ -262,10 +267,23 @@ impl Action {
                     BodyTemplate::compile(value, &mut Vec::new()).map_err(|m| err("body", m))?;
                 let mut used = Vec::new();
                 template.args(&mut used);
-                if let Some(unknown) = used.iter().find(|a| !args.has(a)) {
+                if let Some((unknown, _)) = used.iter().find(|(a, _)| !args.has(a)) {
                     return Err(err(
                         "body",
                         format!("uses `{{{unknown}}}`, which is not in args.properties"),
+                    ));
+                }
+                if let Some((optional, _)) = used
+                    .iter()
+                    .find(|(a, in_text)| *in_text && !args.is_required(a))
+                {
+                    return Err(err(
+                        "body",
+                        format!(
+                            "splices `{{{optional}}}` into text, so it must be a required \
+                             argument (listed in args.required); a whole-value \"{{{optional}}}\" \
+                             may be optional (left out of the body when not given)"
+                        ),
                     ));
                 }
                 BodyPlan::Template(template)

@@ -397,6 +397,12 @@ fn bad_actions_are_refused_naming_the_key() {
             "body",
             "`{nope}`, which is not in args.properties",
         ),
+        (
+            "body = { a = \"x {n}\" }\n[args]\ntype = \"object\"\n\
+             properties = { n = { type = \"string\" } }\n",
+            "body",
+            "splices `{n}` into text, so it must be a required argument",
+        ),
         ("args = { type = \"array\" }\n", "args", "type = \"object\""),
     ] {
         let text = if key == "description" {

@@ -209,6 +209,24 @@ pub(crate) fn check_schema_numbers(config: &Config, origins: &Origins) -> Result
             }
         }
     }
+    // An action's `args` and `body` are JSON too.
+    for (name, action) in &config.actions {
+        for (key, value) in [("args", Some(&action.args)), ("body", action.body.as_ref())] {
+            let mut inner = Vec::new();
+            if let Some(value) = value
+                && null_at(value, &mut inner)
+            {
+                return Err(origins.invalid(
+                    &key_path(&["actions", name, key]),
+                    format!(
+                        "`{}` is nan or inf, which JSON cannot hold: write a finite number or \
+                         a string",
+                        inner.join(".")
+                    ),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
