@@ -391,6 +391,42 @@ async fn a_refused_connection_is_a_clear_error_without_secrets() {
     assert!(text.to_lowercase().contains("connect"), "{text}");
     assert!(!text.contains("sup3r-s3cret-token"), "{text}");
     assert!(!format!("{err:?}").contains("sup3r-s3cret-token"));
+
+    // A model that echoes the secret into the URL does not get it into the error either
+    // (the client's own message repeats the URL), and a GET tries again before failing.
+    let get = action(
+        "lookup",
+        r#"
+        description = "d"
+        method = "GET"
+        url = "{base}/lookup/{key}"
+        retries = 1
+        auth = { scheme = "bearer", secret = "env:TOKEN" }
+        [args]
+        type = "object"
+        required = ["key"]
+        properties = { key = { type = "string" } }
+        "#,
+        &base,
+    );
+    let req = get
+        .prepare(
+            &json!({"key": "sup3r-s3cret-token"}),
+            &secrets(&[("TOKEN", "sup3r-s3cret-token")]),
+        )
+        .unwrap();
+    let err = get.execute(&http_client().unwrap(), req).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "action lookup: GET {base}/lookup/•••• failed after 2 attempts: "
+        )),
+        "{text}"
+    );
+    assert!(
+        !format!("{err:?}").contains("sup3r-s3cret-token"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

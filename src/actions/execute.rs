@@ -116,7 +116,8 @@ fn error(req: &PreparedRequest, failure: Failure, attempts: u32, timeout: Durati
             method: req.method(),
             url,
             attempts,
-            reason,
+            // The client's message repeats the URL as sent.
+            reason: req.mask_secrets(&reason),
         },
     }
 }

@@ -116,13 +116,7 @@ impl PreparedRequest {
     /// through the built-in redaction patterns for anything secret-looking.
     pub fn preview(&self) -> RequestPreview {
         let redactor = crate::audit::builtin();
-        let clean = |text: &str| -> String {
-            let mut out = text.to_string();
-            for secret in self.secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-                out = out.replace(secret.as_str(), MASK);
-            }
-            redactor.redact(&out).into_owned()
-        };
+        let clean = |text: &str| self.mask_secrets(text);
         let mut headers = vec![("Host".to_string(), host_header(&self.url))];
         for h in &self.headers {
             let value = match &h.masked {
@@ -152,6 +146,16 @@ impl PreparedRequest {
                 .as_ref()
                 .map(|b| clean(&String::from_utf8_lossy(b))),
         }
+    }
+
+    /// `text` with every secret value of this request masked, then through the built-in
+    /// redaction patterns: for anything shown that may echo the request (an error).
+    pub(crate) fn mask_secrets(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+            out = out.replace(secret.as_str(), MASK);
+        }
+        crate::audit::builtin().redact(&out).into_owned()
     }
 
     /// The preview as an HTTP request, for the approval view.

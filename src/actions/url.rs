@@ -118,10 +118,17 @@ impl UrlTemplate {
                             "argument `{name}` is empty, and it fills a URL path segment"
                         )));
                     }
+                    // Encoding never shortens: a huge value is refused before it is copied.
+                    let too_long = |len: usize| len > MAX_URL_BYTES;
+                    if too_long(out.len() + value.len()) {
+                        return Err(bad(format!(
+                            "argument `{name}` makes the URL longer than {MAX_URL_BYTES} bytes"
+                        )));
+                    }
                     let start = out.len();
                     out.push_str(&encode_component(&value));
                     from_args.push(start..out.len());
-                    if out.len() > MAX_URL_BYTES {
+                    if too_long(out.len()) {
                         return Err(bad(format!(
                             "argument `{name}` makes the URL longer than {MAX_URL_BYTES} bytes"
                         )));
