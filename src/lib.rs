@@ -16,6 +16,8 @@
 //!   through which other invocations reach the owner.
 //! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
 //!   the owner's `mcp.sock`, and Streamable HTTP with Origin checks, tokens and OIDC.
+//! - [`actions`]: HTTP actions (`[actions.<name>]`): argument checks, the exact request with
+//!   its secret-masked preview, and sending it with a timeout, retries and a response cap.
 //! - [`cli`]: the command line (clap) and one module per subcommand.
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
 //! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
@@ -27,6 +29,7 @@
 //! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod agent;
 pub mod audit;
 pub mod bus;

@@ -35,6 +35,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[agents.<id>]`: overrides of catalog agents, or new agents.
     pub agents: BTreeMap<String, AgentOverride>,
+    /// `[actions.<name>]`: HTTP actions agents may call as tools.
+    pub actions: BTreeMap<String, crate::actions::ActionConfig>,
 }
 
 impl Config {

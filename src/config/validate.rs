@@ -163,6 +163,15 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
             )?;
         }
     }
+
+    // Each action compiles as the runtime will compile it: URL policy, templates, schema.
+    for (name, action) in &config.actions {
+        if let Err(e) = crate::actions::Action::from_config(name, action) {
+            let mut path = vec!["actions", name.as_str()];
+            path.extend(e.key.splitn(2, '.').filter(|k| !k.is_empty()));
+            bad(&path, e.message)?;
+        }
+    }
     Ok(())
 }
 
@@ -191,6 +200,24 @@ pub(crate) fn check_schema_numbers(config: &Config, origins: &Origins) -> Result
             if null_at(value, &mut inner) {
                 return Err(origins.invalid(
                     &key_path(&["agents", id, "memory_schema"]),
+                    format!(
+                        "`{}` is nan or inf, which JSON cannot hold: write a finite number or \
+                         a string",
+                        inner.join(".")
+                    ),
+                ));
+            }
+        }
+    }
+    // An action's `args` and `body` are JSON too.
+    for (name, action) in &config.actions {
+        for (key, value) in [("args", Some(&action.args)), ("body", action.body.as_ref())] {
+            let mut inner = Vec::new();
+            if let Some(value) = value
+                && null_at(value, &mut inner)
+            {
+                return Err(origins.invalid(
+                    &key_path(&["actions", name, key]),
                     format!(
                         "`{}` is nan or inf, which JSON cannot hold: write a finite number or \
                          a string",

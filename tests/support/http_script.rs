@@ -69,6 +69,8 @@ pub struct Recorded {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The request line and headers exactly as received, up to the blank line.
+    pub head: String,
 }
 
 impl Recorded {
@@ -295,6 +297,7 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Recorded>>
         path,
         headers,
         body,
+        head,
     }))
 }
 
