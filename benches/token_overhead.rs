@@ -258,12 +258,15 @@ fn turn_machine(c: &mut Criterion) {
         b.iter_batched(
             streaming_turn,
             |mut turn| {
+                // As the worker drives it: one effect buffer, reused.
+                let mut effects = Vec::new();
                 for t in &tokens {
                     let ev = Event::Token {
                         text: t.clone(),
                         thinking: false,
                     };
-                    for effect in turn.step(ev) {
+                    turn.step_into(ev, &mut effects);
+                    for effect in effects.drain(..) {
                         if let Effect::Token { text, thinking } = effect {
                             send(text, thinking);
                         }

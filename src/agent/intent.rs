@@ -36,6 +36,9 @@ pub struct AgentWorker {
     pub shutdown: CancellationToken,
     /// Every tool there is; each agent gets those its list names.
     pub registry: std::sync::Arc<Registry>,
+    /// The HTTP actions, and the client that sends them (no redirects, no proxy).
+    pub actions: std::sync::Arc<crate::actions::Actions>,
+    pub http: reqwest::Client,
 }
 
 impl AgentWorker {
@@ -107,7 +110,7 @@ impl AgentWorker {
                     continue;
                 }
                 if let Effect::Finish(outcome) = effect {
-                    return outcome;
+                    return *outcome;
                 }
                 self.tell(intent, effect);
             }
@@ -145,7 +148,7 @@ impl AgentWorker {
                 }
                 None => return Err("internal: the turn waits for nothing".into()),
             };
-            effects = turn.step(event);
+            turn.step_into(event, &mut effects);
         }
     }
 
@@ -215,6 +218,61 @@ impl AgentWorker {
         }
     }
 
+    /// Send an HTTP action's request; its answer (any status) is the model's to read, and
+    /// the call is on the audit chain with the request as previewed (secrets masked).
+    async fn run_action(
+        &self,
+        agent_id: &str,
+        intent: &Intent,
+        call: &crate::llm::ToolCall,
+    ) -> Result<serde_json::Value, String> {
+        let Some(action) = self.actions.get(&call.name) else {
+            return Err(format!("there is no HTTP action `{}`", call.name));
+        };
+        // Write-ahead, as for every call that changes something: no record, no request.
+        if let Err(e) = self.hub.audit_log().ready() {
+            return Err(format!("not sent: {e}"));
+        }
+        let started = std::time::Instant::now();
+        let prepared = action
+            .prepare(&call.arguments, &crate::actions::secret_from_env)
+            .map_err(|e| e.to_string());
+        let outcome = match prepared {
+            Ok(request) => {
+                let preview = request.preview();
+                let sent = action
+                    .execute(&self.http, request)
+                    .await
+                    .map_err(|e| e.to_string());
+                (Some(preview), sent)
+            }
+            Err(e) => (None, Err(e)),
+        };
+        let (preview, sent) = outcome;
+        let status = sent.as_ref().ok().map(|o| o.status);
+        let recorded = self.hub.record(
+            &Caller::agent(agent_id),
+            Call {
+                agent_id: Some(agent_id),
+                action: "http_action",
+                input: serde_json::json!({
+                    "action": call.name,
+                    "request": preview,
+                    "status": status,
+                    "intent_id": intent.id,
+                }),
+                context_id: None,
+                result: sent.as_ref().map(|_| ()).map_err(Clone::clone),
+                started,
+            },
+        );
+        if let Err(e) = recorded {
+            // The request went out; say so rather than pretend it did not.
+            tracing::error!(agent = %agent_id, action = %call.name, error = %e, "an HTTP action ran but could not be audited");
+        }
+        sent.and_then(|o| serde_json::to_value(o).map_err(|e| e.to_string()))
+    }
+
     /// Perform an effect the turn waits for, and turn its outcome into the next event.
     async fn perform(&self, intent: &Intent, effect: Effect) -> Event {
         let agent_id = intent.agent_id.as_str();
@@ -243,16 +301,25 @@ impl AgentWorker {
                 Ok(h) => Event::ChatLoaded(h),
                 Err(e) => failed(e),
             },
-            Effect::RunTool { call, .. } => {
-                let scope = ToolScope {
-                    hub: &self.hub,
-                    dispatcher: &self.dispatcher,
-                    agent_id,
-                    intent_id: &intent.id,
-                    trace_id: &intent.trace_id,
-                    depth: intent.depth,
+            Effect::RunTool { call, origin } => {
+                let result = match origin {
+                    Origin::Builtin => {
+                        let scope = ToolScope {
+                            hub: &self.hub,
+                            dispatcher: &self.dispatcher,
+                            agent_id,
+                            intent_id: &intent.id,
+                            trace_id: &intent.trace_id,
+                            depth: intent.depth,
+                        };
+                        tools::run(&scope, &call).await
+                    }
+                    Origin::Http => self.run_action(agent_id, intent, &call).await,
+                    Origin::Mcp => Err(format!(
+                        "`{}`: no MCP server of this name is connected",
+                        call.name
+                    )),
                 };
-                let result = tools::run(&scope, &call).await;
                 Event::ToolResult {
                     call_id: call.id,
                     result,

@@ -90,8 +90,27 @@ impl Registry {
 
     /// What a configuration gives before any outside server runs: aios's own tools, the
     /// HTTP actions, and each configured MCP server's name (its tools join when it starts).
-    pub fn for_config(_config: &crate::config::Config) -> Registry {
-        Registry::builtin()
+    pub fn for_config(config: &crate::config::Config) -> Registry {
+        let registry = Registry::builtin();
+        // Checked at config load already; an error here leaves the actions out, loudly.
+        match crate::actions::Actions::from_config(&config.actions) {
+            Ok(actions) => registry.add_actions(&actions),
+            Err(e) => tracing::error!(error = %e, "HTTP actions left out"),
+        }
+        registry
+    }
+
+    /// Add every HTTP action as a tool.
+    pub fn add_actions(&self, actions: &crate::actions::Actions) {
+        for a in actions.iter() {
+            self.insert(ToolEntry {
+                name: a.name().to_string(),
+                description: a.description().to_string(),
+                parameters: a.parameters(),
+                origin: Origin::Http,
+                source: format!("action:{}", a.name()),
+            });
+        }
     }
 
     /// Add or replace one tool.

@@ -182,7 +182,11 @@ impl Runtime {
             max_depth: config.runtime.max_handoff_depth,
         };
         // The tools agents can call; outside servers' tools join as they start.
-        let registry = Arc::new(Registry::builtin());
+        let registry = Arc::new(Registry::for_config(&config));
+        let actions = Arc::new(
+            crate::actions::Actions::from_config(&config.actions).map_err(RuntimeError::Config)?,
+        );
+        let http = crate::actions::http_client().map_err(|e| RuntimeError::Config(e.to_string()))?;
         let mut queues = HashMap::new();
         let running: Arc<Mutex<HashMap<String, CancellationToken>>> = Arc::default();
         // Agents pinned to another node are left to it; a watcher hosts none.
@@ -229,6 +233,8 @@ impl Runtime {
                 max_tool_rounds: config.runtime.max_tool_rounds,
                 shutdown: cancel.clone(),
                 registry: registry.clone(),
+                actions: actions.clone(),
+                http: http.clone(),
             };
             let cancel = cancel.clone();
             let running = running.clone();

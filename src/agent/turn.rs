@@ -183,7 +183,8 @@ pub enum Effect {
     /// Keep the exchange: chat turns (agents with a chat history), the episodic memory and
     /// the trace.
     Record(Box<Record>),
-    Finish(Result<IntentReply, String>),
+    /// Boxed: the rare, large effect must not make every token's effect large.
+    Finish(Box<Result<IntentReply, String>>),
 }
 
 /// The records written once the context has its new version.
@@ -324,9 +325,31 @@ impl Turn {
     }
 
     pub fn step(&mut self, event: Event) -> Vec<Effect> {
+        let mut out = Vec::new();
+        self.step_into(event, &mut out);
+        out
+    }
+
+    /// [`Turn::step`] into a buffer the caller reuses: a streamed token then costs no
+    /// allocation (the driver's hot path, once per token).
+    pub fn step_into(&mut self, event: Event, out: &mut Vec<Effect>) {
         if self.phase == Phase::Done {
-            return Vec::new();
+            return;
         }
+        if self.phase == Phase::Streaming
+            && let Event::Token { text, thinking } = event
+        {
+            if !thinking {
+                self.content.push_str(&text);
+            }
+            out.push(Effect::Token { text, thinking });
+            return;
+        }
+        let effects = self.decide(event);
+        out.extend(effects);
+    }
+
+    fn decide(&mut self, event: Event) -> Vec<Effect> {
         match (self.phase, event) {
             (_, Event::Cancelled(reason)) => self.fail(reason),
             (_, Event::Failed(reason)) => self.fail(reason),
@@ -369,12 +392,6 @@ impl Turn {
                 self.phase = Phase::Streaming;
                 vec![Effect::Status(AgentStatus::Streaming)]
             }
-            (Phase::Streaming, Event::Token { text, thinking }) => {
-                if !thinking {
-                    self.content.push_str(&text);
-                }
-                vec![Effect::Token { text, thinking }]
-            }
             (Phase::Streaming, Event::ToolCallRequested(call)) => {
                 self.calls.push(call);
                 Vec::new()
@@ -397,7 +414,7 @@ impl Turn {
 
     fn fail(&mut self, reason: String) -> Vec<Effect> {
         self.phase = Phase::Done;
-        vec![Effect::Finish(Err(reason))]
+        vec![Effect::Finish(Box::new(Err(reason)))]
     }
 
     /// Build the request and open the first model turn.
@@ -693,7 +710,7 @@ impl Turn {
         } else {
             self.model.clone()
         };
-        vec![Effect::Finish(Ok(IntentReply {
+        vec![Effect::Finish(Box::new(Ok(IntentReply {
             intent_id: self.setup.intent_id.clone(),
             agent_id: self.setup.agent_id.clone(),
             reply: std::mem::take(&mut self.reply),
@@ -702,7 +719,7 @@ impl Turn {
             runner: self.setup.runner.clone(),
             model,
             usage: std::mem::take(&mut self.usage),
-        }))]
+        })))]
     }
 }
 
@@ -851,7 +868,7 @@ mod tests {
 
     fn finish(effects: Vec<Effect>) -> Result<IntentReply, String> {
         match effects.into_iter().last() {
-            Some(Effect::Finish(outcome)) => outcome,
+            Some(Effect::Finish(outcome)) => *outcome,
             other => panic!("not finished: {other:?}"),
         }
     }
@@ -1125,7 +1142,9 @@ mod tests {
         let e = turn.step(Event::Cancelled("stopped by the operator".into()));
         assert_eq!(
             e,
-            vec![Effect::Finish(Err("stopped by the operator".into()))]
+            vec![Effect::Finish(Box::new(Err(
+                "stopped by the operator".into()
+            )))]
         );
         assert!(turn.is_done());
         assert!(turn.step(Event::TurnDone(Usage::default())).is_empty());
