@@ -18,6 +18,8 @@
 //!   the owner's `mcp.sock`, and Streamable HTTP with Origin checks, tokens and OIDC.
 //! - [`actions`]: HTTP actions (`[actions.<name>]`): argument checks, the exact request with
 //!   its secret-masked preview, and sending it with a timeout, retries and a response cap.
+//! - [`mcp_client`]: outside MCP servers (`[mcp_servers.<name>]`, stdio or Streamable HTTP)
+//!   supervised with restarts, their tools namespaced `<server>__<tool>` in the registry.
 //! - [`cli`]: the command line (clap) and one module per subcommand.
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
 //! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
@@ -41,6 +43,7 @@ pub mod event;
 pub mod file_modes;
 pub mod llm;
 pub mod mcp;
+pub mod mcp_client;
 pub mod memory;
 pub mod metrics;
 pub mod redb_file;

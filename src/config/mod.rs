@@ -37,6 +37,8 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentOverride>,
     /// `[actions.<name>]`: HTTP actions agents may call as tools.
     pub actions: BTreeMap<String, crate::actions::ActionConfig>,
+    /// `[mcp_servers.<name>]`: outside MCP servers whose tools agents may call.
+    pub mcp_servers: BTreeMap<String, crate::mcp_client::McpServerConfig>,
 }
 
 impl Config {

@@ -172,6 +172,14 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
             bad(&path, e.message)?;
         }
     }
+
+    for (name, server) in &config.mcp_servers {
+        if let Some((key, message)) = server.problem(name) {
+            let mut path = vec!["mcp_servers", name.as_str()];
+            path.extend(Some(key).filter(|k| !k.is_empty()));
+            bad(&path, message)?;
+        }
+    }
     Ok(())
 }
 
@@ -258,6 +266,11 @@ pub(crate) fn url_keys(config: &Config) -> Vec<(Vec<String>, String)> {
         key(&["mcp", "oidc_issuer"], &config.mcp.oidc_issuer),
         key(&["mcp", "oidc_jwks_url"], &config.mcp.oidc_jwks_url),
     ];
+    for (name, server) in &config.mcp_servers {
+        if let Some(url) = &server.url {
+            out.push(key(&["mcp_servers", name, "url"], url));
+        }
+    }
     for (id, agent) in &config.agents {
         for (key, value) in agent.memory_schema.iter().flatten() {
             let mut path = key_path(&["agents", id, "memory_schema", key]);

@@ -1,0 +1,278 @@
+//! Tools from outside MCP servers (`[mcp_servers.<name>]`), through rmcp's client.
+//!
+//! [`McpServers::start`] starts every enabled server in the background and supervises it
+//! (`supervise`): its tools join the [`Registry`] as `<server>__<tool>` (`names`), a
+//! `notifications/tools/list_changed` re-lists them, and a server that dies or cannot
+//! start is restarted with backoff (`backoff`). [`McpServers::call`] runs one tool and
+//! hands back the result capped for the model (`result`).
+//!
+//! While a server is down its tools are **removed from the registry** (no agent is
+//! offered a tool that cannot run), and a call that still names one (a turn that listed
+//! it before) fails with "MCP server X is restarting (last error: …), next attempt in
+//! N s". A server whose referenced secret is not set is `failed` and not retried (the
+//! environment cannot change while aios runs). Disabled servers are not started and not
+//! listed in [`McpServers::status`].
+//!
+//! Secrets: `token` and `env:VAR` values are read from the environment when a server
+//! starts and go only to the server; no status, error or log line holds them.
+
+mod backoff;
+mod config;
+mod connect;
+mod names;
+mod result;
+mod supervise;
+
+pub use config::{
+    DEFAULT_TIMEOUT_MS, EnvValue, MAX_SERVER_NAME, McpServerConfig, Protocol, check_server_name,
+};
+pub use names::{MAX_NAME, sanitize};
+pub use result::MAX_RESULT_BYTES;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::RoleClient;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::Peer;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::agent::registry::Registry;
+
+/// Where a server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Connecting for the first time.
+    Starting,
+    /// Connected; its tools are in the registry.
+    Ready,
+    /// Died or could not start; the next attempt is scheduled.
+    Restarting,
+    /// Cannot start while aios runs (a referenced secret is not set); not retried.
+    Failed,
+}
+
+/// One server's state, for `aios tools`, doctor and the TUI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    pub name: String,
+    /// `stdio` or `http`.
+    pub transport: String,
+    pub protocol: String,
+    pub state: Phase,
+    pub last_error: Option<String>,
+    /// Tools it gives the registry now.
+    pub tools: usize,
+    /// The child process of a running stdio server.
+    pub pid: Option<u32>,
+    /// Times it was restarted.
+    pub restarts: u32,
+    /// Seconds until the next attempt, while restarting.
+    pub next_attempt_s: Option<u64>,
+}
+
+/// What the supervisor and the callers share about one server.
+pub(crate) struct Server {
+    name: String,
+    config: McpServerConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    phase: Option<Phase>,
+    last_error: Option<String>,
+    /// Exposed name → the server's own name, from the last listing (kept while the
+    /// server restarts, so a call can be told why it fails).
+    names: BTreeMap<String, String>,
+    /// Tools in the registry now.
+    listed: usize,
+    peer: Option<Peer<RoleClient>>,
+    pid: Option<u32>,
+    restarts: u32,
+    next_attempt: Option<Instant>,
+}
+
+impl Server {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn status(&self) -> ServerStatus {
+        let s = self.state();
+        ServerStatus {
+            name: self.name.clone(),
+            transport: if self.config.url.is_some() {
+                "http"
+            } else {
+                "stdio"
+            }
+            .into(),
+            protocol: self.config.protocol.as_str().into(),
+            state: s.phase.unwrap_or(Phase::Starting),
+            last_error: s.last_error.clone(),
+            tools: s.listed,
+            pid: s.pid,
+            restarts: s.restarts,
+            next_attempt_s: s
+                .next_attempt
+                .map(|t| t.saturating_duration_since(Instant::now()).as_secs()),
+        }
+    }
+
+    /// Why a call of this server cannot run now, or the peer to run it on.
+    fn peer(&self) -> Result<Peer<RoleClient>, String> {
+        let s = self.state();
+        let name = &self.name;
+        let last = s.last_error.as_deref().unwrap_or("none");
+        match (s.phase.unwrap_or(Phase::Starting), &s.peer) {
+            (Phase::Ready, Some(peer)) => Ok(peer.clone()),
+            (Phase::Restarting, _) => {
+                let next = s
+                    .next_attempt
+                    .map(|t| t.saturating_duration_since(Instant::now()))
+                    .unwrap_or_default();
+                Err(format!(
+                    "MCP server {name} is restarting (last error: {last}), next attempt in {} s",
+                    next.as_secs_f64().ceil() as u64
+                ))
+            }
+            (Phase::Failed, _) => Err(format!("MCP server {name} failed: {last}")),
+            _ => Err(format!(
+                "MCP server {name} is starting; its tools are not listed yet"
+            )),
+        }
+    }
+}
+
+/// The configured MCP servers of one runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct McpServers {
+    servers: Arc<BTreeMap<String, Arc<Server>>>,
+    tasks: TaskTracker,
+}
+
+impl McpServers {
+    /// Start every enabled server in the background (this returns at once, however slow a
+    /// server is) and supervise it until `cancel`. Needs a Tokio runtime.
+    pub fn start(
+        config: &BTreeMap<String, McpServerConfig>,
+        registry: Arc<Registry>,
+        cancel: CancellationToken,
+    ) -> McpServers {
+        let tasks = TaskTracker::new();
+        let mut servers = BTreeMap::new();
+        for (name, server_config) in config.iter().filter(|(_, c)| c.enabled) {
+            let server = Arc::new(Server {
+                name: name.clone(),
+                config: server_config.clone(),
+                state: Mutex::new(State::default()),
+            });
+            servers.insert(name.clone(), server.clone());
+            tasks.spawn(supervise::run(server, registry.clone(), cancel.clone()));
+        }
+        tasks.close();
+        McpServers {
+            servers: Arc::new(servers),
+            tasks,
+        }
+    }
+
+    /// Every enabled server's state, by name.
+    pub fn status(&self) -> Vec<ServerStatus> {
+        self.servers.values().map(|s| s.status()).collect()
+    }
+
+    /// The server and its own tool name behind an exposed tool name, for the approval
+    /// preview (known while the server restarts, too).
+    pub fn describe(&self, exposed_tool: &str) -> Option<(String, String)> {
+        self.servers.values().find_map(|s| {
+            let real = s.state().names.get(exposed_tool).cloned()?;
+            Some((s.name.clone(), real))
+        })
+    }
+
+    /// Run `exposed_tool` with `arguments` (a JSON object, or null for none) within the
+    /// server's `timeout_ms`. A tool's own error (`isError: true`) is `Ok`: the model
+    /// reads it. `Err` is why the call could not be made, in plain words.
+    pub async fn call(
+        &self,
+        exposed_tool: &str,
+        arguments: serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
+        let (server, real) = self.find(exposed_tool)?;
+        let arguments = match arguments {
+            serde_json::Value::Object(map) => Some(map),
+            serde_json::Value::Null => None,
+            other => {
+                return Err(format!(
+                    "the arguments of {exposed_tool} must be a JSON object, got {}",
+                    json_kind(&other)
+                ));
+            }
+        };
+        let peer = server.peer()?;
+        let mut params = CallToolRequestParams::new(real.clone());
+        if let Some(map) = arguments {
+            params = params.with_arguments(map);
+        }
+        let timeout = Duration::from_millis(u64::from(server.config.timeout_ms));
+        let name = &server.name;
+        // Dropping the call on timeout sends `notifications/cancelled` to the server.
+        match tokio::time::timeout(timeout, peer.call_tool(params)).await {
+            Err(_) => Err(format!(
+                "MCP server {name}: tool {real} did not answer within {} ms",
+                server.config.timeout_ms
+            )),
+            Ok(Err(e)) => Err(format!(
+                "MCP server {name}: tool {real} failed: {}",
+                names::cut(&e.to_string(), 1024)
+            )),
+            Ok(Ok(answer)) => {
+                let value = serde_json::to_value(&answer)
+                    .map_err(|e| format!("MCP server {name}: unreadable result: {e}"))?;
+                Ok(result::to_model(value, MAX_RESULT_BYTES))
+            }
+        }
+    }
+
+    /// Wait until every server is shut down (after `cancel`): child processes are
+    /// stopped and reaped by then.
+    pub async fn stopped(&self) {
+        self.tasks.wait().await;
+    }
+
+    fn find(&self, exposed: &str) -> Result<(Arc<Server>, String), String> {
+        for server in self.servers.values() {
+            if let Some(real) = server.state().names.get(exposed) {
+                return Ok((server.clone(), real.clone()));
+            }
+        }
+        // Not listed (yet): a server that has not listed its tools is named, so the model
+        // learns why rather than that the tool does not exist.
+        if let Some(server) = self
+            .servers
+            .values()
+            .find(|s| exposed.starts_with(&format!("{}__", s.name)))
+            && server.state().phase != Some(Phase::Ready)
+        {
+            return Err(server.peer().err().unwrap_or_default());
+        }
+        Err(format!("no MCP server has a tool {exposed}"))
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
