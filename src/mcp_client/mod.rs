@@ -149,6 +149,9 @@ impl Server {
     }
 }
 
+/// Reads one environment variable.
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// The configured MCP servers of one runtime. Cheap to clone.
 #[derive(Clone)]
 pub struct McpServers {
@@ -164,6 +167,22 @@ impl McpServers {
         registry: Arc<Registry>,
         cancel: CancellationToken,
     ) -> McpServers {
+        Self::start_with_env(
+            config,
+            registry,
+            cancel,
+            Arc::new(|var| std::env::var(var).ok()),
+        )
+    }
+
+    /// [`McpServers::start`] with the environment read through `env` (the `token`,
+    /// `env:VAR` values and a stdio server's base environment): tests pass their own.
+    pub fn start_with_env(
+        config: &BTreeMap<String, McpServerConfig>,
+        registry: Arc<Registry>,
+        cancel: CancellationToken,
+        env: Env,
+    ) -> McpServers {
         let tasks = TaskTracker::new();
         let mut servers = BTreeMap::new();
         for (name, server_config) in config.iter().filter(|(_, c)| c.enabled) {
@@ -173,7 +192,12 @@ impl McpServers {
                 state: Mutex::new(State::default()),
             });
             servers.insert(name.clone(), server.clone());
-            tasks.spawn(supervise::run(server, registry.clone(), cancel.clone()));
+            tasks.spawn(supervise::run(
+                server,
+                registry.clone(),
+                cancel.clone(),
+                env.clone(),
+            ));
         }
         tasks.close();
         McpServers {

@@ -23,9 +23,14 @@ const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 /// Longest wait for a `tools/list` answer (all pages).
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) async fn run(server: Arc<Server>, registry: Arc<Registry>, cancel: CancellationToken) {
+pub(crate) async fn run(
+    server: Arc<Server>,
+    registry: Arc<Registry>,
+    cancel: CancellationToken,
+    env: super::Env,
+) {
     let source = format!("mcp:{}", server.name);
-    let lookup = |var: &str| std::env::var(var).ok();
+    let lookup = move |var: &str| env(var);
     let mut failures = 0u32;
     loop {
         let relist = Arc::new(Notify::new());
