@@ -257,7 +257,7 @@ async fn a_stdio_server_is_listed_called_restarted_and_reaped() {
     let e = seen.unwrap();
     assert!(
         e.starts_with("MCP server helpdesk is restarting (last error: ")
-            && e.contains("), next attempt in "),
+            && (e.contains("), next attempt in ") || e.ends_with("), reconnecting now")),
         "{e}"
     );
     assert!(removed, "the tools were never removed while it was down");
@@ -437,7 +437,18 @@ async fn a_command_that_does_not_start_is_retried_and_calls_say_so() {
         "ghost".to_string(),
         server("command = \"/nonexistent/mcp-server\"\n"),
     );
+    // Built in code, past the config checks: refused all the same, never started.
+    config.insert("a__b".to_string(), server("command = \"x\"\n"));
     let servers = McpServers::start(&config, registry.clone(), cancel.clone());
+    until("the bad name refused", || {
+        status_of(&servers, "a__b").state == Phase::Failed
+    })
+    .await;
+    assert!(
+        status_of(&servers, "a__b")
+            .last_error
+            .is_some_and(|e| e.contains("holds `__`"))
+    );
     until("a failed start seen", || {
         let s = status_of(&servers, "ghost");
         s.state == Phase::Restarting && s.next_attempt_s.is_some()

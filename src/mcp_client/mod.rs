@@ -135,11 +135,17 @@ impl Server {
                 let next = s
                     .next_attempt
                     .map(|t| t.saturating_duration_since(Instant::now()))
-                    .unwrap_or_default();
-                Err(format!(
-                    "MCP server {name} is restarting (last error: {last}), next attempt in {} s",
-                    next.as_secs_f64().ceil() as u64
-                ))
+                    .filter(|d| !d.is_zero());
+                Err(match next {
+                    Some(next) => format!(
+                        "MCP server {name} is restarting (last error: {last}), next attempt \
+                         in {} s",
+                        next.as_secs_f64().ceil() as u64
+                    ),
+                    None => format!(
+                        "MCP server {name} is restarting (last error: {last}), reconnecting now"
+                    ),
+                })
             }
             (Phase::Failed, _) => Err(format!("MCP server {name} failed: {last}")),
             _ => Err(format!(
@@ -298,5 +304,61 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(phase: Option<Phase>, error: Option<&str>, next: Option<Duration>) -> Server {
+        let config: McpServerConfig = toml::from_str("command = \"x\"\n").unwrap();
+        Server {
+            name: "helpdesk".into(),
+            config,
+            state: Mutex::new(State {
+                phase,
+                last_error: error.map(String::from),
+                next_attempt: next.map(|d| Instant::now() + d),
+                ..State::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn a_call_is_told_why_a_server_cannot_take_it() {
+        let e = |s: Server| s.peer().err().unwrap();
+        assert_eq!(
+            e(server(None, None, None)),
+            "MCP server helpdesk is starting; its tools are not listed yet"
+        );
+        assert_eq!(
+            e(server(
+                Some(Phase::Restarting),
+                Some("connection closed"),
+                Some(Duration::from_millis(3500))
+            )),
+            "MCP server helpdesk is restarting (last error: connection closed), next attempt in 4 s"
+        );
+        assert_eq!(
+            e(server(Some(Phase::Restarting), Some("boom"), None)),
+            "MCP server helpdesk is restarting (last error: boom), reconnecting now"
+        );
+        assert_eq!(
+            e(server(Some(Phase::Failed), Some("token: unset"), None)),
+            "MCP server helpdesk failed: token: unset"
+        );
+        // Ready without a peer is a server between listing and serving: not callable yet.
+        assert!(e(server(Some(Phase::Ready), None, None)).contains("is starting"));
+        let status = server(
+            Some(Phase::Restarting),
+            Some("x"),
+            Some(Duration::from_secs(10)),
+        )
+        .status();
+        assert_eq!(status.transport, "stdio");
+        assert!(status.next_attempt_s.is_some_and(|s| s <= 10));
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["state"], "restarting");
     }
 }

@@ -32,11 +32,23 @@ pub(crate) async fn run(
     let source = format!("mcp:{}", server.name);
     let lookup = move |var: &str| env(var);
     let mut failures = 0u32;
+    // Config load checks this; a config built in code gets the same answer here.
+    let refused = server.config.problem(&server.name).map(|(key, message)| {
+        let key = if key.is_empty() {
+            String::new()
+        } else {
+            format!("{key}: ")
+        };
+        ConnectError::Permanent(format!("{key}{message}"))
+    });
     loop {
         let relist = Arc::new(Notify::new());
-        let connected = tokio::select! {
-            () = cancel.cancelled() => break,
-            c = connect::connect(&server.name, &server.config, relist.clone(), cancel.child_token(), &lookup) => c,
+        let connected = match &refused {
+            Some(e) => Err(e.clone()),
+            None => tokio::select! {
+                () = cancel.cancelled() => break,
+                c = connect::connect(&server.name, &server.config, relist.clone(), cancel.child_token(), &lookup) => c,
+            },
         };
         let error = match connected {
             Ok(conn) => {
@@ -82,7 +94,9 @@ pub(crate) async fn run(
             () = cancel.cancelled() => break,
             () = tokio::time::sleep(delay) => {}
         }
-        server.state().restarts += 1;
+        let mut s = server.state();
+        s.restarts += 1;
+        s.next_attempt = None;
     }
     registry.replace_source(&source, Vec::new());
     let mut s = server.state();
