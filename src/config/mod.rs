@@ -37,7 +37,10 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentOverride>,
     /// `[actions.<name>]`: HTTP actions agents may call as tools.
     pub actions: BTreeMap<String, crate::actions::ActionConfig>,
-    /// `[mcp_servers.<name>]`: outside MCP servers whose tools agents may call.
+    /// `[mcp_servers.<name>]`: outside MCP servers whose tools agents may call. Left out
+    /// when empty, so it is no section of the `AIOS_*` variables (section names have no
+    /// `_`; a server is configured in the file).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub mcp_servers: BTreeMap<String, crate::mcp_client::McpServerConfig>,
 }
 
