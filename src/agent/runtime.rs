@@ -186,8 +186,7 @@ impl Runtime {
         let actions = Arc::new(
             crate::actions::Actions::from_config(&config.actions).map_err(RuntimeError::Config)?,
         );
-        let http =
-            crate::actions::http_client().map_err(|e| RuntimeError::Config(e.to_string()))?;
+        let http = crate::actions::http_client().map_err(|e| RuntimeError::Config(e.to_string()))?;
         let mut queues = HashMap::new();
         let running: Arc<Mutex<HashMap<String, CancellationToken>>> = Arc::default();
         // Agents pinned to another node are left to it; a watcher hosts none.
