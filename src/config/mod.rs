@@ -33,6 +33,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub tui: TuiConfig,
     pub metrics: MetricsConfig,
+    /// `[approvals]`: the gate before tool calls with effects.
+    pub approvals: crate::approvals::ApprovalsConfig,
     /// `[agents.<id>]`: overrides of catalog agents, or new agents.
     pub agents: BTreeMap<String, AgentOverride>,
     /// `[actions.<name>]`: HTTP actions agents may call as tools.

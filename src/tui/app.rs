@@ -103,6 +103,9 @@ pub struct App {
     pub size: Rect,
     pub effects: Vec<Effect>,
     pub max_lines: usize,
+    /// Tool calls waiting for a person, oldest first, and the one selected.
+    pub approvals: Vec<crate::approvals::PendingApproval>,
+    pub approval_cursor: usize,
     quit: bool,
 }
 
@@ -193,6 +196,8 @@ impl App {
             size: Rect::new(0, 0, 80, 24),
             effects: Vec::new(),
             max_lines: max_lines.max(100),
+            approvals: Vec::new(),
+            approval_cursor: 0,
             quit: false,
         };
         app.set_clock(now);
@@ -1016,6 +1021,16 @@ impl App {
                 }
             }
             RuntimeEvent::Audited { .. } => return false,
+            RuntimeEvent::ApprovalAsked { approval } => {
+                self.approvals.retain(|a| a.id != approval.id);
+                self.approvals.push(*approval);
+            }
+            RuntimeEvent::ApprovalDecided { id, .. } => {
+                self.approvals.retain(|a| a.id != id);
+                self.approval_cursor = self
+                    .approval_cursor
+                    .min(self.approvals.len().saturating_sub(1));
+            }
         }
         true
     }
