@@ -36,6 +36,8 @@ pub(crate) fn is_activity(ev: &RuntimeEvent) -> bool {
             | RuntimeEvent::IntentFailed { .. }
             | RuntimeEvent::ToolCalled { .. }
             | RuntimeEvent::ToolFinished { .. }
+            | RuntimeEvent::ApprovalAsked { .. }
+            | RuntimeEvent::ApprovalDecided { .. }
     )
 }
 

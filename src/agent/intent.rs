@@ -374,7 +374,7 @@ impl AgentWorker {
                 match hub.get_context(&me, agent_id, None).await {
                     Ok(previous) => Event::StateLoaded {
                         state: Box::new(state),
-                        previous,
+                        previous: previous.map(Box::new),
                     },
                     Err(e) => failed(e),
                 }
@@ -422,7 +422,7 @@ impl AgentWorker {
                 .update_context(&me, agent_id, text, summary, cause)
                 .await
             {
-                Ok(v) => Event::ContextWritten(v),
+                Ok(v) => Event::ContextWritten(Box::new(v)),
                 Err(e) => failed(e),
             },
             Effect::Record(record) => {
@@ -526,7 +526,7 @@ impl AgentWorker {
 }
 
 /// The turn event for one item of the model stream.
-fn stream_event(next: Option<Result<TokenEvent, crate::llm::LlmError>>) -> Event {
+pub fn stream_event(next: Option<Result<TokenEvent, crate::llm::LlmError>>) -> Event {
     match next {
         Some(Ok(TokenEvent::Content { text })) => Event::Token {
             text,
@@ -537,7 +537,7 @@ fn stream_event(next: Option<Result<TokenEvent, crate::llm::LlmError>>) -> Event
             thinking: true,
         },
         Some(Ok(TokenEvent::ToolCall { call })) => Event::ToolCallRequested(call),
-        Some(Ok(TokenEvent::Done { usage })) => Event::TurnDone(usage),
+        Some(Ok(TokenEvent::Done { usage })) => Event::TurnDone(Box::new(usage)),
         Some(Err(e)) => Event::Failed(e.to_string()),
         None => Event::Failed("the model stream ended without a final event".into()),
     }

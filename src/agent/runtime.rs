@@ -331,6 +331,7 @@ impl Runtime {
                     tasks.spawn(relay::obey_stops(
                         bus.clone(),
                         running.clone(),
+                        approvals.clone(),
                         cancel.clone(),
                     ));
                 }
@@ -566,6 +567,42 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::Rejected(e.to_string()))?;
         Ok(format!("asked the node running {agent_id} to stop it"))
+    }
+
+    /// Decide a waiting tool call: here when this runtime holds it, else (a watcher) ask the
+    /// node that does, through the bus.
+    pub async fn request_decision(
+        &self,
+        caller: &Caller,
+        id: &str,
+        decision: crate::approvals::DecisionInput,
+    ) -> Result<String, RuntimeError> {
+        let verb = if decision.approve {
+            "approved"
+        } else {
+            "denied"
+        };
+        if let Some(approvals) = &self.inner.approvals {
+            let p = approvals
+                .decide(caller, id, decision)
+                .map_err(RuntimeError::Rejected)?;
+            return Ok(format!("{verb} {} for {}", p.tool, p.agent_id));
+        }
+        let env = crate::bus::Envelope::new(
+            crate::bus::kinds::DECIDE,
+            crate::bus::Source {
+                operator: Some(caller.0.clone()),
+                ..crate::bus::Source::node(&self.inner.info.node)
+            },
+            None,
+            serde_json::json!({"id": id, "decision": decision}),
+        );
+        self.inner
+            .bus
+            .publish(channels::CONTROL, &env)
+            .await
+            .map_err(|e| RuntimeError::Rejected(e.to_string()))?;
+        Ok(format!("sent: {verb} ({id}) to the node that asked"))
     }
 
     pub fn cancel_token(&self) -> CancellationToken {

@@ -93,6 +93,8 @@ pub enum Action {
     Stop,
     /// Edit the selected agent's goals.
     EditGoals,
+    /// The tool calls waiting for a person: preview, approve, deny, edit.
+    Approvals,
     /// Diff: next hunk.
     NextHunk,
     /// Diff: previous hunk.
@@ -178,6 +180,7 @@ impl Action {
             Action::Pause => "pause / resume channels".into(),
             Action::Stop => "stop the agent's generation".into(),
             Action::EditGoals => "edit goals".into(),
+            Action::Approvals => "approvals waiting for you".into(),
             Action::NextHunk => "next hunk".into(),
             Action::PrevHunk => "previous hunk".into(),
             Action::OlderVersion => "diff from an older version".into(),

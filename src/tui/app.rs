@@ -46,6 +46,11 @@ pub enum Effect {
     Stop(String),
     /// Append a line to the intent history file.
     SaveHistory(String),
+    /// Decide a waiting tool call.
+    Decide {
+        id: String,
+        decision: crate::approvals::DecisionInput,
+    },
 }
 
 /// What the keyboard is talking to.
@@ -65,6 +70,12 @@ pub enum Mode {
         scroll: usize,
     },
     ConfirmQuit,
+    /// The approvals view: waiting calls and the selected one's preview.
+    Approvals,
+    /// Typing why the selected call is denied.
+    DenyReason,
+    /// Editing the selected call's arguments (JSON) before approving them.
+    EditArguments,
 }
 
 pub struct App {
@@ -429,7 +440,112 @@ impl App {
             Mode::Prompt => self.prompt_key(key),
             Mode::Command => self.command_key(key),
             Mode::EditGoals => self.goals_key(key),
+            Mode::Approvals => self.approvals_key(key),
+            Mode::DenyReason => self.deny_key(key),
+            Mode::EditArguments => self.edit_arguments_key(key),
         }
+    }
+
+    /// The waiting call the approvals view has selected.
+    pub fn selected_approval(&self) -> Option<&crate::approvals::PendingApproval> {
+        self.approvals.get(self.approval_cursor)
+    }
+
+    fn decide(&mut self, decision: crate::approvals::DecisionInput) {
+        if let Some(p) = self.selected_approval() {
+            let id = p.id.clone();
+            self.effects.push(Effect::Decide { id, decision });
+        }
+        self.mode = Mode::Approvals;
+    }
+
+    /// y approves, n denies (asks why), e edits the arguments, A always allows, esc leaves.
+    fn approvals_key(&mut self, key: KeyEvent) -> bool {
+        use crate::approvals::DecisionInput;
+        let approve = |arguments, always| DecisionInput {
+            approve: true,
+            reason: None,
+            arguments,
+            always,
+        };
+        if self.selected_approval().is_none() {
+            if matches!(key.code, KeyCode::Char('y' | 'n' | 'e' | 'A')) {
+                self.notify("nothing is waiting for approval");
+                return true;
+            }
+        }
+        match key.code {
+            KeyCode::Char('y') => self.decide(approve(None, false)),
+            KeyCode::Char('A') => self.decide(approve(None, true)),
+            KeyCode::Char('n') => {
+                self.open_input(Mode::DenyReason, "", "why (the agent's model reads it)");
+            }
+            KeyCode::Char('e') => {
+                let args = self
+                    .selected_approval()
+                    .map(|p| serde_json::to_string_pretty(&p.arguments).unwrap_or_default())
+                    .unwrap_or_default();
+                self.open_input(Mode::EditArguments, "", "");
+                self.input = TextArea::new(args.split('\n').map(String::from).collect());
+            }
+            _ => match self.keymap.action(&key) {
+                Action::Down => {
+                    self.approval_cursor =
+                        (self.approval_cursor + 1).min(self.approvals.len().saturating_sub(1));
+                }
+                Action::Up => self.approval_cursor = self.approval_cursor.saturating_sub(1),
+                Action::Quit | Action::Back | Action::Approvals => self.mode = Mode::Normal,
+                _ => return false,
+            },
+        }
+        true
+    }
+
+    fn deny_key(&mut self, key: KeyEvent) -> bool {
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Approvals,
+            KeyCode::Enter => {
+                let reason = self.input_text();
+                if reason.trim().is_empty() {
+                    self.notify("say why: the agent's model reads the reason");
+                    return true;
+                }
+                self.decide(crate::approvals::DecisionInput {
+                    approve: false,
+                    reason: Some(reason),
+                    arguments: None,
+                    always: false,
+                });
+            }
+            _ => {
+                self.input.input(key);
+            }
+        }
+        true
+    }
+
+    /// ctrl-s approves with the edited arguments (a JSON object), esc goes back unchanged.
+    fn edit_arguments_key(&mut self, key: KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Approvals,
+            KeyCode::Char('s') if ctrl => {
+                match serde_json::from_str::<serde_json::Value>(&self.input_text()) {
+                    Ok(v) if v.is_object() => self.decide(crate::approvals::DecisionInput {
+                        approve: true,
+                        reason: None,
+                        arguments: Some(v),
+                        always: false,
+                    }),
+                    Ok(_) => self.notify("the arguments must be a JSON object"),
+                    Err(e) => self.notify(format!("not JSON: {e}")),
+                }
+            }
+            _ => {
+                self.input.input(key);
+            }
+        }
+        true
     }
 
     fn open_input(&mut self, mode: Mode, text: &str, title: &str) {
@@ -779,6 +895,12 @@ impl App {
                 }
                 None => self.notify("no agent loaded yet"),
             },
+            Action::Approvals => {
+                self.approval_cursor = self
+                    .approval_cursor
+                    .min(self.approvals.len().saturating_sub(1));
+                self.mode = Mode::Approvals;
+            }
             Action::NextHunk => self.diff.next_hunk(),
             Action::PrevHunk => self.diff.prev_hunk(),
             Action::OlderVersion | Action::NewerVersion => self.step_version(action),

@@ -148,6 +148,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("space", "pause"),
     ("x", "stop"),
     ("e", "edit_goals"),
+    ("a", "approvals"),
     ("n", "next_hunk"),
     ("p", "prev_hunk"),
     ("[", "older_version"),
