@@ -468,11 +468,11 @@ impl App {
             arguments,
             always,
         };
-        if self.selected_approval().is_none() {
-            if matches!(key.code, KeyCode::Char('y' | 'n' | 'e' | 'A')) {
-                self.notify("nothing is waiting for approval");
-                return true;
-            }
+        if self.selected_approval().is_none()
+            && matches!(key.code, KeyCode::Char('y' | 'n' | 'e' | 'A'))
+        {
+            self.notify("nothing is waiting for approval");
+            return true;
         }
         match key.code {
             KeyCode::Char('y') => self.decide(approve(None, false)),
