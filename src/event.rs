@@ -110,6 +110,12 @@ pub enum RuntimeEvent {
         action: String,
         outcome: String,
     },
+    /// An agent needs a person's look (it loops, say); the TUI marks it.
+    Attention {
+        agent_id: String,
+        intent_id: String,
+        reason: String,
+    },
     /// A tool call waits for a person (the approvals view shows it, with its preview).
     ApprovalAsked {
         approval: Box<crate::approvals::PendingApproval>,
@@ -137,7 +143,8 @@ impl RuntimeEvent {
             | RuntimeEvent::Remembered { agent_id, .. }
             | RuntimeEvent::ToolCalled { agent_id, .. }
             | RuntimeEvent::ToolFinished { agent_id, .. }
-            | RuntimeEvent::ApprovalDecided { agent_id, .. } => Some(agent_id),
+            | RuntimeEvent::ApprovalDecided { agent_id, .. }
+            | RuntimeEvent::Attention { agent_id, .. } => Some(agent_id),
             RuntimeEvent::ApprovalAsked { approval } => Some(&approval.agent_id),
             RuntimeEvent::Audited { agent_id, .. } => agent_id.as_deref(),
         }

@@ -586,3 +586,62 @@ fn approvals_are_decided_from_the_keyboard() {
     app.update(key(KeyCode::Esc));
     assert_eq!(app.mode, Mode::Normal);
 }
+
+#[test]
+fn agents_needing_a_person_are_marked_alerted_once_and_reached_with_one_key() {
+    let mut app = empty_app();
+    let status = |agent: &str, status| {
+        ev(RuntimeEvent::Status {
+            agent_id: agent.into(),
+            status,
+        })
+    };
+    app.update(status("sales-agent", AgentStatus::Waiting));
+    app.update(ev(RuntimeEvent::Attention {
+        agent_id: "sec-agent".into(),
+        intent_id: "i1".into(),
+        reason: "looping: called recall with the same arguments 3 times (stopped)".into(),
+    }));
+    app.update(status("dev-agent", AgentStatus::Error));
+    assert_eq!(
+        app.attention("sales-agent").as_deref(),
+        Some("waiting for approval")
+    );
+    assert!(app.attention("sec-agent").unwrap().starts_with("looping"));
+    assert_eq!(app.attention("dev-agent").as_deref(), Some("failed"));
+    assert_eq!(app.attention("ops-agent"), None);
+    assert_eq!(app.alerts.len(), 3, "{:?}", app.alerts);
+    app.update(Action::Tick(now() + chrono::Duration::seconds(1)));
+    assert_eq!(app.alerts.len(), 3, "no second alert for the same state");
+
+    let agents = pane(&app, Pane::Agents, 60, 40);
+    let row = |id: &str| agents.lines().find(|l| l.contains(id)).unwrap().to_string();
+    assert!(row("sales-agent").contains("!"), "{agents}");
+    assert!(!row("ops-agent").contains("!"), "{agents}");
+
+    // `!` visits them in list order and focuses each.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('!'),
+            KeyModifiers::NONE,
+        )));
+        seen.push(app.focused_agent.clone().unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, ["dev-agent", "sales-agent", "sec-agent"]);
+
+    // A new intent ends the loop mark; a quiet stream becomes stalled after stall_s.
+    app.update(status("sec-agent", AgentStatus::Recalling));
+    assert_eq!(app.attention("sec-agent"), None);
+    app.stall_s = 30;
+    app.update(status("ops-agent", AgentStatus::Streaming));
+    assert_eq!(app.attention("ops-agent"), None);
+    app.update(Action::Tick(now() + chrono::Duration::seconds(45)));
+    assert!(app.attention("ops-agent").unwrap().starts_with("stalled"));
+    assert!(
+        app.alerts.iter().any(|a| a.contains("ops-agent stalled")),
+        "{:?}",
+        app.alerts
+    );
+}

@@ -38,6 +38,7 @@ pub(crate) fn is_activity(ev: &RuntimeEvent) -> bool {
             | RuntimeEvent::ToolFinished { .. }
             | RuntimeEvent::ApprovalAsked { .. }
             | RuntimeEvent::ApprovalDecided { .. }
+            | RuntimeEvent::Attention { .. }
     )
 }
 

@@ -16,7 +16,7 @@ use super::dispatcher::Dispatcher;
 use super::pending::Pending;
 use super::registry::Registry;
 use super::tools::{self, ToolScope};
-use super::turn::{Decision, Effect, Event, Origin, Setup, Turn};
+use super::turn::{Attention, Decision, Effect, Event, LOOP_REPEATS, Origin, Setup, Turn};
 use super::types::{Intent, IntentReply, IntentResult, StatusBoard};
 use crate::approvals::{Approvals, Rule, verdict};
 use crate::llm::ToolCall;
@@ -233,7 +233,17 @@ impl AgentWorker {
                 }
             }
             Effect::Attention(why) => {
-                tracing::warn!(agent = %agent_id, intent = %intent.id, ?why, "agent needs attention");
+                let reason = match why {
+                    Attention::Looping { tool } => format!(
+                        "looping: called {tool} with the same arguments {LOOP_REPEATS} times (stopped)"
+                    ),
+                };
+                tracing::warn!(agent = %agent_id, intent = %intent.id, %reason, "agent needs attention");
+                let _ = self.events.send(RuntimeEvent::Attention {
+                    agent_id: agent_id.to_string(),
+                    intent_id: intent.id.clone(),
+                    reason,
+                });
             }
             // Awaited effects and Finish never reach here (see `handle`).
             other => {

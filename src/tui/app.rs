@@ -117,6 +117,15 @@ pub struct App {
     /// Tool calls waiting for a person, oldest first, and the one selected.
     pub approvals: Vec<crate::approvals::PendingApproval>,
     pub approval_cursor: usize,
+    /// Agents that looped in their current intent, with why.
+    pub looping: HashMap<String, String>,
+    /// Seconds without a token before a working agent counts as stalled; 0 = never.
+    pub stall_s: u32,
+    /// Agents needing attention at the last check: a newcomer raises an alert.
+    attention_seen: std::collections::BTreeSet<String>,
+    /// Alerts for the terminal (bell / OSC 9), taken by the loop after drawing.
+    pub alerts: Vec<String>,
+    pub notify: crate::config::Notify,
     quit: bool,
 }
 
@@ -209,6 +218,11 @@ impl App {
             max_lines: max_lines.max(100),
             approvals: Vec::new(),
             approval_cursor: 0,
+            looping: HashMap::new(),
+            stall_s: 60,
+            attention_seen: Default::default(),
+            alerts: Vec::new(),
+            notify: crate::config::Notify::Off,
             quit: false,
         };
         app.set_clock(now);
@@ -308,7 +322,82 @@ impl App {
     }
 
     /// Apply an action; returns whether anything visible changed.
+    /// Why an agent needs a person now, if it does: waiting for an approval, looping,
+    /// stalled (working, no token for `stall_s`), failed.
+    pub fn attention(&self, agent_id: &str) -> Option<String> {
+        let status = self.status.get(agent_id).copied().unwrap_or_default();
+        if status == AgentStatus::Waiting {
+            return Some("waiting for approval".into());
+        }
+        if let Some(why) = self.looping.get(agent_id) {
+            return Some(why.clone());
+        }
+        if status == AgentStatus::Error {
+            return Some("failed".into());
+        }
+        let working = matches!(status, AgentStatus::Streaming | AgentStatus::Thinking);
+        if working && self.stall_s > 0 {
+            let last = self.activity.get(agent_id).and_then(|a| a.last)?;
+            let quiet = (self.now - last).num_seconds();
+            if quiet >= i64::from(self.stall_s) {
+                return Some(format!("stalled: nothing for {quiet} s"));
+            }
+        }
+        None
+    }
+
+    /// Raise an alert for each agent that newly needs attention.
+    fn check_attention(&mut self) {
+        let now: std::collections::BTreeSet<String> = self
+            .agents
+            .iter()
+            .filter(|a| self.attention(&a.id).is_some())
+            .map(|a| a.id.clone())
+            .collect();
+        for id in now.difference(&self.attention_seen) {
+            if let Some(why) = self.attention(id) {
+                self.alerts.push(format!("aios: {id} {why}"));
+            }
+        }
+        self.attention_seen = now;
+    }
+
+    /// Select and focus the next agent (in list order, after the selected one) that needs
+    /// attention.
+    fn next_attention(&mut self) {
+        let rows = self.agent_rows();
+        let n = rows.len();
+        let found = (1..=n)
+            .map(|k| (self.agent_cursor + k) % n.max(1))
+            .find(|&r| match rows.get(r) {
+                Some(AgentRow::Agent(i)) => self.attention(&self.agents[*i].id).is_some(),
+                _ => false,
+            });
+        match found {
+            Some(r) => {
+                self.agent_cursor = r;
+                self.focus = Pane::Agents;
+                if let Some(AgentRow::Agent(i)) = rows.get(r) {
+                    let id = self.agents[*i].id.clone();
+                    let why = self.attention(&id).unwrap_or_default();
+                    self.focus_agent(&id);
+                    self.notify(format!("{id}: {why}"));
+                }
+            }
+            None => self.notify("no agent needs attention"),
+        }
+    }
+
     pub fn update(&mut self, action: Action) -> bool {
+        let checks = matches!(action, Action::Runtime(_) | Action::Tick(_));
+        let changed = self.update_inner(action);
+        if checks {
+            self.check_attention();
+        }
+        changed
+    }
+
+    fn update_inner(&mut self, action: Action) -> bool {
         match action {
             Action::Tick(now) => {
                 let second_changed = now.timestamp() != self.now.timestamp();
@@ -901,6 +990,7 @@ impl App {
                     .min(self.approvals.len().saturating_sub(1));
                 self.mode = Mode::Approvals;
             }
+            Action::NextAttention => self.next_attention(),
             Action::NextHunk => self.diff.next_hunk(),
             Action::PrevHunk => self.diff.prev_hunk(),
             Action::OlderVersion | Action::NewerVersion => self.step_version(action),
@@ -1061,6 +1151,10 @@ impl App {
         }
         match ev {
             RuntimeEvent::Status { agent_id, status } => {
+                // A new intent starts with recalling: the last one's loop is over.
+                if status == AgentStatus::Recalling {
+                    self.looping.remove(&agent_id);
+                }
                 self.status.insert(agent_id, status);
             }
             RuntimeEvent::Token {
@@ -1143,6 +1237,11 @@ impl App {
                 }
             }
             RuntimeEvent::Audited { .. } => return false,
+            RuntimeEvent::Attention {
+                agent_id, reason, ..
+            } => {
+                self.looping.insert(agent_id, reason);
+            }
             RuntimeEvent::ApprovalAsked { approval } => {
                 self.approvals.retain(|a| a.id != approval.id);
                 self.approvals.push(*approval);

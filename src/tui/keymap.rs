@@ -149,6 +149,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("x", "stop"),
     ("e", "edit_goals"),
     ("a", "approvals"),
+    ("!", "next_attention"),
     ("n", "next_hunk"),
     ("p", "prev_hunk"),
     ("[", "older_version"),
