@@ -66,6 +66,18 @@ async fn start(config: Config, runner: ScriptedRunner) -> Runtime {
     .unwrap()
 }
 
+/// Dispatch an intent and wait (bounded) for the approval its call asks.
+async fn ask(
+    rt: &Runtime,
+    who: &Caller,
+    agent: &str,
+    text: &str,
+) -> (aios::agent::Ticket, PendingApproval) {
+    let mut events = rt.subscribe();
+    let ticket = rt.dispatch(who, agent, text, None, None).await.unwrap();
+    (ticket, asked(&mut events).await)
+}
+
 /// Wait (bounded) for the next approval to be asked.
 async fn asked(events: &mut tokio::sync::broadcast::Receiver<RuntimeEvent>) -> PendingApproval {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -113,14 +125,8 @@ async fn an_approved_action_shows_its_exact_request_then_runs_and_the_agent_fini
     );
     let dir = tempfile::tempdir().unwrap();
     let rt = start(config(dir.path(), &server.url()), model()).await;
-    let mut events = rt.subscribe();
     let alice = Caller::operator("alice");
-    let ticket = rt
-        .dispatch(&alice, "sales-agent", "a new lead came in", None, None)
-        .await
-        .unwrap();
-
-    let p = asked(&mut events).await;
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "a new lead came in").await;
     assert_eq!(p.agent_id, "sales-agent");
     assert_eq!(p.tool, "n8n_new_lead");
     assert_eq!(p.origin, "http");
@@ -185,13 +191,8 @@ async fn edited_arguments_are_what_runs_and_what_the_model_is_told() {
     let runner = model();
     let requests = runner.requests.clone();
     let rt = start(config(dir.path(), &server.url()), runner).await;
-    let mut events = rt.subscribe();
     let alice = Caller::operator("alice");
-    let ticket = rt
-        .dispatch(&alice, "sales-agent", "lead", None, None)
-        .await
-        .unwrap();
-    let p = asked(&mut events).await;
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "lead").await;
     let edited = json!({"email": "ada@corp.example", "source": "edited"});
     rt.approvals()
         .unwrap()
@@ -218,13 +219,8 @@ async fn a_denial_sends_nothing_and_the_model_reads_who_and_why() {
     let server = ScriptServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = start(config(dir.path(), &server.url()), model()).await;
-    let mut events = rt.subscribe();
     let bob = Caller::operator("bob");
-    let ticket = rt
-        .dispatch(&bob, "sales-agent", "lead", None, None)
-        .await
-        .unwrap();
-    let p = asked(&mut events).await;
+    let (ticket, p) = ask(&rt, &bob, "sales-agent", "lead").await;
     rt.approvals()
         .unwrap()
         .decide(
@@ -290,13 +286,8 @@ async fn always_allow_writes_a_rule_that_outlives_a_restart() {
     server.reply("POST", "/webhook/new-lead", Reply::json(200, &json!({})));
     let dir = tempfile::tempdir().unwrap();
     let rt = start(config(dir.path(), &server.url()), model()).await;
-    let mut events = rt.subscribe();
     let alice = Caller::operator("alice");
-    let ticket = rt
-        .dispatch(&alice, "sales-agent", "lead", None, None)
-        .await
-        .unwrap();
-    let p = asked(&mut events).await;
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "lead").await;
     rt.approvals()
         .unwrap()
         .decide(&alice, &p.id, approve(None, true))
@@ -330,18 +321,7 @@ async fn a_restart_denies_what_was_pending_with_the_reason_restarted() {
     let server = ScriptServer::start().await;
     let dir = tempfile::tempdir().unwrap();
     let rt = start(config(dir.path(), &server.url()), model()).await;
-    let mut events = rt.subscribe();
-    let _ticket = rt
-        .dispatch(
-            &Caller::operator("alice"),
-            "sales-agent",
-            "lead",
-            None,
-            None,
-        )
-        .await
-        .unwrap();
-    let p = asked(&mut events).await;
+    let (_ticket, p) = ask(&rt, &Caller::operator("alice"), "sales-agent", "lead").await;
     // A crash: the process is gone without withdrawing anything. The file keeps it.
     let file = dir.path().join("approvals.json");
     let kept = std::fs::read(&file).unwrap();
@@ -381,7 +361,6 @@ async fn a_state_tool_under_an_ask_rule_previews_its_diff() {
         Some(r) => vec![say(r)],
     });
     let rt = start(c, runner).await;
-    let mut events = rt.subscribe();
     let alice = Caller::operator("alice");
     let before = rt
         .hub()
@@ -389,11 +368,7 @@ async fn a_state_tool_under_an_ask_rule_previews_its_diff() {
         .await
         .unwrap()
         .goals;
-    let ticket = rt
-        .dispatch(&alice, "sales-agent", "refocus", None, None)
-        .await
-        .unwrap();
-    let p = asked(&mut events).await;
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "refocus").await;
     assert_eq!(p.origin, "builtin");
     for old in &before {
         if old != "qualify_leads" {

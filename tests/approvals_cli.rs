@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use mcp_support::{Rev, Serve, connect_http, err, ok};
 use serde_json::json;
 use support::http_script::{Action, Reply, ScriptServer};
-use support::openai_server::{self, DONE, SSE, chat_reply, finish, tool_args, tool_start};
+use support::openai_server::{self, chat_reply, tool_call_reply};
 
 fn text(out: &Output) -> String {
     format!(
@@ -28,12 +28,7 @@ fn text(out: &Output) -> String {
 async fn a_waiting_call_is_listed_by_cli_and_mcp_and_approved_with_edited_arguments() {
     let model = openai_server::start().await;
     // First turn: call the action; second: answer.
-    let call = Reply::new(200, SSE)
-        .chunk(tool_start(0, "call_1", "n8n_new_lead"))
-        .chunk(tool_args(0, r#"{"email":"ada@"#))
-        .chunk(tool_args(0, r#"example.com"}"#))
-        .chunk(finish("tool_calls"))
-        .chunk(DONE);
+    let call = tool_call_reply("call_1", "n8n_new_lead", r#"{"email":"ada@example.com"}"#);
     model.route(
         "POST",
         "/v1/chat/completions",

@@ -75,18 +75,14 @@ fn a_small_terminal_is_told_so_and_q_still_quits() {
 async fn an_operator_approves_a_waiting_http_action_from_the_keyboard() {
     use serde_json::json;
     use support::http_script::{Action, Reply, ScriptServer};
-    use support::openai_server::{self, DONE, SSE, chat_reply, finish, tool_args, tool_start};
+    use support::openai_server::{self, chat_reply, tool_call_reply};
 
     if !tmux_available() {
         eprintln!("skipped: tmux is not installed");
         return;
     }
     let model = openai_server::start().await;
-    let call = Reply::new(200, SSE)
-        .chunk(tool_start(0, "call_1", "n8n_new_lead"))
-        .chunk(tool_args(0, r#"{"email":"ada@example.com"}"#))
-        .chunk(finish("tool_calls"))
-        .chunk(DONE);
+    let call = tool_call_reply("call_1", "n8n_new_lead", r#"{"email":"ada@example.com"}"#);
     model.route(
         "POST",
         "/v1/chat/completions",

@@ -49,9 +49,11 @@ pub struct PendingApproval {
     pub node: String,
 }
 
-/// A person's answer, as the CLI, MCP and the TUI give it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A person's answer, as the CLI, MCP and the TUI give it (MCP's `decide_approval` takes
+/// exactly these fields, its schema derived from this type).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecisionInput {
+    /// true runs the call, false refuses it.
     pub approve: bool,
     /// Why (a denial's reason is told to the model).
     #[serde(default)]

@@ -182,17 +182,8 @@ pub struct TailAuditArgs {
 pub struct DecideApprovalArgs {
     /// The approval's id, from `list_approvals`.
     pub id: String,
-    /// true runs the call, false refuses it.
-    pub approve: bool,
-    /// Why it is refused (the agent's model reads it); required to deny.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// Run with these arguments instead of the model's (a JSON object).
-    #[serde(default)]
-    pub arguments: Option<Value>,
-    /// Approve, and allow this tool for this agent from now on without asking.
-    #[serde(default)]
-    pub always: bool,
+    #[serde(flatten)]
+    pub decision: crate::approvals::DecisionInput,
 }
 
 /// A successful result: the value as pretty JSON text, and as structured content.
@@ -513,15 +504,16 @@ impl AiosMcp {
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
         let caller = caller_of(&ctx);
-        if !a.approve && a.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        let decision = a.decision;
+        let approve = decision.approve;
+        if !approve
+            && decision
+                .reason
+                .as_deref()
+                .is_none_or(|r| r.trim().is_empty())
+        {
             return fail("a denial needs a reason: the agent's model reads it");
         }
-        let decision = crate::approvals::DecisionInput {
-            approve: a.approve,
-            reason: a.reason,
-            arguments: a.arguments,
-            always: a.always,
-        };
         let decided = match self.runtime().approvals() {
             // Audited by the approvals as `approval_decided`, with the caller.
             Some(approvals) => approvals.decide(&caller, &a.id, decision),
@@ -542,7 +534,7 @@ impl AiosMcp {
                 },
             );
         }
-        done(decided.map(|p| json!({"decided": p.id, "approved": a.approve, "agent_id": p.agent_id, "tool": p.tool})))
+        done(decided.map(|p| json!({"decided": p.id, "approved": approve, "agent_id": p.agent_id, "tool": p.tool})))
     }
 
     #[tool(
