@@ -13,6 +13,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use aios::agent::Catalog;
+use aios::agent::intent::stream_event;
 use aios::agent::turn::{Effect, Event, Setup, Turn, Verdict};
 use aios::context::AgentState;
 use aios::event::RuntimeEvent;
@@ -229,7 +230,8 @@ fn streaming_turn() -> Turn {
 }
 
 fn turn_machine(c: &mut Criterion) {
-    let tokens: Vec<String> = words().collect();
+    // What the model stream yields, as the worker reads it.
+    let tokens: Vec<TokenEvent> = words().map(|text| TokenEvent::Content { text }).collect();
     let (events, _keep) = broadcast::channel::<RuntimeEvent>(8192);
     let agent_id = "ops-agent".to_string();
     let intent_id = "0190-intent".to_string();
@@ -243,29 +245,31 @@ fn turn_machine(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("turn_machine");
     g.throughput(Throughput::Elements(TOKENS as u64));
+    // The worker's loop before the machine: match the stream item, keep the text, tell the UI.
     g.bench_function("direct", |b| {
         b.iter(|| {
             let mut content = String::new();
             for t in &tokens {
-                let text = t.clone();
-                content.push_str(&text);
-                send(text, false);
+                match t.clone() {
+                    TokenEvent::Content { text } => {
+                        content.push_str(&text);
+                        send(text, false);
+                    }
+                    TokenEvent::Thinking { text } => send(text, true),
+                    _ => {}
+                }
             }
             black_box(content)
         })
     });
+    // Today's: the stream item becomes an event, the machine steps, its effect is told.
     g.bench_function("machine", |b| {
         b.iter_batched(
             streaming_turn,
             |mut turn| {
-                // As the worker drives it: one effect buffer, reused.
                 let mut effects = Vec::new();
                 for t in &tokens {
-                    let ev = Event::Token {
-                        text: t.clone(),
-                        thinking: false,
-                    };
-                    turn.step_into(ev, &mut effects);
+                    turn.step_into(stream_event(Some(Ok(t.clone()))), &mut effects);
                     for effect in effects.drain(..) {
                         if let Effect::Token { text, thinking } = effect {
                             send(text, thinking);

@@ -110,6 +110,23 @@ pub enum RuntimeEvent {
         action: String,
         outcome: String,
     },
+    /// An agent needs a person's look (it loops, say); the TUI marks it.
+    Attention {
+        agent_id: String,
+        intent_id: String,
+        reason: String,
+    },
+    /// A tool call waits for a person (the approvals view shows it, with its preview).
+    ApprovalAsked {
+        approval: Box<crate::approvals::PendingApproval>,
+    },
+    /// It was decided, timed out or withdrawn.
+    ApprovalDecided {
+        id: String,
+        agent_id: String,
+        approved: bool,
+        by: String,
+    },
 }
 
 impl RuntimeEvent {
@@ -125,7 +142,10 @@ impl RuntimeEvent {
             | RuntimeEvent::StateChanged { agent_id, .. }
             | RuntimeEvent::Remembered { agent_id, .. }
             | RuntimeEvent::ToolCalled { agent_id, .. }
-            | RuntimeEvent::ToolFinished { agent_id, .. } => Some(agent_id),
+            | RuntimeEvent::ToolFinished { agent_id, .. }
+            | RuntimeEvent::ApprovalDecided { agent_id, .. }
+            | RuntimeEvent::Attention { agent_id, .. } => Some(agent_id),
+            RuntimeEvent::ApprovalAsked { approval } => Some(&approval.agent_id),
             RuntimeEvent::Audited { agent_id, .. } => agent_id.as_deref(),
         }
     }

@@ -5,6 +5,8 @@
 //! - [`config`]: typed `config.toml`, `AIOS_*` environment overrides, validation and the
 //!   open-models-only policy.
 //! - [`agent`]: the 30-agent catalog, agent specs, the runtime supervisor and intent handling.
+//! - [`approvals`]: the approval gate: rules (allow, ask, deny) and the calls waiting for a
+//!   person, kept across restarts.
 //! - [`bus`]: the spec's channels, the envelope contract, the durable intent queue; the
 //!   `Bus` seam and its in-process backend.
 //! - [`context`]: the [`context::ContextHub`], the one door to agent state (the MCP core);
@@ -33,6 +35,7 @@
 
 pub mod actions;
 pub mod agent;
+pub mod approvals;
 pub mod audit;
 pub mod bus;
 pub mod cli;

@@ -343,3 +343,39 @@ async fn a_tool_the_agent_does_not_list_is_refused_audited_and_has_no_effect() {
     assert_eq!(refused[0]["input"]["arguments"]["goals"][0], "take over");
     assert!(audited(&rt, "set_goals").is_empty());
 }
+
+#[tokio::test]
+async fn a_looping_model_is_stopped_told_and_marked_for_attention() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same recall, again and again, for as long as tools are offered.
+    let runner = ScriptedRunner::new(|req| {
+        if req.tools.is_empty() || tool_results(req).len() >= 3 {
+            return vec![say(&tool_results(req).last().cloned().unwrap_or_default())];
+        }
+        vec![call("r", "recall", json!({"query": "same thing"}))]
+    });
+    let (rt, _bus) = runtime(dir.path(), runner, 3).await;
+    let mut events = rt.subscribe();
+    let reply = rt
+        .dispatch_and_wait(&Caller::operator("alice"), "ops-agent", "find it")
+        .await
+        .unwrap();
+    assert!(
+        reply.reply.contains("same arguments 3 times"),
+        "{}",
+        reply.reply
+    );
+    let mut marked = false;
+    while let Ok(ev) = events.try_recv() {
+        if let RuntimeEvent::Attention {
+            agent_id, reason, ..
+        } = ev
+        {
+            assert_eq!(agent_id, "ops-agent");
+            assert!(reason.starts_with("looping"), "{reason}");
+            marked = true;
+        }
+    }
+    assert!(marked, "no attention event");
+    rt.shutdown().await;
+}

@@ -446,3 +446,202 @@ fn channels_filter_pause_and_bounded_buffer() {
     assert_eq!(app.channels.visible.len(), 1000);
     assert!(app.channels.selected_line().is_some());
 }
+
+fn pending(id: &str, agent: &str, tool: &str, origin: &str, preview: &str) -> RuntimeEvent {
+    RuntimeEvent::ApprovalAsked {
+        approval: Box::new(aios::approvals::PendingApproval {
+            id: id.into(),
+            agent_id: agent.into(),
+            intent_id: "019ad0c4-7a1e-7c3d-9e21-4f5a6b7c8d9e".into(),
+            call_id: "c1".into(),
+            tool: tool.into(),
+            origin: origin.into(),
+            arguments: serde_json::json!({"email": "ada@example.com", "source": "webinar"}),
+            preview: preview.into(),
+            asked_at: "2026-11-24T11:59:40Z".into(),
+            node: "edge-1".into(),
+        }),
+    }
+}
+
+fn approvals_app() -> App {
+    let mut app = full_app();
+    app.update(ev(pending(
+        "7c3d9e214f5a",
+        "sales-agent",
+        "n8n_new_lead",
+        "http",
+        "POST http://n8n.internal:5678/webhook/new-lead\nHost: n8n.internal:5678\n\
+         Content-Type: application/json\nX-N8N-Token: ••••\nContent-Length: 50\n\n\
+         {\"email\":\"ada@example.com\",\"source\":\"webinar\"}",
+    )));
+    app.update(ev(pending(
+        "9e214f5a6b7c",
+        "strategy-agent",
+        "set_goals",
+        "builtin",
+        "--- strategy-agent goals\n+++ strategy-agent goals (new)\n@@ -1,2 +1,2 @@\n\
+         -optimize_conversion\n+close_enterprise_deals\n map_growth_trajectory\n",
+    )));
+    app.effects.clear();
+    app
+}
+
+fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+#[test]
+fn approvals_view_80x24() {
+    let mut app = approvals_app();
+    let before = screen(&app, 80, 24);
+    assert!(before.contains("⏸ 2 waiting for approval (a)"), "{before}");
+    app.update(key(KeyCode::Char('a')));
+    assert_eq!(app.mode, Mode::Approvals);
+    let s = screen(&app, 80, 24);
+    assert!(
+        s.contains("POST http://n8n.internal:5678/webhook/new-lead"),
+        "{s}"
+    );
+    assert!(s.contains("X-N8N-Token: ••••"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn approvals_view_160x48() {
+    let mut app = approvals_app();
+    app.update(key(KeyCode::Char('a')));
+    app.update(key(KeyCode::Char('j')));
+    let s = screen(&app, 160, 48);
+    assert!(s.contains("-optimize_conversion"), "{s}");
+    assert!(s.contains("+close_enterprise_deals"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+fn decided(app: &mut App) -> (String, aios::approvals::DecisionInput) {
+    let effects = std::mem::take(&mut app.effects);
+    match effects.as_slice() {
+        [aios::tui::Effect::Decide { id, decision }] => (id.clone(), decision.clone()),
+        other => panic!("expected one decision, got {other:?}"),
+    }
+}
+
+#[test]
+fn approvals_are_decided_from_the_keyboard() {
+    let mut app = approvals_app();
+    app.update(key(KeyCode::Char('a')));
+    app.update(key(KeyCode::Char('y')));
+    let (id, d) = decided(&mut app);
+    assert_eq!(id, "7c3d9e214f5a");
+    assert!(d.approve && !d.always && d.arguments.is_none());
+
+    // Deny asks why, and an empty reason is not accepted.
+    app.update(key(KeyCode::Char('j')));
+    app.update(key(KeyCode::Char('n')));
+    assert_eq!(app.mode, Mode::DenyReason);
+    app.update(key(KeyCode::Enter));
+    assert!(app.effects.is_empty());
+    for c in "freeze".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Enter));
+    let (id, d) = decided(&mut app);
+    assert_eq!(id, "9e214f5a6b7c");
+    assert!(!d.approve);
+    assert_eq!(d.reason.as_deref(), Some("freeze"));
+    assert_eq!(app.mode, Mode::Approvals);
+
+    // Edit: the arguments as JSON; bad JSON is refused, ctrl-s approves an object.
+    app.update(key(KeyCode::Char('k')));
+    app.update(key(KeyCode::Char('e')));
+    assert_eq!(app.mode, Mode::EditArguments);
+    let edit = screen(&app, 100, 30);
+    assert!(edit.contains("\"email\": \"ada@example.com\""), "{edit}");
+    app.input = ratatui_textarea::TextArea::new(vec!["{\"email\": \"x@y\"".into()]);
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(app.effects.is_empty(), "bad JSON is not sent");
+    app.input = ratatui_textarea::TextArea::new(vec!["{\"email\": \"x@y\"}".into()]);
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    let (_, d) = decided(&mut app);
+    assert_eq!(d.arguments, Some(serde_json::json!({"email": "x@y"})));
+
+    app.update(key(KeyCode::Char('A')));
+    let (_, d) = decided(&mut app);
+    assert!(d.approve && d.always);
+
+    // Decided elsewhere: it leaves the list.
+    app.update(ev(RuntimeEvent::ApprovalDecided {
+        id: "7c3d9e214f5a".into(),
+        agent_id: "sales-agent".into(),
+        approved: true,
+        by: "operator:bob".into(),
+    }));
+    assert_eq!(app.approvals.len(), 1);
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn agents_needing_a_person_are_marked_alerted_once_and_reached_with_one_key() {
+    let mut app = empty_app();
+    let status = |agent: &str, status| {
+        ev(RuntimeEvent::Status {
+            agent_id: agent.into(),
+            status,
+        })
+    };
+    app.update(status("sales-agent", AgentStatus::Waiting));
+    app.update(ev(RuntimeEvent::Attention {
+        agent_id: "sec-agent".into(),
+        intent_id: "i1".into(),
+        reason: "looping: called recall with the same arguments 3 times (stopped)".into(),
+    }));
+    app.update(status("dev-agent", AgentStatus::Error));
+    assert_eq!(
+        app.attention("sales-agent").as_deref(),
+        Some("waiting for approval")
+    );
+    assert!(app.attention("sec-agent").unwrap().starts_with("looping"));
+    assert_eq!(app.attention("dev-agent").as_deref(), Some("failed"));
+    assert_eq!(app.attention("ops-agent"), None);
+    assert_eq!(app.alerts.len(), 3, "{:?}", app.alerts);
+    app.update(Action::Tick(now() + chrono::Duration::seconds(1)));
+    assert_eq!(app.alerts.len(), 3, "no second alert for the same state");
+
+    let agents = pane(&app, Pane::Agents, 60, 40);
+    let row = |id: &str| agents.lines().find(|l| l.contains(id)).unwrap().to_string();
+    assert!(row("sales-agent").contains("!"), "{agents}");
+    assert!(!row("ops-agent").contains("!"), "{agents}");
+
+    // `!` visits them in list order and focuses each.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('!'),
+            KeyModifiers::NONE,
+        )));
+        seen.push(app.focused_agent.clone().unwrap());
+    }
+    seen.sort();
+    assert_eq!(seen, ["dev-agent", "sales-agent", "sec-agent"]);
+
+    // A new intent ends the loop mark; a quiet stream becomes stalled after stall_s.
+    app.update(status("sec-agent", AgentStatus::Recalling));
+    assert_eq!(app.attention("sec-agent"), None);
+    app.stall_s = 30;
+    app.update(status("ops-agent", AgentStatus::Streaming));
+    assert_eq!(app.attention("ops-agent"), None);
+    app.update(Action::Tick(now() + chrono::Duration::seconds(45)));
+    assert!(app.attention("ops-agent").unwrap().starts_with("stalled"));
+    assert!(
+        app.alerts.iter().any(|a| a.contains("ops-agent stalled")),
+        "{:?}",
+        app.alerts
+    );
+}

@@ -67,3 +67,78 @@ fn a_small_terminal_is_told_so_and_q_still_quits() {
     t.send(&["q"]);
     assert_eq!(wait_exit(dir.path()), "0");
 }
+
+/// A model (in-test OpenAI-compatible server) calls an HTTP action (in-test n8n webhook):
+/// the agent waits, the status bar says so, `a` shows the exact request, `y` approves, the
+/// webhook gets it and the agent finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_approves_a_waiting_http_action_from_the_keyboard() {
+    use serde_json::json;
+    use support::http_script::{Action, Reply, ScriptServer};
+    use support::openai_server::{self, chat_reply, tool_call_reply};
+
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let model = openai_server::start().await;
+    let call = tool_call_reply("call_1", "n8n_new_lead", r#"{"email":"ada@example.com"}"#);
+    model.route(
+        "POST",
+        "/v1/chat/completions",
+        vec![
+            Action::Reply(call),
+            Action::Reply(chat_reply(&["Lead ", "handed ", "to ", "n8n."])),
+        ],
+    );
+    let n8n = ScriptServer::start().await;
+    n8n.reply("POST", "/webhook/new-lead", Reply::json(200, &json!({})));
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("config.toml"),
+        format!(
+            "[llm]\nrunner = \"openai\"\nmodel = \"m\"\n\n\
+             [actions.n8n_new_lead]\ndescription = \"Start the n8n lead-intake workflow\"\n\
+             method = \"POST\"\nurl = \"{}/webhook/new-lead\"\n\
+             args = {{ type = \"object\", properties = {{ email = {{ type = \"string\" }} }}, required = [\"email\"] }}\n\n\
+             [agents.sales-agent]\ntools = [\"n8n\"]\n",
+            n8n.url()
+        ),
+    )
+    .unwrap();
+    let exit = d.join("exit");
+    let script = format!(
+        "cd {dir} && env -u TMUX HOME={dir} AIOS_BUS_BACKEND=memory AIOS_LLM_RUNNER=openai \
+         AIOS_LLM_OPENAI_URL={api}/v1 AIOS_MEMORY_EMBEDDER=hash {bin} --data-dir {data} tui; \
+         echo $? > {exit}; sleep 60",
+        dir = d.display(),
+        api = model.url(),
+        bin = env!("CARGO_BIN_EXE_aios"),
+        data = d.join("data").display(),
+        exit = exit.display(),
+    );
+    let t = Tmux::start("approve", 120, 40, &script);
+    t.wait_for(&["1 Agents", "sales-agent"]);
+    t.send(&["i"]);
+    t.wait_for(&["Intent"]);
+    t.send(&["-l", "@sales-agent a lead came in"]);
+    t.send(&["Enter"]);
+    t.wait_for(&["1 waiting for approval (a)"]);
+    t.send(&["a"]);
+    let screen = t.wait_for(&[
+        "Approvals (1)",
+        "n8n_new_lead",
+        &format!("POST {}/webhook/new-lead", n8n.url()),
+        r#"{"email":"ada@example.com"}"#,
+    ]);
+    assert!(n8n.requests().is_empty(), "sent before approval:\n{screen}");
+    t.send(&["y"]);
+    t.wait_for(&["approved n8n_new_lead for sales-agent"]);
+    t.send(&["Escape"]);
+    t.wait_for(&["Lead handed to n8n."]);
+    assert_eq!(n8n.requests_to("/webhook/new-lead").len(), 1);
+    t.send(&["q"]);
+    assert_eq!(wait_exit_file(&exit), "0");
+}

@@ -36,6 +36,9 @@ pub(crate) fn is_activity(ev: &RuntimeEvent) -> bool {
             | RuntimeEvent::IntentFailed { .. }
             | RuntimeEvent::ToolCalled { .. }
             | RuntimeEvent::ToolFinished { .. }
+            | RuntimeEvent::ApprovalAsked { .. }
+            | RuntimeEvent::ApprovalDecided { .. }
+            | RuntimeEvent::Attention { .. }
     )
 }
 

@@ -16,8 +16,10 @@ use super::dispatcher::Dispatcher;
 use super::pending::Pending;
 use super::registry::Registry;
 use super::tools::{self, ToolScope};
-use super::turn::{Decision, Effect, Event, Origin, Setup, Turn, Verdict};
+use super::turn::{Attention, Decision, Effect, Event, LOOP_REPEATS, Origin, Setup, Turn};
 use super::types::{Intent, IntentReply, IntentResult, StatusBoard};
+use crate::approvals::{Approvals, Rule, verdict};
+use crate::llm::ToolCall;
 
 /// What an agent's task needs to handle intents.
 pub struct AgentWorker {
@@ -39,6 +41,23 @@ pub struct AgentWorker {
     /// The HTTP actions, and the client that sends them (no redirects, no proxy).
     pub actions: std::sync::Arc<crate::actions::Actions>,
     pub http: reqwest::Client,
+    /// The calls waiting for a person, and the rules of the gate (`[[approvals.rules]]`).
+    pub approvals: Approvals,
+    pub rules: std::sync::Arc<Vec<Rule>>,
+}
+
+/// Takes an approval off the list when its wait ends any other way than a decision (the
+/// intent was stopped while it waited): nobody should approve a call that no longer waits.
+struct Withdraw<'a> {
+    approvals: &'a Approvals,
+    id: String,
+}
+
+impl Drop for Withdraw<'_> {
+    fn drop(&mut self) {
+        self.approvals
+            .withdraw(&self.id, "aios", "the intent stopped while it waited");
+    }
 }
 
 impl AgentWorker {
@@ -70,10 +89,15 @@ impl AgentWorker {
             recall_k: self.recall_k,
             max_tool_rounds: self.max_tool_rounds,
             tools: self.tools_of(&intent.agent_id),
-            gate: Box::new(|_, origin| match origin {
-                Origin::Builtin => Verdict::Allow,
-                Origin::Mcp | Origin::Http => Verdict::Ask,
-            }),
+            gate: {
+                // Operator-added rules ("always allow") first, then the configured ones.
+                let mut rules = self.approvals.added_rules();
+                rules.extend(self.rules.iter().cloned());
+                let agent_id = intent.agent_id.clone();
+                Box::new(move |call, origin| {
+                    verdict(&rules, &agent_id, &call.name, &call.arguments, origin)
+                })
+            },
         })
     }
 
@@ -209,7 +233,17 @@ impl AgentWorker {
                 }
             }
             Effect::Attention(why) => {
-                tracing::warn!(agent = %agent_id, intent = %intent.id, ?why, "agent needs attention");
+                let reason = match why {
+                    Attention::Looping { tool } => format!(
+                        "looping: called {tool} with the same arguments {LOOP_REPEATS} times (stopped)"
+                    ),
+                };
+                tracing::warn!(agent = %agent_id, intent = %intent.id, %reason, "agent needs attention");
+                let _ = self.events.send(RuntimeEvent::Attention {
+                    agent_id: agent_id.to_string(),
+                    intent_id: intent.id.clone(),
+                    reason,
+                });
             }
             // Awaited effects and Finish never reach here (see `handle`).
             other => {
@@ -218,13 +252,71 @@ impl AgentWorker {
         }
     }
 
+    /// Put a call up for approval with a preview of what it will do, and wait for the
+    /// decision; no decision within the timeout is a denial.
+    async fn ask(&self, intent: &Intent, call: &ToolCall, origin: Origin) -> Decision {
+        let preview = self.preview(&intent.agent_id, call, origin).await;
+        let asked =
+            self.approvals
+                .ask(&intent.agent_id, &intent.id, call, origin.as_str(), preview);
+        let (pending, decided) = match asked {
+            Ok(x) => x,
+            Err(reason) => {
+                return Decision::Deny {
+                    by: "aios".into(),
+                    reason,
+                };
+            }
+        };
+        let _withdraw = Withdraw {
+            approvals: &self.approvals,
+            id: pending.id.clone(),
+        };
+        let timeout = self.approvals.timeout();
+        tokio::select! {
+            d = decided => d.unwrap_or_else(|_| Decision::Deny {
+                by: "aios".into(),
+                reason: "the approval was dropped".into(),
+            }),
+            () = tokio::time::sleep(timeout) => {
+                let reason = format!("no decision within {} s", timeout.as_secs());
+                self.approvals.withdraw(&pending.id, "timeout", &reason);
+                Decision::Deny { by: "timeout".into(), reason }
+            }
+        }
+    }
+
+    /// What a call will do, for the person who decides; secrets masked.
+    async fn preview(&self, agent_id: &str, call: &ToolCall, origin: Origin) -> String {
+        let text = match origin {
+            Origin::Http => match self.actions.get(&call.name) {
+                Some(action) => {
+                    match action.prepare(&call.arguments, &crate::actions::secret_from_env) {
+                        Ok(request) => request.to_text(),
+                        Err(e) => format!("will not be sent: {e}"),
+                    }
+                }
+                None => format!("there is no HTTP action `{}`", call.name),
+            },
+            Origin::Mcp => {
+                let (server, tool) = call.name.split_once("__").unwrap_or(("?", &call.name));
+                format!(
+                    "MCP server: {server}\ntool: {tool}\narguments:\n{}",
+                    serde_json::to_string_pretty(&call.arguments).unwrap_or_default()
+                )
+            }
+            Origin::Builtin => tools::dry_run(&self.hub, agent_id, call).await,
+        };
+        self.hub.audit_log().redactor().redact(&text).into_owned()
+    }
+
     /// Send an HTTP action's request; its answer (any status) is the model's to read, and
     /// the call is on the audit chain with the request as previewed (secrets masked).
     async fn run_action(
         &self,
         agent_id: &str,
         intent: &Intent,
-        call: &crate::llm::ToolCall,
+        call: &ToolCall,
     ) -> Result<serde_json::Value, String> {
         let Some(action) = self.actions.get(&call.name) else {
             return Err(format!("there is no HTTP action `{}`", call.name));
@@ -292,7 +384,7 @@ impl AgentWorker {
                 match hub.get_context(&me, agent_id, None).await {
                     Ok(previous) => Event::StateLoaded {
                         state: Box::new(state),
-                        previous,
+                        previous: previous.map(Box::new),
                     },
                     Err(e) => failed(e),
                 }
@@ -325,13 +417,13 @@ impl AgentWorker {
                     result,
                 }
             }
-            Effect::AskApproval { call, .. } => Event::ApprovalDecided {
-                call_id: call.id,
-                decision: Decision::Deny {
-                    by: "aios".into(),
-                    reason: "no approver is running on this node".into(),
-                },
-            },
+            Effect::AskApproval { call, origin } => {
+                let decision = self.ask(intent, &call, origin).await;
+                Event::ApprovalDecided {
+                    call_id: call.id,
+                    decision,
+                }
+            }
             Effect::WriteContext {
                 text,
                 summary,
@@ -340,7 +432,7 @@ impl AgentWorker {
                 .update_context(&me, agent_id, text, summary, cause)
                 .await
             {
-                Ok(v) => Event::ContextWritten(v),
+                Ok(v) => Event::ContextWritten(Box::new(v)),
                 Err(e) => failed(e),
             },
             Effect::Record(record) => {
@@ -444,7 +536,7 @@ impl AgentWorker {
 }
 
 /// The turn event for one item of the model stream.
-fn stream_event(next: Option<Result<TokenEvent, crate::llm::LlmError>>) -> Event {
+pub fn stream_event(next: Option<Result<TokenEvent, crate::llm::LlmError>>) -> Event {
     match next {
         Some(Ok(TokenEvent::Content { text })) => Event::Token {
             text,
@@ -455,7 +547,7 @@ fn stream_event(next: Option<Result<TokenEvent, crate::llm::LlmError>>) -> Event
             thinking: true,
         },
         Some(Ok(TokenEvent::ToolCall { call })) => Event::ToolCallRequested(call),
-        Some(Ok(TokenEvent::Done { usage })) => Event::TurnDone(usage),
+        Some(Ok(TokenEvent::Done { usage })) => Event::TurnDone(Box::new(usage)),
         Some(Err(e)) => Event::Failed(e.to_string()),
         None => Event::Failed("the model stream ended without a final event".into()),
     }

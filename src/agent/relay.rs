@@ -214,6 +214,7 @@ pub async fn heartbeat(
 pub async fn obey_stops(
     bus: Arc<dyn Bus>,
     running: Arc<std::sync::Mutex<std::collections::HashMap<String, CancellationToken>>>,
+    approvals: Option<crate::approvals::Approvals>,
     cancel: CancellationToken,
 ) {
     let mut rx = bus.subscribe();
@@ -235,9 +236,44 @@ pub async fn obey_stops(
                     t.cancel();
                 }
             }
+            Ok(Received::Message { channel, envelope })
+                if channel == channels::CONTROL && envelope.kind == kinds::DECIDE =>
+            {
+                // Only the node that holds the approval has it; the others ignore it.
+                let Some(approvals) = &approvals else {
+                    continue;
+                };
+                decide_from_afar(approvals, &envelope);
+            }
             Ok(_) => {}
             Err(RecvError::Lagged(n)) => tracing::warn!(dropped = n, "stop listener fell behind"),
             Err(RecvError::Closed) => break,
         }
+    }
+}
+
+/// A watcher's decision on a waiting call, if this node holds it. The operator named in the
+/// envelope is the decider on record, with the node it came from.
+fn decide_from_afar(approvals: &crate::approvals::Approvals, envelope: &Envelope) {
+    #[derive(serde::Deserialize)]
+    struct Decide {
+        id: String,
+        decision: crate::approvals::DecisionInput,
+    }
+    let Ok(d) = serde_json::from_value::<Decide>(envelope.payload.value()) else {
+        tracing::warn!(from = ?envelope.source, "a malformed approval decision was ignored");
+        return;
+    };
+    if !approvals.list().iter().any(|p| p.id == d.id) {
+        return;
+    }
+    let who = envelope
+        .source
+        .operator
+        .as_deref()
+        .unwrap_or("operator:unknown");
+    let caller = crate::context::Caller(format!("{who}@{}", envelope.source.node));
+    if let Err(e) = approvals.decide(&caller, &d.id, d.decision) {
+        tracing::warn!(approval = %d.id, error = %e, "a watcher's decision was not applied");
     }
 }

@@ -26,6 +26,7 @@ use super::pending::Pending;
 use super::registry::Registry;
 use super::types::{Intent, IntentReply, RuntimeError, StatusBoard, Ticket};
 use super::{activity, relay};
+use crate::approvals::Approvals;
 
 /// Capacity of the runtime event channel; a slower receiver loses the oldest.
 const EVENT_CAPACITY: usize = 8192;
@@ -83,6 +84,7 @@ pub struct Runtime {
 struct Inner {
     hub: ContextHub,
     registry: Arc<Registry>,
+    approvals: Option<Approvals>,
     dispatcher: Dispatcher,
     events: broadcast::Sender<RuntimeEvent>,
     bus: Arc<dyn Bus>,
@@ -186,7 +188,27 @@ impl Runtime {
         let actions = Arc::new(
             crate::actions::Actions::from_config(&config.actions).map_err(RuntimeError::Config)?,
         );
-        let http = crate::actions::http_client().map_err(|e| RuntimeError::Config(e.to_string()))?;
+        let http =
+            crate::actions::http_client().map_err(|e| RuntimeError::Config(e.to_string()))?;
+        let rules = Arc::new(config.approvals.rules.clone());
+        // The owner keeps the approvals; a watcher decides through the bus.
+        let approvals = if watch_only {
+            None
+        } else {
+            Some(
+                Approvals::open(
+                    &data_dir,
+                    hub.clone(),
+                    events.clone(),
+                    std::time::Duration::from_secs(config.approvals.timeout_s),
+                    node.clone(),
+                )
+                .map_err(|message| RuntimeError::Open {
+                    what: "the approvals".into(),
+                    message,
+                })?,
+            )
+        };
         let mut queues = HashMap::new();
         let running: Arc<Mutex<HashMap<String, CancellationToken>>> = Arc::default();
         // Agents pinned to another node are left to it; a watcher hosts none.
@@ -235,6 +257,10 @@ impl Runtime {
                 registry: registry.clone(),
                 actions: actions.clone(),
                 http: http.clone(),
+                approvals: approvals.clone().ok_or_else(|| {
+                    RuntimeError::Config("internal: agents hosted by a watcher".into())
+                })?,
+                rules: rules.clone(),
             };
             let cancel = cancel.clone();
             let running = running.clone();
@@ -305,6 +331,7 @@ impl Runtime {
                     tasks.spawn(relay::obey_stops(
                         bus.clone(),
                         running.clone(),
+                        approvals.clone(),
                         cancel.clone(),
                     ));
                 }
@@ -371,6 +398,7 @@ impl Runtime {
                 events,
                 bus,
                 registry,
+                approvals,
                 dispatcher,
                 pending,
                 status,
@@ -386,6 +414,11 @@ impl Runtime {
 
     pub fn hub(&self) -> &ContextHub {
         &self.inner.hub
+    }
+
+    /// The calls waiting for a person (`None` for a watcher: the owner keeps them).
+    pub fn approvals(&self) -> Option<&Approvals> {
+        self.inner.approvals.as_ref()
     }
 
     /// The tools agents can call.
@@ -534,6 +567,42 @@ impl Runtime {
             .await
             .map_err(|e| RuntimeError::Rejected(e.to_string()))?;
         Ok(format!("asked the node running {agent_id} to stop it"))
+    }
+
+    /// Decide a waiting tool call: here when this runtime holds it, else (a watcher) ask the
+    /// node that does, through the bus.
+    pub async fn request_decision(
+        &self,
+        caller: &Caller,
+        id: &str,
+        decision: crate::approvals::DecisionInput,
+    ) -> Result<String, RuntimeError> {
+        let verb = if decision.approve {
+            "approved"
+        } else {
+            "denied"
+        };
+        if let Some(approvals) = &self.inner.approvals {
+            let p = approvals
+                .decide(caller, id, decision)
+                .map_err(RuntimeError::Rejected)?;
+            return Ok(format!("{verb} {} for {}", p.tool, p.agent_id));
+        }
+        let env = crate::bus::Envelope::new(
+            crate::bus::kinds::DECIDE,
+            crate::bus::Source {
+                operator: Some(caller.0.clone()),
+                ..crate::bus::Source::node(&self.inner.info.node)
+            },
+            None,
+            serde_json::json!({"id": id, "decision": decision}),
+        );
+        self.inner
+            .bus
+            .publish(channels::CONTROL, &env)
+            .await
+            .map_err(|e| RuntimeError::Rejected(e.to_string()))?;
+        Ok(format!("sent: {verb} ({id}) to the node that asked"))
     }
 
     pub fn cancel_token(&self) -> CancellationToken {

@@ -237,3 +237,72 @@ pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String
         )),
     }
 }
+
+/// What a call of one of aios's own tools would change, without changing it: the
+/// context or goal diff, the memory it would add, the intent it would send. Reads go
+/// through the hub as the agent (audited, like every read).
+pub async fn dry_run(hub: &ContextHub, agent_id: &str, call: &ToolCall) -> String {
+    let me = Caller::agent(agent_id);
+    match call.name.as_str() {
+        "update_context" => {
+            let a: UpdateContext = match args(call) {
+                Ok(a) => a,
+                Err(e) => return format!("will fail: {e}"),
+            };
+            let current = match hub.get_context(&me, agent_id, None).await {
+                Ok(c) => c,
+                Err(e) => return format!("cannot read the current context: {e}"),
+            };
+            let (from, old) = current.map_or((0, String::new()), |c| (c.version, c.text));
+            crate::context::diff_texts(agent_id, from, &old, from + 1, &a.context).unified
+        }
+        "set_goals" => {
+            let a: SetGoals = match args(call) {
+                Ok(a) => a,
+                Err(e) => return format!("will fail: {e}"),
+            };
+            let old = match hub.get_agent(&me, agent_id).await {
+                Ok(s) => s.goals,
+                Err(e) => return format!("cannot read the current goals: {e}"),
+            };
+            let lines = |g: &[String]| g.iter().map(|s| format!("{s}\n")).collect::<String>();
+            let (old, new) = (lines(&old), lines(&a.goals));
+            similar::TextDiff::from_lines(&old, &new)
+                .unified_diff()
+                .header(
+                    &format!("{agent_id} goals"),
+                    &format!("{agent_id} goals (new)"),
+                )
+                .to_string()
+        }
+        "remember" | "broadcast" => match args::<Remember>(call) {
+            Ok(a) => format!(
+                "adds to {agent_id}'s memory ({}):\n+ {}{}",
+                if call.name == "remember" {
+                    "fact"
+                } else {
+                    "broadcast to every agent"
+                },
+                a.text,
+                if a.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n  tags: {}", a.tags.join(", "))
+                }
+            ),
+            Err(e) => format!("will fail: {e}"),
+        },
+        "handoff" => match args::<Handoff>(call) {
+            Ok(a) => format!("sends a new intent to {}:\n{}", a.agent_id, a.text),
+            Err(e) => format!("will fail: {e}"),
+        },
+        "recall" => match args::<Recall>(call) {
+            Ok(a) => format!(
+                "reads {agent_id}'s memory for: {} (changes nothing)",
+                a.query
+            ),
+            Err(e) => format!("will fail: {e}"),
+        },
+        other => format!("`{other}` is not one of aios's tools"),
+    }
+}

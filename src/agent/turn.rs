@@ -98,9 +98,10 @@ pub struct Setup {
 pub enum Event {
     Start,
     Recalled(Vec<ScoredItem>),
+    /// Boxed, as the other large events: every token's event is the size of the largest.
     StateLoaded {
         state: Box<AgentState>,
-        previous: Option<ContextVersion>,
+        previous: Option<Box<ContextVersion>>,
     },
     ChatLoaded(Vec<ChatTurn>),
     StreamOpened,
@@ -109,7 +110,7 @@ pub enum Event {
         thinking: bool,
     },
     ToolCallRequested(ToolCall),
-    TurnDone(Usage),
+    TurnDone(Box<Usage>),
     ToolResult {
         call_id: String,
         result: Result<Value, String>,
@@ -118,7 +119,7 @@ pub enum Event {
         call_id: String,
         decision: Decision,
     },
-    ContextWritten(ContextVersion),
+    ContextWritten(Box<ContextVersion>),
     Recorded,
     /// The effect being waited for failed (a hub error, the model, a stall).
     Failed(String),
@@ -241,7 +242,7 @@ pub struct Turn {
     setup: Setup,
     phase: Phase,
     recalled: Vec<ScoredItem>,
-    state: Option<(Box<AgentState>, Option<ContextVersion>)>,
+    state: Option<(Box<AgentState>, Option<Box<ContextVersion>>)>,
     model: String,
     request: ChatRequest,
     round: u32,
@@ -253,7 +254,7 @@ pub struct Turn {
     seen: BTreeMap<(String, String), u32>,
     allowed: BTreeSet<String>,
     reply: String,
-    version: Option<ContextVersion>,
+    version: Option<Box<ContextVersion>>,
 }
 
 fn shortened(text: &str) -> String {
@@ -396,7 +397,7 @@ impl Turn {
                 self.calls.push(call);
                 Vec::new()
             }
-            (Phase::Streaming, Event::TurnDone(usage)) => self.turn_done(usage),
+            (Phase::Streaming, Event::TurnDone(usage)) => self.turn_done(*usage),
             (Phase::Tool, Event::ToolResult { call_id, result }) => {
                 self.tool_result(&call_id, result)
             }
@@ -675,7 +676,7 @@ impl Turn {
             .collect()
     }
 
-    fn record(&mut self, version: ContextVersion) -> Vec<Effect> {
+    fn record(&mut self, version: Box<ContextVersion>) -> Vec<Effect> {
         let keeps_chat = self
             .state
             .as_ref()
@@ -859,9 +860,9 @@ mod tests {
             thinking: false,
         });
         assert!(matches!(&e[..], [Effect::Token { .. }]));
-        let e = turn.step(Event::TurnDone(Usage::default()));
+        let e = turn.step(Event::TurnDone(Box::default()));
         assert!(matches!(awaited(&e), Some(Effect::WriteContext { .. })));
-        let e = turn.step(Event::ContextWritten(version(7)));
+        let e = turn.step(Event::ContextWritten(Box::new(version(7))));
         assert!(matches!(awaited(&e), Some(Effect::Record(_))));
         finish(turn.step(Event::Recorded))
     }
@@ -887,7 +888,7 @@ mod tests {
         for c in calls {
             assert!(turn.step(Event::ToolCallRequested(c)).is_empty());
         }
-        turn.step(Event::TurnDone(Usage::default()))
+        turn.step(Event::TurnDone(Box::default()))
     }
 
     #[test]
@@ -966,7 +967,7 @@ mod tests {
             text: "Done.".into(),
             thinking: false,
         });
-        let e = turn.step(Event::TurnDone(Usage::default()));
+        let e = turn.step(Event::TurnDone(Box::default()));
         assert!(matches!(awaited(&e), Some(Effect::WriteContext { .. })));
     }
 
@@ -1147,7 +1148,7 @@ mod tests {
             )))]
         );
         assert!(turn.is_done());
-        assert!(turn.step(Event::TurnDone(Usage::default())).is_empty());
+        assert!(turn.step(Event::TurnDone(Box::default())).is_empty());
     }
 
     #[test]
@@ -1177,8 +1178,8 @@ mod tests {
             text: "Hi.".into(),
             thinking: false,
         });
-        turn.step(Event::TurnDone(Usage::default()));
-        let e = turn.step(Event::ContextWritten(version(2)));
+        turn.step(Event::TurnDone(Box::default()));
+        let e = turn.step(Event::ContextWritten(Box::new(version(2))));
         let Some(Effect::Record(record)) = awaited(&e) else {
             panic!("{e:?}")
         };

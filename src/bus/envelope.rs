@@ -48,6 +48,9 @@ pub mod kinds {
     pub const ACTIVITY: &str = "activity";
     /// On `aios.agents.control`: stop the agent's current generation.
     pub const STOP: &str = "stop";
+    /// On `aios.agents.control`: a watcher's decision on a waiting tool call
+    /// (`{"id": …, "decision": {"approve": …, "reason": …, "arguments": …, "always": …}}`).
+    pub const DECIDE: &str = "decide";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

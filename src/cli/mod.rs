@@ -1,6 +1,7 @@
 //! The command line: argument definitions (clap) and one module per subcommand.
 
 mod agents;
+mod approvals;
 pub mod audit;
 mod compose;
 mod context;
@@ -64,6 +65,30 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// List the tool calls waiting for a person, with what each will do.
+    Approvals {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a waiting tool call (`aios approvals` lists them).
+    Approve {
+        /// The approval's id.
+        id: String,
+        /// Run it with these arguments instead (a JSON object).
+        #[arg(long, value_name = "JSON")]
+        args: Option<String>,
+        /// Also allow this tool for this agent from now on without asking (a rule, audited).
+        #[arg(long)]
+        always: bool,
+    },
+    /// Deny a waiting tool call; the reason is told to the agent's model.
+    Deny {
+        /// The approval's id.
+        id: String,
+        #[arg(long)]
+        reason: String,
     },
     /// List each agent's tools (or one agent's) and where each comes from.
     Tools {
@@ -150,6 +175,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dispatch(args) => dispatch::run(config, args).await,
         Command::Agents { json } => agents::run(config, json).await,
         Command::Tools { agent, json } => tools::run(config, agent, json).await,
+        Command::Approvals { json } => approvals::list(config, json).await,
+        Command::Approve { id, args, always } => {
+            approvals::approve(config, id, args.as_deref(), always).await
+        }
+        Command::Deny { id, reason } => approvals::deny(config, id, reason).await,
         Command::Context(args) => context::run(config, args).await,
         Command::Watch(args) => watch::run(config, args).await,
         Command::Models(args) => models::run(config, args).await,

@@ -33,6 +33,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub tui: TuiConfig,
     pub metrics: MetricsConfig,
+    /// `[approvals]`: the gate before tool calls with effects.
+    pub approvals: crate::approvals::ApprovalsConfig,
     /// `[agents.<id>]`: overrides of catalog agents, or new agents.
     pub agents: BTreeMap<String, AgentOverride>,
     /// `[actions.<name>]`: HTTP actions agents may call as tools.
@@ -104,6 +106,9 @@ pub struct RuntimeConfig {
     pub max_tool_rounds: u32,
     /// How long a chain of handoffs may grow (an operator's intent is depth 0).
     pub max_handoff_depth: u32,
+    /// Seconds without a token after which a working agent is marked stalled in the TUI
+    /// (it needs a look); 0 = never.
+    pub stall_s: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -117,6 +122,7 @@ impl Default for RuntimeConfig {
             recall_k: 3,
             max_tool_rounds: 6,
             max_handoff_depth: 3,
+            stall_s: 60,
         }
     }
 }
@@ -416,6 +422,18 @@ pub struct TuiConfig {
     pub keys: BTreeMap<String, String>,
     /// Intents kept in the prompt's history file (`<data_dir>/tui_history`); 0 = none kept.
     pub history: u32,
+    /// When an agent newly needs a person: `off`, `bell` (the terminal bell) or `osc9` (a
+    /// desktop notification through terminals that support OSC 9, with the bell as well).
+    pub notify: Notify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Notify {
+    #[default]
+    Off,
+    Bell,
+    Osc9,
 }
 
 impl Default for TuiConfig {
@@ -426,6 +444,7 @@ impl Default for TuiConfig {
             max_lines: 10_000,
             keys: BTreeMap::new(),
             history: 500,
+            notify: Notify::Off,
         }
     }
 }

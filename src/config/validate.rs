@@ -137,6 +137,20 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
 
     socket_or_empty(&["metrics", "bind"], &config.metrics.bind, "127.0.0.1:9464")?;
 
+    let timeout = config.approvals.timeout_s;
+    if !(1..=86_400).contains(&timeout) {
+        bad(
+            &["approvals", "timeout_s"],
+            format!("must be between 1 and 86400 seconds, got {timeout}"),
+        )?;
+    }
+    for (i, rule) in config.approvals.rules.iter().enumerate() {
+        if let Some(problem) = rule.problem() {
+            let n = (i + 1).to_string();
+            bad(&["approvals", "rules", &n], problem)?;
+        }
+    }
+
     for (id, agent) in &config.agents {
         if !is_valid_agent_id(id) {
             bad(

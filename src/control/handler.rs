@@ -10,6 +10,10 @@ use crate::event::RuntimeEvent;
 
 use super::protocol::{AgentRow, AgentTools, Request, Streamed, ToolRow};
 
+/// Approvals live with the runtime that runs the agents.
+const NOT_OWNER: &str =
+    "this runtime only watches; approvals are decided on the node that runs the agents";
+
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, String> {
     serde_json::to_value(v).map_err(|e| e.to_string())
 }
@@ -50,6 +54,14 @@ pub async fn handle(
                 })
                 .collect();
             to_value(rows)
+        }
+        Request::Approvals => {
+            let approvals = rt.approvals().ok_or(NOT_OWNER)?;
+            to_value(approvals.list())
+        }
+        Request::Decide { id, decision } => {
+            let approvals = rt.approvals().ok_or(NOT_OWNER)?;
+            to_value(approvals.decide(caller, &id, decision)?)
         }
         Request::Tools { agent_id } => {
             let specs = hub.list_agents(caller).await.map_err(|e| e.to_string())?;

@@ -18,6 +18,14 @@ pub enum Request {
     Info,
     /// Every agent with its live status.
     Agents,
+    /// The tool calls waiting for a person.
+    Approvals,
+    /// Decide one.
+    Decide {
+        id: String,
+        #[serde(flatten)]
+        decision: crate::approvals::DecisionInput,
+    },
     /// The tools each agent (or one) can call, and the listed names that give none.
     Tools {
         #[serde(default)]

@@ -178,6 +178,14 @@ pub struct TailAuditArgs {
     pub action: Option<String>,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DecideApprovalArgs {
+    /// The approval's id, from `list_approvals`.
+    pub id: String,
+    #[serde(flatten)]
+    pub decision: crate::approvals::DecisionInput,
+}
+
 /// A successful result: the value as pretty JSON text, and as structured content.
 fn ok<T: Serialize>(value: T) -> CallToolResult {
     match serde_json::to_value(value) {
@@ -461,6 +469,72 @@ impl AiosMcp {
         };
         self.send_intent(&caller, &a.to_agent, &text, Sending::Handoff(lineage), wait)
             .await
+    }
+
+    #[tool(
+        description = "The tool calls agents are waiting to have approved, oldest first, each with a preview of what it will do (the exact HTTP request, the context or goal diff, the MCP call; secrets masked).",
+        annotations(read_only_hint = true)
+    )]
+    async fn list_approvals(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        let caller = caller_of(&ctx);
+        let listed = self.runtime().approvals().map(|a| a.list()).ok_or(
+            "this server watches a runtime elsewhere; approvals are listed where the agents run",
+        );
+        let _ = self.hub().record(
+            &caller,
+            Call {
+                agent_id: None,
+                action: "list_approvals",
+                input: json!({}),
+                context_id: None,
+                result: listed.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+                started: Instant::now(),
+            },
+        );
+        done(listed.map(|items| json!({ "approvals": items })))
+    }
+
+    #[tool(
+        description = "Decide a waiting tool call: approve (optionally with edited arguments, or always for this agent and tool) or deny with a reason the agent's model reads.",
+        annotations(destructive_hint = true, open_world_hint = true)
+    )]
+    async fn decide_approval(
+        &self,
+        Parameters(a): Parameters<DecideApprovalArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let caller = caller_of(&ctx);
+        let decision = a.decision;
+        let approve = decision.approve;
+        if !approve
+            && decision
+                .reason
+                .as_deref()
+                .is_none_or(|r| r.trim().is_empty())
+        {
+            return fail("a denial needs a reason: the agent's model reads it");
+        }
+        let decided = match self.runtime().approvals() {
+            // Audited by the approvals as `approval_decided`, with the caller.
+            Some(approvals) => approvals.decide(&caller, &a.id, decision),
+            None => {
+                Err("this server watches a runtime elsewhere; decide where the agents run".into())
+            }
+        };
+        if let Err(e) = &decided {
+            let _ = self.hub().record(
+                &caller,
+                Call {
+                    agent_id: None,
+                    action: "decide_approval",
+                    input: json!({"id": a.id}),
+                    context_id: None,
+                    result: Err(e.clone()),
+                    started: Instant::now(),
+                },
+            );
+        }
+        done(decided.map(|p| json!({"decided": p.id, "approved": approve, "agent_id": p.agent_id, "tool": p.tool})))
     }
 
     #[tool(

@@ -93,6 +93,10 @@ pub enum Action {
     Stop,
     /// Edit the selected agent's goals.
     EditGoals,
+    /// The tool calls waiting for a person: preview, approve, deny, edit.
+    Approvals,
+    /// Jump to the next agent that needs a person (waiting, looping, stalled, failed).
+    NextAttention,
     /// Diff: next hunk.
     NextHunk,
     /// Diff: previous hunk.
@@ -178,6 +182,8 @@ impl Action {
             Action::Pause => "pause / resume channels".into(),
             Action::Stop => "stop the agent's generation".into(),
             Action::EditGoals => "edit goals".into(),
+            Action::Approvals => "approvals waiting for you".into(),
+            Action::NextAttention => "next agent needing attention".into(),
             Action::NextHunk => "next hunk".into(),
             Action::PrevHunk => "previous hunk".into(),
             Action::OlderVersion => "diff from an older version".into(),

@@ -46,6 +46,11 @@ pub enum Effect {
     Stop(String),
     /// Append a line to the intent history file.
     SaveHistory(String),
+    /// Decide a waiting tool call.
+    Decide {
+        id: String,
+        decision: crate::approvals::DecisionInput,
+    },
 }
 
 /// What the keyboard is talking to.
@@ -65,6 +70,12 @@ pub enum Mode {
         scroll: usize,
     },
     ConfirmQuit,
+    /// The approvals view: waiting calls and the selected one's preview.
+    Approvals,
+    /// Typing why the selected call is denied.
+    DenyReason,
+    /// Editing the selected call's arguments (JSON) before approving them.
+    EditArguments,
 }
 
 pub struct App {
@@ -103,6 +114,18 @@ pub struct App {
     pub size: Rect,
     pub effects: Vec<Effect>,
     pub max_lines: usize,
+    /// Tool calls waiting for a person, oldest first, and the one selected.
+    pub approvals: Vec<crate::approvals::PendingApproval>,
+    pub approval_cursor: usize,
+    /// Agents that looped in their current intent, with why.
+    pub looping: HashMap<String, String>,
+    /// Seconds without a token before a working agent counts as stalled; 0 = never.
+    pub stall_s: u32,
+    /// Agents needing attention at the last check: a newcomer raises an alert.
+    attention_seen: std::collections::BTreeSet<String>,
+    /// Alerts for the terminal (bell / OSC 9), taken by the loop after drawing.
+    pub alerts: Vec<String>,
+    pub notify: crate::config::Notify,
     quit: bool,
 }
 
@@ -193,6 +216,13 @@ impl App {
             size: Rect::new(0, 0, 80, 24),
             effects: Vec::new(),
             max_lines: max_lines.max(100),
+            approvals: Vec::new(),
+            approval_cursor: 0,
+            looping: HashMap::new(),
+            stall_s: 60,
+            attention_seen: Default::default(),
+            alerts: Vec::new(),
+            notify: crate::config::Notify::Off,
             quit: false,
         };
         app.set_clock(now);
@@ -292,7 +322,82 @@ impl App {
     }
 
     /// Apply an action; returns whether anything visible changed.
+    /// Why an agent needs a person now, if it does: waiting for an approval, looping,
+    /// stalled (working, no token for `stall_s`), failed.
+    pub fn attention(&self, agent_id: &str) -> Option<String> {
+        let status = self.status.get(agent_id).copied().unwrap_or_default();
+        if status == AgentStatus::Waiting {
+            return Some("waiting for approval".into());
+        }
+        if let Some(why) = self.looping.get(agent_id) {
+            return Some(why.clone());
+        }
+        if status == AgentStatus::Error {
+            return Some("failed".into());
+        }
+        let working = matches!(status, AgentStatus::Streaming | AgentStatus::Thinking);
+        if working && self.stall_s > 0 {
+            let last = self.activity.get(agent_id).and_then(|a| a.last)?;
+            let quiet = (self.now - last).num_seconds();
+            if quiet >= i64::from(self.stall_s) {
+                return Some(format!("stalled: nothing for {quiet} s"));
+            }
+        }
+        None
+    }
+
+    /// Raise an alert for each agent that newly needs attention.
+    fn check_attention(&mut self) {
+        let now: std::collections::BTreeSet<String> = self
+            .agents
+            .iter()
+            .filter(|a| self.attention(&a.id).is_some())
+            .map(|a| a.id.clone())
+            .collect();
+        for id in now.difference(&self.attention_seen) {
+            if let Some(why) = self.attention(id) {
+                self.alerts.push(format!("aios: {id} {why}"));
+            }
+        }
+        self.attention_seen = now;
+    }
+
+    /// Select and focus the next agent (in list order, after the selected one) that needs
+    /// attention.
+    fn next_attention(&mut self) {
+        let rows = self.agent_rows();
+        let n = rows.len();
+        let found = (1..=n)
+            .map(|k| (self.agent_cursor + k) % n.max(1))
+            .find(|&r| match rows.get(r) {
+                Some(AgentRow::Agent(i)) => self.attention(&self.agents[*i].id).is_some(),
+                _ => false,
+            });
+        match found {
+            Some(r) => {
+                self.agent_cursor = r;
+                self.focus = Pane::Agents;
+                if let Some(AgentRow::Agent(i)) = rows.get(r) {
+                    let id = self.agents[*i].id.clone();
+                    let why = self.attention(&id).unwrap_or_default();
+                    self.focus_agent(&id);
+                    self.notify(format!("{id}: {why}"));
+                }
+            }
+            None => self.notify("no agent needs attention"),
+        }
+    }
+
     pub fn update(&mut self, action: Action) -> bool {
+        let checks = matches!(action, Action::Runtime(_) | Action::Tick(_));
+        let changed = self.update_inner(action);
+        if checks {
+            self.check_attention();
+        }
+        changed
+    }
+
+    fn update_inner(&mut self, action: Action) -> bool {
         match action {
             Action::Tick(now) => {
                 let second_changed = now.timestamp() != self.now.timestamp();
@@ -424,7 +529,112 @@ impl App {
             Mode::Prompt => self.prompt_key(key),
             Mode::Command => self.command_key(key),
             Mode::EditGoals => self.goals_key(key),
+            Mode::Approvals => self.approvals_key(key),
+            Mode::DenyReason => self.deny_key(key),
+            Mode::EditArguments => self.edit_arguments_key(key),
         }
+    }
+
+    /// The waiting call the approvals view has selected.
+    pub fn selected_approval(&self) -> Option<&crate::approvals::PendingApproval> {
+        self.approvals.get(self.approval_cursor)
+    }
+
+    fn decide(&mut self, decision: crate::approvals::DecisionInput) {
+        if let Some(p) = self.selected_approval() {
+            let id = p.id.clone();
+            self.effects.push(Effect::Decide { id, decision });
+        }
+        self.mode = Mode::Approvals;
+    }
+
+    /// y approves, n denies (asks why), e edits the arguments, A always allows, esc leaves.
+    fn approvals_key(&mut self, key: KeyEvent) -> bool {
+        use crate::approvals::DecisionInput;
+        let approve = |arguments, always| DecisionInput {
+            approve: true,
+            reason: None,
+            arguments,
+            always,
+        };
+        if self.selected_approval().is_none()
+            && matches!(key.code, KeyCode::Char('y' | 'n' | 'e' | 'A'))
+        {
+            self.notify("nothing is waiting for approval");
+            return true;
+        }
+        match key.code {
+            KeyCode::Char('y') => self.decide(approve(None, false)),
+            KeyCode::Char('A') => self.decide(approve(None, true)),
+            KeyCode::Char('n') => {
+                self.open_input(Mode::DenyReason, "", "why (the agent's model reads it)");
+            }
+            KeyCode::Char('e') => {
+                let args = self
+                    .selected_approval()
+                    .map(|p| serde_json::to_string_pretty(&p.arguments).unwrap_or_default())
+                    .unwrap_or_default();
+                self.open_input(Mode::EditArguments, "", "");
+                self.input = TextArea::new(args.split('\n').map(String::from).collect());
+            }
+            _ => match self.keymap.action(&key) {
+                Action::Down => {
+                    self.approval_cursor =
+                        (self.approval_cursor + 1).min(self.approvals.len().saturating_sub(1));
+                }
+                Action::Up => self.approval_cursor = self.approval_cursor.saturating_sub(1),
+                Action::Quit | Action::Back | Action::Approvals => self.mode = Mode::Normal,
+                _ => return false,
+            },
+        }
+        true
+    }
+
+    fn deny_key(&mut self, key: KeyEvent) -> bool {
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Approvals,
+            KeyCode::Enter => {
+                let reason = self.input_text();
+                if reason.trim().is_empty() {
+                    self.notify("say why: the agent's model reads the reason");
+                    return true;
+                }
+                self.decide(crate::approvals::DecisionInput {
+                    approve: false,
+                    reason: Some(reason),
+                    arguments: None,
+                    always: false,
+                });
+            }
+            _ => {
+                self.input.input(key);
+            }
+        }
+        true
+    }
+
+    /// ctrl-s approves with the edited arguments (a JSON object), esc goes back unchanged.
+    fn edit_arguments_key(&mut self, key: KeyEvent) -> bool {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Esc => self.mode = Mode::Approvals,
+            KeyCode::Char('s') if ctrl => {
+                match serde_json::from_str::<serde_json::Value>(&self.input_text()) {
+                    Ok(v) if v.is_object() => self.decide(crate::approvals::DecisionInput {
+                        approve: true,
+                        reason: None,
+                        arguments: Some(v),
+                        always: false,
+                    }),
+                    Ok(_) => self.notify("the arguments must be a JSON object"),
+                    Err(e) => self.notify(format!("not JSON: {e}")),
+                }
+            }
+            _ => {
+                self.input.input(key);
+            }
+        }
+        true
     }
 
     fn open_input(&mut self, mode: Mode, text: &str, title: &str) {
@@ -774,6 +984,13 @@ impl App {
                 }
                 None => self.notify("no agent loaded yet"),
             },
+            Action::Approvals => {
+                self.approval_cursor = self
+                    .approval_cursor
+                    .min(self.approvals.len().saturating_sub(1));
+                self.mode = Mode::Approvals;
+            }
+            Action::NextAttention => self.next_attention(),
             Action::NextHunk => self.diff.next_hunk(),
             Action::PrevHunk => self.diff.prev_hunk(),
             Action::OlderVersion | Action::NewerVersion => self.step_version(action),
@@ -934,6 +1151,10 @@ impl App {
         }
         match ev {
             RuntimeEvent::Status { agent_id, status } => {
+                // A new intent starts with recalling: the last one's loop is over.
+                if status == AgentStatus::Recalling {
+                    self.looping.remove(&agent_id);
+                }
                 self.status.insert(agent_id, status);
             }
             RuntimeEvent::Token {
@@ -1016,6 +1237,21 @@ impl App {
                 }
             }
             RuntimeEvent::Audited { .. } => return false,
+            RuntimeEvent::Attention {
+                agent_id, reason, ..
+            } => {
+                self.looping.insert(agent_id, reason);
+            }
+            RuntimeEvent::ApprovalAsked { approval } => {
+                self.approvals.retain(|a| a.id != approval.id);
+                self.approvals.push(*approval);
+            }
+            RuntimeEvent::ApprovalDecided { id, .. } => {
+                self.approvals.retain(|a| a.id != id);
+                self.approval_cursor = self
+                    .approval_cursor
+                    .min(self.approvals.len().saturating_sub(1));
+            }
         }
         true
     }

@@ -137,6 +137,12 @@ pub fn spawn(
                 Ok(()) => Some(Action::Notice(format!("listening to {p}"))),
                 Err(e) => Some(Action::Notice(format!("pattern {p}: {e}"))),
             },
+            Effect::Decide { id, decision } => Some(Action::Notice(
+                match rt.request_decision(&me, &id, decision).await {
+                    Ok(done) => done,
+                    Err(e) => format!("approval {id}: {e}"),
+                },
+            )),
             Effect::Stop(id) => Some(Action::Notice(match rt.request_stop(&me, &id).await {
                 Ok(done) => done,
                 Err(e) => format!("stop {id}: {e}"),

@@ -148,6 +148,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("space", "pause"),
     ("x", "stop"),
     ("e", "edit_goals"),
+    ("a", "approvals"),
+    ("!", "next_attention"),
     ("n", "next_hunk"),
     ("p", "prev_hunk"),
     ("[", "older_version"),

@@ -206,6 +206,8 @@ async fn show(
     let mut app = App::new(runtime, config.tui.max_lines as usize);
     app.theme = theme;
     app.keymap = keymap;
+    app.stall_s = config.runtime.stall_s;
+    app.notify = config.tui.notify;
     let history = effects::history_path(&config.data_dir());
     let keep = config.tui.history as usize;
     app.history = effects::load_history(&history, keep).into();
@@ -452,6 +454,8 @@ async fn event_loop(
                     terminal.draw(|f| draw(f, app))?;
                     dirty = false;
                 }
+                // Between frames, so an alert never splits a frame's escape sequences.
+                alert(app);
             }
             _ = clock.tick() => {
                 dirty |= app.update(Action::Tick(chrono::Utc::now()));
@@ -489,4 +493,27 @@ async fn event_loop(
     };
     stop_feeds.cancel();
     result
+}
+
+/// Tell the terminal an agent newly needs a person, as `tui.notify` says.
+fn alert(app: &mut App) {
+    use std::io::Write;
+    let alerts = std::mem::take(&mut app.alerts);
+    let Some(last) = alerts.last() else { return };
+    let seq = match app.notify {
+        crate::config::Notify::Off => return,
+        crate::config::Notify::Bell => "\x07".to_string(),
+        // OSC 9 (iTerm2, WezTerm, Windows Terminal, …): a desktop notification; the text
+        // is one sanitized line, and BEL ends the sequence (and rings where it is not known).
+        crate::config::Notify::Osc9 => {
+            let text: String = crate::sanitize::one_line(last).chars().take(200).collect();
+            let more = match alerts.len() {
+                1 => String::new(),
+                n => format!(" (+{} more)", n - 1),
+            };
+            format!("\x1b]9;{text}{more}\x07")
+        }
+    };
+    let mut out = std::io::stdout();
+    let _ = out.write_all(seq.as_bytes()).and_then(|()| out.flush());
 }

@@ -45,15 +45,17 @@ impl Rev {
 }
 
 /// The tools aios serves.
-pub const TOOLS: [&str; 13] = [
+pub const TOOLS: [&str; 15] = [
     "add_protocol_hook",
     "append_trace",
+    "decide_approval",
     "diff_context",
     "dispatch_intent",
     "get_agent",
     "get_context",
     "handoff",
     "list_agents",
+    "list_approvals",
     "recall",
     "remember",
     "set_goals",
@@ -243,7 +245,7 @@ pub async fn read(client: &Client, uri: &str) -> Value {
 }
 
 /// Audit actions `exercise_everything` leaves under the client's caller.
-pub const AUDITED: [&str; 18] = [
+pub const AUDITED: [&str; 20] = [
     // An unknown tool, refused before any tool ran.
     "call_tool",
     "list_agents",
@@ -259,6 +261,8 @@ pub const AUDITED: [&str; 18] = [
     "dispatch_intent",
     "handoff",
     "tail_audit",
+    "list_approvals",
+    "decide_approval",
     "get_goals",
     "get_persona_traits",
     "get_protocol_hooks",
@@ -427,6 +431,19 @@ pub async fn exercise_everything(client: &Client, agent: &str) {
     .await;
     assert_eq!(handed["agent_id"], json!("sec-agent"));
     assert_eq!(handed["trace_id"], reply["trace_id"]);
+    let waiting = ok(client, "list_approvals", json!({})).await;
+    assert_eq!(
+        waiting["approvals"],
+        json!([]),
+        "nothing waits: sim calls no tools"
+    );
+    let e = err(
+        client,
+        "decide_approval",
+        json!({"id": "nope", "approve": true}),
+    )
+    .await;
+    assert!(e.contains("no pending approval `nope`"), "{e}");
     let tail = ok(client, "tail_audit", json!({"limit": 5})).await;
     let records = tail["records"].as_array().unwrap();
     assert_eq!(records.len(), 5);

@@ -92,3 +92,14 @@ pub fn chat_reply_without_usage(tokens: &[&str]) -> Reply {
     }
     r.chunk(finish("stop")).chunk(DONE)
 }
+
+/// A streamed turn that calls one tool with `arguments` (sent in two pieces, as servers do).
+pub fn tool_call_reply(id: &str, name: &str, arguments: &str) -> Reply {
+    let (a, b) = arguments.split_at(arguments.len() / 2);
+    Reply::new(200, SSE)
+        .chunk(tool_start(0, id, name))
+        .chunk(tool_args(0, a))
+        .chunk(tool_args(0, b))
+        .chunk(finish("tool_calls"))
+        .chunk(DONE)
+}

@@ -64,8 +64,16 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 let act = app.activity.get(&a.id);
                 let focused = app.focused_agent.as_deref() == Some(a.id.as_str());
                 let mark = if focused { "▸" } else { " " };
+                // An agent that needs a person shows `!` in red (`!` jumps to it).
+                let glyph_span = if app.attention(&a.id).is_some() {
+                    Span::styled("!", app.theme.rejected())
+                } else {
+                    Span::raw(glyph(st))
+                };
                 let mut spans = vec![
-                    Span::raw(format!("{mark}{} ", glyph(st))),
+                    Span::raw(mark),
+                    glyph_span,
+                    Span::raw(" "),
                     Span::raw(fit(&one_line(&a.id), id_w)),
                     Span::raw(" "),
                     Span::styled(fit(short_status(st), 9), app.theme.agent_status(st)),

@@ -2,6 +2,7 @@
 //! pane; this one lays them out and draws the overlays.
 
 mod agents;
+mod approvals;
 mod audit;
 mod channels;
 mod diff;
@@ -186,7 +187,7 @@ fn window_start(len: usize, selected: usize, height: usize) -> usize {
 }
 
 /// Cut `text` to `width` characters, with `…` when cut.
-fn fit(text: &str, width: usize) -> String {
+pub(super) fn fit(text: &str, width: usize) -> String {
     let n = text.chars().count();
     if n <= width {
         return format!("{text:<width$}");

@@ -82,6 +82,19 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 r,
             );
         }
+        Mode::Approvals | Mode::EditArguments => {
+            super::approvals::draw(frame, app, area);
+        }
+        Mode::DenyReason => {
+            super::approvals::draw(frame, app, area);
+            prompt(
+                frame,
+                app,
+                area,
+                "Deny · why (the agent's model reads it) · enter denies · esc",
+                3,
+            );
+        }
         Mode::Normal | Mode::Filter(_) | Mode::EditGoals => {}
     }
 }
@@ -188,6 +201,15 @@ pub fn hints(frame: &mut Frame<'_>, app: &App, area: Rect) {
             Paragraph::new(Span::styled(format!(" {}", one_line(n)), t.warning())),
             area,
         );
+        return;
+    }
+    if matches!(app.mode, Mode::Approvals | Mode::EditArguments) {
+        let keys = if app.mode == Mode::Approvals {
+            " y approve · n deny (say why) · e edit arguments · A always allow · j/k select · esc back"
+        } else {
+            " ctrl-s approve with these arguments · esc back"
+        };
+        frame.render_widget(Paragraph::new(Span::styled(keys, t.accent())), area);
         return;
     }
     let pane = match app.focus {

@@ -64,6 +64,13 @@ pub fn status_segments(app: &App) -> Vec<String> {
     if app.dropped > 0 {
         s.insert(4, format!("{} events dropped", app.dropped));
     }
+    // Someone is waiting for the operator: say so first, with the key that shows them.
+    if !app.approvals.is_empty() {
+        s.insert(
+            0,
+            format!("⏸ {} waiting for approval (a)", app.approvals.len()),
+        );
+    }
     s
 }
 

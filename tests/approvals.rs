@@ -1,0 +1,406 @@
+//! The approval gate, end to end in a runtime: a scripted model calls an HTTP action (an
+//! n8n webhook trigger on an in-test server), the call waits with a preview of the exact
+//! request, and a person approves, edits, denies, lets it time out or always allows it; a
+//! restart never leaves one pending silently; a state tool's preview is its diff.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aios::agent::{Runtime, RuntimeOptions};
+use aios::approvals::{DecisionInput, PendingApproval, Rule, RuleDecision};
+use aios::bus::LocalBus;
+use aios::config::{AgentOverride, Config};
+use aios::context::Caller;
+use aios::event::{AgentStatus, RuntimeEvent};
+use serde_json::json;
+use support::http_script::{Reply, ScriptServer};
+use support::scripted_runner::{ScriptedRunner, call, say, tool_results};
+
+/// An n8n Webhook trigger node ("Respond: Immediately").
+fn n8n_action(base: &str) -> aios::actions::ActionConfig {
+    toml::from_str(&format!(
+        r#"
+description = "Start the n8n lead-intake workflow"
+method = "POST"
+url = "{base}/webhook/new-lead"
+args = {{ type = "object", properties = {{ email = {{ type = "string" }}, source = {{ type = "string" }} }}, required = ["email"] }}
+"#
+    ))
+    .unwrap()
+}
+
+fn config(dir: &std::path::Path, base: &str) -> Config {
+    let mut c = support::config_in(dir);
+    c.actions.insert("n8n_new_lead".into(), n8n_action(base));
+    c.agents.insert(
+        "sales-agent".into(),
+        AgentOverride {
+            tools: Some(vec!["n8n".into(), "remember".into(), "set_goals".into()]),
+            ..AgentOverride::default()
+        },
+    );
+    c
+}
+
+/// Calls the action once, then answers with what the tool said.
+fn model() -> ScriptedRunner {
+    ScriptedRunner::new(|req| match tool_results(req).first() {
+        None => vec![call(
+            "c1",
+            "n8n_new_lead",
+            json!({"email": "ada@example.com", "source": "webinar"}),
+        )],
+        Some(result) => vec![say(&format!("tool said: {result}"))],
+    })
+}
+
+async fn start(config: Config, runner: ScriptedRunner) -> Runtime {
+    Runtime::start(RuntimeOptions {
+        bus: Some(Arc::new(LocalBus::new(1024 * 1024))),
+        runner: Some(Arc::new(runner)),
+        ..RuntimeOptions::new(config)
+    })
+    .await
+    .unwrap()
+}
+
+/// Dispatch an intent and wait (bounded) for the approval its call asks.
+async fn ask(
+    rt: &Runtime,
+    who: &Caller,
+    agent: &str,
+    text: &str,
+) -> (aios::agent::Ticket, PendingApproval) {
+    let mut events = rt.subscribe();
+    let ticket = rt.dispatch(who, agent, text, None, None).await.unwrap();
+    (ticket, asked(&mut events).await)
+}
+
+/// Wait (bounded) for the next approval to be asked.
+async fn asked(events: &mut tokio::sync::broadcast::Receiver<RuntimeEvent>) -> PendingApproval {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(RuntimeEvent::ApprovalAsked { approval })) => return *approval,
+            Ok(Ok(_)) => {}
+            other => panic!("no approval asked: {other:?}"),
+        }
+    }
+}
+
+fn audited(rt: &Runtime, action: &str) -> Vec<serde_json::Value> {
+    let dir = rt.info().data_dir.join("audit");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "jsonl") {
+            for line in std::fs::read_to_string(entry.path()).unwrap().lines() {
+                let r: serde_json::Value = serde_json::from_str(line).unwrap();
+                if r["action"] == action {
+                    out.push(r);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn approve(args: Option<serde_json::Value>, always: bool) -> DecisionInput {
+    DecisionInput {
+        approve: true,
+        reason: None,
+        arguments: args,
+        always,
+    }
+}
+
+#[tokio::test]
+async fn an_approved_action_shows_its_exact_request_then_runs_and_the_agent_finishes() {
+    let server = ScriptServer::start().await;
+    server.reply(
+        "POST",
+        "/webhook/new-lead",
+        Reply::json(200, &json!({"message": "Workflow was started"})),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let rt = start(config(dir.path(), &server.url()), model()).await;
+    let alice = Caller::operator("alice");
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "a new lead came in").await;
+    assert_eq!(p.agent_id, "sales-agent");
+    assert_eq!(p.tool, "n8n_new_lead");
+    assert_eq!(p.origin, "http");
+    let base = server.url();
+    let host = base.trim_start_matches("http://");
+    assert!(
+        p.preview
+            .starts_with(&format!("POST {base}/webhook/new-lead\n")),
+        "{}",
+        p.preview
+    );
+    assert!(
+        p.preview.contains(&format!("Host: {host}")),
+        "{}",
+        p.preview
+    );
+    assert!(
+        p.preview
+            .contains(r#"{"email":"ada@example.com","source":"webinar"}"#),
+        "{}",
+        p.preview
+    );
+    assert_eq!(rt.status("sales-agent").0, AgentStatus::Waiting);
+    assert!(server.requests().is_empty(), "nothing sent before approval");
+    assert_eq!(rt.approvals().unwrap().list(), vec![p.clone()]);
+
+    rt.approvals()
+        .unwrap()
+        .decide(&alice, &p.id, approve(None, false))
+        .unwrap();
+    let reply = ticket.outcome.await.unwrap().unwrap();
+    assert!(
+        reply.reply.contains("Workflow was started"),
+        "{}",
+        reply.reply
+    );
+    assert!(reply.reply.contains(r#""status":200"#), "{}", reply.reply);
+    let sent = server.requests_to("/webhook/new-lead");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].json(),
+        json!({"email": "ada@example.com", "source": "webinar"})
+    );
+    assert!(rt.approvals().unwrap().list().is_empty());
+
+    rt.shutdown().await;
+    let asked = audited(&rt, "approval_asked");
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0]["caller"], "agent:sales-agent");
+    let decided = audited(&rt, "approval_decided");
+    assert_eq!(decided[0]["caller"], "operator:alice");
+    assert_eq!(decided[0]["input"]["approved"], true);
+    let ran = audited(&rt, "http_action");
+    assert_eq!(ran[0]["input"]["status"], 200);
+}
+
+#[tokio::test]
+async fn edited_arguments_are_what_runs_and_what_the_model_is_told() {
+    let server = ScriptServer::start().await;
+    server.reply("POST", "/webhook/new-lead", Reply::json(200, &json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    let runner = model();
+    let requests = runner.requests.clone();
+    let rt = start(config(dir.path(), &server.url()), runner).await;
+    let alice = Caller::operator("alice");
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "lead").await;
+    let edited = json!({"email": "ada@corp.example", "source": "edited"});
+    rt.approvals()
+        .unwrap()
+        .decide(&alice, &p.id, approve(Some(edited.clone()), false))
+        .unwrap();
+    ticket.outcome.await.unwrap().unwrap();
+    assert_eq!(server.requests_to("/webhook/new-lead")[0].json(), edited);
+    let last = requests.lock().unwrap().last().unwrap().clone();
+    let asked_for = last
+        .messages
+        .iter()
+        .find(|m| !m.tool_calls.is_empty())
+        .unwrap();
+    assert_eq!(asked_for.tool_calls[0].arguments, edited);
+    rt.shutdown().await;
+    assert_eq!(
+        audited(&rt, "approval_decided")[0]["input"]["edited_arguments"],
+        edited
+    );
+}
+
+#[tokio::test]
+async fn a_denial_sends_nothing_and_the_model_reads_who_and_why() {
+    let server = ScriptServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = start(config(dir.path(), &server.url()), model()).await;
+    let bob = Caller::operator("bob");
+    let (ticket, p) = ask(&rt, &bob, "sales-agent", "lead").await;
+    rt.approvals()
+        .unwrap()
+        .decide(
+            &bob,
+            &p.id,
+            DecisionInput {
+                approve: false,
+                reason: Some("not a real lead".into()),
+                arguments: None,
+                always: false,
+            },
+        )
+        .unwrap();
+    let reply = ticket.outcome.await.unwrap().unwrap();
+    assert!(
+        reply
+            .reply
+            .contains("denied by operator:bob: not a real lead"),
+        "{}",
+        reply.reply
+    );
+    assert!(server.requests().is_empty());
+    // Deciding twice is an error naming the id, not a panic.
+    let again = rt
+        .approvals()
+        .unwrap()
+        .decide(&bob, &p.id, approve(None, false))
+        .unwrap_err();
+    assert!(again.contains(&p.id), "{again}");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn no_decision_within_the_timeout_is_a_denial() {
+    let server = ScriptServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), &server.url());
+    c.approvals.timeout_s = 1;
+    let rt = start(c, model()).await;
+    let reply = rt
+        .dispatch_and_wait(&Caller::operator("alice"), "sales-agent", "lead")
+        .await
+        .unwrap();
+    assert!(
+        reply
+            .reply
+            .contains("denied by timeout: no decision within 1 s"),
+        "{}",
+        reply.reply
+    );
+    assert!(server.requests().is_empty());
+    assert!(rt.approvals().unwrap().list().is_empty());
+    rt.shutdown().await;
+    assert_eq!(
+        audited(&rt, "approval_decided")[0]["input"]["by"],
+        "timeout"
+    );
+}
+
+#[tokio::test]
+async fn always_allow_writes_a_rule_that_outlives_a_restart() {
+    let server = ScriptServer::start().await;
+    server.reply("POST", "/webhook/new-lead", Reply::json(200, &json!({})));
+    let dir = tempfile::tempdir().unwrap();
+    let rt = start(config(dir.path(), &server.url()), model()).await;
+    let alice = Caller::operator("alice");
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "lead").await;
+    rt.approvals()
+        .unwrap()
+        .decide(&alice, &p.id, approve(None, true))
+        .unwrap();
+    ticket.outcome.await.unwrap().unwrap();
+    rt.shutdown().await;
+    assert_eq!(audited(&rt, "approval_decided")[0]["input"]["always"], true);
+    drop(rt);
+
+    let rt = start(config(dir.path(), &server.url()), model()).await;
+    assert_eq!(
+        rt.approvals().unwrap().added_rules(),
+        vec![Rule {
+            agent: "sales-agent".into(),
+            tool: "n8n_new_lead".into(),
+            args: Default::default(),
+            decision: RuleDecision::Allow,
+            reason: None,
+        }]
+    );
+    rt.dispatch_and_wait(&alice, "sales-agent", "another lead")
+        .await
+        .unwrap();
+    assert_eq!(server.requests_to("/webhook/new-lead").len(), 2);
+    rt.shutdown().await;
+    assert_eq!(audited(&rt, "approval_asked").len(), 1, "asked once only");
+}
+
+#[tokio::test]
+async fn a_restart_denies_what_was_pending_with_the_reason_restarted() {
+    let server = ScriptServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = start(config(dir.path(), &server.url()), model()).await;
+    let (_ticket, p) = ask(&rt, &Caller::operator("alice"), "sales-agent", "lead").await;
+    // A crash: the process is gone without withdrawing anything. The file keeps it.
+    let file = dir.path().join("approvals.json");
+    let kept = std::fs::read(&file).unwrap();
+    rt.shutdown().await;
+    drop(rt);
+    std::fs::write(&file, kept).unwrap();
+
+    let rt = start(config(dir.path(), &server.url()), model()).await;
+    assert!(rt.approvals().unwrap().list().is_empty());
+    rt.shutdown().await;
+    let decided: Vec<_> = audited(&rt, "approval_decided")
+        .into_iter()
+        .filter(|r| r["input"]["reason"] == "restarted")
+        .collect();
+    assert_eq!(decided.len(), 1, "{decided:?}");
+    assert_eq!(decided[0]["input"]["approval_id"], json!(p.id));
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_state_tool_under_an_ask_rule_previews_its_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), "http://127.0.0.1:9");
+    c.approvals.rules.push(Rule {
+        agent: "sales-agent".into(),
+        tool: "set_goals".into(),
+        args: Default::default(),
+        decision: RuleDecision::Ask,
+        reason: None,
+    });
+    let runner = ScriptedRunner::new(|req| match tool_results(req).first() {
+        None => vec![call(
+            "g",
+            "set_goals",
+            json!({"goals": ["close_enterprise_deals", "qualify_leads"]}),
+        )],
+        Some(r) => vec![say(r)],
+    });
+    let rt = start(c, runner).await;
+    let alice = Caller::operator("alice");
+    let before = rt
+        .hub()
+        .get_agent(&alice, "sales-agent")
+        .await
+        .unwrap()
+        .goals;
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "refocus").await;
+    assert_eq!(p.origin, "builtin");
+    for old in &before {
+        if old != "qualify_leads" {
+            assert!(p.preview.contains(&format!("-{old}")), "{}", p.preview);
+        }
+    }
+    assert!(
+        p.preview.contains("+close_enterprise_deals"),
+        "{}",
+        p.preview
+    );
+    assert_eq!(
+        rt.hub()
+            .get_agent(&alice, "sales-agent")
+            .await
+            .unwrap()
+            .goals,
+        before,
+        "the preview changed nothing"
+    );
+    rt.approvals()
+        .unwrap()
+        .decide(&alice, &p.id, approve(None, false))
+        .unwrap();
+    ticket.outcome.await.unwrap().unwrap();
+    assert_eq!(
+        rt.hub()
+            .get_agent(&alice, "sales-agent")
+            .await
+            .unwrap()
+            .goals,
+        ["close_enterprise_deals", "qualify_leads"]
+    );
+    rt.shutdown().await;
+}
