@@ -3,6 +3,8 @@
 //! request, and a person approves, edits, denies, lets it time out or always allows it; a
 //! restart never leaves one pending silently; a state tool's preview is its diff.
 
+#[path = "support/mcp_echo.rs"]
+mod mcp_echo;
 mod support;
 
 use std::sync::Arc;
@@ -403,4 +405,56 @@ async fn a_state_tool_under_an_ask_rule_previews_its_diff() {
         ["close_enterprise_deals", "qualify_leads"]
     );
     rt.shutdown().await;
+}
+
+/// An outside MCP server's tool (the echo server, a child process on stdio): the agent's list
+/// names the server, the call asks (MCP tools have effects outside aios), its preview names
+/// the server, tool and arguments, and once approved the server's result reaches the model.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_servers_tool_is_approved_called_and_its_result_fed_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), "http://127.0.0.1:9");
+    c.mcp_servers.insert(
+        "helpdesk".into(),
+        toml::from_str(&format!(
+            "command = {:?}",
+            mcp_echo::echo_server_bin().display().to_string()
+        ))
+        .unwrap(),
+    );
+    c.agents.get_mut("sales-agent").unwrap().tools = Some(vec!["helpdesk".into()]);
+    let runner = ScriptedRunner::new(|req| match tool_results(req).first() {
+        None => vec![call("m1", "helpdesk__echo", json!({"text": "ticket 42"}))],
+        Some(r) => vec![say(&format!("the helpdesk said {r}"))],
+    });
+    let rt = start(c, runner).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while rt.registry().get("helpdesk__echo").is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server's tools never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let alice = Caller::operator("alice");
+    let (ticket, p) = ask(&rt, &alice, "sales-agent", "open a ticket").await;
+    assert_eq!(p.origin, "mcp");
+    assert!(
+        p.preview
+            .starts_with("MCP server: helpdesk\ntool: echo\narguments:"),
+        "{}",
+        p.preview
+    );
+    assert!(p.preview.contains("\"ticket 42\""), "{}", p.preview);
+    rt.approvals()
+        .unwrap()
+        .decide(&alice, &p.id, approve(None, false))
+        .unwrap();
+    let reply = ticket.outcome.await.unwrap().unwrap();
+    assert!(reply.reply.contains("echo: ticket 42"), "{}", reply.reply);
+    rt.shutdown().await;
+    let called = audited(&rt, "mcp_tool");
+    assert_eq!(called.len(), 1);
+    assert_eq!(called[0]["input"]["server"], "helpdesk");
+    assert_eq!(called[0]["input"]["tool"], "echo");
 }

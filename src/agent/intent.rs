@@ -44,6 +44,8 @@ pub struct AgentWorker {
     /// The calls waiting for a person, and the rules of the gate (`[[approvals.rules]]`).
     pub approvals: Approvals,
     pub rules: std::sync::Arc<Vec<Rule>>,
+    /// The outside MCP servers whose tools agents call.
+    pub mcp: crate::mcp_client::McpServers,
 }
 
 /// Takes an approval off the list when its wait ends any other way than a decision (the
@@ -299,7 +301,10 @@ impl AgentWorker {
                 None => format!("there is no HTTP action `{}`", call.name),
             },
             Origin::Mcp => {
-                let (server, tool) = call.name.split_once("__").unwrap_or(("?", &call.name));
+                let (server, tool) = self
+                    .mcp
+                    .describe(&call.name)
+                    .unwrap_or_else(|| ("(not connected)".into(), call.name.clone()));
                 format!(
                     "MCP server: {server}\ntool: {tool}\narguments:\n{}",
                     serde_json::to_string_pretty(&call.arguments).unwrap_or_default()
@@ -308,6 +313,47 @@ impl AgentWorker {
             Origin::Builtin => tools::dry_run(&self.hub, agent_id, call).await,
         };
         self.hub.audit_log().redactor().redact(&text).into_owned()
+    }
+
+    /// Call a tool of an outside MCP server; its result (a tool error included) is the
+    /// model's to read, and the call is on the audit chain as `mcp_tool`.
+    async fn run_mcp(
+        &self,
+        agent_id: &str,
+        intent: &Intent,
+        call: &ToolCall,
+    ) -> Result<serde_json::Value, String> {
+        // Write-ahead, as for every call that changes something: no record, no call.
+        if let Err(e) = self.hub.audit_log().ready() {
+            return Err(format!("not called: {e}"));
+        }
+        let started = std::time::Instant::now();
+        let (server, tool) = self
+            .mcp
+            .describe(&call.name)
+            .unwrap_or_else(|| (String::new(), call.name.clone()));
+        let result = self.mcp.call(&call.name, call.arguments.clone()).await;
+        let recorded = self.hub.record(
+            &Caller::agent(agent_id),
+            Call {
+                agent_id: Some(agent_id),
+                action: "mcp_tool",
+                input: serde_json::json!({
+                    "server": server,
+                    "tool": tool,
+                    "arguments": call.arguments,
+                    "is_error": result.as_ref().ok().and_then(|v| v.get("isError")).cloned(),
+                    "intent_id": intent.id,
+                }),
+                context_id: None,
+                result: result.as_ref().map(|_| ()).map_err(Clone::clone),
+                started,
+            },
+        );
+        if let Err(e) = recorded {
+            tracing::error!(agent = %agent_id, tool = %call.name, error = %e, "an MCP tool ran but could not be audited");
+        }
+        result
     }
 
     /// Send an HTTP action's request; its answer (any status) is the model's to read, and
@@ -407,10 +453,7 @@ impl AgentWorker {
                         tools::run(&scope, &call).await
                     }
                     Origin::Http => self.run_action(agent_id, intent, &call).await,
-                    Origin::Mcp => Err(format!(
-                        "`{}`: no MCP server of this name is connected",
-                        call.name
-                    )),
+                    Origin::Mcp => self.run_mcp(agent_id, intent, &call).await,
                 };
                 Event::ToolResult {
                     call_id: call.id,

@@ -84,6 +84,7 @@ pub struct Runtime {
 struct Inner {
     hub: ContextHub,
     registry: Arc<Registry>,
+    mcp: crate::mcp_client::McpServers,
     approvals: Option<Approvals>,
     dispatcher: Dispatcher,
     events: broadcast::Sender<RuntimeEvent>,
@@ -185,12 +186,24 @@ impl Runtime {
         };
         // The tools agents can call; outside servers' tools join as they start.
         let registry = Arc::new(Registry::for_config(&config));
+        let no_servers = std::collections::BTreeMap::new();
         let actions = Arc::new(
             crate::actions::Actions::from_config(&config.actions).map_err(RuntimeError::Config)?,
         );
         let http =
             crate::actions::http_client().map_err(|e| RuntimeError::Config(e.to_string()))?;
         let rules = Arc::new(config.approvals.rules.clone());
+        // Outside MCP servers start in the background; their tools join the registry as
+        // each one lists them. A watcher starts none: the agents' node runs them.
+        let mcp = crate::mcp_client::McpServers::start(
+            if watch_only {
+                &no_servers
+            } else {
+                &config.mcp_servers
+            },
+            registry.clone(),
+            cancel.child_token(),
+        );
         // The owner keeps the approvals; a watcher decides through the bus.
         let approvals = if watch_only {
             None
@@ -261,6 +274,7 @@ impl Runtime {
                     RuntimeError::Config("internal: agents hosted by a watcher".into())
                 })?,
                 rules: rules.clone(),
+                mcp: mcp.clone(),
             };
             let cancel = cancel.clone();
             let running = running.clone();
@@ -398,6 +412,7 @@ impl Runtime {
                 events,
                 bus,
                 registry,
+                mcp,
                 approvals,
                 dispatcher,
                 pending,
@@ -419,6 +434,11 @@ impl Runtime {
     /// The calls waiting for a person (`None` for a watcher: the owner keeps them).
     pub fn approvals(&self) -> Option<&Approvals> {
         self.inner.approvals.as_ref()
+    }
+
+    /// The outside MCP servers: their state, for `aios tools` and doctor.
+    pub fn mcp_servers(&self) -> &crate::mcp_client::McpServers {
+        &self.inner.mcp
     }
 
     /// The tools agents can call.
@@ -500,6 +520,8 @@ impl Runtime {
     pub async fn shutdown(&self) {
         self.inner.cancel.cancel();
         self.inner.tasks.wait().await;
+        // Child processes of stdio MCP servers are killed and reaped, none left behind.
+        self.inner.mcp.stopped().await;
         self.inner
             .pending
             .fail_all("stopped: the runtime shut down before the intent was handled");

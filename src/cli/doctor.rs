@@ -171,8 +171,14 @@ fn tools_check(config: &Config) -> Check {
         .agents()
         .iter()
         .filter_map(|a| {
-            let r = registry.resolve(&a.tools);
-            (!r.unmapped.is_empty()).then(|| format!("{}: {}", a.id, r.unmapped.join(", ")))
+            // A configured MCP server's tools are known once it runs: its name counts.
+            let unmapped: Vec<String> = registry
+                .resolve(&a.tools)
+                .unmapped
+                .into_iter()
+                .filter(|n| !config.mcp_servers.get(n).is_some_and(|s| s.enabled))
+                .collect();
+            (!unmapped.is_empty()).then(|| format!("{}: {}", a.id, unmapped.join(", ")))
         })
         .collect();
     if unmapped.is_empty() {

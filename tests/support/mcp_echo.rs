@@ -9,8 +9,9 @@
 //! model API would refuse as they are.
 #![allow(dead_code)]
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -193,4 +194,42 @@ pub async fn serve_stdio() {
         .await
         .expect("stdio handshake");
     let _ = server.waiting().await;
+}
+
+/// `target/debug/examples/mcp_echo_server`, built once per test run (`cargo test --test
+/// mcp_client` does not build examples by itself).
+pub fn echo_server_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = std::process::Command::new(cargo);
+        build
+            .args(["build", "--quiet", "--example", "mcp_echo_server"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Cargo sets these for the test it runs; some build scripts (ring's) rerun when
+        // they differ, which would rebuild half the tree twice per run.
+        for (var, _) in std::env::vars_os() {
+            let var = var.to_string_lossy();
+            let set_for_the_test = var.starts_with("CARGO_PKG_")
+                || var.starts_with("CARGO_MANIFEST_")
+                || matches!(
+                    var.as_ref(),
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                );
+            if set_for_the_test {
+                build.env_remove(var.as_ref());
+            }
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "the example mcp_echo_server builds");
+        let exe = std::env::current_exe().unwrap();
+        let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
+        let bin = debug.join("examples").join("mcp_echo_server");
+        assert!(bin.exists(), "{} exists", bin.display());
+        bin
+    })
+    .clone()
 }
