@@ -164,7 +164,18 @@ impl AgentWorker {
                         return Err("internal: the turn streams with no stream open".into());
                     };
                     let event = tokio::select! {
-                        next = s.next() => stream_event(next),
+                        next = s.next() => match next {
+                            // The hot path: the machine keeps the text, the UI gets it.
+                            Some(Ok(TokenEvent::Content { text })) if turn.token(&text, false) => {
+                                self.token(intent, text, false);
+                                continue;
+                            }
+                            Some(Ok(TokenEvent::Thinking { text })) if turn.token(&text, true) => {
+                                self.token(intent, text, true);
+                                continue;
+                            }
+                            other => stream_event(other),
+                        },
                         () = cancel.cancelled() => Event::Cancelled(self.stop_reason()),
                     };
                     if !matches!(event, Event::Token { .. } | Event::ToolCallRequested(_)) {

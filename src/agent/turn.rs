@@ -331,19 +331,32 @@ impl Turn {
         out
     }
 
+    /// A streamed token, the hot path (once per token): the same decision as
+    /// `step(Event::Token)` (the answer text grows; the token is to be shown), without
+    /// building an event and an effect. Returns whether the driver shows it; false when the
+    /// turn is not streaming (the driver then steps the event to fail the turn).
+    pub fn token(&mut self, text: &str, thinking: bool) -> bool {
+        if self.phase != Phase::Streaming {
+            return false;
+        }
+        if !thinking {
+            self.content.push_str(text);
+        }
+        true
+    }
+
     /// [`Turn::step`] into a buffer the caller reuses: a streamed token then costs no
     /// allocation (the driver's hot path, once per token).
     pub fn step_into(&mut self, event: Event, out: &mut Vec<Effect>) {
         if self.phase == Phase::Done {
             return;
         }
-        if self.phase == Phase::Streaming
-            && let Event::Token { text, thinking } = event
-        {
-            if !thinking {
-                self.content.push_str(&text);
+        if let Event::Token { text, thinking } = event {
+            if self.token(&text, thinking) {
+                out.push(Effect::Token { text, thinking });
+                return;
             }
-            out.push(Effect::Token { text, thinking });
+            out.extend(self.fail("internal: the turn got a token while not streaming".into()));
             return;
         }
         let effects = self.decide(event);
@@ -1216,5 +1229,29 @@ mod tests {
             }]
         );
         assert_eq!(answer(&mut turn, "Yes.").unwrap().reply, "Yes.");
+    }
+
+    #[test]
+    fn the_token_hot_path_is_the_same_decision_and_refuses_outside_a_stream() {
+        let mut turn = Turn::new(setup(4));
+        assert!(!turn.token("early", false), "no stream open yet");
+        to_stream(&mut turn);
+        assert!(turn.token("Dep", false));
+        assert!(turn.token("thinking…", true));
+        assert!(turn.token("loyed.", false));
+        turn.step(Event::TurnDone(Box::default()));
+        turn.step(Event::ContextWritten(Box::new(version(3))));
+        let reply = finish(turn.step(Event::Recorded)).unwrap();
+        assert_eq!(
+            reply.reply, "Deployed.",
+            "thinking is not part of the reply"
+        );
+        assert!(!turn.token("late", false));
+        let mut turn = Turn::new(setup(4));
+        let out = finish(turn.step(Event::Token {
+            text: "x".into(),
+            thinking: false,
+        }));
+        assert!(out.unwrap_err().contains("not streaming"));
     }
 }
