@@ -458,3 +458,63 @@ async fn an_mcp_servers_tool_is_approved_called_and_its_result_fed_back() {
     assert_eq!(called[0]["input"]["server"], "helpdesk");
     assert_eq!(called[0]["input"]["tool"], "echo");
 }
+
+/// An attached TUI elsewhere (a watcher runtime on the same bus) sees the call wait, with
+/// its preview, and its decision is applied by the node that holds it, on record as the
+/// watcher's operator at the watcher's node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_elsewhere_sees_the_waiting_call_and_decides_it_through_the_bus() {
+    let server = ScriptServer::start().await;
+    server.reply("POST", "/webhook/new-lead", Reply::json(200, &json!({})));
+    let bus = Arc::new(LocalBus::new(1024 * 1024));
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut owner_config = config(a.path(), &server.url());
+    owner_config.runtime.node = "edge-1".into();
+    let owner = Runtime::start(RuntimeOptions {
+        bus: Some(bus.clone()),
+        runner: Some(Arc::new(model())),
+        ..RuntimeOptions::new(owner_config)
+    })
+    .await
+    .unwrap();
+    let mut watcher_config = config(b.path(), &server.url());
+    watcher_config.runtime.node = "laptop".into();
+    let watcher = Runtime::start(RuntimeOptions {
+        bus: Some(bus.clone()),
+        watch_only: true,
+        ..RuntimeOptions::new(watcher_config)
+    })
+    .await
+    .unwrap();
+    assert!(
+        watcher.approvals().is_none(),
+        "a watcher keeps no approvals"
+    );
+    let mut seen = watcher.subscribe();
+    let ticket = owner
+        .dispatch(
+            &Caller::operator("alice"),
+            "sales-agent",
+            "lead",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let p = asked(&mut seen).await;
+    assert!(p.preview.contains("/webhook/new-lead"), "{}", p.preview);
+    assert_eq!(p.node, "edge-1");
+
+    let said = watcher
+        .request_decision(&Caller::operator("carol"), &p.id, approve(None, false))
+        .await
+        .unwrap();
+    assert!(said.contains("sent"), "{said}");
+    let reply = ticket.outcome.await.unwrap().unwrap();
+    assert!(reply.reply.contains(r#""status":200"#), "{}", reply.reply);
+    assert_eq!(server.requests_to("/webhook/new-lead").len(), 1);
+    watcher.shutdown().await;
+    owner.shutdown().await;
+    let decided = audited(&owner, "approval_decided");
+    assert_eq!(decided[0]["caller"], "operator:carol@laptop");
+}
