@@ -335,6 +335,7 @@ impl Turn {
     /// `step(Event::Token)` (the answer text grows; the token is to be shown), without
     /// building an event and an effect. Returns whether the driver shows it; false when the
     /// turn is not streaming (the driver then steps the event to fail the turn).
+    #[inline]
     pub fn token(&mut self, text: &str, thinking: bool) -> bool {
         if self.phase != Phase::Streaming {
             return false;
