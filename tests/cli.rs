@@ -434,3 +434,35 @@ fn doctor_never_shows_a_password() {
         }
     }
 }
+
+#[test]
+fn tools_servers_shows_each_mcp_servers_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let none = run_ok(aios(tmp.path(), &data).args(["tools", "--servers"]));
+    assert!(none.contains("no MCP server is configured"), "{none}");
+
+    std::fs::write(
+        tmp.path().join("config.toml"),
+        "[mcp_servers.helpdesk]\ncommand = \"/nonexistent/helpdesk-mcp\"\n",
+    )
+    .unwrap();
+    let out = run_ok(aios(tmp.path(), &data).args(["tools", "--servers", "--json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(rows[0]["name"], "helpdesk");
+    assert_eq!(rows[0]["transport"], "stdio");
+    assert!(
+        ["starting", "restarting"].contains(&rows[0]["state"].as_str().unwrap()),
+        "{out}"
+    );
+    assert_eq!(rows[0]["tools"], 0);
+    let bad = aios(tmp.path(), &data)
+        .args(["tools", "ops-agent", "--servers"])
+        .output()
+        .unwrap();
+    assert!(
+        !bad.status.success(),
+        "an agent and --servers do not go together"
+    );
+}

@@ -97,6 +97,9 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The outside MCP servers instead: state, tool count, restarts, last error.
+        #[arg(long, conflicts_with = "agent")]
+        servers: bool,
     },
     /// Show an agent's context, its versions, or the diff of two versions.
     Context(context::ContextArgs),
@@ -174,7 +177,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve => serve::run(config).await,
         Command::Dispatch(args) => dispatch::run(config, args).await,
         Command::Agents { json } => agents::run(config, json).await,
-        Command::Tools { agent, json } => tools::run(config, agent, json).await,
+        Command::Tools {
+            servers: true,
+            json,
+            ..
+        } => tools::servers(config, json).await,
+        Command::Tools { agent, json, .. } => tools::run(config, agent, json).await,
         Command::Approvals { json } => approvals::list(config, json).await,
         Command::Approve { id, args, always } => {
             approvals::approve(config, id, args.as_deref(), always).await

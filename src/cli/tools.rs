@@ -50,3 +50,38 @@ fn table(rows: &[AgentTools]) -> String {
     }
     out
 }
+
+/// `aios tools --servers`: each outside MCP server's state.
+pub async fn servers(config: Config, json: bool) -> Result<ExitCode> {
+    let caller = Caller::cli();
+    let mut session = Session::open(&config, caller.clone()).await?;
+    let result = session.call(&caller, Request::McpServers, |_| {}).await;
+    session.close().await;
+    let rows: Vec<crate::mcp_client::ServerStatus> = serde_json::from_value(result?)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("no MCP server is configured ([mcp_servers.<name>])");
+    }
+    for s in &rows {
+        let state = serde_json::to_value(s.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        println!(
+            "{:<20} {:<6} {:<11} {:>3} tools  {} restarts{}",
+            one_line(&s.name),
+            s.transport,
+            state,
+            s.tools,
+            s.restarts,
+            s.last_error
+                .as_deref()
+                .map(|e| format!("  last error: {}", one_line(e)))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

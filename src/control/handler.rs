@@ -55,6 +55,7 @@ pub async fn handle(
                 .collect();
             to_value(rows)
         }
+        Request::McpServers => to_value(rt.mcp_servers().status()),
         Request::Approvals => {
             let approvals = rt.approvals().ok_or(NOT_OWNER)?;
             to_value(approvals.list())

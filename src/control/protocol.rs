@@ -20,6 +20,8 @@ pub enum Request {
     Agents,
     /// The tool calls waiting for a person.
     Approvals,
+    /// The outside MCP servers: state, tools, last error.
+    McpServers,
     /// Decide one.
     Decide {
         id: String,
