@@ -226,24 +226,13 @@ impl AgentWorker {
             Effect::ToolRefused { call, reason } => {
                 tracing::info!(agent = %agent_id, intent = %intent.id, tool = %call.name, %reason, "tool call refused");
                 // On the audit chain: who asked for what, and why it did not run.
-                let recorded = self.hub.record(
-                    &Caller::agent(agent_id),
-                    Call {
-                        agent_id: Some(agent_id),
-                        action: "tool_refused",
-                        input: serde_json::json!({
-                            "tool": call.name,
-                            "arguments": call.arguments,
-                            "intent_id": intent.id,
-                        }),
-                        context_id: None,
-                        result: Err(reason),
-                        started: std::time::Instant::now(),
-                    },
+                self.record_tool(
+                    intent,
+                    "tool_refused",
+                    serde_json::json!({"tool": call.name, "arguments": call.arguments}),
+                    Err(reason),
+                    std::time::Instant::now(),
                 );
-                if let Err(e) = recorded {
-                    tracing::warn!(agent = %agent_id, error = %e, "could not audit a refused tool call");
-                }
             }
             Effect::Attention(why) => {
                 let reason = match why {
@@ -326,14 +315,38 @@ impl AgentWorker {
         self.hub.audit_log().redactor().redact(&text).into_owned()
     }
 
+    /// One tool step on the audit chain, as the agent, tied to its intent. It follows what
+    /// already happened (a call ran, or was refused), so a record that cannot be written is
+    /// logged loudly rather than pretending the step did not happen.
+    fn record_tool(
+        &self,
+        intent: &Intent,
+        action: &str,
+        mut input: serde_json::Value,
+        result: Result<(), String>,
+        started: std::time::Instant,
+    ) {
+        let agent_id = intent.agent_id.as_str();
+        input["intent_id"] = serde_json::json!(intent.id);
+        let recorded = self.hub.record(
+            &Caller::agent(agent_id),
+            Call {
+                agent_id: Some(agent_id),
+                action,
+                input,
+                context_id: None,
+                result,
+                started,
+            },
+        );
+        if let Err(e) = recorded {
+            tracing::error!(agent = %agent_id, intent = %intent.id, action, error = %e, "a tool step could not be audited");
+        }
+    }
+
     /// Call a tool of an outside MCP server; its result (a tool error included) is the
     /// model's to read, and the call is on the audit chain as `mcp_tool`.
-    async fn run_mcp(
-        &self,
-        agent_id: &str,
-        intent: &Intent,
-        call: &ToolCall,
-    ) -> Result<serde_json::Value, String> {
+    async fn run_mcp(&self, intent: &Intent, call: &ToolCall) -> Result<serde_json::Value, String> {
         // Write-ahead, as for every call that changes something: no record, no call.
         if let Err(e) = self.hub.audit_log().ready() {
             return Err(format!("not called: {e}"));
@@ -344,26 +357,18 @@ impl AgentWorker {
             .describe(&call.name)
             .unwrap_or_else(|| (String::new(), call.name.clone()));
         let result = self.mcp.call(&call.name, call.arguments.clone()).await;
-        let recorded = self.hub.record(
-            &Caller::agent(agent_id),
-            Call {
-                agent_id: Some(agent_id),
-                action: "mcp_tool",
-                input: serde_json::json!({
-                    "server": server,
-                    "tool": tool,
-                    "arguments": call.arguments,
-                    "is_error": result.as_ref().ok().and_then(|v| v.get("isError")).cloned(),
-                    "intent_id": intent.id,
-                }),
-                context_id: None,
-                result: result.as_ref().map(|_| ()).map_err(Clone::clone),
-                started,
-            },
+        self.record_tool(
+            intent,
+            "mcp_tool",
+            serde_json::json!({
+                "server": server,
+                "tool": tool,
+                "arguments": call.arguments,
+                "is_error": result.as_ref().ok().and_then(|v| v.get("isError")).cloned(),
+            }),
+            result.as_ref().map(|_| ()).map_err(Clone::clone),
+            started,
         );
-        if let Err(e) = recorded {
-            tracing::error!(agent = %agent_id, tool = %call.name, error = %e, "an MCP tool ran but could not be audited");
-        }
         result
     }
 
@@ -371,7 +376,6 @@ impl AgentWorker {
     /// the call is on the audit chain with the request as previewed (secrets masked).
     async fn run_action(
         &self,
-        agent_id: &str,
         intent: &Intent,
         call: &ToolCall,
     ) -> Result<serde_json::Value, String> {
@@ -399,26 +403,13 @@ impl AgentWorker {
         };
         let (preview, sent) = outcome;
         let status = sent.as_ref().ok().map(|o| o.status);
-        let recorded = self.hub.record(
-            &Caller::agent(agent_id),
-            Call {
-                agent_id: Some(agent_id),
-                action: "http_action",
-                input: serde_json::json!({
-                    "action": call.name,
-                    "request": preview,
-                    "status": status,
-                    "intent_id": intent.id,
-                }),
-                context_id: None,
-                result: sent.as_ref().map(|_| ()).map_err(Clone::clone),
-                started,
-            },
+        self.record_tool(
+            intent,
+            "http_action",
+            serde_json::json!({"action": call.name, "request": preview, "status": status}),
+            sent.as_ref().map(|_| ()).map_err(Clone::clone),
+            started,
         );
-        if let Err(e) = recorded {
-            // The request went out; say so rather than pretend it did not.
-            tracing::error!(agent = %agent_id, action = %call.name, error = %e, "an HTTP action ran but could not be audited");
-        }
         sent.and_then(|o| serde_json::to_value(o).map_err(|e| e.to_string()))
     }
 
@@ -463,8 +454,8 @@ impl AgentWorker {
                         };
                         tools::run(&scope, &call).await
                     }
-                    Origin::Http => self.run_action(agent_id, intent, &call).await,
-                    Origin::Mcp => self.run_mcp(agent_id, intent, &call).await,
+                    Origin::Http => self.run_action(intent, &call).await,
+                    Origin::Mcp => self.run_mcp(intent, &call).await,
                 };
                 Event::ToolResult {
                     call_id: call.id,

@@ -37,14 +37,9 @@ pub struct ToolEntry {
     pub description: String,
     /// The JSON Schema of its arguments, as the model and MCP clients see it.
     pub parameters: serde_json::Value,
-    #[serde(serialize_with = "origin_name")]
     pub origin: Origin,
     /// Where it comes from: `aios`, `mcp:<server>`, `action:<name>`.
     pub source: String,
-}
-
-fn origin_name<S: serde::Serializer>(o: &Origin, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(o.as_str())
 }
 
 impl ToolEntry {

@@ -264,7 +264,7 @@ fn decide_from_afar(approvals: &crate::approvals::Approvals, envelope: &Envelope
         tracing::warn!(from = ?envelope.source, "a malformed approval decision was ignored");
         return;
     };
-    if !approvals.list().iter().any(|p| p.id == d.id) {
+    if !approvals.holds(&d.id) {
         return;
     }
     let who = envelope

@@ -185,11 +185,12 @@ impl Runtime {
             max_depth: config.runtime.max_handoff_depth,
         };
         // The tools agents can call; outside servers' tools join as they start.
-        let registry = Arc::new(Registry::for_config(&config));
-        let no_servers = std::collections::BTreeMap::new();
         let actions = Arc::new(
             crate::actions::Actions::from_config(&config.actions).map_err(RuntimeError::Config)?,
         );
+        let registry = Arc::new(Registry::builtin());
+        registry.add_actions(&actions);
+        let no_servers = std::collections::BTreeMap::new();
         let http =
             crate::actions::http_client().map_err(|e| RuntimeError::Config(e.to_string()))?;
         let rules = Arc::new(config.approvals.rules.clone());

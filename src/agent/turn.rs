@@ -10,7 +10,7 @@
 //! answer ([`Effect::awaits`]); the rest are told and forgotten (status, tokens, UI events).
 //! While a model stream is open the driver feeds its tokens, calls and end as events.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
@@ -30,7 +30,8 @@ pub const LOOP_REPEATS: u32 = 3;
 const SHOWN: usize = 300;
 
 /// Where a tool comes from: what decides its default approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Origin {
     /// One of aios's own state tools (through the ContextHub): allowed by default.
     Builtin,
@@ -252,7 +253,6 @@ pub struct Turn {
     /// The call being run or decided: index into `calls`.
     current: usize,
     seen: BTreeMap<(String, String), u32>,
-    allowed: BTreeSet<String>,
     reply: String,
     version: Option<Box<ContextVersion>>,
 }
@@ -286,7 +286,6 @@ fn add_usage(total: &mut Usage, turn: &Usage, first: bool) {
 
 impl Turn {
     pub fn new(setup: Setup) -> Turn {
-        let allowed = setup.tools.iter().map(|(s, _)| s.name.clone()).collect();
         Turn {
             setup,
             phase: Phase::Idle,
@@ -305,7 +304,6 @@ impl Turn {
             calls: Vec::new(),
             current: 0,
             seen: BTreeMap::new(),
-            allowed,
             reply: String::new(),
             version: None,
         }
@@ -538,10 +536,8 @@ impl Turn {
         out
     }
 
+    /// The origin of a tool the agent may call; `None` for any other.
     fn origin(&self, name: &str) -> Option<Origin> {
-        if !self.allowed.contains(name) {
-            return None;
-        }
         self.setup
             .tools
             .iter()
@@ -549,11 +545,19 @@ impl Turn {
             .map(|(_, o)| *o)
     }
 
+    /// The agent's tools, sorted, for a refusal the model reads.
     fn tool_names(&self) -> String {
-        if self.allowed.is_empty() {
+        let mut names: Vec<&str> = self
+            .setup
+            .tools
+            .iter()
+            .map(|(s, _)| s.name.as_str())
+            .collect();
+        if names.is_empty() {
             return "none".into();
         }
-        self.allowed.iter().cloned().collect::<Vec<_>>().join(", ")
+        names.sort_unstable();
+        names.join(", ")
     }
 
     fn run(&mut self, call: ToolCall, origin: Origin) -> Vec<Effect> {

@@ -239,6 +239,11 @@ impl Approvals {
         Ok((p, rx))
     }
 
+    /// Whether this node holds the approval `id` (and so is the one to decide it).
+    pub fn holds(&self, id: &str) -> bool {
+        self.state().pending.contains_key(id)
+    }
+
     /// Everything waiting, oldest first.
     pub fn list(&self) -> Vec<PendingApproval> {
         let mut out: Vec<_> = self

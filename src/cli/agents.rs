@@ -6,18 +6,14 @@ use color_eyre::eyre::Result;
 
 use crate::agent::Category;
 use crate::config::Config;
-use crate::context::Caller;
 use crate::control::{AgentRow, Request};
 use crate::sanitize::one_line;
 
 use super::session::Session;
 
 pub async fn run(config: Config, json: bool) -> Result<ExitCode> {
-    let caller = Caller::cli();
-    let mut session = Session::open(&config, caller.clone()).await?;
-    let result = session.call(&caller, Request::Agents, |_| {}).await;
-    session.close().await;
-    let rows: Vec<AgentRow> = serde_json::from_value(result?)?;
+    let rows: Vec<AgentRow> =
+        serde_json::from_value(Session::request(&config, Request::Agents).await?)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {

@@ -7,23 +7,14 @@ use color_eyre::eyre::{Result, eyre};
 
 use crate::approvals::{DecisionInput, PendingApproval};
 use crate::config::Config;
-use crate::context::Caller;
 use crate::control::Request;
 use crate::sanitize::{for_terminal, one_line};
 
 use super::session::Session;
 
-async fn call(config: &Config, request: Request) -> Result<serde_json::Value> {
-    let caller = Caller::cli();
-    let mut session = Session::open(config, caller.clone()).await?;
-    let result = session.call(&caller, request, |_| {}).await;
-    session.close().await;
-    result
-}
-
 pub async fn list(config: Config, json: bool) -> Result<ExitCode> {
     let pending: Vec<PendingApproval> =
-        serde_json::from_value(call(&config, Request::Approvals).await?)?;
+        serde_json::from_value(Session::request(&config, Request::Approvals).await?)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&pending)?);
         return Ok(ExitCode::SUCCESS);
@@ -52,7 +43,7 @@ pub async fn list(config: Config, json: bool) -> Result<ExitCode> {
 async fn decide(config: &Config, id: String, decision: DecisionInput) -> Result<ExitCode> {
     let approved = decision.approve;
     let p: PendingApproval =
-        serde_json::from_value(call(config, Request::Decide { id, decision }).await?)?;
+        serde_json::from_value(Session::request(config, Request::Decide { id, decision }).await?)?;
     println!(
         "{} {} for {} ({})",
         if approved { "approved" } else { "denied" },

@@ -82,6 +82,16 @@ impl Session {
         }
     }
 
+    /// One request as the CLI user, without streamed events: open, ask, close. The shape of
+    /// every listing and decision command.
+    pub async fn request(config: &Config, request: Request) -> Result<serde_json::Value> {
+        let caller = Caller::cli();
+        let mut session = Session::open(config, caller.clone()).await?;
+        let result = session.call(&caller, request, |_| {}).await;
+        session.close().await;
+        result
+    }
+
     /// Shut an in-process runtime down in order (audit flushed); a remote one keeps running.
     pub async fn close(self) {
         if let Session::Owner { runtime, .. } = self {

@@ -6,20 +6,15 @@ use std::process::ExitCode;
 use color_eyre::eyre::Result;
 
 use crate::config::Config;
-use crate::context::Caller;
 use crate::control::{AgentTools, Request};
 use crate::sanitize::one_line;
 
 use super::session::Session;
 
 pub async fn run(config: Config, agent: Option<String>, json: bool) -> Result<ExitCode> {
-    let caller = Caller::cli();
-    let mut session = Session::open(&config, caller.clone()).await?;
-    let result = session
-        .call(&caller, Request::Tools { agent_id: agent }, |_| {})
-        .await;
-    session.close().await;
-    let rows: Vec<AgentTools> = serde_json::from_value(result?)?;
+    let rows: Vec<AgentTools> = serde_json::from_value(
+        Session::request(&config, Request::Tools { agent_id: agent }).await?,
+    )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
@@ -53,11 +48,8 @@ fn table(rows: &[AgentTools]) -> String {
 
 /// `aios tools --servers`: each outside MCP server's state.
 pub async fn servers(config: Config, json: bool) -> Result<ExitCode> {
-    let caller = Caller::cli();
-    let mut session = Session::open(&config, caller.clone()).await?;
-    let result = session.call(&caller, Request::McpServers, |_| {}).await;
-    session.close().await;
-    let rows: Vec<crate::mcp_client::ServerStatus> = serde_json::from_value(result?)?;
+    let rows: Vec<crate::mcp_client::ServerStatus> =
+        serde_json::from_value(Session::request(&config, Request::McpServers).await?)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);

@@ -389,7 +389,13 @@ impl App {
     }
 
     pub fn update(&mut self, action: Action) -> bool {
-        let checks = matches!(action, Action::Runtime(_) | Action::Tick(_));
+        // Not per token: a token can only end a stall, which the next tick (4 a second)
+        // notices; every other event and every tick can change who needs a person.
+        let checks = match &action {
+            Action::Runtime(ev) => !matches!(**ev, RuntimeEvent::Token { .. }),
+            Action::Tick(_) => true,
+            _ => false,
+        };
         let changed = self.update_inner(action);
         if checks {
             self.check_attention();
@@ -535,6 +541,12 @@ impl App {
         }
     }
 
+    fn clamp_approval_cursor(&mut self) {
+        self.approval_cursor = self
+            .approval_cursor
+            .min(self.approvals.len().saturating_sub(1));
+    }
+
     /// The waiting call the approvals view has selected.
     pub fn selected_approval(&self) -> Option<&crate::approvals::PendingApproval> {
         self.approvals.get(self.approval_cursor)
@@ -579,8 +591,8 @@ impl App {
             }
             _ => match self.keymap.action(&key) {
                 Action::Down => {
-                    self.approval_cursor =
-                        (self.approval_cursor + 1).min(self.approvals.len().saturating_sub(1));
+                    self.approval_cursor += 1;
+                    self.clamp_approval_cursor();
                 }
                 Action::Up => self.approval_cursor = self.approval_cursor.saturating_sub(1),
                 Action::Quit | Action::Back | Action::Approvals => self.mode = Mode::Normal,
@@ -985,9 +997,7 @@ impl App {
                 None => self.notify("no agent loaded yet"),
             },
             Action::Approvals => {
-                self.approval_cursor = self
-                    .approval_cursor
-                    .min(self.approvals.len().saturating_sub(1));
+                self.clamp_approval_cursor();
                 self.mode = Mode::Approvals;
             }
             Action::NextAttention => self.next_attention(),
@@ -1248,9 +1258,7 @@ impl App {
             }
             RuntimeEvent::ApprovalDecided { id, .. } => {
                 self.approvals.retain(|a| a.id != id);
-                self.approval_cursor = self
-                    .approval_cursor
-                    .min(self.approvals.len().saturating_sub(1));
+                self.clamp_approval_cursor();
             }
         }
         true
