@@ -43,6 +43,12 @@ pub enum RuntimeEvent {
         intent_id: String,
         text: String,
         operator: String,
+        /// The chain the intent belongs to and how many handoffs led to it: hooks that
+        /// dispatch intents continue the chain, so loops stop at `max_handoff_depth`.
+        #[serde(default)]
+        trace_id: Option<String>,
+        #[serde(default)]
+        depth: u32,
     },
     Status {
         agent_id: String,
@@ -120,6 +126,11 @@ pub enum RuntimeEvent {
     ApprovalAsked {
         approval: Box<crate::approvals::PendingApproval>,
     },
+    /// A hook delivery attempt ended (delivered, to be retried, waiting for a person, or
+    /// dead-lettered): the goals pane shows each hook's latest.
+    HookDelivery {
+        delivery: Box<crate::hooks::DeliveryRow>,
+    },
     /// It was decided, timed out or withdrawn.
     ApprovalDecided {
         id: String,
@@ -146,6 +157,7 @@ impl RuntimeEvent {
             | RuntimeEvent::ApprovalDecided { agent_id, .. }
             | RuntimeEvent::Attention { agent_id, .. } => Some(agent_id),
             RuntimeEvent::ApprovalAsked { approval } => Some(&approval.agent_id),
+            RuntimeEvent::HookDelivery { delivery } => Some(&delivery.agent_id),
             RuntimeEvent::Audited { agent_id, .. } => agent_id.as_deref(),
         }
     }

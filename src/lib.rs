@@ -22,6 +22,8 @@
 //!   its secret-masked preview, and sending it with a timeout, retries and a response cap.
 //! - [`mcp_client`]: outside MCP servers (`[mcp_servers.<name>]`, stdio or Streamable HTTP)
 //!   supervised with restarts, their tools namespaced `<server>__<tool>` in the registry.
+//! - [`hooks`]: protocol hooks that fire: event patterns and schedules → signed webhooks,
+//!   HTTP actions, intents or MCP tools, through a durable outbox with retries.
 //! - [`cli`]: the command line (clap) and one module per subcommand.
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
 //! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
@@ -44,6 +46,7 @@ pub mod context;
 pub mod control;
 pub mod event;
 pub mod file_modes;
+pub mod hooks;
 pub mod llm;
 pub mod mcp;
 pub mod mcp_client;

@@ -50,6 +50,8 @@ pub const BUS_REJECTED: &str = "aios_bus_messages_rejected_total";
 pub const BUS_RECONNECTS: &str = "aios_bus_reconnects_total";
 pub const AUDIT_RECORDS: &str = "aios_audit_records_written_total";
 pub const CONTEXT_VERSIONS: &str = "aios_context_versions_written_total";
+pub const HOOK_DELIVERIES: &str = "aios_hook_deliveries_total";
+pub const HOOK_DELAY: &str = "aios_hook_delivery_delay_seconds";
 
 /// Model latency: from a warm local model (tens of ms) to a cold load of a large one.
 const FIRST_TOKEN_BUCKETS: &[f64] = &[
@@ -66,6 +68,10 @@ const MEMORY_BUCKETS: &[f64] = &[
 /// Generation speed: CPU-bound small models to batched GPU servers.
 const TOKENS_PER_SECOND_BUCKETS: &[f64] = &[
     1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 50.0, 75.0, 100.0, 150.0, 250.0, 500.0, 1000.0,
+];
+/// Hook deliveries, event to delivered: a local receiver in ms to a retried one in minutes.
+const HOOK_DELAY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0, 300.0, 3600.0,
 ];
 /// How often histograms are folded even when nobody scrapes, so they never grow unbounded.
 const UPKEEP_EVERY: Duration = Duration::from_secs(5);
@@ -108,7 +114,8 @@ fn builder() -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildErro
         .set_buckets_for_metric(full(FIRST_TOKEN), FIRST_TOKEN_BUCKETS)?
         .set_buckets_for_metric(full(INTENT_DURATION), INTENT_BUCKETS)?
         .set_buckets_for_metric(full(MEMORY_DURATION), MEMORY_BUCKETS)?
-        .set_buckets_for_metric(full(TOKENS_PER_SECOND), TOKENS_PER_SECOND_BUCKETS)
+        .set_buckets_for_metric(full(TOKENS_PER_SECOND), TOKENS_PER_SECOND_BUCKETS)?
+        .set_buckets_for_metric(full(HOOK_DELAY), HOOK_DELAY_BUCKETS)
 }
 
 /// Help text for every metric, and the unlabelled ones registered at zero so a scrape
@@ -132,6 +139,16 @@ fn describe() {
         INTENTS_REFUSED,
         Unit::Count,
         "Intents that reached the bus and were refused out loud (answered on the results channel), by reason."
+    );
+    describe_counter!(
+        HOOK_DELIVERIES,
+        Unit::Count,
+        "Hook delivery attempts by outcome: delivered, retry (failed, tried again later) or dead (given up)."
+    );
+    describe_histogram!(
+        HOOK_DELAY,
+        Unit::Seconds,
+        "Time from the event to its hook's successful delivery."
     );
     describe_histogram!(
         INTENT_DURATION,
@@ -302,6 +319,15 @@ pub fn intent_handled(agent_id: &str, took: Duration) {
 /// stream holds `bus.stream_max_len` unhandled intents; `not_queued`, Redis refused it).
 pub fn intent_refused(reason: &'static str) {
     counter!(INTENTS_REFUSED, "reason" => reason).increment(1);
+}
+
+/// One hook delivery attempt ended: `outcome` is delivered, retry or dead; `delay` (event
+/// to delivery) is counted for delivered ones.
+pub fn hook_delivery(outcome: &'static str, delay: Option<Duration>) {
+    counter!(HOOK_DELIVERIES, "outcome" => outcome).increment(1);
+    if let Some(d) = delay {
+        histogram!(HOOK_DELAY).record(d.as_secs_f64());
+    }
 }
 
 pub fn intent_failed(agent_id: &str) {

@@ -123,6 +123,8 @@ fn full_app() -> App {
         intent_id: "i-1".into(),
         text: "deploy staging".into(),
         operator: "alice".into(),
+        trace_id: None,
+        depth: 0,
     }));
     for (id, st) in [
         ("ops-agent", AgentStatus::Streaming),

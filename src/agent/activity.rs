@@ -39,6 +39,7 @@ pub(crate) fn is_activity(ev: &RuntimeEvent) -> bool {
             | RuntimeEvent::ApprovalAsked { .. }
             | RuntimeEvent::ApprovalDecided { .. }
             | RuntimeEvent::Attention { .. }
+            | RuntimeEvent::HookDelivery { .. }
     )
 }
 

@@ -451,6 +451,7 @@ impl Row {
             runner: None,
             node: None,
             memory_schema: spec_memory_schema(self.id),
+            protocol_hooks: Vec::new(),
         }
     }
 }

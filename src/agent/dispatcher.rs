@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Envelope, IntentPayload, Source, kinds};
-use crate::context::{Call, Caller, ContextHub};
+use crate::context::{Call, Caller, ContextHub, HubError};
 
 use super::pending::Pending;
 use super::types::{IntentReply, RuntimeError, Ticket};
@@ -154,5 +154,38 @@ impl Dispatcher {
             return Err(RuntimeError::Rejected(e.to_string()));
         }
         Ok(outcome)
+    }
+}
+
+/// Hooks with an `intent:` target send through the dispatcher, in the chain of the event
+/// that fired them, so a loop of hooks stops at `runtime.max_handoff_depth`.
+#[async_trait::async_trait]
+impl crate::hooks::IntentSink for Dispatcher {
+    async fn send_intent(
+        &self,
+        from: &Caller,
+        agent_id: &str,
+        text: &str,
+        trace_id: Option<String>,
+        parent_id: Option<String>,
+        depth: u32,
+    ) -> Result<String, (bool, String)> {
+        let lineage = Lineage {
+            trace_id,
+            parent_id,
+            depth,
+        };
+        match self
+            .dispatch(from, "dispatch_intent", agent_id, text, lineage)
+            .await
+        {
+            Ok(ticket) => Ok(ticket.intent_id),
+            Err(
+                e @ (RuntimeError::Rejected(_)
+                | RuntimeError::Config(_)
+                | RuntimeError::Hub(HubError::UnknownAgent { .. } | HubError::BadRequest(_))),
+            ) => Err((false, e.to_string())),
+            Err(e) => Err((true, e.to_string())),
+        }
     }
 }

@@ -294,6 +294,8 @@ impl Intake {
             intent_id: intent.id.clone(),
             text: intent.text.clone(),
             operator: from.0.clone(),
+            trace_id: Some(intent.trace_id.clone()),
+            depth: intent.depth,
         });
         // A full agent queue holds the intake back (the bus keeps the rest durable).
         tokio::select! {

@@ -4,6 +4,7 @@ pub mod activity;
 pub(crate) mod backends;
 pub mod catalog;
 pub mod dispatcher;
+mod hook_start;
 pub mod intake;
 pub mod intent;
 pub mod pending;

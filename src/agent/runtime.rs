@@ -20,6 +20,7 @@ use crate::llm::LlmRunner;
 use super::backends::{self, Backends};
 use super::catalog::Catalog;
 use super::dispatcher::{Dispatcher, Lineage};
+use super::hook_start::{HookParts, start_hooks};
 use super::intake::Intake;
 use super::intent::AgentWorker;
 use super::pending::Pending;
@@ -86,6 +87,8 @@ struct Inner {
     registry: Arc<Registry>,
     mcp: crate::mcp_client::McpServers,
     approvals: Option<Approvals>,
+    /// The protocol hooks this node fires (none on a watcher).
+    hooks: Option<crate::hooks::Hooks>,
     dispatcher: Dispatcher,
     events: broadcast::Sender<RuntimeEvent>,
     bus: Arc<dyn Bus>,
@@ -309,6 +312,8 @@ impl Runtime {
             });
         }
         let hosted_ids: Vec<String> = hosted.iter().map(|a| a.id.clone()).collect();
+        // Hooks fire on the node that hosts the agents; a watcher fires none.
+        let mut hooks = None;
         tasks.spawn(relay::receive_results(
             bus.clone(),
             pending.clone(),
@@ -382,6 +387,26 @@ impl Runtime {
                 node.clone(),
                 cancel.clone(),
             ));
+            hooks = Some(
+                start_hooks(
+                    &config,
+                    &data_dir,
+                    &info,
+                    &hub,
+                    HookParts {
+                        dispatcher: dispatcher.clone(),
+                        actions: actions.clone(),
+                        mcp: mcp.clone(),
+                        http: http.clone(),
+                        approvals: approvals.clone(),
+                        rules: rules.clone(),
+                        events: events.clone(),
+                    },
+                    &tasks,
+                    cancel.clone(),
+                )
+                .await?,
+            );
             tasks.spawn(relay::heartbeat(
                 bus.clone(),
                 relay::HeartbeatOptions {
@@ -415,6 +440,7 @@ impl Runtime {
                 registry,
                 mcp,
                 approvals,
+                hooks,
                 dispatcher,
                 pending,
                 status,
@@ -443,6 +469,11 @@ impl Runtime {
     }
 
     /// The tools agents can call.
+    /// The protocol hooks this node fires; `None` on a watcher.
+    pub fn hooks(&self) -> Option<&crate::hooks::Hooks> {
+        self.inner.hooks.as_ref()
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
     }

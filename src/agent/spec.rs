@@ -82,6 +82,10 @@ pub struct AgentSpec {
     pub node: Option<String>,
     /// The spec's `memory_schema` block, as written (vector_store, chat_history, …).
     pub memory_schema: BTreeMap<String, serde_json::Value>,
+    /// Hooks from `[agents.<id>] protocol_hooks`; those added over MCP live in the
+    /// agent's state. Both fire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protocol_hooks: Vec<crate::context::ProtocolHook>,
 }
 
 impl AgentSpec {
@@ -123,6 +127,9 @@ impl AgentSpec {
         if let Some(v) = &o.memory_schema {
             self.memory_schema = v.clone();
         }
+        if let Some(v) = &o.protocol_hooks {
+            self.protocol_hooks = v.clone();
+        }
         Ok(())
     }
 
@@ -140,6 +147,7 @@ impl AgentSpec {
             runner: None,
             node: None,
             memory_schema: BTreeMap::new(),
+            protocol_hooks: Vec::new(),
         }
     }
 }

@@ -17,7 +17,7 @@
 
 mod chain;
 mod head;
-mod mirror;
+pub(crate) mod mirror;
 mod mirror_check;
 mod mirror_tail;
 mod reader;

@@ -8,6 +8,7 @@ mod context;
 mod dispatch;
 mod doctor;
 mod health;
+pub mod hooks;
 mod mcp;
 mod models;
 mod serve;
@@ -90,6 +91,9 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// List each agent's protocol hooks with their latest deliveries; `hooks retry ID`
+    /// sends a dead-lettered delivery again.
+    Hooks(hooks::HooksArgs),
     /// List each agent's tools (or one agent's) and where each comes from.
     Tools {
         /// Only this agent.
@@ -184,6 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => tools::servers(config, json).await,
         Command::Tools { agent, json, .. } => tools::run(config, agent, json).await,
         Command::Approvals { json } => approvals::list(config, json).await,
+        Command::Hooks(args) => hooks::run(config, args).await,
         Command::Approve { id, args, always } => {
             approvals::approve(config, id, args.as_deref(), always).await
         }

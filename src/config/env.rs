@@ -120,6 +120,7 @@ fn agent_override_with_every_field() -> AgentOverride {
         runner: Some(RunnerKind::Auto),
         node: Some(String::new()),
         memory_schema: Some(BTreeMap::new()),
+        protocol_hooks: Some(Vec::new()),
     }
 }
 

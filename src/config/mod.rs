@@ -44,6 +44,8 @@ pub struct Config {
     /// `_`; a server is configured in the file).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub mcp_servers: BTreeMap<String, crate::mcp_client::McpServerConfig>,
+    /// `[hooks]`: signing, retries and schedules of protocol hook deliveries.
+    pub hooks: crate::hooks::HooksConfig,
 }
 
 impl Config {
@@ -471,4 +473,7 @@ pub struct AgentOverride {
     /// Pin the agent to the node of this name (`runtime.node`); other nodes leave it alone.
     pub node: Option<String>,
     pub memory_schema: Option<BTreeMap<String, serde_json::Value>>,
+    /// `[{ name = "…", on = "intent.done", action = "webhook:…" }, …]`: hooks that fire
+    /// for this agent besides those added over MCP.
+    pub protocol_hooks: Option<Vec<crate::context::ProtocolHook>>,
 }

@@ -194,6 +194,27 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
             bad(&path, message)?;
         }
     }
+
+    if let Some((key, message)) = config.hooks.problem() {
+        bad(&["hooks", key], message)?;
+    }
+    // Hooks in config are checked as the MCP tool checks them when they are added.
+    let known = crate::hooks::known_of(config);
+    for (id, agent) in &config.agents {
+        let mut names = std::collections::BTreeSet::new();
+        for hook in agent.protocol_hooks.iter().flatten() {
+            let path = ["agents", id.as_str(), "protocol_hooks"];
+            if hook.name.trim().is_empty() {
+                bad(&path, "every hook needs a `name`".into())?;
+            }
+            if !names.insert(hook.name.as_str()) {
+                bad(&path, format!("two hooks are named `{}`", hook.name))?;
+            }
+            if let Err(e) = crate::hooks::spec::check(&hook.on, &hook.action, &known) {
+                bad(&path, format!("hook `{}`: {e}", hook.name))?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -107,7 +107,13 @@ struct Inner {
     audit: AuditLog,
     events: broadcast::Sender<RuntimeEvent>,
     opts: HubOptions,
+    /// Checks a hook's `on` and `action` before it is added (set by the runtime, which
+    /// knows the actions and MCP servers a target may name).
+    hook_check: std::sync::OnceLock<HookCheck>,
 }
+
+/// Why a hook cannot be added to an agent, or `Ok`.
+pub type HookCheck = Arc<dyn Fn(&str, &ProtocolHook) -> Result<(), String> + Send + Sync>;
 
 /// One finished call, as the audit log records it.
 pub struct Call<'a> {
@@ -151,8 +157,20 @@ impl ContextHub {
                 audit,
                 events,
                 opts,
+                hook_check: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Set how hooks are checked when added; the first call wins.
+    pub fn set_hook_check(&self, check: HookCheck) {
+        let _ = self.inner.hook_check.set(check);
+    }
+
+    /// The agent's stored hooks, for firing them. Not audited: the runtime reads them to
+    /// decide what fires, and every delivery that follows is audited.
+    pub async fn hooks_for_firing(&self, agent_id: &str) -> Result<Vec<ProtocolHook>, HubError> {
+        self.read_hooks(agent_id).await
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -521,6 +539,11 @@ impl ContextHub {
                             "a protocol hook needs a non-empty `{field}`"
                         )));
                     }
+                }
+                if let Some(check) = self.inner.hook_check.get() {
+                    check(agent_id, &hook).map_err(|e| {
+                        HubError::BadRequest(format!("protocol hook `{}` refused: {e}", hook.name))
+                    })?;
                 }
                 let masked_action = self.mask(&hook.action);
                 let modify: Modifier = Arc::new(move |current| {

@@ -10,9 +10,8 @@ use crate::event::RuntimeEvent;
 
 use super::protocol::{AgentRow, AgentTools, Request, Streamed, ToolRow};
 
-/// Approvals live with the runtime that runs the agents.
-const NOT_OWNER: &str =
-    "this runtime only watches; approvals are decided on the node that runs the agents";
+/// Approvals and hooks live with the runtime that runs the agents.
+const NOT_OWNER: &str = "this runtime only watches; approvals are decided and hooks fire on the node that runs the agents";
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, String> {
     serde_json::to_value(v).map_err(|e| e.to_string())
@@ -59,6 +58,29 @@ pub async fn handle(
         Request::Approvals => {
             let approvals = rt.approvals().ok_or(NOT_OWNER)?;
             to_value(approvals.list())
+        }
+        Request::Hooks { agent_id } => {
+            let hooks = rt.hooks().ok_or(NOT_OWNER)?;
+            to_value(hooks.report(agent_id.as_deref()).await?)
+        }
+        Request::HookRetry { id } => {
+            let hooks = rt.hooks().ok_or(NOT_OWNER)?;
+            let started = std::time::Instant::now();
+            let result = hooks.retry(&id).await;
+            let row = result.as_ref().ok();
+            hub.record(
+                caller,
+                crate::context::Call {
+                    agent_id: row.map(|r| r.agent_id.as_str()),
+                    action: "hook_retry",
+                    input: serde_json::json!({"delivery_id": id}),
+                    context_id: None,
+                    result: result.as_ref().map(|_| ()).map_err(Clone::clone),
+                    started,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            to_value(result?)
         }
         Request::Decide { id, decision } => {
             let approvals = rt.approvals().ok_or(NOT_OWNER)?;

@@ -22,6 +22,15 @@ pub enum Request {
     Approvals,
     /// The outside MCP servers: state, tools, last error.
     McpServers,
+    /// Each agent's hooks (or one agent's) with their latest deliveries.
+    Hooks {
+        #[serde(default)]
+        agent_id: Option<String>,
+    },
+    /// Send a dead hook delivery again.
+    HookRetry {
+        id: String,
+    },
     /// Decide one.
     Decide {
         id: String,

@@ -27,7 +27,7 @@ mod resources;
 mod server;
 mod sessions;
 mod socket;
-mod token;
+pub mod token;
 mod tools;
 mod updates;
 

@@ -119,6 +119,8 @@ pub struct App {
     pub approval_cursor: usize,
     /// Agents that looped in their current intent, with why.
     pub looping: HashMap<String, String>,
+    /// Each hook's latest delivery, by (agent, hook name): the goals pane shows it.
+    pub hook_deliveries: HashMap<(String, String), crate::hooks::DeliveryRow>,
     /// Seconds without a token before a working agent counts as stalled; 0 = never.
     pub stall_s: u32,
     /// Agents needing attention at the last check: a newcomer raises an alert.
@@ -219,6 +221,7 @@ impl App {
             approvals: Vec::new(),
             approval_cursor: 0,
             looping: HashMap::new(),
+            hook_deliveries: HashMap::new(),
             stall_s: 60,
             attention_seen: Default::default(),
             alerts: Vec::new(),
@@ -1260,6 +1263,17 @@ impl App {
                 self.approvals.retain(|a| a.id != id);
                 self.clamp_approval_cursor();
             }
+            RuntimeEvent::HookDelivery { delivery } => {
+                let key = (delivery.agent_id.clone(), delivery.hook.clone());
+                // A retry of an older delivery must not hide a newer one's state.
+                let newer = self
+                    .hook_deliveries
+                    .get(&key)
+                    .is_none_or(|cur| cur.id == delivery.id || cur.created <= delivery.created);
+                if newer {
+                    self.hook_deliveries.insert(key, *delivery);
+                }
+            }
         }
         true
     }
@@ -1443,6 +1457,8 @@ mod tests {
             intent_id: "i1".into(),
             text: "go".into(),
             operator: "me".into(),
+            trace_id: None,
+            depth: 0,
         })));
         a.update(Action::Tick(t0 + chrono::Duration::milliseconds(200)));
         for k in 0..11 {

@@ -9,7 +9,36 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::super::action::Pane;
 use super::super::app::{App, Mode};
 use super::pane_block;
+use crate::hooks::DeliveryRow;
 use crate::sanitize::one_line;
+
+/// A hook's latest delivery: state (coloured), attempts, HTTP status, latency, error.
+fn delivery_line<'a>(app: &App, d: &DeliveryRow) -> Line<'a> {
+    let t = &app.theme;
+    let style = match d.state.as_str() {
+        "delivered" => t.ok(),
+        "dead" => t.rejected(),
+        _ => t.warning(),
+    };
+    let mut detail = format!(
+        " {} attempt{}",
+        d.attempts,
+        if d.attempts == 1 { "" } else { "s" }
+    );
+    if let Some(s) = d.status {
+        detail.push_str(&format!(" · HTTP {s}"));
+    }
+    if let Some(ms) = d.latency_ms {
+        detail.push_str(&format!(" · {ms} ms"));
+    }
+    if let Some(e) = &d.error {
+        detail.push_str(&format!(" · {}", one_line(e)));
+    }
+    Line::from(vec![
+        Span::styled(format!("    last: {}", d.state), style),
+        Span::styled(detail, t.dim()),
+    ])
+}
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let name = app
@@ -54,16 +83,22 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Span::raw(one_line(&s.persona_traits.join(", "))),
     ]));
     lines.push(Line::from(Span::styled("Protocol hooks", t.accent())));
-    if s.protocol_hooks.is_empty() {
+    if s.protocol_hooks.is_empty() && s.spec.protocol_hooks.is_empty() {
         lines.push(Line::from(Span::styled("  none", t.dim())));
     }
-    for h in &s.protocol_hooks {
+    for h in s.spec.protocol_hooks.iter().chain(&s.protocol_hooks) {
         lines.push(Line::from(format!(
             "  {}: on {} → {}",
             one_line(&h.name),
             one_line(&h.on),
             one_line(&h.action)
         )));
+        if let Some(d) = app
+            .hook_deliveries
+            .get(&(s.spec.id.clone(), h.name.clone()))
+        {
+            lines.push(delivery_line(app, d));
+        }
     }
     lines.push(Line::from(vec![
         Span::styled("Memory ", t.accent()),

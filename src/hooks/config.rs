@@ -1,0 +1,106 @@
+//! `[hooks]`: how deliveries are signed, retried and scheduled.
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::schedule::Zone;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HooksConfig {
+    /// Webhook signing secrets: each signs as its own `v1=` (several during a rotation).
+    /// A value is the secret, or `env:VAR` to read it from the environment. Empty: a
+    /// secret is generated once in `<data>/hooks.secret` (mode 0600).
+    #[serde(deserialize_with = "one_or_many")]
+    pub secret: Vec<String>,
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// Longest one attempt may take.
+    pub timeout_ms: u64,
+    /// Deliveries in flight at once on this node.
+    pub concurrency: usize,
+    /// First pause before a retry; it doubles each attempt (with jitter) up to
+    /// `backoff_max_s`.
+    pub backoff_ms: u64,
+    pub backoff_max_s: u64,
+    /// Schedules are read in the node's time zone (`local`) or in `UTC`.
+    pub timezone: Zone,
+    /// Missed schedule times fired after a node was down: at most this many (the latest).
+    pub catch_up: u32,
+}
+
+impl Default for HooksConfig {
+    fn default() -> Self {
+        Self {
+            secret: Vec::new(),
+            max_attempts: 8,
+            timeout_ms: 10_000,
+            concurrency: 32,
+            backoff_ms: 1_000,
+            backoff_max_s: 600,
+            timezone: Zone::Local,
+            catch_up: 1,
+        }
+    }
+}
+
+impl HooksConfig {
+    /// A problem with the values, for config validation.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        if self.max_attempts == 0 {
+            return Some(("max_attempts", "must be at least 1".into()));
+        }
+        if self.timeout_ms == 0 {
+            return Some(("timeout_ms", "must be at least 1".into()));
+        }
+        if self.concurrency == 0 || self.concurrency > 1024 {
+            return Some(("concurrency", "must be between 1 and 1024".into()));
+        }
+        if self.secret.iter().any(|s| s.trim().is_empty()) {
+            return Some(("secret", "an empty secret signs nothing; remove it".into()));
+        }
+        if let Some(var) = self
+            .secret
+            .iter()
+            .filter_map(|s| s.strip_prefix("env:"))
+            .find(|v| v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            return Some((
+                "secret",
+                format!("`env:{var}` does not name an environment variable"),
+            ));
+        }
+        None
+    }
+
+    /// The secrets, with `env:VAR` read from the environment. A variable that is unset or
+    /// empty is an error naming it (never a silent empty secret).
+    pub fn resolve_secrets(&self) -> Result<Vec<String>, String> {
+        self.secret
+            .iter()
+            .map(|s| match s.strip_prefix("env:") {
+                Some(var) => match std::env::var(var) {
+                    Ok(v) if !v.is_empty() => Ok(v),
+                    _ => Err(format!(
+                        "hooks.secret: the environment variable {var} is not set"
+                    )),
+                },
+                None => Ok(s.clone()),
+            })
+            .collect()
+    }
+}
+
+/// `secret = "…"` or `secret = ["…", "…"]`.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) if s.is_empty() => Vec::new(),
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}

@@ -1,0 +1,148 @@
+//! One attempt at one delivery: the only place hooks reach the world. Each target kind
+//! ends in an [`Attempt`] the retry policy reads.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Inner;
+use super::event::{HookEvent, arguments, fill};
+use super::outbox::Delivery;
+use super::retry::Attempt;
+use super::sign::{DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signature};
+use super::spec::Target;
+use crate::context::Caller;
+
+/// Most of a receiver's answer read (and dropped), so the connection can be reused.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The webhook body: the delivery id (also `X-Aios-Delivery`), the hook, and the event.
+pub(crate) fn webhook_body(d: &Delivery) -> Vec<u8> {
+    let ev = &d.event;
+    let body = json!({
+        "id": d.id,
+        "event": ev.event,
+        "hook": d.hook,
+        "agent_id": ev.agent_id,
+        "ts": ev.ts,
+        "node": ev.node,
+        "intent_id": ev.intent_id,
+        "data": ev.data,
+    });
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+pub(crate) async fn attempt(inner: &Inner, d: &Delivery, target: &Target) -> Attempt {
+    let timeout = Duration::from_millis(inner.config.timeout_ms);
+    match target {
+        Target::Webhook(url) => webhook(inner, d, url, timeout).await,
+        Target::Action(name) => action(inner, &d.event, name).await,
+        Target::Intent { agent_id, template } => {
+            let ev = &d.event;
+            let from = Caller(format!("hook:{}.{}", d.agent_id, d.hook));
+            let text = fill(template, ev);
+            match inner
+                .targets
+                .intents
+                .send_intent(
+                    &from,
+                    agent_id,
+                    &text,
+                    ev.trace_id.clone().or_else(|| ev.intent_id.clone()),
+                    ev.intent_id.clone(),
+                    // A hook's intent is one step further down the chain that caused it.
+                    if ev.intent_id.is_some() {
+                        ev.depth + 1
+                    } else {
+                        0
+                    },
+                )
+                .await
+            {
+                Ok(_) => Attempt::Done,
+                Err((true, e)) => Attempt::Failed(e),
+                Err((false, e)) => Attempt::Refused(e),
+            }
+        }
+        Target::Mcp { server, tool } => {
+            let exposed = format!("{server}__{tool}");
+            let args = Value::Object(arguments(&d.event));
+            match tokio::time::timeout(timeout, inner.targets.mcp.call(&exposed, args)).await {
+                Err(_) => Attempt::Failed(format!("{exposed} did not answer within {timeout:?}")),
+                Ok(Err(e)) => Attempt::Failed(e),
+                Ok(Ok(result)) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
+                    Attempt::Refused(format!(
+                        "{exposed} answered with an error: {}",
+                        short(&result)
+                    ))
+                }
+                Ok(Ok(_)) => Attempt::Done,
+            }
+        }
+    }
+}
+
+async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Duration) -> Attempt {
+    let body = webhook_body(d);
+    let t = inner.clock.now().timestamp();
+    let sent = inner
+        .targets
+        .http
+        .post(url.clone())
+        .timeout(timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(
+            reqwest::header::USER_AGENT,
+            concat!("aios/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(EVENT_HEADER, &d.event.event)
+        .header(DELIVERY_HEADER, &d.id)
+        .header(SIGNATURE_HEADER, signature(&inner.secrets, t, &body))
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let mut read = 0;
+            while read < MAX_ANSWER_BYTES {
+                match resp.chunk().await {
+                    Ok(Some(c)) => read += c.len(),
+                    _ => break,
+                }
+            }
+            Attempt::Status(status)
+        }
+        // The URL may carry a token in its query: errors are told without it.
+        Err(e) => Attempt::Failed(e.without_url().to_string()),
+    }
+}
+
+async fn action(inner: &Inner, ev: &HookEvent, name: &str) -> Attempt {
+    let Some(action) = inner.targets.actions.get(name) else {
+        return Attempt::Refused(format!("no HTTP action `{name}` is configured"));
+    };
+    // Only the arguments the action declares: the event carries more than it takes.
+    let params = action.parameters();
+    let declared = params.get("properties").and_then(Value::as_object);
+    let args: serde_json::Map<String, Value> = arguments(ev)
+        .into_iter()
+        .filter(|(k, _)| declared.is_some_and(|p| p.contains_key(k)))
+        .collect();
+    let prepared = match action.prepare(&Value::Object(args), &crate::actions::secret_from_env) {
+        Ok(p) => p,
+        Err(e) => return Attempt::Refused(e.to_string()),
+    };
+    match action.execute(&inner.targets.http, prepared).await {
+        Ok(outcome) => Attempt::Status(outcome.status),
+        Err(e) => Attempt::Failed(e.to_string()),
+    }
+}
+
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
