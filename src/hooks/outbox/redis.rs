@@ -148,7 +148,8 @@ impl Outbox for RedisOutbox {
             .key(&self.items)
             .arg(now_ms)
             .arg(now_ms.saturating_add(lease_ms))
-            .arg(max)
+            // Lua reads numbers as doubles: keep the count an integer Redis accepts.
+            .arg(max.min(1 << 20))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(err)?;
