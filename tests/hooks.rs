@@ -60,7 +60,7 @@ fn verify(header: &str, body: &[u8], secret: &str) -> bool {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    sigs.iter().any(|s| *s == expected)
+    sigs.contains(&expected)
 }
 
 #[test]

@@ -203,6 +203,9 @@ pub struct HooksOptions {
     pub clock: Arc<dyn Clock>,
 }
 
+/// An agent's hooks and when they were read.
+type Cached = (Instant, Arc<Vec<Active>>);
+
 pub(crate) struct Inner {
     pub config: HooksConfig,
     pub secrets: Vec<String>,
@@ -216,7 +219,7 @@ pub(crate) struct Inner {
     pub events: broadcast::Sender<RuntimeEvent>,
     pub clock: Arc<dyn Clock>,
     pub wake: Notify,
-    cache: Mutex<HashMap<String, (Instant, Arc<Vec<Active>>)>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 /// The running hooks of one node.

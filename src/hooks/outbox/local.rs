@@ -270,7 +270,7 @@ impl Outbox for LocalOutbox {
             .filter(|d| !d.state.is_finished())
             .cloned()
             .collect();
-        open.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        open.sort_by_key(|d| std::cmp::Reverse(d.created_ms));
         open.extend(
             index
                 .finished

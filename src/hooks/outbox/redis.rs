@@ -204,7 +204,7 @@ impl Outbox for RedisOutbox {
             .filter_map(|(_, raw)| decode(raw))
             .filter(|d| !d.state.is_finished())
             .collect();
-        open.sort_by(|a, b| b.created_ms.cmp(&a.created_ms));
+        open.sort_by_key(|d| std::cmp::Reverse(d.created_ms));
         let by_id: std::collections::HashMap<&str, &str> =
             all.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         open.extend(
