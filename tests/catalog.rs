@@ -223,6 +223,11 @@ fn config_can_override_every_field() {
             runner: Some(aios::config::RunnerKind::Sim),
             node: Some("edge-1".into()),
             memory_schema: Some(schema.clone()),
+            protocol_hooks: Some(vec![aios::context::ProtocolHook {
+                name: "n".into(),
+                on: "intent.done".into(),
+                action: "intent:ops-agent Look at {reply}".into(),
+            }]),
         },
     );
     let catalog = Catalog::from_config(&config).expect("valid config");
@@ -230,6 +235,7 @@ fn config_can_override_every_field() {
     assert_eq!(seo.name, "SearchAgent");
     assert_eq!(seo.category, Category::KnowledgeContent);
     assert_eq!(seo.role, "Search ranking");
+    assert_eq!(seo.protocol_hooks.len(), 1, "config hooks reach the spec");
     assert_eq!(seo.goals, strings(&["rank_first"]));
     assert_eq!(seo.persona_traits, strings(&["bold"]));
     assert_eq!(seo.tools, strings(&["recall"]));
