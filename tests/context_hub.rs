@@ -156,8 +156,8 @@ async fn state_survives_a_restart() {
             "billing-agent",
             ProtocolHook {
                 name: "notify-sec".into(),
-                on: "intent.received".into(),
-                action: "handoff:sec-agent".into(),
+                on: "intent.done".into(),
+                action: "intent:sec-agent Review {reply}".into(),
             },
         )
         .await
@@ -210,8 +210,8 @@ async fn bad_calls_are_clear_errors_and_are_audited() {
 
     let hook = ProtocolHook {
         name: "h".into(),
-        on: "x".into(),
-        action: "y".into(),
+        on: "intent.done".into(),
+        action: "webhook:http://127.0.0.1:9/h".into(),
     };
     rt.hub()
         .add_protocol_hook(&me, "sec-agent", hook.clone())

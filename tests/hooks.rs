@@ -722,3 +722,94 @@ fn a_pending_delivery_survives_kill_9_and_goes_out_after_restart() {
     }
     serve.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_rule_holds_a_hook_for_a_person_and_an_action_gets_the_events_fields() {
+    let server = ScriptServer::start().await;
+    server.reply(
+        "POST",
+        "/ticket",
+        Reply::new(201, "application/json").chunk("{}"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_with(
+        dir.path(),
+        vec![hook("to-ticket", "intent.done", "action:ticket")],
+    );
+    config.actions.insert(
+        "ticket".into(),
+        serde_json::from_value(serde_json::json!({
+            "description": "Open a ticket",
+            "method": "POST",
+            "url": format!("{}/ticket", server.url()),
+            "args": {
+                "type": "object",
+                "properties": {"agent_id": {"type": "string"}, "reply": {"type": "string"}},
+                "required": ["reply"]
+            }
+        }))
+        .unwrap(),
+    );
+    config.approvals.rules = vec![aios::approvals::Rule {
+        agent: "*".into(),
+        tool: "hook:to-ticket".into(),
+        args: Default::default(),
+        decision: aios::approvals::RuleDecision::Ask,
+        reason: None,
+    }];
+    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let reply = rt
+        .dispatch_and_wait(&Caller::operator("alice"), "support-agent", "Customer 7")
+        .await
+        .unwrap();
+    let approvals = rt.approvals().unwrap();
+    let waiting = wait_for("the approval", Duration::from_secs(10), async || {
+        approvals
+            .list()
+            .into_iter()
+            .find(|p| p.tool == "hook:to-ticket")
+    })
+    .await;
+    assert!(
+        waiting.preview.contains("action ticket"),
+        "{}",
+        waiting.preview
+    );
+    let d = delivery_state(&rt, "to-ticket").await.unwrap();
+    assert_eq!(d.state, "waiting");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        server.requests_to("/ticket").is_empty(),
+        "nothing is sent before the decision"
+    );
+
+    approvals
+        .decide(
+            &Caller::operator("bob"),
+            &waiting.id,
+            aios::approvals::DecisionInput {
+                approve: true,
+                reason: None,
+                arguments: None,
+                always: false,
+            },
+        )
+        .unwrap();
+    let req = wait_for("the action", Duration::from_secs(10), async || {
+        server.requests_to("/ticket").into_iter().next()
+    })
+    .await;
+    // Only the fields the action declares, taken from the event.
+    assert_eq!(
+        req.json(),
+        serde_json::json!({"agent_id": "support-agent", "reply": reply.reply})
+    );
+    let d = wait_for("delivered", Duration::from_secs(5), async || {
+        delivery_state(&rt, "to-ticket")
+            .await
+            .filter(|d| d.state == "delivered")
+    })
+    .await;
+    assert_eq!(d.status, Some(201));
+    rt.shutdown().await;
+}

@@ -61,8 +61,8 @@ async fn goal_and_context_changes_on_one_node_update_subscribers_on_another() {
             "billing-agent",
             ProtocolHook {
                 name: "on_invoice".into(),
-                on: "intent.received".into(),
-                action: "handoff:account-agent".into(),
+                on: "intent.done".into(),
+                action: "intent:account-agent Update the account: {reply}".into(),
             },
         )
         .await

@@ -156,7 +156,35 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
     });
     out.push(llm_check(config).await);
     out.push(tools_check(config));
+    out.push(hooks_check(config, &data_dir));
     out
+}
+
+/// The hooks in config and how webhooks are signed (never the secret itself): a secret
+/// named by an unset variable is a failure, since no webhook could be signed.
+fn hooks_check(config: &Config, data_dir: &std::path::Path) -> Check {
+    let in_config: usize = config
+        .agents
+        .values()
+        .map(|a| a.protocol_hooks.as_ref().map_or(0, Vec::len))
+        .sum();
+    let signing = match config.hooks.resolve_secrets() {
+        Err(e) => return check("hooks", Status::Fail, e),
+        Ok(s) if s.is_empty() => format!(
+            "webhooks signed with the generated secret in {}",
+            data_dir.join("hooks.secret").display()
+        ),
+        Ok(s) => format!("webhooks signed with {} configured secret(s)", s.len()),
+    };
+    check(
+        "hooks",
+        Status::Ok,
+        format!(
+            "{in_config} hook(s) in config (more may be added over MCP; `aios hooks` lists all); {signing}; \
+             up to {} attempts",
+            config.hooks.max_attempts
+        ),
+    )
 }
 
 /// Every agent's listed tools that stand for no tool: the agent cannot call them, and the

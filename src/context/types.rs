@@ -64,9 +64,9 @@ pub fn whoami() -> String {
 pub struct ProtocolHook {
     /// Unique per agent; `remove_protocol_hook` takes it.
     pub name: String,
-    /// The event, e.g. `intent.received`, `context.updated`.
+    /// The event, e.g. `intent.done`, `schedule:@hourly` (see `hooks::spec`).
     pub on: String,
-    /// What to do, e.g. `handoff:sec-agent` or free text for the model.
+    /// What to do, e.g. `webhook:https://…`, `intent:sec-agent Review {reply}`.
     pub action: String,
 }
 

@@ -152,6 +152,7 @@ pub(crate) async fn deliveries_for(inner: &Inner, kind: EventKind, ev: HookEvent
                 error: None,
                 latency_ms: None,
                 approved: false,
+                held_by: None,
             })
         })
         .collect()

@@ -160,6 +160,7 @@ fn delivery(
         error: None,
         latency_ms: None,
         approved: false,
+        held_by: None,
     }
 }
 

@@ -27,6 +27,7 @@ const DRAIN_MAX: usize = 100_000;
 const LEASE_MARGIN_MS: i64 = 30_000;
 
 pub(crate) async fn run(inner: Arc<Inner>, cancel: CancellationToken) {
+    release_waiting(&inner).await;
     let slots = Arc::new(Semaphore::new(inner.config.concurrency));
     let mut running = JoinSet::new();
     loop {
@@ -62,6 +63,28 @@ pub(crate) async fn run(inner: Arc<Inner>, cancel: CancellationToken) {
     // Attempts under way finish (each is bounded by hooks.timeout_ms); what was not
     // claimed stays in the outbox for the next start.
     while running.join_next().await.is_some() {}
+}
+
+/// Deliveries this node held for a person when it stopped: their approvals were denied
+/// ("restarted") when the approvals reopened, so they end the same way, on the record.
+async fn release_waiting(inner: &Inner) {
+    let open = match inner.outbox.list(0).await {
+        Ok(ds) => ds,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for hook deliveries left waiting");
+            return;
+        }
+    };
+    for mut d in open {
+        if d.state == State::Waiting && d.held_by.as_deref() == Some(inner.node.as_str()) {
+            d.state = State::Dead;
+            d.held_by = None;
+            d.error = Some(
+                "restarted while waiting for a decision; `aios hooks retry` sends it again".into(),
+            );
+            finish(inner, d, None, Instant::now()).await;
+        }
+    }
 }
 
 async fn claim(inner: &Inner, max: usize) -> Vec<Delivery> {
@@ -235,7 +258,9 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
         }
     };
     d.state = State::Waiting;
+    d.held_by = Some(inner.node.clone());
     finish(inner, d.clone(), None, Instant::now()).await;
+    d.held_by = None;
     let inner = inner.clone();
     let timeout = approvals.timeout();
     tokio::spawn(async move {

@@ -47,9 +47,13 @@ pub struct AddHookArgs {
     pub agent_id: String,
     /// A name unique among this agent's hooks, e.g. `escalate-outage`.
     pub name: String,
-    /// The event that triggers the hook, e.g. `intent.received` or `context.updated`.
+    /// The event that fires the hook: `intent.done`, `intent.failed`, `context.updated`,
+    /// `goals.changed`, `memory.broadcast`, `tool.called:<tool>`, `approval.asked` or
+    /// `schedule:<cron>` (five fields, or `@hourly`, `@daily`, …).
     pub on: String,
-    /// What the agent does then, e.g. `handoff:sec-agent` or an instruction in words.
+    /// What happens then: `webhook:<url>` (the event POSTed as signed JSON),
+    /// `action:<name>` (an HTTP action), `intent:<agent> <text, {reply} etc. filled from the
+    /// event>` or `mcp:<server>.<tool>`. A bad `on` or `action` is refused with the reason.
     pub action: String,
 }
 

@@ -339,7 +339,7 @@ pub async fn exercise_everything(client: &Client, agent: &str) {
     let hooks = ok(
         client,
         "add_protocol_hook",
-        json!({"agent_id": agent, "name": "escalate", "on": "intent.received", "action": "handoff:sec-agent"}),
+        json!({"agent_id": agent, "name": "escalate", "on": "intent.failed", "action": "intent:sec-agent Look into: {error}"}),
     )
     .await;
     assert!(

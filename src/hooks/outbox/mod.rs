@@ -79,6 +79,9 @@ pub struct Delivery {
     /// A person approved it (an `ask` rule): later attempts do not ask again.
     #[serde(default)]
     pub approved: bool,
+    /// The node whose approvals hold it while it is waiting for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -186,13 +186,17 @@ impl Outbox for RedisOutbox {
 
     async fn list(&self, finished: usize) -> Result<Vec<Delivery>, OutboxError> {
         let mut conn = self.conn.clone();
-        let done: Vec<String> = redis::cmd("ZREVRANGE")
-            .arg(&self.done)
-            .arg(0)
-            .arg(finished.saturating_sub(1))
-            .query_async(&mut conn)
-            .await
-            .map_err(err)?;
+        let done: Vec<String> = if finished == 0 {
+            Vec::new()
+        } else {
+            redis::cmd("ZREVRANGE")
+                .arg(&self.done)
+                .arg(0)
+                .arg(finished - 1)
+                .query_async(&mut conn)
+                .await
+                .map_err(err)?
+        };
         // Pending and waiting ones are those in neither finished index: read them all.
         let all: Vec<(String, String)> = redis::cmd("HGETALL")
             .arg(&self.items)
