@@ -23,7 +23,12 @@ fn base(serve: &Serve) -> String {
 
 /// What n8n's HTTP Request node sends for "Send Body: JSON" with a Bearer credential: its
 /// own User-Agent and Accept, the JSON content type and the Authorization header.
-fn n8n_post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> reqwest::RequestBuilder {
+fn n8n_post(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    body: &Value,
+) -> reqwest::RequestBuilder {
     http.post(url)
         .header("User-Agent", "n8n")
         .header(
@@ -38,8 +43,8 @@ fn n8n_post(http: &reqwest::Client, url: &str, token: &str, body: &Value) -> req
 async fn json_of(r: reqwest::Response) -> (StatusCode, Value) {
     let status = r.status();
     let text = r.text().await.unwrap();
-    let value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"));
+    let value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"));
     (status, value)
 }
 
@@ -52,10 +57,15 @@ async fn an_n8n_request_makes_an_agent_act_and_gets_the_reply() {
     let base = base(&serve);
 
     let body = json!({"agent_id": "support-agent", "text": "Customer 42 cannot log in"});
-    let r = n8n_post(&http, &format!("{base}/v1/intents?wait=true&timeout_s=60"), "tok-beta", &body)
-        .send()
-        .await
-        .unwrap();
+    let r = n8n_post(
+        &http,
+        &format!("{base}/v1/intents?wait=true&timeout_s=60"),
+        "tok-beta",
+        &body,
+    )
+    .send()
+    .await
+    .unwrap();
     let (status, done) = json_of(r).await;
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["status"], "done", "{done}");
@@ -63,7 +73,10 @@ async fn an_n8n_request_makes_an_agent_act_and_gets_the_reply() {
     assert_eq!(done["runner"], "sim");
     let reply = done["reply"].as_str().expect("a reply");
     assert!(reply.contains("Customer 42 cannot log in"), "{reply}");
-    assert!(done["context_version"].as_u64().is_some_and(|v| v >= 1), "{done}");
+    assert!(
+        done["context_version"].as_u64().is_some_and(|v| v >= 1),
+        "{done}"
+    );
     assert!(done["completion_tokens"].as_u64().is_some(), "{done}");
     let id = done["intent_id"].as_str().unwrap().to_string();
 
@@ -81,9 +94,14 @@ async fn an_n8n_request_makes_an_agent_act_and_gets_the_reply() {
     assert_eq!(view["trace_id"], done["trace_id"]);
 
     // Without wait: 202 at once, with where to poll; polling ends in done.
-    let r = n8n_post(&http, &format!("{base}/v1/intents"), "tok-alpha", &json!({
-        "agent_id": "billing-agent", "text": "Invoice ACME for March", "trace_id": "trace-n8n-1"
-    }))
+    let r = n8n_post(
+        &http,
+        &format!("{base}/v1/intents"),
+        "tok-alpha",
+        &json!({
+            "agent_id": "billing-agent", "text": "Invoice ACME for March", "trace_id": "trace-n8n-1"
+        }),
+    )
     .send()
     .await
     .unwrap();
@@ -124,7 +142,12 @@ async fn every_route_needs_the_token_and_bad_input_gets_a_json_error() {
     let base = base(&serve);
     let good = json!({"agent_id": "ops-agent", "text": "Check the disks"});
 
-    for path in ["/v1/intents", "/v1/intents/x", "/v1/events", "/v1/openapi.json"] {
+    for path in [
+        "/v1/intents",
+        "/v1/intents/x",
+        "/v1/events",
+        "/v1/openapi.json",
+    ] {
         for token in [None, Some("tok-gamma")] {
             let mut r = if path == "/v1/intents" {
                 http.post(format!("{base}{path}"))
@@ -156,31 +179,113 @@ async fn every_route_needs_the_token_and_bad_input_gets_a_json_error() {
             .send()
     };
     let cases: Vec<(&str, &str, String, StatusCode, &str)> = vec![
-        ("", "application/json", json!({"agent_id": "nobody-agent", "text": "hi"}).to_string(), StatusCode::NOT_FOUND, "unknown agent `nobody-agent`"),
-        ("", "application/json", "{\"agent_id\": \"ops-agent\", \"text\": ".into(), StatusCode::BAD_REQUEST, "not an intent"),
-        ("", "application/json", json!({"agent_id": "ops-agent"}).to_string(), StatusCode::BAD_REQUEST, "missing field `text`"),
-        ("", "application/json", json!({"agent_id": "ops-agent", "text": "hi", "wait": true}).to_string(), StatusCode::BAD_REQUEST, "unknown field `wait`"),
-        ("", "application/json", json!({"agent_id": "ops-agent", "text": 7}).to_string(), StatusCode::BAD_REQUEST, "invalid type"),
-        ("", "application/json", json!({"agent_id": "ops-agent", "text": "   "}).to_string(), StatusCode::BAD_REQUEST, "empty"),
-        ("", "application/json", json!({"agent_id": "ops-agent", "text": "x".repeat(70_000)}).to_string(), StatusCode::PAYLOAD_TOO_LARGE, "limit is 65536"),
-        ("", "application/json", "x".repeat(500_000), StatusCode::PAYLOAD_TOO_LARGE, "over 409600 bytes"),
-        ("", "text/plain", good.to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type: application/json"),
-        ("", "application/json", json!({"agent_id": "ops-agent", "text": "hi", "trace_id": "a b"}).to_string(), StatusCode::BAD_REQUEST, "trace_id"),
-        ("?wait=true&timeout_s=0", "application/json", good.to_string(), StatusCode::BAD_REQUEST, "timeout_s must be between 1 and 300"),
-        ("?wait=maybe", "application/json", good.to_string(), StatusCode::BAD_REQUEST, "bad query"),
+        (
+            "",
+            "application/json",
+            json!({"agent_id": "nobody-agent", "text": "hi"}).to_string(),
+            StatusCode::NOT_FOUND,
+            "unknown agent `nobody-agent`",
+        ),
+        (
+            "",
+            "application/json",
+            "{\"agent_id\": \"ops-agent\", \"text\": ".into(),
+            StatusCode::BAD_REQUEST,
+            "not an intent",
+        ),
+        (
+            "",
+            "application/json",
+            json!({"agent_id": "ops-agent"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "missing field `text`",
+        ),
+        (
+            "",
+            "application/json",
+            json!({"agent_id": "ops-agent", "text": "hi", "wait": true}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown field `wait`",
+        ),
+        (
+            "",
+            "application/json",
+            json!({"agent_id": "ops-agent", "text": 7}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid type",
+        ),
+        (
+            "",
+            "application/json",
+            json!({"agent_id": "ops-agent", "text": "   "}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "empty",
+        ),
+        (
+            "",
+            "application/json",
+            json!({"agent_id": "ops-agent", "text": "x".repeat(70_000)}).to_string(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "limit is 65536",
+        ),
+        (
+            "",
+            "application/json",
+            "x".repeat(500_000),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "over 409600 bytes",
+        ),
+        (
+            "",
+            "text/plain",
+            good.to_string(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type: application/json",
+        ),
+        (
+            "",
+            "application/json",
+            json!({"agent_id": "ops-agent", "text": "hi", "trace_id": "a b"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "trace_id",
+        ),
+        (
+            "?wait=true&timeout_s=0",
+            "application/json",
+            good.to_string(),
+            StatusCode::BAD_REQUEST,
+            "timeout_s must be between 1 and 300",
+        ),
+        (
+            "?wait=maybe",
+            "application/json",
+            good.to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad query",
+        ),
     ];
     for (query, content_type, body, want, says) in cases {
         let (status, answer) = json_of(post(query, content_type, body).await.unwrap()).await;
         assert_eq!(status, want, "{query} {content_type}: {answer}");
-        let error = answer["error"].as_str().unwrap_or_else(|| panic!("{answer}"));
+        let error = answer["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"));
         assert!(error.contains(says), "wanted `{says}` in: {error}");
     }
 
     for (path, says) in [
         ("/v1/intents/0193-none", "no intent `0193-none`"),
-        ("/v1/events?agent_id=nobody-agent", "unknown agent `nobody-agent`"),
+        (
+            "/v1/events?agent_id=nobody-agent",
+            "unknown agent `nobody-agent`",
+        ),
     ] {
-        let r = http.get(format!("{base}{path}")).bearer_auth("tok-alpha").send().await.unwrap();
+        let r = http
+            .get(format!("{base}{path}"))
+            .bearer_auth("tok-alpha")
+            .send()
+            .await
+            .unwrap();
         let (status, answer) = json_of(r).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
@@ -244,9 +349,14 @@ async fn the_event_stream_carries_a_dispatched_intents_outcome() {
     );
     // Another agent's intent first: filtered out of this stream.
     for agent in ["seo-agent", "ops-agent"] {
-        let r = n8n_post(&http, &format!("{base}/v1/intents"), "tok-alpha", &json!({
-            "agent_id": agent, "text": "Rotate the logs"
-        }))
+        let r = n8n_post(
+            &http,
+            &format!("{base}/v1/intents"),
+            "tok-alpha",
+            &json!({
+                "agent_id": agent, "text": "Rotate the logs"
+            }),
+        )
         .send()
         .await
         .unwrap();
@@ -299,13 +409,24 @@ async fn the_openapi_document_describes_exactly_what_is_served() {
         .send()
         .await
         .unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let (status, doc) = json_of(r).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(doc, serde_json::from_str::<Value>(aios::api::OPENAPI).unwrap());
+    assert_eq!(
+        doc,
+        serde_json::from_str::<Value>(aios::api::OPENAPI).unwrap()
+    );
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(check_refs(&doc, &doc) > 5);
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert_eq!(doc["security"][0]["bearer"], json!([]));
 
     let paths = doc["paths"].as_object().unwrap();
@@ -316,13 +437,21 @@ async fn the_openapi_document_describes_exactly_what_is_served() {
     assert_eq!(documented, served, "documented vs served paths");
 
     // A real intent, for the `{id}` path.
-    let r = n8n_post(&http, &format!("{base}/v1/intents"), "tok-alpha", &json!({
-        "agent_id": "ops-agent", "text": "hello"
-    }))
+    let r = n8n_post(
+        &http,
+        &format!("{base}/v1/intents"),
+        "tok-alpha",
+        &json!({
+            "agent_id": "ops-agent", "text": "hello"
+        }),
+    )
     .send()
     .await
     .unwrap();
-    let id = json_of(r).await.1["intent_id"].as_str().unwrap().to_string();
+    let id = json_of(r).await.1["intent_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     for (path, item) in paths {
         let ops = item.as_object().unwrap();
@@ -351,7 +480,10 @@ async fn the_openapi_document_describes_exactly_what_is_served() {
                     "{method} {path} is documented but answers {status}"
                 );
                 let documented = ops[method]["responses"].get(status.as_str()).is_some();
-                assert!(documented, "{method} {path} answers {status}, not documented");
+                assert!(
+                    documented,
+                    "{method} {path} answers {status}, not documented"
+                );
             } else {
                 assert_eq!(
                     status,

@@ -24,7 +24,10 @@ fn read(path: &str) -> String {
 /// pointed at `base`, through the same parser and checks `aios` runs at start.
 fn load_preset(path: &str, service_url: &str, base: &str) -> aios::config::Config {
     let text = read(path);
-    assert!(text.contains(service_url), "{path} does not use {service_url}");
+    assert!(
+        text.contains(service_url),
+        "{path} does not use {service_url}"
+    );
     aios::config::parse_str(&text.replace(service_url, base), path, &[])
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -72,7 +75,9 @@ async fn run(
     args: Value,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Recorded {
-    let action = actions.get(name).unwrap_or_else(|| panic!("no action {name}"));
+    let action = actions
+        .get(name)
+        .unwrap_or_else(|| panic!("no action {name}"));
     let before = server.requests().len();
     let prepared = action
         .prepare(&args, lookup)
@@ -115,8 +120,14 @@ async fn erpnext_preset_sends_what_the_frappe_rest_api_takes() {
         assert!(tools("account-agent").contains(&a.to_string()), "{a}");
     }
     // The invoice asks a person first.
-    assert!(config.approvals.rules.iter().any(|r| r.tool == "erpnext_create_invoice"
-        && r.decision == aios::approvals::RuleDecision::Ask));
+    assert!(
+        config
+            .approvals
+            .rules
+            .iter()
+            .any(|r| r.tool == "erpnext_create_invoice"
+                && r.decision == aios::approvals::RuleDecision::Ask)
+    );
 
     // Frappe answers a created document as {"data": {...}} (200), an update likewise.
     let created = |doc: Value| Reply::json(200, &json!({ "data": doc }));
@@ -146,7 +157,10 @@ async fn erpnext_preset_sends_what_the_frappe_rest_api_takes() {
         &lookup,
     )
     .await;
-    assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/api/resource/Sales%20Invoice"));
+    assert_eq!(
+        (got.method.as_str(), got.path.as_str()),
+        ("POST", "/api/resource/Sales%20Invoice")
+    );
     assert_eq!(header(&got, "authorization"), Some("token k3y:s3cret"));
     assert_eq!(header(&got, "content-type"), Some("application/json"));
     // No `doctype` in the body (the URL names it); the optional remarks left out.
@@ -165,7 +179,10 @@ async fn erpnext_preset_sends_what_the_frappe_rest_api_takes() {
         &lookup,
     )
     .await;
-    assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/api/resource/Contact"));
+    assert_eq!(
+        (got.method.as_str(), got.path.as_str()),
+        ("POST", "/api/resource/Contact")
+    );
     assert_eq!(header(&got, "authorization"), Some("token k3y:s3cret"));
     assert_eq!(
         got.json(),
@@ -184,7 +201,10 @@ async fn erpnext_preset_sends_what_the_frappe_rest_api_takes() {
     )
     .await;
     assert_eq!(got.method, "PUT");
-    assert_eq!(percent_decode(&got.path), "/api/resource/Contact/Jane Doe-ACME Corp");
+    assert_eq!(
+        percent_decode(&got.path),
+        "/api/resource/Contact/Jane Doe-ACME Corp"
+    );
     assert_eq!(got.json(), json!({"designation": "CFO"}));
 }
 
@@ -209,7 +229,10 @@ async fn suitedash_preset_sends_what_the_secure_api_takes() {
         Reply::json(201, &json!({"success": true, "data": {"uid": "c-1"}})),
     );
     let lookup = secrets(&[
-        ("SUITEDASH_PUBLIC_ID", "00000000-0000-0000-0000-000000000001"),
+        (
+            "SUITEDASH_PUBLIC_ID",
+            "00000000-0000-0000-0000-000000000001",
+        ),
         ("SUITEDASH_SECRET_KEY", "sd-secret"),
     ]);
     let both_keys = |got: &Recorded| {
@@ -230,7 +253,10 @@ async fn suitedash_preset_sends_what_the_secure_api_takes() {
         &lookup,
     )
     .await;
-    assert_eq!((got.method.as_str(), got.path.as_str()), ("POST", "/secure-api/contact"));
+    assert_eq!(
+        (got.method.as_str(), got.path.as_str()),
+        ("POST", "/secure-api/contact")
+    );
     both_keys(&got);
     assert_eq!(
         got.json(),
@@ -238,10 +264,10 @@ async fn suitedash_preset_sends_what_the_secure_api_takes() {
                "role": "Lead"})
     );
     // A role SuiteDash does not have is refused before anything is sent.
-    let bad = actions
-        .get("suitedash_create_contact")
-        .unwrap()
-        .prepare(&json!({"first_name": "J", "last_name": "D", "role": "Customer"}), &lookup);
+    let bad = actions.get("suitedash_create_contact").unwrap().prepare(
+        &json!({"first_name": "J", "last_name": "D", "role": "Customer"}),
+        &lookup,
+    );
     assert!(bad.is_err());
 
     for (name, method, args, body) in [
@@ -308,7 +334,10 @@ fn signature(t: i64, body: &[u8], secrets: &[&str]) -> String {
     message.extend_from_slice(body);
     let mut header = format!("t={t}");
     for s in secrets {
-        header.push_str(&format!(",v1={}", hex::encode(hmac_sha256(s.as_bytes(), &message))));
+        header.push_str(&format!(
+            ",v1={}",
+            hex::encode(hmac_sha256(s.as_bytes(), &message))
+        ));
     }
     header
 }
@@ -338,9 +367,17 @@ fn the_n8n_workflow_has_the_shape_n8n_imports() {
     let nodes = wf["nodes"].as_array().unwrap();
     let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
     for n in nodes {
-        assert!(n["type"].as_str().unwrap().starts_with("n8n-nodes-base."), "{n}");
+        assert!(
+            n["type"].as_str().unwrap().starts_with("n8n-nodes-base."),
+            "{n}"
+        );
         assert!(n["typeVersion"].is_number(), "{}", n["name"]);
-        assert_eq!(n["position"].as_array().map(Vec::len), Some(2), "{}", n["name"]);
+        assert_eq!(
+            n["position"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            n["name"]
+        );
         assert!(n["parameters"].is_object(), "{}", n["name"]);
     }
 
@@ -349,22 +386,38 @@ fn the_n8n_workflow_has_the_shape_n8n_imports() {
     let hook = hook[0];
     assert_eq!(hook["parameters"]["httpMethod"], "POST");
     assert_eq!(hook["parameters"]["path"], "aios-events");
-    assert_eq!(hook["parameters"]["options"]["rawBody"], true, "the HMAC needs the raw body");
+    assert_eq!(
+        hook["parameters"]["options"]["rawBody"], true,
+        "the HMAC needs the raw body"
+    );
     assert_eq!(hook["parameters"]["responseMode"], "responseNode");
 
     let send = node(&wf, "n8n-nodes-base.httpRequest");
     assert_eq!(send.len(), 1);
     let send = send[0];
     assert_eq!(send["parameters"]["method"], "POST");
-    assert!(send["parameters"]["url"].as_str().unwrap().ends_with("/v1/intents"));
+    assert!(
+        send["parameters"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/v1/intents")
+    );
     assert_eq!(send["parameters"]["genericAuthType"], "httpBearerAuth");
-    assert!(send["parameters"]["jsonBody"].as_str().unwrap().contains("$json.intent"));
+    assert!(
+        send["parameters"]["jsonBody"]
+            .as_str()
+            .unwrap()
+            .contains("$json.intent")
+    );
 
     // Every connection joins two existing nodes, and the webhook reaches the HTTP request.
     let connections = wf["connections"].as_object().unwrap();
     let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (from, outs) in connections {
-        assert!(names.contains(&from.as_str()), "connection from unknown {from}");
+        assert!(
+            names.contains(&from.as_str()),
+            "connection from unknown {from}"
+        );
         for output in outs["main"].as_array().unwrap() {
             for link in output.as_array().unwrap() {
                 let to = link["node"].as_str().unwrap();
@@ -379,15 +432,29 @@ fn the_n8n_workflow_has_the_shape_n8n_imports() {
         assert!(!path.contains(to), "a cycle at {to}");
         path.push(to);
     }
-    assert_eq!(path.last(), send["name"].as_str().as_ref(), "webhook path: {path:?}");
+    assert_eq!(
+        path.last(),
+        send["name"].as_str().as_ref(),
+        "webhook path: {path:?}"
+    );
     let code = node(&wf, "n8n-nodes-base.code");
-    assert!(path.contains(&code[0]["name"].as_str().unwrap()), "the check runs first");
+    assert!(
+        path.contains(&code[0]["name"].as_str().unwrap()),
+        "the check runs first"
+    );
     // The failed check has its own answer (401), so aios retries and shows the failure.
     let refuse = nodes
         .iter()
-        .find(|n| n["type"] == "n8n-nodes-base.respondToWebhook" && n["parameters"]["options"]["responseCode"] == 401)
+        .find(|n| {
+            n["type"] == "n8n-nodes-base.respondToWebhook"
+                && n["parameters"]["options"]["responseCode"] == 401
+        })
         .expect("a 401 answer");
-    assert!(next.values().flatten().any(|to| *to == refuse["name"].as_str().unwrap()));
+    assert!(
+        next.values()
+            .flatten()
+            .any(|to| *to == refuse["name"].as_str().unwrap())
+    );
 }
 
 /// Runs the Code node's JavaScript as n8n does (an async function body, `this.helpers`,
@@ -449,15 +516,83 @@ fn the_n8n_code_node_accepts_only_aios_signed_deliveries() {
         })
     };
     let cases = [
-        ("valid", request(signature(now, body.as_bytes(), &[secret]), &body, "dlv-0001"), true),
-        ("redelivered", request(signature(now, body.as_bytes(), &[secret]), &body, "dlv-0001"), true),
-        ("rotating: old and new secret", request(signature(now, body.as_bytes(), &["whsec-old", secret]), &body, "dlv-0001"), true),
-        ("tampered body", request(signature(now, body.as_bytes(), &[secret]), &tampered, "dlv-0001"), false),
-        ("wrong secret", request(signature(now, body.as_bytes(), &["whsec-guess"]), &body, "dlv-0001"), false),
-        ("stale t", request(signature(now - 301, body.as_bytes(), &[secret]), &body, "dlv-0001"), false),
-        ("future t", request(signature(now + 301, body.as_bytes(), &[secret]), &body, "dlv-0001"), false),
-        ("no signature", request(String::new(), &body, "dlv-0001"), false),
-        ("delivery header differs", request(signature(now, body.as_bytes(), &[secret]), &body, "dlv-9999"), false),
+        (
+            "valid",
+            request(
+                signature(now, body.as_bytes(), &[secret]),
+                &body,
+                "dlv-0001",
+            ),
+            true,
+        ),
+        (
+            "redelivered",
+            request(
+                signature(now, body.as_bytes(), &[secret]),
+                &body,
+                "dlv-0001",
+            ),
+            true,
+        ),
+        (
+            "rotating: old and new secret",
+            request(
+                signature(now, body.as_bytes(), &["whsec-old", secret]),
+                &body,
+                "dlv-0001",
+            ),
+            true,
+        ),
+        (
+            "tampered body",
+            request(
+                signature(now, body.as_bytes(), &[secret]),
+                &tampered,
+                "dlv-0001",
+            ),
+            false,
+        ),
+        (
+            "wrong secret",
+            request(
+                signature(now, body.as_bytes(), &["whsec-guess"]),
+                &body,
+                "dlv-0001",
+            ),
+            false,
+        ),
+        (
+            "stale t",
+            request(
+                signature(now - 301, body.as_bytes(), &[secret]),
+                &body,
+                "dlv-0001",
+            ),
+            false,
+        ),
+        (
+            "future t",
+            request(
+                signature(now + 301, body.as_bytes(), &[secret]),
+                &body,
+                "dlv-0001",
+            ),
+            false,
+        ),
+        (
+            "no signature",
+            request(String::new(), &body, "dlv-0001"),
+            false,
+        ),
+        (
+            "delivery header differs",
+            request(
+                signature(now, body.as_bytes(), &[secret]),
+                &body,
+                "dlv-9999",
+            ),
+            false,
+        ),
     ];
     let input = json!({
         "code": code,
@@ -479,7 +614,11 @@ fn the_n8n_code_node_accepts_only_aios_signed_deliveries() {
         .write_all(input.to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "node: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let runs: Vec<Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -490,7 +629,10 @@ fn the_n8n_code_node_accepts_only_aios_signed_deliveries() {
         let item = &run[0];
         assert_eq!(item["verified"], *accepted, "{what}: {item}");
         if !accepted {
-            assert!(!item["reason"].as_str().unwrap().is_empty(), "{what}: no reason");
+            assert!(
+                !item["reason"].as_str().unwrap().is_empty(),
+                "{what}: no reason"
+            );
         }
     }
     // The first delivery acts; the same delivery again is acknowledged but not acted on.
@@ -501,8 +643,18 @@ fn the_n8n_code_node_accepts_only_aios_signed_deliveries() {
     assert_eq!(intent["agent_id"], "account-agent");
     assert_eq!(intent["parent_id"], "0193c3a0-7b7e-7a8e-9f00-000000000001");
     assert_eq!(intent["trace_id"], "trace-1");
-    assert!(intent["text"].as_str().unwrap().contains("Reset the password for customer 42"));
-    assert_eq!(runs[5][0]["reason"].as_str().map(|r| r.starts_with("stale")), Some(true));
+    assert!(
+        intent["text"]
+            .as_str()
+            .unwrap()
+            .contains("Reset the password for customer 42")
+    );
+    assert_eq!(
+        runs[5][0]["reason"]
+            .as_str()
+            .map(|r| r.starts_with("stale")),
+        Some(true)
+    );
 
     // No secret configured in n8n: nothing is accepted.
     let input = json!({"code": code, "env": {}, "requests": [cases[0].1.clone()]});
@@ -522,18 +674,25 @@ fn the_n8n_code_node_accepts_only_aios_signed_deliveries() {
     let out = child.wait_with_output().unwrap();
     let run: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(run[0]["verified"], false);
-    assert!(run[0]["reason"].as_str().unwrap().contains("AIOS_HOOKS_SECRET"));
+    assert!(
+        run[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("AIOS_HOOKS_SECRET")
+    );
 }
 
 /// Base64 (RFC 4648, with padding) for the raw body n8n hands the Code node.
 mod base64_encode {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
             for i in 0..4 {
                 if i <= chunk.len() {
                     out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);

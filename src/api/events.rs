@@ -119,7 +119,10 @@ mod tests {
             tx.send(ev(agent)).unwrap();
         }
         let first = format!("{:?}", stream.next().await.unwrap().unwrap());
-        assert!(first.contains(LAGGED) && first.contains("dropped"), "{first}");
+        assert!(
+            first.contains(LAGGED) && first.contains("dropped"),
+            "{first}"
+        );
         // seo-agent's event is filtered out; ops-agent's comes through, named.
         let second = format!("{:?}", stream.next().await.unwrap().unwrap());
         assert!(second.contains("intent_failed"), "{second}");

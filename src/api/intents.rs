@@ -207,9 +207,7 @@ fn refused(e: RuntimeError, text: &str) -> ApiError {
                 format!("the intent could not be queued: {reason}"),
             ),
         },
-        RuntimeError::ShuttingDown => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-        }
+        RuntimeError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         other => {
             tracing::error!(error = %other, "an API dispatch failed");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
@@ -297,10 +295,7 @@ mod tests {
         let big = RuntimeError::Rejected("too long".into());
         assert_eq!(refused(big, &long).status, StatusCode::PAYLOAD_TOO_LARGE);
         let bus = RuntimeError::Rejected("redis down".into());
-        assert_eq!(
-            refused(bus, "hi").status,
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+        assert_eq!(refused(bus, "hi").status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             refused(RuntimeError::ShuttingDown, "hi").status,
             StatusCode::SERVICE_UNAVAILABLE

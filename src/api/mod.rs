@@ -69,7 +69,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     });
     PATHS
         .iter()
-        .fold(Router::new(), |router, path| router.route(path, handler(path)))
+        .fold(Router::new(), |router, path| {
+            router.route(path, handler(path))
+        })
         .with_state(api)
 }
 

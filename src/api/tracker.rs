@@ -242,20 +242,20 @@ impl Tracker {
                     e.status = IntentStatus::Running;
                 }
             }
-            RuntimeEvent::Status { agent_id, status } => {
-                // An agent works through its queue in order, one intent at a time: when it
-                // starts to work, it works on its oldest queued intent.
-                if !matches!(status, AgentStatus::Idle | AgentStatus::Error) {
-                    let oldest = t.order.iter().find(|id| {
-                        t.entries.get(*id).is_some_and(|e| {
-                            e.agent_id == *agent_id && e.status == IntentStatus::Queued
-                        })
-                    });
-                    if let Some(id) = oldest.cloned()
-                        && let Some(e) = t.entries.get_mut(&id)
-                    {
-                        e.status = IntentStatus::Running;
-                    }
+            // An agent works through its queue in order, one intent at a time: when it
+            // starts to work, it works on its oldest queued intent.
+            RuntimeEvent::Status { agent_id, status }
+                if !matches!(status, AgentStatus::Idle | AgentStatus::Error) =>
+            {
+                let oldest = t.order.iter().find(|id| {
+                    t.entries.get(*id).is_some_and(|e| {
+                        e.agent_id == *agent_id && e.status == IntentStatus::Queued
+                    })
+                });
+                if let Some(id) = oldest.cloned()
+                    && let Some(e) = t.entries.get_mut(&id)
+                {
+                    e.status = IntentStatus::Running;
                 }
             }
             RuntimeEvent::IntentDone {
