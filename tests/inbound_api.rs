@@ -495,3 +495,62 @@ async fn the_openapi_document_describes_exactly_what_is_served() {
     }
     serve.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_runs_out_answers_202_with_the_status_so_far() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // A slow sim runner: its reply takes seconds, longer than the 1 s wait.
+    let serve = Serve::start(
+        tmp.path(),
+        &data,
+        &[TOKENS, ("AIOS_LLM_SIM_TOKENS_PER_SECOND", "20")],
+    );
+    let http = reqwest::Client::new();
+    let base = base(&serve);
+
+    let started = Instant::now();
+    let r = n8n_post(
+        &http,
+        &format!("{base}/v1/intents?wait=true&timeout_s=1"),
+        "tok-alpha",
+        &json!({"agent_id": "sop-agent", "text": "Write the onboarding SOP"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    let (status, so_far) = json_of(r).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{so_far}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        so_far["status"] == "queued" || so_far["status"] == "running",
+        "{so_far}"
+    );
+    assert!(so_far["reply"].is_null());
+
+    // Polling sees it run, then finish.
+    let url = format!("{base}{}", so_far["status_url"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let r = http
+            .get(&url)
+            .bearer_auth("tok-alpha")
+            .send()
+            .await
+            .unwrap();
+        let (_, view) = json_of(r).await;
+        let s = view["status"].as_str().unwrap().to_string();
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
+        if s == "done" {
+            assert!(view["finished_at"].is_string());
+            break;
+        }
+        assert!(Instant::now() < deadline, "never done: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen.contains(&"running".to_string()), "{seen:?}");
+    serve.stop();
+}
