@@ -18,6 +18,8 @@
 //!   through which other invocations reach the owner.
 //! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
 //!   the owner's `mcp.sock`, and Streamable HTTP with Origin checks, tokens and OIDC.
+//! - [`api`]: the inbound HTTP API beside `/mcp`: `POST /v1/intents`, intent status, runtime
+//!   events as SSE, and its OpenAPI document.
 //! - [`actions`]: HTTP actions (`[actions.<name>]`): argument checks, the exact request with
 //!   its secret-masked preview, and sending it with a timeout, retries and a response cap.
 //! - [`mcp_client`]: outside MCP servers (`[mcp_servers.<name>]`, stdio or Streamable HTTP)
@@ -37,6 +39,7 @@
 
 pub mod actions;
 pub mod agent;
+pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod bus;

@@ -243,11 +243,13 @@ fn compose_runs_the_whole_stack_with_healthchecks_ports_and_volumes() {
         );
     }
 
-    // Only Keycloak waits for a profile; the rest starts with `docker compose up -d`.
+    // Only Keycloak and n8n wait for a profile; the rest starts with `docker compose up -d`.
     for name in &services {
         let profiles = &service(&c, name)["profiles"];
         if *name == "keycloak" {
             assert_eq!(profiles, &serde_json::json!(["auth"]));
+        } else if *name == "n8n" {
+            assert_eq!(profiles, &serde_json::json!(["automation"]));
         } else {
             assert!(profiles.is_null(), "{name} is behind a profile: {profiles}");
         }

@@ -32,6 +32,12 @@ pub fn caller_of(ctx: &RequestContext<RoleServer>) -> Caller {
 /// `mcp:<name>[@<subject>]`, keeping only characters that are safe in a log line and on a
 /// terminal (the name is chosen by the client, so it is untrusted).
 pub fn caller_name(client: &str, subject: Option<&str>) -> String {
+    caller_name_via("mcp", client, subject)
+}
+
+/// `<via>:<name>[@<subject>]`, cleaned as [`caller_name`]: the same shape for every door a
+/// remote client comes through (`mcp`, `http` for the inbound API).
+pub fn caller_name_via(via: &str, client: &str, subject: Option<&str>) -> String {
     let name = clean(client);
     let name = if name.is_empty() {
         "unnamed-client".to_string()
@@ -39,8 +45,8 @@ pub fn caller_name(client: &str, subject: Option<&str>) -> String {
         name
     };
     match subject.map(clean).filter(|s| !s.is_empty()) {
-        Some(s) => format!("mcp:{name}@{s}"),
-        None => format!("mcp:{name}"),
+        Some(s) => format!("{via}:{name}@{s}"),
+        None => format!("{via}:{name}"),
     }
 }
 
@@ -64,5 +70,6 @@ mod tests {
         assert_eq!(caller_name("", None), "mcp:unnamed-client");
         assert_eq!(caller_name("ide", Some("alice")), "mcp:ide@alice");
         assert_eq!(caller_name(&"x".repeat(500), None).len(), 4 + MAX_NAME);
+        assert_eq!(caller_name_via("http", "n8n", Some("bob")), "http:n8n@bob");
     }
 }

@@ -6,7 +6,8 @@
 //! token configured, a loopback bind requires the generated one in `<data dir>/mcp.token`
 //! unless `mcp.loopback_without_auth`. With OIDC, the OAuth protected-resource metadata
 //! (RFC 9728) is served at `/.well-known/oauth-protected-resource[/mcp]` and named in the
-//! challenge.
+//! challenge. The inbound HTTP API (`crate::api`, `/v1/...`) is mounted here too: same
+//! Origin check, same tokens, its own JSON answers.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -208,6 +209,7 @@ pub async fn serve_http(
         rmcp_config = rmcp_config.disable_allowed_hosts();
     }
     let max_sessions = config.max_sessions.max(1) as usize;
+    let runtime = mcp.runtime().clone();
     let service: StreamableHttpService<AiosMcp, BoundedSessions> = StreamableHttpService::new(
         move || Ok(mcp.connection()),
         Arc::new(BoundedSessions::new(max_sessions)),
@@ -222,6 +224,8 @@ pub async fn serve_http(
         .nest_service(MCP_PATH, service)
         .route(METADATA_PATH, get(metadata))
         .route(&format!("{METADATA_PATH}{MCP_PATH}"), get(metadata))
+        // The inbound HTTP API (`/v1/...`) shares the listener, the guard and the tokens.
+        .merge(crate::api::router(runtime, cancel.child_token()))
         .layer(from_fn_with_state(guard.clone(), check))
         .with_state(guard);
     let listener = without_nagle(listener);
@@ -273,7 +277,8 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
             .into_response();
     }
     let on_mcp = request.uri().path().starts_with(MCP_PATH);
-    if let (Some(o), true, &Method::OPTIONS) = (&origin, on_mcp, request.method()) {
+    let on_api = request.uri().path().starts_with(crate::api::PREFIX);
+    if let (Some(o), true, &Method::OPTIONS) = (&origin, on_mcp || on_api, request.method()) {
         // A browser asks before it sends Authorization: the preflight carries no token.
         let mut response = StatusCode::NO_CONTENT.into_response();
         origin::preflight_headers(response.headers_mut(), o);
@@ -281,6 +286,11 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
     }
     let mut response = if on_mcp {
         guarded(&guard, request, next).await
+    } else if on_api {
+        match authenticate(&guard, request).await {
+            Ok(request) => next.run(request).await,
+            Err(refused) => refused,
+        }
     } else {
         next.run(request).await
     };
@@ -290,8 +300,9 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
     response
 }
 
-/// `/mcp`: the token, then what rmcp answers in ways clients cannot use.
-async fn guarded(guard: &Guard, mut request: Request, next: Next) -> Response {
+/// The bearer token (static or OIDC); an OIDC subject goes into the request's extensions,
+/// for the audit record's caller.
+async fn authenticate(guard: &Guard, mut request: Request) -> Result<Request, Response> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -301,8 +312,17 @@ async fn guarded(guard: &Guard, mut request: Request, next: Next) -> Response {
             request.extensions_mut().insert(AuthSubject(subject));
         }
         Ok(None) => {}
-        Err(refusal) => return unauthorized(guard, request.headers(), &refusal),
+        Err(refusal) => return Err(unauthorized(guard, request.headers(), &refusal)),
     }
+    Ok(request)
+}
+
+/// `/mcp`: the token, then what rmcp answers in ways clients cannot use.
+async fn guarded(guard: &Guard, request: Request, next: Next) -> Response {
+    let request = match authenticate(guard, request).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     if request.method() != Method::POST {
         return next.run(request).await;
     }

@@ -31,7 +31,7 @@ pub mod token;
 mod tools;
 mod updates;
 
-pub use caller::caller_name;
+pub use caller::{AuthSubject, caller_name, caller_name_via};
 pub use http::{Access, HttpServer, McpHttpError, serve_http};
 pub use limits::Limits;
 pub use oidc::{OidcError, OidcVerifier};
