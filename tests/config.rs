@@ -527,3 +527,22 @@ fn redaction_patterns_only_add() {
         Some("[REDACTED]")
     );
 }
+
+#[test]
+fn hook_secrets_come_from_a_list_variable_and_an_empty_one_is_none() {
+    let c = parse("", &[("AIOS_HOOKS_SECRET", "")]).unwrap();
+    assert!(c.hooks.secret.is_empty(), "{:?}", c.hooks.secret);
+    let c = parse("", &[("AIOS_HOOKS_SECRET", "old,new")]).unwrap();
+    assert_eq!(c.hooks.secret, vec!["old".to_string(), "new".to_string()]);
+    let c = parse(
+        "[hooks]\nsecret = \"env:HOOK_KEY\"\ntimezone = \"UTC\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.hooks.secret, vec!["env:HOOK_KEY".to_string()]);
+    assert_eq!(c.hooks.timezone, aios::hooks::schedule::Zone::Utc);
+    let e = parse_err("[hooks]\nmax_attempts = 0\n", &[]);
+    assert!(e.contains("hooks.max_attempts"), "{e}");
+    let e = parse_err("[hooks]\ntimezone = \"Mars\"\n", &[]);
+    assert!(e.contains("hooks.timezone"), "{e}");
+}

@@ -101,6 +101,8 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     Ok(match OneOrMany::deserialize(d)? {
         OneOrMany::One(s) if s.is_empty() => Vec::new(),
         OneOrMany::One(s) => vec![s],
-        OneOrMany::Many(v) => v,
+        // An empty variable (`AIOS_HOOKS_SECRET=` from compose) is no secret, not an
+        // empty one.
+        OneOrMany::Many(v) => v.into_iter().filter(|s| !s.is_empty()).collect(),
     })
 }

@@ -113,8 +113,9 @@ async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Durat
             }
             Attempt::Status(status)
         }
-        // The URL may carry a token in its query: errors are told without it.
-        Err(e) => Attempt::Failed(e.without_url().to_string()),
+        // The URL may carry a token in its query: errors are told without it, with their
+        // cause ("connection refused"), which reqwest keeps in the source chain.
+        Err(e) => Attempt::Failed(with_causes(&e.without_url())),
     }
 }
 
@@ -137,6 +138,20 @@ async fn action(inner: &Inner, ev: &HookEvent, name: &str) -> Attempt {
         Ok(outcome) => Attempt::Status(outcome.status),
         Err(e) => Attempt::Failed(e.to_string()),
     }
+}
+
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn short(v: &Value) -> String {
