@@ -24,6 +24,22 @@ fn start(cwd: &Path, data: &Path) -> (Killed, String) {
 async fn an_intent_moves_the_counters_of_a_running_serve() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    // A hook on the agent, so its delivery shows in the counters too (./config.toml in
+    // the serve's working directory is the config it reads).
+    let receiver = support::http_script::ScriptServer::start().await;
+    receiver.reply(
+        "POST",
+        "/hook",
+        support::http_script::Reply::new(204, "text/plain"),
+    );
+    std::fs::write(
+        tmp.path().join("config.toml"),
+        format!(
+            "[agents.{AGENT}]\nprotocol_hooks = [{{ name = \"n\", on = \"intent.done\", action = \"webhook:{}/hook\" }}]\n",
+            receiver.url()
+        ),
+    )
+    .unwrap();
     let (serve, metrics_url) = start(tmp.path(), &data);
     let http = reqwest::Client::new();
 
@@ -47,8 +63,11 @@ async fn an_intent_moves_the_counters_of_a_running_serve() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
         let now = scrape(&http, &metrics_url).await;
-        if now.value("aios_audit_records_written_total", &[])
+        let delivered =
+            |e: &Exposition| e.value("aios_hook_deliveries_total", &[("outcome", "delivered")]);
+        if (now.value("aios_audit_records_written_total", &[])
             > before.value("aios_audit_records_written_total", &[])
+            && delivered(&now) > delivered(&before))
             || Instant::now() > deadline
         {
             break now;
@@ -67,6 +86,11 @@ async fn an_intent_moves_the_counters_of_a_running_serve() {
     assert_eq!(moved("aios_time_to_first_token_seconds_count", &agent), 1.0);
     assert!(moved("aios_tokens_per_second_count", &agent) >= 1.0);
     assert!(moved("aios_audit_records_written_total", &[]) > 0.0);
+    assert_eq!(
+        moved("aios_hook_deliveries_total", &[("outcome", "delivered")]),
+        1.0
+    );
+    assert_eq!(moved("aios_hook_delivery_delay_seconds_count", &[]), 1.0);
     assert!(moved("aios_context_versions_written_total", &agent) >= 1.0);
     assert!(
         moved(

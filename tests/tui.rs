@@ -647,3 +647,72 @@ fn agents_needing_a_person_are_marked_alerted_once_and_reached_with_one_key() {
         app.alerts
     );
 }
+
+fn hook_delivery(
+    id: &str,
+    state: &str,
+    created: &str,
+    attempts: u32,
+    status: Option<u16>,
+    error: Option<&str>,
+) -> Action {
+    ev(RuntimeEvent::HookDelivery {
+        delivery: Box::new(aios::hooks::DeliveryRow {
+            id: id.into(),
+            agent_id: "ops-agent".into(),
+            hook: "sec-review".into(),
+            event: "intent.done".into(),
+            target: "webhook".into(),
+            state: state.into(),
+            attempts,
+            status,
+            latency_ms: Some(12),
+            error: error.map(String::from),
+            created: created.into(),
+            next_attempt: None,
+        }),
+    })
+}
+
+#[test]
+fn the_goals_pane_shows_each_hooks_latest_delivery() {
+    let mut app = full_app();
+    let goals = |app: &App| pane(app, Pane::Goals, 80, 16);
+    assert!(!goals(&app).contains("last:"), "no delivery yet");
+    app.update(hook_delivery(
+        "d1",
+        "dead",
+        "2026-11-24T12:00:00.000Z",
+        8,
+        Some(503),
+        Some("answered 503; gave up after 8 attempts"),
+    ));
+    let text = goals(&app);
+    assert!(
+        text.contains("last: dead 8 attempts · HTTP 503 · 12 ms · answered 503; gave up after 8"),
+        "{text}"
+    );
+    app.update(hook_delivery(
+        "d2",
+        "delivered",
+        "2026-11-24T12:01:00.000Z",
+        1,
+        Some(204),
+        None,
+    ));
+    assert!(goals(&app).contains("last: delivered 1 attempt · HTTP 204 · 12 ms"));
+    // A retry of the older one reports late: the newer delivery stays shown.
+    app.update(hook_delivery(
+        "d1",
+        "pending",
+        "2026-11-24T12:00:00.000Z",
+        0,
+        None,
+        None,
+    ));
+    assert!(
+        goals(&app).contains("last: delivered 1 attempt"),
+        "{}",
+        goals(&app)
+    );
+}
