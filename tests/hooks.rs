@@ -813,3 +813,53 @@ async fn an_ask_rule_holds_a_hook_for_a_person_and_an_action_gets_the_events_fie
     assert_eq!(d.status, Some(201));
     rt.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_called_hook_fires_for_the_matching_tool_only() {
+    use support::scripted_runner::{ScriptedRunner, call, say, tool_results};
+    let server = ScriptServer::start().await;
+    server.reply("POST", "/hook", Reply::new(200, "text/plain"));
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("webhook:{}/hook", server.url());
+    let config = config_with(
+        dir.path(),
+        vec![
+            hook("on-remember", "tool.called:remem*", &url),
+            hook("on-goals", "tool.called:set_goals", &url),
+        ],
+    );
+    let runner = ScriptedRunner::new(|req| match tool_results(req).first() {
+        None => vec![call(
+            "r1",
+            "remember",
+            serde_json::json!({"text": "VIP customer"}),
+        )],
+        Some(_) => vec![say("noted")],
+    });
+    let rt = Runtime::start(RuntimeOptions {
+        runner: Some(Arc::new(runner)),
+        ..RuntimeOptions::new(config)
+    })
+    .await
+    .unwrap();
+    let reply = rt
+        .dispatch_and_wait(&Caller::operator("alice"), "support-agent", "remember this")
+        .await
+        .unwrap();
+    let req = wait_for("the tool hook", Duration::from_secs(10), async || {
+        server.requests_to("/hook").into_iter().next()
+    })
+    .await;
+    let body = req.json();
+    assert_eq!(body["event"], "tool.called");
+    assert_eq!(body["hook"], "on-remember");
+    assert_eq!(body["data"]["tool"], "remember");
+    assert_eq!(body["intent_id"], reply.intent_id.as_str());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        server.requests_to("/hook").len(),
+        1,
+        "set_goals was not called"
+    );
+    rt.shutdown().await;
+}
