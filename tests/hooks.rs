@@ -644,16 +644,14 @@ fn a_pending_delivery_survives_kill_9_and_goes_out_after_restart() {
         ),
     )
     .unwrap();
-    let start = || {
+    let cli = || {
         let mut cmd = support::aios(dir.path(), &data);
         cmd.arg("--config").arg(&cfg).env("HOOK_SECRET", "s3cret");
-        support::serve::start_serve(&mut cmd, &data)
+        cmd
     };
+    let start = || support::serve::start_serve(&mut cli(), &data);
     let serve = start();
-    let out = support::aios(dir.path(), &data)
-        .arg("--config")
-        .arg(&cfg)
-        .env("HOOK_SECRET", "s3cret")
+    let out = cli()
         .args(["dispatch", "support-agent", "hello"])
         .output()
         .unwrap();
@@ -699,10 +697,7 @@ fn a_pending_delivery_survives_kill_9_and_goes_out_after_restart() {
     // `aios hooks` shows it delivered, after two attempts.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let out = support::aios(dir.path(), &data)
-            .arg("--config")
-            .arg(&cfg)
-            .env("HOOK_SECRET", "s3cret")
+        let out = cli()
             .args(["hooks", "support-agent", "--json"])
             .output()
             .unwrap();

@@ -193,7 +193,7 @@ fn trim_partial_char(bytes: &mut Vec<u8>) {
 
 /// An error with its causes, on one line (`error sending request: … : connection refused`).
 /// reqwest's messages name the URL, which holds no secret; the text is redacted anyway.
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {

@@ -18,7 +18,7 @@
 mod args;
 mod body;
 mod config;
-mod execute;
+pub(crate) mod execute;
 mod request;
 mod template;
 mod url;

@@ -336,6 +336,8 @@ mod tests {
             intent_id: id.into(),
             text: "t".into(),
             operator: "op".into(),
+            trace_id: None,
+            depth: 0,
         }
     }
 

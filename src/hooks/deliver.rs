@@ -33,7 +33,7 @@ pub(crate) fn webhook_body(d: &Delivery) -> Vec<u8> {
 }
 
 pub(crate) async fn attempt(inner: &Inner, d: &Delivery, target: &Target) -> Attempt {
-    let timeout = Duration::from_millis(inner.config.timeout_ms);
+    let timeout = Duration::from_millis(inner.opts.config.timeout_ms);
     match target {
         Target::Webhook(url) => webhook(inner, d, url, timeout).await,
         Target::Action(name) => action(inner, &d.event, name).await,
@@ -42,6 +42,7 @@ pub(crate) async fn attempt(inner: &Inner, d: &Delivery, target: &Target) -> Att
             let from = Caller(format!("hook:{}.{}", d.agent_id, d.hook));
             let text = fill(template, ev);
             match inner
+                .opts
                 .targets
                 .intents
                 .send_intent(
@@ -67,7 +68,7 @@ pub(crate) async fn attempt(inner: &Inner, d: &Delivery, target: &Target) -> Att
         Target::Mcp { server, tool } => {
             let exposed = format!("{server}__{tool}");
             let args = Value::Object(arguments(&d.event));
-            match tokio::time::timeout(timeout, inner.targets.mcp.call(&exposed, args)).await {
+            match tokio::time::timeout(timeout, inner.opts.targets.mcp.call(&exposed, args)).await {
                 Err(_) => Attempt::Failed(format!("{exposed} did not answer within {timeout:?}")),
                 Ok(Err(e)) => Attempt::Failed(e),
                 Ok(Ok(result)) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
@@ -84,8 +85,9 @@ pub(crate) async fn attempt(inner: &Inner, d: &Delivery, target: &Target) -> Att
 
 async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Duration) -> Attempt {
     let body = webhook_body(d);
-    let t = inner.clock.now().timestamp();
+    let t = inner.opts.clock.now().timestamp();
     let sent = inner
+        .opts
         .targets
         .http
         .post(url.clone())
@@ -97,7 +99,7 @@ async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Durat
         )
         .header(EVENT_HEADER, &d.event.event)
         .header(DELIVERY_HEADER, &d.id)
-        .header(SIGNATURE_HEADER, signature(&inner.secrets, t, &body))
+        .header(SIGNATURE_HEADER, signature(&inner.opts.secrets, t, &body))
         .body(body)
         .send()
         .await;
@@ -115,12 +117,12 @@ async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Durat
         }
         // The URL may carry a token in its query: errors are told without it, with their
         // cause ("connection refused"), which reqwest keeps in the source chain.
-        Err(e) => Attempt::Failed(with_causes(&e.without_url())),
+        Err(e) => Attempt::Failed(crate::actions::execute::error_chain(&e.without_url())),
     }
 }
 
 async fn action(inner: &Inner, ev: &HookEvent, name: &str) -> Attempt {
-    let Some(action) = inner.targets.actions.get(name) else {
+    let Some(action) = inner.opts.targets.actions.get(name) else {
         return Attempt::Refused(format!("no HTTP action `{name}` is configured"));
     };
     // Only the arguments the action declares: the event carries more than it takes.
@@ -134,24 +136,10 @@ async fn action(inner: &Inner, ev: &HookEvent, name: &str) -> Attempt {
         Ok(p) => p,
         Err(e) => return Attempt::Refused(e.to_string()),
     };
-    match action.execute(&inner.targets.http, prepared).await {
+    match action.execute(&inner.opts.targets.http, prepared).await {
         Ok(outcome) => Attempt::Status(outcome.status),
         Err(e) => Attempt::Failed(e.to_string()),
     }
-}
-
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
 }
 
 fn short(v: &Value) -> String {

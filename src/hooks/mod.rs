@@ -207,17 +207,7 @@ pub struct HooksOptions {
 type Cached = (Instant, Arc<Vec<Active>>);
 
 pub(crate) struct Inner {
-    pub config: HooksConfig,
-    pub secrets: Vec<String>,
-    pub node: String,
-    pub outbox: Arc<dyn Outbox>,
-    pub hub: ContextHub,
-    pub known: Known,
-    pub targets: Targets,
-    pub approvals: Option<Approvals>,
-    pub rules: Arc<Vec<Rule>>,
-    pub events: broadcast::Sender<RuntimeEvent>,
-    pub clock: Arc<dyn Clock>,
+    pub opts: HooksOptions,
     pub wake: Notify,
     cache: Mutex<HashMap<String, Cached>>,
 }
@@ -235,7 +225,7 @@ impl Hooks {
         let hooks = Hooks::new(opts);
         tasks.spawn(router::run(
             hooks.inner.clone(),
-            hooks.inner.events.subscribe(),
+            hooks.inner.opts.events.subscribe(),
             cancel.clone(),
         ));
         tasks.spawn(scheduler::run(hooks.inner.clone(), cancel.clone()));
@@ -248,17 +238,7 @@ impl Hooks {
     pub fn new(opts: HooksOptions) -> Hooks {
         Hooks {
             inner: Arc::new(Inner {
-                config: opts.config,
-                secrets: opts.secrets,
-                node: opts.node,
-                outbox: opts.outbox,
-                hub: opts.hub,
-                known: opts.known,
-                targets: opts.targets,
-                approvals: opts.approvals,
-                rules: opts.rules,
-                events: opts.events,
-                clock: opts.clock,
+                opts,
                 wake: Notify::new(),
                 cache: Mutex::default(),
             }),
@@ -266,7 +246,7 @@ impl Hooks {
     }
 
     pub fn outbox(&self) -> &Arc<dyn Outbox> {
-        &self.inner.outbox
+        &self.inner.opts.outbox
     }
 
     /// Fire due schedules once, at the clock's time. Returns the deliveries written.
@@ -283,11 +263,12 @@ impl Hooks {
     pub async fn report(&self, agent: Option<&str>) -> Result<Vec<HookRow>, String> {
         let agents: Vec<String> = match agent {
             Some(a) => {
-                self.inner.hub.spec(a).map_err(|e| e.to_string())?;
+                self.inner.opts.hub.spec(a).map_err(|e| e.to_string())?;
                 vec![a.to_string()]
             }
             None => self
                 .inner
+                .opts
                 .hub
                 .catalog()
                 .agents()
@@ -297,6 +278,7 @@ impl Hooks {
         };
         let deliveries = self
             .inner
+            .opts
             .outbox
             .list(outbox::KEEP_FINISHED)
             .await
@@ -308,13 +290,13 @@ impl Hooks {
                 .or_default()
                 .push(DeliveryRow::of(d));
         }
-        let now = self.inner.clock.now();
+        let now = self.inner.opts.clock.now();
         let mut rows = Vec::new();
         for agent_id in agents {
             for a in self.inner.hooks_of(&agent_id).await.iter() {
                 let next_fire = match &a.parsed {
                     Ok((Trigger::Schedule(s), _)) => s
-                        .next_after(self.inner.config.timezone, now)
+                        .next_after(self.inner.opts.config.timezone, now)
                         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
                     _ => None,
                 };
@@ -339,8 +321,8 @@ impl Hooks {
 
     /// Send a dead delivery again.
     pub async fn retry(&self, id: &str) -> Result<DeliveryRow, String> {
-        let now = self.inner.clock.now().timestamp_millis();
-        let d = outbox::retry_dead(&*self.inner.outbox, id, now)
+        let now = self.inner.opts.clock.now().timestamp_millis();
+        let d = outbox::retry_dead(&*self.inner.opts.outbox, id, now)
             .await
             .map_err(|e| e.to_string())?;
         self.inner.wake.notify_one();
@@ -373,12 +355,12 @@ impl Inner {
             return hooks.clone();
         }
         let mut out = Vec::new();
-        if let Ok(spec) = self.hub.spec(agent_id) {
+        if let Ok(spec) = self.opts.hub.spec(agent_id) {
             for h in &spec.protocol_hooks {
                 out.push(self.activate(h.clone(), "config"));
             }
         }
-        match self.hub.hooks_for_firing(agent_id).await {
+        match self.opts.hub.hooks_for_firing(agent_id).await {
             Ok(stored) => out.extend(stored.into_iter().map(|h| self.activate(h, "state"))),
             Err(e) => {
                 tracing::warn!(agent = agent_id, error = %e, "could not read the agent's hooks")
@@ -393,7 +375,7 @@ impl Inner {
     }
 
     fn activate(&self, hook: ProtocolHook, source: &'static str) -> Active {
-        let parsed = spec::check(&hook.on, &hook.action, &self.known);
+        let parsed = spec::check(&hook.on, &hook.action, &self.opts.known);
         Active {
             hook,
             source,
@@ -402,7 +384,7 @@ impl Inner {
     }
 
     pub(crate) fn emit(&self, d: &Delivery) {
-        let _ = self.events.send(RuntimeEvent::HookDelivery {
+        let _ = self.opts.events.send(RuntimeEvent::HookDelivery {
             delivery: Box::new(DeliveryRow::of(d)),
         });
     }

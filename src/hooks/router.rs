@@ -68,10 +68,11 @@ pub(crate) async fn run(
             event: kind.as_str().to_string(),
             agent_id: agent_id.to_string(),
             ts: inner
+                .opts
                 .clock
                 .now()
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            node: inner.node.clone(),
+            node: inner.opts.node.clone(),
             intent_id: intent_id.map(str::to_string),
             trace_id,
             depth,
@@ -110,7 +111,7 @@ async fn write(
         // Redis away) until it is written or the node stops.
         let mut pause = Duration::from_millis(100);
         loop {
-            match inner.outbox.enqueue(&batch).await {
+            match inner.opts.outbox.enqueue(&batch).await {
                 Ok(_) => break,
                 Err(e) => {
                     tracing::error!(error = %e, pending = batch.len(), "could not write hook deliveries; trying again");
@@ -133,7 +134,7 @@ async fn write(
 /// One delivery per hook of the event's agent that fires on it.
 pub(crate) async fn deliveries_for(inner: &Inner, kind: EventKind, ev: HookEvent) -> Vec<Delivery> {
     let hooks = inner.hooks_of(&ev.agent_id).await;
-    let now = inner.clock.now().timestamp_millis();
+    let now = inner.opts.clock.now().timestamp_millis();
     hooks
         .iter()
         .filter_map(|a| {

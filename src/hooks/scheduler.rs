@@ -34,8 +34,9 @@ pub(crate) async fn run(inner: Arc<Inner>, cancel: CancellationToken) {
 
 /// One pass over every agent's schedules at the clock's time; the deliveries written.
 pub(crate) async fn tick(inner: &Inner) -> usize {
-    let now = inner.clock.now();
+    let now = inner.opts.clock.now();
     let agents: Vec<String> = inner
+        .opts
         .hub
         .catalog()
         .agents()
@@ -50,12 +51,13 @@ pub(crate) async fn tick(inner: &Inner) -> usize {
                 continue;
             };
             let key = format!("{agent_id}/{}/{}", a.hook.name, schedule.as_str());
-            let since = match inner.outbox.last_fired(&key).await {
+            let since = match inner.opts.outbox.last_fired(&key).await {
                 Ok(Some(ms)) => ms_time(ms),
                 Ok(None) => {
                     // First sight: nothing is missed before now. Kept, so a restart later
                     // knows what it missed.
                     if let Err(e) = inner
+                        .opts
                         .outbox
                         .set_last_fired(&key, now.timestamp_millis())
                         .await
@@ -70,11 +72,11 @@ pub(crate) async fn tick(inner: &Inner) -> usize {
                 }
             };
             let due = schedule.due(
-                inner.config.timezone,
+                inner.opts.config.timezone,
                 since,
                 now,
                 chrono::Duration::seconds(GRACE_S),
-                inner.config.catch_up,
+                inner.opts.config.catch_up,
             );
             let Some(last) = due.last().copied() else {
                 continue;
@@ -93,7 +95,7 @@ pub(crate) async fn tick(inner: &Inner) -> usize {
                     )
                 })
                 .collect();
-            match inner.outbox.enqueue(&deliveries).await {
+            match inner.opts.outbox.enqueue(&deliveries).await {
                 Ok(n) => {
                     written += n;
                     for d in &deliveries[deliveries.len() - n.min(deliveries.len())..] {
@@ -107,6 +109,7 @@ pub(crate) async fn tick(inner: &Inner) -> usize {
                 }
             }
             if let Err(e) = inner
+                .opts
                 .outbox
                 .set_last_fired(&key, last.timestamp_millis())
                 .await
@@ -146,7 +149,7 @@ fn delivery(
             event: "schedule".into(),
             agent_id: agent_id.to_string(),
             ts: ts.clone(),
-            node: inner.node.clone(),
+            node: inner.opts.node.clone(),
             intent_id: None,
             trace_id: None,
             depth: 0,

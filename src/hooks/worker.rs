@@ -28,7 +28,7 @@ const LEASE_MARGIN_MS: i64 = 30_000;
 
 pub(crate) async fn run(inner: Arc<Inner>, cancel: CancellationToken) {
     release_waiting(&inner).await;
-    let slots = Arc::new(Semaphore::new(inner.config.concurrency));
+    let slots = Arc::new(Semaphore::new(inner.opts.config.concurrency));
     let mut running = JoinSet::new();
     loop {
         while running.try_join_next().is_some() {}
@@ -68,7 +68,7 @@ pub(crate) async fn run(inner: Arc<Inner>, cancel: CancellationToken) {
 /// Deliveries this node held for a person when it stopped: their approvals were denied
 /// ("restarted") when the approvals reopened, so they end the same way, on the record.
 async fn release_waiting(inner: &Inner) {
-    let open = match inner.outbox.list(0).await {
+    let open = match inner.opts.outbox.list(0).await {
         Ok(ds) => ds,
         Err(e) => {
             tracing::warn!(error = %e, "could not look for hook deliveries left waiting");
@@ -76,7 +76,7 @@ async fn release_waiting(inner: &Inner) {
         }
     };
     for mut d in open {
-        if d.state == State::Waiting && d.held_by.as_deref() == Some(inner.node.as_str()) {
+        if d.state == State::Waiting && d.held_by.as_deref() == Some(inner.opts.node.as_str()) {
             d.state = State::Dead;
             d.held_by = None;
             d.error = Some(
@@ -88,9 +88,10 @@ async fn release_waiting(inner: &Inner) {
 }
 
 async fn claim(inner: &Inner, max: usize) -> Vec<Delivery> {
-    let now = inner.clock.now().timestamp_millis();
-    let lease = i64::try_from(inner.config.timeout_ms).unwrap_or(i64::MAX / 2) + LEASE_MARGIN_MS;
-    match inner.outbox.claim(now, lease, max).await {
+    let now = inner.opts.clock.now().timestamp_millis();
+    let lease =
+        i64::try_from(inner.opts.config.timeout_ms).unwrap_or(i64::MAX / 2) + LEASE_MARGIN_MS;
+    match inner.opts.outbox.claim(now, lease, max).await {
         Ok(ds) => ds,
         Err(e) => {
             tracing::warn!(error = %e, "could not take hook deliveries from the outbox");
@@ -114,7 +115,7 @@ pub(crate) async fn drain_once(inner: &Arc<Inner>) -> usize {
 
 /// One claimed delivery, start to end of this attempt.
 async fn handle(inner: &Arc<Inner>, mut d: Delivery) {
-    let target = match spec::parse_target(&d.target, &inner.known) {
+    let target = match spec::parse_target(&d.target, &inner.opts.known) {
         Ok(t) => t,
         Err(e) => {
             // The hook named something since removed from config: retrying cannot help.
@@ -145,12 +146,12 @@ async fn handle(inner: &Arc<Inner>, mut d: Delivery) {
     let next = retry::next(
         &outcome,
         d.attempts,
-        inner.config.max_attempts,
-        Duration::from_millis(inner.config.backoff_ms),
-        Duration::from_secs(inner.config.backoff_max_s),
+        inner.opts.config.max_attempts,
+        Duration::from_millis(inner.opts.config.backoff_ms),
+        Duration::from_secs(inner.opts.config.backoff_max_s),
         retry::jitter(),
     );
-    let now = inner.clock.now().timestamp_millis();
+    let now = inner.opts.clock.now().timestamp_millis();
     let metric = match next {
         Next::Delivered => {
             d.state = State::Delivered;
@@ -182,7 +183,7 @@ async fn finish(inner: &Inner, d: Delivery, outcome: Option<&'static str>, start
     if outcome.is_none() && d.state == State::Dead {
         crate::metrics::hook_delivery("dead", None);
     }
-    if let Err(e) = inner.outbox.save(&d).await {
+    if let Err(e) = inner.opts.outbox.save(&d).await {
         // Not written back: the lease runs out and the delivery is attempted again, which
         // the idempotency key makes safe for the receiver.
         tracing::error!(delivery = %d.id, error = %e, "could not write a hook delivery back");
@@ -191,7 +192,7 @@ async fn finish(inner: &Inner, d: Delivery, outcome: Option<&'static str>, start
         State::Delivered | State::Waiting => Ok(()),
         State::Pending | State::Dead => Err(d.error.clone().unwrap_or_default()),
     };
-    let audited = inner.hub.record(
+    let audited = inner.opts.hub.record(
         &Caller(format!("hook:{}.{}", d.agent_id, d.hook)),
         Call {
             agent_id: Some(&d.agent_id),
@@ -214,12 +215,13 @@ async fn finish(inner: &Inner, d: Delivery, outcome: Option<&'static str>, start
 
 fn gate(inner: &Inner, d: &Delivery) -> Verdict {
     let added = inner
+        .opts
         .approvals
         .as_ref()
         .map(|a| a.added_rules())
         .unwrap_or_default();
     crate::approvals::verdict(
-        added.iter().chain(inner.rules.iter()),
+        added.iter().chain(inner.opts.rules.iter()),
         &d.agent_id,
         &gate_tool(&d.hook),
         &serde_json::to_value(&d.event).unwrap_or_default(),
@@ -230,7 +232,7 @@ fn gate(inner: &Inner, d: &Delivery) -> Verdict {
 
 /// An `ask` rule matched: park the delivery until a person decides, then continue.
 async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
-    let Some(approvals) = inner.approvals.clone() else {
+    let Some(approvals) = inner.opts.approvals.clone() else {
         d.state = State::Dead;
         d.error = Some("an approval rule asks for a person, and this node has no approvals".into());
         return finish(inner, d, None, Instant::now()).await;
@@ -258,7 +260,7 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
         }
     };
     d.state = State::Waiting;
-    d.held_by = Some(inner.node.clone());
+    d.held_by = Some(inner.opts.node.clone());
     finish(inner, d.clone(), None, Instant::now()).await;
     d.held_by = None;
     let inner = inner.clone();
@@ -269,7 +271,7 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
             Ok(Ok(Decision::Approve { .. })) => {
                 d.approved = true;
                 d.state = State::Pending;
-                d.due_ms = inner.clock.now().timestamp_millis();
+                d.due_ms = inner.opts.clock.now().timestamp_millis();
             }
             Ok(Ok(Decision::Deny { by, reason })) => {
                 d.state = State::Dead;
