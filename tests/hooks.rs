@@ -665,7 +665,24 @@ fn a_pending_delivery_survives_kill_9_and_goes_out_after_restart() {
         assert!(Instant::now() < deadline, "no first attempt");
         std::thread::sleep(Duration::from_millis(20));
     }
-    // The first attempt failed; the retry is seconds away. Kill -9 now.
+    // The first attempt failed and is written back; the retry is seconds away. Kill -9.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = cli()
+            .args(["hooks", "support-agent", "--json"])
+            .output()
+            .unwrap();
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let d = &rows[0]["deliveries"][0];
+        if d["state"] == "pending" && d["attempts"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the failed attempt was not written back: {rows}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut serve = serve;
     serve.0.kill().unwrap();
     serve.0.wait().unwrap();
@@ -855,6 +872,58 @@ async fn a_tool_called_hook_fires_for_the_matching_tool_only() {
         server.requests_to("/hook").len(),
         1,
         "set_goals was not called"
+    );
+    rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_waiting_for_a_person_ends_on_record_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config_with(
+        dir.path(),
+        vec![hook(
+            "ask-me",
+            "intent.done",
+            "webhook:http://127.0.0.1:9/never",
+        )],
+    );
+    config.approvals.rules = vec![aios::approvals::Rule {
+        agent: "*".into(),
+        tool: "hook:*".into(),
+        args: Default::default(),
+        decision: aios::approvals::RuleDecision::Ask,
+        reason: None,
+    }];
+    let rt = Runtime::start(RuntimeOptions::new(config.clone()))
+        .await
+        .unwrap();
+    rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
+        .await
+        .unwrap();
+    let waiting = wait_for("waiting", Duration::from_secs(10), async || {
+        delivery_state(&rt, "ask-me")
+            .await
+            .filter(|d| d.state == "waiting")
+    })
+    .await;
+    rt.shutdown().await;
+    drop(rt);
+
+    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let dead = wait_for(
+        "ended after the restart",
+        Duration::from_secs(10),
+        async || {
+            delivery_state(&rt, "ask-me")
+                .await
+                .filter(|d| d.state == "dead")
+        },
+    )
+    .await;
+    assert_eq!(dead.id, waiting.id);
+    assert!(
+        dead.error.as_deref().unwrap().contains("restarted"),
+        "{dead:?}"
     );
     rt.shutdown().await;
 }

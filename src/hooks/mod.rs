@@ -209,6 +209,8 @@ type Cached = (Instant, Arc<Vec<Active>>);
 pub(crate) struct Inner {
     pub opts: HooksOptions,
     pub wake: Notify,
+    /// Ends work that outlives one call (a delivery waiting for a person) at shutdown.
+    pub stop: CancellationToken,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
@@ -222,7 +224,7 @@ impl Hooks {
     /// Start the router (events → deliveries), the scheduler and the delivery worker on
     /// `tasks`, until `cancel`.
     pub fn start(opts: HooksOptions, tasks: &TaskTracker, cancel: CancellationToken) -> Hooks {
-        let hooks = Hooks::new(opts);
+        let hooks = Hooks::with_stop(opts, cancel.clone());
         tasks.spawn(router::run(
             hooks.inner.clone(),
             hooks.inner.opts.events.subscribe(),
@@ -236,10 +238,15 @@ impl Hooks {
     /// The hooks without their tasks (tests drive [`Hooks::tick_schedules`] and
     /// [`Hooks::deliver_due`] themselves).
     pub fn new(opts: HooksOptions) -> Hooks {
+        Hooks::with_stop(opts, CancellationToken::new())
+    }
+
+    fn with_stop(opts: HooksOptions, stop: CancellationToken) -> Hooks {
         Hooks {
             inner: Arc::new(Inner {
                 opts,
                 wake: Notify::new(),
+                stop,
                 cache: Mutex::default(),
             }),
         }

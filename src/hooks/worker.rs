@@ -262,11 +262,15 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
     d.state = State::Waiting;
     d.held_by = Some(inner.opts.node.clone());
     finish(inner, d.clone(), None, Instant::now()).await;
-    d.held_by = None;
     let inner = inner.clone();
     let timeout = approvals.timeout();
     tokio::spawn(async move {
-        let decision = tokio::time::timeout(timeout, decided).await;
+        // The task holds the hooks (and through them the approvals whose answer it
+        // awaits): it must end with the node, or neither would ever be dropped.
+        let decision = tokio::select! {
+            () = inner.stop.cancelled() => return,
+            d = tokio::time::timeout(timeout, decided) => d,
+        };
         match decision {
             Ok(Ok(Decision::Approve { .. })) => {
                 d.approved = true;
@@ -277,11 +281,15 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
                 d.state = State::Dead;
                 d.error = Some(format!("denied by {by}: {reason}"));
             }
-            _ => {
+            // The approvals went away (the node is stopping): the delivery stays waiting,
+            // held by this node, and the next start ends it on the record.
+            Ok(Err(_)) => return,
+            Err(_) => {
                 d.state = State::Dead;
                 d.error = Some("no decision in time (approvals.timeout_s)".into());
             }
         }
+        d.held_by = None;
         finish(&inner, d, None, Instant::now()).await;
         inner.wake.notify_one();
     });
