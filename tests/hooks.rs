@@ -115,6 +115,19 @@ async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> O
     }
 }
 
+/// Wait until `hook`'s latest delivery is in `state`.
+async fn wait_state(
+    rt: &Runtime,
+    hook: &str,
+    state: &str,
+    within: Duration,
+) -> aios::hooks::DeliveryRow {
+    wait_for(&format!("{hook} {state}"), within, async || {
+        delivery_state(rt, hook).await.filter(|d| d.state == state)
+    })
+    .await
+}
+
 async fn delivery_state(rt: &Runtime, hook: &str) -> Option<aios::hooks::DeliveryRow> {
     let rows = rt
         .hooks()
@@ -170,12 +183,7 @@ async fn a_done_intent_posts_a_signed_webhook_a_receiver_can_verify() {
     assert_eq!(body["intent_id"], reply.intent_id.as_str());
     assert_eq!(body["data"]["reply"], reply.reply.as_str());
 
-    let d = wait_for("delivered", Duration::from_secs(5), async || {
-        delivery_state(&rt, "notify")
-            .await
-            .filter(|d| d.state == "delivered")
-    })
-    .await;
+    let d = wait_state(&rt, "notify", "delivered", Duration::from_secs(5)).await;
     assert_eq!((d.attempts, d.status), (1, Some(204)));
     // Audited.
     rt.hub().audit_log().flush().await.unwrap();
@@ -214,16 +222,7 @@ async fn two_500s_are_retried_with_the_same_delivery_id_then_delivered() {
     rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
         .await
         .unwrap();
-    let d = wait_for(
-        "delivered after retries",
-        Duration::from_secs(10),
-        async || {
-            delivery_state(&rt, "notify")
-                .await
-                .filter(|d| d.state == "delivered")
-        },
-    )
-    .await;
+    let d = wait_state(&rt, "notify", "delivered", Duration::from_secs(10)).await;
     assert_eq!((d.attempts, d.status), (3, Some(200)));
     let reqs = server.requests_to("/hook");
     assert_eq!(reqs.len(), 3);
@@ -269,12 +268,7 @@ async fn out_of_attempts_is_a_dead_letter_that_retry_sends_again_and_4xx_is_not_
     rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
         .await
         .unwrap();
-    let dead = wait_for("dead letter", Duration::from_secs(10), async || {
-        delivery_state(&rt, "down")
-            .await
-            .filter(|d| d.state == "dead")
-    })
-    .await;
+    let dead = wait_state(&rt, "down", "dead", Duration::from_secs(10)).await;
     assert_eq!(dead.attempts, 3);
     assert!(
         dead.error
@@ -283,12 +277,7 @@ async fn out_of_attempts_is_a_dead_letter_that_retry_sends_again_and_4xx_is_not_
             .contains("gave up after 3 attempts"),
         "{dead:?}"
     );
-    let gone = wait_for("4xx dead", Duration::from_secs(5), async || {
-        delivery_state(&rt, "gone")
-            .await
-            .filter(|d| d.state == "dead")
-    })
-    .await;
+    let gone = wait_state(&rt, "gone", "dead", Duration::from_secs(5)).await;
     assert_eq!((gone.attempts, gone.status), (1, Some(410)));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -302,12 +291,7 @@ async fn out_of_attempts_is_a_dead_letter_that_retry_sends_again_and_4xx_is_not_
     server.reply("POST", "/down", Reply::new(200, "text/plain"));
     let again = rt.hooks().unwrap().retry(&dead.id).await.unwrap();
     assert_eq!(again.state, "pending");
-    let d = wait_for("redelivered", Duration::from_secs(5), async || {
-        delivery_state(&rt, "down")
-            .await
-            .filter(|d| d.state == "delivered")
-    })
-    .await;
+    let d = wait_state(&rt, "down", "delivered", Duration::from_secs(5)).await;
     assert_eq!(d.id, dead.id);
     let last = server.requests_to("/down").pop().unwrap();
     assert_eq!(header(&last, "x-aios-delivery"), Some(dead.id.as_str()));
@@ -816,12 +800,7 @@ async fn an_ask_rule_holds_a_hook_for_a_person_and_an_action_gets_the_events_fie
         req.json(),
         serde_json::json!({"agent_id": "support-agent", "reply": reply.reply})
     );
-    let d = wait_for("delivered", Duration::from_secs(5), async || {
-        delivery_state(&rt, "to-ticket")
-            .await
-            .filter(|d| d.state == "delivered")
-    })
-    .await;
+    let d = wait_state(&rt, "to-ticket", "delivered", Duration::from_secs(5)).await;
     assert_eq!(d.status, Some(201));
     rt.shutdown().await;
 }
@@ -900,26 +879,12 @@ async fn a_delivery_waiting_for_a_person_ends_on_record_after_a_restart() {
     rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
         .await
         .unwrap();
-    let waiting = wait_for("waiting", Duration::from_secs(10), async || {
-        delivery_state(&rt, "ask-me")
-            .await
-            .filter(|d| d.state == "waiting")
-    })
-    .await;
+    let waiting = wait_state(&rt, "ask-me", "waiting", Duration::from_secs(10)).await;
     rt.shutdown().await;
     drop(rt);
 
     let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
-    let dead = wait_for(
-        "ended after the restart",
-        Duration::from_secs(10),
-        async || {
-            delivery_state(&rt, "ask-me")
-                .await
-                .filter(|d| d.state == "dead")
-        },
-    )
-    .await;
+    let dead = wait_state(&rt, "ask-me", "dead", Duration::from_secs(10)).await;
     assert_eq!(dead.id, waiting.id);
     assert!(
         dead.error.as_deref().unwrap().contains("restarted"),

@@ -142,3 +142,56 @@ async fn an_operator_approves_a_waiting_http_action_from_the_keyboard() {
     t.send(&["q"]);
     assert_eq!(wait_exit_file(&exit), "0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hooks_delivery_status_shows_in_the_goals_pane_after_an_intent() {
+    use support::http_script::{Reply, ScriptServer};
+
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let receiver = ScriptServer::start().await;
+    receiver.reply("POST", "/hook", Reply::new(204, "text/plain"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("config.toml"),
+        format!(
+            "[agents.support-agent]\nprotocol_hooks = [\n  \
+             {{ name = \"tell-n8n\", on = \"intent.done\", action = \"webhook:{}/hook\" }},\n  \
+             {{ name = \"down\", on = \"intent.done\", action = \"webhook:http://127.0.0.1:9/x\" }},\n]\n",
+            receiver.url()
+        ),
+    )
+    .unwrap();
+    let exit = d.join("exit");
+    let script = format!(
+        "cd {dir} && env -u TMUX HOME={dir} AIOS_BUS_BACKEND=memory AIOS_LLM_RUNNER=sim \
+         AIOS_LLM_SIM_TOKENS_PER_SECOND=0 AIOS_MEMORY_BACKEND=local AIOS_MEMORY_EMBEDDER=hash \
+         AIOS_MCP_HTTP_BIND= {bin} --data-dir {data} tui; echo $? > {exit}; sleep 60",
+        dir = d.display(),
+        bin = env!("CARGO_BIN_EXE_aios"),
+        data = d.join("data").display(),
+        exit = exit.display(),
+    );
+    let t = Tmux::start("hooks", 160, 48, &script);
+    t.wait_for(&["1 Agents", "support-agent"]);
+    t.send(&["i"]);
+    t.wait_for(&["Intent"]);
+    t.send(&["-l", "@support-agent Customer 42 cannot log in"]);
+    t.send(&["Enter"]);
+    // The goals pane, zoomed so a delivery's error fits on its line.
+    t.send(&["2"]);
+    t.send(&["z"]);
+    t.wait_for(&[
+        "Goals support-agent",
+        "tell-n8n: on intent.done",
+        "last: delivered 1 attempt · HTTP 204",
+        "last: pending",
+        "Connection refused",
+    ]);
+    assert_eq!(receiver.requests_to("/hook").len(), 1);
+    t.send(&["q"]);
+    assert_eq!(wait_exit_file(&exit), "0");
+}
