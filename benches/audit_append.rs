@@ -26,6 +26,7 @@ fn entry(i: u64) -> AuditEntry {
         outcome: Outcome::Ok,
         error: None,
         duration_ms: 0.42,
+        cause: Default::default(),
     }
 }
 

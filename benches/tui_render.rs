@@ -80,6 +80,9 @@ fn full_app() -> App {
             outcome: Outcome::Ok,
             error: None,
             duration_ms: 1.0,
+            intent_id: None,
+            trace_id: None,
+            parent_id: None,
             prev_hash: prev,
             hash: String::new(),
         };

@@ -33,6 +33,7 @@ fn entry(i: usize) -> AuditEntry {
         outcome: Outcome::Ok,
         error: None,
         duration_ms: 1.5,
+        cause: Default::default(),
     }
 }
 
@@ -538,6 +539,7 @@ async fn floats_in_input_do_not_look_like_edits() {
         log.append(AuditEntry {
             input: json!({"score": f}),
             duration_ms: f,
+            cause: Default::default(),
             ..entry(i)
         })
         .unwrap();

@@ -24,6 +24,7 @@ fn entry(i: usize) -> AuditEntry {
         outcome: Outcome::Ok,
         error: None,
         duration_ms: i as f64 * 0.013,
+        cause: Default::default(),
     }
 }
 

@@ -25,6 +25,7 @@ async fn tampered_log(data: &Path) {
             outcome: Outcome::Ok,
             error: None,
             duration_ms: 0.5,
+            cause: Default::default(),
         })
         .unwrap();
     }

@@ -99,6 +99,9 @@ fn audit_records(n: u64) -> Vec<Arc<AuditRecord>> {
                 },
                 error: (seq == 5).then(|| "no such goal".to_string()),
                 duration_ms: 1.0,
+                intent_id: None,
+                trace_id: None,
+                parent_id: None,
                 prev_hash: prev.clone(),
                 hash: String::new(),
             };

@@ -82,17 +82,25 @@ impl Dispatcher {
             .await;
         let audit_result = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
         let known = self.hub.spec(agent_id).is_ok();
-        let audited = self.hub.record(
-            from,
-            Call {
-                agent_id: known.then_some(agent_id),
-                action,
-                input,
-                context_id: None,
-                result: audit_result,
-                started,
-            },
-        );
+        // The dispatch is the new intent's first record: on its behalf, in its chain.
+        let cause = crate::audit::cause::CallCause {
+            intent_id: Some(intent_id.clone()),
+            trace_id: Some(trace_id.clone()),
+            parent_id: lineage.parent_id.clone(),
+        };
+        let audited = crate::audit::cause::sync_scope(cause, || {
+            self.hub.record(
+                from,
+                Call {
+                    agent_id: known.then_some(agent_id),
+                    action,
+                    input,
+                    context_id: None,
+                    result: audit_result,
+                    started,
+                },
+            )
+        });
         // The dispatch's own error (unknown agent, shutting down) says more than a closed
         // audit log does.
         let outcome = result?;

@@ -532,6 +532,16 @@ impl AgentWorker {
     /// node) and acknowledge it on the bus. An intent stopped by shutdown is not
     /// acknowledged, so another node (or this one, restarted) takes it over.
     pub async fn run(&self, intent: Intent, cancel: &CancellationToken) {
+        // Every record this intent's handling writes names it, its chain and its parent.
+        let cause = crate::audit::cause::CallCause {
+            intent_id: Some(intent.id.clone()),
+            trace_id: Some(intent.trace_id.clone()),
+            parent_id: intent.parent_id.clone(),
+        };
+        crate::audit::cause::scope(cause, self.run_caused(intent, cancel)).await;
+    }
+
+    async fn run_caused(&self, intent: Intent, cancel: &CancellationToken) {
         let agent_id = intent.agent_id.clone();
         let started = std::time::Instant::now();
         let outcome = std::panic::AssertUnwindSafe(self.handle(&intent, cancel));

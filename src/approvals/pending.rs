@@ -175,17 +175,25 @@ impl Approvals {
         if let (Value::Object(a), Value::Object(b)) = (&mut input, extra) {
             a.extend(b);
         }
-        let recorded = self.inner.hub.record(
-            caller,
-            Call {
-                agent_id: Some(&p.agent_id),
-                action,
-                input,
-                context_id: None,
-                result: Ok(()),
-                started: Instant::now(),
-            },
-        );
+        // Decided by a person, still on behalf of the intent that asked: keep the cause in
+        // force where there is one (the asking turn's), else the approval's intent.
+        let mut cause = crate::audit::cause::current();
+        if cause.intent_id.is_none() && !p.intent_id.is_empty() {
+            cause.intent_id = Some(p.intent_id.clone());
+        }
+        let recorded = crate::audit::cause::sync_scope(cause, || {
+            self.inner.hub.record(
+                caller,
+                Call {
+                    agent_id: Some(&p.agent_id),
+                    action,
+                    input,
+                    context_id: None,
+                    result: Ok(()),
+                    started: Instant::now(),
+                },
+            )
+        });
         if let Err(e) = recorded {
             tracing::error!(approval = %p.id, action, error = %e, "approval step not audited");
         }

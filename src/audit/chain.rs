@@ -42,6 +42,9 @@ impl Chain {
             outcome: entry.outcome,
             error: entry.error,
             duration_ms: settle_duration(entry.duration_ms),
+            intent_id: entry.cause.intent_id,
+            trace_id: entry.cause.trace_id,
+            parent_id: entry.cause.parent_id,
             prev_hash: std::mem::take(&mut self.last_hash),
             hash: String::new(),
         };
@@ -157,6 +160,7 @@ mod tests {
             outcome: Outcome::Error,
             error: Some("password=hunter2".into()),
             duration_ms: f64::NAN,
+            cause: Default::default(),
         }
     }
 

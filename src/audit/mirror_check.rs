@@ -179,6 +179,7 @@ mod tests {
                 outcome: Outcome::Ok,
                 error: None,
                 duration_ms: 0.5,
+                cause: Default::default(),
             })
             .unwrap();
         }

@@ -15,6 +15,7 @@
 //! - `head`: the `HEAD` file.
 //! - `mirror`: the copy on a Redis stream; `mirror_check`: comparing the files with it.
 
+pub mod cause;
 mod chain;
 mod head;
 pub(crate) mod mirror;

@@ -30,6 +30,8 @@ pub struct AuditEntry {
     /// The error message when `outcome` is `error`.
     pub error: Option<String>,
     pub duration_ms: f64,
+    /// The intent (and its chain) the call was made on behalf of.
+    pub cause: super::cause::CallCause,
 }
 
 /// One line of the audit log. Field order is the canonical order.
@@ -50,6 +52,15 @@ pub struct AuditRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: f64,
+    /// The intent the call was made on behalf of, its chain, and what caused it (the
+    /// parent intent or the event). Absent on records of calls no intent caused, and on
+    /// records written before these fields existed (their hashes are unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -69,6 +80,12 @@ struct Canonical<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: &'a Option<String>,
     duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    intent_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace_id: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_id: &'a Option<String>,
     prev_hash: &'a str,
 }
 
@@ -88,6 +105,9 @@ impl AuditRecord {
             outcome: &self.outcome,
             error: &self.error,
             duration_ms: self.duration_ms,
+            intent_id: &self.intent_id,
+            trace_id: &self.trace_id,
+            parent_id: &self.parent_id,
             prev_hash: &self.prev_hash,
         };
         // Serializing plain data into a Vec cannot fail.
@@ -197,6 +217,9 @@ mod tests {
             outcome: Outcome::Error,
             error: Some("boom".into()),
             duration_ms: 1.25,
+            intent_id: None,
+            trace_id: None,
+            parent_id: None,
             prev_hash: GENESIS_HASH.into(),
             hash: String::new(),
         }

@@ -977,6 +977,7 @@ pub(crate) mod tests {
             outcome: Outcome::Ok,
             error: None,
             duration_ms: 1.0,
+            cause: Default::default(),
         }
     }
 

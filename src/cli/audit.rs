@@ -583,6 +583,9 @@ mod tests {
             outcome: Outcome::Ok,
             error: None,
             duration_ms: 0.0,
+            intent_id: None,
+            trace_id: None,
+            parent_id: None,
             prev_hash: String::new(),
             hash: String::new(),
         };
@@ -662,6 +665,7 @@ mod tests {
                     outcome: Outcome::Ok,
                     error: None,
                     duration_ms: 1.0,
+                    cause: Default::default(),
                 })
                 .unwrap();
             }
@@ -697,6 +701,7 @@ mod tests {
                 outcome: Outcome::Ok,
                 error: None,
                 duration_ms: 0.5,
+                cause: Default::default(),
             })
             .unwrap();
         }

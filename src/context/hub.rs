@@ -7,8 +7,9 @@
 //! and the call fails saying so; the writer keeps that record and writes it when space
 //! returns (it is lost only if the process dies before).
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,9 @@ struct Inner {
     /// Checks a hook's `on` and `action` before it is added (set by the runtime, which
     /// knows the actions and MCP servers a target may name).
     hook_check: std::sync::OnceLock<HookCheck>,
+    /// Each agent's context id in force (its latest version), for the audit records of
+    /// calls that touch no version themselves.
+    contexts: Mutex<HashMap<String, String>>,
 }
 
 /// Why a hook cannot be added to an agent, or `Ok`.
@@ -158,8 +162,35 @@ impl ContextHub {
                 events,
                 opts,
                 hook_check: std::sync::OnceLock::new(),
+                contexts: Mutex::default(),
             }),
         })
+    }
+
+    fn contexts(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        // A plain map of ids: nothing a panic could leave half-written.
+        self.inner
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn note_context(&self, agent_id: &str, context_id: &str) {
+        self.contexts()
+            .insert(agent_id.to_string(), context_id.to_string());
+    }
+
+    /// The agent's latest context id, read once from the store (later versions are noted
+    /// as this hub writes them). An agent with none yet is asked again next time.
+    async fn learn_context(&self, agent_id: &str) {
+        if self.contexts().contains_key(agent_id) || self.spec(agent_id).is_err() {
+            return;
+        }
+        if let Ok(Some(latest)) = self.inner.store.context(agent_id, None).await {
+            self.contexts()
+                .entry(agent_id.to_string())
+                .or_insert(latest.context_id);
+        }
     }
 
     /// Set how hooks are checked when added; the first call wins.
@@ -232,15 +263,21 @@ impl ContextHub {
             Err(e) => (Outcome::Error, Some(e)),
         };
         let outcome_name = if error.is_some() { "error" } else { "ok" };
+        // A call that touched no version ran under the agent's latest one.
+        let context_id = call.context_id.or_else(|| {
+            call.agent_id
+                .and_then(|id| self.contexts().get(id).cloned())
+        });
         self.inner.audit.append(AuditEntry {
             agent_id: call.agent_id.map(str::to_string),
             action: call.action.to_string(),
             input: call.input,
-            context_id: call.context_id,
+            context_id,
             caller: caller.0.clone(),
             outcome,
             error,
             duration_ms: call.started.elapsed().as_secs_f64() * 1000.0,
+            cause: crate::audit::cause::current(),
         })?;
         self.emit(RuntimeEvent::Audited {
             agent_id: call.agent_id.map(str::to_string),
@@ -312,6 +349,13 @@ impl ContextHub {
             Ok((_, ctx)) => (Ok(()), ctx.clone()),
             Err(e) => (Err(e.to_string()), None),
         };
+        if let Some(id) = agent_id {
+            match (&context_id, effect) {
+                // A change that wrote a version: it is the one in force from now on.
+                (Some(ctx), Effect::Changes) => self.note_context(id, ctx),
+                _ => self.learn_context(id).await,
+            }
+        }
         let audited = self.record(
             caller,
             Call {

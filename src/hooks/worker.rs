@@ -45,7 +45,7 @@ pub(crate) async fn run(inner: Arc<Inner>, cancel: CancellationToken) {
             };
             let inner = inner.clone();
             running.spawn(async move {
-                handle(&inner, d).await;
+                handle_caused(&inner, d).await;
                 drop(permit);
             });
         }
@@ -107,10 +107,20 @@ pub(crate) async fn drain_once(inner: &Arc<Inner>) -> usize {
     let mut set = JoinSet::new();
     for d in ds {
         let inner = inner.clone();
-        set.spawn(async move { handle(&inner, d).await });
+        set.spawn(async move { handle_caused(&inner, d).await });
     }
     while set.join_next().await.is_some() {}
     n
+}
+
+/// A delivery's records are on behalf of the intent whose event fired it.
+async fn handle_caused(inner: &Arc<Inner>, d: Delivery) {
+    let cause = crate::audit::cause::CallCause {
+        intent_id: d.event.intent_id.clone(),
+        trace_id: d.event.trace_id.clone(),
+        parent_id: None,
+    };
+    crate::audit::cause::scope(cause, handle(inner, d)).await;
 }
 
 /// One claimed delivery, start to end of this attempt.
@@ -264,7 +274,8 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
     finish(inner, d.clone(), None, Instant::now()).await;
     let inner = inner.clone();
     let timeout = approvals.timeout();
-    tokio::spawn(async move {
+    let cause = crate::audit::cause::current();
+    tokio::spawn(crate::audit::cause::scope(cause, async move {
         // The task holds the hooks (and through them the approvals whose answer it
         // awaits): it must end with the node, or neither would ever be dropped.
         let decision = tokio::select! {
@@ -292,7 +303,7 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
         d.held_by = None;
         finish(&inner, d, None, Instant::now()).await;
         inner.wake.notify_one();
-    });
+    }));
 }
 
 fn describe(a: &retry::Attempt) -> String {
