@@ -892,3 +892,43 @@ async fn a_delivery_waiting_for_a_person_ends_on_record_after_a_restart() {
     );
     rt.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_waits_as_long_as_the_receiver_asks() {
+    let server = ScriptServer::start().await;
+    server.route(
+        "POST",
+        "/hook",
+        vec![
+            support::http_script::Action::Reply(
+                Reply::new(429, "text/plain").header("Retry-After", "2"),
+            ),
+            support::http_script::Action::Reply(Reply::new(200, "text/plain")),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("webhook:{}/hook", server.url());
+    // The backoff alone would retry after 20 ms.
+    let rt = Runtime::start(RuntimeOptions::new(config_with(
+        dir.path(),
+        vec![hook("notify", "intent.done", &url)],
+    )))
+    .await
+    .unwrap();
+    rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
+        .await
+        .unwrap();
+    wait_for("the first attempt", Duration::from_secs(10), async || {
+        (!server.requests_to("/hook").is_empty()).then_some(())
+    })
+    .await;
+    let first = Instant::now();
+    wait_state(&rt, "notify", "delivered", Duration::from_secs(10)).await;
+    let waited = first.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_800),
+        "retried after {waited:?}, before the 2 s the receiver asked for"
+    );
+    assert_eq!(server.requests_to("/hook").len(), 2);
+    rt.shutdown().await;
+}

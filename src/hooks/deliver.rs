@@ -32,10 +32,15 @@ pub(crate) fn webhook_body(d: &Delivery) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap_or_default()
 }
 
-pub(crate) async fn attempt(inner: &Inner, d: &Delivery, target: &Target) -> Attempt {
+/// One attempt, and how long the receiver asked to be left alone (`Retry-After`).
+pub(crate) async fn attempt(
+    inner: &Inner,
+    d: &Delivery,
+    target: &Target,
+) -> (Attempt, Option<Duration>) {
     let timeout = Duration::from_millis(inner.opts.config.timeout_ms);
-    match target {
-        Target::Webhook(url) => webhook(inner, d, url, timeout).await,
+    let attempt = match target {
+        Target::Webhook(url) => return webhook(inner, d, url, timeout).await,
         Target::Action(name) => action(inner, &d.event, name).await,
         Target::Intent { agent_id, template } => {
             let ev = &d.event;
@@ -80,10 +85,16 @@ pub(crate) async fn attempt(inner: &Inner, d: &Delivery, target: &Target) -> Att
                 Ok(Ok(_)) => Attempt::Done,
             }
         }
-    }
+    };
+    (attempt, None)
 }
 
-async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Duration) -> Attempt {
+async fn webhook(
+    inner: &Inner,
+    d: &Delivery,
+    url: &reqwest::Url,
+    timeout: Duration,
+) -> (Attempt, Option<Duration>) {
     let body = webhook_body(d);
     let t = inner.opts.clock.now().timestamp();
     let sent = inner
@@ -106,6 +117,14 @@ async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Durat
     match sent {
         Ok(mut resp) => {
             let status = resp.status().as_u16();
+            let retry_after = if matches!(status, 429 | 503) {
+                resp.headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| super::retry::parse_retry_after(v, inner.opts.clock.now()))
+            } else {
+                None
+            };
             let mut read = 0;
             while read < MAX_ANSWER_BYTES {
                 match resp.chunk().await {
@@ -113,11 +132,14 @@ async fn webhook(inner: &Inner, d: &Delivery, url: &reqwest::Url, timeout: Durat
                     _ => break,
                 }
             }
-            Attempt::Status(status)
+            (Attempt::Status(status), retry_after)
         }
         // The URL may carry a token in its query: errors are told without it, with their
         // cause ("connection refused"), which reqwest keeps in the source chain.
-        Err(e) => Attempt::Failed(crate::actions::execute::error_chain(&e.without_url())),
+        Err(e) => (
+            Attempt::Failed(crate::actions::execute::error_chain(&e.without_url())),
+            None,
+        ),
     }
 }
 

@@ -37,6 +37,7 @@ pub fn backoff(attempts: u32, base: Duration, max: Duration, jitter: f64) -> Dur
 }
 
 /// What to do after attempt number `attempts` (counting it) of at most `max_attempts`.
+/// A receiver's `Retry-After` (429, 503) lengthens the pause, never beyond `max`.
 pub fn next(
     attempt: &Attempt,
     attempts: u32,
@@ -44,6 +45,7 @@ pub fn next(
     base: Duration,
     max: Duration,
     jitter: f64,
+    retry_after: Option<Duration>,
 ) -> Next {
     let retryable = match attempt {
         Attempt::Done => return Next::Delivered,
@@ -62,8 +64,19 @@ pub fn next(
     if attempts >= max_attempts {
         Next::Dead(format!("{retryable}; gave up after {attempts} attempts"))
     } else {
-        Next::RetryIn(backoff(attempts, base, max, jitter))
+        let pause = backoff(attempts, base, max, jitter);
+        Next::RetryIn(retry_after.map_or(pause, |ra| pause.max(ra.min(max))))
     }
+}
+
+/// `Retry-After`: seconds, or an HTTP date (RFC 7231), as a pause from `now`.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(s) = value.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&chrono::Utc) - now).to_std().ok()
 }
 
 /// A number in [0, 1) that differs between calls and nodes, for jitter (not for secrets).
@@ -88,13 +101,13 @@ mod tests {
     #[test]
     fn success_errors_and_refusals() {
         assert_eq!(
-            next(&Attempt::Status(204), 1, 8, S, MAX, 0.0),
+            next(&Attempt::Status(204), 1, 8, S, MAX, 0.0, None),
             Next::Delivered
         );
         for retry in [500, 502, 503, 408, 429] {
             assert!(
                 matches!(
-                    next(&Attempt::Status(retry), 1, 8, S, MAX, 0.0),
+                    next(&Attempt::Status(retry), 1, 8, S, MAX, 0.0, None),
                     Next::RetryIn(_)
                 ),
                 "{retry}"
@@ -107,21 +120,30 @@ mod tests {
                 8,
                 S,
                 MAX,
-                0.0
+                0.0,
+                None
             ),
             Next::RetryIn(_)
         ));
         for dead in [400, 401, 403, 404, 410, 422, 301, 302] {
             assert!(
                 matches!(
-                    next(&Attempt::Status(dead), 1, 8, S, MAX, 0.0),
+                    next(&Attempt::Status(dead), 1, 8, S, MAX, 0.0, None),
                     Next::Dead(_)
                 ),
                 "{dead}"
             );
         }
         assert!(matches!(
-            next(&Attempt::Refused("too deep".into()), 1, 8, S, MAX, 0.0),
+            next(
+                &Attempt::Refused("too deep".into()),
+                1,
+                8,
+                S,
+                MAX,
+                0.0,
+                None
+            ),
             Next::Dead(_)
         ));
     }
@@ -129,10 +151,10 @@ mod tests {
     #[test]
     fn the_last_attempt_dead_letters() {
         assert!(matches!(
-            next(&Attempt::Status(500), 7, 8, S, MAX, 0.0),
+            next(&Attempt::Status(500), 7, 8, S, MAX, 0.0, None),
             Next::RetryIn(_)
         ));
-        let Next::Dead(why) = next(&Attempt::Status(500), 8, 8, S, MAX, 0.0) else {
+        let Next::Dead(why) = next(&Attempt::Status(500), 8, 8, S, MAX, 0.0, None) else {
             panic!("not dead")
         };
         assert!(why.contains("gave up after 8 attempts"), "{why}");
@@ -147,5 +169,36 @@ mod tests {
         assert_eq!(backoff(4, S, MAX, 0.0), 4 * S);
         let j = jitter();
         assert!((0.0..1.0).contains(&j));
+    }
+
+    #[test]
+    fn retry_after_lengthens_the_pause_up_to_the_cap() {
+        let ra = |s| Some(Duration::from_secs(s));
+        assert_eq!(
+            next(&Attempt::Status(429), 1, 8, S, MAX, 0.0, ra(30)),
+            Next::RetryIn(Duration::from_secs(30))
+        );
+        // Shorter than the backoff: the backoff stands.
+        assert_eq!(
+            next(&Attempt::Status(503), 4, 8, S, MAX, 0.0, ra(1)),
+            Next::RetryIn(4 * S)
+        );
+        assert_eq!(
+            next(&Attempt::Status(429), 1, 8, S, MAX, 0.0, ra(86_400)),
+            Next::RetryIn(MAX)
+        );
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("120", now), ra(120));
+        assert_eq!(
+            parse_retry_after("Mon, 30 Nov 2026 10:01:30 GMT", now),
+            ra(90)
+        );
+        assert_eq!(
+            parse_retry_after("Mon, 30 Nov 2026 09:00:00 GMT", now),
+            None
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 }

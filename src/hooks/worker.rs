@@ -146,7 +146,7 @@ async fn handle(inner: &Arc<Inner>, mut d: Delivery) {
         }
     }
     let started = Instant::now();
-    let outcome = attempt(inner, &d, &target).await;
+    let (outcome, retry_after) = attempt(inner, &d, &target).await;
     d.attempts += 1;
     d.latency_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
     d.status = match outcome {
@@ -160,6 +160,7 @@ async fn handle(inner: &Arc<Inner>, mut d: Delivery) {
         Duration::from_millis(inner.opts.config.backoff_ms),
         Duration::from_secs(inner.opts.config.backoff_max_s),
         retry::jitter(),
+        retry_after,
     );
     let now = inner.opts.clock.now().timestamp_millis();
     let metric = match next {

@@ -30,6 +30,8 @@ pub struct Reply {
     pub chunks: Vec<(Duration, Vec<u8>)>,
     /// Close the connection after the chunks instead of ending the body properly.
     pub cut: bool,
+    /// More response headers (`Retry-After`, …).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
@@ -39,6 +41,7 @@ impl Reply {
             content_type: content_type.into(),
             chunks: Vec::new(),
             cut: false,
+            headers: Vec::new(),
         }
     }
 
@@ -53,6 +56,11 @@ impl Reply {
 
     pub fn chunk_after(mut self, delay: Duration, bytes: impl Into<Vec<u8>>) -> Self {
         self.chunks.push((delay, bytes.into()));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
         self
     }
 
@@ -197,8 +205,13 @@ async fn serve(mut sock: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> 
             &serde_json::json!({"error": format!("no route {key}")}),
         ),
     };
+    let extra: String = reply
+        .headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let head = format!(
-        "HTTP/1.1 {} S\r\nContent-Type: {}\r\n{}Connection: close\r\n\r\n",
+        "HTTP/1.1 {} S\r\nContent-Type: {}\r\n{extra}{}Connection: close\r\n\r\n",
         reply.status,
         reply.content_type,
         if req.method == "HEAD" {
