@@ -115,6 +115,15 @@ async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> O
     }
 }
 
+/// A runtime on `config` that has handled one intent for support-agent.
+async fn started_after_one_intent(config: Config) -> Runtime {
+    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
+        .await
+        .unwrap();
+    rt
+}
+
 /// Wait until `hook`'s latest delivery is in `state`.
 async fn wait_state(
     rt: &Runtime,
@@ -213,15 +222,11 @@ async fn two_500s_are_retried_with_the_same_delivery_id_then_delivered() {
     );
     let dir = tempfile::tempdir().unwrap();
     let url = format!("webhook:{}/hook", server.url());
-    let rt = Runtime::start(RuntimeOptions::new(config_with(
+    let rt = started_after_one_intent(config_with(
         dir.path(),
         vec![hook("notify", "intent.done", &url)],
-    )))
-    .await
-    .unwrap();
-    rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
-        .await
-        .unwrap();
+    ))
+    .await;
     let d = wait_state(&rt, "notify", "delivered", Duration::from_secs(10)).await;
     assert_eq!((d.attempts, d.status), (3, Some(200)));
     let reqs = server.requests_to("/hook");
@@ -264,10 +269,7 @@ async fn out_of_attempts_is_a_dead_letter_that_retry_sends_again_and_4xx_is_not_
         ],
     );
     config.hooks.max_attempts = 3;
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
-    rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
-        .await
-        .unwrap();
+    let rt = started_after_one_intent(config).await;
     let dead = wait_state(&rt, "down", "dead", Duration::from_secs(10)).await;
     assert_eq!(dead.attempts, 3);
     assert!(
@@ -873,12 +875,7 @@ async fn a_delivery_waiting_for_a_person_ends_on_record_after_a_restart() {
         decision: aios::approvals::RuleDecision::Ask,
         reason: None,
     }];
-    let rt = Runtime::start(RuntimeOptions::new(config.clone()))
-        .await
-        .unwrap();
-    rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
-        .await
-        .unwrap();
+    let rt = started_after_one_intent(config.clone()).await;
     let waiting = wait_state(&rt, "ask-me", "waiting", Duration::from_secs(10)).await;
     rt.shutdown().await;
     drop(rt);
@@ -909,15 +906,11 @@ async fn a_429_with_retry_after_waits_as_long_as_the_receiver_asks() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("webhook:{}/hook", server.url());
     // The backoff alone would retry after 20 ms.
-    let rt = Runtime::start(RuntimeOptions::new(config_with(
+    let rt = started_after_one_intent(config_with(
         dir.path(),
         vec![hook("notify", "intent.done", &url)],
-    )))
-    .await
-    .unwrap();
-    rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
-        .await
-        .unwrap();
+    ))
+    .await;
     wait_for("the first attempt", Duration::from_secs(10), async || {
         (!server.requests_to("/hook").is_empty()).then_some(())
     })

@@ -105,10 +105,13 @@ impl Table {
             self.order.push_back(id.to_string());
             self.evict(id);
         }
-        // Inserted just above when missing, and `evict` never removes `keep`.
-        self.entries
-            .entry(id.to_string())
-            .or_insert_with(|| IntentView::new(id, agent_id, status))
+        // Inserted just above when missing, and `evict` never removes `keep`. A lookup by
+        // `&str`, not `entry(id.to_string())`: every streamed token passes here, and must
+        // not cost an allocation.
+        match self.entries.get_mut(id) {
+            Some(e) => e,
+            None => unreachable!("the entry for {id} was inserted above and evict keeps it"),
+        }
     }
 
     /// Drop the oldest entries (never `keep`) while over either bound.

@@ -252,10 +252,6 @@ impl Hooks {
         }
     }
 
-    pub fn outbox(&self) -> &Arc<dyn Outbox> {
-        &self.inner.opts.outbox
-    }
-
     /// Fire due schedules once, at the clock's time. Returns the deliveries written.
     pub async fn tick_schedules(&self) -> usize {
         scheduler::tick(&self.inner).await
@@ -334,11 +330,6 @@ impl Hooks {
             .map_err(|e| e.to_string())?;
         self.inner.wake.notify_one();
         Ok(DeliveryRow::of(&d))
-    }
-
-    /// Forget the cached hooks of `agent_id` (they changed).
-    pub fn invalidate(&self, agent_id: &str) {
-        self.inner.invalidate(agent_id);
     }
 }
 

@@ -5,8 +5,6 @@
 //! A node that was down does not fire what it missed in a burst: at most `catch_up` of
 //! the missed times (the latest ones) fire, then the schedule goes on as usual.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Local, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -21,17 +19,6 @@ pub enum Zone {
     Local,
     #[serde(alias = "UTC", alias = "Utc")]
     Utc,
-}
-
-impl FromStr for Zone {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Zone, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "local" => Ok(Zone::Local),
-            "utc" => Ok(Zone::Utc),
-            _ => Err(format!("`{s}`: use \"local\" or \"UTC\"")),
-        }
-    }
 }
 
 /// A parsed cron pattern.

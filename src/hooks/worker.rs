@@ -75,14 +75,10 @@ async fn release_waiting(inner: &Inner) {
             return;
         }
     };
-    for mut d in open {
+    for d in open {
         if d.state == State::Waiting && d.held_by.as_deref() == Some(inner.opts.node.as_str()) {
-            d.state = State::Dead;
-            d.held_by = None;
-            d.error = Some(
-                "restarted while waiting for a decision; `aios hooks retry` sends it again".into(),
-            );
-            finish(inner, d, None, Instant::now()).await;
+            let why = "restarted while waiting for a decision; `aios hooks retry` sends it again";
+            give_up(inner, d, why.into()).await;
         }
     }
 }
@@ -127,20 +123,16 @@ async fn handle_caused(inner: &Arc<Inner>, d: Delivery) {
 async fn handle(inner: &Arc<Inner>, mut d: Delivery) {
     let target = match spec::parse_target(&d.target, &inner.opts.known) {
         Ok(t) => t,
+        // The hook named something since removed from config: retrying cannot help.
         Err(e) => {
-            // The hook named something since removed from config: retrying cannot help.
-            d.state = State::Dead;
-            d.error = Some(format!("the hook's target no longer works: {e}"));
-            return finish(inner, d, None, Instant::now()).await;
+            return give_up(inner, d, format!("the hook's target no longer works: {e}")).await;
         }
     };
     if !d.approved {
         match gate(inner, &d) {
             Verdict::Allow => {}
             Verdict::Deny(reason) => {
-                d.state = State::Dead;
-                d.error = Some(format!("denied by an approval rule: {reason}"));
-                return finish(inner, d, None, Instant::now()).await;
+                return give_up(inner, d, format!("denied by an approval rule: {reason}")).await;
             }
             Verdict::Ask => return ask(inner, d, &target).await,
         }
@@ -186,14 +178,20 @@ async fn handle(inner: &Arc<Inner>, mut d: Delivery) {
     let delay = (d.state == State::Delivered)
         .then(|| Duration::from_millis(u64::try_from(now - d.created_ms).unwrap_or(0)));
     crate::metrics::hook_delivery(metric, delay);
-    finish(inner, d, Some(metric), started).await;
+    finish(inner, d, started).await;
+}
+
+/// End a delivery without (another) attempt: dead, with why, counted and on record.
+async fn give_up(inner: &Inner, mut d: Delivery, why: String) {
+    d.state = State::Dead;
+    d.held_by = None;
+    d.error = Some(why);
+    crate::metrics::hook_delivery("dead", None);
+    finish(inner, d, Instant::now()).await;
 }
 
 /// Write the delivery back, audit the attempt and tell the UI.
-async fn finish(inner: &Inner, d: Delivery, outcome: Option<&'static str>, started: Instant) {
-    if outcome.is_none() && d.state == State::Dead {
-        crate::metrics::hook_delivery("dead", None);
-    }
+async fn finish(inner: &Inner, d: Delivery, started: Instant) {
     if let Err(e) = inner.opts.outbox.save(&d).await {
         // Not written back: the lease runs out and the delivery is attempted again, which
         // the idempotency key makes safe for the receiver.
@@ -244,9 +242,8 @@ fn gate(inner: &Inner, d: &Delivery) -> Verdict {
 /// An `ask` rule matched: park the delivery until a person decides, then continue.
 async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
     let Some(approvals) = inner.opts.approvals.clone() else {
-        d.state = State::Dead;
-        d.error = Some("an approval rule asks for a person, and this node has no approvals".into());
-        return finish(inner, d, None, Instant::now()).await;
+        let why = "an approval rule asks for a person, and this node has no approvals";
+        return give_up(inner, d, why.into()).await;
     };
     let call = crate::llm::ToolCall {
         id: d.id.clone(),
@@ -264,15 +261,11 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
     let intent = d.event.intent_id.clone().unwrap_or_default();
     let (_, decided) = match approvals.ask(&d.agent_id, &intent, &call, "hook", preview) {
         Ok(x) => x,
-        Err(e) => {
-            d.state = State::Dead;
-            d.error = Some(e);
-            return finish(inner, d, None, Instant::now()).await;
-        }
+        Err(e) => return give_up(inner, d, e).await,
     };
     d.state = State::Waiting;
     d.held_by = Some(inner.opts.node.clone());
-    finish(inner, d.clone(), None, Instant::now()).await;
+    finish(inner, d.clone(), Instant::now()).await;
     let inner = inner.clone();
     let timeout = approvals.timeout();
     let cause = crate::audit::cause::current();
@@ -287,23 +280,26 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
             Ok(Ok(Decision::Approve { .. })) => {
                 d.approved = true;
                 d.state = State::Pending;
+                d.held_by = None;
                 d.due_ms = inner.opts.clock.now().timestamp_millis();
+                finish(&inner, d, Instant::now()).await;
+                inner.wake.notify_one();
             }
             Ok(Ok(Decision::Deny { by, reason })) => {
-                d.state = State::Dead;
-                d.error = Some(format!("denied by {by}: {reason}"));
+                give_up(&inner, d, format!("denied by {by}: {reason}")).await;
             }
             // The approvals went away (the node is stopping): the delivery stays waiting,
             // held by this node, and the next start ends it on the record.
-            Ok(Err(_)) => return,
+            Ok(Err(_)) => {}
             Err(_) => {
-                d.state = State::Dead;
-                d.error = Some("no decision in time (approvals.timeout_s)".into());
+                give_up(
+                    &inner,
+                    d,
+                    "no decision in time (approvals.timeout_s)".into(),
+                )
+                .await;
             }
         }
-        d.held_by = None;
-        finish(&inner, d, None, Instant::now()).await;
-        inner.wake.notify_one();
     }));
 }
 

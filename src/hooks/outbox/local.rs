@@ -191,10 +191,6 @@ fn writer(file: Arc<RedbFile>, mut rx: mpsc::UnboundedReceiver<Batch>) {
 
 #[async_trait]
 impl Outbox for LocalOutbox {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<usize, OutboxError> {
         let mut ops = Vec::new();
         let fresh: Vec<&Delivery> = {

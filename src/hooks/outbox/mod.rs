@@ -107,8 +107,6 @@ pub(crate) fn backend_error(backend: &'static str, e: impl std::fmt::Display) ->
 /// Where deliveries are kept.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    fn name(&self) -> &'static str;
-
     /// Write new deliveries; one whose id exists already is left as it is (the same event
     /// heard twice, a schedule fired by two nodes). Returns how many were new.
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<usize, OutboxError>;

@@ -115,10 +115,6 @@ fn decode(raw: &str) -> Option<Delivery> {
 
 #[async_trait]
 impl Outbox for RedisOutbox {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
     async fn enqueue(&self, deliveries: &[Delivery]) -> Result<usize, OutboxError> {
         if deliveries.is_empty() {
             return Ok(0);
