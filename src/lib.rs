@@ -14,6 +14,9 @@
 //! - [`memory`]: the `VectorMemory` and `Embedder` seams with their local backends.
 //! - [`llm`]: the `LlmRunner` seam, token events and the scripted `sim` runner.
 //! - [`audit`]: the hash-chained JSONL audit log: writer, reader, verification, redaction.
+//! - [`chain`]: the hash chain of JSON lines the audit log and the recording share.
+//! - [`recorder`]: the flight recording (runtime events, bus, audit, the turn's recall,
+//!   model requests and tool calls), hash-chained, that `aios replay` and `aios why` read.
 //! - [`control`]: data-dir ownership (one lock, one owner) and the local control socket
 //!   through which other invocations reach the owner.
 //! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
@@ -43,6 +46,7 @@ pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod bus;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -55,6 +59,7 @@ pub mod mcp;
 pub mod mcp_client;
 pub mod memory;
 pub mod metrics;
+pub mod recorder;
 pub mod redb_file;
 pub mod sanitize;
 pub mod shutdown;

@@ -17,6 +17,7 @@ use super::pending::Pending;
 use super::registry::Registry;
 use super::tools::{self, ToolScope};
 use super::turn::{Attention, Decision, Effect, Event, LOOP_REPEATS, Origin, Setup, Turn};
+use super::turn_record::{self, TurnRecord};
 use super::types::{Intent, IntentReply, IntentResult, StatusBoard};
 use crate::approvals::{Approvals, Rule, verdict};
 use crate::llm::ToolCall;
@@ -46,6 +47,8 @@ pub struct AgentWorker {
     pub rules: std::sync::Arc<Vec<Rule>>,
     /// The outside MCP servers whose tools agents call.
     pub mcp: crate::mcp_client::McpServers,
+    /// What only the turn knows goes on record here: recall, the model request, tool calls.
+    pub recorder: crate::recorder::Recorder,
 }
 
 /// Takes an approval off the list when its wait ends any other way than a decision (the
@@ -128,6 +131,7 @@ impl AgentWorker {
         let mut turn = self.turn(intent);
         let mut effects = turn.step(Event::Start);
         let mut stream: Option<TokenStream> = None;
+        let mut record = TurnRecord::new(&self.recorder, &intent.agent_id, &intent.id);
         loop {
             let mut waited = None;
             for effect in effects.drain(..) {
@@ -138,10 +142,14 @@ impl AgentWorker {
                 if let Effect::Finish(outcome) = effect {
                     return *outcome;
                 }
+                if let Effect::ToolRefused { call, reason } = &effect {
+                    record.refused(call, reason);
+                }
                 self.tell(intent, effect);
             }
             let event = match waited {
                 Some(Effect::Chat(request)) => {
+                    record.request(&request);
                     tokio::select! {
                         s = self.runner.chat(*request) => match s {
                             Ok(s) => {
@@ -154,10 +162,13 @@ impl AgentWorker {
                     }
                 }
                 Some(effect) => {
-                    tokio::select! {
+                    let about = turn_record::Pending::of(&effect);
+                    let event = tokio::select! {
                         ev = self.perform(intent, effect) => ev,
                         () = cancel.cancelled() => Event::Cancelled(self.stop_reason()),
-                    }
+                    };
+                    record.outcome(about, &event);
+                    event
                 }
                 None if turn.is_streaming() => {
                     let Some(s) = stream.as_mut() else {
@@ -181,6 +192,7 @@ impl AgentWorker {
                     if !matches!(event, Event::Token { .. } | Event::ToolCallRequested(_)) {
                         stream = None;
                     }
+                    record.usage(&event);
                     event
                 }
                 None => return Err("internal: the turn waits for nothing".into()),

@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod spec;
 pub mod tools;
 pub mod turn;
+mod turn_record;
 pub mod types;
 
 pub use catalog::Catalog;

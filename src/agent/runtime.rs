@@ -100,6 +100,8 @@ struct Inner {
     tasks: TaskTracker,
     audit: AuditLog,
     info: RuntimeInfo,
+    /// The flight recording; closed after everything else has stopped.
+    recorder: crate::recorder::Recorder,
     /// The audit mirror stops last, after the log is flushed, so it carries every record.
     mirror: Option<(
         CancellationToken,
@@ -176,6 +178,34 @@ impl Runtime {
 
         let cancel = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let recorder = open_recorder(&config);
+        // Subscribed before anything runs, so the recording misses nothing after its start.
+        let taps = recorder.is_on().then(|| {
+            (
+                events.subscribe(),
+                bus.subscribe(),
+                (!watch_only).then(|| audit.subscribe()),
+            )
+        });
+        if let Some((ev_rx, bus_rx, audit_rx)) = taps {
+            let source = if watch_only { "attached" } else { "owner" };
+            crate::recorder::tap::start(&recorder, &hub, &info, &HashMap::new(), source).await;
+            let stop = cancel.clone();
+            tasks.spawn(crate::recorder::tap::events(
+                ev_rx,
+                recorder.clone(),
+                hub.clone(),
+                stop.clone(),
+            ));
+            tasks.spawn(crate::recorder::tap::bus(
+                bus_rx,
+                recorder.clone(),
+                stop.clone(),
+            ));
+            if let Some(rx) = audit_rx {
+                tasks.spawn(crate::recorder::tap::audit(rx, recorder.clone(), stop));
+            }
+        }
         let status = StatusBoard::default();
         let pending = Pending::default();
         let node = info.node.clone();
@@ -279,6 +309,7 @@ impl Runtime {
                 })?,
                 rules: rules.clone(),
                 mcp: mcp.clone(),
+                recorder: recorder.clone(),
             };
             let cancel = cancel.clone();
             let running = running.clone();
@@ -450,12 +481,18 @@ impl Runtime {
                 audit,
                 info,
                 mirror,
+                recorder,
             }),
         })
     }
 
     pub fn hub(&self) -> &ContextHub {
         &self.inner.hub
+    }
+
+    /// The flight recorder (off when `recorder.enabled = false` or it could not open).
+    pub fn recorder(&self) -> &crate::recorder::Recorder {
+        &self.inner.recorder
     }
 
     /// The calls waiting for a person (`None` for a watcher: the owner keeps them).
@@ -570,6 +607,7 @@ impl Runtime {
         if let Err(e) = self.inner.audit.close().await {
             tracing::error!(error = %e, "audit log did not close cleanly");
         }
+        self.inner.recorder.close().await;
         tracing::info!("runtime stopped");
     }
 
@@ -661,5 +699,20 @@ impl Runtime {
 
     pub fn cancel_token(&self) -> CancellationToken {
         self.inner.cancel.clone()
+    }
+}
+
+/// The flight recorder of `config`. One that cannot open is logged and left off: the
+/// recording observes the runtime, it must not keep it from running.
+fn open_recorder(config: &Config) -> crate::recorder::Recorder {
+    if !config.recorder.enabled {
+        return crate::recorder::Recorder::off();
+    }
+    match crate::recorder::Recorder::open(crate::recorder::RecorderOptions::from_config(config)) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "running without a flight recording");
+            crate::recorder::Recorder::off()
+        }
     }
 }

@@ -1,10 +1,8 @@
 //! `AuditRecord`: the contract's fields, and the canonical bytes the hash chain covers.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-/// `prev_hash` of the very first record.
-pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use crate::chain::{GENESIS_HASH, line_hash};
 
 /// How a call ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,15 +114,9 @@ impl AuditRecord {
 
     /// SHA-256 over `prev_hash` and the canonical bytes, hex.
     pub fn compute_hash(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
-        h.update(self.canonical_bytes());
-        hex::encode(h.finalize())
+        crate::chain::hash_of(&self.prev_hash, &self.canonical_bytes())
     }
 }
-
-/// Spliced before a line's closing brace; what follows it is the hash and `}`.
-const HASH_FIELD: &[u8] = b",\"hash\":\"";
 
 impl AuditRecord {
     /// Compute `hash` and return the JSONL line, newline included.
@@ -134,17 +126,8 @@ impl AuditRecord {
     /// field order is the canonical order, `hash` last), and it lets a reader recover the
     /// exact bytes that were hashed from the line itself: see [`line_hash`].
     pub fn seal(&mut self) -> Vec<u8> {
-        let canonical = self.canonical_bytes();
-        let mut h = Sha256::new();
-        h.update(self.prev_hash.as_bytes());
-        h.update(&canonical);
-        self.hash = lower_hex(&h.finalize());
-        let body = canonical.strip_suffix(b"}").unwrap_or(&canonical);
-        let mut line = Vec::with_capacity(body.len() + HASH_FIELD.len() + self.hash.len() + 3);
-        line.extend_from_slice(body);
-        line.extend_from_slice(HASH_FIELD);
-        line.extend_from_slice(self.hash.as_bytes());
-        line.extend_from_slice(b"\"}\n");
+        let (hash, line) = crate::chain::seal_line(&self.prev_hash, &self.canonical_bytes());
+        self.hash = hash;
         line
     }
 
@@ -161,43 +144,6 @@ impl AuditRecord {
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     }
-}
-
-/// Lowercase hex, as `hex::encode` writes it, without its per-character iterator: this
-/// runs once per record on the writer thread.
-fn lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
-/// The hash a written line commits to: SHA-256 over `prev_hash` and the canonical bytes,
-/// which are the line up to its trailing `,"hash":"…"` field, closed with `}`.
-///
-/// Working on the bytes as written (not on a re-serialization of the parsed record) makes
-/// any edit visible, even one a parser would normalise away (spacing, key order, float
-/// digits), and keeps verification independent of float parsing. `None` when the line
-/// does not end in a hash field, which only an edit produces.
-pub fn line_hash(prev_hash: &str, line: &[u8]) -> Option<String> {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    // `,"hash":"` + 64 hex digits + `"}`
-    let tail_len = HASH_FIELD.len() + 64 + 2;
-    let split = line.len().checked_sub(tail_len)?;
-    let (body, tail) = line.split_at(split);
-    let digits = tail.strip_prefix(HASH_FIELD)?.strip_suffix(b"\"}")?;
-    if !digits.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(body);
-    h.update(b"}");
-    Some(lower_hex(&h.finalize()))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use super::AuditError;
 use super::head::{HEAD_FILE, HeadState, read_head};
 use super::reader::{AuditProblem, LineRead, ProblemKind, SegmentReader, list_segments};
-use super::record::{GENESIS_HASH, line_hash};
+use crate::chain::{LinkBreak, Linker};
 
 /// Why a record breaks the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,8 +186,7 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, AuditError> {
     // names are on disk, so it cannot get ahead of what is read next.
     let head = read_head(dir);
     let mut report = VerifyReport::default();
-    let mut expected_seq = 0u64;
-    let mut expected_prev = GENESIS_HASH.to_string();
+    let mut linker = Linker::genesis();
     // (file, line) of the last record seen, for pointing at the end of the log.
     let mut last_place: Option<(PathBuf, usize)> = None;
     let mut head_seen: Option<(String, PathBuf, usize, String)> = None;
@@ -239,42 +238,26 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, AuditError> {
                 id: Some(record.id.clone()),
                 reason,
             };
-            if line_hash(&record.prev_hash, raw.as_bytes()).as_deref() != Some(&record.hash) {
-                report.first_bad = Some(bad(Breach::Edited));
-            } else if record.seq > expected_seq {
-                report.first_bad = Some(bad(Breach::Gap {
-                    expected: expected_seq,
-                    found: record.seq,
-                    moved_to: None,
-                }));
-            } else if record.seq < expected_seq {
-                report.first_bad = Some(bad(Breach::Backwards {
-                    expected: expected_seq,
-                    found: record.seq,
-                }));
-            } else if record.prev_hash != expected_prev {
-                report.first_bad = Some(bad(Breach::BrokenLink {
-                    previous: expected_seq.checked_sub(1),
-                }));
-            } else {
-                if head_seq == Some(record.seq) {
-                    head_seen = Some((
-                        record.hash.clone(),
-                        segment.path.clone(),
-                        line,
-                        record.id.clone(),
-                    ));
+            match linker.check(record.seq, &record.prev_hash, &record.hash, raw.as_bytes()) {
+                Err(broken) => report.first_bad = Some(bad(breach_of(broken))),
+                Ok(()) => {
+                    if head_seq == Some(record.seq) {
+                        head_seen = Some((
+                            record.hash.clone(),
+                            segment.path.clone(),
+                            line,
+                            record.id.clone(),
+                        ));
+                    }
+                    last_place = Some((segment.path.clone(), line));
                 }
-                expected_seq = record.seq + 1;
-                expected_prev = record.hash;
-                last_place = Some((segment.path.clone(), line));
             }
         }
     }
 
     if report.first_bad.is_none() {
-        let last_seq = expected_seq.checked_sub(1);
-        report.last = last_seq.map(|seq| (seq, expected_prev.clone()));
+        let last_seq = linker.tip().map(|(seq, _)| seq);
+        report.last = linker.tip().map(|(seq, hash)| (seq, hash.to_string()));
         match head {
             HeadState::Present(h) => {
                 if last_seq.is_none_or(|last| h.seq > last) {
@@ -326,6 +309,20 @@ pub fn verify_dir(dir: &Path) -> Result<VerifyReport, AuditError> {
         }
     }
     Ok(report)
+}
+
+/// The audit report's words for a broken link.
+fn breach_of(broken: LinkBreak) -> Breach {
+    match broken {
+        LinkBreak::Edited => Breach::Edited,
+        LinkBreak::Gap { expected, found } => Breach::Gap {
+            expected,
+            found,
+            moved_to: None,
+        },
+        LinkBreak::Backwards { expected, found } => Breach::Backwards { expected, found },
+        LinkBreak::BrokenLink { previous } => Breach::BrokenLink { previous },
+    }
 }
 
 /// What a process starting on the audit log in `dir` should warn about: the first record

@@ -46,6 +46,8 @@ pub struct Config {
     pub mcp_servers: BTreeMap<String, crate::mcp_client::McpServerConfig>,
     /// `[hooks]`: signing, retries and schedules of protocol hook deliveries.
     pub hooks: crate::hooks::HooksConfig,
+    /// `[recorder]`: the flight recording that `aios replay` and `aios why` read.
+    pub recorder: crate::recorder::RecorderConfig,
 }
 
 impl Config {

@@ -198,6 +198,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     if let Some((key, message)) = config.hooks.problem() {
         bad(&["hooks", key], message)?;
     }
+    if let Some((key, message)) = config.recorder.problem() {
+        bad(&["recorder", key], message)?;
+    }
     // Hooks in config are checked as the MCP tool checks them when they are added.
     let known = crate::hooks::known_of(config);
     for (id, agent) in &config.agents {

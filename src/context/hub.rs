@@ -408,28 +408,45 @@ impl ContextHub {
             "get_agent",
             json!({"agent_id": agent_id}),
             || async {
-                let spec = self.spec(agent_id)?.clone();
-                let latest = self.inner.store.context(agent_id, None).await?;
-                let state = AgentState {
-                    goals: self.read_list(agent_id, Part::Goals, &spec.goals).await?,
-                    persona_traits: self
-                        .read_list(agent_id, Part::PersonaTraits, &spec.persona_traits)
-                        .await?,
-                    protocol_hooks: self.read_hooks(agent_id).await?,
-                    memory_count: self
-                        .inner
-                        .memory
-                        .count(&MemoryFilter::agent(agent_id))
-                        .await?,
-                    context_version: latest.as_ref().map(|c| c.version),
-                    context_id: latest.as_ref().map(|c| c.context_id.clone()),
-                    spec,
-                };
+                let state = self.snapshot_agent(agent_id).await?;
                 let ctx = state.context_id.clone();
                 Ok((state, ctx))
             },
         )
         .await
+    }
+
+    /// An agent's state, read without an audit record: for the flight recorder, which is
+    /// the runtime keeping its own record of what happened, not a caller acting on state.
+    /// Not reachable over MCP.
+    pub(crate) async fn snapshot_agent(&self, agent_id: &str) -> Result<AgentState, HubError> {
+        let spec = self.spec(agent_id)?.clone();
+        let latest = self.inner.store.context(agent_id, None).await?;
+        Ok(AgentState {
+            goals: self.read_list(agent_id, Part::Goals, &spec.goals).await?,
+            persona_traits: self
+                .read_list(agent_id, Part::PersonaTraits, &spec.persona_traits)
+                .await?,
+            protocol_hooks: self.read_hooks(agent_id).await?,
+            memory_count: self
+                .inner
+                .memory
+                .count(&MemoryFilter::agent(agent_id))
+                .await?,
+            context_version: latest.as_ref().map(|c| c.version),
+            context_id: latest.as_ref().map(|c| c.context_id.clone()),
+            spec,
+        })
+    }
+
+    /// A context version, read without an audit record: for the flight recorder (see
+    /// [`ContextHub::snapshot_agent`]).
+    pub(crate) async fn peek_context(
+        &self,
+        agent_id: &str,
+        version: u64,
+    ) -> Result<Option<ContextVersion>, HubError> {
+        Ok(self.inner.store.context(agent_id, Some(version)).await?)
     }
 
     async fn read_list(

@@ -304,6 +304,7 @@ fn feed_audit(runtime: &Runtime, tx: mpsc::Sender<Action>, keep: usize, stop: Ca
 fn feed_mirror(
     url: String,
     prefix: String,
+    recorder: crate::recorder::Recorder,
     tx: mpsc::Sender<Action>,
     keep: usize,
     stop: CancellationToken,
@@ -346,7 +347,12 @@ fn feed_mirror(
             for (seq, record) in entries {
                 last = Some(seq);
                 let action = match record {
-                    Ok(r) => Action::Audit(std::sync::Arc::new(r)),
+                    Ok(r) => {
+                        // An attached TUI keeps the recording of what it watches.
+                        let r = std::sync::Arc::new(r);
+                        recorder.audit(r.clone());
+                        Action::Audit(r)
+                    }
                     Err(e) => Action::Notice(e),
                 };
                 if tx.send(action).await.is_err() {
@@ -425,7 +431,15 @@ async fn event_loop(
             feed_audit(runtime, tx.clone(), app.max_lines, stop_feeds.clone());
         }
         AuditSource::Mirror { url, prefix } => {
-            feed_mirror(url, prefix, tx.clone(), app.max_lines, stop_feeds.clone());
+            let recorder = runtime.recorder().clone();
+            feed_mirror(
+                url,
+                prefix,
+                recorder,
+                tx.clone(),
+                app.max_lines,
+                stop_feeds.clone(),
+            );
         }
     }
     let mut frame = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps)));

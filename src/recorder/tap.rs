@@ -1,0 +1,159 @@
+//! The tasks that feed the recorder: runtime events, bus messages, audit records, and the
+//! agent state and context versions those events announce.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+use super::{Kind, Recorder};
+use crate::agent::activity::{FLUSH, FLUSH_BYTES, Gathered};
+use crate::audit::AuditRecord;
+use crate::bus::{Received, channels};
+use crate::context::ContextHub;
+use crate::event::RuntimeEvent;
+
+/// Record the start of this process's recording: what ran (for the status bar of a replay),
+/// the agents and their status, then each agent's state.
+pub async fn start(
+    rec: &Recorder,
+    hub: &ContextHub,
+    info: &crate::agent::RuntimeInfo,
+    status: &std::collections::HashMap<String, crate::event::AgentStatus>,
+    source: &str,
+) {
+    if !rec.is_on() {
+        return;
+    }
+    let agents = hub.catalog().agents();
+    rec.global(
+        Kind::Start,
+        json!({"source": source, "info": info, "agents": agents, "status": status}),
+    );
+    for spec in agents {
+        snapshot_state(rec, hub, &spec.id).await;
+    }
+}
+
+async fn snapshot_state(rec: &Recorder, hub: &ContextHub, agent_id: &str) {
+    match hub.snapshot_agent(agent_id).await {
+        Ok(state) => match serde_json::to_value(&state) {
+            Ok(v) => rec.note(Kind::AgentState, agent_id, None, v),
+            Err(e) => tracing::debug!(error = %e, "agent state not recordable"),
+        },
+        Err(e) => tracing::debug!(agent_id, error = %e, "agent state not recorded"),
+    }
+}
+
+/// Runtime events until `cancel`: tokens gathered per agent and written every ~50 ms (as
+/// the activity channel sends them), everything else at once and in order; a state or
+/// context change is followed by the new state or the whole version.
+pub async fn events(
+    mut rx: broadcast::Receiver<RuntimeEvent>,
+    rec: Recorder,
+    hub: ContextHub,
+    cancel: CancellationToken,
+) {
+    let mut gathered = Gathered::default();
+    let mut tick = tokio::time::interval(FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let heard = tokio::select! {
+            () = cancel.cancelled() => break,
+            _ = tick.tick() => {
+                flush(&rec, &mut gathered);
+                continue;
+            }
+            r = rx.recv() => r,
+        };
+        match heard {
+            Ok(ev @ RuntimeEvent::Token { .. }) => {
+                gathered.add(ev);
+                if gathered.bytes >= FLUSH_BYTES {
+                    flush(&rec, &mut gathered);
+                }
+            }
+            Ok(ev) => {
+                // Tokens before it stay before it.
+                flush(&rec, &mut gathered);
+                let follow = follow_up(&ev);
+                rec.event(ev);
+                match follow {
+                    Some(FollowUp::State(agent_id)) => snapshot_state(&rec, &hub, &agent_id).await,
+                    Some(FollowUp::Version(agent_id, version)) => {
+                        if let Ok(Some(v)) = hub.peek_context(&agent_id, version).await
+                            && let Ok(v) = serde_json::to_value(&v)
+                        {
+                            rec.note(Kind::ContextVersion, &agent_id, None, v);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Err(RecvError::Lagged(n)) => {
+                flush(&rec, &mut gathered);
+                rec.lost(n);
+            }
+            Err(RecvError::Closed) => break,
+        }
+    }
+    flush(&rec, &mut gathered);
+}
+
+enum FollowUp {
+    State(String),
+    Version(String, u64),
+}
+
+fn follow_up(ev: &RuntimeEvent) -> Option<FollowUp> {
+    match ev {
+        RuntimeEvent::StateChanged { agent_id, .. } => Some(FollowUp::State(agent_id.clone())),
+        RuntimeEvent::ContextUpdated {
+            agent_id, version, ..
+        } => Some(FollowUp::Version(agent_id.clone(), *version)),
+        _ => None,
+    }
+}
+
+fn flush(rec: &Recorder, gathered: &mut Gathered) {
+    for ev in gathered.take() {
+        rec.event(ev);
+    }
+}
+
+/// Bus messages until `cancel`, but those of the activity channel: they are the runtime
+/// events again, recorded as such.
+pub async fn bus(mut rx: broadcast::Receiver<Received>, rec: Recorder, cancel: CancellationToken) {
+    loop {
+        let heard = tokio::select! {
+            () = cancel.cancelled() => break,
+            r = rx.recv() => r,
+        };
+        match heard {
+            Ok(Received::Message { channel, .. }) if channel == channels::ACTIVITY => {}
+            Ok(m) => rec.bus(m),
+            Err(RecvError::Lagged(n)) => rec.lost(n),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Audit records until `cancel`.
+pub async fn audit(
+    mut rx: broadcast::Receiver<Arc<AuditRecord>>,
+    rec: Recorder,
+    cancel: CancellationToken,
+) {
+    loop {
+        let heard = tokio::select! {
+            () = cancel.cancelled() => break,
+            r = rx.recv() => r,
+        };
+        match heard {
+            Ok(r) => rec.audit(r),
+            Err(RecvError::Lagged(n)) => rec.lost(n),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
