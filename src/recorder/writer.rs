@@ -152,15 +152,13 @@ impl Writer {
         if batch.is_empty() && lost == 0 {
             return;
         }
-        if self.rotation_due() {
-            if let Err(e) = self.rotate() {
-                self.failed(
-                    format!("starting a new recording file: {e}"),
-                    batch.len() as u64 + lost,
-                );
-                batch.clear();
-                return;
-            }
+        if self.rotation_due()
+            && let Err(e) = self.rotate()
+        {
+            let lost = batch.len() as u64 + lost;
+            self.failed(format!("starting a new recording file: {e}"), lost);
+            batch.clear();
+            return;
         }
         let (seq, prev) = (self.next_seq, self.prev_hash.clone());
         let mut bytes = Vec::with_capacity(batch.len() * 256);
