@@ -29,6 +29,8 @@
 //!   supervised with restarts, their tools namespaced `<server>__<tool>` in the registry.
 //! - [`hooks`]: protocol hooks that fire: event patterns and schedules → signed webhooks,
 //!   HTTP actions, intents or MCP tools, through a durable outbox with retries.
+//! - [`replay`]: a recording turned back into the app's actions, and the player that
+//!   moves one time cursor through them (checkpoints keep a seek short).
 //! - [`cli`]: the command line (clap) and one module per subcommand.
 //! - [`tui`]: the ratatui control center; the only module that touches the terminal.
 //! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
@@ -61,6 +63,7 @@ pub mod memory;
 pub mod metrics;
 pub mod recorder;
 pub mod redb_file;
+pub mod replay;
 pub mod sanitize;
 pub mod shutdown;
 pub mod telemetry;

@@ -470,7 +470,7 @@ fn quiet_broken_pipe(e: io::Error) -> Result<()> {
     }
 }
 
-fn parse_time_arg(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+pub(crate) fn parse_time_arg(s: &str) -> std::result::Result<DateTime<Utc>, String> {
     parse_time(s, Utc::now())
 }
 

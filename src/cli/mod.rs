@@ -11,6 +11,7 @@ mod health;
 pub mod hooks;
 mod mcp;
 mod models;
+mod replay;
 mod serve;
 mod session;
 mod tools;
@@ -112,6 +113,9 @@ pub enum Command {
         #[command(subcommand)]
         cmd: audit::AuditCommand,
     },
+    /// Open the control center on a recording: scrub through what happened, ask "why?"
+    /// of any row; `--check` verifies it, `--diff A B` compares two causal chains.
+    Replay(replay::ReplayArgs),
     /// Serve MCP on stdin/stdout (for MCP clients that launch a command); through the
     /// running owner of the data dir when there is one.
     Mcp,
@@ -167,7 +171,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         return health::run(&config).await;
     }
     let loose = private_dirs(&config);
-    let tui = matches!(cli.command, None | Some(Command::Tui { .. }));
+    let tui = match &cli.command {
+        None | Some(Command::Tui { .. }) => true,
+        Some(Command::Replay(a)) => !a.check && a.diff.is_none(),
+        _ => false,
+    };
     let _log = crate::telemetry::init(&config.data_dir(), &config.audit.redact);
     for warning in &loose {
         tracing::warn!("{warning}");
@@ -189,6 +197,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tools { agent, json, .. } => tools::run(config, agent, json).await,
         Command::Approvals { json } => approvals::list(config, json).await,
         Command::Hooks(args) => hooks::run(config, args).await,
+        Command::Replay(args) => replay::run(config, args).await,
         Command::Approve { id, args, always } => {
             approvals::approve(config, id, args.as_deref(), always).await
         }

@@ -60,7 +60,11 @@ pub async fn events(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let heard = tokio::select! {
-            () = cancel.cancelled() => break,
+            () = cancel.cancelled() => match rx.try_recv() {
+                // Stopping: what was sent before the stop is still recorded.
+                Ok(ev) => Ok(ev),
+                Err(_) => break,
+            },
             _ = tick.tick() => {
                 flush(&rec, &mut gathered);
                 continue;
@@ -127,7 +131,10 @@ fn flush(rec: &Recorder, gathered: &mut Gathered) {
 pub async fn bus(mut rx: broadcast::Receiver<Received>, rec: Recorder, cancel: CancellationToken) {
     loop {
         let heard = tokio::select! {
-            () = cancel.cancelled() => break,
+            () = cancel.cancelled() => match rx.try_recv() {
+                Ok(m) => Ok(m),
+                Err(_) => break,
+            },
             r = rx.recv() => r,
         };
         match heard {
@@ -147,7 +154,10 @@ pub async fn audit(
 ) {
     loop {
         let heard = tokio::select! {
-            () = cancel.cancelled() => break,
+            () = cancel.cancelled() => match rx.try_recv() {
+                Ok(r) => Ok(r),
+                Err(_) => break,
+            },
             r = rx.recv() => r,
         };
         match heard {

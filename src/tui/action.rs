@@ -107,6 +107,20 @@ pub enum Action {
     NewerVersion,
     /// Diff: unified or side by side.
     ToggleDiffView,
+    /// Why? The causal chain of the selected row (audit record, message, version, agent).
+    Why,
+    /// Replay: play faster.
+    Faster,
+    /// Replay: play slower.
+    Slower,
+    /// Replay: to the next recorded event.
+    StepForward,
+    /// Replay: back one recorded event.
+    StepBack,
+    /// Replay: ten seconds back.
+    SeekBack,
+    /// Replay: ten seconds on.
+    SeekForward,
 
     // —— not bindable: what the loop and the background tasks send ——
     /// Time moved on (clock, rates, ages).
@@ -145,6 +159,9 @@ pub enum Action {
     /// A message for the operator (errors of effects, confirmations).
     #[serde(skip)]
     Notice(String),
+    /// The causal chain asked for with `Why`, ready to show.
+    #[serde(skip)]
+    WhyTree(Box<super::why_view::WhyView>),
     /// A terminal key that the focused text input takes.
     #[serde(skip)]
     Key(ratatui::crossterm::event::KeyEvent),
@@ -179,7 +196,7 @@ impl Action {
             Action::Intent => "send an intent (@agent text)".into(),
             Action::Command => "command mode".into(),
             Action::Filter => "filter the focused pane".into(),
-            Action::Pause => "pause / resume channels".into(),
+            Action::Pause => "pause / resume channels (replay: play / pause)".into(),
             Action::Stop => "stop the agent's generation".into(),
             Action::EditGoals => "edit goals".into(),
             Action::Approvals => "approvals waiting for you".into(),
@@ -189,6 +206,13 @@ impl Action {
             Action::OlderVersion => "diff from an older version".into(),
             Action::NewerVersion => "diff from a newer version".into(),
             Action::ToggleDiffView => "unified / side by side".into(),
+            Action::Why => "why? the causal chain of the selected row".into(),
+            Action::Faster => "replay: faster".into(),
+            Action::Slower => "replay: slower".into(),
+            Action::StepForward => "replay: next event".into(),
+            Action::StepBack => "replay: previous event".into(),
+            Action::SeekBack => "replay: 10 s back".into(),
+            Action::SeekForward => "replay: 10 s on".into(),
             other => format!("{other:?}"),
         }
     }

@@ -22,6 +22,7 @@ use super::panes::{
     ActivityMap, AuditState, ChannelsState, Cursor, DiffState, StreamState, pretty_json,
 };
 use super::theme::Theme;
+use super::why_view::{WhyOf, WhyView};
 
 /// What the UI asks the outside world to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +52,39 @@ pub enum Effect {
         id: String,
         decision: crate::approvals::DecisionInput,
     },
+    /// Build the causal chain of a row (answered with `Action::WhyTree`).
+    Why(WhyOf),
+    /// Move a replay's cursor or change its pace (a live runtime answers with a notice).
+    Replay(ReplayControl),
+}
+
+/// What the replay keys and commands ask of the player.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplayControl {
+    PlayPause,
+    Faster,
+    Slower,
+    /// Steps of one recorded event, forward (+) or back (−).
+    Step(i64),
+    /// Seconds forward (+) or back (−).
+    Seek(i64),
+    /// To a time as typed (`HH:MM[:SS]` or RFC 3339).
+    Goto(String),
+    /// To the audit record with this seq.
+    AuditSeq(u64),
+    /// To a recording entry (a "why?" line's place).
+    Entry(u64),
+}
+
+/// What the status bar says of a replay; set by the player before each frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayState {
+    pub cursor: DateTime<Utc>,
+    pub playing: bool,
+    pub speed: f64,
+    /// Events applied, of all.
+    pub position: usize,
+    pub total: usize,
 }
 
 /// What the keyboard is talking to.
@@ -76,9 +110,14 @@ pub enum Mode {
     DenyReason,
     /// Editing the selected call's arguments (JSON) before approving them.
     EditArguments,
+    /// The causal chain of a row ("why?").
+    Why(WhyView),
 }
 
+#[derive(Clone)]
 pub struct App {
+    /// Set when the app is driven by a recording (`aios replay`): keys move its cursor.
+    pub replay: Option<ReplayState>,
     pub info: RuntimeInfo,
     pub agents: Vec<AgentSpec>,
     pub status: HashMap<String, AgentStatus>,
@@ -181,6 +220,7 @@ impl App {
         let now = Utc::now();
         let focused_agent = agents.first().map(|a| a.id.clone());
         let mut app = App {
+            replay: None,
             info,
             agents,
             status,
@@ -242,11 +282,15 @@ impl App {
     }
 
     fn set_clock(&mut self, now: DateTime<Utc>) {
+        // The text changes once a second; a replay ticks once per event.
+        let same_second = now.timestamp() == self.now.timestamp() && !self.clock.is_empty();
         self.now = now;
-        self.clock = now
-            .with_timezone(&chrono::Local)
-            .format("%H:%M:%S")
-            .to_string();
+        if !same_second {
+            self.clock = now
+                .with_timezone(&chrono::Local)
+                .format("%H:%M:%S")
+                .to_string();
+        }
     }
 
     pub fn should_quit(&self) -> bool {
@@ -477,6 +521,10 @@ impl App {
                 self.notify(n);
                 true
             }
+            Action::WhyTree(v) => {
+                self.mode = Mode::Why(*v);
+                true
+            }
             Action::Resize(w, h) => {
                 self.size = Rect::new(0, 0, w, h);
                 true
@@ -541,6 +589,58 @@ impl App {
             Mode::Approvals => self.approvals_key(key),
             Mode::DenyReason => self.deny_key(key),
             Mode::EditArguments => self.edit_arguments_key(key),
+            Mode::Why(view) => self.why_key(view, key),
+        }
+    }
+
+    /// Keys in the "why?" view: move, unfold a detail, jump a replay to a line's place.
+    fn why_key(&mut self, mut view: WhyView, key: KeyEvent) -> bool {
+        match self.keymap.action(&key) {
+            Action::Down => view.down(),
+            Action::Up => view.up(),
+            Action::Pause => view.toggle(),
+            Action::Open => match (view.selected().and_then(|l| l.seq), self.replay.is_some()) {
+                (Some(seq), true) => {
+                    self.effects.push(Effect::Replay(ReplayControl::Entry(seq)));
+                    self.mode = Mode::Normal;
+                    return true;
+                }
+                _ => view.toggle(),
+            },
+            Action::Quit | Action::Back | Action::Why => {
+                self.mode = Mode::Normal;
+                return true;
+            }
+            _ => return false,
+        }
+        self.mode = Mode::Why(view);
+        true
+    }
+
+    /// What "why?" asks about: the focused pane's selection, else the focused agent.
+    fn why_of(&self) -> Option<WhyOf> {
+        match self.focus {
+            Pane::Audit => self.audit.selected().map(|r| WhyOf::AuditSeq(r.seq)),
+            Pane::Channels => match self.channels.selected_line().map(|l| &l.source) {
+                Some(super::panes::LineSource::Envelope(env)) => {
+                    Some(WhyOf::Envelope(env.id.clone()))
+                }
+                _ => None,
+            },
+            Pane::Diff if self.diff.to > 0 => Some(WhyOf::ContextVersion {
+                agent_id: self.diff.agent_id.clone(),
+                version: self.diff.to,
+            }),
+            _ => self.focused_agent.clone().map(WhyOf::Agent),
+        }
+    }
+
+    /// A replay key: the player moves; a live runtime has nothing to move.
+    fn replay_control(&mut self, control: ReplayControl) {
+        if self.replay.is_some() {
+            self.effects.push(Effect::Replay(control));
+        } else {
+            self.notify("that key moves a replay: open one with `aios replay`");
         }
     }
 
@@ -848,6 +948,8 @@ impl App {
             Ok(input::Command::Pause) => {
                 self.channels.toggle_pause(self.max_lines);
             }
+            Ok(input::Command::Goto(t)) => self.replay_control(ReplayControl::Goto(t)),
+            Ok(input::Command::Seq(n)) => self.replay_control(ReplayControl::AuditSeq(n)),
             Ok(input::Command::Stop) => {
                 self.command(Action::Stop);
             }
@@ -985,7 +1087,23 @@ impl App {
                 }
                 self.open_input(Mode::Filter(pane), &current, "filter");
             }
+            Action::Pause if self.replay.is_some() => {
+                self.replay_control(ReplayControl::PlayPause);
+            }
             Action::Pause => self.channels.toggle_pause(self.max_lines),
+            Action::Why => match self.why_of() {
+                Some(of) => {
+                    self.notify(format!("why: {} …", of.describe()));
+                    self.effects.push(Effect::Why(of));
+                }
+                None => self.notify("nothing selected to ask why of"),
+            },
+            Action::Faster => self.replay_control(ReplayControl::Faster),
+            Action::Slower => self.replay_control(ReplayControl::Slower),
+            Action::StepForward => self.replay_control(ReplayControl::Step(1)),
+            Action::StepBack => self.replay_control(ReplayControl::Step(-1)),
+            Action::SeekForward => self.replay_control(ReplayControl::Seek(10)),
+            Action::SeekBack => self.replay_control(ReplayControl::Seek(-10)),
             Action::Stop => match &self.focused_agent {
                 Some(id) => self.effects.push(Effect::Stop(id.clone())),
                 None => self.notify("no agent focused"),

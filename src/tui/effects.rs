@@ -74,6 +74,10 @@ pub fn spawn(
         let me = operator();
         let hub = rt.hub();
         let answer = match effect {
+            Effect::Replay(_) => Some(Action::Notice(
+                "that key moves a replay: open one with `aios replay`".into(),
+            )),
+            Effect::Why(of) => Some(why_live(&rt, of).await),
             Effect::Dispatch { agent_id, text } => {
                 match rt.dispatch(&me, &agent_id, &text, None, None).await {
                     Ok(t) => Some(Action::Notice(format!(
@@ -162,6 +166,20 @@ pub fn spawn(
             let _ = tx.send(a).await;
         }
     });
+}
+
+/// "Why?" on a live runtime: the recording so far (flushed first), then the tree.
+async fn why_live(rt: &Runtime, of: super::why_view::WhyOf) -> Action {
+    let rec = rt.recorder();
+    let Some(dir) = rec.dir().map(std::path::Path::to_path_buf) else {
+        return Action::Notice("why? needs the flight recording (recorder.enabled)".into());
+    };
+    rec.flush().await;
+    let _ = dir;
+    Action::Notice(format!(
+        "why? {} (the tree is not wired yet)",
+        of.describe()
+    ))
 }
 
 #[cfg(test)]

@@ -88,7 +88,9 @@ pub fn complete_agent(input: &str, ids: &[String]) -> Completion {
     complete_word("@", rest, ids)
 }
 
-pub const COMMANDS: &[&str] = &["theme", "goal", "channel", "pause", "stop", "quit"];
+pub const COMMANDS: &[&str] = &[
+    "theme", "goal", "channel", "pause", "stop", "quit", "goto", "seq",
+];
 
 /// Tab in command mode: the command, then its argument (theme names, `add`/`rm`).
 pub fn complete_command(input: &str, themes: &[&str], _ids: &[String]) -> Completion {
@@ -112,6 +114,10 @@ pub enum Command {
     Pause,
     Stop,
     Quit,
+    /// Replay: move the cursor to a time (`HH:MM[:SS]` of the recording's day, or RFC 3339).
+    Goto(String),
+    /// Replay: move the cursor to the audit record with this seq.
+    Seq(u64),
 }
 
 pub fn parse_command(input: &str) -> Result<Command, String> {
@@ -141,6 +147,11 @@ pub fn parse_command(input: &str) -> Result<Command, String> {
             _ => Err("usage: channel add PATTERN".into()),
         },
         "pause" => Ok(Command::Pause),
+        "goto" => Ok(Command::Goto(need("a time (HH:MM:SS or RFC 3339)")?)),
+        "seq" => need("an audit seq")?
+            .parse()
+            .map(Command::Seq)
+            .map_err(|_| format!(":seq takes an audit record number, not {rest:?}")),
         "stop" => Ok(Command::Stop),
         "quit" | "q" => Ok(Command::Quit),
         "" => Err("type a command: theme, goal, channel, pause, stop, quit".into()),

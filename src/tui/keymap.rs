@@ -155,6 +155,13 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("[", "older_version"),
     ("]", "newer_version"),
     ("s", "toggle_diff_view"),
+    ("w", "why"),
+    ("+", "faster"),
+    ("-", "slower"),
+    (".", "step_forward"),
+    (",", "step_back"),
+    ("<", "seek_back"),
+    (">", "seek_forward"),
 ];
 
 /// An action by its config name; pane names focus that pane.

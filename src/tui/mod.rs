@@ -11,8 +11,10 @@ mod effects;
 mod input;
 mod keymap;
 mod panes;
+pub mod replay_loop;
 mod theme;
 mod view;
+pub mod why_view;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub use action::{Action, Pane};
-pub use app::{App, Effect, Mode};
+pub use app::{App, Effect, Mode, ReplayControl, ReplayState};
 pub use keymap::Keymap;
 pub use theme::Theme;
 pub use view::{draw, draw_pane, pane_areas};

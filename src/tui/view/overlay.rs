@@ -66,6 +66,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 r,
             );
         }
+        Mode::Why(view) => why(frame, app, area, view),
         Mode::ConfirmQuit => {
             let r = centered(area, 52, 5);
             frame.render_widget(Clear, r);
@@ -229,5 +230,42 @@ pub fn hints(frame: &mut Frame<'_>, app: &App, area: Rect) {
             ),
         ])),
         area,
+    );
+}
+
+/// The causal chain of a row, the selected line kept in sight.
+fn why(frame: &mut Frame<'_>, app: &App, area: Rect, view: &super::super::why_view::WhyView) {
+    let r = centered(area, area.width * 9 / 10, area.height * 9 / 10);
+    frame.render_widget(Clear, r);
+    let rows = view.rows();
+    let height = r.height.saturating_sub(2) as usize;
+    let first_of_cursor = rows
+        .iter()
+        .position(|(i, _)| *i == view.cursor)
+        .unwrap_or(0);
+    let top = first_of_cursor.saturating_sub(height.saturating_sub(1));
+    let lines: Vec<Line> = rows
+        .iter()
+        .skip(top)
+        .take(height)
+        .map(|(i, text)| {
+            if *i == view.cursor {
+                Line::from(Span::styled(text.clone(), app.theme.selection()))
+            } else {
+                Line::from(text.clone())
+            }
+        })
+        .collect();
+    let keys = if app.replay.is_some() {
+        "enter jumps there · space unfolds · esc"
+    } else {
+        "enter/space unfold · esc"
+    };
+    frame.render_widget(
+        Paragraph::new(lines).block(popup(
+            app,
+            &format!("Why? {} · {keys}", one_line(&view.title)),
+        )),
+        r,
     );
 }

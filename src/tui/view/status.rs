@@ -71,7 +71,26 @@ pub fn status_segments(app: &App) -> Vec<String> {
             format!("⏸ {} waiting for approval (a)", app.approvals.len()),
         );
     }
+    // A replay says so before anything else: nothing on screen is happening now.
+    if let Some(r) = &app.replay {
+        s.insert(0, replay_segment(r));
+    }
     s
+}
+
+/// `REPLAY ▶ 10× 2026-12-01 12:30:05.120 · 1234/5678`
+fn replay_segment(r: &super::super::app::ReplayState) -> String {
+    let state = if r.playing { "▶" } else { "⏸" };
+    let at = r
+        .cursor
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S%.3f");
+    let speed = if r.speed.fract() == 0.0 {
+        format!("{}", r.speed as u64)
+    } else {
+        format!("{}", r.speed)
+    };
+    format!("REPLAY {state} {speed}× {at} · {}/{}", r.position, r.total)
 }
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
