@@ -91,6 +91,7 @@ fn check(path: &Path, json: bool) -> Result<ExitCode> {
             "first_seq": c.first_seq,
             "ok": c.first_bad.is_none(),
             "first_bad": c.first_bad.as_ref().map(ToString::to_string),
+            "torn": c.torn.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
         println!("{out}");
     } else {
@@ -105,6 +106,12 @@ fn check(path: &Path, json: bool) -> Result<ExitCode> {
                     .unwrap_or_default()
             ),
             Some(b) => println!("recording BROKEN at {b}"),
+        }
+        for t in &c.torn {
+            println!(
+                "note: {} ends in a torn line (a crash mid-write; the chain goes on in the next file)",
+                t.display()
+            );
         }
     }
     Ok(if c.first_bad.is_none() {

@@ -313,3 +313,6 @@ pub fn intent_of(ev: &RuntimeEvent) -> Option<&str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -158,10 +158,13 @@ pub struct Checked {
     /// `recorder.keep_mb`; the first kept entry is the anchor).
     pub first_seq: Option<u64>,
     pub first_bad: Option<Break>,
+    /// Files that end in a torn line: a crash mid-write. The writer begins a new file
+    /// after a restart, so this is never a break.
+    pub torn: Vec<PathBuf>,
 }
 
 /// Check the chain of a recording dir (or one file): every entry hashes to itself and
-/// links to the one before. A torn last line of the newest file is a crash, not a break.
+/// links to the one before. A torn last line of a file is a crash, not a break.
 pub fn verify(path: &Path) -> std::io::Result<Checked> {
     let files = files_of(path)?;
     let mut out = Checked {
@@ -169,8 +172,7 @@ pub fn verify(path: &Path) -> std::io::Result<Checked> {
         ..Checked::default()
     };
     let mut linker = Linker::from_first_line();
-    let last_file = files.len().saturating_sub(1);
-    for (fi, file) in files.iter().enumerate() {
+    for file in &files {
         let lines: Vec<Vec<u8>> = BufReader::new(std::fs::File::open(file)?)
             .split(b'\n')
             .collect::<Result<_, _>>()?;
@@ -187,7 +189,10 @@ pub fn verify(path: &Path) -> std::io::Result<Checked> {
             };
             let entry = match serde_json::from_slice::<Entry>(&line) {
                 Ok(e) => e,
-                Err(_) if fi == last_file && i + 1 == n => continue,
+                Err(_) if i + 1 == n => {
+                    out.torn.push(file.clone());
+                    continue;
+                }
                 Err(e) => {
                     out.first_bad = Some(bad(None, format!("not a recording entry: {e}")));
                     return Ok(out);

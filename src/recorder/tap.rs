@@ -47,8 +47,9 @@ async fn snapshot_state(rec: &Recorder, hub: &ContextHub, agent_id: &str) {
 }
 
 /// Runtime events until `cancel`: tokens gathered per agent and written every ~50 ms (as
-/// the activity channel sends them), everything else at once and in order; a state or
-/// context change is followed by the new state or the whole version.
+/// the activity channel sends them), everything else at once and in order; a context
+/// change is followed by the whole version, a state change (goals, memories) by the
+/// agent's new state at the next tick.
 pub async fn events(
     mut rx: broadcast::Receiver<RuntimeEvent>,
     rec: Recorder,
@@ -56,6 +57,9 @@ pub async fn events(
     cancel: CancellationToken,
 ) {
     let mut gathered = Gathered::default();
+    // Agents whose state changed since the last tick: snapshotted once per tick, so a
+    // burst of memories costs one read per agent, not one per memory.
+    let mut changed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     let mut tick = tokio::time::interval(FLUSH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -67,6 +71,9 @@ pub async fn events(
             },
             _ = tick.tick() => {
                 flush(&rec, &mut gathered);
+                for agent_id in std::mem::take(&mut changed) {
+                    snapshot_state(&rec, &hub, &agent_id).await;
+                }
                 continue;
             }
             r = rx.recv() => r,
@@ -84,7 +91,9 @@ pub async fn events(
                 let follow = follow_up(&ev);
                 rec.event(ev);
                 match follow {
-                    Some(FollowUp::State(agent_id)) => snapshot_state(&rec, &hub, &agent_id).await,
+                    Some(FollowUp::State(agent_id)) => {
+                        changed.insert(agent_id);
+                    }
                     Some(FollowUp::Version(agent_id, version)) => {
                         if let Ok(Some(v)) = hub.peek_context(&agent_id, version).await
                             && let Ok(v) = serde_json::to_value(&v)
@@ -103,6 +112,9 @@ pub async fn events(
         }
     }
     flush(&rec, &mut gathered);
+    for agent_id in changed {
+        snapshot_state(&rec, &hub, &agent_id).await;
+    }
 }
 
 enum FollowUp {
@@ -112,7 +124,10 @@ enum FollowUp {
 
 fn follow_up(ev: &RuntimeEvent) -> Option<FollowUp> {
     match ev {
-        RuntimeEvent::StateChanged { agent_id, .. } => Some(FollowUp::State(agent_id.clone())),
+        // What the goals pane shows: goals, traits, hooks, and the memory count.
+        RuntimeEvent::StateChanged { agent_id, .. } | RuntimeEvent::Remembered { agent_id, .. } => {
+            Some(FollowUp::State(agent_id.clone()))
+        }
         RuntimeEvent::ContextUpdated {
             agent_id, version, ..
         } => Some(FollowUp::Version(agent_id.clone(), *version)),

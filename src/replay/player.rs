@@ -262,7 +262,14 @@ impl Player {
                     self.app.update(Action::AgentLoaded(s.clone()));
                 }
             }
-            What::Version(_) | What::Mark(_) => {}
+            // Recorded just after the event that announced it, where the live app's load
+            // of the new diff was answered from the store: answer it again now.
+            What::Version(v) => {
+                if self.app.focused_agent.as_deref() == Some(v.agent_id.as_str()) {
+                    self.load_diff(&v.agent_id, None);
+                }
+            }
+            What::Mark(_) => {}
         }
         self.answer_loads();
     }
