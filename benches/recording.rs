@@ -56,7 +56,11 @@ fn ingest_round(
             redact: Vec::new(),
         })
         .expect("open the recording");
-        rt.spawn(aios::recorder::tap::bus(bus.subscribe(), r.clone(), stop.clone()));
+        rt.spawn(aios::recorder::tap::bus(
+            bus.subscribe(),
+            r.clone(),
+            stop.clone(),
+        ));
         r
     } else {
         Recorder::off()
@@ -81,8 +85,22 @@ fn ingest_round(
     };
     let started = Instant::now();
     let status = Command::new("redis-benchmark")
-        .args(["-p", &redis.port.to_string(), "-n", &n.to_string(), "-c", "4", "-P", "16", "-q"])
-        .args(["PUBLISH", &format!("bench{round}:{}", channels::MEMORY), &body])
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "-n",
+            &n.to_string(),
+            "-c",
+            "4",
+            "-P",
+            "16",
+            "-q",
+        ])
+        .args([
+            "PUBLISH",
+            &format!("bench{round}:{}", channels::MEMORY),
+            &body,
+        ])
         .output()
         .expect("redis-benchmark on PATH");
     assert!(status.status.success(), "redis-benchmark failed");
@@ -130,7 +148,12 @@ fn size_per_tokens(rt: &tokio::runtime::Runtime) {
             .expect("runtime");
         let me = aios::context::Caller::operator("bench");
         for i in 0..40 {
-            let agent = ["strategy-agent", "ops-agent", "content-agent", "support-agent"][i % 4];
+            let agent = [
+                "strategy-agent",
+                "ops-agent",
+                "content-agent",
+                "support-agent",
+            ][i % 4];
             runtime
                 .dispatch_and_wait(&me, agent, &format!("intent {i}: report on the rollout"))
                 .await
@@ -149,20 +172,32 @@ fn size_per_tokens(rt: &tokio::runtime::Runtime) {
         .sum();
     let (mut all, mut token_bytes, mut start) = (0u64, 0u64, 0u64);
     for e in &rec.entries {
-        let len = serde_json::to_vec(e).map(|v| v.len() as u64 + 1).unwrap_or(0);
+        let len = serde_json::to_vec(e)
+            .map(|v| v.len() as u64 + 1)
+            .unwrap_or(0);
         all += len;
         match e.kind {
-            aios::recorder::Kind::Start | aios::recorder::Kind::AgentState
-                if e.seq < 40 => start += len,
+            aios::recorder::Kind::Start | aios::recorder::Kind::AgentState if e.seq < 40 => {
+                start += len
+            }
             aios::recorder::Kind::Event if e.body["event"] == "token" => token_bytes += len,
             _ => {}
         }
     }
     let per = |b: u64| b as f64 * 1000.0 / tokens.max(1) as f64 / 1024.0;
     println!("intents / tokens streamed:      40 / {tokens}");
-    println!("recording, all entries:         {} KiB ({start} bytes of it the start snapshot)", all / 1024);
-    println!("per 1,000 tokens, all entries:  {:.1} KiB (start snapshot excluded)", per(all - start));
-    println!("per 1,000 tokens, tokens alone: {:.1} KiB", per(token_bytes));
+    println!(
+        "recording, all entries:         {} KiB ({start} bytes of it the start snapshot)",
+        all / 1024
+    );
+    println!(
+        "per 1,000 tokens, all entries:  {:.1} KiB (start snapshot excluded)",
+        per(all - start)
+    );
+    println!(
+        "per 1,000 tokens, tokens alone: {:.1} KiB",
+        per(token_bytes)
+    );
 }
 
 fn main() {
@@ -181,13 +216,19 @@ fn main() {
         let (r, w, b) = ingest_round(&rt, &redis, n, round * 2 + 1, true);
         on.push(r);
         recorded = (w, b);
-        println!("round {round}: off {:.0} msg/s, on {r:.0} msg/s", off[round]);
+        println!(
+            "round {round}: off {:.0} msg/s, on {r:.0} msg/s",
+            off[round]
+        );
     }
     let (off_m, on_m) = (median(off), median(on));
     println!("messages per round:             {n}");
     println!("ingest, recording off (median): {off_m:.0} msg/s");
     println!("ingest, recording on (median):  {on_m:.0} msg/s");
-    println!("ratio on / off:                 {:.1}% (target ≥ 95%)", 100.0 * on_m / off_m);
+    println!(
+        "ratio on / off:                 {:.1}% (target ≥ 95%)",
+        100.0 * on_m / off_m
+    );
     println!(
         "last round recorded:            {} entries, {:.1} MiB ({:.0} bytes each)",
         recorded.0,

@@ -31,9 +31,11 @@ fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|n| n.parse::<f64>().ok())
+            })
         })
         .unwrap_or(0.0)
         / 1024.0
@@ -97,7 +99,12 @@ fn make(dir: &std::path::Path, total: u64) {
     };
     let info = json!({"node": "edge-1", "data_dir": "/var/lib/aios", "bus": "redis", "store": "redis",
         "memory": "qdrant", "embedder": "minilm", "runner": "ollama", "model": "llama3", "agents": 30});
-    w.put(Kind::Start, None, None, json!({"source": "owner", "info": info, "agents": agents, "status": {}}));
+    w.put(
+        Kind::Start,
+        None,
+        None,
+        json!({"source": "owner", "info": info, "agents": agents, "status": {}}),
+    );
     let mut audit_seq = 0u64;
     let mut versions = std::collections::HashMap::new();
     let mut i = 0u64;
@@ -113,8 +120,17 @@ fn make(dir: &std::path::Path, total: u64) {
             trace_id: Some(intent.clone()),
             depth: 0,
         });
-        let env = Envelope::new(kinds::INTENT, Source::node("edge-1"), Some(agent), json!({"text": "check the staging rollout"}));
-        let bus = serde_json::to_value(Received::Message { channel: channels::INTENTS.into(), envelope: Arc::new(env) }).expect("json");
+        let env = Envelope::new(
+            kinds::INTENT,
+            Source::node("edge-1"),
+            Some(agent),
+            json!({"text": "check the staging rollout"}),
+        );
+        let bus = serde_json::to_value(Received::Message {
+            channel: channels::INTENTS.into(),
+            envelope: Arc::new(env),
+        })
+        .expect("json");
         w.put(Kind::Bus, Some(agent), None, bus);
         for action in ["dispatch_intent", "recall", "get_agent", "get_context"] {
             let r = AuditRecord {
@@ -136,10 +152,18 @@ fn make(dir: &std::path::Path, total: u64) {
                 hash: "0".repeat(64),
             };
             audit_seq += 1;
-            w.put(Kind::Audit, Some(agent), Some(&intent), serde_json::to_value(&r).expect("json"));
+            w.put(
+                Kind::Audit,
+                Some(agent),
+                Some(&intent),
+                serde_json::to_value(&r).expect("json"),
+            );
         }
         for status in [AgentStatus::Thinking, AgentStatus::Streaming] {
-            w.event(RuntimeEvent::Status { agent_id: agent.into(), status });
+            w.event(RuntimeEvent::Status {
+                agent_id: agent.into(),
+                status,
+            });
         }
         for k in 0..30 {
             w.event(RuntimeEvent::Token {
@@ -172,7 +196,10 @@ fn make(dir: &std::path::Path, total: u64) {
             "cause": {"caller": format!("agent:{agent}"), "intent_id": intent},
             "text": format!("# {agent} context\n\n## Latest intent\nintent {i}\n\n## Latest reply\nThe rollout of build {i} looks healthy.\n"),
         }));
-        w.event(RuntimeEvent::Status { agent_id: agent.into(), status: AgentStatus::Idle });
+        w.event(RuntimeEvent::Status {
+            agent_id: agent.into(),
+            status: AgentStatus::Idle,
+        });
         i += 1;
     }
     w.out.flush().expect("flush");
@@ -189,7 +216,11 @@ fn main() {
     let bytes = std::fs::metadata(dir.path().join(aios::recorder::segment_name(1)))
         .map(|m| m.len())
         .unwrap_or(0);
-    println!("recording made:        {total} entries, {:.0} MiB, in {:.1} s", bytes as f64 / 1048576.0, t.elapsed().as_secs_f64());
+    println!(
+        "recording made:        {total} entries, {:.0} MiB, in {:.1} s",
+        bytes as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
 
     let rss0 = rss_mib();
     let t = Instant::now();
@@ -208,8 +239,13 @@ fn main() {
     let t = Instant::now();
     let mut player = Player::new(tl.clone(), template);
     let checkpoints_s = t.elapsed().as_secs_f64();
-    println!("load: read {read_s:.1} s, verify {verify_s:.1} s, timeline {build_s:.1} s, checkpoints {checkpoints_s:.1} s");
-    println!("RSS with the replay loaded: {:.0} MiB (was {rss0:.0} MiB)", rss_mib());
+    println!(
+        "load: read {read_s:.1} s, verify {verify_s:.1} s, timeline {build_s:.1} s, checkpoints {checkpoints_s:.1} s"
+    );
+    println!(
+        "RSS with the replay loaded: {:.0} MiB (was {rss0:.0} MiB)",
+        rss_mib()
+    );
 
     // Play at 100× from the start, a frame every 1/30 s of real time.
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("terminal");
@@ -229,10 +265,26 @@ fn main() {
         paint.push((t2 - t1).as_secs_f64() * 1e3);
         whole.push((t2 - t0).as_secs_f64() * 1e3);
     }
-    println!("played {frames} frames at 100× ({:.0} s of recording, {} entries applied)", frames as f64 * 100.0 / 30.0, player.position());
-    println!("frame draw at {w}×{h}:   p50 {:.2} ms, p99 {:.2} ms (target p99 < 2 ms)", pct(&mut paint, 0.5), pct(&mut paint, 0.99));
-    println!("events applied per frame: p50 {:.2} ms, p99 {:.2} ms", pct(&mut apply, 0.5), pct(&mut apply, 0.99));
-    println!("whole frame:              p50 {:.2} ms, p99 {:.2} ms", pct(&mut whole, 0.5), pct(&mut whole, 0.99));
+    println!(
+        "played {frames} frames at 100× ({:.0} s of recording, {} entries applied)",
+        frames as f64 * 100.0 / 30.0,
+        player.position()
+    );
+    println!(
+        "frame draw at {w}×{h}:   p50 {:.2} ms, p99 {:.2} ms (target p99 < 2 ms)",
+        pct(&mut paint, 0.5),
+        pct(&mut paint, 0.99)
+    );
+    println!(
+        "events applied per frame: p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut apply, 0.5),
+        pct(&mut apply, 0.99)
+    );
+    println!(
+        "whole frame:              p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut whole, 0.5),
+        pct(&mut whole, 0.99)
+    );
 
     // Seek to random points, back and forth.
     let first = tl.first_time().expect("entries");

@@ -12,6 +12,7 @@ use std::time::Duration;
 use aios::agent::{Runtime, RuntimeOptions};
 use aios::bus::{LocalBus, Received, channels};
 use aios::context::Caller;
+use aios::event::RuntimeEvent;
 use aios::recorder::{Kind, Range};
 use aios::replay::{Player, Timeline};
 use aios::tui::{Action, App, Effect, Pane, draw_pane};
@@ -346,4 +347,91 @@ async fn the_recording_keeps_what_only_the_turn_knows() {
     assert!(entries.iter().any(|e| e.kind == Kind::Audit
         && e.body["action"] == "dispatch_intent"
         && e.intent_id.as_deref() == Some(reply.intent_id.as_str())));
+}
+
+/// An attached watcher keeps its own recording of what it watches: the other node's agent
+/// activity (tokens, outcome) and the bus, not what only that node knew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_records_what_it_watches() {
+    let bus = Arc::new(LocalBus::new(1024 * 1024));
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut oc = support::config_in(a.path());
+    oc.runtime.node = "edge-1".into();
+    let owner = Runtime::start(RuntimeOptions {
+        bus: Some(bus.clone()),
+        runner: Some(Arc::new(runner())),
+        ..RuntimeOptions::new(oc)
+    })
+    .await
+    .unwrap();
+    let mut wc = support::config_in(b.path());
+    wc.runtime.node = "laptop".into();
+    let watcher = Runtime::start(RuntimeOptions {
+        bus: Some(bus.clone()),
+        watch_only: true,
+        ..RuntimeOptions::new(wc)
+    })
+    .await
+    .unwrap();
+    let mut seen = watcher.subscribe();
+    let reply = owner
+        .dispatch_and_wait(
+            &Caller::operator("alice"),
+            "ops-agent",
+            "Check the deploy queue",
+        )
+        .await
+        .unwrap();
+    // The watcher has heard the outcome before it stops.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(RuntimeEvent::IntentDone { intent_id, .. }) = seen.recv().await
+                && intent_id == reply.intent_id
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the watcher hears the outcome");
+    let rec_dir = watcher.recorder().dir().unwrap().to_path_buf();
+    assert!(
+        rec_dir.starts_with(b.path()),
+        "in the watcher's own data dir"
+    );
+    watcher.shutdown().await;
+    owner.shutdown().await;
+    let entries = aios::recorder::read(&rec_dir, Range::default())
+        .unwrap()
+        .entries;
+    assert_eq!(entries[0].kind, Kind::Start);
+    assert_eq!(entries[0].body["source"], "attached");
+    let mine = |k: Kind| {
+        entries
+            .iter()
+            .filter(|e| e.kind == k && e.intent_id.as_deref() == Some(reply.intent_id.as_str()))
+            .count()
+    };
+    assert!(entries.iter().any(|e| e.kind == Kind::Event
+        && e.body["event"] == "intent_done"
+        && e.body["intent_id"] == json!(reply.intent_id)));
+    assert!(entries.iter().any(|e| e.kind == Kind::Event
+        && e.body["event"] == "token"
+        && e.body["intent_id"] == json!(reply.intent_id)));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.kind == Kind::Bus && e.body["channel"] == channels::INTENTS)
+    );
+    assert_eq!(
+        mine(Kind::ModelRequest),
+        0,
+        "only the node that ran it knows its prompt"
+    );
+    assert!(
+        aios::recorder::verify(&rec_dir)
+            .unwrap()
+            .first_bad
+            .is_none()
+    );
 }

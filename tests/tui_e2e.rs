@@ -195,3 +195,126 @@ async fn a_hooks_delivery_status_shows_in_the_goals_pane_after_an_intent() {
     t.send(&["q"]);
     assert_eq!(wait_exit_file(&exit), "0");
 }
+
+/// Record a session (two intents, one of them handing off), quit, open `aios replay`, scrub
+/// back to the handoff's audit record and ask "why?" of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_session_is_replayed_scrubbed_and_asked_why() {
+    use support::http_script::Action;
+    use support::openai_server::{self, chat_reply, tool_call_reply};
+
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let model = openai_server::start().await;
+    model.route(
+        "POST",
+        "/v1/chat/completions",
+        vec![
+            Action::Reply(tool_call_reply(
+                "call_1",
+                "handoff",
+                r#"{"agent_id":"content-agent","text":"Write the launch announcement"}"#,
+            )),
+            Action::Reply(chat_reply(&["Handed ", "on."])),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let exit = d.join("exit");
+    let env = format!(
+        "env -u TMUX HOME={dir} AIOS_BUS_BACKEND=memory AIOS_LLM_RUNNER=openai \
+         AIOS_LLM_OPENAI_URL={url}/v1 AIOS_LLM_MODEL=m AIOS_MEMORY_BACKEND=local \
+         AIOS_MEMORY_EMBEDDER=hash AIOS_MCP_HTTP_BIND=",
+        dir = d.display(),
+        url = model.url(),
+    );
+    let script = format!(
+        "cd {dir} && {env} {bin} --data-dir {data} tui; echo $? > {exit}; sleep 60",
+        dir = d.display(),
+        bin = env!("CARGO_BIN_EXE_aios"),
+        data = data.display(),
+        exit = exit.display(),
+    );
+    let t = Tmux::start("record", 160, 48, &script);
+    t.wait_for(&["1 Agents", "strategy-agent"]);
+    for intent in [
+        "@strategy-agent Plan the product launch",
+        "@ops-agent Check the deploy queue",
+    ] {
+        t.send(&["i"]);
+        t.wait_for(&["Intent"]);
+        t.send(&["-l", intent]);
+        t.send(&["Enter"]);
+        t.send(&["6"]);
+        t.wait_for(&["dispatch_intent"]);
+    }
+    t.wait_for(&["handoff"]);
+    // Both intents and the handed-on one are answered before quitting.
+    for _ in 0..100 {
+        if model.requests_to("/v1/chat/completions").len() >= 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    t.send(&["q"]);
+    assert_eq!(wait_exit_file(&exit), "0");
+
+    // The handoff's audit record, as the shell sees it.
+    let audit: Vec<serde_json::Value> = std::fs::read_dir(data.join("audit"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
+        .flat_map(|e| {
+            std::fs::read_to_string(e.path())
+                .unwrap()
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let handoff = audit
+        .iter()
+        .find(|r| r["action"] == "handoff")
+        .expect("the handoff was audited");
+    let seq = handoff["seq"].as_u64().unwrap();
+
+    let exit2 = d.join("exit2");
+    let script = format!(
+        "cd {dir} && {env} {bin} --data-dir {data} replay; echo $? > {exit}; sleep 60",
+        dir = d.display(),
+        bin = env!("CARGO_BIN_EXE_aios"),
+        data = data.display(),
+        exit = exit2.display(),
+    );
+    let r = Tmux::start("replay", 160, 48, &script);
+    r.wait_for(&["REPLAY", "0/"]);
+    // To the end (10 s at a time), then back to the handoff's record.
+    for _ in 0..6 {
+        r.send(&[">"]);
+    }
+    r.wait_for(&["ops-agent", "Check the deploy queue"]);
+    r.send(&[":"]);
+    r.send(&["-l", &format!("seq {seq}")]);
+    r.send(&["Enter"]);
+    r.wait_for(&["6 Audit", "handoff"]);
+    let scrubbed = r.screen();
+    assert!(
+        !scrubbed.contains("Check the deploy queue"),
+        "scrubbed back before the second intent:\n{scrubbed}"
+    );
+    r.send(&["w"]);
+    r.wait_for(&[
+        "Why?",
+        "strategy-agent",
+        "Plan the product launch",
+        "handoff",
+        "content-agent",
+    ]);
+    r.send(&["Escape"]);
+    r.send(&["q"]);
+    assert_eq!(wait_exit_file(&exit2), "0");
+}

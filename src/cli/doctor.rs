@@ -157,7 +157,51 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
     out.push(llm_check(config).await);
     out.push(tools_check(config));
     out.push(hooks_check(config, &data_dir));
+    out.push(recorder_check(config));
     out
+}
+
+/// Where the flight recording goes, how much of it there is, and whether its chain holds.
+fn recorder_check(config: &Config) -> Check {
+    if !config.recorder.enabled {
+        return check(
+            "recorder",
+            Status::Warn,
+            "off (recorder.enabled = false): nothing to replay or to ask why of".to_string(),
+        );
+    }
+    let dir = crate::recorder::RecorderOptions::from_config(config).dir;
+    let files = crate::recorder::list_segments(&dir).unwrap_or_default();
+    let bytes: u64 = files
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    // Checking reads every byte: past 256 MiB that is left to `aios replay --check`.
+    let chain = if bytes > 256 * 1_048_576 {
+        "chain not checked here (large): run `aios replay --check`".to_string()
+    } else {
+        match crate::recorder::verify(&dir) {
+            Ok(c) => match c.first_bad {
+                None => format!("{} entries, chain verified", c.entries),
+                Some(b) => {
+                    let why = format!("{}: the chain is broken at {b}", dir.display());
+                    return check("recorder", Status::Fail, why);
+                }
+            },
+            Err(e) => return check("recorder", Status::Fail, format!("{}: {e}", dir.display())),
+        }
+    };
+    check(
+        "recorder",
+        Status::Ok,
+        format!(
+            "{}: {} file(s), {:.1} MiB, {chain}; kept up to {} MiB",
+            dir.display(),
+            files.len(),
+            bytes as f64 / 1_048_576.0,
+            config.recorder.keep_mb
+        ),
+    )
 }
 
 /// The hooks in config and how webhooks are signed (never the secret itself): a secret
