@@ -371,7 +371,7 @@ impl<'i, 'a> Builder<'i, 'a> {
             .map(|i| i.agent.clone())
             .unwrap_or_default();
         let mut linked = HashSet::new();
-        let mut steps = Vec::new();
+        let mut steps: Vec<Node> = Vec::new();
         if let Some(reason) = self.ix.intents.get(id).and_then(|i| i.refused.clone()) {
             let mut f = Node::new(NodeKind::Failure, format!("refused: {}", one(&reason)));
             if let Some(e) = self
@@ -393,7 +393,6 @@ impl<'i, 'a> Builder<'i, 'a> {
             .collect();
         steps.extend(self.recalls(&mine, &requests));
         steps.extend(self.prompts(&requests));
-        steps.extend(self.tokens(&mine, &requests));
         let tool_calls = self.tools(id, &mine, expand_all, &mut linked);
         steps.extend(tool_calls);
         for (_, e) in &mine {
@@ -429,8 +428,15 @@ impl<'i, 'a> Builder<'i, 'a> {
             let child = child.clone();
             steps.push(self.handoff(&child, expand_all));
         }
-        steps.sort_by_key(|n| n.seq.unwrap_or(u64::MAX));
-        node.children = steps;
+        // In the order they happened; a round's tokens right after its prompt (they reach
+        // the recording in batches, sometimes after the next round's request).
+        let mut ordered: Vec<((u64, u8), Node)> = steps
+            .into_iter()
+            .map(|n| ((n.seq.unwrap_or(u64::MAX), 0), n))
+            .collect();
+        ordered.extend(self.tokens(&mine, &requests));
+        ordered.sort_by_key(|(key, _)| *key);
+        node.children = ordered.into_iter().map(|(_, n)| n).collect();
         node
     }
 
@@ -557,34 +563,48 @@ impl<'i, 'a> Builder<'i, 'a> {
             .collect()
     }
 
-    /// The model's output, one node per round (a round begins with a request).
-    fn tokens(&self, mine: &[(usize, &Entry)], requests: &[usize]) -> Vec<Node> {
+    /// The model's output, one node per round, each keyed to sort right after its
+    /// round's request. A round ends with a batch of tool calls: the tokens and tool events
+    /// come through the same runtime event stream, so counting batches is reliable where
+    /// comparing with the requests' positions is not.
+    fn tokens(&self, mine: &[(usize, &Entry)], requests: &[usize]) -> Vec<((u64, u8), Node)> {
         let rounds = requests.len().max(1);
         let mut text_of = vec![(String::new(), String::new()); rounds];
         let mut first: Vec<Option<&Entry>> = vec![None; rounds];
         let mut usage: Vec<Option<u64>> = vec![None; rounds];
+        let (mut round, mut in_tools) = (0usize, false);
         for (i, e) in mine {
-            let round = requests
-                .iter()
-                .filter(|r| **r < *i)
-                .count()
-                .saturating_sub(1);
-            let round = round.min(rounds - 1);
-            if event_of(e) == Some("token") {
-                let piece = text(&e.body, "text").unwrap_or("");
-                if e.body.get("thinking").and_then(Value::as_bool) == Some(true) {
-                    text_of[round].0.push_str(piece);
-                } else {
-                    text_of[round].1.push_str(piece);
+            match event_of(e) {
+                Some("tool_called" | "tool_finished") => in_tools = true,
+                Some("token") => {
+                    if in_tools {
+                        round = (round + 1).min(rounds - 1);
+                        in_tools = false;
+                    }
+                    let piece = text(&e.body, "text").unwrap_or("");
+                    if e.body.get("thinking").and_then(Value::as_bool) == Some(true) {
+                        text_of[round].0.push_str(piece);
+                    } else {
+                        text_of[round].1.push_str(piece);
+                    }
+                    first[round].get_or_insert(e);
                 }
-                first[round].get_or_insert(e);
-            } else if e.kind == Kind::ModelUsage {
-                usage[round] = e
-                    .body
-                    .get("usage")
-                    .and_then(|u| u.get("completion_tokens"))
-                    .and_then(Value::as_u64);
-                first[round].get_or_insert(e);
+                _ if e.kind == Kind::ModelUsage => {
+                    // Usage is noted by the turn itself, in order with its requests.
+                    let at = requests
+                        .iter()
+                        .filter(|r| **r < *i)
+                        .count()
+                        .saturating_sub(1)
+                        .min(rounds - 1);
+                    usage[at] = e
+                        .body
+                        .get("usage")
+                        .and_then(|u| u.get("completion_tokens"))
+                        .and_then(Value::as_u64);
+                    first[at].get_or_insert(e);
+                }
+                _ => {}
             }
         }
         let mut out = Vec::new();
@@ -600,7 +620,9 @@ impl<'i, 'a> Builder<'i, 'a> {
                 detail.push_str(&format!("── thinking ──\n{thinking}\n── said ──\n"));
             }
             detail.push_str(said);
-            out.push(
+            let key = requests.get(round).map_or(e.seq, |r| self.entry(*r).seq);
+            out.push((
+                (key, 1),
                 Node::new(
                     NodeKind::Tokens,
                     format!(
@@ -615,7 +637,7 @@ impl<'i, 'a> Builder<'i, 'a> {
                 )
                 .at(e.seq, &e.t)
                 .with_detail(detail),
-            );
+            ));
         }
         out
     }
