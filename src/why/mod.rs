@@ -207,3 +207,6 @@ fn reach(entries: &[crate::recorder::Entry]) -> String {
         _ => "is empty".into(),
     }
 }
+
+#[cfg(test)]
+mod tests;
