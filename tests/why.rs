@@ -289,6 +289,18 @@ async fn intents_whose_tool_arguments_differ_compare_with_that_row_marked() {
         "{shown}"
     );
 
+    // As `aios replay --diff` runs it: found, and an unknown spec fails.
+    use aios::cli::why::diff_command;
+    use std::process::ExitCode;
+    assert_eq!(
+        diff_command(&data, &a.intent_id, &b.intent_id, true),
+        ExitCode::SUCCESS
+    );
+    assert_eq!(
+        diff_command(&data, &a.intent_id, "no-such-intent", false),
+        ExitCode::FAILURE
+    );
+
     // A time range holding both intents gives both trees, in order.
     let first = entries.first().unwrap().t.clone();
     let last = entries.last().unwrap().t.clone();

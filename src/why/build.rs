@@ -414,10 +414,8 @@ impl<'i, 'a> Builder<'i, 'a> {
                 _ => {}
             }
         }
-        for (i, e) in self.ix.entries.iter().enumerate() {
-            if e.kind == Kind::ContextVersion && caused_by(e) == Some(id) {
-                steps.push(self.context_diff(i));
-            }
+        for &i in self.ix.versions.get(id).into_iter().flatten() {
+            steps.push(self.context_diff(i));
         }
         steps.extend(self.broadcasts(id, &agent));
         steps.extend(self.hook_deliveries(id, expand_all, &mut linked));
@@ -753,7 +751,7 @@ impl<'i, 'a> Builder<'i, 'a> {
 
     /// A person's look at a tool call: asked, and approved or denied by whom.
     fn approval(&self, intent: &str, call_id: &str) -> Option<Node> {
-        let asked = self.ix.entries.iter().find(|e| {
+        let (at, asked) = self.ix.entries_of(intent).find(|(_, e)| {
             event_of(e) == Some("approval_asked")
                 && e.body.get("approval").is_some_and(|a| {
                     text(a, "intent_id") == Some(intent) && text(a, "call_id") == Some(call_id)
@@ -761,7 +759,7 @@ impl<'i, 'a> Builder<'i, 'a> {
         })?;
         let approval = asked.body.get("approval")?;
         let approval_id = text(approval, "id").unwrap_or("");
-        let decided = self.ix.entries.iter().find(|e| {
+        let decided = self.ix.entries[at..].iter().find(|e| {
             event_of(e) == Some("approval_decided") && text(&e.body, "id") == Some(approval_id)
         });
         let outcome = match decided {

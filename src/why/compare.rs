@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
 use super::build::{intent_named, tree_of_intent};
-use super::index::{Index, event_of};
+use super::index::Index;
 use super::{Node, WhyError};
 use crate::recorder::{Entry, Kind};
 use crate::sanitize::one_line;
@@ -165,11 +165,7 @@ pub fn resolve_spec(entries: &[Entry], spec: &str) -> Result<Vec<Node>, WhyError
             };
             // When it was queued: the queued event, else its first mention.
             let at = entries
-                .iter()
-                .find(|e| {
-                    event_of(e) == Some("intent_queued") && e.intent_id.as_deref() == Some(id)
-                })
-                .or_else(|| entries.get(info.first))
+                .get(ix.queued_at.get(*id).copied().unwrap_or(info.first))
                 .filter(|e| e.kind != Kind::Stop)
                 .and_then(Entry::time);
             at.is_some_and(|t| from.is_none_or(|f| t >= f) && to.is_none_or(|u| t <= u))

@@ -40,6 +40,10 @@ pub(super) struct Index<'a> {
     pub order: Vec<String>,
     /// Entries whose `intent_id` is the intent, in order.
     pub about: HashMap<String, Vec<usize>>,
+    /// Context version entries by the intent their cause names, in order.
+    pub versions: HashMap<String, Vec<usize>>,
+    /// When each intent was queued (its `intent_queued` event).
+    pub queued_at: HashMap<String, usize>,
     /// Whether only audit records are present (built from the audit log).
     pub audit_only: bool,
 }
@@ -69,6 +73,8 @@ impl<'a> Index<'a> {
             intents: HashMap::new(),
             order: Vec::new(),
             about: HashMap::new(),
+            versions: HashMap::new(),
+            queued_at: HashMap::new(),
             audit_only: !entries.is_empty() && entries.iter().all(|e| e.kind == Kind::Audit),
         };
         for (i, e) in entries.iter().enumerate() {
@@ -79,6 +85,11 @@ impl<'a> Index<'a> {
                 Kind::Audit => ix.audit(i, e),
                 Kind::Bus => ix.bus(i, e),
                 Kind::Event if event_of(e) == Some("intent_queued") => ix.queued(i, e),
+                Kind::ContextVersion => {
+                    if let Some(id) = caused_by(e) {
+                        ix.versions.entry(id.to_string()).or_default().push(i);
+                    }
+                }
                 _ => {}
             }
         }
@@ -194,6 +205,7 @@ impl<'a> Index<'a> {
         let Some(id) = text(b, "intent_id").map(str::to_string) else {
             return;
         };
+        self.queued_at.entry(id.clone()).or_insert(i);
         let info = self.slot(&id, i);
         fill(&mut info.agent, text(b, "agent_id"));
         fill(&mut info.text, text(b, "text"));
@@ -238,13 +250,7 @@ impl<'a> Index<'a> {
         if let Some(info) = self.intents.get(id) {
             positions.push(info.first);
         }
-        positions.extend(
-            self.entries
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.kind == Kind::ContextVersion && caused_by(e) == Some(id))
-                .map(|(i, _)| i),
-        );
+        positions.extend(self.versions.get(id).into_iter().flatten());
         Some((*positions.iter().min()?, *positions.iter().max()?))
     }
 
