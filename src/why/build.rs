@@ -263,9 +263,13 @@ impl<'i, 'a> Builder<'i, 'a> {
             }
             _ => label,
         };
-        let at = info.dispatch.unwrap_or(info.first);
+        // Where it was asked: the dispatch record, else where the intent first shows.
+        let at = match self.ix.intents.get(id) {
+            Some(i) => Some(i.dispatch.unwrap_or(i.first)),
+            None => self.ix.entries_of(id).next().map(|(i, _)| i),
+        };
         let mut node = Node::new(NodeKind::Asker, label);
-        if let Some(e) = self.ix.entries.get(at) {
+        if let Some(e) = at.and_then(|at| self.ix.entries.get(at)) {
             node = node.at(e.seq, &e.t).with_detail(format!(
                 "caller: {caller}\n{}",
                 if info.action.is_empty() {

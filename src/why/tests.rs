@@ -544,3 +544,25 @@ fn load_finds_the_recording_or_falls_back_to_the_audit_log() {
     let tree = build(&entries, &Target::Intent("i1".into())).unwrap();
     assert!(tree.detail.as_deref().unwrap().starts_with(AUDIT_ONLY));
 }
+
+#[test]
+fn an_intent_begun_before_the_recording_still_explains_what_is_there() {
+    // The recording starts mid-intent: no dispatch, no queued event.
+    let entries = vec![
+        entry(0, Kind::Start, None, None, json!({})),
+        tool_call(
+            7,
+            "ops-agent",
+            "old",
+            "set_goals",
+            json!({"goals": ["ship"]}),
+            json!({"ok": true}),
+        ),
+    ];
+    let tree = build(&entries, &Target::Intent("old".into())).unwrap();
+    assert!(tree.label.contains("does not name"), "{}", tree.label);
+    assert_eq!(tree.seq, Some(7));
+    let intent = &tree.children[0];
+    assert!(intent.label.starts_with("ops-agent:"), "{}", intent.label);
+    find(intent, NodeKind::ToolCall, "set_goals(");
+}
