@@ -6,8 +6,9 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
-use super::build::{intent_named, tree_of_intent};
+use super::build::tree_of_intent;
 use super::index::Index;
+use super::resolve::intent_named;
 use super::{Node, WhyError};
 use crate::recorder::{Entry, Kind};
 use crate::sanitize::one_line;

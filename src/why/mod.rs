@@ -9,7 +9,8 @@
 //! show it, [`compare`] aligns two trees. The one function that reads files is [`load`].
 //!
 //! - `index`: what the entries say about each intent, gathered once.
-//! - `build`: resolving a [`Target`] and building the tree.
+//! - `resolve`: which intent a [`Target`] means.
+//! - `build`: the tree of an intent (`build/steps`: the nodes of its steps).
 //! - `render`: the text tree and the flat list a TUI shows.
 //! - `compare`: two trees side by side, and the specs `aios replay --diff` takes.
 //! - `load`: a data dir, a recording dir or file, or (without a recording) the audit log.
@@ -19,6 +20,7 @@ mod compare;
 mod index;
 mod load;
 mod render;
+mod resolve;
 
 use serde::Serialize;
 
