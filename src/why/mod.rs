@@ -24,7 +24,7 @@ mod resolve;
 
 use serde::Serialize;
 
-pub use build::build;
+pub use build::{AUDIT_ONLY, build};
 pub use compare::{Row, compare, render_compare, resolve_spec};
 pub use load::load;
 pub use render::{flatten, render};

@@ -2,7 +2,6 @@
 
 use serde_json::{Value, json};
 
-use super::build::AUDIT_ONLY;
 use super::*;
 use crate::recorder::{Entry, Kind};
 
