@@ -17,6 +17,8 @@
 //! - [`chain`]: the hash chain of JSON lines the audit log and the recording share.
 //! - [`recorder`]: the flight recording (runtime events, bus, audit, the turn's recall,
 //!   model requests and tool calls), hash-chained, that `aios replay` and `aios why` read.
+//! - [`why`]: the causal chain of an intent as a tree (who asked, recall, prompt, tokens,
+//!   tool calls and approvals, the context diff, what it caused), built from the recording.
 //! - [`control`]: data-dir ownership (one lock, one owner) and the local control socket
 //!   through which other invocations reach the owner.
 //! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
@@ -68,3 +70,4 @@ pub mod sanitize;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tui;
+pub mod why;

@@ -16,6 +16,7 @@ mod serve;
 mod session;
 mod tools;
 mod watch;
+pub mod why;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -134,6 +135,11 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         compose: Option<PathBuf>,
     },
+    /// Why did this happen? The causal chain of an intent (or an audit record's) as a
+    /// tree: who asked, recall, the prompt, tokens, tool calls and approvals, the context
+    /// diff, and what it caused. Reads the flight recording; works while another process
+    /// owns the data dir.
+    Why(why::WhyArgs),
     /// Exit 0 when the owner of the data dir answers on its control socket (for container
     /// healthchecks); never starts a runtime itself.
     Health,
@@ -207,6 +213,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Models(args) => models::run(config, args).await,
         Command::Mcp => mcp::run(config).await,
         Command::Audit { cmd } => audit::run(&config, cmd).await.map(|()| ExitCode::SUCCESS),
+        Command::Why(args) => Ok(why::run(&config, args)),
         Command::Doctor { .. } | Command::Health => unreachable!("handled above"),
     }
 }
