@@ -240,18 +240,24 @@ async fn a_recorded_session_is_replayed_scrubbed_and_asked_why() {
     );
     let t = Tmux::start("record", 160, 48, &script);
     t.wait_for(&["1 Agents", "strategy-agent"]);
-    for intent in [
-        "@strategy-agent Plan the product launch",
-        "@ops-agent Check the deploy queue",
+    for (intent, seen) in [
+        (
+            "@strategy-agent Plan the product launch",
+            "intent tui:operator → strategy",
+        ),
+        (
+            "@ops-agent Check the deploy queue",
+            "intent tui:operator → ops-agen",
+        ),
     ] {
         t.send(&["i"]);
         t.wait_for(&["Intent"]);
         t.send(&["-l", intent]);
         t.send(&["Enter"]);
-        t.send(&["6"]);
-        t.wait_for(&["dispatch_intent"]);
+        t.wait_for(&[seen]);
     }
-    t.wait_for(&["handoff"]);
+    // The handoff, on the channels pane.
+    t.wait_for(&["intent strategy-agent → conten"]);
     // Both intents and the handed-on one are answered before quitting.
     for _ in 0..100 {
         if model.requests_to("/v1/chat/completions").len() >= 4 {

@@ -65,8 +65,14 @@ pub async fn run(config: Config, args: ReplayArgs) -> Result<ExitCode> {
         return check(&path, args.json);
     }
     if let Some(pair) = &args.diff {
-        let (a, b) = (&pair[0], &pair[1]);
-        return diff(&path, a, b, args.json);
+        // Without a path, `aios why`'s default: the recording, else the audit log.
+        let path = match &args.path {
+            Some(_) => path,
+            None => super::why::default_path(&config),
+        };
+        return Ok(super::why::diff_command(
+            &path, &pair[0], &pair[1], args.json,
+        ));
     }
     let range = Range {
         since: args.since,
@@ -119,8 +125,4 @@ fn check(path: &Path, json: bool) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn diff(_path: &Path, _a: &str, _b: &str, _json: bool) -> Result<ExitCode> {
-    Err(eyre!("--diff is not wired yet"))
 }

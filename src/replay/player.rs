@@ -191,6 +191,11 @@ impl Player {
 
     /// Move the cursor to `t`: every step at or before it applied, none after.
     pub fn seek_time(&mut self, t: DateTime<Utc>) {
+        // Within the recording: past its ends there is nothing to show.
+        let t = match (self.tl.first_time(), self.tl.last_time()) {
+            (Some(first), Some(last)) => t.clamp(first, last),
+            _ => t,
+        };
         let i = self.tl.index_at(t);
         self.seek_index(i);
         self.cursor = t;

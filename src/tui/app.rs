@@ -454,9 +454,10 @@ impl App {
         match action {
             Action::Tick(now) => {
                 let second_changed = now.timestamp() != self.now.timestamp();
+                let passed = now.timestamp().saturating_sub(self.now.timestamp());
                 self.set_clock(now);
                 if second_changed {
-                    self.channels.roll_rates();
+                    self.channels.roll_rates(u64::try_from(passed).unwrap_or(1));
                 }
                 if let Some((_, at)) = &self.notice
                     && (now - *at).num_seconds() >= 6
@@ -1034,7 +1035,8 @@ impl App {
     fn command(&mut self, action: Action) -> bool {
         match action {
             Action::Quit => {
-                if self.busy() > 0 && self.mode != Mode::ConfirmQuit {
+                // A replay's busy agents are a recording: nothing stops when it closes.
+                if self.busy() > 0 && self.mode != Mode::ConfirmQuit && self.replay.is_none() {
                     self.mode = Mode::ConfirmQuit;
                 } else {
                     self.quit = true;
@@ -1093,7 +1095,7 @@ impl App {
             Action::Pause => self.channels.toggle_pause(self.max_lines),
             Action::Why => match self.why_of() {
                 Some(of) => {
-                    self.notify(format!("why: {} …", of.describe()));
+                    self.notify(format!("why: {} …", super::why_view::describe(&of)));
                     self.effects.push(Effect::Why(of));
                 }
                 None => self.notify("nothing selected to ask why of"),

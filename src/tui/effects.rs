@@ -168,18 +168,29 @@ pub fn spawn(
     });
 }
 
-/// "Why?" on a live runtime: the recording so far (flushed first), then the tree.
+/// "Why?" on a live runtime: the recording so far (flushed first; the audit log when there
+/// is none), then the tree, built off the async threads.
 async fn why_live(rt: &Runtime, of: super::why_view::WhyOf) -> Action {
     let rec = rt.recorder();
-    let Some(dir) = rec.dir().map(std::path::Path::to_path_buf) else {
-        return Action::Notice("why? needs the flight recording (recorder.enabled)".into());
-    };
     rec.flush().await;
-    let _ = dir;
-    Action::Notice(format!(
-        "why? {} (the tree is not wired yet)",
-        of.describe()
-    ))
+    let path = match rec.dir() {
+        Some(dir) => dir.to_path_buf(),
+        None => rt.info().data_dir.clone(),
+    };
+    let built = tokio::task::spawn_blocking(move || why_tree(&path, of)).await;
+    match built {
+        Ok(a) => a,
+        Err(e) => Action::Notice(format!("why?: {e}")),
+    }
+}
+
+/// The "why?" overlay for `of`, from the recording (or audit log) at `path`.
+pub fn why_tree(path: &std::path::Path, of: super::why_view::WhyOf) -> Action {
+    let title = super::why_view::describe(&of);
+    match crate::why::load(path).and_then(|entries| crate::why::build(&entries, &of)) {
+        Ok(tree) => Action::WhyTree(Box::new(super::why_view::WhyView::from_tree(title, &tree))),
+        Err(e) => Action::Notice(format!("why? {title}: {e}")),
+    }
 }
 
 #[cfg(test)]

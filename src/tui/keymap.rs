@@ -272,6 +272,10 @@ mod tests {
         );
         assert_eq!(
             km.action(&key(KeyCode::Char('w'), KeyModifiers::NONE)),
+            Action::Why
+        );
+        assert_eq!(
+            km.action(&key(KeyCode::Char('y'), KeyModifiers::NONE)),
             Action::None
         );
     }

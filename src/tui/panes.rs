@@ -201,9 +201,13 @@ impl ChannelsState {
     }
 
     /// Close the current second of every rate (called once a second).
-    pub fn roll_rates(&mut self) {
+    /// `seconds` whole seconds passed (more than one after a stall, or a replay's jump).
+    pub fn roll_rates(&mut self, seconds: u64) {
+        let n = seconds.clamp(1, RATE_SECONDS as u64);
         for r in self.rates.values_mut() {
-            r.push_back(0);
+            for _ in 0..n {
+                r.push_back(0);
+            }
             while r.len() > RATE_SECONDS {
                 r.pop_front();
             }

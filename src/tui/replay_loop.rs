@@ -211,7 +211,7 @@ pub fn run_effect(player: &mut Player, entries: &[Entry], effect: Effect) {
     match effect {
         Effect::Replay(c) => player.control(c),
         Effect::Why(of) => {
-            let answer = why_replay(entries, player.timeline(), of);
+            let answer = why_replay(entries, of);
             player.operator(answer);
         }
         Effect::SaveHistory(_) | Effect::LoadAgent(_) | Effect::LoadDiff { .. } => {}
@@ -235,9 +235,12 @@ fn refused(e: &Effect) -> &'static str {
     }
 }
 
-fn why_replay(_entries: &[Entry], _tl: &Timeline, of: super::why_view::WhyOf) -> Action {
-    Action::Notice(format!(
-        "why? {} (the tree is not wired yet)",
-        of.describe()
-    ))
+/// "Why?" in a replay: the tree from the whole recording (what an intent caused later is
+/// part of its answer); its nodes' places are where `enter` moves the cursor.
+fn why_replay(entries: &[Entry], of: super::why_view::WhyOf) -> Action {
+    let title = super::why_view::describe(&of);
+    match crate::why::build(entries, &of) {
+        Ok(tree) => Action::WhyTree(Box::new(super::why_view::WhyView::from_tree(title, &tree))),
+        Err(e) => Action::Notice(format!("why? {title}: {e}")),
+    }
 }

@@ -2,27 +2,16 @@
 //! selected, details (the prompt, a whole tool result) folded until asked for.
 
 /// What a `Why` asks about, from the focused pane's selection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WhyOf {
-    AuditSeq(u64),
-    /// A bus message, by its envelope id.
-    Envelope(String),
-    ContextVersion {
-        agent_id: String,
-        version: u64,
-    },
-    /// The agent's latest intent.
-    Agent(String),
-}
+pub type WhyOf = crate::why::Target;
 
-impl WhyOf {
-    pub fn describe(&self) -> String {
-        match self {
-            WhyOf::AuditSeq(s) => format!("audit record {s}"),
-            WhyOf::Envelope(id) => format!("message {id}"),
-            WhyOf::ContextVersion { agent_id, version } => format!("{agent_id} context v{version}"),
-            WhyOf::Agent(a) => format!("{a}'s latest intent"),
-        }
+/// The target as the notice and the overlay's title name it.
+pub fn describe(of: &WhyOf) -> String {
+    match of {
+        WhyOf::AuditSeq(s) => format!("audit record {s}"),
+        WhyOf::Intent(id) => format!("intent {id}"),
+        WhyOf::Envelope(id) => format!("message {id}"),
+        WhyOf::ContextVersion { agent_id, version } => format!("{agent_id} context v{version}"),
+        WhyOf::Agent(a) => format!("{a}'s latest intent"),
     }
 }
 
@@ -48,6 +37,20 @@ pub struct WhyView {
 }
 
 impl WhyView {
+    /// The tree as lines, depth first, every detail folded.
+    pub fn from_tree(title: String, tree: &crate::why::Node) -> Self {
+        let lines = crate::why::flatten(tree)
+            .into_iter()
+            .map(|(depth, n)| WhyLine {
+                depth,
+                label: n.label.clone(),
+                detail: n.detail.clone(),
+                seq: n.seq,
+            })
+            .collect();
+        Self::new(title, lines)
+    }
+
     pub fn new(title: String, lines: Vec<WhyLine>) -> Self {
         let open = vec![false; lines.len()];
         Self {
