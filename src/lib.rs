@@ -38,6 +38,7 @@
 //! - [`shutdown`]: SIGINT/SIGTERM, for an orderly stop.
 //! - [`telemetry`]: tracing to a file, never to the terminal.
 //! - [`metrics`]: Prometheus metrics (names, recorder, the `/metrics` endpoint at `metrics.bind`).
+//! - [`segments`]: the numbered files the audit log and the recording rotate through.
 //! - [`sanitize`]: neutralising escape sequences and control characters before display.
 //! - [`file_modes`]: umask 077 and a private data dir (0700 dirs, 0600 files).
 //! - [`redb_file`]: a redb file reopened on its own after an I/O error (a full disk).
@@ -67,6 +68,7 @@ pub mod recorder;
 pub mod redb_file;
 pub mod replay;
 pub mod sanitize;
+pub mod segments;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tui;

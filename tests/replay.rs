@@ -22,7 +22,7 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use serde_json::json;
 use std::sync::Mutex;
-use support::scripted_runner::{ScriptedRunner, agent_of, call, say, tool_results};
+use support::scripted_runner::ScriptedRunner;
 
 /// A headless control center: the same feeds and answers as `tui::event_loop`, run as
 /// things happen (timings such as the first token's latency are read on arrival, live).
@@ -131,17 +131,7 @@ fn text(app: &App, p: Pane) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| draw_pane(f, app, p, Rect::new(0, 0, w, h)))
         .unwrap();
-    let buf = term.backend().buffer();
-    (0..h)
-        .map(|y| {
-            (0..w)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    support::buffer_text(term.backend().buffer())
 }
 
 /// Every pane, drawn at the same instant `at` (ages and rates are read against it; far
@@ -168,21 +158,7 @@ fn snapshot(app: &App, at: DateTime<Utc>) -> Vec<(Pane, String)> {
 }
 
 fn runner() -> ScriptedRunner {
-    ScriptedRunner::new(|req| match agent_of(req).as_str() {
-        "strategy-agent" if tool_results(req).is_empty() => vec![
-            say("Planning the launch. "),
-            call(
-                "c1",
-                "handoff",
-                json!({"agent_id": "content-agent", "text": "Write the launch announcement"}),
-            ),
-        ],
-        "strategy-agent" => vec![say("Content-agent is writing the announcement.")],
-        "content-agent" => vec![say("Announcing our launch on 1 December!")],
-        other => vec![say(&format!(
-            "{other} checked the deploy queue: all green."
-        ))],
-    })
+    support::scripted_runner::launch_handoff()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! at 80×24 and 160×48, and the overlays, as insta snapshots (the clock is fixed, ages are
 //! computed from a fixed "now").
 
+mod support;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -254,27 +256,14 @@ fn full_app() -> App {
 fn screen(app: &App, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| draw(f, app)).unwrap();
-    text_of(term.backend().buffer(), w, h)
-}
-
-fn text_of(buf: &ratatui::buffer::Buffer, w: u16, h: u16) -> String {
-    (0..h)
-        .map(|y| {
-            (0..w)
-                .map(|x| buf[(x, y)].symbol().to_string())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    support::buffer_text(term.backend().buffer())
 }
 
 fn pane(app: &App, p: Pane, w: u16, h: u16) -> String {
     let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
     term.draw(|f| draw_pane(f, app, p, Rect::new(0, 0, w, h)))
         .unwrap();
-    text_of(term.backend().buffer(), w, h)
+    support::buffer_text(term.backend().buffer())
 }
 
 #[test]

@@ -15,7 +15,7 @@ use aios::event::RuntimeEvent;
 use aios::recorder::{Entry, Kind, Range};
 use aios::why::{self, Node, NodeKind, Target};
 use serde_json::json;
-use support::scripted_runner::{ScriptedRunner, agent_of, call, say, tool_results};
+use support::scripted_runner::{ScriptedRunner, call, say, tool_results};
 
 async fn start(dir: &Path, runner: ScriptedRunner) -> Runtime {
     let config = support::config_in(dir);
@@ -73,19 +73,7 @@ fn find<'n>(tree: &'n Node, kind: NodeKind, text: &str) -> Option<&'n Node> {
 /// Operator alice asks strategy-agent, which hands off to content-agent: the runtime is
 /// shut down and its data dir returned.
 async fn handoff_chain(dir: &Path) -> std::path::PathBuf {
-    let runner = ScriptedRunner::new(|req| match agent_of(req).as_str() {
-        "strategy-agent" if tool_results(req).is_empty() => vec![
-            say("Planning the launch. "),
-            call(
-                "c1",
-                "handoff",
-                json!({"agent_id": "content-agent", "text": "Write the launch announcement"}),
-            ),
-        ],
-        "strategy-agent" => vec![say("Content-agent is writing the announcement.")],
-        "content-agent" => vec![say("Announcing our launch on 1 December!")],
-        other => vec![say(&format!("nothing scripted for {other}"))],
-    });
+    let runner = support::scripted_runner::launch_handoff();
     let rt = start(dir, runner).await;
     let mut events = rt.subscribe();
     rt.dispatch_and_wait(

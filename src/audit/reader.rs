@@ -13,19 +13,10 @@ use super::AuditError;
 use super::record::AuditRecord;
 
 const PREFIX: &str = "audit-";
-const SUFFIX: &str = ".jsonl";
 
 /// The name of audit file number `number`: `audit-000001.jsonl`.
 pub fn segment_name(number: u64) -> String {
-    format!("{PREFIX}{number:06}{SUFFIX}")
-}
-
-fn segment_number(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    crate::segments::name(PREFIX, number)
 }
 
 /// One audit file.
@@ -38,32 +29,14 @@ pub struct Segment {
 
 /// The audit files in `dir`, oldest first. A missing dir has none.
 pub fn list_segments(dir: &Path) -> Result<Vec<Segment>, AuditError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(AuditError::Io {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let mut segments = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| AuditError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let name = entry.file_name();
-        if let Some(number) = name.to_str().and_then(segment_number) {
-            segments.push(Segment {
-                number,
-                path: entry.path(),
-            });
-        }
-    }
-    segments.sort_by_key(|s| s.number);
-    Ok(segments)
+    let listed = crate::segments::list(dir, PREFIX).map_err(|source| AuditError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(listed
+        .into_iter()
+        .map(|(number, path)| Segment { number, path })
+        .collect())
 }
 
 /// What is wrong with a line.

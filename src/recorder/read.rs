@@ -11,37 +11,15 @@ use super::entry::Entry;
 use crate::chain::{LinkBreak, Linker};
 
 const PREFIX: &str = "rec-";
-const SUFFIX: &str = ".jsonl";
 
 /// The name of recording file number `number`: `rec-000001.jsonl`.
 pub fn segment_name(number: u64) -> String {
-    format!("{PREFIX}{number:06}{SUFFIX}")
-}
-
-fn segment_number(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    if digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    crate::segments::name(PREFIX, number)
 }
 
 /// The recording files in `dir`, oldest first. A missing dir has none.
 pub fn list_segments(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry?;
-        if let Some(n) = entry.file_name().to_str().and_then(segment_number) {
-            out.push((n, entry.path()));
-        }
-    }
-    out.sort_by_key(|(n, _)| *n);
-    Ok(out)
+    crate::segments::list(dir, PREFIX)
 }
 
 /// The files a path names: every segment of a recording dir, or one file.

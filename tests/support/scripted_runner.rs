@@ -46,6 +46,26 @@ impl LlmRunner for ScriptedRunner {
     }
 }
 
+/// The launch chain: strategy-agent hands off to content-agent, which answers; strategy
+/// then answers too. Any other agent reports on the deploy queue.
+pub fn launch_handoff() -> ScriptedRunner {
+    ScriptedRunner::new(|req| match agent_of(req).as_str() {
+        "strategy-agent" if tool_results(req).is_empty() => vec![
+            say("Planning the launch. "),
+            call(
+                "c1",
+                "handoff",
+                serde_json::json!({"agent_id": "content-agent", "text": "Write the launch announcement"}),
+            ),
+        ],
+        "strategy-agent" => vec![say("Content-agent is writing the announcement.")],
+        "content-agent" => vec![say("Announcing our launch on 1 December!")],
+        other => vec![say(&format!(
+            "{other} checked the deploy queue: all green."
+        ))],
+    })
+}
+
 /// The agent id the prompt is for (the prompt builder writes `Agent: <id>`).
 pub fn agent_of(request: &ChatRequest) -> String {
     request
