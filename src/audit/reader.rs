@@ -304,11 +304,12 @@ mod tests {
     #[test]
     fn segment_names_round_trip() {
         assert_eq!(segment_name(1), "audit-000001.jsonl");
-        assert_eq!(segment_number("audit-000001.jsonl"), Some(1));
-        assert_eq!(segment_number("audit-1234567.jsonl"), Some(1_234_567));
-        assert_eq!(segment_number("audit-01.jsonl"), None);
-        assert_eq!(segment_number("audit-000001.jsonl.tmp"), None);
-        assert_eq!(segment_number("HEAD"), None);
+        let number = |f| crate::segments::number(PREFIX, f);
+        assert_eq!(number("audit-000001.jsonl"), Some(1));
+        assert_eq!(number("audit-1234567.jsonl"), Some(1_234_567));
+        assert_eq!(number("audit-01.jsonl"), None);
+        assert_eq!(number("audit-000001.jsonl.tmp"), None);
+        assert_eq!(number("HEAD"), None);
     }
 
     #[test]
