@@ -253,7 +253,10 @@ fn main() {
     player.control(aios::tui::ReplayControl::PlayPause);
     let frame = Duration::from_secs_f64(1.0 / 30.0);
     let (mut apply, mut paint, mut whole) = (Vec::new(), Vec::new(), Vec::new());
-    let frames = 3_000;
+    // As many frames as the recording lasts at 100×.
+    let span_s =
+        (tl.last_time().expect("entries") - tl.first_time().expect("entries")).num_seconds();
+    let frames = (span_s as f64 * 30.0 / 100.0) as usize;
     for _ in 0..frames {
         let t0 = Instant::now();
         player.advance(frame);

@@ -110,6 +110,38 @@ impl Redactor {
         (out != text).then_some(out)
     }
 
+    /// Whether a serialized JSON value could hold anything to mask, so a caller may skip
+    /// walking it with [`Redactor::redact_value`] when it cannot. The patterns are tried on
+    /// the text as written (which catches `"api_key":"…"` fields) and with its escape
+    /// sequences (`\n`, `\"`, `\u001b`) read as spaces, as the strings' own characters
+    /// would read; `true` means "walk it".
+    pub fn may_match_json(&self, json: &str) -> bool {
+        let Some(any) = &self.any else {
+            return false;
+        };
+        if any.is_match(json) {
+            return true;
+        }
+        if !json.contains('\\') {
+            return false;
+        }
+        let mut plain = String::with_capacity(json.len());
+        let mut chars = json.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                plain.push(c);
+                continue;
+            }
+            if chars.next() == Some('u') {
+                for _ in 0..4 {
+                    chars.next();
+                }
+            }
+            plain.push(' ');
+        }
+        any.is_match(&plain)
+    }
+
     /// `text` with every match masked (borrowed when nothing matched).
     pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
         match self.redact_str(text) {
@@ -182,6 +214,33 @@ fn mask(c: &Captures<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `may_match_json` never says "nothing" of a value that redaction would change.
+    #[test]
+    fn json_text_check_is_conservative() {
+        let r = Redactor::new::<&str>(&[]).unwrap();
+        let samples = [
+            serde_json::json!({"text": "deploy build 42 to staging"}),
+            serde_json::json!({"header": "Authorization: Bearer\tabc.def.ghi"}),
+            serde_json::json!({"line": "first\npassword: hunter2"}),
+            serde_json::json!({"api_key": "k-123"}),
+            serde_json::json!({"nested": {"db_password": "pw"}}),
+            serde_json::json!({"quoted": "say \"token=abc\" twice"}),
+            serde_json::json!({"url": "postgres://admin:pw@db/x"}),
+            serde_json::json!({"esc": "\u{1b}[31mred"}),
+            serde_json::json!(["ghp_0123456789abcdefghij0123456789abcdef"]),
+        ];
+        for v in samples {
+            let mut masked = v.clone();
+            r.redact_value(&mut masked);
+            let text = serde_json::to_string(&v).unwrap();
+            if masked != v {
+                assert!(r.may_match_json(&text), "missed a secret in {text}");
+            }
+        }
+        assert!(!r.may_match_json(r#"{"text":"deploy build 42\nto staging"}"#));
+        assert!(Redactor::default().may_match_json("{}").eq(&false));
+    }
     use serde_json::json;
 
     fn defaults() -> Redactor {

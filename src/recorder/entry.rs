@@ -79,25 +79,54 @@ struct Canonical<'a> {
     agent_id: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     intent_id: &'a Option<String>,
-    body: &'a serde_json::Value,
+    body: &'a serde_json::value::RawValue,
     prev_hash: &'a str,
+}
+
+/// What the writer seals: an entry whose body is already JSON text (serialized once, on
+/// the writer thread, and redacted there).
+pub(super) struct Sealing<'a> {
+    pub seq: u64,
+    pub t: &'a str,
+    pub kind: Kind,
+    pub agent_id: &'a Option<String>,
+    pub intent_id: &'a Option<String>,
+    pub body: &'a serde_json::value::RawValue,
+    pub prev_hash: &'a str,
+}
+
+impl Sealing<'_> {
+    /// The line (newline included) and its hash.
+    pub(super) fn seal(&self) -> (String, Vec<u8>) {
+        let canonical = serde_json::to_vec(&Canonical {
+            seq: self.seq,
+            t: self.t,
+            kind: self.kind,
+            agent_id: self.agent_id,
+            intent_id: self.intent_id,
+            body: self.body,
+            prev_hash: self.prev_hash,
+        })
+        // Serializing plain data into a Vec cannot fail.
+        .unwrap_or_default();
+        crate::chain::seal_line(self.prev_hash, &canonical)
+    }
 }
 
 impl Entry {
     /// Compute `hash` (linking to `prev_hash`) and return the line, newline included.
     pub fn seal(&mut self) -> Vec<u8> {
-        let canonical = serde_json::to_vec(&Canonical {
+        let body = serde_json::value::to_raw_value(&self.body).unwrap_or_default();
+        let (hash, line) = Sealing {
             seq: self.seq,
             t: &self.t,
             kind: self.kind,
             agent_id: &self.agent_id,
             intent_id: &self.intent_id,
-            body: &self.body,
+            body: &body,
             prev_hash: &self.prev_hash,
-        })
-        // Serializing plain data into a Vec cannot fail.
-        .unwrap_or_default();
-        let (hash, line) = crate::chain::seal_line(&self.prev_hash, &canonical);
+        }
+        .seal();
         self.hash = hash;
         line
     }

@@ -16,9 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use super::entry::{Entry, Kind, timestamp};
+use super::entry::{Kind, Sealing, timestamp};
 use super::read::{last_entry, list_segments, segment_name};
 use super::{Body, Command, Pending, RecorderOptions};
 use crate::audit::Redactor;
@@ -202,22 +203,40 @@ impl Writer {
     }
 
     fn seal(&mut self, p: Pending) -> Vec<u8> {
-        let mut body = p.body.into_value();
-        self.redactor.redact_value(&mut body);
-        let mut entry = Entry {
+        let body = self.body_json(p.body);
+        let t = timestamp(p.t);
+        let (hash, line) = Sealing {
             seq: self.next_seq,
-            t: timestamp(p.t),
+            t: &t,
             kind: p.kind,
-            agent_id: p.agent_id,
-            intent_id: p.intent_id,
-            body,
-            prev_hash: std::mem::take(&mut self.prev_hash),
-            hash: String::new(),
-        };
-        let line = entry.seal();
+            agent_id: &p.agent_id,
+            intent_id: &p.intent_id,
+            body: &body,
+            prev_hash: &self.prev_hash,
+        }
+        .seal();
         self.next_seq += 1;
-        self.prev_hash = entry.hash;
+        self.prev_hash = hash;
         line
+    }
+
+    /// The body as JSON text, secrets masked. Serialized once; walked for secrets only
+    /// when its text could hold one (most bus traffic cannot, and the walk is what would
+    /// make the recorder fall behind a flood).
+    fn body_json(&self, body: Body) -> Box<RawValue> {
+        let text = match &body {
+            Body::Event(ev) => serde_json::to_string(ev),
+            Body::Bus(m) => serde_json::to_string(m),
+            Body::Audit(r) => serde_json::to_string(&**r),
+            Body::Value(v) => serde_json::to_string(v),
+        }
+        .unwrap_or_else(|e| json!({"unrecordable": e.to_string()}).to_string());
+        if !self.redactor.may_match_json(&text) {
+            return RawValue::from_string(text).unwrap_or_else(|_| unrecordable());
+        }
+        let mut value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.redactor.redact_value(&mut value);
+        serde_json::value::to_raw_value(&value).unwrap_or_else(|_| unrecordable())
     }
 
     /// Append whole lines; on failure the file is cut back to its length before them.
@@ -305,16 +324,8 @@ impl Writer {
     }
 }
 
-impl Body {
-    fn into_value(self) -> Value {
-        match self {
-            Body::Event(ev) => serde_json::to_value(&ev),
-            Body::Bus(m) => serde_json::to_value(&m),
-            Body::Audit(r) => serde_json::to_value(&*r),
-            Body::Value(v) => Ok(v),
-        }
-        .unwrap_or_else(|e| json!({"unrecordable": e.to_string()}))
-    }
+fn unrecordable() -> Box<RawValue> {
+    serde_json::value::to_raw_value(&json!({"unrecordable": true})).unwrap_or_default()
 }
 
 /// Whether `dir` holds a recording (at least one segment file).

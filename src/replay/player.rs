@@ -1,7 +1,7 @@
 //! The player: one time cursor over a timeline, and the app as it stood at that moment.
 //!
 //! Moving forward applies the steps in between through `App::update`, exactly as the live
-//! loop did (a `Tick` at each step's time first). Moving back restores the nearest
+//! loop did (the clock set to each step's time first). Moving back restores the nearest
 //! checkpoint (a copy of the app taken while the timeline was first played through) and
 //! applies forward from there, so a seek anywhere costs at most one checkpoint interval of
 //! steps. The operator's own view (focus, zoom, selected agent, size, theme) is kept across
@@ -259,8 +259,10 @@ impl Player {
         match &step.what {
             What::Start(s) => self.start(s),
             What::Apply(a) => {
-                self.app.update(Action::Tick(step.t));
+                self.app.advance_clock(step.t);
                 self.app.update(a.clone());
+                // A recording's attention was the live terminal's to ring, not a replay's.
+                self.app.alerts.clear();
             }
             What::State(s) => {
                 if self.app.focused_agent.as_deref() == Some(s.spec.id.as_str()) {

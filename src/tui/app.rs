@@ -281,6 +281,24 @@ impl App {
         app
     }
 
+    /// Time moved on: the clock, the rates' seconds, the notice's age. What a `Tick` does
+    /// but for the attention check, so a replay can set the time of every event cheaply
+    /// (it checks attention once per frame).
+    pub fn advance_clock(&mut self, now: DateTime<Utc>) -> bool {
+        let second_changed = now.timestamp() != self.now.timestamp();
+        let passed = now.timestamp().saturating_sub(self.now.timestamp());
+        self.set_clock(now);
+        if second_changed {
+            self.channels.roll_rates(u64::try_from(passed).unwrap_or(1));
+        }
+        if let Some((_, at)) = &self.notice
+            && (now - *at).num_seconds() >= 6
+        {
+            self.notice = None;
+        }
+        second_changed
+    }
+
     fn set_clock(&mut self, now: DateTime<Utc>) {
         // The text changes once a second; a replay ticks once per event.
         let same_second = now.timestamp() == self.now.timestamp() && !self.clock.is_empty();
@@ -452,20 +470,7 @@ impl App {
 
     fn update_inner(&mut self, action: Action) -> bool {
         match action {
-            Action::Tick(now) => {
-                let second_changed = now.timestamp() != self.now.timestamp();
-                let passed = now.timestamp().saturating_sub(self.now.timestamp());
-                self.set_clock(now);
-                if second_changed {
-                    self.channels.roll_rates(u64::try_from(passed).unwrap_or(1));
-                }
-                if let Some((_, at)) = &self.notice
-                    && (now - *at).num_seconds() >= 6
-                {
-                    self.notice = None;
-                }
-                second_changed
-            }
+            Action::Tick(now) => self.advance_clock(now),
             Action::BusState(s) => {
                 let changed = s != self.bus_state;
                 self.bus_state = s;
