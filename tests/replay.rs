@@ -411,3 +411,58 @@ async fn a_watcher_records_what_it_watches() {
             .is_none()
     );
 }
+
+/// From the shell: `aios replay --check` verifies the recording and names the entry an
+/// edit broke; `aios replay` without a terminal says so instead of drawing.
+#[tokio::test]
+async fn the_shell_checks_a_recording_and_finds_an_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rt = Runtime::start(RuntimeOptions {
+        runner: Some(Arc::new(runner())),
+        ..RuntimeOptions::new(support::config_in(&data))
+    })
+    .await
+    .unwrap();
+    rt.dispatch_and_wait(
+        &Caller::operator("alice"),
+        "ops-agent",
+        "Check the deploy queue",
+    )
+    .await
+    .unwrap();
+    let rec_dir = rt.recorder().dir().unwrap().to_path_buf();
+    rt.shutdown().await;
+
+    let check = |args: &[&str]| {
+        support::aios(dir.path(), &data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = check(&["replay", "--check"]);
+    let out = String::from_utf8_lossy(&ok.stdout).to_string();
+    assert!(ok.status.success(), "{out}");
+    assert!(out.starts_with("recording OK:"), "{out}");
+
+    // Edit one entry's text in place: its hash no longer matches.
+    let file = aios::recorder::list_segments(&rec_dir).unwrap()[0]
+        .1
+        .clone();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let edited = text.replacen("Check the deploy queue", "Check the deploy QUEUE", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&file, edited).unwrap();
+    let broken = check(&["replay", "--check", "--json"]);
+    assert_eq!(broken.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&broken.stdout).unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(
+        report["first_bad"].as_str().unwrap().contains("edited"),
+        "{report}"
+    );
+
+    let no_tty = check(&["replay"]);
+    assert_eq!(no_tty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_tty.stderr).contains("needs a terminal"));
+}
