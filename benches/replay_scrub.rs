@@ -236,6 +236,7 @@ fn main() {
     let (w, h) = (200u16, 60u16);
     let mut template = aios::tui::replay_loop::template_app(&tl, 500);
     template.update(Action::Resize(w, h));
+    let rss_timeline = rss_mib();
     let t = Instant::now();
     let mut player = Player::new(tl.clone(), template);
     let checkpoints_s = t.elapsed().as_secs_f64();
