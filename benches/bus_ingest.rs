@@ -5,13 +5,14 @@
 //! `cargo bench --bench bus_ingest` (needs `redis-server` and `redis-benchmark` on PATH).
 //! Set AIOS_BENCH_MESSAGES to change the count (default 300,000).
 
+#[path = "support/ingest.rs"]
+mod ingest;
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aios::bus::{Bus, Envelope, Received, RedisBus, RedisBusOptions, Source, channels, kinds};
+use aios::bus::{Bus, Envelope, Received, RedisBus, RedisBusOptions, Source, kinds};
 use aios::config::Config;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -79,48 +80,10 @@ fn main() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let rss_before = rss_kib();
-    let decoded = |bus: &RedisBus| {
-        bus.stats()
-            .channels
-            .get(channels::MEMORY)
-            .map_or(0, |c| c.received + c.rejected)
-    };
-
     let started = Instant::now();
-    let out = Command::new("redis-benchmark")
-        .args([
-            "-p",
-            &redis.port.to_string(),
-            "-n",
-            &n.to_string(),
-            "-c",
-            "4",
-            "-P",
-            "16",
-            "-q",
-        ])
-        .args(["PUBLISH", &format!("bench:{}", channels::MEMORY), &body])
-        .output()
-        .expect("redis-benchmark on PATH");
-    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
-    let published_per_s: f64 = text
-        .lines()
-        .filter_map(|l| l.split_once("requests per second").map(|(a, _)| a))
-        .filter_map(|a| a.split_whitespace().last().and_then(|v| v.parse().ok()))
-        .next_back()
-        .unwrap_or(0.0);
+    let published_per_s = ingest::publish(redis.port, "bench:", n, &body);
     // Wait (bounded) until the bus has decoded everything it will get.
-    let mut last_count = 0;
-    let mut last_change = Instant::now();
-    while decoded(&bus) < n && last_change.elapsed() < Duration::from_secs(3) {
-        let c = decoded(&bus);
-        if c != last_count {
-            last_count = c;
-            last_change = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let total = decoded(&bus);
+    let total = ingest::wait_decoded(&bus, n);
     let elapsed = started.elapsed();
     let rss_after = rss_kib();
     let (got, lagged) = rt

@@ -9,13 +9,14 @@
 //! `cargo bench --bench recording` (needs `redis-server` and `redis-benchmark` on PATH).
 //! AIOS_BENCH_MESSAGES sets N (default 200,000), AIOS_BENCH_ROUNDS the rounds (default 3).
 
+#[path = "support/ingest.rs"]
+mod ingest;
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aios::bus::{Bus, Envelope, RedisBus, RedisBusOptions, Source, channels, kinds};
+use aios::bus::{Bus, Envelope, RedisBus, RedisBusOptions, Source, kinds};
 use aios::config::Config;
 use aios::recorder::{Recorder, RecorderOptions};
 use tokio_util::sync::CancellationToken;
@@ -77,42 +78,9 @@ fn ingest_round(
     ))
     .expect("json");
     std::thread::sleep(Duration::from_millis(300));
-    let decoded = |bus: &RedisBus| {
-        bus.stats()
-            .channels
-            .get(channels::MEMORY)
-            .map_or(0, |c| c.received + c.rejected)
-    };
     let started = Instant::now();
-    let status = Command::new("redis-benchmark")
-        .args([
-            "-p",
-            &redis.port.to_string(),
-            "-n",
-            &n.to_string(),
-            "-c",
-            "4",
-            "-P",
-            "16",
-            "-q",
-        ])
-        .args([
-            "PUBLISH",
-            &format!("bench{round}:{}", channels::MEMORY),
-            &body,
-        ])
-        .output()
-        .expect("redis-benchmark on PATH");
-    assert!(status.status.success(), "redis-benchmark failed");
-    let mut last = (0, Instant::now());
-    while decoded(&bus) < n && last.1.elapsed() < Duration::from_secs(3) {
-        let c = decoded(&bus);
-        if c != last.0 {
-            last = (c, Instant::now());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let total = decoded(&bus);
+    ingest::publish(redis.port, &format!("bench{round}:"), n, &body);
+    let total = ingest::wait_decoded(&bus, n);
     let rate = total as f64 / started.elapsed().as_secs_f64();
     rt.block_on(recorder.flush());
     stop.cancel();

@@ -244,7 +244,7 @@ fn main() {
         "load: read {read_s:.1} s, verify {verify_s:.1} s, timeline {build_s:.1} s, checkpoints {checkpoints_s:.1} s"
     );
     println!(
-        "RSS with the replay loaded: {:.0} MiB (was {rss0:.0} MiB)",
+        "RSS: {rss0:.0} MiB before, {rss_timeline:.0} MiB with the timeline, {:.0} MiB with the checkpoints",
         rss_mib()
     );
 
