@@ -111,6 +111,8 @@ impl Player {
             total: self.tl.len(),
         });
         self.app.update(Action::Tick(self.cursor));
+        // A recording's attention was the live terminal's to ring, not a replay's.
+        self.app.alerts.clear();
     }
 
     /// Real time passed while playing: the cursor moves `real × speed`.
@@ -261,9 +263,7 @@ impl Player {
             What::Start(s) => self.start(s),
             What::Apply(a) => {
                 self.app.advance_clock(step.t);
-                self.app.update(a.clone());
-                // A recording's attention was the live terminal's to ring, not a replay's.
-                self.app.alerts.clear();
+                self.app.apply_recorded(a.clone());
             }
             What::State(s) => {
                 if self.app.focused_agent.as_deref() == Some(s.spec.id.as_str()) {

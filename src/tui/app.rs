@@ -468,6 +468,13 @@ impl App {
         changed
     }
 
+    /// `update` for a replay: the same state change without the attention check, whose
+    /// only product (alerts to ring) was the live terminal's. The player checks once per
+    /// frame, with its `Tick`.
+    pub fn apply_recorded(&mut self, action: Action) -> bool {
+        self.update_inner(action)
+    }
+
     fn update_inner(&mut self, action: Action) -> bool {
         match action {
             Action::Tick(now) => self.advance_clock(now),
