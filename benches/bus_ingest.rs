@@ -12,7 +12,7 @@ mod redis_server;
 
 use std::time::{Duration, Instant};
 
-use aios::bus::{Bus, Envelope, Received, RedisBus, RedisBusOptions, Source, kinds};
+use aios::bus::{Bus, Received, RedisBus, RedisBusOptions};
 use aios::config::Config;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -49,17 +49,7 @@ fn main() {
     let bus = rt
         .block_on(RedisBus::connect(RedisBusOptions::for_config(&config)))
         .expect("connect the Redis bus");
-    let envelope = Envelope::new(
-        kinds::MEMORY,
-        Source {
-            node: "edge-1".into(),
-            agent_id: Some("support-agent".into()),
-            operator: None,
-        },
-        Some("support-agent"),
-        serde_json::json!({"item_id": "01a2", "kind": "episodic", "text": "Customer 42 could not log in; reset their password and confirmed by email.", "tags": ["support"]}),
-    );
-    let body = serde_json::to_string(&envelope).expect("json");
+    let body = ingest::memory_message();
 
     // A subscriber that drains what the bus hands out, as the TUI would.
     let mut rx = bus.subscribe();

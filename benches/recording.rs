@@ -16,7 +16,7 @@ mod redis_server;
 
 use std::time::{Duration, Instant};
 
-use aios::bus::{Bus, Envelope, RedisBus, RedisBusOptions, Source, kinds};
+use aios::bus::{Bus, RedisBus, RedisBusOptions};
 use aios::config::Config;
 use aios::recorder::{Recorder, RecorderOptions};
 use tokio_util::sync::CancellationToken;
@@ -66,17 +66,7 @@ fn ingest_round(
     } else {
         Recorder::off()
     };
-    let body = serde_json::to_string(&Envelope::new(
-        kinds::MEMORY,
-        Source {
-            node: "edge-1".into(),
-            agent_id: Some("support-agent".into()),
-            operator: None,
-        },
-        Some("support-agent"),
-        serde_json::json!({"item_id": "01a2", "kind": "episodic", "text": "Customer 42 could not log in; reset their password and confirmed by email.", "tags": ["support"]}),
-    ))
-    .expect("json");
+    let body = ingest::memory_message();
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     ingest::publish(redis.port, &format!("bench{round}:"), n, &body);

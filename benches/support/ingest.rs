@@ -4,7 +4,22 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aios::bus::{Bus, RedisBus, channels};
+use aios::bus::{Bus, Envelope, RedisBus, Source, channels, kinds};
+
+/// The message the benches publish: a memory broadcast of a typical size, as JSON.
+pub fn memory_message() -> String {
+    let envelope = Envelope::new(
+        kinds::MEMORY,
+        Source {
+            node: "edge-1".into(),
+            agent_id: Some("support-agent".into()),
+            operator: None,
+        },
+        Some("support-agent"),
+        serde_json::json!({"item_id": "01a2", "kind": "episodic", "text": "Customer 42 could not log in; reset their password and confirmed by email.", "tags": ["support"]}),
+    );
+    serde_json::to_string(&envelope).expect("json")
+}
 
 /// What the bus has decoded (or rejected) on the memory channel so far.
 pub fn decoded(bus: &RedisBus) -> u64 {
