@@ -27,10 +27,22 @@ pub async fn start(
         return;
     }
     let agents = hub.catalog().agents();
-    rec.global(
-        Kind::Start,
-        json!({"source": source, "info": info, "agents": agents, "status": status}),
-    );
+    // A data dir need not be UTF-8; JSON text must be (the path is for reading, lossy is
+    // enough). `json!` would panic on a value that does not serialize.
+    let mut info = info.clone();
+    info.data_dir = info.data_dir.to_string_lossy().into_owned().into();
+    let body = (|| -> serde_json::Result<serde_json::Value> {
+        Ok(json!({
+            "source": source,
+            "info": serde_json::to_value(&info)?,
+            "agents": serde_json::to_value(agents)?,
+            "status": serde_json::to_value(status)?,
+        }))
+    })();
+    match body {
+        Ok(body) => rec.global(Kind::Start, body),
+        Err(e) => tracing::warn!(error = %e, "the recording's start entry could not be written"),
+    }
     for spec in agents {
         snapshot_state(rec, hub, &spec.id).await;
     }
