@@ -139,9 +139,11 @@ impl Entry {
     }
 }
 
-/// `t` of an entry taken now.
+/// `t` of an entry: RFC 3339, UTC, microseconds (`2026-12-01T10:00:00.000001Z`). Written
+/// once per entry on the writer thread: the fixed-format writer, not a format string
+/// parsed each time.
 pub fn timestamp(now: chrono::DateTime<chrono::Utc>) -> String {
-    now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 #[cfg(test)]
@@ -172,5 +174,9 @@ mod tests {
         let back: Entry = serde_json::from_slice(&line).unwrap();
         assert_eq!(back, e);
         assert!(back.time().is_some());
+        let t = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00.000001Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(timestamp(t), "2026-12-01T10:00:00.000001Z");
     }
 }
