@@ -41,6 +41,8 @@ pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, chain_warning, 
 #[cfg(test)]
 pub(crate) use writer::tests as writer_tests;
 pub use writer::{AuditLog, AuditOptions};
+/// The files' seam, shared with the recording's writer (a test fills the disk).
+pub(crate) use writer::{Disk, RealDisk};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

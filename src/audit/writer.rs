@@ -473,7 +473,7 @@ pub(crate) trait Disk: Send {
 }
 
 /// The real thing.
-struct RealDisk;
+pub(crate) struct RealDisk;
 
 impl Disk for RealDisk {
     fn write_all(&mut self, file: &mut File, bytes: &[u8]) -> std::io::Result<()> {

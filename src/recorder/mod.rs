@@ -138,17 +138,24 @@ impl Recorder {
 
     /// Open the recording in `opts.dir`, continuing its chain in a new file.
     pub fn open(opts: RecorderOptions) -> Result<Self, RecorderError> {
+        Self::open_on(opts, Box::new(crate::audit::RealDisk))
+    }
+
+    /// The same, writing through `disk` (a test's that fills up).
+    pub(crate) fn open_on(
+        opts: RecorderOptions,
+        disk: Box<dyn crate::audit::Disk>,
+    ) -> Result<Self, RecorderError> {
         let redactor =
             Redactor::new(&opts.redact).map_err(|e| RecorderError::Redact(e.to_string()))?;
         let lost = Arc::new(AtomicU64::new(0));
         let written = Arc::new(AtomicU64::new(0));
         let dir = opts.dir.clone();
-        let writer = writer::Writer::open(opts, redactor, lost.clone(), written.clone()).map_err(
-            |source| RecorderError::Open {
+        let writer = writer::Writer::open(opts, disk, redactor, lost.clone(), written.clone())
+            .map_err(|source| RecorderError::Open {
                 dir: dir.clone(),
                 source,
-            },
-        )?;
+            })?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("aios-recorder".into())

@@ -184,6 +184,39 @@ async fn a_torn_last_line_is_passed_over_and_the_chain_goes_on() {
     assert_eq!(checked.torn, vec![file], "the crash is said");
 }
 
+/// A full disk: the torn write is cut back, the chain rewound, the lost entries counted;
+/// when space returns the recording goes on with a gap entry and the chain holds.
+#[tokio::test]
+async fn a_full_disk_loses_entries_out_loud_and_never_breaks_the_chain() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let full = Arc::new(AtomicBool::new(false));
+    let disk = crate::audit::writer_tests::FillingDisk(full.clone());
+    let rec = Recorder::open_on(opts(dir.path()), Box::new(disk)).unwrap();
+    rec.note(Kind::Recall, "ops-agent", None, json!({"n": "before"}));
+    rec.flush().await;
+    full.store(true, Ordering::SeqCst);
+    for i in 0..3 {
+        rec.note(Kind::Recall, "ops-agent", None, json!({"n": i}));
+    }
+    rec.flush().await;
+    full.store(false, Ordering::SeqCst);
+    rec.note(Kind::Recall, "ops-agent", None, json!({"n": "after"}));
+    rec.close().await;
+    let entries = read(dir.path(), Range::default()).unwrap();
+    assert!(entries.unreadable.is_empty(), "{:?}", entries.unreadable);
+    assert_eq!(
+        kinds(&entries.entries),
+        [Kind::Recall, Kind::Gap, Kind::Recall, Kind::Stop]
+    );
+    assert_eq!(entries.entries[1].body["lost"], 3);
+    assert_eq!(entries.entries[2].body["n"], "after");
+    let checked = verify(dir.path()).unwrap();
+    assert!(checked.first_bad.is_none(), "{:?}", checked.first_bad);
+    assert!(checked.torn.is_empty());
+}
+
 #[tokio::test]
 async fn a_recorder_that_is_off_writes_nothing() {
     let rec = Recorder::off();

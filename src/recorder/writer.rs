@@ -9,7 +9,6 @@
 //! a torn or unlinked line; the batch is counted as lost and the writer goes on.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +21,7 @@ use serde_json::{Value, json};
 use super::entry::{Kind, Sealing, timestamp};
 use super::read::{last_entry, list_segments, segment_name};
 use super::{Body, Command, Pending, RecorderOptions};
-use crate::audit::Redactor;
+use crate::audit::{Disk, Redactor};
 
 /// Lines taken from the queue before they are written out together.
 const MAX_BATCH: usize = 4096;
@@ -33,6 +32,8 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) struct Writer {
     opts: RecorderOptions,
+    /// Where bytes go: the real disk, or in a test one that fills up.
+    disk: Box<dyn Disk>,
     redactor: Redactor,
     lost: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
@@ -52,6 +53,7 @@ impl Writer {
     /// Continue the chain after the newest entry in `opts.dir`; a new file is begun.
     pub(super) fn open(
         opts: RecorderOptions,
+        disk: Box<dyn Disk>,
         redactor: Redactor,
         lost: Arc<AtomicU64>,
         written: Arc<AtomicU64>,
@@ -68,6 +70,7 @@ impl Writer {
         };
         let mut w = Self {
             opts,
+            disk,
             redactor,
             lost,
             written,
@@ -244,7 +247,7 @@ impl Writer {
         let Some(file) = self.file.as_mut() else {
             return Err("no recording file is open".into());
         };
-        match file.write_all(bytes) {
+        match self.disk.write_all(file, bytes) {
             Ok(()) => {
                 self.size += bytes.len() as u64;
                 self.dirty = true;
@@ -259,7 +262,7 @@ impl Writer {
 
     fn sync(&mut self) {
         if let (Some(file), true) = (&self.file, self.dirty)
-            && let Err(e) = file.sync_data()
+            && let Err(e) = self.disk.sync_data(file)
         {
             tracing::warn!(error = %e, "recording fsync failed");
         }
