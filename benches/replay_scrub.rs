@@ -77,7 +77,7 @@ impl Writer {
 
     fn event(&mut self, ev: RuntimeEvent) {
         let agent = ev.agent_id().map(str::to_string);
-        let intent = aios::recorder::intent_of(&ev).map(str::to_string);
+        let intent = ev.intent_id().map(str::to_string);
         let body = serde_json::to_value(&ev).expect("json");
         self.put(Kind::Event, agent.as_deref(), intent.as_deref(), body);
     }
@@ -231,7 +231,8 @@ fn main() {
     assert!(checked.first_bad.is_none());
     let verify_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let tl = Arc::new(Timeline::build(rec.entries));
+    let tl = Arc::new(Timeline::build(&rec.entries));
+    drop(rec);
     let build_s = t.elapsed().as_secs_f64();
     let (w, h) = (200u16, 60u16);
     let mut template = aios::tui::replay_loop::template_app(&tl, 500);

@@ -161,4 +161,19 @@ impl RuntimeEvent {
             RuntimeEvent::Audited { agent_id, .. } => agent_id.as_deref(),
         }
     }
+
+    /// The intent the event is about, if any.
+    pub fn intent_id(&self) -> Option<&str> {
+        match self {
+            RuntimeEvent::IntentQueued { intent_id, .. }
+            | RuntimeEvent::Token { intent_id, .. }
+            | RuntimeEvent::IntentDone { intent_id, .. }
+            | RuntimeEvent::IntentFailed { intent_id, .. }
+            | RuntimeEvent::ToolCalled { intent_id, .. }
+            | RuntimeEvent::ToolFinished { intent_id, .. }
+            | RuntimeEvent::Attention { intent_id, .. } => Some(intent_id),
+            RuntimeEvent::ApprovalAsked { approval } => Some(&approval.intent_id),
+            _ => None,
+        }
+    }
 }

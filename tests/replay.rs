@@ -99,14 +99,7 @@ async fn answers(rt: &Runtime, effects: Vec<Effect>) -> Vec<Action> {
             }
             Effect::LoadDiff { agent_id, range } => {
                 let versions = rt.hub().list_versions(&me, &agent_id).await.unwrap();
-                let (from, to) = match (range, versions.last()) {
-                    (Some(r), _) => r,
-                    (None, Some(l)) => (
-                        versions.iter().rev().nth(1).map_or(0, |v| v.version),
-                        l.version,
-                    ),
-                    (None, None) => (0, 0),
-                };
+                let (from, to) = aios::tui::diff_range(range, &versions);
                 out.push(Action::Versions {
                     agent_id: agent_id.clone(),
                     versions,
@@ -215,7 +208,7 @@ async fn a_replayed_session_shows_the_panes_it_showed_live() {
             .first_bad
             .is_none()
     );
-    let tl = Arc::new(Timeline::build(rec.entries));
+    let tl = Arc::new(Timeline::build(&rec.entries));
     assert_eq!(tl.unreadable, 0);
     let mut template = aios::tui::replay_loop::template_app(&tl, 500);
     template.update(Action::Resize(160, 48));

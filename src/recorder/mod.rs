@@ -32,7 +32,6 @@ pub use entry::{Entry, Kind, timestamp};
 pub use read::{
     Break, Checked, Range, Recording, files_of, list_segments, read, segment_name, verify,
 };
-pub use writer::has_recording;
 
 use crate::audit::{AuditRecord, Redactor};
 use crate::bus::Received;
@@ -221,7 +220,7 @@ impl Recorder {
     pub fn event(&self, ev: RuntimeEvent) {
         if self.is_on() {
             let agent = ev.agent_id().map(str::to_string);
-            let intent = intent_of(&ev).map(str::to_string);
+            let intent = ev.intent_id().map(str::to_string);
             self.send(Pending {
                 t: Utc::now(),
                 kind: Kind::Event,
@@ -303,21 +302,6 @@ impl Recorder {
             }
         })
         .await;
-    }
-}
-
-/// The intent a runtime event is about, if any.
-pub fn intent_of(ev: &RuntimeEvent) -> Option<&str> {
-    match ev {
-        RuntimeEvent::IntentQueued { intent_id, .. }
-        | RuntimeEvent::Token { intent_id, .. }
-        | RuntimeEvent::IntentDone { intent_id, .. }
-        | RuntimeEvent::IntentFailed { intent_id, .. }
-        | RuntimeEvent::ToolCalled { intent_id, .. }
-        | RuntimeEvent::ToolFinished { intent_id, .. }
-        | RuntimeEvent::Attention { intent_id, .. } => Some(intent_id),
-        RuntimeEvent::ApprovalAsked { approval } => Some(&approval.intent_id),
-        _ => None,
     }
 }
 

@@ -9,7 +9,7 @@
 //! a torn or unlinked line; the batch is counted as lost and the writer goes on.
 
 use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -329,9 +329,4 @@ impl Writer {
 
 fn unrecordable() -> Box<RawValue> {
     serde_json::value::to_raw_value(&json!({"unrecordable": true})).unwrap_or_default()
-}
-
-/// Whether `dir` holds a recording (at least one segment file).
-pub fn has_recording(dir: &Path) -> bool {
-    list_segments(dir).is_ok_and(|s| !s.is_empty())
 }

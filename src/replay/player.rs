@@ -209,7 +209,7 @@ impl Player {
     pub fn seek_index(&mut self, i: usize) {
         let i = i.min(self.tl.len());
         if i < self.next || i - self.next > self.every {
-            let view = self.app.clone();
+            let view = View::of(&self.app);
             match self.checkpoints.iter().rev().find(|(n, _)| *n <= i) {
                 Some((n, app)) => {
                     self.app = app.clone();
@@ -228,14 +228,9 @@ impl Player {
     }
 
     /// After restoring a checkpoint: the operator's view as it was before the seek.
-    fn keep_view(&mut self, view: &App) {
+    fn keep_view(&mut self, view: &View) {
+        view.lay_out(&mut self.app);
         let a = &mut self.app;
-        a.focus = view.focus;
-        a.detail_pane = view.detail_pane;
-        a.zoom = view.zoom;
-        a.size = view.size;
-        a.theme = view.theme.clone();
-        a.keymap = view.keymap.clone();
         a.agent_cursor = view.agent_cursor;
         a.agent_filter = view.agent_filter.clone();
         a.mode = view.mode.clone();
@@ -284,24 +279,16 @@ impl Player {
 
     /// A new process's recording: a fresh app with its info and agents, the view kept.
     fn start(&mut self, s: &Start) {
-        let view = self.app.clone();
-        let mut app = App::from_parts(
+        let view = View::of(&self.app);
+        self.app = App::from_parts(
             s.info.clone(),
             s.agents.clone(),
             s.status.clone(),
             self.template.max_lines,
         );
-        app.theme = view.theme.clone();
-        app.keymap = view.keymap.clone();
-        app.size = view.size;
-        app.focus = view.focus;
-        app.detail_pane = view.detail_pane;
-        app.zoom = view.zoom;
-        app.stall_s = view.stall_s;
-        // The audit pane's count is the recording's, set once on the template.
-        app.audit.total = view.audit.total;
-        app.audit.verified = view.audit.verified;
-        self.app = app;
+        view.lay_out(&mut self.app);
+        self.app.audit.total = view.audit_total;
+        self.app.audit.verified = view.audit_verified;
         if let Some(id) = view
             .focused_agent
             .filter(|id| s.agents.iter().any(|a| a.id == *id))
@@ -334,14 +321,7 @@ impl Player {
         let tl = self.tl.clone();
         let versions = tl.versions_before(agent_id, self.next);
         let infos: Vec<VersionInfo> = versions.iter().map(|v| VersionInfo::from(*v)).collect();
-        let (from, to) = match (range, infos.last()) {
-            (Some(r), _) => r,
-            (None, Some(l)) => (
-                infos.iter().rev().nth(1).map_or(0, |v| v.version),
-                l.version,
-            ),
-            (None, None) => (0, 0),
-        };
+        let (from, to) = crate::tui::diff_range(range, &infos);
         self.app.update(Action::Versions {
             agent_id: agent_id.to_string(),
             versions: infos,
@@ -379,5 +359,56 @@ impl Player {
         let changed = self.app.update(a);
         self.answer_loads();
         changed
+    }
+}
+
+/// The operator's own view of the app, kept when the data under it is replaced (a seek to
+/// a checkpoint, a new process's start): not a copy of the whole app.
+struct View {
+    focus: crate::tui::Pane,
+    detail_pane: crate::tui::Pane,
+    zoom: bool,
+    size: ratatui::layout::Rect,
+    theme: crate::tui::Theme,
+    keymap: crate::tui::Keymap,
+    stall_s: u32,
+    agent_cursor: usize,
+    agent_filter: String,
+    mode: crate::tui::Mode,
+    focused_agent: Option<String>,
+    /// The audit pane's count is the recording's, set once on the template: carried over
+    /// a new process's start (a seek restores the count of its checkpoint).
+    audit_total: u64,
+    audit_verified: bool,
+}
+
+impl View {
+    fn of(a: &App) -> View {
+        View {
+            focus: a.focus,
+            detail_pane: a.detail_pane,
+            zoom: a.zoom,
+            size: a.size,
+            theme: a.theme.clone(),
+            keymap: a.keymap.clone(),
+            stall_s: a.stall_s,
+            agent_cursor: a.agent_cursor,
+            agent_filter: a.agent_filter.clone(),
+            mode: a.mode.clone(),
+            focused_agent: a.focused_agent.clone(),
+            audit_total: a.audit.total,
+            audit_verified: a.audit.verified,
+        }
+    }
+
+    /// Panes, size and looks.
+    fn lay_out(&self, a: &mut App) {
+        a.focus = self.focus;
+        a.detail_pane = self.detail_pane;
+        a.zoom = self.zoom;
+        a.size = self.size;
+        a.theme = self.theme.clone();
+        a.keymap = self.keymap.clone();
+        a.stall_s = self.stall_s;
     }
 }

@@ -61,7 +61,7 @@ pub struct Timeline {
 impl Timeline {
     /// Build from entries in recording order. Entries before the first `start` have no app
     /// to go to and are kept as marks; entries without a valid time take the one before.
-    pub fn build(entries: Vec<Entry>) -> Timeline {
+    pub fn build(entries: &[Entry]) -> Timeline {
         let mut tl = Timeline::default();
         let mut last_t = None;
         for e in entries {
@@ -70,7 +70,7 @@ impl Timeline {
                 continue;
             };
             last_t = Some(t);
-            let what = match what_of(&e) {
+            let what = match what_of(e) {
                 Some(w) => w,
                 None => {
                     tl.unreadable += 1;
@@ -152,19 +152,19 @@ impl Timeline {
     }
 }
 
+/// Read straight from the entry's body (no copy of it first).
 fn what_of(e: &Entry) -> Option<What> {
-    let body = e.body.clone();
+    fn read<'a, T: serde::Deserialize<'a>>(body: &'a serde_json::Value) -> Option<T> {
+        T::deserialize(body).ok()
+    }
+    let body = &e.body;
     Some(match e.kind {
-        Kind::Start => What::Start(Box::new(serde_json::from_value(body).ok()?)),
-        Kind::Event => What::Apply(Action::Runtime(Box::new(
-            serde_json::from_value::<RuntimeEvent>(body).ok()?,
-        ))),
-        Kind::Bus => What::Apply(Action::Bus(serde_json::from_value::<Received>(body).ok()?)),
-        Kind::Audit => What::Apply(Action::Audit(Arc::new(
-            serde_json::from_value::<AuditRecord>(body).ok()?,
-        ))),
-        Kind::AgentState => What::State(Box::new(serde_json::from_value(body).ok()?)),
-        Kind::ContextVersion => What::Version(Box::new(serde_json::from_value(body).ok()?)),
+        Kind::Start => What::Start(Box::new(read(body)?)),
+        Kind::Event => What::Apply(Action::Runtime(Box::new(read::<RuntimeEvent>(body)?))),
+        Kind::Bus => What::Apply(Action::Bus(read::<Received>(body)?)),
+        Kind::Audit => What::Apply(Action::Audit(Arc::new(read::<AuditRecord>(body)?))),
+        Kind::AgentState => What::State(Box::new(read(body)?)),
+        Kind::ContextVersion => What::Version(Box::new(read(body)?)),
         other => What::Mark(other),
     })
 }

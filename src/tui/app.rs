@@ -58,6 +58,23 @@ pub enum Effect {
     Replay(ReplayControl),
 }
 
+/// The versions a `LoadDiff` compares: `range`, or the latest two (N-1 → N, or empty → N
+/// when N-1 is no longer kept); `(0, 0)` when there are none. The live effect runner and a
+/// replay answer the same question.
+pub fn diff_range(
+    range: Option<(u64, u64)>,
+    versions: &[crate::context::VersionInfo],
+) -> (u64, u64) {
+    match (range, versions.last()) {
+        (Some(r), _) => r,
+        (None, Some(l)) => (
+            versions.iter().rev().nth(1).map_or(0, |v| v.version),
+            l.version,
+        ),
+        (None, None) => (0, 0),
+    }
+}
+
 /// What the replay keys and commands ask of the player.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplayControl {

@@ -91,38 +91,26 @@ pub fn spawn(
                 Ok(s) => Some(Action::AgentLoaded(Box::new(s))),
                 Err(e) => Some(Action::Notice(format!("{id}: {e}"))),
             },
-            Effect::LoadDiff { agent_id, range } => {
-                match hub.list_versions(&me, &agent_id).await {
-                    Ok(versions) => {
-                        let latest = versions.last().map(|v| v.version);
-                        let (from, to) = match (range, latest) {
-                            (Some(r), _) => r,
-                            (None, Some(l)) => {
-                                // N-1 → N, or empty → N when N-1 is no longer kept.
-                                let prev =
-                                    versions.iter().rev().nth(1).map(|v| v.version).unwrap_or(0);
-                                (prev, l)
-                            }
-                            (None, None) => (0, 0),
-                        };
-                        let _ = tx
-                            .send(Action::Versions {
-                                agent_id: agent_id.clone(),
-                                versions,
-                            })
-                            .await;
-                        if to == 0 {
-                            None
-                        } else {
-                            match hub.diff_context(&me, &agent_id, from, to).await {
-                                Ok(d) => Some(Action::Diff(Box::new(d))),
-                                Err(e) => Some(Action::Notice(format!("diff: {e}"))),
-                            }
+            Effect::LoadDiff { agent_id, range } => match hub.list_versions(&me, &agent_id).await {
+                Ok(versions) => {
+                    let (from, to) = super::app::diff_range(range, &versions);
+                    let _ = tx
+                        .send(Action::Versions {
+                            agent_id: agent_id.clone(),
+                            versions,
+                        })
+                        .await;
+                    if to == 0 {
+                        None
+                    } else {
+                        match hub.diff_context(&me, &agent_id, from, to).await {
+                            Ok(d) => Some(Action::Diff(Box::new(d))),
+                            Err(e) => Some(Action::Notice(format!("diff: {e}"))),
                         }
                     }
-                    Err(e) => Some(Action::Notice(format!("{agent_id}: {e}"))),
                 }
-            }
+                Err(e) => Some(Action::Notice(format!("{agent_id}: {e}"))),
+            },
             Effect::SaveGoals { agent_id, goals } => {
                 match hub.set_goals(&me, &agent_id, goals).await {
                     Ok(_) => match hub.get_agent(&me, &agent_id).await {
@@ -186,10 +174,9 @@ async fn why_live(rt: &Runtime, of: super::why_view::WhyOf) -> Action {
 
 /// The "why?" overlay for `of`, from the recording (or audit log) at `path`.
 pub fn why_tree(path: &std::path::Path, of: super::why_view::WhyOf) -> Action {
-    let title = super::why_view::describe(&of);
-    match crate::why::load(path).and_then(|entries| crate::why::build(&entries, &of)) {
-        Ok(tree) => Action::WhyTree(Box::new(super::why_view::WhyView::from_tree(title, &tree))),
-        Err(e) => Action::Notice(format!("why? {title}: {e}")),
+    match crate::why::load(path) {
+        Ok(entries) => super::why_view::answer(&entries, of),
+        Err(e) => Action::Notice(format!("why? {}: {e}", super::why_view::describe(&of))),
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_util::sync::CancellationToken;
 
 pub use action::{Action, Pane};
-pub use app::{App, Effect, Mode, ReplayControl, ReplayState};
+pub use app::{App, Effect, Mode, ReplayControl, ReplayState, diff_range};
 pub use keymap::Keymap;
 pub use theme::Theme;
 pub use view::{draw, draw_pane, pane_areas};
@@ -214,14 +214,35 @@ async fn show(
     let keep = config.tui.history as usize;
     app.history = effects::load_history(&history, keep).into();
     let fps = config.tui.fps.clamp(1, 240);
-    let mut terminal = ratatui::init();
+    let mut terminal = take_terminal();
+    let result = event_loop(&mut terminal, &mut app, runtime, audit, fps, history, keep).await;
+    give_back_terminal();
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Take over the terminal: the alternate screen, raw mode and the mouse.
+fn take_terminal() -> ratatui::DefaultTerminal {
+    let terminal = ratatui::init();
     if let Err(e) = execute!(std::io::stdout(), EnableMouseCapture) {
         tracing::warn!(error = %e, "no mouse capture");
     }
-    let result = event_loop(&mut terminal, &mut app, runtime, audit, fps, history, keep).await;
+    terminal
+}
+
+/// Give the terminal back as it was.
+fn give_back_terminal() {
     let _ = execute!(std::io::stdout(), DisableMouseCapture);
     ratatui::restore();
-    result.map(|()| ExitCode::SUCCESS)
+}
+
+/// The action a terminal event stands for: a key pressed, the mouse, a new size.
+fn terminal_action(ev: Event) -> Option<Action> {
+    match ev {
+        Event::Key(k) if k.kind == KeyEventKind::Press => Some(Action::Key(k)),
+        Event::Mouse(m) => Some(Action::Mouse(m)),
+        Event::Resize(w, h) => Some(Action::Resize(w, h)),
+        _ => None,
+    }
 }
 
 /// Verify the audit chain before the runtime writes to it; a break is logged and returned
@@ -478,12 +499,11 @@ async fn event_loop(
                 dirty |= app.update(Action::BusState(runtime.bus().state().label()));
             }
             key = keys.next() => match key {
-                Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
-                    dirty |= app.update(Action::Key(k));
+                Some(Ok(ev)) => {
+                    if let Some(a) = terminal_action(ev) {
+                        dirty |= app.update(a);
+                    }
                 }
-                Some(Ok(Event::Mouse(m))) => dirty |= app.update(Action::Mouse(m)),
-                Some(Ok(Event::Resize(w, h))) => dirty |= app.update(Action::Resize(w, h)),
-                Some(Ok(_)) => {}
                 Some(Err(e)) => break Err(e.into()),
                 None => break Ok(()),
             },

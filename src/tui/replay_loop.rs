@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, bail, eyre};
 use futures::StreamExt;
-use ratatui::crossterm::event::{
-    DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind,
-};
-use ratatui::crossterm::execute;
+use ratatui::crossterm::event::EventStream;
 
-use super::{Action, App, Effect, draw, looks, refuse_without_terminal};
+use super::{
+    Action, App, Effect, draw, give_back_terminal, looks, refuse_without_terminal, take_terminal,
+    terminal_action,
+};
 use crate::config::Config;
 use crate::recorder::{Entry, Kind, Range};
 use crate::replay::{Player, Timeline};
@@ -34,7 +34,7 @@ pub async fn run(config: Config, path: &Path, args: ReplayArgs) -> Result<ExitCo
     }
     let looks = looks(&config)?;
     let (entries, warning) = load(path, args.range).await?;
-    let tl = Arc::new(Timeline::build(entries.clone()));
+    let tl = Arc::new(Timeline::build(&entries));
     let mut template = template_app(&tl, config.tui.max_lines as usize);
     template.theme = looks.0;
     template.keymap = looks.1;
@@ -53,13 +53,9 @@ pub async fn run(config: Config, path: &Path, args: ReplayArgs) -> Result<ExitCo
     }
     let entries = Arc::new(entries);
     let fps = config.tui.fps.clamp(1, 240);
-    let mut terminal = ratatui::init();
-    if let Err(e) = execute!(std::io::stdout(), EnableMouseCapture) {
-        tracing::warn!(error = %e, "no mouse capture");
-    }
+    let mut terminal = take_terminal();
     let result = event_loop(&mut terminal, &mut player, &entries, fps).await;
-    let _ = execute!(std::io::stdout(), DisableMouseCapture);
-    ratatui::restore();
+    give_back_terminal();
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -193,12 +189,11 @@ async fn event_loop(
                 }
             }
             key = keys.next() => match key {
-                Some(Ok(Event::Key(k))) if k.kind == KeyEventKind::Press => {
-                    dirty |= player.operator(Action::Key(k));
+                Some(Ok(ev)) => {
+                    if let Some(a) = terminal_action(ev) {
+                        dirty |= player.operator(a);
+                    }
                 }
-                Some(Ok(Event::Mouse(m))) => dirty |= player.operator(Action::Mouse(m)),
-                Some(Ok(Event::Resize(w, h))) => dirty |= player.operator(Action::Resize(w, h)),
-                Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(()),
             },
@@ -211,7 +206,8 @@ pub fn run_effect(player: &mut Player, entries: &[Entry], effect: Effect) {
     match effect {
         Effect::Replay(c) => player.control(c),
         Effect::Why(of) => {
-            let answer = why_replay(entries, of);
+            // The whole recording: what an intent caused later is part of its answer.
+            let answer = super::why_view::answer(entries, of);
             player.operator(answer);
         }
         Effect::SaveHistory(_) | Effect::LoadAgent(_) | Effect::LoadDiff { .. } => {}
@@ -232,15 +228,5 @@ fn refused(e: &Effect) -> &'static str {
         Effect::Stop(_) => "nothing to stop",
         Effect::Decide { .. } => "nothing to decide",
         _ => "refused",
-    }
-}
-
-/// "Why?" in a replay: the tree from the whole recording (what an intent caused later is
-/// part of its answer); its nodes' places are where `enter` moves the cursor.
-fn why_replay(entries: &[Entry], of: super::why_view::WhyOf) -> Action {
-    let title = super::why_view::describe(&of);
-    match crate::why::build(entries, &of) {
-        Ok(tree) => Action::WhyTree(Box::new(super::why_view::WhyView::from_tree(title, &tree))),
-        Err(e) => Action::Notice(format!("why? {title}: {e}")),
     }
 }

@@ -15,6 +15,15 @@ pub fn describe(of: &WhyOf) -> String {
     }
 }
 
+/// The "why?" overlay for `of` built from `entries`, or a notice saying why there is none.
+pub fn answer(entries: &[crate::recorder::Entry], of: WhyOf) -> super::Action {
+    let title = describe(&of);
+    match crate::why::build(entries, &of) {
+        Ok(tree) => super::Action::WhyTree(Box::new(WhyView::from_tree(title, &tree))),
+        Err(e) => super::Action::Notice(format!("why? {title}: {e}")),
+    }
+}
+
 /// One line of the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WhyLine {
@@ -33,7 +42,6 @@ pub struct WhyView {
     pub cursor: usize,
     /// Lines whose detail is unfolded.
     pub open: Vec<bool>,
-    pub scroll: usize,
 }
 
 impl WhyView {
@@ -58,7 +66,6 @@ impl WhyView {
             lines,
             cursor: 0,
             open,
-            scroll: 0,
         }
     }
 
