@@ -79,6 +79,111 @@ pub enum MemoryError {
     },
     #[error("embedder: {0}")]
     Embedder(String),
+    /// The store's vectors were made by another embedder (or with another length) than the
+    /// one running now: comparing them would give meaningless scores.
+    #[error(
+        "{store} holds vectors of {found}, but the embedder now is {want}; vectors of \
+         different embedders never mix: run `aios memory reembed` to rebuild it from the \
+         stored text with {want_name}, or go back to the embedder it was built with"
+    )]
+    SpaceMismatch {
+        /// e.g. `the local memory at /data/memory/memory.redb`, `qdrant collection `x``.
+        store: String,
+        found: VectorSpace,
+        want: VectorSpace,
+        want_name: String,
+    },
+}
+
+/// What made a store's vectors: they are only comparable with vectors of the same space.
+/// Every store records the space it was built in and refuses another at open
+/// ([`check_space`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VectorSpace {
+    /// The embedder's name ([`Embedder::name`]), e.g. `hash`, `minilm:all-MiniLM-L6-v2`;
+    /// [`VectorSpace::UNRECORDED`] for a store made before aios recorded it.
+    pub embedder: String,
+    pub dims: usize,
+}
+
+impl VectorSpace {
+    /// The embedder name of a store built before spaces were recorded: nothing is known of
+    /// its vectors but their length.
+    pub const UNRECORDED: &'static str = "";
+
+    pub fn new(embedder: impl Into<String>, dims: usize) -> Self {
+        Self {
+            embedder: embedder.into(),
+            dims,
+        }
+    }
+
+    /// The space of `embedder`'s vectors.
+    pub fn of(embedder: &dyn Embedder) -> Self {
+        Self::new(embedder.name(), embedder.dims())
+    }
+
+    /// A store of `dims`-long vectors whose embedder was never recorded.
+    pub fn unrecorded(dims: usize) -> Self {
+        Self::new(Self::UNRECORDED, dims)
+    }
+
+    pub fn is_recorded(&self) -> bool {
+        self.embedder != Self::UNRECORDED
+    }
+}
+
+impl std::fmt::Display for VectorSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_recorded() {
+            write!(f, "`{}` ({} dims)", self.embedder, self.dims)
+        } else {
+            write!(f, "an unrecorded embedder ({} dims)", self.dims)
+        }
+    }
+}
+
+/// What opening a store does about the space it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpaceCheck {
+    /// Recorded and equal: use it.
+    Keep,
+    /// Nothing recorded and nothing stored (a new store, or an empty one from before
+    /// spaces were recorded): record `want` and use it.
+    Record,
+}
+
+/// The one rule every backend applies at open. `recorded` is what the store says it was
+/// built with (`None` when it says nothing), `dims` the length its vectors have (when
+/// known), `empty` whether it holds any item. Opening with [`VectorSpace::unrecorded`] of
+/// the right length is how `aios memory reembed` reads a store from before spaces were
+/// recorded.
+pub fn check_space(
+    store: &str,
+    recorded: Option<&VectorSpace>,
+    dims: Option<usize>,
+    empty: bool,
+    want: &VectorSpace,
+) -> Result<SpaceCheck, MemoryError> {
+    let mismatch = |found: VectorSpace| MemoryError::SpaceMismatch {
+        store: store.to_string(),
+        found,
+        want: want.clone(),
+        want_name: want.embedder.clone(),
+    };
+    match recorded {
+        Some(r) if r == want => Ok(SpaceCheck::Keep),
+        Some(r) => Err(mismatch(r.clone())),
+        None if empty => Ok(SpaceCheck::Record),
+        None => {
+            let found = VectorSpace::unrecorded(dims.unwrap_or(want.dims));
+            if &found == want {
+                Ok(SpaceCheck::Keep)
+            } else {
+                Err(mismatch(found))
+            }
+        }
+    }
 }
 
 /// A message from the storage layer underneath (used by [`crate::redb_file::RedbFile`]).
@@ -106,6 +211,30 @@ pub trait VectorMemory: Send + Sync {
     /// Remove items by id; returns how many existed.
     async fn delete(&self, ids: &[String]) -> Result<usize, MemoryError>;
     async fn count(&self, filter: &MemoryFilter) -> Result<u64, MemoryError>;
+    /// The space the store was opened in (and records).
+    fn space(&self) -> VectorSpace {
+        VectorSpace::unrecorded(self.dims())
+    }
+    /// Up to `limit` items passing `filter` whose id sorts after `after`, in id order: how
+    /// `aios memory reembed` reads every stored text back, a page at a time.
+    async fn scan(
+        &self,
+        _filter: &MemoryFilter,
+        _after: Option<&str>,
+        _limit: usize,
+    ) -> Result<Vec<MemoryItem>, MemoryError> {
+        Err(MemoryError::Storage(format!(
+            "the {} memory cannot list its items yet",
+            self.name()
+        )))
+    }
+    /// Remove every item and the recorded space, so the next open builds the store anew.
+    async fn destroy(&self) -> Result<(), MemoryError> {
+        Err(MemoryError::Storage(format!(
+            "the {} memory cannot be rebuilt yet",
+            self.name()
+        )))
+    }
 }
 
 /// Turns text into vectors.
