@@ -28,6 +28,7 @@ fn info() -> RuntimeInfo {
         runner: "sim".into(),
         model: "sim".into(),
         agents: 30,
+        warnings: Vec::new(),
         attached: None,
     }
 }

@@ -131,6 +131,17 @@ pub enum RuntimeEvent {
     HookDelivery {
         delivery: Box<crate::hooks::DeliveryRow>,
     },
+    /// What a recall found (the goals pane shows an agent's last one, with scores).
+    Recalled {
+        agent_id: String,
+        /// Who asked: `agent:<id>` for an intent's own recall, `mcp:…`, `cli:…`.
+        caller: String,
+        query: String,
+        /// The embedder that scored them, e.g. `minilm:all-MiniLM-L6-v2`.
+        embedder: String,
+        /// Best first, at most [`RecalledItem::MAX_SHOWN`], texts shortened.
+        items: Vec<RecalledItem>,
+    },
     /// It was decided, timed out or withdrawn.
     ApprovalDecided {
         id: String,
@@ -138,6 +149,30 @@ pub enum RuntimeEvent {
         approved: bool,
         by: String,
     },
+}
+
+/// One recalled item as events carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecalledItem {
+    pub score: f32,
+    pub kind: String,
+    /// At most [`RecalledItem::MAX_TEXT`] characters.
+    pub text: String,
+}
+
+impl RecalledItem {
+    /// Items an event carries: the pane shows a handful; the full answer went to the caller.
+    pub const MAX_SHOWN: usize = 10;
+    /// Characters of text kept per item: enough for a line of the pane.
+    pub const MAX_TEXT: usize = 200;
+
+    pub fn of(hit: &crate::memory::ScoredItem) -> Self {
+        Self {
+            score: hit.score,
+            kind: hit.item.kind.clone(),
+            text: hit.item.text.chars().take(Self::MAX_TEXT).collect(),
+        }
+    }
 }
 
 impl RuntimeEvent {
@@ -152,6 +187,7 @@ impl RuntimeEvent {
             | RuntimeEvent::ContextUpdated { agent_id, .. }
             | RuntimeEvent::StateChanged { agent_id, .. }
             | RuntimeEvent::Remembered { agent_id, .. }
+            | RuntimeEvent::Recalled { agent_id, .. }
             | RuntimeEvent::ToolCalled { agent_id, .. }
             | RuntimeEvent::ToolFinished { agent_id, .. }
             | RuntimeEvent::ApprovalDecided { agent_id, .. }

@@ -35,6 +35,7 @@ fn info() -> RuntimeInfo {
         runner: "sim".into(),
         model: "sim".into(),
         agents: 30,
+        warnings: Vec::new(),
         attached: None,
     }
 }

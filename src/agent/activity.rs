@@ -40,6 +40,7 @@ pub(crate) fn is_activity(ev: &RuntimeEvent) -> bool {
             | RuntimeEvent::ApprovalDecided { .. }
             | RuntimeEvent::Attention { .. }
             | RuntimeEvent::HookDelivery { .. }
+            | RuntimeEvent::Recalled { .. }
     )
 }
 

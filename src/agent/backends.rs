@@ -2,6 +2,7 @@
 //! embedder, model runner, audit log — each behind its seam. An explicitly configured
 //! backend that cannot be had is an error naming it; `auto` takes the embedded default.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,10 +11,12 @@ use std::time::Duration;
 use crate::audit::{AuditLog, AuditMirror, AuditOptions};
 use crate::bus::{Bus, LocalBus, RedisBus, RedisBusOptions};
 use crate::config::{BusBackend, Config};
-use crate::context::{EmbeddedStore, RedisStore, Store};
+use crate::context::{EmbeddedStore, RedisStore, RoutedStore, Store};
 use crate::llm::LlmRunner;
-use crate::memory::{Embedder, VectorMemory};
+use crate::memory::schema::{self as memory_schema, MemorySchema, StateStoreKind};
+use crate::memory::{Embedder, VectorMemory, VectorSpace};
 
+use super::catalog::Catalog;
 use super::types::RuntimeError;
 
 /// The opened backends, ready for the ContextHub and the agent tasks.
@@ -26,6 +29,9 @@ pub struct Backends {
     pub audit: AuditLog,
     /// Mirrors the audit log to Redis when the bus is Redis; the runtime runs it.
     pub mirror: Option<AuditMirror>,
+    /// What was asked for and could not be had (a memory schema's unreachable store), for
+    /// the status bar and `doctor`.
+    pub warnings: Vec<String>,
 }
 
 /// How long `auto` waits for a Redis to answer before taking the in-process bus.
@@ -54,6 +60,7 @@ pub async fn open(
     config: &Config,
     data_dir: &Path,
     given_bus: Option<Arc<dyn Bus>>,
+    catalog: &Catalog,
 ) -> Result<Backends, RuntimeError> {
     let redis = redis_url(config, given_bus.is_some()).await;
     let explicit = config.bus.backend == BusBackend::Redis;
@@ -69,21 +76,31 @@ pub async fn open(
         },
         (None, None) => (local_bus(config), open_embedded_store(data_dir)?, None),
     };
-    let memory: Arc<dyn VectorMemory> = crate::memory::select::open(&config.memory, data_dir)
+    let chosen = crate::memory::open_embedder(config)
         .await
         .map_err(|e| RuntimeError::Open {
-            what: "the vector memory".into(),
+            what: "the embedder".into(),
             message: e.to_string(),
-        })?
-        .memory;
-    let (embedder, embedder_note) =
-        crate::memory::open_embedder(config)
-            .await
-            .map_err(|e| RuntimeError::Open {
-                what: "the embedder".into(),
-                message: e.to_string(),
-            })?;
-    tracing::info!(embedder = %embedder_note, "embedder");
+        })?;
+    tracing::info!(embedder = %chosen.note, "embedder");
+    let embedder = chosen.embedder;
+    let schemas = schemas(catalog)?;
+    // The stores are opened in the embedder's space: one built by another embedder is
+    // refused here, with the command that rebuilds it.
+    let opened = crate::memory::stores::open(
+        &config.memory,
+        data_dir,
+        &VectorSpace::of(&*embedder),
+        &schemas,
+    )
+    .await
+    .map_err(|e| RuntimeError::Open {
+        what: "the vector memory".into(),
+        message: e.to_string(),
+    })?;
+    let warnings = opened.warnings;
+    let memory = opened.memory;
+    let store = route_state(store, data_dir, &schemas)?;
     let selected = crate::llm::select_runner(&config.llm)
         .await
         .map_err(|e| RuntimeError::Config(e.to_string()))?;
@@ -103,7 +120,66 @@ pub async fn open(
         runner,
         audit,
         mirror,
+        warnings,
     })
+}
+
+/// Every agent's memory schema, parsed (config validation has already refused bad ones;
+/// the catalog's own are the spec's).
+fn schemas(catalog: &Catalog) -> Result<Vec<(String, MemorySchema)>, RuntimeError> {
+    catalog
+        .agents()
+        .iter()
+        .map(|a| Ok((a.id.clone(), memory_schema::parse(&a.id, &a.memory_schema)?)))
+        .collect::<Result<_, String>>()
+        .map_err(RuntimeError::Config)
+}
+
+/// Honour `chat_history` / `content_trace`: `local` parts beside a Redis main store go to
+/// this node's embedded store; `redis` parts without Redis stay embedded, with a warning.
+fn route_state(
+    main: Arc<dyn Store>,
+    data_dir: &Path,
+    schemas: &[(String, MemorySchema)],
+) -> Result<Arc<dyn Store>, RuntimeError> {
+    let on_redis = main.name() == "redis";
+    let mut local_chat = HashSet::new();
+    let mut local_traces = HashSet::new();
+    let mut want_redis = Vec::new();
+    for (agent, s) in schemas {
+        for (part, kind, set) in [
+            ("chat_history", s.chat_history, &mut local_chat),
+            ("content_trace", s.content_trace, &mut local_traces),
+        ] {
+            match kind {
+                Some(StateStoreKind::Local) if on_redis => {
+                    set.insert(agent.clone());
+                }
+                Some(StateStoreKind::Redis) if !on_redis => {
+                    want_redis.push(format!("{agent}.{part}"));
+                }
+                _ => {}
+            }
+        }
+    }
+    if !want_redis.is_empty() {
+        // Not worth a warning line of its own on a laptop with no Redis: the data is kept,
+        // just not shared; `doctor` and the log say so.
+        tracing::info!(
+            parts = %want_redis.join(", "),
+            "memory_schema asks for redis, but the runtime runs without Redis: kept in the embedded store"
+        );
+    }
+    if local_chat.is_empty() && local_traces.is_empty() {
+        return Ok(main);
+    }
+    let local = open_embedded_store(data_dir)?;
+    Ok(Arc::new(RoutedStore::new(
+        main,
+        local,
+        local_chat,
+        local_traces,
+    )))
 }
 
 fn local_bus(config: &Config) -> Arc<dyn Bus> {

@@ -70,6 +70,10 @@ pub struct RuntimeInfo {
     pub runner: String,
     pub model: String,
     pub agents: usize,
+    /// What was asked for and could not be had (a memory schema's store that did not
+    /// answer): said in the status bar and by `doctor`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// The bus this watcher is attached to (password hidden); `None` for a runtime that
     /// runs agents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -134,7 +138,8 @@ impl Runtime {
             runner,
             audit,
             mirror,
-        } = backends::open(&config, &data_dir, given_bus).await?;
+            warnings,
+        } = backends::open(&config, &data_dir, given_bus, &catalog).await?;
         let injected_runner = given_runner.is_some().then_some(());
         let runner = given_runner.unwrap_or(runner);
 
@@ -173,6 +178,7 @@ impl Runtime {
                 config.llm.model.clone()
             },
             agents: catalog.len(),
+            warnings,
             attached: watch_only.then(|| crate::bus::redis::shown_url(&config.bus.url)),
         };
 

@@ -806,7 +806,7 @@ mod tests {
         let mut spec = Catalog::builtin().get("ops-agent").unwrap().clone();
         if chat {
             spec.memory_schema
-                .insert("chat_history".into(), json!(true));
+                .insert("chat_history".into(), json!("local"));
         }
         Box::new(AgentState {
             goals: vec!["keep it running".into()],

@@ -151,7 +151,11 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
 
     out.push(memory_check(config, &data_dir).await);
     out.push(match crate::memory::open_embedder(config).await {
-        Ok((_, note)) => check("embedder", Status::Ok, note),
+        // Runs, but recall matches words only: worth a warning, not a failure.
+        Ok(c) if !crate::memory::choose_embedder::is_semantic(&c.embedder.name()) => {
+            check("embedder", Status::Warn, c.note)
+        }
+        Ok(c) => check("embedder", Status::Ok, c.note),
         Err(e) => check("embedder", Status::Fail, e.to_string()),
     });
     out.push(llm_check(config).await);

@@ -10,7 +10,9 @@ mod doctor;
 mod health;
 pub mod hooks;
 mod mcp;
+mod memory;
 mod models;
+mod reembed;
 mod replay;
 mod serve;
 mod session;
@@ -109,6 +111,9 @@ pub enum Command {
     },
     /// Show an agent's context, its versions, or the diff of two versions.
     Context(context::ContextArgs),
+    /// Search an agent's memory as recall does (`memory search`); rebuild the vector
+    /// stores with the embedder configured now (`memory reembed`).
+    Memory(memory::MemoryArgs),
     /// Read, verify or export the audit log (works while another process owns the data dir).
     Audit {
         #[command(subcommand)]
@@ -209,6 +214,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Deny { id, reason } => approvals::deny(config, id, reason).await,
         Command::Context(args) => context::run(config, args).await,
+        Command::Memory(args) => memory::run(config, args).await,
         Command::Watch(args) => watch::run(config, args).await,
         Command::Models(args) => models::run(config, args).await,
         Command::Mcp => mcp::run(config).await,

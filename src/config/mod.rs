@@ -187,15 +187,55 @@ pub enum MemoryBackend {
     Auto,
     Qdrant,
     Local,
+    /// Chroma's v2 REST API at `[memory.chroma] url` (`chromadb`, the spec's word, or
+    /// `chroma`).
+    #[serde(rename = "chromadb", alias = "chroma")]
+    Chroma,
+    /// Weaviate's REST v1 API at `[memory.weaviate] url`.
+    Weaviate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum EmbedderKind {
+    /// MiniLM when its directory is found, else Ollama when it answers, else hash.
     #[default]
     Auto,
+    /// all-MiniLM-L6-v2 in process, from `embedding_model_dir` or the Hugging Face cache.
+    Minilm,
     Ollama,
+    /// Feature hashing: needs nothing, matches words, not meaning.
     Hash,
+}
+
+/// `[memory.chroma]`: Chroma's HTTP server (v2 REST API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChromaConfig {
+    pub url: String,
+}
+
+impl Default for ChromaConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8000".into(),
+        }
+    }
+}
+
+/// `[memory.weaviate]`: Weaviate's REST endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WeaviateConfig {
+    pub url: String,
+}
+
+impl Default for WeaviateConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8080".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,7 +246,11 @@ pub struct MemoryConfig {
     pub collection: String,
     pub embedder: EmbedderKind,
     pub embedding_model: String,
+    /// The all-MiniLM-L6-v2 directory (Hugging Face layout); empty = the Hugging Face cache.
+    pub embedding_model_dir: String,
     pub dims: u32,
+    pub chroma: ChromaConfig,
+    pub weaviate: WeaviateConfig,
 }
 
 impl Default for MemoryConfig {
@@ -217,7 +261,10 @@ impl Default for MemoryConfig {
             collection: "aios_memory".into(),
             embedder: EmbedderKind::Auto,
             embedding_model: "all-minilm".into(),
+            embedding_model_dir: String::new(),
             dims: 384,
+            chroma: ChromaConfig::default(),
+            weaviate: WeaviateConfig::default(),
         }
     }
 }

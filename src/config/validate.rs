@@ -95,6 +95,8 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     }
 
     http_url(&["memory", "url"], &config.memory.url)?;
+    http_url(&["memory", "chroma", "url"], &config.memory.chroma.url)?;
+    http_url(&["memory", "weaviate", "url"], &config.memory.weaviate.url)?;
     between(&["memory", "dims"], config.memory.dims, 1, 65536)?;
 
     http_url(&["llm", "ollama", "url"], &config.llm.ollama.url)?;
@@ -241,6 +243,11 @@ pub(crate) fn check_schema_numbers(config: &Config, origins: &Origins) -> Result
         }
     }
     for (id, agent) in &config.agents {
+        if let Some(schema) = &agent.memory_schema
+            && let Err(message) = crate::memory::schema::parse(id, schema)
+        {
+            return Err(origins.invalid(&key_path(&["agents", id, "memory_schema"]), message));
+        }
         for (key, value) in agent.memory_schema.iter().flatten() {
             let mut inner = vec![key.clone()];
             if null_at(value, &mut inner) {
@@ -299,6 +306,8 @@ pub(crate) fn url_keys(config: &Config) -> Vec<(Vec<String>, String)> {
     let mut out = vec![
         key(&["bus", "url"], &config.bus.url),
         key(&["memory", "url"], &config.memory.url),
+        key(&["memory", "chroma", "url"], &config.memory.chroma.url),
+        key(&["memory", "weaviate", "url"], &config.memory.weaviate.url),
         key(&["llm", "ollama", "url"], &config.llm.ollama.url),
         key(&["llm", "openai", "url"], &config.llm.openai.url),
         key(&["mcp", "oidc_issuer"], &config.mcp.oidc_issuer),

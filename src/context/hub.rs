@@ -24,7 +24,7 @@ use super::types::{
 };
 use crate::agent::{AgentSpec, Catalog};
 use crate::audit::{AuditEntry, AuditError, AuditLog, Outcome};
-use crate::event::RuntimeEvent;
+use crate::event::{RecalledItem, RuntimeEvent};
 use crate::memory::{Embedder, MemoryError, MemoryFilter, MemoryItem, ScoredItem, VectorMemory};
 use crate::metrics::MemoryOp;
 
@@ -981,6 +981,17 @@ impl ContextHub {
             let search = self.inner.memory.search(&vector, &filter, k.min(100));
             let found =
                 crate::metrics::memory_io(self.memory_name(), MemoryOp::Search, search).await?;
+            self.emit(RuntimeEvent::Recalled {
+                agent_id: agent_id.to_string(),
+                caller: caller.0.clone(),
+                query: query.chars().take(RecalledItem::MAX_TEXT).collect(),
+                embedder: self.embedder_name(),
+                items: found
+                    .iter()
+                    .take(RecalledItem::MAX_SHOWN)
+                    .map(RecalledItem::of)
+                    .collect(),
+            });
             Ok((found, None))
         })
         .await

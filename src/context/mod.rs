@@ -5,6 +5,7 @@ mod diff;
 mod embedded;
 mod hub;
 mod redis_store;
+mod routed_store;
 mod store;
 mod types;
 
@@ -12,6 +13,7 @@ pub use diff::{ContextDiff, DiffLine, DiffLineKind, Hunk, diff_texts};
 pub use embedded::EmbeddedStore;
 pub use hub::{AgentState, Call, ContextHub, HubError, HubOptions};
 pub use redis_store::RedisStore;
+pub use routed_store::RoutedStore;
 pub use store::{Modifier, Store, StoreError};
 pub use types::{
     Caller, Cause, ChatTurn, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo,

@@ -166,6 +166,19 @@ pub async fn handle(
                 .map_err(|e| e.to_string())?;
             to_value(v)
         }
+        Request::Recall { agent_id, query, k } => {
+            let hits = hub
+                .recall(caller, &agent_id, &query, k, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            to_value(super::protocol::RecallAnswer {
+                agent_id,
+                query,
+                embedder: hub.embedder_name(),
+                memory: hub.memory_name().to_string(),
+                hits,
+            })
+        }
         Request::Watch { pattern } => watch(rt, pattern, events).await,
         Request::FlushAudit => {
             hub.audit_log().flush().await.map_err(|e| e.to_string())?;

@@ -11,7 +11,9 @@ mod server;
 pub use client::ControlClient;
 pub use handler::handle;
 pub use lock::{DataDirLock, LockError};
-pub use protocol::{AgentRow, AgentTools, Reply, Request, RequestLine, Streamed, ToolRow};
+pub use protocol::{
+    AgentRow, AgentTools, RecallAnswer, Reply, Request, RequestLine, Streamed, ToolRow,
+};
 pub use server::{serve, serve_private};
 
 use std::path::{Path, PathBuf};

@@ -63,6 +63,14 @@ pub enum Request {
         from: u64,
         to: u64,
     },
+    /// The `k` memory items of an agent closest to `query`, scored, with the embedder
+    /// that scored them ([`RecallAnswer`]).
+    Recall {
+        agent_id: String,
+        query: String,
+        #[serde(default = "default_recall_k")]
+        k: usize,
+    },
     /// Write and fsync every audit record so far, so readers of the files see them all.
     FlushAudit,
     /// Stream what the bus hears (optionally also channels matching `pattern`, and only
@@ -71,6 +79,22 @@ pub enum Request {
         #[serde(default)]
         pattern: Option<String>,
     },
+}
+
+fn default_recall_k() -> usize {
+    5
+}
+
+/// What `aios memory search` prints: the hits and what made their scores.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecallAnswer {
+    pub agent_id: String,
+    pub query: String,
+    /// The embedder's name, e.g. `minilm:all-MiniLM-L6-v2` or `hash`.
+    pub embedder: String,
+    /// The vector memory's name, e.g. `local` or `qdrant`.
+    pub memory: String,
+    pub hits: Vec<crate::memory::ScoredItem>,
 }
 
 /// One agent's tools, for `aios tools`.

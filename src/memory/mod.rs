@@ -4,18 +4,26 @@
 //! text, time, tags) in a `VectorMemory`; recall embeds the query and searches by cosine
 //! similarity, filtered by agent and kind.
 
+pub mod choose_embedder;
 pub mod hash_embedder;
 pub mod local;
+pub mod minilm;
 pub mod ollama_embedder;
 pub mod qdrant;
+pub mod reembed;
+pub mod routed;
+pub mod schema;
 pub mod select;
+pub mod stores;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use choose_embedder::open_embedder;
 pub use hash_embedder::HashEmbedder;
 pub use local::LocalMemory;
-pub use ollama_embedder::{OllamaEmbedder, open_embedder};
+pub use minilm::MiniLmEmbedder;
+pub use ollama_embedder::OllamaEmbedder;
 pub use qdrant::QdrantMemory;
 
 /// One remembered item: the payload stored beside its vector.

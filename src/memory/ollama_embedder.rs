@@ -1,12 +1,8 @@
-//! The Ollama embedder (`/api/embed`, batched) and the choice between it and the local
-//! hashing embedder that `memory.embedder` asks for.
-
-use std::sync::Arc;
+//! The Ollama embedder (`/api/embed`, batched).
 
 use async_trait::async_trait;
 
-use super::{Embedder, HashEmbedder, MemoryError};
-use crate::config::{Config, EmbedderKind};
+use super::{Embedder, MemoryError};
 use crate::llm::Timeouts;
 use crate::llm::ollama_api::OllamaApi;
 
@@ -82,42 +78,5 @@ impl Embedder for OllamaEmbedder {
             }
         }
         Ok(out)
-    }
-}
-
-/// The embedder `memory.embedder` asks for, and one line saying which and why: `hash`;
-/// `ollama` (an error if it cannot be used); `auto` = Ollama when it answers and serves
-/// the model, the hashing embedder otherwise.
-pub async fn open_embedder(config: &Config) -> Result<(Arc<dyn Embedder>, String), MemoryError> {
-    let dims = config.memory.dims as usize;
-    let url = &config.llm.ollama.url;
-    let model = &config.memory.embedding_model;
-    let hash = || -> Arc<dyn Embedder> { Arc::new(HashEmbedder::new(dims)) };
-    match config.memory.embedder {
-        EmbedderKind::Hash => Ok((hash(), format!("hash: deterministic local, {dims} dims"))),
-        EmbedderKind::Ollama => {
-            let e =
-                OllamaEmbedder::open(url, model, dims, Timeouts::from_config(&config.llm)).await?;
-            Ok((Arc::new(e), format!("ollama:{model} at {url}, {dims} dims")))
-        }
-        EmbedderKind::Auto => {
-            if let Err(why) = crate::llm::select::probe_ollama(url).await {
-                return Ok((hash(), format!("auto → hash: no Ollama at {url} ({why})")));
-            }
-            let timeouts = Timeouts::from_config(&config.llm);
-            match OllamaEmbedder::open(url, model, dims, timeouts).await {
-                Ok(e) => Ok((
-                    Arc::new(e),
-                    format!("auto → ollama:{model} at {url}, {dims} dims"),
-                )),
-                Err(e) => {
-                    tracing::warn!(error = %e, "memory.embedder = auto: Ollama answered but cannot embed; using hash");
-                    Ok((
-                        hash(),
-                        format!("auto → hash: Ollama at {url} cannot embed ({e})"),
-                    ))
-                }
-            }
-        }
     }
 }

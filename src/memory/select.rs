@@ -40,6 +40,9 @@ pub async fn open(config: &MemoryConfig, data_dir: &Path) -> Result<Selected, Me
     let dims = config.dims as usize;
     let url = &config.url;
     let selected = match config.backend {
+        MemoryBackend::Chroma | MemoryBackend::Weaviate => {
+            return Err(MemoryError::Storage("MERGE".into()));
+        }
         MemoryBackend::Local => Selected {
             memory: open_local(data_dir, dims).await?,
             note: format!(
@@ -118,6 +121,13 @@ pub async fn diagnose(config: &MemoryConfig, data_dir: &Path) -> Diagnosis {
     let url = &config.url;
     let collection = &config.collection;
     let (prefix, probe_for) = match config.backend {
+        MemoryBackend::Chroma | MemoryBackend::Weaviate => {
+            return Diagnosis {
+                verdict: Verdict::Warn,
+                detail: "MERGE".into(),
+                latency: None,
+            };
+        }
         MemoryBackend::Local => {
             return Diagnosis {
                 verdict: Verdict::Ok,

@@ -131,6 +131,15 @@ pub enum Mode {
     Why(WhyView),
 }
 
+/// An agent's last recall as the goals pane shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRecall {
+    pub caller: String,
+    pub query: String,
+    pub embedder: String,
+    pub items: Vec<crate::event::RecalledItem>,
+}
+
 #[derive(Clone)]
 pub struct App {
     /// Set when the app is driven by a recording (`aios replay`): keys move its cursor.
@@ -177,6 +186,8 @@ pub struct App {
     pub looping: HashMap<String, String>,
     /// Each hook's latest delivery, by (agent, hook name): the goals pane shows it.
     pub hook_deliveries: HashMap<(String, String), crate::hooks::DeliveryRow>,
+    /// Each agent's last recall (query, embedder, scored items), for the goals pane.
+    pub last_recalls: HashMap<String, LastRecall>,
     /// Seconds without a token before a working agent counts as stalled; 0 = never.
     pub stall_s: u32,
     /// Agents needing attention at the last check: a newcomer raises an alert.
@@ -279,6 +290,7 @@ impl App {
             approval_cursor: 0,
             looping: HashMap::new(),
             hook_deliveries: HashMap::new(),
+            last_recalls: HashMap::new(),
             stall_s: 60,
             attention_seen: Default::default(),
             alerts: Vec::new(),
@@ -1398,6 +1410,26 @@ impl App {
                     self.effects.push(Effect::LoadAgent(agent_id));
                 }
             }
+            RuntimeEvent::Recalled {
+                agent_id,
+                caller,
+                query,
+                embedder,
+                items,
+            } => {
+                self.last_recalls.insert(
+                    agent_id,
+                    LastRecall {
+                        caller,
+                        query,
+                        embedder,
+                        items,
+                    },
+                );
+                if !focused {
+                    return false;
+                }
+            }
             RuntimeEvent::Audited { .. } => return false,
             RuntimeEvent::Attention {
                 agent_id, reason, ..
@@ -1442,6 +1474,7 @@ mod tests {
             store: "embedded".into(),
             memory: "local".into(),
             embedder: "hash".into(),
+            warnings: Vec::new(),
             runner: "sim".into(),
             model: "sim".into(),
             agents: 30,

@@ -150,6 +150,7 @@ fn recorded_info() -> crate::agent::RuntimeInfo {
         store: "recorded".into(),
         memory: "recorded".into(),
         embedder: "recorded".into(),
+        warnings: Vec::new(),
         runner: "recorded".into(),
         model: String::new(),
         agents: 0,

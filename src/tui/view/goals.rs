@@ -1,5 +1,5 @@
-//! The goals pane: the focused agent's goals, persona traits, protocol hooks and memory
-//! count; `e` edits the goals in place.
+//! The goals pane: the focused agent's goals, persona traits, protocol hooks, memory
+//! count and last recall (items and scores); `e` edits the goals in place.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,9 +7,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use super::super::action::Pane;
-use super::super::app::{App, Mode};
+use super::super::app::{App, LastRecall, Mode};
 use super::pane_block;
 use crate::hooks::DeliveryRow;
+use crate::memory::choose_embedder::short_label;
 use crate::sanitize::one_line;
 
 /// A hook's latest delivery: state (coloured), attempts, HTTP status, latency, error.
@@ -110,5 +111,29 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 .unwrap_or_else(|| "none yet".into()),
         ),
     ]));
+    if let Some(r) = app.last_recalls.get(&s.spec.id) {
+        recall_lines(app, r, &mut lines);
+    }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// `Last recall · MiniLM · "query"` and one `score [kind] text` line per item.
+fn recall_lines<'a>(app: &App, r: &LastRecall, lines: &mut Vec<Line<'a>>) {
+    let t = &app.theme;
+    lines.push(Line::from(vec![
+        Span::styled("Last recall ", t.accent()),
+        Span::styled(format!("· {} · ", short_label(&r.embedder)), t.dim()),
+        Span::raw(format!("\"{}\"", one_line(&r.query))),
+        Span::styled(format!(" ({})", one_line(&r.caller)), t.dim()),
+    ]));
+    if r.items.is_empty() {
+        lines.push(Line::from(Span::styled("  nothing found", t.dim())));
+    }
+    for item in &r.items {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {:.3} ", item.score), t.ok()),
+            Span::styled(format!("[{}] ", one_line(&item.kind)), t.dim()),
+            Span::raw(one_line(&item.text)),
+        ]));
+    }
 }

@@ -58,11 +58,27 @@ pub fn status_segments(app: &App) -> Vec<String> {
         runner,
         format!("{} msg/s", app.channels.per_second()),
         audit,
-        format!("memory {}", i.memory),
+        format!(
+            "memory {} · {}",
+            i.memory,
+            crate::memory::choose_embedder::short_label(&i.embedder)
+        ),
         format!("store {}", i.store),
     ];
     if app.dropped > 0 {
         s.insert(4, format!("{} events dropped", app.dropped));
+    }
+    // A store an agent's memory_schema names did not answer: its memory is going to the
+    // local index, which the operator should know before trusting recall.
+    if !i.warnings.is_empty() {
+        s.insert(
+            1,
+            format!(
+                "⚠ {} memory store{} unreachable → local (aios doctor)",
+                i.warnings.len(),
+                if i.warnings.len() == 1 { "" } else { "s" }
+            ),
+        );
     }
     // Someone is waiting for the operator: say so first, with the key that shows them.
     if !app.approvals.is_empty() {

@@ -1,0 +1,171 @@
+//! An agent's `memory_schema`: which backend keeps each part of its memory. The spec's
+//! parts are `vector_store` and `persona_profile` (a vector store: `qdrant`, `weaviate`,
+//! `chromadb` or `local`), `chat_history` and `content_trace` (`redis` or `local`). Other
+//! keys (`embedding_model`, `escalation_tags`, …) are the agent's own notes and pass
+//! through. A value outside these is a configuration error naming the agent and key.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Items of this kind are the agent's persona profile and live in its `persona_profile`
+/// store.
+pub const PERSONA_KIND: &str = "persona";
+
+/// A vector store an agent's schema can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum VectorStoreKind {
+    Qdrant,
+    Weaviate,
+    Chroma,
+    Local,
+}
+
+impl VectorStoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VectorStoreKind::Qdrant => "qdrant",
+            VectorStoreKind::Weaviate => "weaviate",
+            VectorStoreKind::Chroma => "chromadb",
+            VectorStoreKind::Local => "local",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "qdrant" => Some(Self::Qdrant),
+            "weaviate" => Some(Self::Weaviate),
+            "chromadb" | "chroma" => Some(Self::Chroma),
+            "local" => Some(Self::Local),
+            _ => None,
+        }
+    }
+}
+
+/// Where a list part (chat turns, traces) is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StateStoreKind {
+    /// The runtime's Redis (the shared truth of every node); the embedded store when the
+    /// runtime runs without Redis.
+    Redis,
+    /// This node's embedded store, even when the runtime runs on Redis.
+    Local,
+}
+
+impl StateStoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateStoreKind::Redis => "redis",
+            StateStoreKind::Local => "local",
+        }
+    }
+}
+
+/// The parts of a schema that choose a backend; `None` = the runtime's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemorySchema {
+    pub vector_store: Option<VectorStoreKind>,
+    pub persona_profile: Option<VectorStoreKind>,
+    pub chat_history: Option<StateStoreKind>,
+    pub content_trace: Option<StateStoreKind>,
+}
+
+const VECTOR_VALUES: &str = "qdrant, weaviate, chromadb or local";
+const STATE_VALUES: &str = "redis or local";
+
+/// Read the backend-choosing parts of `schema`; an error names `agents.<id>.memory_schema.<key>`.
+pub fn parse(agent_id: &str, schema: &BTreeMap<String, Value>) -> Result<MemorySchema, String> {
+    let mut out = MemorySchema::default();
+    for (key, value) in schema {
+        let bad = |allowed: &str| {
+            format!(
+                "agents.{agent_id}.memory_schema.{key} = {value} is not a backend: expected {allowed}"
+            )
+        };
+        match key.as_str() {
+            "vector_store" | "persona_profile" => {
+                let kind = value
+                    .as_str()
+                    .and_then(VectorStoreKind::parse)
+                    .ok_or_else(|| bad(VECTOR_VALUES))?;
+                if key == "vector_store" {
+                    out.vector_store = Some(kind);
+                } else {
+                    out.persona_profile = Some(kind);
+                }
+            }
+            "chat_history" | "content_trace" => {
+                let kind = match value.as_str() {
+                    Some("redis") => StateStoreKind::Redis,
+                    Some("local") => StateStoreKind::Local,
+                    _ => return Err(bad(STATE_VALUES)),
+                };
+                if key == "chat_history" {
+                    out.chat_history = Some(kind);
+                } else {
+                    out.content_trace = Some(kind);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_spec_schemas_parse() {
+        let s = parse(
+            "content-agent",
+            &schema(&[
+                ("persona_profile", json!("chromadb")),
+                ("content_trace", json!("redis")),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.persona_profile, Some(VectorStoreKind::Chroma));
+        assert_eq!(s.content_trace, Some(StateStoreKind::Redis));
+        let s = parse(
+            "support-agent",
+            &schema(&[
+                ("chat_history", json!("redis")),
+                ("escalation_tags", json!(["billing"])),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(s.chat_history, Some(StateStoreKind::Redis));
+        assert_eq!(s.vector_store, None);
+    }
+
+    #[test]
+    fn unknown_values_name_the_agent_and_key() {
+        let err = parse(
+            "strategy-agent",
+            &schema(&[("vector_store", json!("pinecone"))]),
+        )
+        .expect_err("unknown store");
+        assert!(
+            err.contains("agents.strategy-agent.memory_schema.vector_store")
+                && err.contains("pinecone")
+                && err.contains("chromadb"),
+            "{err}"
+        );
+        let err = parse("support-agent", &schema(&[("chat_history", json!(true))]))
+            .expect_err("not a string");
+        assert!(
+            err.contains("chat_history") && err.contains("redis or local"),
+            "{err}"
+        );
+    }
+}
