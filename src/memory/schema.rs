@@ -68,6 +68,10 @@ pub struct MemorySchema {
     pub persona_profile: Option<VectorStoreKind>,
     pub chat_history: Option<StateStoreKind>,
     pub content_trace: Option<StateStoreKind>,
+    /// Written by the operator (`[agents.<id>] memory_schema`) rather than the catalog's
+    /// spec default: a store it names that cannot be had is a visible warning, where the
+    /// spec's defaults fall back quietly (logged, and said by `doctor`), as `auto` does.
+    pub explicit: bool,
 }
 
 const VECTOR_VALUES: &str = "qdrant, weaviate, chromadb or local";

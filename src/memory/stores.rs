@@ -153,14 +153,25 @@ pub async fn open(
                     }
                 };
                 index.insert(kind, local);
-                let warning = format!(
+                let explicit = schemas.iter().any(|(id, s)| {
+                    s.explicit
+                        && users.contains(&id.as_str())
+                        && (s.vector_store == Some(kind) || s.persona_profile == Some(kind))
+                });
+                let line = format!(
                     "memory_schema of {} names {}, which cannot be used ({e}); their memory is \
                      kept in the local index until it can",
                     users.join(", "),
                     kind.as_str()
                 );
-                tracing::warn!("{warning}");
-                warnings.push(warning);
+                if explicit {
+                    tracing::warn!("{line}");
+                    warnings.push(line);
+                } else {
+                    // The catalog's spec defaults: a preference, like `auto`.
+                    tracing::info!("{line}");
+                    notes.push(format!("memory: {line}"));
+                }
             }
         }
     }

@@ -19,6 +19,9 @@ use aios::config::Config;
 /// Defaults, with everything under `dir`, the sim runner streaming without delay, the
 /// in-process bus (`auto` would find a Redis on 6379, which tests never touch) and the local
 /// vector memory (`auto` would probe Qdrant on 6334).
+/// Where no server answers: the discard port, closed on any sane machine.
+pub const CLOSED_URL: &str = "http://127.0.0.1:9";
+
 pub fn config_in(dir: &Path) -> Config {
     let mut c = Config::default();
     c.runtime.data_dir = dir.to_path_buf();
@@ -29,6 +32,11 @@ pub fn config_in(dir: &Path) -> Config {
     // test that wants a runner or an embedder sets one on purpose.
     c.llm.runner = aios::config::RunnerKind::Sim;
     c.memory.embedder = aios::config::EmbedderKind::Hash;
+    // The catalog's spec schemas name Qdrant (strategy-agent) and Chroma (content-agent):
+    // never a server that happens to run on this machine.
+    c.memory.url = CLOSED_URL.into();
+    c.memory.chroma.url = CLOSED_URL.into();
+    c.memory.weaviate.url = CLOSED_URL.into();
     // Never the default 8765: tests run side by side.
     c.mcp.http_bind = "127.0.0.1:0".into();
     c
@@ -60,6 +68,12 @@ pub fn aios(cwd: &Path, data: &Path) -> Command {
         // `auto` would probe model servers on their default ports.
         .env("AIOS_LLM_RUNNER", "sim")
         .env("AIOS_MEMORY_EMBEDDER", "hash")
+        .env("AIOS_MEMORY_URL", CLOSED_URL)
+        .env("AIOS_MEMORY_CHROMA_URL", CLOSED_URL)
+        .env("AIOS_MEMORY_WEAVIATE_URL", CLOSED_URL)
+        // The user's Hugging Face cache is not the tests' business.
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_CACHE")
         // No MCP HTTP server unless a test asks (never the default 8765: tests run side by
         // side); MCP tests set 127.0.0.1:0.
         .env("AIOS_MCP_HTTP_BIND", "")

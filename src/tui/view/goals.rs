@@ -112,13 +112,14 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         ),
     ]));
     if let Some(r) = app.last_recalls.get(&s.spec.id) {
-        recall_lines(app, r, &mut lines);
+        recall_lines(app, r, usize::from(inner.width), &mut lines);
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
 }
 
-/// `Last recall · MiniLM · "query"` and one `score [kind] text` line per item.
-fn recall_lines<'a>(app: &App, r: &LastRecall, lines: &mut Vec<Line<'a>>) {
+/// `Last recall · MiniLM · "query"` and one `score [kind] text` line per item, each cut
+/// to `width` so a long memory does not push the others out of the pane.
+fn recall_lines<'a>(app: &App, r: &LastRecall, width: usize, lines: &mut Vec<Line<'a>>) {
     let t = &app.theme;
     lines.push(Line::from(vec![
         Span::styled("Last recall ", t.accent()),
@@ -130,10 +131,23 @@ fn recall_lines<'a>(app: &App, r: &LastRecall, lines: &mut Vec<Line<'a>>) {
         lines.push(Line::from(Span::styled("  nothing found", t.dim())));
     }
     for item in &r.items {
+        let score = format!("  {:.3} ", item.score);
+        let kind = format!("[{}] ", one_line(&item.kind));
+        let room = width.saturating_sub(score.chars().count() + kind.chars().count());
         lines.push(Line::from(vec![
-            Span::styled(format!("  {:.3} ", item.score), t.ok()),
-            Span::styled(format!("[{}] ", one_line(&item.kind)), t.dim()),
-            Span::raw(one_line(&item.text)),
+            Span::styled(score, t.ok()),
+            Span::styled(kind, t.dim()),
+            Span::raw(cut(&one_line(&item.text), room)),
         ]));
     }
+}
+
+/// `text` in at most `room` characters, ending in `…` when cut.
+fn cut(text: &str, room: usize) -> String {
+    if text.chars().count() <= room {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(room.saturating_sub(1)).collect();
+    out.push('…');
+    out
 }
