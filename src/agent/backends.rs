@@ -69,13 +69,7 @@ pub async fn open(
         },
         (None, None) => (local_bus(config), open_embedded_store(data_dir)?, None),
     };
-    let memory: Arc<dyn VectorMemory> = crate::memory::select::open(&config.memory, data_dir)
-        .await
-        .map_err(|e| RuntimeError::Open {
-            what: "the vector memory".into(),
-            message: e.to_string(),
-        })?
-        .memory;
+    // The embedder first: the memory is opened for its vector space.
     let (embedder, embedder_note) =
         crate::memory::open_embedder(config)
             .await
@@ -84,6 +78,15 @@ pub async fn open(
                 message: e.to_string(),
             })?;
     tracing::info!(embedder = %embedder_note, "embedder");
+    let space = crate::memory::VectorSpace::of(&*embedder);
+    let memory: Arc<dyn VectorMemory> =
+        crate::memory::select::open(&config.memory, data_dir, &space)
+            .await
+            .map_err(|e| RuntimeError::Open {
+                what: "the vector memory".into(),
+                message: e.to_string(),
+            })?
+            .memory;
     let selected = crate::llm::select_runner(&config.llm)
         .await
         .map_err(|e| RuntimeError::Config(e.to_string()))?;

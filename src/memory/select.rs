@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::config::{MemoryBackend, MemoryConfig};
 
 use super::qdrant::{self, CollectionShape, QdrantMemory};
-use super::{LocalMemory, MemoryError, VectorMemory};
+use super::{LocalMemory, MemoryError, VectorMemory, VectorSpace};
 
 /// How long `auto` waits for Qdrant's health check before taking the local index: long
 /// enough for a gRPC handshake on a LAN, short enough not to be noticed at start.
@@ -35,27 +35,31 @@ pub fn local_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("memory")
 }
 
-/// Open the memory `config` asks for; the note is also logged.
-pub async fn open(config: &MemoryConfig, data_dir: &Path) -> Result<Selected, MemoryError> {
-    let dims = config.dims as usize;
+/// Open the memory `config` asks for, for vectors of `space` (the embedder's); the note is
+/// also logged.
+pub async fn open(
+    config: &MemoryConfig,
+    data_dir: &Path,
+    space: &VectorSpace,
+) -> Result<Selected, MemoryError> {
     let url = &config.url;
     let selected = match config.backend {
         MemoryBackend::Local => Selected {
-            memory: open_local(data_dir, dims).await?,
+            memory: open_local(data_dir, space).await?,
             note: format!(
                 "memory: local index at {} (memory.backend = local)",
                 local_dir(data_dir).display()
             ),
         },
         MemoryBackend::Qdrant => Selected {
-            memory: Arc::new(QdrantMemory::open(url, &config.collection, dims).await?),
+            memory: Arc::new(QdrantMemory::open(url, &config.collection, space).await?),
             note: format!(
                 "memory: qdrant at {url}, collection `{}`",
                 config.collection
             ),
         },
         MemoryBackend::Auto => match qdrant::health(url, AUTO_PROBE).await {
-            Ok(health) => match QdrantMemory::open(url, &config.collection, dims).await {
+            Ok(health) => match QdrantMemory::open(url, &config.collection, space).await {
                 Ok(memory) => Selected {
                     memory: Arc::new(memory),
                     note: format!(
@@ -65,16 +69,18 @@ pub async fn open(config: &MemoryConfig, data_dir: &Path) -> Result<Selected, Me
                 },
                 // Falling back would split the memory between two stores; the collection
                 // must be fixed (or another one named) instead.
-                Err(e @ MemoryError::Mismatch(_)) => return Err(e),
+                Err(e @ (MemoryError::Mismatch(_) | MemoryError::SpaceMismatch { .. })) => {
+                    return Err(e);
+                }
                 Err(e) => Selected {
-                    memory: open_local(data_dir, dims).await?,
+                    memory: open_local(data_dir, space).await?,
                     note: format!(
                         "memory: auto → local: qdrant answered at {url} but could not be used ({e})"
                     ),
                 },
             },
             Err(e) => Selected {
-                memory: open_local(data_dir, dims).await?,
+                memory: open_local(data_dir, space).await?,
                 note: format!("memory: auto → local: {e}"),
             },
         },
@@ -85,9 +91,13 @@ pub async fn open(config: &MemoryConfig, data_dir: &Path) -> Result<Selected, Me
 
 /// Opening loads every vector (about a second at 100k items), so it runs off the async
 /// workers.
-async fn open_local(data_dir: &Path, dims: usize) -> Result<Arc<dyn VectorMemory>, MemoryError> {
+async fn open_local(
+    data_dir: &Path,
+    space: &VectorSpace,
+) -> Result<Arc<dyn VectorMemory>, MemoryError> {
     let dir = local_dir(data_dir);
-    let memory = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, dims))
+    let space = space.clone();
+    let memory = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, &space))
         .await
         .map_err(|e| MemoryError::Storage(format!("opening the local memory failed: {e}")))??;
     Ok(Arc::new(memory))
