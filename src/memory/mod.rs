@@ -4,15 +4,18 @@
 //! text, time, tags) in a `VectorMemory`; recall embeds the query and searches by cosine
 //! similarity, filtered by agent and kind.
 
+pub mod chroma;
 pub mod hash_embedder;
 pub mod local;
 pub mod ollama_embedder;
 pub mod qdrant;
+mod rest;
 pub mod select;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use chroma::ChromaMemory;
 pub use hash_embedder::HashEmbedder;
 pub use local::LocalMemory;
 pub use ollama_embedder::{OllamaEmbedder, open_embedder};

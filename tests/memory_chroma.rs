@@ -1,0 +1,241 @@
+//! `ChromaMemory` against the `VectorMemory` contract on a real `chroma run` started for
+//! the test (skipped, saying why, when `chroma` is not installed) and, when
+//! `AIOS_TEST_CHROMA_URL` is set, on that server; plus what only Chroma's layout promises.
+
+#[path = "support/chroma_server.rs"]
+mod chroma_server;
+#[path = "support/memory_contract.rs"]
+mod memory_contract;
+
+use std::time::{Duration, Instant};
+
+use aios::memory::{ChromaMemory, MemoryError, MemoryFilter, VectorMemory, VectorSpace};
+use chroma_server::ChromaServer;
+use memory_contract::{DIMS, item, run_contract, space, vector};
+use serde_json::{Value, json};
+
+const COLLECTIONS: &str = "/api/v2/tenants/default_tenant/databases/default_database/collections";
+
+/// Chroma's own answer for a collection, read past the client under test.
+async fn collection_json(url: &str, name: &str) -> Value {
+    reqwest::get(format!("{url}{COLLECTIONS}/{name}"))
+        .await
+        .expect("get collection")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chroma_memory_meets_the_contract_on_a_real_chroma() {
+    let Some(server) = ChromaServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let started = Instant::now();
+    let open = |name: String, space: VectorSpace| {
+        let url = url.clone();
+        async move {
+            ChromaMemory::open(&url, &name, &space)
+                .await
+                .map(|m| Box::new(m) as Box<dyn VectorMemory>)
+        }
+    };
+    run_contract(open).await;
+    eprintln!("chroma contract: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chroma_memory_meets_the_contract_on_a_configured_server() {
+    let Ok(url) = std::env::var("AIOS_TEST_CHROMA_URL") else {
+        eprintln!(
+            "skipped: set AIOS_TEST_CHROMA_URL (e.g. http://127.0.0.1:8000) to run the contract \
+             against a Chroma of your own"
+        );
+        return;
+    };
+    // Collections of this run only, removed afterwards even if a check fails.
+    let prefix = format!(
+        "aios-test-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[20..]
+    );
+    let run = {
+        let (url, prefix) = (url.clone(), prefix.clone());
+        tokio::spawn(async move {
+            let open = |name: String, space: VectorSpace| {
+                let url = url.clone();
+                let collection = format!("{prefix}-{name}");
+                async move {
+                    ChromaMemory::open(&url, &collection, &space)
+                        .await
+                        .map(|m| Box::new(m) as Box<dyn VectorMemory>)
+                }
+            };
+            run_contract(open).await;
+        })
+    };
+    let outcome = run.await;
+    let client = reqwest::Client::new();
+    if let Ok(list) = client.get(format!("{url}{COLLECTIONS}")).send().await
+        && let Ok(list) = list.json::<Vec<Value>>().await
+    {
+        for name in list
+            .iter()
+            .filter_map(|c| c.get("name").and_then(Value::as_str))
+            .filter(|n| n.starts_with(&prefix))
+        {
+            let _ = client
+                .delete(format!("{url}{COLLECTIONS}/{name}"))
+                .send()
+                .await;
+        }
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_collection_is_cosine_and_records_the_space_in_its_metadata() {
+    let Some(server) = ChromaServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let want = VectorSpace::new("minilm:all-MiniLM-L6-v2", DIMS);
+    let memory = ChromaMemory::open(&url, "aios_memory", &want)
+        .await
+        .expect("open");
+    assert_eq!(memory.name(), "chroma");
+    assert_eq!(memory.collection(), "aios_memory");
+    let c = collection_json(&url, "aios_memory").await;
+    assert_eq!(c["metadata"]["hnsw:space"], "cosine", "{c}");
+    assert_eq!(
+        c["metadata"]["aios:embedder"], "minilm:all-MiniLM-L6-v2",
+        "{c}"
+    );
+    assert_eq!(c["metadata"]["aios:dims"], DIMS, "{c}");
+    assert_eq!(c["configuration_json"]["hnsw"]["space"], "cosine", "{c}");
+
+    // Tags travel as a JSON string in the record's metadata; the text is the document.
+    let mut it = item("a", "fact", "the text");
+    it.tags = vec!["x".into(), "y, z".into()];
+    memory
+        .upsert(vec![(it.clone(), vector(&[1.0]))])
+        .await
+        .expect("upsert");
+    let id = c["id"].as_str().expect("id");
+    let got: Value = reqwest::Client::new()
+        .post(format!("{url}{COLLECTIONS}/{id}/get"))
+        .json(&json!({ "ids": [it.id], "include": ["metadatas", "documents"] }))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(got["documents"][0], "the text", "{got}");
+    assert_eq!(got["metadatas"][0]["tags"], r#"["x","y, z"]"#, "{got}");
+    assert_eq!(got["metadatas"][0]["agent_id"], "a", "{got}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_of_another_distance_or_an_unrecorded_one_with_records_is_refused() {
+    let Some(server) = ChromaServer::start() else {
+        return;
+    };
+    let url = server.url();
+    let client = reqwest::Client::new();
+    // Made by someone else with Chroma's default distance (l2).
+    let made = client
+        .post(format!("{url}{COLLECTIONS}"))
+        .json(&json!({ "name": "by_l2" }))
+        .send()
+        .await
+        .expect("create");
+    assert!(made.status().is_success());
+    let err = ChromaMemory::open(&url, "by_l2", &space(DIMS))
+        .await
+        .err()
+        .expect("l2 refused");
+    let msg = err.to_string();
+    assert!(matches!(err, MemoryError::Mismatch(_)), "{err:?}");
+    assert!(
+        msg.contains("l2") && msg.contains("cosine") && msg.contains("`by_l2`"),
+        "{msg}"
+    );
+
+    // Cosine, no aios record, and records in it: only an unrecorded open of its length.
+    let made: Value = client
+        .post(format!("{url}{COLLECTIONS}"))
+        .json(&json!({ "name": "older", "metadata": { "hnsw:space": "cosine" } }))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = made["id"].as_str().expect("id");
+    let added = client
+        .post(format!("{url}{COLLECTIONS}/{id}/add"))
+        .json(&json!({
+            "ids": ["r1"],
+            "embeddings": [vector(&[1.0])],
+            "documents": ["old text"],
+            "metadatas": [{ "agent_id": "a", "kind": "fact", "ts": "t", "tags": "[]" }],
+        }))
+        .send()
+        .await
+        .expect("add");
+    assert!(added.status().is_success(), "{:?}", added.text().await);
+    let err = ChromaMemory::open(&url, "older", &space(DIMS))
+        .await
+        .err()
+        .expect("unrecorded refused");
+    assert!(matches!(err, MemoryError::SpaceMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains("aios memory reembed"), "{err}");
+    let err = ChromaMemory::open(&url, "older", &VectorSpace::unrecorded(DIMS * 2))
+        .await
+        .err()
+        .expect("its length is known");
+    assert!(matches!(err, MemoryError::Mismatch(_)), "{err:?}");
+    let memory = ChromaMemory::open(&url, "older", &VectorSpace::unrecorded(DIMS))
+        .await
+        .expect("read as it is");
+    let items = memory
+        .scan(&MemoryFilter::default(), None, 10)
+        .await
+        .expect("scan");
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (items[0].id.as_str(), items[0].text.as_str()),
+        ("r1", "old text")
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_chroma_fails_fast_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let err = ChromaMemory::open(&url, "aios_memory", &space(DIMS))
+        .await
+        .err()
+        .expect("nothing listens");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(matches!(err, MemoryError::Unreachable { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("chroma at {url} is not reachable")),
+        "{msg}"
+    );
+    assert!(!msg.contains('\n'), "{msg}");
+
+    let err = ChromaMemory::open(&url, "a/../b", &space(DIMS))
+        .await
+        .err()
+        .expect("bad name");
+    assert!(err.to_string().contains("`a/../b`"), "{err}");
+}
