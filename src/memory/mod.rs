@@ -11,6 +11,7 @@ pub mod ollama_embedder;
 pub mod qdrant;
 mod rest;
 pub mod select;
+pub mod weaviate;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ pub use hash_embedder::HashEmbedder;
 pub use local::LocalMemory;
 pub use ollama_embedder::{OllamaEmbedder, open_embedder};
 pub use qdrant::QdrantMemory;
+pub use weaviate::WeaviateMemory;
 
 /// One remembered item: the payload stored beside its vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
