@@ -41,7 +41,8 @@ async fn chroma_memory_meets_the_contract_on_a_real_chroma() {
                 .map(|m| Box::new(m) as Box<dyn VectorMemory>)
         }
     };
-    run_contract(open).await;
+    run_contract(&open).await;
+    memory_contract::scan_orders_any_id_text_by_its_bytes(&open).await;
     eprintln!("chroma contract: {:?}", started.elapsed());
 }
 
@@ -71,7 +72,8 @@ async fn chroma_memory_meets_the_contract_on_a_configured_server() {
                         .map(|m| Box::new(m) as Box<dyn VectorMemory>)
                 }
             };
-            run_contract(open).await;
+            run_contract(&open).await;
+            memory_contract::scan_orders_any_id_text_by_its_bytes(&open).await;
         })
     };
     let outcome = run.await;

@@ -24,7 +24,8 @@ async fn local_memory_meets_the_contract() {
         let dir = root.path().join(name);
         async move { LocalMemory::open(&dir, &space).map(|m| Box::new(m) as Box<dyn VectorMemory>) }
     };
-    run_contract(open).await;
+    run_contract(&open).await;
+    memory_contract::scan_orders_any_id_text_by_its_bytes(&open).await;
 }
 
 #[tokio::test]
@@ -482,6 +483,69 @@ async fn an_existing_collection_made_for_other_vectors_is_refused_at_open() {
         server.params_of("aios_memory"),
         Some((768, Distance::Cosine))
     );
+}
+
+#[tokio::test]
+async fn the_space_is_kept_in_collection_metadata_and_another_refused_before_any_change() {
+    let server = InTestQdrant::start().await;
+    let want = VectorSpace::new("minilm:all-MiniLM-L6-v2", DIMS);
+    drop(
+        QdrantMemory::open(&server.url(), "aios_memory", &want)
+            .await
+            .expect("open"),
+    );
+    let meta = server.metadata_of("aios_memory").expect("collection");
+    let text = |key: &str| match meta.get(key).and_then(|v| v.kind.clone()) {
+        Some(qdrant_client::qdrant::value::Kind::StringValue(s)) => s,
+        Some(qdrant_client::qdrant::value::Kind::IntegerValue(i)) => i.to_string(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(text("aios_embedder"), "minilm:all-MiniLM-L6-v2");
+    assert_eq!(text("aios_dims"), DIMS.to_string());
+
+    // A collection recorded by another embedder, without our indexes yet: refused, and
+    // the refused open creates nothing.
+    server.create_collection("theirs", DIMS as u64, Distance::Cosine);
+    server.set_metadata(
+        "theirs",
+        [
+            ("aios_embedder".to_string(), "hash".into()),
+            ("aios_dims".to_string(), (DIMS as i64).into()),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let err = QdrantMemory::open(&server.url(), "theirs", &want)
+        .await
+        .err()
+        .expect("another embedder");
+    assert!(matches!(err, MemoryError::SpaceMismatch { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`theirs`") && msg.contains(&server.url()),
+        "{msg}"
+    );
+    assert_eq!(server.index_of("theirs", "agent_id"), None);
+}
+
+#[tokio::test]
+async fn a_qdrant_without_metadata_is_used_unchecked() {
+    // Before 1.16 Qdrant keeps no metadata: nothing can be recorded, so nothing is refused.
+    let server = InTestQdrant::start_as("1.15.3").await;
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", &space(DIMS))
+        .await
+        .expect("open");
+    memory
+        .upsert(vec![(item("a", "fact", "x"), vector(&[1.0]))])
+        .await
+        .expect("upsert");
+    drop(memory);
+    assert_eq!(server.metadata_of("aios_memory"), Some(Default::default()));
+    let other = VectorSpace::new("another-embedder", DIMS);
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", &other)
+        .await
+        .expect("unchecked");
+    assert_eq!(memory.space(), other);
 }
 
 #[tokio::test]

@@ -29,7 +29,8 @@ async fn weaviate_memory_meets_the_contract_on_the_in_test_server() {
                 .map(|m| Box::new(m) as Box<dyn VectorMemory>)
         }
     };
-    run_contract(open).await;
+    run_contract(&open).await;
+    memory_contract::scan_orders_any_id_text_by_its_bytes(&open).await;
     // Recall filtered on the server, and scans were sorted there.
     let queries = server.queries();
     assert!(
@@ -40,7 +41,7 @@ async fn weaviate_memory_meets_the_contract_on_the_in_test_server() {
     assert!(
         queries
             .iter()
-            .any(|q| q.contains("sort: [{path: [\"item_id\"], order: asc}]"))
+            .any(|q| q.contains("sort: [{path: [\"item_key\"], order: asc}]"))
     );
 }
 
@@ -70,7 +71,8 @@ async fn weaviate_memory_meets_the_contract_on_a_real_server() {
                         .map(|m| Box::new(m) as Box<dyn VectorMemory>)
                 }
             };
-            run_contract(open).await;
+            run_contract(&open).await;
+            memory_contract::scan_orders_any_id_text_by_its_bytes(&open).await;
         })
     };
     let outcome = run.await;

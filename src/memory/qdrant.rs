@@ -117,10 +117,8 @@ impl QdrantMemory {
             dims,
             space: space.clone(),
         };
-        memory.prepare_collection().await?;
-        if keeps_metadata(&health.version) {
-            memory.check_space().await?;
-        } else {
+        let check = keeps_metadata(&health.version);
+        if !check {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
                 tracing::warn!(
@@ -131,6 +129,7 @@ impl QdrantMemory {
                 );
             });
         }
+        memory.prepare_collection(check).await?;
         Ok(memory)
     }
 
@@ -151,8 +150,9 @@ impl QdrantMemory {
         ))
     }
 
-    /// Create the collection and its indexes when missing; refuse one made for other vectors.
-    async fn prepare_collection(&self) -> Result<(), MemoryError> {
+    /// Create the collection and its indexes when missing; refuse one made for other vectors
+    /// (and, when `check_space`, by another embedder) before changing anything.
+    async fn prepare_collection(&self, keeps_metadata: bool) -> Result<(), MemoryError> {
         let exists = self
             .client
             .collection_exists(&self.collection)
@@ -233,6 +233,17 @@ impl QdrantMemory {
             }
         }
 
+        if keeps_metadata {
+            self.check_space(
+                &info
+                    .config
+                    .as_ref()
+                    .map(|c| c.metadata.clone())
+                    .unwrap_or_default(),
+            )
+            .await?;
+        }
+
         for field in INDEXED_FIELDS {
             let indexed = info
                 .payload_schema
@@ -258,18 +269,11 @@ impl QdrantMemory {
 
     /// Apply [`check_space`] to what the collection's metadata records, and record the
     /// space in a collection that has none and holds nothing.
-    async fn check_space(&self) -> Result<(), MemoryError> {
-        let info = self
-            .client
-            .collection_info(&self.collection)
-            .await
-            .map_err(|e| self.error("reading the collection's metadata", e))?
-            .result;
-        let metadata = info
-            .as_ref()
-            .and_then(|i| i.config.as_ref())
-            .map(|c| &c.metadata);
-        let recorded = metadata.and_then(recorded_space);
+    async fn check_space(
+        &self,
+        metadata: &std::collections::HashMap<String, qdrant_client::qdrant::Value>,
+    ) -> Result<(), MemoryError> {
+        let recorded = recorded_space(metadata);
         let empty = self.count(&MemoryFilter::default()).await? == 0;
         let store = format!("qdrant collection `{}` at {}", self.collection, self.url);
         match check_space(

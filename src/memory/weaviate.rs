@@ -6,11 +6,11 @@
 //! `_`, `-` and `.` capitalised and joined (`aios_memory` → `AiosMemory`, `contract-scan` →
 //! `ContractScan`; so `aios-memory` names the same class). The class is made with
 //! `vectorizer: none` (aios sends its own vectors), `vectorIndexConfig.distance: cosine`
-//! and the text properties `item_id`, `agent_id`, `kind` (all three with `field`
-//! tokenization: matched whole), `text`, `ts` and the text array `tags`. Each item is one
-//! object whose id is the item id when that is a UUID in canonical form, its UUIDv5
+//! and the text properties `item_id`, `item_key`, `agent_id`, `kind` (these four with
+//! `field` tokenization: matched whole), `text`, `ts` and the text array `tags`. Each item
+//! is one object whose id is the item id when that is a UUID in canonical form, its UUIDv5
 //! otherwise (as for Qdrant points), so a replace or delete finds it again; `item_id`
-//! keeps the original.
+//! keeps the original, `item_key` is its bytes in lower-case hex (see scan order).
 //!
 //! **Vector space.** The class `description` is a small JSON object,
 //! `{"aios_embedder": "<name>", "aios_dims": <n>}`, written when the class is made (or into
@@ -23,8 +23,13 @@
 //! `nearVector`, a `where` on `agent_id` / `kind` and `_additional { id distance }` (score
 //! = 1 − cosine distance); count is a GraphQL `Aggregate` `meta { count }`; delete is
 //! `DELETE /v1/objects/{class}/{id}` per id, whose 204 or 404 says whether it existed;
-//! scan is a `Get` sorted by `item_id` with `where item_id > after`; destroy deletes the
-//! class. GraphQL reports errors in a 200 answer's `errors`, which are checked too.
+//! scan is a `Get` sorted by `item_key` with `where item_key > hex(after)`; destroy deletes
+//! the class. GraphQL reports errors in a 200 answer's `errors`, which are checked too.
+//!
+//! **Scan order.** Weaviate sorts text case-insensitively (its sorter compares the
+//! lower-cased strings) while its range filters compare bytes, so sorting and paging on
+//! `item_id` itself would skip ids that differ in case. `item_key`, the id's bytes in
+//! lower-case hex, orders the same both ways, and that order is the ids' byte order.
 //!
 //! **Consistency.** Weaviate applies a batch before it answers, so a search right after an
 //! upsert sees it. A batch is not atomic: when some objects fail, the others are written,
@@ -155,6 +160,7 @@ impl WeaviateMemory {
             "vectorIndexConfig": { "distance": "cosine" },
             "properties": [
                 text("item_id", "field"),
+                text("item_key", "field"),
                 text("agent_id", "field"),
                 text("kind", "field"),
                 text("text", "word"),
@@ -356,6 +362,7 @@ impl VectorMemory for WeaviateMemory {
                     "vector": vector,
                     "properties": {
                         "item_id": item.id,
+                        "item_key": hex_key(&item.id),
                         "agent_id": item.agent_id,
                         "kind": item.kind,
                         "text": item.text,
@@ -508,10 +515,10 @@ impl VectorMemory for WeaviateMemory {
         }
         let mut conds = conditions(filter);
         if let Some(after) = after {
-            conds.push(condition("item_id", "GreaterThan", after));
+            conds.push(condition("item_key", "GreaterThan", &hex_key(after)));
         }
         let mut args = vec![
-            "sort: [{path: [\"item_id\"], order: asc}]".to_string(),
+            "sort: [{path: [\"item_key\"], order: asc}]".to_string(),
             format!("limit: {limit}"),
         ];
         if let Some(w) = where_of(&conds) {
@@ -533,8 +540,8 @@ impl VectorMemory for WeaviateMemory {
             .iter()
             .map(|o| item_of(o).map_err(|e| self.malformed(doing, &e)))
             .collect::<Result<Vec<_>, _>>()?;
-        // Weaviate sorts text in byte order already; sorting again costs nothing and keeps
-        // the page in the contract's order whatever a server does.
+        // In `item_key` order already, which is the ids' byte order; sorting again is cheap
+        // insurance that the page is in the contract's order.
         items.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(items)
     }
@@ -573,6 +580,17 @@ pub fn class_name(collection: &str) -> Result<String, MemoryError> {
         }
     }
     Ok(class)
+}
+
+/// An id's bytes in lower-case hex: ordered the same by bytes and case-insensitively, and
+/// in the same order as the ids' bytes.
+fn hex_key(id: &str) -> String {
+    use std::fmt::Write;
+    id.bytes()
+        .fold(String::with_capacity(id.len() * 2), |mut key, b| {
+            let _ = write!(key, "{b:02x}");
+            key
+        })
 }
 
 /// The class description recording `space`.
@@ -658,6 +676,16 @@ mod tests {
         for bad in ["", "1abc", "_x", "a/b", "a b", "mémoire", "a{b}"] {
             assert!(class_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hex_keys_keep_the_byte_order_of_ids_in_any_case() {
+        let mut ids = vec!["b", "B", "a-1", "Z", "é", "ß", "a", "", "a\u{0}"];
+        let mut keys: Vec<(String, &str)> = ids.iter().map(|i| (hex_key(i), *i)).collect();
+        ids.sort();
+        keys.sort_by_key(|k| k.0.to_lowercase());
+        assert_eq!(keys.iter().map(|k| k.1).collect::<Vec<_>>(), ids);
+        assert_eq!(hex_key("aZ"), "615a");
     }
 
     #[test]

@@ -43,11 +43,20 @@ pub struct InTestQdrant {
 impl InTestQdrant {
     /// Serve on a free port of 127.0.0.1 (on the current tokio runtime).
     pub async fn start() -> Self {
+        Self::start_as("1.16.0").await
+    }
+
+    /// Serve, reporting `version` in the health check (a Qdrant before 1.16 keeps no
+    /// collection metadata: this one then drops it too, as such a server would ignore it).
+    pub async fn start_as(version: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            version: version.to_string(),
+            ..State::default()
+        }));
         let service = Service {
             state: Arc::clone(&state),
         };
@@ -113,6 +122,18 @@ impl InTestQdrant {
         }
     }
 
+    /// A collection's metadata, as its config reports it.
+    pub fn metadata_of(&self, collection: &str) -> Option<HashMap<String, q::Value>> {
+        Some(self.lock().collections.get(collection)?.metadata.clone())
+    }
+
+    /// Set a collection's metadata behind the client's back.
+    pub fn set_metadata(&self, collection: &str, metadata: HashMap<String, q::Value>) {
+        if let Some(c) = self.lock().collections.get_mut(collection) {
+            c.metadata = metadata;
+        }
+    }
+
     /// Create a collection behind the client's back, e.g. one of another size.
     pub fn create_collection(&self, name: &str, size: u64, distance: q::Distance) {
         self.lock().collections.insert(
@@ -143,6 +164,7 @@ impl Drop for InTestQdrant {
 
 #[derive(Default)]
 struct State {
+    version: String,
     collections: HashMap<String, Collection>,
     operation: u64,
     upserts: Vec<(usize, Option<bool>)>,
@@ -256,6 +278,12 @@ fn key_of(id: Option<&q::PointId>) -> Result<String, Status> {
             .map_err(|e| Status::invalid_argument(format!("Unable to parse UUID: {u}: {e}"))),
         None => Err(Status::invalid_argument("Wrong input: point id is missing")),
     }
+}
+
+/// Whether a Qdrant of this version keeps collection metadata (1.16 on).
+fn keeps_metadata(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 16)
 }
 
 /// Qdrant's order of point ids: integers (by value) before UUIDs (by value, which is the
@@ -505,7 +533,7 @@ impl QdrantService for Service {
     ) -> Result<Response<q::HealthCheckReply>, Status> {
         Ok(Response::new(q::HealthCheckReply {
             title: "qdrant - vector search engine (in-test)".into(),
-            version: "1.16.0".into(),
+            version: self.lock().version.clone(),
             commit: None,
         }))
     }
@@ -586,8 +614,11 @@ impl Collections for Service {
                 "Wrong input: Collection `{name}` already exists!"
             )));
         }
+        let keeps_metadata = keeps_metadata(&state.version);
         let mut coll = Collection::new(vectors);
-        coll.metadata = request.metadata;
+        if keeps_metadata {
+            coll.metadata = request.metadata;
+        }
         state.collections.insert(name, coll);
         Ok(collection_done(true, started))
     }
@@ -646,9 +677,12 @@ impl Collections for Service {
             ));
         }
         let mut state = self.lock();
+        let keeps_metadata = keeps_metadata(&state.version);
         let coll = collection_mut(&mut state, &collection_name)?;
         // Merged into what is stored, as Qdrant does.
-        coll.metadata.extend(metadata);
+        if keeps_metadata {
+            coll.metadata.extend(metadata);
+        }
         Ok(collection_done(true, started))
     }
 

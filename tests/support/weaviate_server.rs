@@ -23,7 +23,9 @@
 //!   fails loudly instead of passing by accident.
 //!
 //! Cosine distance is 1 − cosine similarity (a zero vector is at distance 1 from
-//! everything). An empty text array comes back as `null`, as Weaviate gives it.
+//! everything). An empty text array comes back as `null`, as Weaviate gives it. As in
+//! Weaviate, `sort` compares text case-insensitively (the lower-cased strings; missing
+//! values first) while `where` compares text by its bytes.
 //!
 //! It records what it was sent (objects per batch call, every GraphQL query) so tests can
 //! check the client batches and filters as it claims.
@@ -1099,7 +1101,7 @@ fn run_get(class: &Class, field: &Field) -> Result<Value, String> {
         }
         objects.sort_by(|a, b| {
             for (path, descending) in &order {
-                let ord = compare_json(a.properties.get(path), b.properties.get(path));
+                let ord = sort_compare(a.properties.get(path), b.properties.get(path));
                 let ord = if *descending { ord.reverse() } else { ord };
                 if ord.is_ne() {
                     return ord;
@@ -1192,6 +1194,16 @@ fn cosine_distance(stored: &[f32], query: &[f64]) -> f64 {
     }
 }
 
+/// Weaviate's sorter: text by its lower-cased form (strings equal but for case are
+/// equal), numbers by value, missing values first.
+fn sort_compare(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
+    match (a, b) {
+        (Some(Value::String(x)), Some(Value::String(y))) => x.to_lowercase().cmp(&y.to_lowercase()),
+        _ => compare_json(a, b),
+    }
+}
+
+/// A `where` comparison: text by its bytes, numbers by value.
 fn compare_json(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     match (a, b) {
