@@ -241,3 +241,77 @@ async fn an_unreachable_chroma_fails_fast_naming_the_url() {
         .expect("bad name");
     assert!(err.to_string().contains("`a/../b`"), "{err}");
 }
+
+/// Timings on a real `chroma run` for the report: run with `cargo test --test memory_chroma
+/// -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn time_upsert_search_and_scan_on_a_real_chroma() {
+    const N: usize = 5_000;
+    const D: usize = 384;
+    let Some(server) = ChromaServer::start() else {
+        return;
+    };
+    let memory = ChromaMemory::open(&server.url(), "timing", &VectorSpace::new("hash", D))
+        .await
+        .expect("open");
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let items: Vec<_> = (0..N)
+        .map(|i| {
+            (
+                item(&format!("agent-{}", i % 7), "fact", &format!("item {i}")),
+                (0..D).map(|_| next()).collect::<Vec<f32>>(),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    for chunk in items.chunks(1_000) {
+        memory.upsert(chunk.to_vec()).await.expect("upsert");
+    }
+    eprintln!("chroma: upsert {N} × {D}: {:?}", started.elapsed());
+    for (name, filter) in [
+        ("unfiltered", MemoryFilter::default()),
+        ("one agent of 7", MemoryFilter::agent("agent-3")),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..30 {
+            let q: Vec<f32> = (0..D).map(|_| next()).collect();
+            let started = Instant::now();
+            let found = memory.search(&q, &filter, 10).await.expect("search");
+            times.push(started.elapsed());
+            assert_eq!(found.len(), 10);
+        }
+        times.sort();
+        eprintln!(
+            "chroma: top-10 {name}: median {:?}, p90 {:?}",
+            times[times.len() / 2],
+            times[times.len() * 9 / 10]
+        );
+    }
+    let started = Instant::now();
+    let count = memory
+        .count(&MemoryFilter::agent("agent-3"))
+        .await
+        .expect("count");
+    eprintln!("chroma: filtered count ({count}): {:?}", started.elapsed());
+    let started = Instant::now();
+    let mut after: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let page = memory
+            .scan(&MemoryFilter::default(), after.as_deref(), 256)
+            .await
+            .expect("scan");
+        let Some(last) = page.last() else { break };
+        after = Some(last.id.clone());
+        seen += page.len();
+    }
+    assert_eq!(seen, N);
+    eprintln!("chroma: scan {N} in pages of 256: {:?}", started.elapsed());
+}

@@ -26,10 +26,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::rest::{Failure, Rest};
+use super::rest::{Rest, Verb};
 use super::{
     MemoryError, MemoryFilter, MemoryItem, ScoredItem, SpaceCheck, VectorMemory, VectorSpace,
     check_space,
@@ -74,7 +73,7 @@ impl ChromaMemory {
         check_name(collection)?;
         let rest = Rest::new("chroma", url, OPEN_TIMEOUT, REQUEST_TIMEOUT)?;
         let place = format!("collection `{collection}`");
-        rest.call(Method::GET, "/api/v2/heartbeat", None, Some(OPEN_TIMEOUT))
+        rest.call(Verb::Get, "/api/v2/heartbeat", None, Some(OPEN_TIMEOUT))
             .await
             .map_err(|f| rest.error(&place, "the heartbeat", f))?;
 
@@ -84,17 +83,13 @@ impl ChromaMemory {
             metadata.insert(EMBEDDER_KEY.into(), json!(space.embedder));
             metadata.insert(DIMS_KEY.into(), json!(space.dims));
         }
+        let body = json!({
+            "name": collection,
+            "metadata": metadata,
+            "get_or_create": true,
+        });
         let created = rest
-            .call(
-                Method::POST,
-                &collections_path(),
-                Some(&json!({
-                    "name": collection,
-                    "metadata": metadata,
-                    "get_or_create": true,
-                })),
-                None,
-            )
+            .call(Verb::Post, &collections_path(), Some(&body), None)
             .await
             .map_err(|f| rest.error(&place, "opening the collection", f))?;
         let id = created
@@ -180,7 +175,7 @@ impl ChromaMemory {
                 new.insert(EMBEDDER_KEY.into(), json!(self.space.embedder));
                 new.insert(DIMS_KEY.into(), json!(self.dims));
                 self.call(
-                    Method::PUT,
+                    Verb::Put,
                     &self.collection_path(""),
                     Some(&json!({ "new_metadata": new })),
                     "recording the embedder in the metadata",
@@ -197,13 +192,13 @@ impl ChromaMemory {
 
     async fn call(
         &self,
-        method: Method,
+        verb: Verb,
         path: &str,
         body: Option<&Value>,
         doing: &str,
     ) -> Result<Value, MemoryError> {
         self.rest
-            .call(method, path, body, None)
+            .call(verb, path, body, None)
             .await
             .map_err(|f| self.rest.error(&self.place(), doing, f))
     }
@@ -236,7 +231,7 @@ impl ChromaMemory {
         let doing = "listing ids";
         let got = self
             .call(
-                Method::POST,
+                Verb::Post,
                 &self.collection_path("/get"),
                 Some(&body),
                 doing,
@@ -251,7 +246,7 @@ impl ChromaMemory {
         let doing = "reading records";
         let got = self
             .call(
-                Method::POST,
+                Verb::Post,
                 &self.collection_path("/get"),
                 Some(&json!({ "ids": ids, "include": ["metadatas", "documents"] })),
                 doing,
@@ -313,7 +308,7 @@ impl VectorMemory for ChromaMemory {
                 metadatas.push(metadata_of(item)?);
             }
             self.call(
-                Method::POST,
+                Verb::Post,
                 &self.collection_path("/upsert"),
                 Some(&json!({
                     "ids": ids,
@@ -349,7 +344,7 @@ impl VectorMemory for ChromaMemory {
         let doing = "searching";
         let got = self
             .call(
-                Method::POST,
+                Verb::Post,
                 &self.collection_path("/query"),
                 Some(&body),
                 doing,
@@ -399,7 +394,7 @@ impl VectorMemory for ChromaMemory {
             let doing = "looking up records to delete";
             let got = self
                 .call(
-                    Method::POST,
+                    Verb::Post,
                     &self.collection_path("/get"),
                     Some(&json!({ "ids": batch, "include": [] })),
                     doing,
@@ -412,7 +407,7 @@ impl VectorMemory for ChromaMemory {
             }
             existed += present.len();
             self.call(
-                Method::POST,
+                Verb::Post,
                 &self.collection_path("/delete"),
                 Some(&json!({ "ids": present })),
                 "deleting records",
@@ -428,7 +423,7 @@ impl VectorMemory for ChromaMemory {
             return Ok(self.ids(filter).await?.len() as u64);
         }
         let doing = "counting records";
-        self.call(Method::GET, &self.collection_path("/count"), None, doing)
+        self.call(Verb::Get, &self.collection_path("/count"), None, doing)
             .await?
             .as_u64()
             .ok_or_else(|| self.malformed(doing, "the count is not a number"))
@@ -458,8 +453,9 @@ impl VectorMemory for ChromaMemory {
 
     async fn destroy(&self) -> Result<(), MemoryError> {
         let path = format!("{}/{}", collections_path(), self.collection);
-        match self.rest.call(Method::DELETE, &path, None, None).await {
-            Ok(_) | Err(Failure::Status(StatusCode::NOT_FOUND, _)) => Ok(()),
+        match self.rest.call(Verb::Delete, &path, None, None).await {
+            Ok(_) => Ok(()),
+            Err(f) if f.is_not_found() => Ok(()),
             Err(f) => Err(self.rest.error(&self.place(), "deleting the collection", f)),
         }
     }

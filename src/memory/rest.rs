@@ -1,10 +1,11 @@
 //! The JSON-over-HTTP client the REST memory backends (Chroma, Weaviate) share: one
 //! request, its status, and its body read as JSON, with every failure turned into a
-//! one-line [`MemoryError`] naming the backend, the URL and what was being done.
+//! one-line [`MemoryError`] naming the backend, the URL and what was being done. The only
+//! file of the memory seam that imports reqwest.
 
 use std::time::Duration;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::Value;
 
 use super::MemoryError;
@@ -21,15 +22,31 @@ pub(crate) struct Rest {
     backend: &'static str,
 }
 
+/// The HTTP methods the backends use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
 /// What a request failed with, before the caller names its context.
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// No answer: refused, reset, timed out.
     Unreachable(String),
     /// An answer with a status other than 2xx; the server's message when it gave one.
-    Status(StatusCode, String),
+    Status(u16, String),
     /// A 2xx answer whose body is not the JSON expected.
     Body(String),
+}
+
+impl Failure {
+    /// A 404: what was asked for is not there.
+    pub(crate) fn is_not_found(&self) -> bool {
+        matches!(self, Failure::Status(404, _))
+    }
 }
 
 impl Rest {
@@ -66,15 +83,22 @@ impl Rest {
         &self.base
     }
 
-    /// `method` on `base + path` with an optional JSON body, bounded by `timeout` when
-    /// given; the body of a 2xx answer as JSON (`Null` when empty).
+    /// `verb` on `base + path` with an optional JSON body, bounded by `timeout` when
+    /// given (else the request timeout); the body of a 2xx answer as JSON (`Null` when
+    /// empty).
     pub(crate) async fn call(
         &self,
-        method: Method,
+        verb: Verb,
         path: &str,
         body: Option<&Value>,
         timeout: Option<Duration>,
     ) -> Result<Value, Failure> {
+        let method = match verb {
+            Verb::Get => Method::GET,
+            Verb::Post => Method::POST,
+            Verb::Put => Method::PUT,
+            Verb::Delete => Method::DELETE,
+        };
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(body);
@@ -86,7 +110,7 @@ impl Rest {
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| transport(&e))?;
         if !status.is_success() {
-            return Err(Failure::Status(status, server_message(&bytes)));
+            return Err(Failure::Status(status.as_u16(), server_message(&bytes)));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
@@ -110,10 +134,8 @@ impl Rest {
             },
             Failure::Status(status, message) => {
                 MemoryError::Storage(crate::sanitize::one_line(&format!(
-                    "{} at {}, {place}: {doing}: HTTP {}: {message}",
-                    self.backend,
-                    self.base,
-                    status.as_u16()
+                    "{} at {}, {place}: {doing}: HTTP {status}: {message}",
+                    self.backend, self.base
                 )))
             }
             Failure::Body(message) => MemoryError::Storage(crate::sanitize::one_line(&format!(

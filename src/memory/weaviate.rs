@@ -39,11 +39,10 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::qdrant::point_uuid;
-use super::rest::{Failure, Rest};
+use super::rest::{Failure, Rest, Verb};
 use super::{
     MemoryError, MemoryFilter, MemoryItem, ScoredItem, SpaceCheck, VectorMemory, VectorSpace,
     check_space,
@@ -92,7 +91,7 @@ impl WeaviateMemory {
         };
         memory
             .rest
-            .call(Method::GET, "/v1/meta", None, Some(OPEN_TIMEOUT))
+            .call(Verb::Get, "/v1/meta", None, Some(OPEN_TIMEOUT))
             .await
             .map_err(|f| memory.rest.error(&memory.place(), "asking for /v1/meta", f))?;
         let class = match memory.read_class().await? {
@@ -130,13 +129,13 @@ impl WeaviateMemory {
 
     async fn call(
         &self,
-        method: Method,
+        verb: Verb,
         path: &str,
         body: Option<&Value>,
         doing: &str,
     ) -> Result<Value, MemoryError> {
         self.rest
-            .call(method, path, body, None)
+            .call(verb, path, body, None)
             .await
             .map_err(|f| self.rest.error(&self.place(), doing, f))
     }
@@ -144,10 +143,10 @@ impl WeaviateMemory {
     /// The class definition, `None` when there is no such class.
     async fn read_class(&self) -> Result<Option<Value>, MemoryError> {
         let path = format!("/v1/schema/{}", self.class);
-        match self.rest.call(Method::GET, &path, None, None).await {
+        match self.rest.call(Verb::Get, &path, None, None).await {
             Ok(class) if class.is_object() => Ok(Some(class)),
             Ok(_) => Err(self.malformed("reading the class", "not a class definition")),
-            Err(Failure::Status(StatusCode::NOT_FOUND, _)) => Ok(None),
+            Err(f) if f.is_not_found() => Ok(None),
             Err(f) => Err(self.rest.error(&self.place(), "reading the class", f)),
         }
     }
@@ -179,7 +178,7 @@ impl WeaviateMemory {
         let created = self
             .rest
             .call(
-                Method::POST,
+                Verb::Post,
                 "/v1/schema",
                 Some(&self.definition(description)),
                 None,
@@ -240,7 +239,7 @@ impl WeaviateMemory {
                 let mut updated = class.clone();
                 updated["description"] = json!(describe(&self.space));
                 self.call(
-                    Method::PUT,
+                    Verb::Put,
                     &format!("/v1/schema/{}", self.class),
                     Some(&updated),
                     "recording the embedder in the class description",
@@ -256,7 +255,7 @@ impl WeaviateMemory {
         let doing = "reading a stored vector";
         let got = self
             .call(
-                Method::GET,
+                Verb::Get,
                 &format!("/v1/objects?class={}&limit=1&include=vector", self.class),
                 None,
                 doing,
@@ -277,7 +276,7 @@ impl WeaviateMemory {
     async fn graphql(&self, query: String, doing: &str) -> Result<Value, MemoryError> {
         let mut answer = self
             .call(
-                Method::POST,
+                Verb::Post,
                 "/v1/graphql",
                 Some(&json!({ "query": query })),
                 doing,
@@ -376,7 +375,7 @@ impl VectorMemory for WeaviateMemory {
         for batch in objects.chunks(BATCH) {
             let answer = self
                 .call(
-                    Method::POST,
+                    Verb::Post,
                     "/v1/batch/objects",
                     Some(&json!({ "objects": batch })),
                     doing,
@@ -471,9 +470,9 @@ impl VectorMemory for WeaviateMemory {
                 continue;
             }
             let path = format!("/v1/objects/{}/{uuid}", self.class);
-            match self.rest.call(Method::DELETE, &path, None, None).await {
+            match self.rest.call(Verb::Delete, &path, None, None).await {
                 Ok(_) => existed += 1,
-                Err(Failure::Status(StatusCode::NOT_FOUND, _)) => {}
+                Err(f) if f.is_not_found() => {}
                 Err(f) => return Err(self.rest.error(&self.place(), "deleting an object", f)),
             }
         }
@@ -548,8 +547,9 @@ impl VectorMemory for WeaviateMemory {
 
     async fn destroy(&self) -> Result<(), MemoryError> {
         let path = format!("/v1/schema/{}", self.class);
-        match self.rest.call(Method::DELETE, &path, None, None).await {
-            Ok(_) | Err(Failure::Status(StatusCode::NOT_FOUND, _)) => Ok(()),
+        match self.rest.call(Verb::Delete, &path, None, None).await {
+            Ok(_) => Ok(()),
+            Err(f) if f.is_not_found() => Ok(()),
             Err(f) => Err(self.rest.error(&self.place(), "deleting the class", f)),
         }
     }
