@@ -315,3 +315,111 @@ async fn time_upsert_search_and_scan_on_a_real_chroma() {
     assert_eq!(seen, N);
     eprintln!("chroma: scan {N} in pages of 256: {:?}", started.elapsed());
 }
+
+mod support;
+
+use support::http_script::{Reply, ScriptServer};
+
+const SCRIPT_COLLECTIONS: &str =
+    "/api/v2/tenants/default_tenant/databases/default_database/collections";
+
+/// A scripted server answering the heartbeat and the collection as Chroma would, with a
+/// collection whose id is `abc`.
+async fn scripted_chroma() -> ScriptServer {
+    let server = ScriptServer::start().await;
+    server.reply(
+        "GET",
+        "/api/v2/heartbeat",
+        Reply::json(200, &json!({ "nanosecond heartbeat": 1 })),
+    );
+    server.reply(
+        "POST",
+        SCRIPT_COLLECTIONS,
+        Reply::json(
+            200,
+            &json!({
+                "id": "abc",
+                "name": "aios_memory",
+                "metadata": { "hnsw:space": "cosine", "aios:embedder": memory_contract::EMBEDDER, "aios:dims": DIMS },
+                "configuration_json": { "hnsw": { "space": "cosine" } },
+                "dimension": null,
+            }),
+        ),
+    );
+    server.reply(
+        "GET",
+        &format!("{SCRIPT_COLLECTIONS}/abc/count"),
+        Reply::json(200, &json!(0)),
+    );
+    server
+}
+
+#[tokio::test]
+async fn a_server_answering_nonsense_gives_errors_naming_it_never_a_panic() {
+    let server = scripted_chroma().await;
+    let url = server.url();
+    let memory = ChromaMemory::open(&url, "aios_memory", &space(DIMS))
+        .await
+        .expect("open on well-formed answers");
+    let query = format!("{SCRIPT_COLLECTIONS}/abc/query");
+    let q = vector(&[1.0]);
+    let bad_answers = [
+        (
+            Reply::new(200, "text/html").chunk("<html>hi</html>"),
+            "not JSON",
+        ),
+        (Reply::json(200, &json!({ "ids": "x" })), "no `ids`"),
+        (
+            Reply::json(200, &json!({ "ids": [["a"]], "distances": [[]] })),
+            "a distance is missing",
+        ),
+        (
+            Reply::json(
+                200,
+                &json!({
+                    "ids": [["a"]], "distances": [[0.1]], "documents": [["t"]],
+                    "metadatas": [[{ "agent_id": 1, "kind": "k", "ts": "t", "tags": "[]" }]],
+                }),
+            ),
+            "no `agent_id`",
+        ),
+        (
+            Reply::json(500, &json!({ "error": "InternalError", "message": "boom" })),
+            "HTTP 500: InternalError: boom",
+        ),
+    ];
+    for (reply, says) in bad_answers {
+        server.reply("POST", &query, reply);
+        let err = memory
+            .search(&q, &MemoryFilter::default(), 3)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a search on an answer that is {says} succeeded"));
+        let msg = err.to_string();
+        assert!(msg.contains(says), "`{says}` missing from: {msg}");
+        assert!(msg.contains(&url) && msg.contains("`aios_memory`"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    server.reply(
+        "GET",
+        &format!("{SCRIPT_COLLECTIONS}/abc/count"),
+        Reply::json(200, &json!("many")),
+    );
+    let err = memory
+        .count(&MemoryFilter::default())
+        .await
+        .expect_err("a count that is not a number");
+    assert!(err.to_string().contains("not a number"), "{err}");
+
+    server.reply(
+        "POST",
+        SCRIPT_COLLECTIONS,
+        Reply::json(200, &json!({ "id": 5 })),
+    );
+    let err = ChromaMemory::open(&url, "aios_memory", &space(DIMS))
+        .await
+        .err()
+        .expect("a collection without an id");
+    assert!(err.to_string().contains("no `id`"), "{err}");
+}

@@ -271,3 +271,112 @@ async fn an_unreachable_weaviate_fails_fast_naming_the_url() {
         .expect("bad name");
     assert!(err.to_string().contains("`9lives`"), "{err}");
 }
+
+mod support;
+
+use support::http_script::{Action, Reply, ScriptServer};
+
+#[tokio::test]
+async fn a_server_answering_nonsense_gives_errors_naming_it_never_a_panic() {
+    let server = ScriptServer::start().await;
+    let url = server.url();
+    server.reply(
+        "GET",
+        "/v1/meta",
+        Reply::json(200, &json!({ "version": "1.30.0" })),
+    );
+    server.reply(
+        "GET",
+        "/v1/schema/AiosMemory",
+        Reply::json(200, &json!([1])),
+    );
+    let err = WeaviateMemory::open(&url, "aios_memory", &space(DIMS))
+        .await
+        .err()
+        .expect("a class that is a list");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("not a class definition") && msg.contains(&url),
+        "{msg}"
+    );
+    assert!(msg.contains("`AiosMemory`"), "{msg}");
+
+    // Well-formed enough to open: a class recording our space, no objects.
+    server.reply(
+        "GET",
+        "/v1/schema/AiosMemory",
+        Reply::json(
+            200,
+            &json!({
+                "class": "AiosMemory",
+                "vectorIndexConfig": { "distance": "cosine" },
+                "description": json!({ "aios_embedder": memory_contract::EMBEDDER, "aios_dims": DIMS }).to_string(),
+            }),
+        ),
+    );
+    server.reply(
+        "GET",
+        "/v1/objects?class=AiosMemory&limit=1&include=vector",
+        Reply::json(200, &json!({ "objects": [] })),
+    );
+    let memory = WeaviateMemory::open(&url, "aios_memory", &space(DIMS))
+        .await
+        .expect("open");
+    let q = vector(&[1.0]);
+    let bad_answers = [
+        (
+            Reply::json(200, &json!({ "errors": [{ "message": "boom" }] })),
+            "GraphQL error: boom",
+        ),
+        (
+            Reply::json(200, &json!({ "data": { "Get": { "AiosMemory": 5 } } })),
+            "not a list",
+        ),
+        (
+            Reply::json(
+                200,
+                &json!({ "data": { "Get": { "AiosMemory": [{ "item_id": "x" }] } } }),
+            ),
+            "without its distance",
+        ),
+        (
+            Reply::json(
+                200,
+                &json!({ "data": { "Get": { "AiosMemory": [{
+                    "item_id": "x", "agent_id": "a", "kind": 3, "text": "t", "ts": "s",
+                    "_additional": { "distance": 0.5 }
+                }] } } }),
+            ),
+            "no text `kind`",
+        ),
+        (
+            Reply::new(502, "text/plain").chunk("bad gateway"),
+            "HTTP 502: bad gateway",
+        ),
+    ];
+    for (reply, says) in bad_answers {
+        server.route("POST", "/v1/graphql", vec![Action::Reply(reply)]);
+        let err = memory
+            .search(&q, &MemoryFilter::default(), 3)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a search on an answer that is {says} succeeded"));
+        let msg = err.to_string();
+        assert!(msg.contains(says), "`{says}` missing from: {msg}");
+        assert!(msg.contains(&url) && msg.contains("`AiosMemory`"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    server.reply("POST", "/v1/batch/objects", Reply::json(200, &json!({})));
+    let err = memory
+        .upsert(vec![(item("a", "fact", "x"), vector(&[1.0]))])
+        .await
+        .expect_err("a batch answer that is not a list");
+    assert!(err.to_string().contains("not a list"), "{err}");
+    server.reply("POST", "/v1/batch/objects", Reply::json(200, &json!([])));
+    let err = memory
+        .upsert(vec![(item("a", "fact", "x"), vector(&[1.0]))])
+        .await
+        .expect_err("no result for the object sent");
+    assert!(err.to_string().contains("0 results for 1 objects"), "{err}");
+}
