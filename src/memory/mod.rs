@@ -3,6 +3,11 @@
 //! An item's vector is produced by an `Embedder` and stored with its payload (agent, kind,
 //! text, time, tags) in a `VectorMemory`; recall embeds the query and searches by cosine
 //! similarity, filtered by agent and kind.
+//!
+//! Backends: [`LocalMemory`] (redb on disk, no server), [`QdrantMemory`] (gRPC),
+//! [`ChromaMemory`] (Chroma's v2 REST API) and [`WeaviateMemory`] (Weaviate's REST v1 and
+//! GraphQL). Every one records the [`VectorSpace`] it was built in and applies
+//! [`check_space`] at open; `tests/support/memory_contract.rs` is what each must do.
 
 pub mod chroma;
 pub mod hash_embedder;

@@ -151,7 +151,7 @@ impl QdrantMemory {
     }
 
     /// Create the collection and its indexes when missing; refuse one made for other vectors
-    /// (and, when `check_space`, by another embedder) before changing anything.
+    /// (and, when the server `keeps_metadata`, by another embedder) before changing anything.
     async fn prepare_collection(&self, keeps_metadata: bool) -> Result<(), MemoryError> {
         let exists = self
             .client
