@@ -85,27 +85,27 @@ fn throughput(model: &MiniLm, dir: &Path) {
             model.embed(batch).expect("embed");
         }
         ours.push(BENCH_SENTENCES as f64 / t.elapsed().as_secs_f64());
-        if let Some(script) = &reference {
-            if let Some(rate) = python_rate(
+        if let Some(script) = &reference
+            && let Some(rate) = python_rate(
                 Command::new("python3")
                     .arg(script)
                     .arg(dir)
                     .arg("--bench")
                     .arg(BENCH_SENTENCES.to_string()),
-            ) {
-                numpy.push(rate);
-            }
+            )
+        {
+            numpy.push(rate);
         }
-        if st {
-            if let Some(rate) = python_rate(
+        if st
+            && let Some(rate) = python_rate(
                 Command::new("python3")
                     .arg("-c")
                     .arg(ST_SCRIPT)
                     .arg(dir)
                     .arg(BENCH_SENTENCES.to_string()),
-            ) {
-                torch.push(rate);
-            }
+            )
+        {
+            torch.push(rate);
         }
     }
     let ours_m = median(&mut ours);
@@ -266,17 +266,17 @@ fn sentence(i: usize) -> String {
 fn corpus(model: &MiniLm) -> Vec<Vec<f32>> {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("minilm-corpus-{RECALL_ITEMS}.f32"));
-    if let Ok(bytes) = std::fs::read(&path) {
-        if bytes.len() == RECALL_ITEMS * 384 * 4 {
-            return bytes
-                .chunks_exact(384 * 4)
-                .map(|v| {
-                    v.chunks_exact(4)
-                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                        .collect()
-                })
-                .collect();
-        }
+    if let Ok(bytes) = std::fs::read(&path)
+        && bytes.len() == RECALL_ITEMS * 384 * 4
+    {
+        return bytes
+            .chunks_exact(384 * 4)
+            .map(|v| {
+                v.chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect()
+            })
+            .collect();
     }
     println!(
         "embedding {RECALL_ITEMS} sentences once (cached in {})…",
@@ -308,8 +308,7 @@ fn recall(model: &Arc<MiniLm>) {
         .expect("runtime");
     rt.block_on(async {
         let space = VectorSpace::new("minilm:all-MiniLM-L6-v2", 384);
-        let memory = LocalMemory::open(dir.path(), space.dims).expect("open"); // MERGE
-        let _ = space;
+        let memory = LocalMemory::open(dir.path(), &space).expect("open");
         let items: Vec<(MemoryItem, Vec<f32>)> = vectors
             .into_iter()
             .enumerate()

@@ -16,7 +16,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use aios::memory::{LocalMemory, MemoryFilter, MemoryItem, VectorMemory};
+use aios::memory::{LocalMemory, MemoryFilter, MemoryItem, VectorMemory, VectorSpace};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 const ITEMS: usize = 100_000;
@@ -80,7 +80,7 @@ fn filled(
     agents: usize,
     rng: &mut Rng,
 ) -> (LocalMemory, Vec<Vec<f32>>) {
-    let memory = LocalMemory::open(dir, DIMS).expect("open");
+    let memory = LocalMemory::open(dir, &VectorSpace::new("hash", DIMS)).expect("open");
     let vectors: Vec<Vec<f32>> = (0..ITEMS).map(|_| rng.vector()).collect();
     runtime.block_on(async {
         for (start, chunk) in (0..ITEMS).step_by(10_000).zip(vectors.chunks(10_000)) {
@@ -139,7 +139,7 @@ fn upsert(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(UPSERT_BATCH as u64));
     let dir = tempfile::tempdir().expect("temp dir");
-    let memory = LocalMemory::open(dir.path(), DIMS).expect("open");
+    let memory = LocalMemory::open(dir.path(), &VectorSpace::new("hash", DIMS)).expect("open");
     let mut rng = Rng(7);
     let mut next_id = 0usize;
     group.bench_function("batch_of_1000_x384", |b| {
@@ -168,7 +168,7 @@ fn upsert(c: &mut Criterion) {
     let mut rng = Rng(11);
     drop(filled(&runtime, dir.path(), 7, &mut rng));
     let started = Instant::now();
-    let reopened = LocalMemory::open(dir.path(), DIMS).expect("reopen");
+    let reopened = LocalMemory::open(dir.path(), &VectorSpace::new("hash", DIMS)).expect("reopen");
     eprintln!(
         "memory_recall: reopening 100,000 × {DIMS} took {:?}",
         started.elapsed()

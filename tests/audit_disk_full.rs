@@ -198,7 +198,11 @@ async fn state_and_memory_stores_work_again_once_a_full_disk_has_space() {
         }
     };
     let store = EmbeddedStore::open(&tmpfs.path.join("state.redb")).unwrap();
-    let memory = LocalMemory::open(&tmpfs.path.join("memory"), 4).unwrap();
+    let memory = LocalMemory::open(
+        &tmpfs.path.join("memory"),
+        &aios::memory::VectorSpace::new("hash", 4),
+    )
+    .unwrap();
     store
         .append_chat("ops-agent", big_turn(0), 1000)
         .await

@@ -12,26 +12,27 @@ use std::path::Path;
 use std::time::Instant;
 
 use aios::memory::{
-    HashEmbedder, LocalMemory, MemoryError, MemoryFilter, MemoryItem, VectorMemory,
+    HashEmbedder, LocalMemory, MemoryError, MemoryFilter, MemoryItem, VectorMemory, VectorSpace,
 };
 
-use memory_contract::{DIMS, item, run_contract, vector};
+use memory_contract::{DIMS, item, run_contract, space, vector};
 
 #[tokio::test]
 async fn local_memory_meets_the_contract() {
     let root = tempfile::tempdir().expect("tempdir");
-    let open = |name: String, dims: usize| {
+    let open = |name: String, space: VectorSpace| {
         let dir = root.path().join(name);
-        async move { LocalMemory::open(&dir, dims).map(|m| Box::new(m) as Box<dyn VectorMemory>) }
+        async move { LocalMemory::open(&dir, &space).map(|m| Box::new(m) as Box<dyn VectorMemory>) }
     };
-    run_contract(open).await;
+    run_contract(&open).await;
+    memory_contract::scan_orders_any_id_text_by_its_bytes(&open).await;
 }
 
 #[tokio::test]
 async fn keeps_its_data_in_memory_redb_under_the_dir() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("nested").join("memory");
-    let memory = LocalMemory::open(&dir, DIMS).expect("open");
+    let memory = LocalMemory::open(&dir, &space(DIMS)).expect("open");
     assert_eq!(memory.path(), dir.join("memory.redb"));
     assert!(dir.join("memory.redb").is_file());
     assert_eq!(memory.name(), "local");
@@ -41,13 +42,13 @@ async fn keeps_its_data_in_memory_redb_under_the_dir() {
 async fn reopening_with_other_dimensions_is_a_clear_error() {
     let root = tempfile::tempdir().expect("tempdir");
     {
-        let memory = LocalMemory::open(root.path(), DIMS).expect("open");
+        let memory = LocalMemory::open(root.path(), &space(DIMS)).expect("open");
         memory
             .upsert(vec![(item("a", "fact", "x"), vector(&[1.0]))])
             .await
             .expect("upsert");
     }
-    let err = LocalMemory::open(root.path(), 384)
+    let err = LocalMemory::open(root.path(), &space(384))
         .err()
         .expect("dims mismatch");
     let msg = err.to_string();
@@ -57,7 +58,7 @@ async fn reopening_with_other_dimensions_is_a_clear_error() {
     );
     assert!(msg.contains("memory.dims"), "{msg}");
     // The data is untouched.
-    let memory = LocalMemory::open(root.path(), DIMS).expect("reopen");
+    let memory = LocalMemory::open(root.path(), &space(DIMS)).expect("reopen");
     assert_eq!(
         memory.count(&MemoryFilter::default()).await.expect("count"),
         1
@@ -67,8 +68,8 @@ async fn reopening_with_other_dimensions_is_a_clear_error() {
 #[tokio::test]
 async fn a_second_open_of_the_same_dir_is_an_error_not_a_panic() {
     let root = tempfile::tempdir().expect("tempdir");
-    let _first = LocalMemory::open(root.path(), DIMS).expect("open");
-    let err = LocalMemory::open(root.path(), DIMS)
+    let _first = LocalMemory::open(root.path(), &space(DIMS)).expect("open");
+    let err = LocalMemory::open(root.path(), &space(DIMS))
         .err()
         .expect("second open");
     assert!(err.to_string().contains("already open"), "{err}");
@@ -77,9 +78,9 @@ async fn a_second_open_of_the_same_dir_is_an_error_not_a_panic() {
 #[tokio::test]
 async fn zero_dimensions_and_non_finite_vectors_are_refused() {
     let root = tempfile::tempdir().expect("tempdir");
-    assert!(LocalMemory::open(&root.path().join("zero"), 0).is_err());
+    assert!(LocalMemory::open(&root.path().join("zero"), &space(0)).is_err());
 
-    let memory = LocalMemory::open(root.path(), DIMS).expect("open");
+    let memory = LocalMemory::open(root.path(), &space(DIMS)).expect("open");
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let err = memory
             .upsert(vec![(item("a", "fact", "bad"), vector(&[1.0, bad]))])
@@ -103,7 +104,7 @@ async fn zero_dimensions_and_non_finite_vectors_are_refused() {
 async fn a_zero_vector_is_stored_and_scores_zero() {
     // The hash embedder gives a zero vector for text without words.
     let root = tempfile::tempdir().expect("tempdir");
-    let memory = LocalMemory::open(root.path(), DIMS).expect("open");
+    let memory = LocalMemory::open(root.path(), &space(DIMS)).expect("open");
     memory
         .upsert(vec![
             (item("a", "fact", "empty"), vector(&[])),
@@ -129,7 +130,7 @@ async fn a_zero_vector_is_stored_and_scores_zero() {
 async fn recall_with_the_hash_embedder_finds_the_related_text() {
     let root = tempfile::tempdir().expect("tempdir");
     let embedder = HashEmbedder::new(384);
-    let memory = LocalMemory::open(root.path(), 384).expect("open");
+    let memory = LocalMemory::open(root.path(), &space(384)).expect("open");
     let notes = [
         "Customer 42 cannot log in after the password reset",
         "Invoice 1093 was charged twice this month",
@@ -225,7 +226,7 @@ fn brute_force_top_k(
 }
 
 async fn fill(dir: &Path, items: &[(MemoryItem, Vec<f32>)], dims: usize) -> LocalMemory {
-    let memory = LocalMemory::open(dir, dims).expect("open");
+    let memory = LocalMemory::open(dir, &space(dims)).expect("open");
     for batch in items.chunks(5_000) {
         memory.upsert(batch.to_vec()).await.expect("upsert");
     }
@@ -291,7 +292,7 @@ async fn time_top_10_over_100_000_vectors() {
     drop(fill(root.path(), &items, D).await);
     eprintln!("insert {N} × {D} in batches of 5000: {:?}", start.elapsed());
     let start = Instant::now();
-    let memory = LocalMemory::open(root.path(), D).expect("reopen");
+    let memory = LocalMemory::open(root.path(), &space(D)).expect("reopen");
     eprintln!("reopen (load) {N}: {:?}", start.elapsed());
 
     let queries: Vec<Vec<f32>> = (0..50).map(|_| rng.vector(D)).collect();
@@ -349,10 +350,10 @@ fn memory_config(backend: MemoryBackend, url: &str, dims: u32) -> MemoryConfig {
 async fn qdrant_memory_meets_the_contract_on_the_in_test_server() {
     let server = InTestQdrant::start().await;
     let url = server.url();
-    let open = |name: String, dims: usize| {
+    let open = |name: String, space: VectorSpace| {
         let url = url.clone();
         async move {
-            QdrantMemory::open(&url, &name, dims)
+            QdrantMemory::open(&url, &name, &space)
                 .await
                 .map(|m| Box::new(m) as Box<dyn VectorMemory>)
         }
@@ -379,11 +380,11 @@ async fn qdrant_memory_meets_the_contract_on_a_real_server() {
     let run = {
         let (url, prefix) = (url.clone(), prefix.clone());
         tokio::spawn(async move {
-            let open = |name: String, dims: usize| {
+            let open = |name: String, space: VectorSpace| {
                 let url = url.clone();
                 let collection = format!("{prefix}_{}", name.replace('-', "_"));
                 async move {
-                    QdrantMemory::open(&url, &collection, dims)
+                    QdrantMemory::open(&url, &collection, &space)
                         .await
                         .map(|m| Box::new(m) as Box<dyn VectorMemory>)
                 }
@@ -413,7 +414,7 @@ async fn qdrant_memory_meets_the_contract_on_a_real_server() {
 #[tokio::test]
 async fn a_new_collection_gets_cosine_vectors_and_keyword_indexes() {
     let server = InTestQdrant::start().await;
-    let memory = QdrantMemory::open(&server.url(), "aios_memory", 384)
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", &space(384))
         .await
         .expect("open");
     assert_eq!(memory.name(), "qdrant");
@@ -436,7 +437,7 @@ async fn a_new_collection_gets_cosine_vectors_and_keyword_indexes() {
         .await
         .expect("upsert");
     drop(memory);
-    let memory = QdrantMemory::open(&server.url(), "aios_memory", 384)
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", &space(384))
         .await
         .expect("reopen");
     assert_eq!(
@@ -450,7 +451,7 @@ async fn a_new_collection_gets_cosine_vectors_and_keyword_indexes() {
 async fn an_existing_collection_made_for_other_vectors_is_refused_at_open() {
     let server = InTestQdrant::start().await;
     server.create_collection("aios_memory", 768, Distance::Cosine);
-    let err = QdrantMemory::open(&server.url(), "aios_memory", 384)
+    let err = QdrantMemory::open(&server.url(), "aios_memory", &space(384))
         .await
         .err()
         .expect("size mismatch");
@@ -467,7 +468,7 @@ async fn an_existing_collection_made_for_other_vectors_is_refused_at_open() {
     }
 
     server.create_collection("by_dot", 384, Distance::Dot);
-    let err = QdrantMemory::open(&server.url(), "by_dot", 384)
+    let err = QdrantMemory::open(&server.url(), "by_dot", &space(384))
         .await
         .err()
         .expect("distance mismatch");
@@ -485,9 +486,72 @@ async fn an_existing_collection_made_for_other_vectors_is_refused_at_open() {
 }
 
 #[tokio::test]
+async fn the_space_is_kept_in_collection_metadata_and_another_refused_before_any_change() {
+    let server = InTestQdrant::start().await;
+    let want = VectorSpace::new("minilm:all-MiniLM-L6-v2", DIMS);
+    drop(
+        QdrantMemory::open(&server.url(), "aios_memory", &want)
+            .await
+            .expect("open"),
+    );
+    let meta = server.metadata_of("aios_memory").expect("collection");
+    let text = |key: &str| match meta.get(key).and_then(|v| v.kind.clone()) {
+        Some(qdrant_client::qdrant::value::Kind::StringValue(s)) => s,
+        Some(qdrant_client::qdrant::value::Kind::IntegerValue(i)) => i.to_string(),
+        other => panic!("{key}: {other:?}"),
+    };
+    assert_eq!(text("aios_embedder"), "minilm:all-MiniLM-L6-v2");
+    assert_eq!(text("aios_dims"), DIMS.to_string());
+
+    // A collection recorded by another embedder, without our indexes yet: refused, and
+    // the refused open creates nothing.
+    server.create_collection("theirs", DIMS as u64, Distance::Cosine);
+    server.set_metadata(
+        "theirs",
+        [
+            ("aios_embedder".to_string(), "hash".into()),
+            ("aios_dims".to_string(), (DIMS as i64).into()),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    let err = QdrantMemory::open(&server.url(), "theirs", &want)
+        .await
+        .err()
+        .expect("another embedder");
+    assert!(matches!(err, MemoryError::SpaceMismatch { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`theirs`") && msg.contains(&server.url()),
+        "{msg}"
+    );
+    assert_eq!(server.index_of("theirs", "agent_id"), None);
+}
+
+#[tokio::test]
+async fn a_qdrant_without_metadata_is_used_unchecked() {
+    // Before 1.16 Qdrant keeps no metadata: nothing can be recorded, so nothing is refused.
+    let server = InTestQdrant::start_as("1.15.3").await;
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", &space(DIMS))
+        .await
+        .expect("open");
+    memory
+        .upsert(vec![(item("a", "fact", "x"), vector(&[1.0]))])
+        .await
+        .expect("upsert");
+    drop(memory);
+    assert_eq!(server.metadata_of("aios_memory"), Some(Default::default()));
+    let other = VectorSpace::new("another-embedder", DIMS);
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", &other)
+        .await
+        .expect("unchecked");
+    assert_eq!(memory.space(), other);
+}
+
+#[tokio::test]
 async fn upserts_are_sent_in_batches_and_filters_reach_the_server() {
     let server = InTestQdrant::start().await;
-    let memory = QdrantMemory::open(&server.url(), "aios_memory", DIMS)
+    let memory = QdrantMemory::open(&server.url(), "aios_memory", &space(DIMS))
         .await
         .expect("open");
     let n = 2 * BATCH + 88;
@@ -532,7 +596,9 @@ async fn auto_takes_qdrant_when_it_answers_and_says_so() {
     let server = InTestQdrant::start().await;
     let data = tempfile::tempdir().expect("tempdir");
     let config = memory_config(MemoryBackend::Auto, &server.url(), 384);
-    let selected = select::open(&config, data.path()).await.expect("open");
+    let selected = select::open(&config, data.path(), &space(384))
+        .await
+        .expect("open");
     assert_eq!(selected.memory.name(), "qdrant");
     assert!(
         selected.note.contains("auto → qdrant") && selected.note.contains(&server.url()),
@@ -551,7 +617,9 @@ async fn auto_takes_the_local_index_when_qdrant_does_not_answer() {
     let data = tempfile::tempdir().expect("tempdir");
     let url = dead_url();
     let config = memory_config(MemoryBackend::Auto, &url, 384);
-    let selected = select::open(&config, data.path()).await.expect("open");
+    let selected = select::open(&config, data.path(), &space(384))
+        .await
+        .expect("open");
     assert_eq!(selected.memory.name(), "local");
     assert!(
         selected.note.contains("auto → local") && selected.note.contains(&url),
@@ -568,7 +636,7 @@ async fn auto_does_not_fall_back_from_a_collection_of_another_size() {
     server.create_collection("aios_memory", 768, Distance::Cosine);
     let data = tempfile::tempdir().expect("tempdir");
     let config = memory_config(MemoryBackend::Auto, &server.url(), 384);
-    let err = select::open(&config, data.path())
+    let err = select::open(&config, data.path(), &space(384))
         .await
         .expect_err("mismatch");
     assert!(err.to_string().contains("768-dimensional"), "{err}");
@@ -580,7 +648,7 @@ async fn explicit_qdrant_that_does_not_answer_is_a_one_line_error() {
     let url = dead_url();
     let config = memory_config(MemoryBackend::Qdrant, &url, 384);
     let started = Instant::now();
-    let err = select::open(&config, data.path())
+    let err = select::open(&config, data.path(), &space(384))
         .await
         .expect_err("unreachable");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
@@ -603,7 +671,9 @@ async fn local_never_probes_the_network_and_auto_does() {
     let data = tempfile::tempdir().expect("tempdir");
 
     let local = memory_config(MemoryBackend::Local, &url, 384);
-    let selected = select::open(&local, data.path()).await.expect("open local");
+    let selected = select::open(&local, data.path(), &space(384))
+        .await
+        .expect("open local");
     assert_eq!(selected.memory.name(), "local");
     drop(selected);
     assert!(
@@ -612,7 +682,9 @@ async fn local_never_probes_the_network_and_auto_does() {
     );
 
     let auto = memory_config(MemoryBackend::Auto, &url, 384);
-    let selected = select::open(&auto, data.path()).await.expect("open auto");
+    let selected = select::open(&auto, data.path(), &space(384))
+        .await
+        .expect("open auto");
     assert_eq!(
         selected.memory.name(),
         "local",

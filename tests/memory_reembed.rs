@@ -3,9 +3,9 @@
 //! interruption; and end to end from the CLI, a memory remembered with the hash embedder
 //! is rebuilt with MiniLM and then found by a paraphrase that shares no word with it.
 
-mod support;
 #[path = "support/minilm_weights.rs"]
 mod minilm_weights;
+mod support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,18 +65,28 @@ fn memory_config() -> MemoryConfig {
     }
 }
 
-async fn open_local(data_dir: &Path, space: VectorSpace) -> Result<Arc<dyn VectorMemory>, MemoryError> {
+async fn open_local(
+    data_dir: &Path,
+    space: VectorSpace,
+) -> Result<Arc<dyn VectorMemory>, MemoryError> {
     open_store(VectorStoreKind::Local, &memory_config(), data_dir, &space).await
 }
 
 /// A local store built with the hash embedder, holding `n` items.
 async fn built_with_hash(data_dir: &Path, n: usize) -> Vec<MemoryItem> {
     let hash = HashEmbedder::new(64);
-    let memory = open_local(data_dir, VectorSpace::of(&hash)).await.expect("open");
+    let memory = open_local(data_dir, VectorSpace::of(&hash))
+        .await
+        .expect("open");
     let items: Vec<MemoryItem> = (0..n)
         .map(|i| MemoryItem {
             id: format!("item-{i:04}"),
-            agent_id: if i % 2 == 0 { "ops-agent" } else { "support-agent" }.into(),
+            agent_id: if i % 2 == 0 {
+                "ops-agent"
+            } else {
+                "support-agent"
+            }
+            .into(),
             kind: "fact".into(),
             text: format!("fact number {i} about invoice {}", i * 7),
             ts: "2026-12-06T00:00:00Z".into(),
@@ -111,7 +121,9 @@ async fn another_embedder_is_refused_with_the_fix_and_reembed_rebuilds_every_ite
     };
     let msg = err.to_string();
     assert!(
-        msg.contains("aios memory reembed") && msg.contains("hash") && msg.contains("other-embedder"),
+        msg.contains("aios memory reembed")
+            && msg.contains("hash")
+            && msg.contains("other-embedder"),
         "{msg}"
     );
 
@@ -130,12 +142,20 @@ async fn another_embedder_is_refused_with_the_fix_and_reembed_rebuilds_every_ite
     .await
     .expect("rebuild");
     assert_eq!(rebuilt.items, 1200);
-    assert_eq!(rebuilt.from.as_ref().map(|s| s.embedder.as_str()), Some("hash"));
+    assert_eq!(
+        rebuilt.from.as_ref().map(|s| s.embedder.as_str()),
+        Some("hash")
+    );
     assert!(!rebuilt.resumed);
     assert_eq!(seen.last(), Some(&(1200, 1200)));
-    assert!(!dump.exists(), "the dump is removed once the store is rebuilt");
+    assert!(
+        !dump.exists(),
+        "the dump is removed once the store is rebuilt"
+    );
 
-    let memory = open_local(dir.path(), VectorSpace::of(&other)).await.expect("now it opens");
+    let memory = open_local(dir.path(), VectorSpace::of(&other))
+        .await
+        .expect("now it opens");
     let mut after = all_items(&*memory).await;
     after.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(after, items, "every item, with its text and tags, is back");
@@ -180,9 +200,22 @@ async fn an_interrupted_rebuild_keeps_every_item_and_the_next_run_finishes_it() 
         .await
         .expect_err("the embedder stops mid-way");
     let msg = err.to_string();
-    assert!(matches!(err, ReembedError::Interrupted { done: 512, total: 1500, .. }), "{msg}");
+    assert!(
+        matches!(
+            err,
+            ReembedError::Interrupted {
+                done: 512,
+                total: 1500,
+                ..
+            }
+        ),
+        "{msg}"
+    );
     assert!(msg.contains("run `aios memory reembed` again"), "{msg}");
-    assert!(dump.exists(), "the dump holds what the store no longer does");
+    assert!(
+        dump.exists(),
+        "the dump holds what the store no longer does"
+    );
 
     let good = Renamed::new("other-embedder", None);
     let rebuilt = reembed::rebuild("the local memory", open, &good, &dump, |_, _| {})
@@ -228,21 +261,33 @@ fn the_cli_rebuilds_a_hash_memory_with_minilm_and_search_finds_a_paraphrase() {
         assert!(ok, "{err}");
     }
 
-    let (ok, _, err) = run("minilm", &["memory", "search", "support-agent", "client billed double"]);
+    let (ok, _, err) = run(
+        "minilm",
+        &["memory", "search", "support-agent", "client billed double"],
+    );
     assert!(!ok, "a hash-built store must be refused by MiniLM");
     assert!(err.contains("aios memory reembed"), "{err}");
 
     let (ok, out, err) = run("minilm", &["memory", "reembed"]);
     assert!(ok, "{out}{err}");
-    assert!(out.contains("rebuilt with `minilm:all-MiniLM-L6-v2`"), "{out}");
+    assert!(
+        out.contains("rebuilt with `minilm:all-MiniLM-L6-v2`"),
+        "{out}"
+    );
 
     let (ok, out, err) = run(
         "minilm",
-        &["memory", "search", "support-agent", "A client got billed double.", "--k", "3"],
+        &[
+            "memory",
+            "search",
+            "support-agent",
+            "A client got billed double.",
+            "--k",
+            "3",
+        ],
     );
     assert!(ok, "{err}");
     assert!(out.contains("embedder minilm:all-MiniLM-L6-v2"), "{out}");
     let first = out.lines().nth(1).unwrap_or_default();
     assert!(first.contains("charged twice"), "{out}");
 }
-

@@ -11,7 +11,9 @@
 mod minilm_weights;
 
 use aios::memory::minilm::MiniLmEmbedder;
-use aios::memory::{Embedder, HashEmbedder, LocalMemory, MemoryFilter, MemoryItem, VectorMemory};
+use aios::memory::{
+    Embedder, HashEmbedder, LocalMemory, MemoryFilter, MemoryItem, VectorMemory, VectorSpace,
+};
 
 const SENTENCES: &str = include_str!("fixtures/minilm/sentences.txt");
 const VECTORS: &str = include_str!("fixtures/minilm/vectors.jsonl");
@@ -155,7 +157,7 @@ const QUERIES: [(&str, usize); 5] = [
 /// How many queries find their memory first, recalled through the local vector memory.
 async fn top1_hits(embedder: &dyn Embedder) -> usize {
     let dir = tempfile::tempdir().expect("tempdir");
-    let memory = LocalMemory::open(dir.path(), embedder.dims()).expect("open");
+    let memory = LocalMemory::open(dir.path(), &VectorSpace::of(embedder)).expect("open");
     let texts: Vec<String> = MEMORIES.map(String::from).to_vec();
     let vectors = embedder.embed(&texts).await.expect("embed memories");
     let items = texts

@@ -84,7 +84,7 @@ pub async fn open(
         })?;
     tracing::info!(embedder = %chosen.note, "embedder");
     let embedder = chosen.embedder;
-    let schemas = schemas(config, catalog)?;
+    let schemas = memory_schema::of_catalog(config, catalog).map_err(RuntimeError::Config)?;
     // The stores are opened in the embedder's space: one built by another embedder is
     // refused here, with the command that rebuilds it.
     let opened = crate::memory::stores::open(
@@ -122,27 +122,6 @@ pub async fn open(
         mirror,
         warnings,
     })
-}
-
-/// Every agent's memory schema, parsed (config validation has already refused bad ones;
-/// the catalog's own are the spec's).
-fn schemas(
-    config: &Config,
-    catalog: &Catalog,
-) -> Result<Vec<(String, MemorySchema)>, RuntimeError> {
-    catalog
-        .agents()
-        .iter()
-        .map(|a| {
-            let mut schema = memory_schema::parse(&a.id, &a.memory_schema)?;
-            schema.explicit = config
-                .agents
-                .get(&a.id)
-                .is_some_and(|o| o.memory_schema.is_some());
-            Ok((a.id.clone(), schema))
-        })
-        .collect::<Result<_, String>>()
-        .map_err(RuntimeError::Config)
 }
 
 /// Honour `chat_history` / `content_trace`: `local` parts beside a Redis main store go to

@@ -13,6 +13,7 @@ use crate::agent::Catalog;
 use crate::audit::{AuditEntry, AuditLog, AuditOptions, Outcome};
 use crate::config::Config;
 use crate::control::DataDirLock;
+use crate::memory::MemoryError;
 use crate::memory::reembed::{self, Rebuilt};
 use crate::memory::schema::{self, VectorStoreKind};
 use crate::memory::stores;
@@ -28,12 +29,14 @@ pub async fn run(config: Config, agent: Option<String>) -> Result<ExitCode> {
         ),
     };
     let catalog = Catalog::from_config(&config).map_err(|e| eyre!(e))?;
-    let schemas = catalog
-        .agents()
-        .iter()
-        .map(|a| Ok((a.id.clone(), schema::parse(&a.id, &a.memory_schema)?)))
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(|e| eyre!(e))?;
+    let schemas = schema::of_catalog(&config, &catalog).map_err(|e| eyre!(e))?;
+    // A store only the spec's defaults prefer may well not run here: not reaching it is
+    // no failure (the runtime keeps those agents' memory in the default store).
+    let explicit = |kind: VectorStoreKind| {
+        schemas.iter().any(|(_, s)| {
+            s.explicit && (s.vector_store == Some(kind) || s.persona_profile == Some(kind))
+        })
+    };
     let default = stores::default_kind(&config.memory).await;
     let kinds: Vec<VectorStoreKind> = match &agent {
         Some(id) => {
@@ -78,6 +81,13 @@ pub async fn run(config: Config, agent: Option<String>) -> Result<ExitCode> {
         let elapsed = started.elapsed();
         match &result {
             Ok(r) => println!("{}", describe(r, elapsed.as_secs_f64())),
+            Err(reembed::ReembedError::Memory(e @ MemoryError::Unreachable { .. }))
+                if kind != default && !explicit(kind) =>
+            {
+                eprintln!();
+                println!("{label}: skipped, not reachable ({e})");
+                continue;
+            }
             Err(e) => {
                 eprintln!();
                 eprintln!("{label}: {e}");

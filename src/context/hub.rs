@@ -1071,7 +1071,11 @@ mod tests {
         )
         .unwrap();
         let store = crate::context::EmbeddedStore::open(&dir.join("state.redb")).unwrap();
-        let memory = crate::memory::LocalMemory::open(&dir.join("memory"), 64).unwrap();
+        let memory = crate::memory::LocalMemory::open(
+            &dir.join("memory"),
+            &crate::memory::VectorSpace::new("hash", 64),
+        )
+        .unwrap();
         ContextHub::new(
             Catalog::builtin(),
             Arc::new(store),

@@ -1,8 +1,12 @@
 //! Local on-disk vector memory: needs no server.
 //!
-//! **On disk**: one redb database, `<dir>/memory.redb`, with two tables.
+//! **On disk**: one redb database, `<dir>/memory.redb`, with three tables.
 //! - `meta` (`&str` → `u64`): `format` = 1 and `dims`, written when the file is created and
 //!   checked at every open, so a memory is never read with the wrong vector length.
+//! - `meta_text` (`&str` → `&str`): `embedder`, the name of the embedder whose vectors the
+//!   file holds (see [`VectorSpace`]). A file from before it was recorded has no such table
+//!   or key: it is "unrecorded", and [`check_space`] decides whether it may be opened. The
+//!   table is an addition an older aios ignores, so the format stays 1.
 //! - `items` (`&str` → bytes), keyed by item id: the unit-length vector as `dims`
 //!   little-endian `f32`s, followed by the item (id, agent_id, kind, text, ts, tags) as JSON.
 //!
@@ -25,9 +29,15 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::redb_file::RedbFile;
 use async_trait::async_trait;
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 
-use super::{MemoryError, MemoryFilter, MemoryItem, ScoredItem, VectorMemory};
+use super::{
+    MemoryError, MemoryFilter, MemoryItem, ScoredItem, SpaceCheck, VectorMemory, VectorSpace,
+    check_space,
+};
 
 /// The database file inside the memory's directory.
 pub const FILE_NAME: &str = "memory.redb";
@@ -35,6 +45,9 @@ pub const FILE_NAME: &str = "memory.redb";
 const FORMAT: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const META_TEXT: TableDefinition<&str, &str> = TableDefinition::new("meta_text");
+/// The key in `meta_text` naming the embedder.
+const EMBEDDER_KEY: &str = "embedder";
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 
 /// Below this many scanned floats a search runs on the calling task; above, on the
@@ -54,6 +67,9 @@ pub struct LocalMemory {
 
 struct Inner {
     dims: usize,
+    space: VectorSpace,
+    /// Set by `destroy`: the file is empty and unrecorded, and this handle writes no more.
+    destroyed: std::sync::atomic::AtomicBool,
     /// Reopened on its own after an I/O error (a full disk) once the cause is gone.
     file: RedbFile,
     /// Serialises writers so the in-memory index applies changes in disk order.
@@ -64,12 +80,16 @@ struct Inner {
 }
 
 impl LocalMemory {
-    /// Open (or create) the memory stored under `dir`, creating `dir` if needed.
+    /// Open (or create) the memory stored under `dir`, creating `dir` if needed, for vectors
+    /// of `space`.
     ///
-    /// Fails if the memory there was created with another `dims`, if the file is not a
-    /// memory of this format, or if another process holds it open. Entries that cannot be
-    /// read are skipped and listed in [`LocalMemory::skipped`].
-    pub fn open(dir: &Path, dims: usize) -> Result<Self, MemoryError> {
+    /// Fails if the memory there was created with another vector length
+    /// ([`MemoryError::Mismatch`]) or by another embedder ([`MemoryError::SpaceMismatch`],
+    /// by [`check_space`]), if the file is not a memory of this format, or if another
+    /// process holds it open. Entries that cannot be read are skipped and listed in
+    /// [`LocalMemory::skipped`].
+    pub fn open(dir: &Path, space: &VectorSpace) -> Result<Self, MemoryError> {
+        let dims = space.dims;
         if dims == 0 {
             return Err(MemoryError::Storage(
                 "vector memory needs at least 1 dimension".into(),
@@ -89,8 +109,10 @@ impl LocalMemory {
         })?;
 
         let db = file.handle().map_err(MemoryError::Storage)?;
-        check_meta(&db, dims).map_err(|e| match e {
+        let store = format!("the local memory at {}", path.display());
+        check_meta(&db, space, &store).map_err(|e| match e {
             MetaError::Mismatch(msg) => MemoryError::Mismatch(format!("{}: {msg}", path.display())),
+            MetaError::Space(e) => e,
             MetaError::Redb(e) => storage(&e),
         })?;
 
@@ -116,6 +138,8 @@ impl LocalMemory {
         Ok(Self {
             inner: Arc::new(Inner {
                 dims,
+                space: space.clone(),
+                destroyed: std::sync::atomic::AtomicBool::new(false),
                 file,
                 writer: Mutex::new(()),
                 index: RwLock::new(index),
@@ -170,8 +194,21 @@ impl Inner {
         MemoryError::Storage(format!("{}: {e}", self.file.path().display()))
     }
 
+    /// Refuse writes through a handle whose store was destroyed: its meta is gone, and an
+    /// item written now would be read back with whatever length the next open asks for.
+    fn check_live(&self) -> Result<(), MemoryError> {
+        if self.destroyed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(MemoryError::Storage(format!(
+                "{}: this memory was destroyed; open it again to build it anew",
+                self.file.path().display()
+            )));
+        }
+        Ok(())
+    }
+
     fn upsert(&self, items: Vec<(MemoryItem, Vec<f32>)>) -> Result<(), MemoryError> {
         let _writer = lock(&self.writer)?;
+        self.check_live()?;
         self.file.run(|db| {
             let txn = db.begin_write().map_err(|e| self.storage(e))?;
             {
@@ -194,6 +231,7 @@ impl Inner {
 
     fn delete(&self, ids: &[String]) -> Result<usize, MemoryError> {
         let _writer = lock(&self.writer)?;
+        self.check_live()?;
         let removed = self.file.run(|db| {
             let txn = db.begin_write().map_err(|e| self.storage(e))?;
             let mut removed = 0;
@@ -217,6 +255,66 @@ impl Inner {
             index.remove(id);
         }
         Ok(removed)
+    }
+
+    /// Items after `after` in the `items` table's key order (the ids' byte order), read
+    /// from disk so the order and the content are the file's. Unreadable entries (the ones
+    /// listed as skipped at open) are passed over.
+    fn scan(
+        &self,
+        filter: &MemoryFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MemoryItem>, MemoryError> {
+        use std::ops::Bound;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let db = self.file.handle().map_err(MemoryError::Storage)?;
+        let txn = db.begin_read().map_err(|e| self.storage(e))?;
+        let table = match txn.open_table(ITEMS) {
+            Ok(t) => t,
+            // Destroyed: nothing is there.
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.storage(e)),
+        };
+        let start = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Unbounded,
+        };
+        let mut found = Vec::new();
+        for entry in table
+            .range::<&str>((start, Bound::Unbounded))
+            .map_err(|e| self.storage(e))?
+        {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            let Ok((item, _)) = decode(key.value(), value.value(), self.dims) else {
+                continue;
+            };
+            if filter.matches(&item) {
+                found.push(item);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Empty the file: items, `meta` and `meta_text` go, the file (and its lock) stays.
+    fn destroy(&self) -> Result<(), MemoryError> {
+        let _writer = lock(&self.writer)?;
+        self.file.run(|db| {
+            let txn = db.begin_write().map_err(|e| self.storage(e))?;
+            txn.delete_table(ITEMS).map_err(|e| self.storage(e))?;
+            txn.delete_table(META).map_err(|e| self.storage(e))?;
+            txn.delete_table(META_TEXT).map_err(|e| self.storage(e))?;
+            txn.commit().map_err(|e| self.storage(e))
+        })?;
+        self.destroyed
+            .store(true, std::sync::atomic::Ordering::Release);
+        *write(&self.index)? = Index::new(self.dims);
+        Ok(())
     }
 
     fn search(
@@ -291,6 +389,27 @@ impl VectorMemory for LocalMemory {
     async fn count(&self, filter: &MemoryFilter) -> Result<u64, MemoryError> {
         Ok(read(&self.inner.index)?.count(filter) as u64)
     }
+
+    fn space(&self) -> VectorSpace {
+        self.inner.space.clone()
+    }
+
+    async fn scan(
+        &self,
+        filter: &MemoryFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MemoryItem>, MemoryError> {
+        let inner = Arc::clone(&self.inner);
+        let filter = filter.clone();
+        let after = after.map(str::to_string);
+        blocking(move || inner.scan(&filter, after.as_deref(), limit)).await
+    }
+
+    async fn destroy(&self) -> Result<(), MemoryError> {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || inner.destroy()).await
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -318,6 +437,7 @@ fn write<T>(l: &RwLock<T>) -> Result<std::sync::RwLockWriteGuard<'_, T>, MemoryE
 
 enum MetaError {
     Mismatch(String),
+    Space(MemoryError),
     Redb(redb::Error),
 }
 
@@ -327,8 +447,10 @@ impl<E: Into<redb::Error>> From<E> for MetaError {
     }
 }
 
-/// Record `format` and `dims` in a new file; check them in an existing one.
-fn check_meta(db: &Database, dims: usize) -> Result<(), MetaError> {
+/// Record `format`, `dims` and the embedder in a new file; check them in an existing one
+/// (the embedder by [`check_space`], recording it in an empty file from before).
+fn check_meta(db: &Database, space: &VectorSpace, store: &str) -> Result<(), MetaError> {
+    let dims = space.dims;
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -357,7 +479,22 @@ fn check_meta(db: &Database, dims: usize) -> Result<(), MetaError> {
                 ));
             }
         }
-        txn.open_table(ITEMS)?;
+        let empty = txn.open_table(ITEMS)?.is_empty()?;
+        let mut text = txn.open_table(META_TEXT)?;
+        let recorded = text
+            .get(EMBEDDER_KEY)?
+            .map(|g| g.value().to_string())
+            .filter(|name| name != VectorSpace::UNRECORDED)
+            .map(|name| VectorSpace::new(name, dims));
+        match check_space(store, recorded.as_ref(), Some(dims), empty, space)
+            .map_err(MetaError::Space)?
+        {
+            SpaceCheck::Keep => {}
+            SpaceCheck::Record if space.is_recorded() => {
+                text.insert(EMBEDDER_KEY, space.embedder.as_str())?;
+            }
+            SpaceCheck::Record => {}
+        }
     }
     txn.commit()?;
     Ok(())
@@ -868,7 +1005,7 @@ mod tests {
     async fn a_damaged_entry_is_skipped_and_reported() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let memory = LocalMemory::open(dir.path(), 2).expect("open");
+            let memory = LocalMemory::open(dir.path(), &VectorSpace::new("test", 2)).expect("open");
             memory
                 .upsert(vec![
                     (item("good", "x"), vec![1.0, 0.0]),
@@ -884,7 +1021,7 @@ mod tests {
             }
             txn.commit().expect("commit");
         }
-        let memory = LocalMemory::open(dir.path(), 2).expect("reopen");
+        let memory = LocalMemory::open(dir.path(), &VectorSpace::new("test", 2)).expect("reopen");
         assert_eq!(
             memory.count(&MemoryFilter::default()).await.expect("count"),
             1
@@ -901,11 +1038,133 @@ mod tests {
             .await
             .expect("upsert");
         drop(memory);
-        let memory = LocalMemory::open(dir.path(), 2).expect("reopen");
+        let memory = LocalMemory::open(dir.path(), &VectorSpace::new("test", 2)).expect("reopen");
         assert!(memory.skipped().is_empty());
         assert_eq!(
             memory.count(&MemoryFilter::default()).await.expect("count"),
             2
         );
+    }
+
+    /// A file as an aios from before spaces were recorded wrote it: `meta` with format and
+    /// dims, the items, no `meta_text`.
+    fn write_old_format_file(dir: &Path, items: &[(MemoryItem, Vec<f32>)], dims: usize) {
+        std::fs::create_dir_all(dir).expect("dir");
+        let db = Database::create(dir.join(FILE_NAME)).expect("create");
+        let txn = db.begin_write().expect("txn");
+        {
+            let mut meta = txn.open_table(META).expect("meta");
+            meta.insert("format", 1u64).expect("format");
+            meta.insert("dims", dims as u64).expect("dims");
+            let mut table = txn.open_table(ITEMS).expect("items");
+            for (item, vector) in items {
+                let bytes = encode(item, vector).expect("encode");
+                table
+                    .insert(item.id.as_str(), bytes.as_slice())
+                    .expect("insert");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+
+    fn has_meta_text(path: &Path) -> Option<String> {
+        let db = Database::open(path).expect("open");
+        let txn = db.begin_read().expect("txn");
+        let table = txn.open_table(META_TEXT).ok()?;
+        table
+            .get(EMBEDDER_KEY)
+            .expect("get")
+            .map(|g| g.value().to_string())
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_spaces_opens_unrecorded_and_refuses_a_named_embedder() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let items = vec![
+            (item("b", "x"), vec![1.0, 0.0]),
+            (item("a", "y"), vec![0.0, 1.0]),
+        ];
+        write_old_format_file(dir.path(), &items, 2);
+
+        let err = LocalMemory::open(dir.path(), &VectorSpace::new("hash", 2))
+            .err()
+            .expect("an unrecorded store with items is not taken for `hash`");
+        assert!(matches!(err, MemoryError::SpaceMismatch { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("aios memory reembed"), "{msg}");
+        assert!(
+            msg.contains("unrecorded") && msg.contains("`hash`"),
+            "{msg}"
+        );
+        assert!(msg.contains(FILE_NAME), "{msg}");
+        // The refused open wrote nothing.
+        assert_eq!(has_meta_text(&dir.path().join(FILE_NAME)), None);
+
+        // Read as it is, as `aios memory reembed` does.
+        let memory = LocalMemory::open(dir.path(), &VectorSpace::unrecorded(2)).expect("open");
+        assert_eq!(memory.space(), VectorSpace::unrecorded(2));
+        let all = memory
+            .scan(&MemoryFilter::default(), None, 10)
+            .await
+            .expect("scan");
+        let ids: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        // Another length is still the dims error.
+        drop(memory);
+        let err = LocalMemory::open(dir.path(), &VectorSpace::unrecorded(3))
+            .err()
+            .expect("dims");
+        assert!(matches!(err, MemoryError::Mismatch(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn an_empty_file_from_before_spaces_records_the_embedder_that_opens_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_old_format_file(dir.path(), &[], 2);
+        let space = VectorSpace::new("minilm:all-MiniLM-L6-v2", 2);
+        let memory = LocalMemory::open(dir.path(), &space).expect("open");
+        assert_eq!(memory.space(), space);
+        drop(memory);
+        assert_eq!(
+            has_meta_text(&dir.path().join(FILE_NAME)).as_deref(),
+            Some("minilm:all-MiniLM-L6-v2")
+        );
+        let err = LocalMemory::open(dir.path(), &VectorSpace::new("hash", 2))
+            .err()
+            .expect("recorded now");
+        assert!(matches!(err, MemoryError::SpaceMismatch { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_destroyed_memory_refuses_writes_through_the_old_handle_and_reopens_anew() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let memory = LocalMemory::open(dir.path(), &VectorSpace::new("a", 2)).expect("open");
+        memory
+            .upsert(vec![(item("x", "x"), vec![1.0, 0.0])])
+            .await
+            .expect("upsert");
+        memory.destroy().await.expect("destroy");
+        assert_eq!(
+            memory.count(&MemoryFilter::default()).await.expect("count"),
+            0
+        );
+        assert!(
+            memory
+                .scan(&MemoryFilter::default(), None, 5)
+                .await
+                .expect("scan")
+                .is_empty()
+        );
+        let err = memory
+            .upsert(vec![(item("y", "x"), vec![1.0, 0.0])])
+            .await
+            .expect_err("destroyed");
+        assert!(err.to_string().contains("destroyed"), "{err}");
+        // The lock is kept until the handle goes.
+        assert!(LocalMemory::open(dir.path(), &VectorSpace::new("b", 3)).is_err());
+        drop(memory);
+        let memory = LocalMemory::open(dir.path(), &VectorSpace::new("b", 3)).expect("reopen");
+        assert_eq!(memory.dims(), 3);
+        assert_eq!(memory.space(), VectorSpace::new("b", 3));
     }
 }

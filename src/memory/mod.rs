@@ -3,28 +3,38 @@
 //! An item's vector is produced by an `Embedder` and stored with its payload (agent, kind,
 //! text, time, tags) in a `VectorMemory`; recall embeds the query and searches by cosine
 //! similarity, filtered by agent and kind.
+//!
+//! Backends: [`LocalMemory`] (redb on disk, no server), [`QdrantMemory`] (gRPC),
+//! [`ChromaMemory`] (Chroma's v2 REST API) and [`WeaviateMemory`] (Weaviate's REST v1 and
+//! GraphQL). Every one records the [`VectorSpace`] it was built in and applies
+//! [`check_space`] at open; `tests/support/memory_contract.rs` is what each must do.
 
 pub mod choose_embedder;
+pub mod chroma;
 pub mod hash_embedder;
 pub mod local;
 pub mod minilm;
 pub mod ollama_embedder;
 pub mod qdrant;
 pub mod reembed;
+mod rest;
 pub mod routed;
 pub mod schema;
 pub mod select;
 pub mod stores;
+pub mod weaviate;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 pub use choose_embedder::open_embedder;
+pub use chroma::ChromaMemory;
 pub use hash_embedder::HashEmbedder;
 pub use local::LocalMemory;
 pub use minilm::MiniLmEmbedder;
 pub use ollama_embedder::OllamaEmbedder;
 pub use qdrant::QdrantMemory;
+pub use weaviate::WeaviateMemory;
 
 /// One remembered item: the payload stored beside its vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,29 +230,20 @@ pub trait VectorMemory: Send + Sync {
     async fn delete(&self, ids: &[String]) -> Result<usize, MemoryError>;
     async fn count(&self, filter: &MemoryFilter) -> Result<u64, MemoryError>;
     /// The space the store was opened in (and records).
-    fn space(&self) -> VectorSpace {
-        VectorSpace::unrecorded(self.dims())
-    }
-    /// Up to `limit` items passing `filter` whose id sorts after `after`, in id order: how
-    /// `aios memory reembed` reads every stored text back, a page at a time.
+    fn space(&self) -> VectorSpace;
+    /// Up to `limit` items passing `filter` whose id sorts after `after` (byte order), in
+    /// id order: how `aios memory reembed` reads every stored text back, a page at a time,
+    /// passing the last id of one page as `after` of the next. (Qdrant orders by point id,
+    /// which is the id order for the UUIDs the runtime makes; see its module docs.)
     async fn scan(
         &self,
-        _filter: &MemoryFilter,
-        _after: Option<&str>,
-        _limit: usize,
-    ) -> Result<Vec<MemoryItem>, MemoryError> {
-        Err(MemoryError::Storage(format!(
-            "the {} memory cannot list its items yet",
-            self.name()
-        )))
-    }
-    /// Remove every item and the recorded space, so the next open builds the store anew.
-    async fn destroy(&self) -> Result<(), MemoryError> {
-        Err(MemoryError::Storage(format!(
-            "the {} memory cannot be rebuilt yet",
-            self.name()
-        )))
-    }
+        filter: &MemoryFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MemoryItem>, MemoryError>;
+    /// Remove every item and the recorded space, so the next open builds the store anew
+    /// (in any space, of any length). The handle is spent: drop it and open again.
+    async fn destroy(&self) -> Result<(), MemoryError>;
 }
 
 /// Turns text into vectors.
@@ -252,4 +253,120 @@ pub trait Embedder: Send + Sync {
     fn name(&self) -> String;
     fn dims(&self) -> usize;
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, MemoryError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORE: &str = "the test store";
+
+    #[test]
+    fn a_recorded_space_equal_to_the_wanted_one_is_kept() {
+        let want = VectorSpace::new("hash", 8);
+        assert_eq!(
+            check_space(STORE, Some(&want), Some(8), false, &want).expect("keep"),
+            SpaceCheck::Keep
+        );
+        assert_eq!(
+            check_space(STORE, Some(&want), Some(8), true, &want).expect("keep"),
+            SpaceCheck::Keep
+        );
+    }
+
+    #[test]
+    fn another_recorded_embedder_is_refused_naming_both_and_the_fix() {
+        let recorded = VectorSpace::new("hash", 384);
+        let want = VectorSpace::new("minilm:all-MiniLM-L6-v2", 384);
+        // Even an empty store keeps what it records: the record is the owner's choice.
+        for empty in [false, true] {
+            let err = check_space(STORE, Some(&recorded), Some(384), empty, &want)
+                .expect_err("another embedder");
+            match &err {
+                MemoryError::SpaceMismatch {
+                    store,
+                    found,
+                    want: w,
+                    want_name,
+                } => {
+                    assert_eq!(store, STORE);
+                    assert_eq!(found, &recorded);
+                    assert_eq!(w, &want);
+                    assert_eq!(want_name, "minilm:all-MiniLM-L6-v2");
+                }
+                other => panic!("{other:?}"),
+            }
+            let msg = err.to_string();
+            for part in [
+                STORE,
+                "`hash` (384 dims)",
+                "`minilm:all-MiniLM-L6-v2` (384 dims)",
+                "aios memory reembed",
+            ] {
+                assert!(msg.contains(part), "`{part}` missing from: {msg}");
+            }
+        }
+        // Another length of the same embedder is another space too.
+        assert!(
+            check_space(
+                STORE,
+                Some(&VectorSpace::new("hash", 8)),
+                Some(8),
+                false,
+                &VectorSpace::new("hash", 16)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn an_unrecorded_empty_store_records_the_wanted_space() {
+        let want = VectorSpace::new("hash", 8);
+        assert_eq!(
+            check_space(STORE, None, None, true, &want).expect("record"),
+            SpaceCheck::Record
+        );
+        assert_eq!(
+            check_space(STORE, None, Some(8), true, &want).expect("record"),
+            SpaceCheck::Record
+        );
+    }
+
+    #[test]
+    fn an_unrecorded_store_with_items_opens_only_as_unrecorded_of_its_length() {
+        let err = check_space(STORE, None, Some(8), false, &VectorSpace::new("hash", 8))
+            .expect_err("items of an unknown embedder");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("an unrecorded embedder (8 dims)") && msg.contains("`hash`"),
+            "{msg}"
+        );
+        assert_eq!(
+            check_space(STORE, None, Some(8), false, &VectorSpace::unrecorded(8)).expect("keep"),
+            SpaceCheck::Keep
+        );
+        // Its length, when known, must still agree.
+        let err = check_space(STORE, None, Some(8), false, &VectorSpace::unrecorded(16))
+            .expect_err("other length");
+        assert!(matches!(
+            err,
+            MemoryError::SpaceMismatch { ref found, .. } if found == &VectorSpace::unrecorded(8)
+        ));
+        // Unknown length: the wanted one is taken on trust.
+        assert_eq!(
+            check_space(STORE, None, None, false, &VectorSpace::unrecorded(16)).expect("keep"),
+            SpaceCheck::Keep
+        );
+    }
+
+    #[test]
+    fn spaces_display_their_embedder_or_that_it_is_unknown() {
+        assert_eq!(VectorSpace::new("hash", 8).to_string(), "`hash` (8 dims)");
+        assert_eq!(
+            VectorSpace::unrecorded(8).to_string(),
+            "an unrecorded embedder (8 dims)"
+        );
+        assert!(!VectorSpace::unrecorded(8).is_recorded());
+        assert!(VectorSpace::new("hash", 8).is_recorded());
+    }
 }

@@ -12,6 +12,17 @@
 //! replace and delete find it again). The payload keeps the original id either way, and it
 //! is what comes back.
 //!
+//! **Vector space.** The collection's metadata (Qdrant ≥ 1.16 keeps arbitrary JSON per
+//! collection) records the embedder as `aios_embedder` and the length as `aios_dims`; an
+//! open applies [`check_space`] to it, so a collection built by another embedder is refused
+//! with [`MemoryError::SpaceMismatch`]. A server older than 1.16 keeps no metadata: the open
+//! warns once per process and goes on with the space unchecked (only the length is).
+//!
+//! **Scan order.** [`VectorMemory::scan`] scrolls in Qdrant's point id order. For the UUID
+//! ids the runtime makes, the point id is the item id, so this is the id order; an item
+//! whose id is not a UUID sorts by its UUIDv5 instead. The cursor is always the last item's
+//! id, so a pass still sees every item once.
+//!
 //! **Consistency.** Writes wait for Qdrant to apply them (`wait: true`), so a search right
 //! after an upsert sees it, as with the local backend. `delete` counts the ids that exist
 //! before deleting, so its answer matches the contract's "how many existed" — two calls, not
@@ -25,12 +36,21 @@ use qdrant_client::qdrant::vectors_config::Config as VectorsConfigKind;
 use qdrant_client::qdrant::{
     Condition, CountPointsBuilder, CreateCollectionBuilder, CreateFieldIndexCollectionBuilder,
     DeletePointsBuilder, Distance, FieldType, Filter, GetPointsBuilder, PayloadSchemaType, PointId,
-    PointStruct, PointsIdsList, Query, QueryPointsBuilder, UpsertPointsBuilder,
-    VectorParamsBuilder,
+    PointStruct, PointsIdsList, Query, QueryPointsBuilder, ScrollPointsBuilder,
+    UpdateCollectionBuilder, UpsertPointsBuilder, VectorParamsBuilder, value::Kind,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 
-use super::{MemoryError, MemoryFilter, MemoryItem, ScoredItem, VectorMemory};
+use super::{
+    MemoryError, MemoryFilter, MemoryItem, ScoredItem, SpaceCheck, VectorMemory, VectorSpace,
+    check_space,
+};
+
+/// Collection metadata keys recording the [`VectorSpace`].
+const EMBEDDER_KEY: &str = "aios_embedder";
+const DIMS_KEY: &str = "aios_dims";
+/// The first Qdrant that keeps collection metadata.
+const METADATA_SINCE: (u64, u64) = (1, 16);
 
 /// Points per upsert or delete call: big enough to amortise a round trip, small enough to
 /// stay far below gRPC's message limit at thousands of dimensions.
@@ -64,12 +84,20 @@ pub struct QdrantMemory {
     url: String,
     collection: String,
     dims: usize,
+    space: VectorSpace,
 }
 
 impl QdrantMemory {
     /// Connect to `url`, check the server answers within [`OPEN_TIMEOUT`], then make sure
-    /// `collection` exists with `dims`-long Cosine vectors and its payload indexes.
-    pub async fn open(url: &str, collection: &str, dims: usize) -> Result<Self, MemoryError> {
+    /// `collection` exists with `space.dims`-long Cosine vectors and its payload indexes,
+    /// and that it was built in `space` (recording it in a new or empty collection; see the
+    /// module docs for servers older than 1.16, which keep no record).
+    pub async fn open(
+        url: &str,
+        collection: &str,
+        space: &VectorSpace,
+    ) -> Result<Self, MemoryError> {
+        let dims = space.dims;
         if dims == 0 {
             return Err(MemoryError::Storage(
                 "vector memory needs at least 1 dimension".into(),
@@ -81,14 +109,27 @@ impl QdrantMemory {
             ));
         }
         let client = connect(url)?;
-        health_of(&client, url, OPEN_TIMEOUT).await?;
+        let health = health_of(&client, url, OPEN_TIMEOUT).await?;
         let memory = Self {
             client,
             url: url.to_string(),
             collection: collection.to_string(),
             dims,
+            space: space.clone(),
         };
-        memory.prepare_collection().await?;
+        let check = keeps_metadata(&health.version);
+        if !check {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                tracing::warn!(
+                    url = %memory.url,
+                    version = %health.version,
+                    "qdrant older than 1.16 keeps no collection metadata: the embedder a \
+                     collection was built with is not recorded or checked (its vector length is)"
+                );
+            });
+        }
+        memory.prepare_collection(check).await?;
         Ok(memory)
     }
 
@@ -109,22 +150,21 @@ impl QdrantMemory {
         ))
     }
 
-    /// Create the collection and its indexes when missing; refuse one made for other vectors.
-    async fn prepare_collection(&self) -> Result<(), MemoryError> {
+    /// Create the collection and its indexes when missing; refuse one made for other vectors
+    /// (and, when the server `keeps_metadata`, by another embedder) before changing anything.
+    async fn prepare_collection(&self, keeps_metadata: bool) -> Result<(), MemoryError> {
         let exists = self
             .client
             .collection_exists(&self.collection)
             .await
             .map_err(|e| self.error("checking the collection", e))?;
         if !exists {
-            let created = self
-                .client
-                .create_collection(
-                    CreateCollectionBuilder::new(&self.collection).vectors_config(
-                        VectorParamsBuilder::new(self.dims as u64, Distance::Cosine),
-                    ),
-                )
-                .await;
+            let mut create = CreateCollectionBuilder::new(&self.collection)
+                .vectors_config(VectorParamsBuilder::new(self.dims as u64, Distance::Cosine));
+            if self.space.is_recorded() {
+                create = create.metadata(space_metadata(&self.space));
+            }
+            let created = self.client.create_collection(create).await;
             if let Err(e) = created {
                 // Another node may have created it a moment ago; that is fine.
                 let now = self
@@ -193,6 +233,17 @@ impl QdrantMemory {
             }
         }
 
+        if keeps_metadata {
+            self.check_space(
+                &info
+                    .config
+                    .as_ref()
+                    .map(|c| c.metadata.clone())
+                    .unwrap_or_default(),
+            )
+            .await?;
+        }
+
         for field in INDEXED_FIELDS {
             let indexed = info
                 .payload_schema
@@ -216,6 +267,37 @@ impl QdrantMemory {
         Ok(())
     }
 
+    /// Apply [`check_space`] to what the collection's metadata records, and record the
+    /// space in a collection that has none and holds nothing.
+    async fn check_space(
+        &self,
+        metadata: &std::collections::HashMap<String, qdrant_client::qdrant::Value>,
+    ) -> Result<(), MemoryError> {
+        let recorded = recorded_space(metadata);
+        let empty = self.count(&MemoryFilter::default()).await? == 0;
+        let store = format!("qdrant collection `{}` at {}", self.collection, self.url);
+        match check_space(
+            &store,
+            recorded.as_ref(),
+            Some(self.dims),
+            empty,
+            &self.space,
+        )? {
+            SpaceCheck::Keep => Ok(()),
+            SpaceCheck::Record if !self.space.is_recorded() => Ok(()),
+            SpaceCheck::Record => {
+                self.client
+                    .update_collection(
+                        UpdateCollectionBuilder::new(&self.collection)
+                            .metadata(space_metadata(&self.space)),
+                    )
+                    .await
+                    .map_err(|e| self.error("recording the embedder in the metadata", e))?;
+                Ok(())
+            }
+        }
+    }
+
     fn check_vector(&self, vector: &[f32], what: &str) -> Result<(), MemoryError> {
         if vector.len() != self.dims {
             return Err(MemoryError::Dimensions {
@@ -229,6 +311,15 @@ impl QdrantMemory {
             )));
         }
         Ok(())
+    }
+
+    fn payload_error(&self, e: &QdrantError) -> MemoryError {
+        MemoryError::Storage(format!(
+            "qdrant at {}, collection `{}`: a point's payload is not a memory item: {}",
+            self.url,
+            self.collection,
+            describe(e)
+        ))
     }
 
     fn point(&self, item: MemoryItem, vector: Vec<f32>) -> Result<PointStruct, MemoryError> {
@@ -299,14 +390,7 @@ impl VectorMemory for QdrantMemory {
             .map(|point| {
                 let item = Payload::from(point.payload)
                     .deserialize::<MemoryItem>()
-                    .map_err(|e| {
-                        MemoryError::Storage(format!(
-                            "qdrant at {}, collection `{}`: a point's payload is not a memory item: {}",
-                            self.url,
-                            self.collection,
-                            describe(&e)
-                        ))
-                    })?;
+                    .map_err(|e| self.payload_error(&e))?;
                 Ok(ScoredItem {
                     item,
                     score: point.score,
@@ -363,6 +447,100 @@ impl VectorMemory for QdrantMemory {
             .await
             .map_err(|e| self.error("counting points", e))?;
         Ok(counted.result.map_or(0, |r| r.count))
+    }
+
+    fn space(&self) -> VectorSpace {
+        self.space.clone()
+    }
+
+    async fn scan(
+        &self,
+        filter: &MemoryFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<MemoryItem>, MemoryError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The offset point itself comes back first (Qdrant's offset is inclusive): ask for
+        // one more and drop it.
+        let start = after.map(point_uuid);
+        let ask = u32::try_from(limit.saturating_add(1)).unwrap_or(u32::MAX);
+        let mut request = ScrollPointsBuilder::new(&self.collection)
+            .limit(ask)
+            .with_payload(true)
+            .with_vectors(false);
+        if let Some(start) = &start {
+            request = request.offset(PointId::from(start.clone()));
+        }
+        if let Some(f) = qdrant_filter(filter) {
+            request = request.filter(f);
+        }
+        let page = self
+            .client
+            .scroll(request)
+            .await
+            .map_err(|e| self.error("scrolling points", e))?;
+        let mut items = Vec::with_capacity(limit);
+        for point in page.result {
+            let item = Payload::from(point.payload)
+                .deserialize::<MemoryItem>()
+                .map_err(|e| self.payload_error(&e))?;
+            if start.as_deref().is_some_and(|s| point_uuid(&item.id) == s) {
+                continue;
+            }
+            items.push(item);
+            if items.len() == limit {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    async fn destroy(&self) -> Result<(), MemoryError> {
+        self.client
+            .delete_collection(&self.collection)
+            .await
+            .map_err(|e| self.error("deleting the collection", e))?;
+        Ok(())
+    }
+}
+
+/// The collection metadata that records `space`.
+fn space_metadata(space: &VectorSpace) -> std::collections::HashMap<String, serde_json::Value> {
+    std::collections::HashMap::from([
+        (EMBEDDER_KEY.to_string(), serde_json::json!(space.embedder)),
+        (DIMS_KEY.to_string(), serde_json::json!(space.dims)),
+    ])
+}
+
+/// The space a collection's metadata records, if it records one (the length comes from
+/// the vector configuration, checked before this).
+fn recorded_space(
+    metadata: &std::collections::HashMap<String, qdrant_client::qdrant::Value>,
+) -> Option<VectorSpace> {
+    let name = match metadata.get(EMBEDDER_KEY)?.kind.as_ref()? {
+        Kind::StringValue(s) if s != VectorSpace::UNRECORDED => s.clone(),
+        _ => return None,
+    };
+    let dims = match metadata.get(DIMS_KEY).and_then(|v| v.kind.as_ref()) {
+        Some(Kind::IntegerValue(d)) => usize::try_from(*d).ok()?,
+        Some(Kind::DoubleValue(d)) if d.fract() == 0.0 && *d >= 0.0 => *d as usize,
+        _ => return None,
+    };
+    Some(VectorSpace::new(name, dims))
+}
+
+/// Whether a server of this version keeps collection metadata; an unreadable version is
+/// taken to be new (the check then runs, and finds nothing recorded at worst).
+fn keeps_metadata(version: &str) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u64>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= METADATA_SINCE,
+        _ => true,
     }
 }
 
@@ -478,7 +656,8 @@ pub fn point_id(id: &str) -> PointId {
     PointId::from(point_uuid(id))
 }
 
-fn point_uuid(id: &str) -> String {
+/// The UUID text for an item id (see [`point_id`]); Weaviate's object ids use it too.
+pub(crate) fn point_uuid(id: &str) -> String {
     match uuid::Uuid::parse_str(id) {
         Ok(u) if u.hyphenated().to_string() == id => u,
         _ => uuid::Uuid::new_v5(&ID_NAMESPACE, id.as_bytes()),
@@ -542,6 +721,28 @@ mod tests {
         assert_eq!(f.must.len(), 1);
     }
 
+    #[test]
+    fn metadata_is_kept_from_1_16() {
+        assert!(keeps_metadata("1.16.0"));
+        assert!(keeps_metadata("v1.17.2-dev"));
+        assert!(keeps_metadata("2.0.0"));
+        assert!(!keeps_metadata("1.15.4"));
+        assert!(!keeps_metadata("0.11.0"));
+        assert!(keeps_metadata("unknown"));
+    }
+
+    #[test]
+    fn the_space_round_trips_through_metadata() {
+        let space = VectorSpace::new("minilm:all-MiniLM-L6-v2", 384);
+        let meta: std::collections::HashMap<String, qdrant_client::qdrant::Value> =
+            space_metadata(&space)
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect();
+        assert_eq!(recorded_space(&meta), Some(space));
+        assert_eq!(recorded_space(&Default::default()), None);
+    }
+
     #[tokio::test]
     async fn an_unreachable_server_fails_fast_with_one_line_naming_the_url() {
         // A port nothing listens on: bind one, then close it.
@@ -551,7 +752,8 @@ mod tests {
             .port();
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
-        let err = match QdrantMemory::open(&url, "aios_memory", 8).await {
+        let err = match QdrantMemory::open(&url, "aios_memory", &VectorSpace::new("hash", 8)).await
+        {
             Ok(_) => panic!("opened a server that is not there"),
             Err(e) => e,
         };

@@ -116,6 +116,26 @@ pub fn parse(agent_id: &str, schema: &BTreeMap<String, Value>) -> Result<MemoryS
     Ok(out)
 }
 
+/// Every agent's schema, parsed, each marked `explicit` when the configuration wrote it
+/// (config validation has already refused bad ones; the catalog's own are the spec's).
+pub fn of_catalog(
+    config: &crate::config::Config,
+    catalog: &crate::agent::Catalog,
+) -> Result<Vec<(String, MemorySchema)>, String> {
+    catalog
+        .agents()
+        .iter()
+        .map(|a| {
+            let mut schema = parse(&a.id, &a.memory_schema)?;
+            schema.explicit = config
+                .agents
+                .get(&a.id)
+                .is_some_and(|o| o.memory_schema.is_some());
+            Ok((a.id.clone(), schema))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

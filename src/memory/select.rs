@@ -1,6 +1,8 @@
-//! Which vector memory runs: `memory.backend` decides. `local` never touches the network;
-//! `qdrant` must answer or the start fails; `auto` takes Qdrant when its health check
-//! answers within [`AUTO_PROBE`], the local index otherwise, and says which.
+//! Which vector memory is the default store: `memory.backend` decides. `local` never
+//! touches the network; `qdrant`, `chromadb` and `weaviate` must answer or the start fails;
+//! `auto` takes Qdrant when its health check answers within [`AUTO_PROBE`], the local index
+//! otherwise, and says which. (The stores agents' schemas name are opened by
+//! [`stores`](super::stores).)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +11,9 @@ use std::time::Duration;
 use crate::config::{MemoryBackend, MemoryConfig};
 
 use super::qdrant::{self, CollectionShape, QdrantMemory};
-use super::{LocalMemory, MemoryError, VectorMemory};
+use super::schema::VectorStoreKind;
+use super::stores::open_store;
+use super::{MemoryError, VectorMemory, VectorSpace};
 
 /// How long `auto` waits for Qdrant's health check before taking the local index: long
 /// enough for a gRPC handshake on a LAN, short enough not to be noticed at start.
@@ -35,30 +39,46 @@ pub fn local_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("memory")
 }
 
-/// Open the memory `config` asks for; the note is also logged.
-pub async fn open(config: &MemoryConfig, data_dir: &Path) -> Result<Selected, MemoryError> {
-    let dims = config.dims as usize;
+/// Open the memory `config` asks for, for vectors of `space` (the embedder's); the note is
+/// also logged.
+pub async fn open(
+    config: &MemoryConfig,
+    data_dir: &Path,
+    space: &VectorSpace,
+) -> Result<Selected, MemoryError> {
     let url = &config.url;
     let selected = match config.backend {
-        MemoryBackend::Chroma | MemoryBackend::Weaviate => {
-            return Err(MemoryError::Storage("MERGE".into()));
-        }
+        MemoryBackend::Chroma => Selected {
+            memory: open_store(VectorStoreKind::Chroma, config, data_dir, space).await?,
+            note: format!(
+                "memory: chromadb at {}, collection `{}`",
+                config.chroma.url, config.collection
+            ),
+        },
+        MemoryBackend::Weaviate => Selected {
+            memory: open_store(VectorStoreKind::Weaviate, config, data_dir, space).await?,
+            note: format!(
+                "memory: weaviate at {}, class {}",
+                config.weaviate.url,
+                super::weaviate::class_name(&config.collection)?
+            ),
+        },
         MemoryBackend::Local => Selected {
-            memory: open_local(data_dir, dims).await?,
+            memory: open_local(data_dir, space).await?,
             note: format!(
                 "memory: local index at {} (memory.backend = local)",
                 local_dir(data_dir).display()
             ),
         },
         MemoryBackend::Qdrant => Selected {
-            memory: Arc::new(QdrantMemory::open(url, &config.collection, dims).await?),
+            memory: Arc::new(QdrantMemory::open(url, &config.collection, space).await?),
             note: format!(
                 "memory: qdrant at {url}, collection `{}`",
                 config.collection
             ),
         },
         MemoryBackend::Auto => match qdrant::health(url, AUTO_PROBE).await {
-            Ok(health) => match QdrantMemory::open(url, &config.collection, dims).await {
+            Ok(health) => match QdrantMemory::open(url, &config.collection, space).await {
                 Ok(memory) => Selected {
                     memory: Arc::new(memory),
                     note: format!(
@@ -68,16 +88,18 @@ pub async fn open(config: &MemoryConfig, data_dir: &Path) -> Result<Selected, Me
                 },
                 // Falling back would split the memory between two stores; the collection
                 // must be fixed (or another one named) instead.
-                Err(e @ MemoryError::Mismatch(_)) => return Err(e),
+                Err(e @ (MemoryError::Mismatch(_) | MemoryError::SpaceMismatch { .. })) => {
+                    return Err(e);
+                }
                 Err(e) => Selected {
-                    memory: open_local(data_dir, dims).await?,
+                    memory: open_local(data_dir, space).await?,
                     note: format!(
                         "memory: auto → local: qdrant answered at {url} but could not be used ({e})"
                     ),
                 },
             },
             Err(e) => Selected {
-                memory: open_local(data_dir, dims).await?,
+                memory: open_local(data_dir, space).await?,
                 note: format!("memory: auto → local: {e}"),
             },
         },
@@ -86,14 +108,18 @@ pub async fn open(config: &MemoryConfig, data_dir: &Path) -> Result<Selected, Me
     Ok(selected)
 }
 
-/// Opening loads every vector (about a second at 100k items), so it runs off the async
-/// workers.
-async fn open_local(data_dir: &Path, dims: usize) -> Result<Arc<dyn VectorMemory>, MemoryError> {
-    let dir = local_dir(data_dir);
-    let memory = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, dims))
-        .await
-        .map_err(|e| MemoryError::Storage(format!("opening the local memory failed: {e}")))??;
-    Ok(Arc::new(memory))
+async fn open_local(
+    data_dir: &Path,
+    space: &VectorSpace,
+) -> Result<Arc<dyn VectorMemory>, MemoryError> {
+    // Default settings suffice: the local index needs only the data dir.
+    open_store(
+        VectorStoreKind::Local,
+        &MemoryConfig::default(),
+        data_dir,
+        space,
+    )
+    .await
 }
 
 /// How `aios doctor` rates the memory.
@@ -121,13 +147,7 @@ pub async fn diagnose(config: &MemoryConfig, data_dir: &Path) -> Diagnosis {
     let url = &config.url;
     let collection = &config.collection;
     let (prefix, probe_for) = match config.backend {
-        MemoryBackend::Chroma | MemoryBackend::Weaviate => {
-            return Diagnosis {
-                verdict: Verdict::Warn,
-                detail: "MERGE".into(),
-                latency: None,
-            };
-        }
+        MemoryBackend::Chroma | MemoryBackend::Weaviate => return diagnose_rest(config).await,
         MemoryBackend::Local => {
             return Diagnosis {
                 verdict: Verdict::Ok,
@@ -188,5 +208,36 @@ pub async fn diagnose(config: &MemoryConfig, data_dir: &Path) -> Diagnosis {
         verdict,
         detail,
         latency: Some(health.latency),
+    }
+}
+
+/// Chroma or Weaviate as the default store: does it answer? (The space is checked at open.)
+async fn diagnose_rest(config: &MemoryConfig) -> Diagnosis {
+    let (name, url, probe) = match config.backend {
+        MemoryBackend::Weaviate => (
+            "weaviate",
+            &config.weaviate.url,
+            super::weaviate::health(&config.weaviate.url, super::weaviate::OPEN_TIMEOUT).await,
+        ),
+        _ => (
+            "chromadb",
+            &config.chroma.url,
+            super::chroma::health(&config.chroma.url, super::chroma::OPEN_TIMEOUT).await,
+        ),
+    };
+    match probe {
+        Ok(latency) => Diagnosis {
+            verdict: Verdict::Ok,
+            detail: format!(
+                "{name} reachable at {url}, collection `{}`, {} dims",
+                config.collection, config.dims
+            ),
+            latency: Some(latency),
+        },
+        Err(e) => Diagnosis {
+            verdict: Verdict::Fail,
+            detail: e.to_string(),
+            latency: None,
+        },
     }
 }

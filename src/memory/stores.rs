@@ -1,9 +1,10 @@
 //! Opening every vector store the runtime needs: the default one (`memory.backend`, see
 //! [`select`](super::select)) and those the agents' `memory_schema`s name
 //! (`vector_store`, `persona_profile`). Each backend is opened once, whoever names it. A
-//! named store that cannot be reached degrades to the local one with a warning, as `auto`
-//! does; a store built in another vector space is an error, never a fallback (that would
-//! split an agent's memory silently).
+//! store an operator's schema names that cannot be reached degrades to the local index with
+//! a warning; one only the catalog's spec defaults prefer degrades quietly to the default
+//! store, as `auto` does. A store built in another vector space is an error, never a
+//! fallback (that would split an agent's memory silently).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,7 +76,7 @@ pub async fn open_store(
         VectorStoreKind::Local => {
             let dir = local_dir(data_dir);
             let space = space.clone();
-            let memory = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, space.dims)) // MERGE
+            let memory = tokio::task::spawn_blocking(move || LocalMemory::open(&dir, &space))
                 .await
                 .map_err(|e| {
                     MemoryError::Storage(format!("opening the local memory failed: {e}"))
@@ -83,11 +84,14 @@ pub async fn open_store(
             Arc::new(memory)
         }
         VectorStoreKind::Qdrant => {
-            Arc::new(QdrantMemory::open(&config.url, &config.collection, space.dims).await?) // MERGE
+            Arc::new(QdrantMemory::open(&config.url, &config.collection, space).await?)
         }
-        VectorStoreKind::Chroma | VectorStoreKind::Weaviate => {
-            return Err(MemoryError::Storage("MERGE".into()));
-        }
+        VectorStoreKind::Chroma => Arc::new(
+            super::ChromaMemory::open(&config.chroma.url, &config.collection, space).await?,
+        ),
+        VectorStoreKind::Weaviate => Arc::new(
+            super::WeaviateMemory::open(&config.weaviate.url, &config.collection, space).await?,
+        ),
     })
 }
 
@@ -110,7 +114,7 @@ pub async fn open(
     space: &VectorSpace,
     schemas: &[(String, MemorySchema)],
 ) -> Result<Opened, MemoryError> {
-    let default = select::open(config, data_dir).await?; // MERGE
+    let default = select::open(config, data_dir, space).await?;
     let default_kind = kind_of(&*default.memory);
     let mut stores: Vec<Arc<dyn VectorMemory>> = vec![default.memory];
     let mut index: HashMap<VectorStoreKind, usize> = HashMap::from([(default_kind, 0)]);
@@ -142,6 +146,26 @@ pub async fn open(
                 return Err(e);
             }
             Err(e) => {
+                let explicit: Vec<&str> = schemas
+                    .iter()
+                    .filter(|(id, s)| s.explicit && users.contains(&id.as_str()))
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                if explicit.is_empty() {
+                    // Only the catalog's spec defaults name it: a preference, like `auto`,
+                    // so its agents use the default store, quietly (log and `doctor`).
+                    let line = format!(
+                        "memory: memory_schema of {} prefers {}, which cannot be used ({e}); \
+                         the default store keeps their memory",
+                        users.join(", "),
+                        kind.as_str()
+                    );
+                    tracing::info!("{line}");
+                    notes.push(line);
+                    index.insert(kind, 0);
+                    continue;
+                }
+                // The operator named it: the embedded index, and a warning on screen.
                 let local = match index.get(&VectorStoreKind::Local) {
                     Some(&i) => i,
                     None => {
@@ -153,25 +177,14 @@ pub async fn open(
                     }
                 };
                 index.insert(kind, local);
-                let explicit = schemas.iter().any(|(id, s)| {
-                    s.explicit
-                        && users.contains(&id.as_str())
-                        && (s.vector_store == Some(kind) || s.persona_profile == Some(kind))
-                });
                 let line = format!(
                     "memory_schema of {} names {}, which cannot be used ({e}); their memory is \
                      kept in the local index until it can",
                     users.join(", "),
                     kind.as_str()
                 );
-                if explicit {
-                    tracing::warn!("{line}");
-                    warnings.push(line);
-                } else {
-                    // The catalog's spec defaults: a preference, like `auto`.
-                    tracing::info!("{line}");
-                    notes.push(format!("memory: {line}"));
-                }
+                tracing::warn!("{line}");
+                warnings.push(line);
             }
         }
     }

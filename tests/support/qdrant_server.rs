@@ -3,9 +3,13 @@
 //! (`collections_server`, `points_server`, `qdrant_server`) on a free port.
 //!
 //! What it implements, with Qdrant's behaviour and status codes: health check; collections
-//! create / get / exists / list / delete; keyword (and other) payload index creation;
+//! create / get / exists / list / delete, and collection metadata (set at create, merged in
+//! by update, returned in the collection's config, as Qdrant ≥ 1.16 does; an update of
+//! anything else answers `Unimplemented`); keyword (and other) payload index creation;
 //! points upsert (replace by id, UUID or integer ids, dimension check, Cosine vectors
-//! normalised at insert as Qdrant does), get, delete (by ids or filter), count, and query
+//! normalised at insert as Qdrant does), get, delete (by ids or filter), count, scroll (in
+//! point id order — integer ids first, then UUIDs by value —, from an inclusive `offset`,
+//! with `next_page_offset`; `order_by` answers `Unimplemented`), and query
 //! (nearest to a dense vector, limit/offset/score threshold, payload selectors) with filters
 //! of `must` / `should` / `must_not` over keyword, integer and bool matches, `has_id`,
 //! `is_empty`, `is_null` and nested filters. Everything else answers `Unimplemented`, so a
@@ -39,11 +43,20 @@ pub struct InTestQdrant {
 impl InTestQdrant {
     /// Serve on a free port of 127.0.0.1 (on the current tokio runtime).
     pub async fn start() -> Self {
+        Self::start_as("1.16.0").await
+    }
+
+    /// Serve, reporting `version` in the health check (a Qdrant before 1.16 keeps no
+    /// collection metadata: this one then drops it too, as such a server would ignore it).
+    pub async fn start_as(version: &str) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            version: version.to_string(),
+            ..State::default()
+        }));
         let service = Service {
             state: Arc::clone(&state),
         };
@@ -109,6 +122,18 @@ impl InTestQdrant {
         }
     }
 
+    /// A collection's metadata, as its config reports it.
+    pub fn metadata_of(&self, collection: &str) -> Option<HashMap<String, q::Value>> {
+        Some(self.lock().collections.get(collection)?.metadata.clone())
+    }
+
+    /// Set a collection's metadata behind the client's back.
+    pub fn set_metadata(&self, collection: &str, metadata: HashMap<String, q::Value>) {
+        if let Some(c) = self.lock().collections.get_mut(collection) {
+            c.metadata = metadata;
+        }
+    }
+
     /// Create a collection behind the client's back, e.g. one of another size.
     pub fn create_collection(&self, name: &str, size: u64, distance: q::Distance) {
         self.lock().collections.insert(
@@ -139,6 +164,7 @@ impl Drop for InTestQdrant {
 
 #[derive(Default)]
 struct State {
+    version: String,
     collections: HashMap<String, Collection>,
     operation: u64,
     upserts: Vec<(usize, Option<bool>)>,
@@ -146,6 +172,7 @@ struct State {
 
 struct Collection {
     vectors: q::VectorsConfig,
+    metadata: HashMap<String, q::Value>,
     schema: HashMap<String, q::PayloadSchemaInfo>,
     /// Keyed by the id's canonical text (`n:<num>` or the lower-case hyphenated UUID).
     points: BTreeMap<String, StoredPoint>,
@@ -162,6 +189,7 @@ impl Collection {
     fn new(vectors: q::VectorsConfig) -> Self {
         Self {
             vectors,
+            metadata: HashMap::new(),
             schema: HashMap::new(),
             points: BTreeMap::new(),
         }
@@ -199,6 +227,7 @@ impl Collection {
                 hnsw_config: Some(Default::default()),
                 optimizer_config: Some(Default::default()),
                 wal_config: Some(Default::default()),
+                metadata: self.metadata.clone(),
                 ..Default::default()
             }),
             payload_schema: self.schema.clone(),
@@ -248,6 +277,21 @@ fn key_of(id: Option<&q::PointId>) -> Result<String, Status> {
             .map(|u| u.hyphenated().to_string())
             .map_err(|e| Status::invalid_argument(format!("Unable to parse UUID: {u}: {e}"))),
         None => Err(Status::invalid_argument("Wrong input: point id is missing")),
+    }
+}
+
+/// Whether a Qdrant of this version keeps collection metadata (1.16 on).
+fn keeps_metadata(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 16)
+}
+
+/// Qdrant's order of point ids: integers (by value) before UUIDs (by value, which is the
+/// order of their lower-case hyphenated text).
+fn id_order(key: &str) -> (u8, u64, String) {
+    match key.strip_prefix("n:").and_then(|n| n.parse::<u64>().ok()) {
+        Some(n) => (0, n, String::new()),
+        None => (1, 0, key.to_string()),
     }
 }
 
@@ -489,7 +533,7 @@ impl QdrantService for Service {
     ) -> Result<Response<q::HealthCheckReply>, Status> {
         Ok(Response::new(q::HealthCheckReply {
             title: "qdrant - vector search engine (in-test)".into(),
-            version: "1.16.0".into(),
+            version: self.lock().version.clone(),
             commit: None,
         }))
     }
@@ -570,7 +614,12 @@ impl Collections for Service {
                 "Wrong input: Collection `{name}` already exists!"
             )));
         }
-        state.collections.insert(name, Collection::new(vectors));
+        let keeps_metadata = keeps_metadata(&state.version);
+        let mut coll = Collection::new(vectors);
+        if keeps_metadata {
+            coll.metadata = request.metadata;
+        }
+        state.collections.insert(name, coll);
         Ok(collection_done(true, started))
     }
 
@@ -599,9 +648,42 @@ impl Collections for Service {
 
     async fn update(
         &self,
-        _: Request<q::UpdateCollection>,
+        request: Request<q::UpdateCollection>,
     ) -> Result<Response<q::CollectionOperationResponse>, Status> {
-        Err(unimplemented("update"))
+        let started = Instant::now();
+        let request = request.into_inner();
+        let q::UpdateCollection {
+            collection_name,
+            metadata,
+            optimizers_config,
+            timeout: _,
+            params,
+            hnsw_config,
+            vectors_config,
+            quantization_config,
+            sparse_vectors_config,
+            strict_mode_config,
+        } = request;
+        if optimizers_config.is_some()
+            || params.is_some()
+            || hnsw_config.is_some()
+            || vectors_config.is_some()
+            || quantization_config.is_some()
+            || sparse_vectors_config.is_some()
+            || strict_mode_config.is_some()
+        {
+            return Err(Status::unimplemented(
+                "in-test qdrant: only a collection's metadata can be updated",
+            ));
+        }
+        let mut state = self.lock();
+        let keeps_metadata = keeps_metadata(&state.version);
+        let coll = collection_mut(&mut state, &collection_name)?;
+        // Merged into what is stored, as Qdrant does.
+        if keeps_metadata {
+            coll.metadata.extend(metadata);
+        }
+        Ok(collection_done(true, started))
     }
 
     async fn update_aliases(
@@ -983,9 +1065,53 @@ impl Points for Service {
 
     async fn scroll(
         &self,
-        _: Request<q::ScrollPoints>,
+        request: Request<q::ScrollPoints>,
     ) -> Result<Response<q::ScrollResponse>, Status> {
-        Err(unimplemented("scroll"))
+        let started = Instant::now();
+        let request = request.into_inner();
+        if request.order_by.is_some() {
+            return Err(Status::unimplemented(
+                "in-test qdrant: scroll with order_by is not implemented",
+            ));
+        }
+        let state = self.lock();
+        let coll = collection(&state, &request.collection_name)?;
+        let start = request
+            .offset
+            .as_ref()
+            .map(|id| key_of(Some(id)).map(|k| id_order(&k)))
+            .transpose()?;
+        let mut matching = Vec::new();
+        for (key, p) in &coll.points {
+            if start.as_ref().is_some_and(|s| &id_order(key) < s) {
+                continue;
+            }
+            if let Some(f) = &request.filter
+                && !matches_filter(f, key, p)?
+            {
+                continue;
+            }
+            matching.push((id_order(key), p));
+        }
+        matching.sort_by(|a, b| a.0.cmp(&b.0));
+        let limit = request.limit.unwrap_or(10) as usize;
+        let next_page_offset = matching.get(limit).map(|(_, p)| p.id.clone());
+        let result = matching
+            .into_iter()
+            .take(limit)
+            .map(|(_, p)| q::RetrievedPoint {
+                id: Some(p.id.clone()),
+                payload: select_payload(request.with_payload.as_ref(), &p.payload),
+                vectors: select_vectors(request.with_vectors.as_ref(), p),
+                ..Default::default()
+            })
+            .collect();
+        Ok(Response::new(q::ScrollResponse {
+            next_page_offset,
+            result,
+            time: started.elapsed().as_secs_f64(),
+            usage: None,
+        }))
     }
 
     async fn recommend(
