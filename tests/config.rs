@@ -546,3 +546,51 @@ fn hook_secrets_come_from_a_list_variable_and_an_empty_one_is_none() {
     let e = parse_err("[hooks]\ntimezone = \"Mars\"\n", &[]);
     assert!(e.contains("hooks.timezone"), "{e}");
 }
+
+#[test]
+fn memory_schema_backends_are_checked_naming_the_agent_and_key() {
+    let err = parse_err(
+        "[agents.strategy-agent]\nmemory_schema = { vector_store = \"pinecone\" }\n",
+        &[],
+    );
+    assert!(
+        err.contains("agents.strategy-agent.memory_schema.vector_store")
+            && err.contains("pinecone"),
+        "{err}"
+    );
+    assert!(err.contains("qdrant, weaviate, chromadb or local"), "{err}");
+    let err = parse_err(
+        "[agents.support-agent]\nmemory_schema = { chat_history = \"mongo\" }\n",
+        &[],
+    );
+    assert!(
+        err.contains("chat_history") && err.contains("redis or local"),
+        "{err}"
+    );
+    let config = parse(
+        "[agents.content-agent]\nmemory_schema = { persona_profile = \"weaviate\", \
+         content_trace = \"local\", notes = \"kept as written\" }\n",
+        &[],
+    )
+    .expect("valid");
+    assert!(config.agents["content-agent"].memory_schema.is_some());
+}
+
+#[test]
+fn memory_embedder_stores_and_urls_parse() {
+    let config = parse(
+        "[memory]\nbackend = \"chromadb\"\nembedder = \"minilm\"\n\
+         embedding_model_dir = \"/opt/minilm\"\n[memory.chroma]\nurl = \"http://chroma:8000\"\n\
+         [memory.weaviate]\nurl = \"http://weaviate:8080\"\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(config.memory.backend, aios::config::MemoryBackend::Chroma);
+    assert_eq!(config.memory.embedder, aios::config::EmbedderKind::Minilm);
+    assert_eq!(config.memory.chroma.url, "http://chroma:8000");
+    assert_eq!(config.memory.weaviate.url, "http://weaviate:8080");
+    let err = parse_err("[memory.weaviate]\nurl = \"ftp://x\"\n", &[]);
+    assert!(err.contains("memory.weaviate.url"), "{err}");
+    let config = parse("", &[("AIOS_MEMORY_CHROMA_URL", "http://10.0.0.5:8000")]).expect("env");
+    assert_eq!(config.memory.chroma.url, "http://10.0.0.5:8000");
+}

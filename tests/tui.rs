@@ -709,3 +709,83 @@ fn the_goals_pane_shows_each_hooks_latest_delivery() {
         goals(&app)
     );
 }
+
+#[test]
+fn the_goals_pane_shows_the_focused_agents_last_recall_with_scores() {
+    let mut app = full_app();
+    let goals = |app: &App| pane(app, Pane::Goals, 80, 20);
+    assert!(!goals(&app).contains("Last recall"), "no recall yet");
+    let recalled = |agent: &str, query: &str, items: Vec<(f32, &str)>| {
+        ev(RuntimeEvent::Recalled {
+            agent_id: agent.into(),
+            caller: format!("agent:{agent}"),
+            query: query.into(),
+            embedder: "minilm:all-MiniLM-L6-v2".into(),
+            items: items
+                .into_iter()
+                .map(|(score, text)| aios::event::RecalledItem {
+                    score,
+                    kind: "episodic".into(),
+                    text: text.into(),
+                })
+                .collect(),
+        })
+    };
+    // Another agent's recall is not the focused one's.
+    app.update(recalled(
+        "sec-agent",
+        "rotate keys",
+        vec![(0.9, "keys rotated")],
+    ));
+    assert!(!goals(&app).contains("Last recall"));
+    let long = format!("deploy staging after the fix {}", "x".repeat(200));
+    app.update(recalled(
+        "ops-agent",
+        "roll out to staging",
+        vec![(0.8123, long.as_str()), (0.4, "restart worker 7")],
+    ));
+    let text = goals(&app);
+    assert!(
+        text.contains("Last recall · MiniLM · \"roll out to staging\" (agent:ops-agent)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0.812 [episodic] deploy staging after the fix"),
+        "{text}"
+    );
+    assert!(text.contains("0.400 [episodic] restart worker 7"), "{text}");
+    // A long memory is cut to one line, not wrapped over the others.
+    let line = text.lines().find(|l| l.contains("0.812")).expect("line");
+    assert!(line.contains('…'), "{line}");
+    assert!(
+        text.lines().filter(|l| l.contains("xxxx")).count() == 1,
+        "{text}"
+    );
+}
+
+#[test]
+fn the_status_bar_names_the_embedder_and_says_hash_is_not_semantic() {
+    let app = empty_app();
+    let bar = screen(&app, 400, 24);
+    let first = bar.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("memory local · hash (not semantic)"),
+        "{first}"
+    );
+    let mut info = info();
+    info.embedder = "minilm:all-MiniLM-L6-v2".into();
+    info.warnings = vec!["memory_schema of strategy-agent names qdrant, …".into()];
+    let app = App::from_parts(
+        info,
+        Catalog::builtin().agents().to_vec(),
+        HashMap::new(),
+        1000,
+    );
+    let bar = screen(&app, 400, 24);
+    let first = bar.lines().next().unwrap_or_default();
+    assert!(first.contains("memory local · MiniLM"), "{first}");
+    assert!(
+        first.contains("⚠ 1 memory store unreachable → local (aios doctor)"),
+        "{first}"
+    );
+}

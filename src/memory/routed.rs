@@ -169,3 +169,125 @@ impl VectorMemory for RoutedMemory {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{Embedder, HashEmbedder, LocalMemory};
+
+    fn item(id: &str, agent: &str, kind: &str, text: &str) -> MemoryItem {
+        MemoryItem {
+            id: id.into(),
+            agent_id: agent.into(),
+            kind: kind.into(),
+            text: text.into(),
+            ts: "2026-12-06T00:00:00Z".into(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// Three local stores: default, strategy-agent's vector store, content-agent's persona.
+    fn routed(root: &std::path::Path) -> (RoutedMemory, Vec<Arc<dyn VectorMemory>>) {
+        let space = VectorSpace::new("hash", 32);
+        let stores: Vec<Arc<dyn VectorMemory>> = ["default", "strategy", "persona"]
+            .iter()
+            .map(|n| {
+                Arc::new(LocalMemory::open(&root.join(n), &space).expect("open"))
+                    as Arc<dyn VectorMemory>
+            })
+            .collect();
+        let vector = HashMap::from([("strategy-agent".to_string(), 1)]);
+        let persona = HashMap::from([("content-agent".to_string(), 2)]);
+        let memory = RoutedMemory::new(stores.clone(), 0, vector, persona).expect("routes");
+        (memory, stores)
+    }
+
+    #[tokio::test]
+    async fn items_go_to_their_agents_stores_and_searches_ask_only_those() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (memory, stores) = routed(root.path());
+        let hash = HashEmbedder::new(32);
+        let items = vec![
+            item("a", "strategy-agent", "fact", "expand into the nordics"),
+            item("b", "content-agent", "persona", "warm, witty, concise"),
+            item("c", "content-agent", "fact", "the blog post is due friday"),
+            item("d", "ops-agent", "fact", "deploys on tuesdays"),
+        ];
+        let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
+        let vectors = hash.embed(&texts).await.expect("embed");
+        memory
+            .upsert(items.into_iter().zip(vectors).collect())
+            .await
+            .expect("upsert");
+        let all = MemoryFilter::default();
+        let counts: Vec<u64> = futures::future::join_all(stores.iter().map(|s| s.count(&all)))
+            .await
+            .into_iter()
+            .map(|c| c.expect("count"))
+            .collect();
+        assert_eq!(counts, vec![2, 1, 1], "default holds c and d");
+        assert_eq!(memory.count(&all).await.expect("count"), 4);
+        assert_eq!(
+            memory
+                .count(&MemoryFilter::agent("content-agent"))
+                .await
+                .expect("count"),
+            2,
+            "its persona store and the default"
+        );
+
+        let q = hash.embed(&["warm witty".to_string()]).await.expect("q");
+        let found = memory
+            .search(&q[0], &MemoryFilter::agent("content-agent"), 2)
+            .await
+            .expect("search");
+        assert_eq!(
+            found[0].item.id, "b",
+            "the persona item, from its own store"
+        );
+        assert!(found.windows(2).all(|w| w[0].score >= w[1].score));
+        let persona_only = MemoryFilter {
+            agent_id: Some("content-agent".into()),
+            kind: Some("persona".into()),
+        };
+        let found = memory
+            .search(&q[0], &persona_only, 5)
+            .await
+            .expect("search");
+        assert_eq!(found.len(), 1);
+
+        let scanned = memory.scan(&all, None, 10).await.expect("scan");
+        let ids: Vec<&str> = scanned.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c", "d"], "merged in id order");
+        assert_eq!(
+            memory
+                .delete(&["a".into(), "d".into(), "zz".into()])
+                .await
+                .expect("delete"),
+            2
+        );
+        assert!(
+            memory.destroy().await.is_err(),
+            "several stores: rebuild each"
+        );
+    }
+
+    #[test]
+    fn stores_of_different_spaces_are_refused() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let a: Arc<dyn VectorMemory> = Arc::new(
+            LocalMemory::open(&root.path().join("a"), &VectorSpace::new("hash", 8)).expect("a"),
+        );
+        let b: Arc<dyn VectorMemory> = Arc::new(
+            LocalMemory::open(&root.path().join("b"), &VectorSpace::new("other", 8)).expect("b"),
+        );
+        let err = RoutedMemory::new(vec![a, b], 0, HashMap::new(), HashMap::new())
+            .err()
+            .expect("mixed spaces");
+        assert!(err.to_string().contains("one embedder"), "{err}");
+        let c: Arc<dyn VectorMemory> = Arc::new(
+            LocalMemory::open(&root.path().join("c"), &VectorSpace::new("hash", 8)).expect("c"),
+        );
+        assert!(RoutedMemory::new(vec![c], 3, HashMap::new(), HashMap::new()).is_err());
+    }
+}
