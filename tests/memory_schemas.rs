@@ -185,3 +185,44 @@ async fn chat_history_local_stays_on_this_node_while_the_rest_is_in_redis() {
         "the rest of the agent's state is in Redis"
     );
 }
+
+#[test]
+fn doctor_says_where_each_schema_store_is_and_that_hash_is_not_semantic() {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = cwd.path().join("data");
+    std::fs::write(
+        cwd.path().join("config.toml"),
+        "[agents.strategy-agent]\nmemory_schema = { vector_store = \"weaviate\" }\n",
+    )
+    .expect("config");
+    let out = support::aios(cwd.path(), &data)
+        .arg("--config")
+        .arg(cwd.path().join("config.toml"))
+        .arg("doctor")
+        .output()
+        .expect("run aios doctor");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in:\n{stdout}"))
+            .to_string()
+    };
+    let schemas = line("schemas");
+    assert!(
+        schemas.contains("warn")
+            && schemas.contains("strategy-agent → weaviate unreachable")
+            && schemas.contains("kept in the local index"),
+        "{schemas}"
+    );
+    assert!(
+        schemas.contains("content-agent → chromadb (spec preference) not running"),
+        "{schemas}"
+    );
+    let embedder = line("embedder");
+    assert!(
+        embedder.contains("warn") && embedder.contains("not semantic"),
+        "{embedder}"
+    );
+}

@@ -150,6 +150,9 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
     out.push(bus);
 
     out.push(memory_check(config, &data_dir).await);
+    if let Some(c) = schema_check(config).await {
+        out.push(c);
+    }
     out.push(match crate::memory::open_embedder(config).await {
         // Runs, but recall matches words only: worth a warning, not a failure.
         Ok(c) if !crate::memory::choose_embedder::is_semantic(&c.embedder.name()) => {
@@ -398,6 +401,59 @@ async fn memory_check(config: &Config, data_dir: &std::path::Path) -> Check {
         latency_ms: d.latency.map(|l| l.as_secs_f64() * 1000.0),
         ..check("memory", status, d.detail)
     }
+}
+
+/// The stores the agents' memory schemas name beyond the default one: does each answer,
+/// and where do their agents' memories go when it does not. `None` when none is named.
+async fn schema_check(config: &Config) -> Option<Check> {
+    use crate::memory::schema::{VectorStoreKind, of_catalog};
+    use crate::memory::{chroma, qdrant, select, stores, weaviate};
+    let catalog = crate::agent::Catalog::from_config(config).ok()?;
+    let schemas = of_catalog(config, &catalog).ok()?;
+    let default = stores::default_kind(&config.memory).await;
+    let mut status = Status::Ok;
+    let mut parts = Vec::new();
+    for kind in stores::named_kinds(&schemas) {
+        if kind == default {
+            continue;
+        }
+        let users: Vec<(&str, bool)> = schemas
+            .iter()
+            .filter(|(_, s)| s.vector_store == Some(kind) || s.persona_profile == Some(kind))
+            .map(|(id, s)| (id.as_str(), s.explicit))
+            .collect();
+        let names = users
+            .iter()
+            .map(|(id, _)| *id)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let m = &config.memory;
+        let probe = match kind {
+            VectorStoreKind::Local => Ok(()),
+            VectorStoreKind::Qdrant => qdrant::health(&m.url, select::AUTO_PROBE).await.map(|_| ()),
+            VectorStoreKind::Chroma => chroma::health(&m.chroma.url, select::AUTO_PROBE)
+                .await
+                .map(|_| ()),
+            VectorStoreKind::Weaviate => weaviate::health(&m.weaviate.url, select::AUTO_PROBE)
+                .await
+                .map(|_| ()),
+        };
+        match probe {
+            Ok(()) => parts.push(format!("{names} → {} ✓", kind.as_str())),
+            Err(e) if users.iter().any(|(_, explicit)| *explicit) => {
+                status = Status::Warn;
+                parts.push(format!(
+                    "{names} → {} unreachable ({e}): kept in the local index",
+                    kind.as_str()
+                ));
+            }
+            Err(_) => parts.push(format!(
+                "{names} → {} (spec preference) not running: the default store keeps it",
+                kind.as_str()
+            )),
+        }
+    }
+    (!parts.is_empty()).then(|| check("schemas", status, parts.join("; ")))
 }
 
 /// One line for the compose file, then one per service: do its published ports answer?
