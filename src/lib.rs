@@ -11,7 +11,8 @@
 //!   `Bus` seam and its in-process backend.
 //! - [`context`]: the [`context::ContextHub`], the one door to agent state (the MCP core);
 //!   the `Store` seam and its embedded redb backend; versioned contexts and their diffs.
-//! - [`memory`]: the `VectorMemory` and `Embedder` seams with their local backends.
+//! - [`memory`]: the `VectorMemory` and `Embedder` seams; stores (local, Qdrant, Chroma,
+//!   Weaviate) routed per agent schema; embedders (MiniLM in process, Ollama, hash).
 //! - [`llm`]: the `LlmRunner` seam, token events and the scripted `sim` runner.
 //! - [`audit`]: the hash-chained JSONL audit log: writer, reader, verification, redaction.
 //! - [`chain`]: the hash chain of JSON lines the audit log and the recording share.

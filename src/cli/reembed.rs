@@ -3,6 +3,7 @@
 //! lock, since a running owner would be writing the stores it rebuilds; every store rebuilt
 //! is audited as `memory_reembed`.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -62,6 +63,7 @@ pub async fn run(config: Config, agent: Option<String>) -> Result<ExitCode> {
     let embedder = chosen.embedder;
     let audit = AuditLog::open(AuditOptions::from_config(&config))?;
     let mut failed = false;
+    let tty = std::io::stderr().is_terminal();
     for kind in kinds {
         let label = stores::location(kind, &config.memory, &data_dir);
         let dump = dump_path(&data_dir, kind);
@@ -75,21 +77,35 @@ pub async fn run(config: Config, agent: Option<String>) -> Result<ExitCode> {
             },
             &*embedder,
             &dump,
-            |done, total| eprint!("\r{label}: {done}/{total} items"),
+            |done, total| {
+                // A progress line for a person watching; nothing for a pipe or a log.
+                if tty {
+                    eprint!("\r{label}: {done}/{total} items");
+                }
+            },
         )
         .await;
+        if tty
+            && matches!(
+                &result,
+                Ok(Rebuilt { items: 1.., .. }) | Err(reembed::ReembedError::Interrupted { .. })
+            )
+        {
+            eprintln!();
+        }
         let elapsed = started.elapsed();
         match &result {
             Ok(r) => println!("{}", describe(r, elapsed.as_secs_f64())),
-            Err(reembed::ReembedError::Memory(e @ MemoryError::Unreachable { .. }))
+            Err(reembed::ReembedError::Memory(MemoryError::Unreachable { .. }))
                 if kind != default && !explicit(kind) =>
             {
-                eprintln!();
-                println!("{label}: skipped, not reachable ({e})");
+                println!(
+                    "{label}: skipped, not reachable (only the spec's defaults prefer it; the \
+                     runtime keeps those agents' memory in the default store)"
+                );
                 continue;
             }
             Err(e) => {
-                eprintln!();
                 eprintln!("{label}: {e}");
                 failed = true;
             }
