@@ -60,12 +60,7 @@ pub struct ChromaMemory {
 /// Whether a Chroma server answers its heartbeat at `url` within `timeout` (for `doctor`;
 /// creates nothing).
 pub async fn health(url: &str, timeout: Duration) -> Result<Duration, MemoryError> {
-    let rest = Rest::new("chroma", url, timeout, timeout)?;
-    let started = std::time::Instant::now();
-    rest.call(Verb::Get, "/api/v2/heartbeat", None, Some(timeout))
-        .await
-        .map_err(|f| rest.error("the server", "the heartbeat", f))?;
-    Ok(started.elapsed())
+    Rest::probe("chroma", url, "/api/v2/heartbeat", "the heartbeat", timeout).await
 }
 
 impl ChromaMemory {
@@ -219,18 +214,7 @@ impl ChromaMemory {
     }
 
     fn check_vector(&self, vector: &[f32], what: &str) -> Result<(), MemoryError> {
-        if vector.len() != self.dims {
-            return Err(MemoryError::Dimensions {
-                want: self.dims,
-                got: vector.len(),
-            });
-        }
-        if vector.iter().any(|x| !x.is_finite()) {
-            return Err(MemoryError::Storage(format!(
-                "vector of {what} has a value that is not a finite number"
-            )));
-        }
-        Ok(())
+        super::check_vector(self.dims, vector, what)
     }
 
     /// The ids (all, or those passing `filter`) the collection holds.

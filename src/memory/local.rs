@@ -174,18 +174,7 @@ impl LocalMemory {
     }
 
     fn check_vector(&self, vector: &[f32], what: &str) -> Result<(), MemoryError> {
-        if vector.len() != self.inner.dims {
-            return Err(MemoryError::Dimensions {
-                want: self.inner.dims,
-                got: vector.len(),
-            });
-        }
-        if vector.iter().any(|x| !x.is_finite()) {
-            return Err(MemoryError::Storage(format!(
-                "vector of {what} has a value that is not a finite number"
-            )));
-        }
-        Ok(())
+        super::check_vector(self.inner.dims, vector, what)
     }
 }
 

@@ -171,6 +171,23 @@ pub enum SpaceCheck {
     Record,
 }
 
+/// What every backend checks of a vector before it is stored or searched with: its length,
+/// and that every value is a finite number (`what` names it in the error).
+pub(crate) fn check_vector(dims: usize, vector: &[f32], what: &str) -> Result<(), MemoryError> {
+    if vector.len() != dims {
+        return Err(MemoryError::Dimensions {
+            want: dims,
+            got: vector.len(),
+        });
+    }
+    if vector.iter().any(|x| !x.is_finite()) {
+        return Err(MemoryError::Storage(format!(
+            "vector of {what} has a value that is not a finite number"
+        )));
+    }
+    Ok(())
+}
+
 /// The one rule every backend applies at open. `recorded` is what the store says it was
 /// built with (`None` when it says nothing), `dims` the length its vectors have (when
 /// known), `empty` whether it holds any item. Opening with [`VectorSpace::unrecorded`] of

@@ -299,18 +299,7 @@ impl QdrantMemory {
     }
 
     fn check_vector(&self, vector: &[f32], what: &str) -> Result<(), MemoryError> {
-        if vector.len() != self.dims {
-            return Err(MemoryError::Dimensions {
-                want: self.dims,
-                got: vector.len(),
-            });
-        }
-        if vector.iter().any(|x| !x.is_finite()) {
-            return Err(MemoryError::Storage(format!(
-                "vector of {what} has a value that is not a finite number"
-            )));
-        }
-        Ok(())
+        super::check_vector(self.dims, vector, what)
     }
 
     fn payload_error(&self, e: &QdrantError) -> MemoryError {

@@ -79,6 +79,23 @@ impl Rest {
         })
     }
 
+    /// Whether the server answers a GET of `path` within `timeout`, and how fast; `doing`
+    /// names the probe in the error. Creates nothing (for `doctor`).
+    pub(crate) async fn probe(
+        backend: &'static str,
+        url: &str,
+        path: &str,
+        doing: &str,
+        timeout: Duration,
+    ) -> Result<Duration, MemoryError> {
+        let rest = Rest::new(backend, url, timeout, timeout)?;
+        let started = std::time::Instant::now();
+        rest.call(Verb::Get, path, None, Some(timeout))
+            .await
+            .map_err(|f| rest.error("the server", doing, f))?;
+        Ok(started.elapsed())
+    }
+
     pub(crate) fn url(&self) -> &str {
         &self.base
     }

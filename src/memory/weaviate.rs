@@ -70,12 +70,7 @@ pub struct WeaviateMemory {
 /// Whether a Weaviate server answers `/v1/meta` at `url` within `timeout` (for `doctor`;
 /// creates nothing).
 pub async fn health(url: &str, timeout: Duration) -> Result<Duration, MemoryError> {
-    let rest = Rest::new("weaviate", url, timeout, timeout)?;
-    let started = std::time::Instant::now();
-    rest.call(Verb::Get, "/v1/meta", None, Some(timeout))
-        .await
-        .map_err(|f| rest.error("the server", "asking for /v1/meta", f))?;
-    Ok(started.elapsed())
+    Rest::probe("weaviate", url, "/v1/meta", "asking for /v1/meta", timeout).await
 }
 
 impl WeaviateMemory {
@@ -323,18 +318,7 @@ impl WeaviateMemory {
     }
 
     fn check_vector(&self, vector: &[f32], what: &str) -> Result<(), MemoryError> {
-        if vector.len() != self.dims {
-            return Err(MemoryError::Dimensions {
-                want: self.dims,
-                got: vector.len(),
-            });
-        }
-        if vector.iter().any(|x| !x.is_finite()) {
-            return Err(MemoryError::Storage(format!(
-                "vector of {what} has a value that is not a finite number"
-            )));
-        }
-        Ok(())
+        super::check_vector(self.dims, vector, what)
     }
 }
 
