@@ -111,3 +111,54 @@ pub fn render(a: &RecallAnswer) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryItem, ScoredItem};
+
+    fn answer(embedder: &str, hits: Vec<(f32, &str)>) -> RecallAnswer {
+        RecallAnswer {
+            agent_id: "support-agent".into(),
+            query: "billed double".into(),
+            embedder: embedder.into(),
+            memory: "local".into(),
+            hits: hits
+                .into_iter()
+                .map(|(score, text)| ScoredItem {
+                    item: MemoryItem {
+                        id: "x".into(),
+                        agent_id: "support-agent".into(),
+                        kind: "fact".into(),
+                        text: text.into(),
+                        ts: "2026-12-06T00:00:00Z".into(),
+                        tags: Vec::new(),
+                    },
+                    score,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn hits_show_scores_and_the_embedder_and_hash_says_it_is_not_semantic() {
+        let text = render(&answer(
+            "minilm:all-MiniLM-L6-v2",
+            vec![(0.7151, "charged twice\x1b[2J"), (0.2, "other")],
+        ));
+        assert!(
+            text.starts_with(
+                "support-agent · 2 hits for \"billed double\" · embedder minilm:all-MiniLM-L6-v2 · memory local"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  1. 0.715  [fact] charged twice"), "{text}");
+        assert!(
+            !text.contains('\x1b'),
+            "escape sequences never reach the terminal"
+        );
+        let text = render(&answer("hash", vec![]));
+        assert!(text.contains("not semantic"), "{text}");
+        assert!(text.contains("nothing remembered yet"), "{text}");
+    }
+}
