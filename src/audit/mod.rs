@@ -24,6 +24,7 @@ mod mirror_tail;
 mod reader;
 mod record;
 mod redact;
+pub mod signing;
 mod verify;
 mod writer;
 

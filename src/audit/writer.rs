@@ -32,6 +32,7 @@ use super::head::{Head, HeadState, read_head, write_head};
 use super::reader::{LineRead, SegmentReader, list_segments, segment_name};
 use super::record::{AuditEntry, AuditRecord};
 use super::redact::Redactor;
+use super::signing::AuditSigner;
 use crate::config::Config;
 
 /// Lines that may wait in the queue before `append` blocks its caller.
@@ -59,6 +60,10 @@ pub struct AuditOptions {
     pub redact: Vec<String>,
     /// Longest time a record waits before it is written and fsynced.
     pub flush_interval: Duration,
+    /// The Ed25519 key that signs checkpoints ([`super::signing`]); `None` = unsigned.
+    pub signing_key: Option<PathBuf>,
+    /// Records between two signed checkpoints (one more is signed at close).
+    pub sign_every: u64,
 }
 
 impl AuditOptions {
@@ -68,6 +73,9 @@ impl AuditOptions {
             rotate_bytes: u64::from(config.audit.rotate_mb) * 1024 * 1024,
             redact: config.audit.redact.clone(),
             flush_interval: Duration::from_millis(u64::from(config.audit.flush_ms.max(1))),
+            signing_key: (!config.audit.signing_key.as_os_str().is_empty())
+                .then(|| config.audit.signing_key.clone()),
+            sign_every: u64::from(config.audit.sign_every.max(1)),
         }
     }
 
@@ -78,6 +86,8 @@ impl AuditOptions {
             rotate_bytes: 64 * 1024 * 1024,
             redact: crate::config::default_redactions(),
             flush_interval: Duration::from_millis(100),
+            signing_key: None,
+            sign_every: 1000,
         }
     }
 }
@@ -165,6 +175,28 @@ impl Health {
 struct Sealing {
     chain: Chain,
     queue: SyncSender<Command>,
+    /// Signs a checkpoint every `sign_every` records, and at close.
+    signing: Option<Signing>,
+}
+
+struct Signing {
+    signer: AuditSigner,
+    every: u64,
+    /// Records sealed since the last checkpoint, and the newest of them (seq, hash, time).
+    since: u64,
+    last: Option<(u64, String, String)>,
+}
+
+impl Signing {
+    /// The checkpoint entry for the newest record, if any record came since the last one.
+    fn take_checkpoint(&mut self) -> Option<AuditEntry> {
+        if self.since == 0 {
+            return None;
+        }
+        let (seq, hash, time) = self.last.take()?;
+        self.since = 0;
+        Some(self.signer.checkpoint(seq, &hash, &time))
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -187,6 +219,16 @@ impl AuditLog {
     /// As `open`, writing through `disk` (a test passes one that fails like a full disk).
     pub(crate) fn open_on(opts: AuditOptions, disk: Box<dyn Disk>) -> Result<AuditLog, AuditError> {
         let redactor = Redactor::new(&opts.redact)?;
+        let signing = match &opts.signing_key {
+            Some(path) => Some(Signing {
+                signer: AuditSigner::load(path)
+                    .map_err(|e| AuditError::Failed(format!("audit.signing_key: {e}")))?,
+                every: opts.sign_every.max(1),
+                since: 0,
+                last: None,
+            }),
+            None => None,
+        };
         let dir = opts.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| AuditError::Io {
             path: dir.clone(),
@@ -241,6 +283,7 @@ impl AuditLog {
                 sealing: Mutex::new(Some(Sealing {
                     chain: Chain::resume(state.tip),
                     queue,
+                    signing,
                 })),
                 records,
                 written,
@@ -263,29 +306,57 @@ impl AuditLog {
             .sealing
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let Some(Sealing { chain, queue }) = sealing.as_mut() else {
+        let Some(open) = sealing.as_mut() else {
             return Err(self.stopped_error());
         };
         // Again under the lock: the writer may have failed while this entry was redacted.
         if let Some(e) = self.shared.health.error() {
             return Err(e);
         }
-        let (record, line) = chain.seal(entry);
+        let record = self.seal_and_queue(open, entry);
+        let checkpoint = match (&record, open.signing.as_mut()) {
+            (Some(r), Some(s)) => {
+                s.since += 1;
+                s.last = Some((r.0, r.1.clone(), r.2.clone()));
+                (s.since >= s.every).then(|| s.take_checkpoint())
+            }
+            _ => None,
+        }
+        .flatten();
+        // Sealed right behind its record, under the same lock, never redacted: the
+        // signature is hex that a secret pattern could otherwise mask.
+        let sealed = match checkpoint {
+            Some(cp) => record.is_some() && self.seal_and_queue(open, cp).is_some(),
+            None => record.is_some(),
+        };
+        if !sealed {
+            // The writer is gone; nothing after this could be written either.
+            *sealing = None;
+            return Err(self.stopped_error());
+        }
+        Ok(())
+    }
+
+    /// Seal `entry`, queue its line and tell subscribers; `(seq, hash, time)` of the
+    /// record, or `None` when the writer is gone.
+    fn seal_and_queue(
+        &self,
+        open: &mut Sealing,
+        entry: AuditEntry,
+    ) -> Option<(u64, String, String)> {
+        let (record, line) = open.chain.seal(entry);
         let write = Command::Write {
             line,
             seq: record.seq,
             hash: record.hash.clone(),
         };
-        if queue.send(write).is_err() {
-            // The writer is gone; nothing after this could be written either.
-            *sealing = None;
-            return Err(self.stopped_error());
-        }
+        open.queue.send(write).ok()?;
+        let sealed = (record.seq, record.hash.clone(), record.timestamp.clone());
         if self.shared.records.receiver_count() > 0 {
             // Under the lock, so that subscribers see records in chain order.
             let _ = self.shared.records.send(Arc::new(record));
         }
-        Ok(())
+        Some(sealed)
     }
 
     /// Records as they are appended, in chain order, for live panes. A record seen here
@@ -311,12 +382,22 @@ impl AuditLog {
 
     /// Flush and stop the writer; later appends fail with `Closed`. Closing twice is fine.
     pub async fn close(&self) -> Result<(), AuditError> {
-        let sealing = self
-            .shared
-            .sealing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let sealing = {
+            let mut guard = self
+                .shared
+                .sealing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // The records since the last checkpoint get theirs: after an orderly close,
+            // the whole log is covered by a signature.
+            if let Some(open) = guard.as_mut()
+                && self.shared.health.error().is_none()
+                && let Some(cp) = open.signing.as_mut().and_then(Signing::take_checkpoint)
+            {
+                let _ = self.seal_and_queue(open, cp);
+            }
+            guard.take()
+        };
         let Some(Sealing { queue, .. }) = sealing else {
             return self.stopped_result();
         };

@@ -8,12 +8,13 @@ use crate::control::{ControlClient, DataDirLock, Request, socket_path};
 use crate::sanitize::one_line;
 use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 
+use crate::audit::signing::{check_checkpoints, keygen, public_path, read_public};
 use crate::audit::{
     AuditRecord, Follower, LineRead, Outcome, SegmentReader, compare_with_mirror, fetch_mirror,
     list_segments, mirror_key, verify_dir,
@@ -54,11 +55,27 @@ pub enum AuditCommand {
     /// With Redis configured (bus.backend = redis, or auto finding one) and its mirror
     /// stream `{prefix}aios:audit` present, the files are also compared with the mirror
     /// record by record, which catches files rewritten with a recomputed chain.
+    ///
+    /// With `--key` (the public key of `audit.signing_key`, a `.pub` file or 64 hex
+    /// digits), every signed checkpoint must verify and name the hash the log has at its
+    /// seq: a rewrite with recomputed hashes fails here, as does a log whose checkpoints
+    /// were removed. Records after the last checkpoint are reported as unsigned.
     Verify {
         /// Require the comparison with the Redis mirror: fail when Redis or the mirror
         /// stream cannot be read.
         #[arg(long)]
         against_mirror: bool,
+        /// Check the signed checkpoints with this public key (file or hex).
+        #[arg(long, value_name = "PUB")]
+        key: Option<String>,
+    },
+    /// Make an Ed25519 key pair for signed checkpoints: the private key at PATH (0600;
+    /// set `audit.signing_key` to it), the public key at PATH.pub (give it to whoever
+    /// verifies). Never overwrites.
+    Keygen {
+        /// Where the private key goes.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
     },
     /// Print audit records as JSONL on stdout, as written.
     Export {
@@ -88,9 +105,26 @@ pub async fn run(config: &Config, cmd: AuditCommand) -> Result<()> {
             let filter = Filter { agent, action };
             tail(&dir, &filter, lines, json, follow).await
         }
-        AuditCommand::Verify { against_mirror } => {
+        AuditCommand::Verify {
+            against_mirror,
+            key,
+        } => {
             let mirror = MirrorUse::of(config, against_mirror);
-            verify(&dir, mirror).await
+            let key = key.as_deref().map(read_public).transpose()?;
+            verify(&dir, mirror).await?;
+            match key {
+                Some(key) => verify_signatures(&dir, key).await,
+                None => Ok(()),
+            }
+        }
+        AuditCommand::Keygen { out } => {
+            let public = keygen(&out)?;
+            println!(
+                "private key: {} (set audit.signing_key to it)",
+                out.display()
+            );
+            println!("public key:  {} ({public})", public_path(&out).display());
+            Ok(())
         }
         AuditCommand::Export { since, until } => export(&dir, since, until).await,
     }
@@ -118,6 +152,36 @@ async fn flush_running_owner(config: &Config) {
             "aios: warning: could not ask the owner ({holder}) to flush its audit log: {e}; the newest records may be missing"
         );
     }
+}
+
+/// Every signed checkpoint checked with `key`, after the chain itself verified.
+async fn verify_signatures(dir: &Path, key: ed25519_dalek::VerifyingKey) -> Result<()> {
+    let dir = dir.to_path_buf();
+    let report = tokio::task::spawn_blocking(move || {
+        crate::audit::read_dir(&dir).map(|read| check_checkpoints(&read.records, &key))
+    })
+    .await
+    .wrap_err("reading the audit log")??;
+    if let Some(failure) = report.failure {
+        return Err(eyre!("audit signatures: {failure}"));
+    }
+    let covered = report.covered_to.map_or("nothing".to_string(), |s| {
+        format!("every record to seq {s}")
+    });
+    println!(
+        "audit signatures OK: {} checkpoint{} cover {covered}",
+        report.checkpoints,
+        if report.checkpoints == 1 { "" } else { "s" }
+    );
+    if report.unsigned_tail > 0 {
+        eprintln!(
+            "warning: the last {} record{} come after the last checkpoint and are not covered \
+             by a signature yet",
+            report.unsigned_tail,
+            if report.unsigned_tail == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
 }
 
 /// Which records `tail` shows.
@@ -710,6 +774,7 @@ mod tests {
             &config,
             AuditCommand::Verify {
                 against_mirror: false,
+                key: None,
             },
         )
         .await
@@ -722,6 +787,7 @@ mod tests {
             &config,
             AuditCommand::Verify {
                 against_mirror: false,
+                key: None,
             },
         )
         .await

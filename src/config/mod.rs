@@ -443,6 +443,11 @@ pub struct AuditConfig {
     pub redact: Vec<String>,
     /// Longest time a record waits in memory before it is written and fsynced.
     pub flush_ms: u32,
+    /// Ed25519 private key file (`aios audit keygen` makes one) that signs a checkpoint
+    /// every `sign_every` records and at shutdown; empty = no signing.
+    pub signing_key: PathBuf,
+    /// Records between two signed checkpoints (1..=1000000).
+    pub sign_every: u32,
 }
 
 impl Default for AuditConfig {
@@ -452,6 +457,8 @@ impl Default for AuditConfig {
             rotate_mb: 64,
             redact: default_redactions(),
             flush_ms: 100,
+            signing_key: PathBuf::new(),
+            sign_every: 1000,
         }
     }
 }

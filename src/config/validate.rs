@@ -114,6 +114,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     let a = &config.audit;
     at_least(&["audit", "rotate_mb"], a.rotate_mb, 1)?;
     between(&["audit", "flush_ms"], a.flush_ms, 1, 10_000)?;
+    between(&["audit", "sign_every"], a.sign_every, 1, 1_000_000)?;
     for (i, pattern) in a.redact.iter().enumerate() {
         if let Err(e) = regex::Regex::new(pattern) {
             bad(

@@ -90,8 +90,18 @@ fn restrict(path: &Path) -> std::io::Result<()> {
 
 fn generate() -> std::io::Result<String> {
     let mut bytes = [0u8; TOKEN_BYTES];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    random_bytes(&mut bytes)?;
     Ok(hex::encode(bytes))
+}
+
+/// Fill `buf` from the kernel's CSPRNG: tokens, secrets and signing keys all come from here.
+pub(crate) fn random_bytes(buf: &mut [u8]) -> std::io::Result<()> {
+    std::fs::File::open("/dev/urandom")?.read_exact(buf)
+}
+
+/// Write `text` (and a newline) to `path`, private from the first byte, atomically.
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    write_atomically(path, text)
 }
 
 /// Write to a private temporary file in the same dir, then rename over `path`: a reader
