@@ -223,7 +223,25 @@ fn compose_runs_the_whole_stack_with_healthchecks_ports_and_volumes() {
         );
     }
     assert_eq!(env_value(a, "AIOS_BUS_BACKEND"), "redis");
-    assert_eq!(env_value(a, "AIOS_BUS_URL"), "redis://redis:6379");
+    // Redis takes no anonymous client: aios logs in as the ACL user with .env's password.
+    assert_eq!(
+        env_value(a, "AIOS_BUS_URL"),
+        "redis://aios:${REDIS_PASSWORD:?set REDIS_PASSWORD in .env}@redis:6379"
+    );
+    let r = service(&c, "redis");
+    let command: Vec<String> = r["command"]
+        .as_array()
+        .expect("redis command is a list")
+        .iter()
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    let joined = command.join(" ");
+    assert!(
+        joined.contains("--user default off")
+            && joined.contains("--user aios on >${REDIS_PASSWORD:?")
+            && joined.contains("-@dangerous"),
+        "{joined}"
+    );
     assert_eq!(env_value(a, "AIOS_MEMORY_BACKEND"), "qdrant");
     assert_eq!(env_value(a, "AIOS_MEMORY_URL"), "http://qdrant:6334");
     assert_eq!(env_value(a, "AIOS_LLM_OLLAMA_URL"), "http://ollama:11434");

@@ -12,17 +12,26 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Extra `redis-server` arguments (e.g. `--requirepass`), kept for a restart.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Start a server, or fail with the fix named when `redis-server` is not installed.
     pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// Start a server with extra arguments, e.g. `["--requirepass", "s3cret"]` or an ACL
+    /// user, one token each (`["--user", "aios", "on", ">pw", "~*", "+@all"]`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir for redis-server");
         let port = free_port();
         let mut server = RedisServer {
             child: None,
             port,
             dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         server.spawn();
         server
@@ -36,6 +45,7 @@ impl RedisServer {
             .args(["--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -75,7 +85,9 @@ impl RedisServer {
             return false;
         }
         let mut line = String::new();
-        BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("+PONG")
+        // A server that wants a password answers, too: it is up.
+        BufReader::new(s).read_line(&mut line).is_ok()
+            && (line.starts_with("+PONG") || line.starts_with("-NOAUTH"))
     }
 
     pub fn url(&self) -> String {
