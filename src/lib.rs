@@ -72,5 +72,6 @@ pub mod sanitize;
 pub mod segments;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 pub mod tui;
 pub mod why;

@@ -167,3 +167,46 @@ async fn a_wrong_password_is_a_clear_error_that_does_not_repeat_it() {
         "doctor printed the password:\n{text}"
     );
 }
+
+/// `rediss://` to a redis-server that speaks only TLS, its certificate from a throwaway CA
+/// that `SSL_CERT_FILE` names: a dispatch runs on it (bus, state store, audit mirror), and
+/// `audit verify --against-mirror` reads the mirror back over TLS.
+#[test]
+fn rediss_with_a_private_ca_carries_bus_store_and_mirror() {
+    let Some((redis, ca)) = RedisServer::start_tls() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = support::aios(dir.path(), &data)
+            .env("AIOS_BUS_BACKEND", "redis")
+            .env("AIOS_BUS_URL", redis.url())
+            .env("AIOS_BUS_PREFIX", "tls:")
+            .env("SSL_CERT_FILE", &ca)
+            .args(args)
+            .output()
+            .expect("run aios");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&["dispatch", "support-agent", "Customer 42 cannot log in"]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&["audit", "verify", "--against-mirror"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("audit mirror `tls:aios:audit`"), "{text}");
+
+    // Without the CA, the server's certificate is not trusted: a clear refusal.
+    let out = support::aios(dir.path(), &dir.path().join("other"))
+        .env("AIOS_BUS_BACKEND", "redis")
+        .env("AIOS_BUS_URL", redis.url())
+        .env("SSL_CERT_FILE", dir.path().join("no-such-ca.crt"))
+        .args(["dispatch", "support-agent", "x"])
+        .output()
+        .expect("run aios");
+    assert!(!out.status.success());
+}

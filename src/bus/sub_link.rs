@@ -263,6 +263,18 @@ async fn open(info: &ConnectionInfo) -> Result<(ReadHalf, WriteHalf), RedisError
             let (r, w) = stream.into_split();
             Ok((Box::new(r), Box::new(w)))
         }
+        ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure,
+            ..
+        } => {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+            let _ = stream.set_nodelay(true);
+            let stream = tls_connect(host, *insecure, stream).await?;
+            let (r, w) = tokio::io::split(stream);
+            Ok((Box::new(r), Box::new(w)))
+        }
         #[cfg(unix)]
         ConnectionAddr::Unix(path) => {
             let stream = tokio::net::UnixStream::connect(path).await?;
@@ -274,6 +286,48 @@ async fn open(info: &ConnectionInfo) -> Result<(ReadHalf, WriteHalf), RedisError
             &format!("the subscription link cannot connect to {other}"),
         )),
     }
+}
+
+/// TLS over `stream` as redis-rs does it for `rediss://`: the platform's roots (and
+/// `SSL_CERT_FILE`), the host name checked. `#insecure` URLs are refused here: the link
+/// carries every agent's traffic, and a certificate not checked is no TLS worth having.
+async fn tls_connect(
+    host: &str,
+    insecure: bool,
+    stream: tokio::net::TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, RedisError> {
+    let refuse = |what: String| io_error(std::io::ErrorKind::InvalidInput, &what);
+    if insecure {
+        return Err(refuse(
+            "rediss://…#insecure is not supported: give the server's CA in SSL_CERT_FILE".into(),
+        ));
+    }
+    crate::tls::ensure_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    let loaded = rustls_native_certs::load_native_certs();
+    for cert in loaded.certs {
+        // A certificate the store will not take is one root less, not a failure.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(refuse(format!(
+            "no trusted root certificates for {host} ({}): set SSL_CERT_FILE to the CA",
+            loaded
+                .errors
+                .first()
+                .map_or("none found".to_string(), |e| e.to_string())
+        )));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| refuse(format!("`{host}` is not a TLS server name: {e}")))?;
+    Ok(
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, stream)
+            .await?,
+    )
 }
 
 /// Switch to RESP3 and authenticate as the URL says.

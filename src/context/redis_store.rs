@@ -177,6 +177,7 @@ impl RedisStore {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
+        crate::tls::ensure_provider();
         let client = redis::Client::open(info.set_redis_settings(settings)).map_err(unusable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))

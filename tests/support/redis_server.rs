@@ -14,6 +14,8 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     /// Extra `redis-server` arguments (e.g. `--requirepass`), kept for a restart.
     extra: Vec<String>,
+    /// Serving TLS only (`--port 0 --tls-port`): up once the port accepts.
+    tls: bool,
 }
 
 impl RedisServer {
@@ -32,9 +34,112 @@ impl RedisServer {
             port,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: false,
         };
         server.spawn();
         server
+    }
+
+    /// A server that speaks only TLS, with a certificate for 127.0.0.1 from a throwaway CA
+    /// made by `openssl`; returns it and the CA file. `None`, after printing why, when
+    /// `openssl` is missing.
+    pub fn start_tls() -> Option<(RedisServer, PathBuf)> {
+        let certs = tempfile::tempdir().expect("temp dir for certificates");
+        let c = |name: &str| certs.path().join(name).display().to_string();
+        let steps: [&[&str]; 3] = [
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=aios test CA",
+                "-keyout",
+                &c("ca.key"),
+                "-out",
+                &c("ca.crt"),
+            ],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &c("server.key"),
+                "-out",
+                &c("server.csr"),
+            ],
+            &[
+                "x509",
+                "-req",
+                "-days",
+                "1",
+                "-in",
+                &c("server.csr"),
+                "-CA",
+                &c("ca.crt"),
+                "-CAkey",
+                &c("ca.key"),
+                "-CAcreateserial",
+                "-extfile",
+                &c("ext.cnf"),
+                "-out",
+                &c("server.crt"),
+            ],
+        ];
+        std::fs::write(
+            certs.path().join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\n",
+        )
+        .ok()?;
+        for args in steps {
+            match Command::new("openssl").args(args).output() {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => {
+                    eprintln!(
+                        "skipped: openssl failed: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    eprintln!("skipped: no openssl to make a test CA ({e})");
+                    return None;
+                }
+            }
+        }
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir for redis-server");
+        let extra = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--tls-cert-file",
+            &c("server.crt"),
+            "--tls-key-file",
+            &c("server.key"),
+            "--tls-ca-cert-file",
+            &c("ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ];
+        let mut server = RedisServer {
+            child: None,
+            port,
+            dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls: true,
+        };
+        server.spawn();
+        let ca = server.dir.path().join("ca.crt");
+        std::fs::copy(certs.path().join("ca.crt"), &ca).ok()?;
+        Some((server, ca))
     }
 
     fn spawn(&mut self) {
@@ -75,8 +180,11 @@ impl RedisServer {
         }
     }
 
-    /// True when the server answers PING.
+    /// True when the server answers PING (for a TLS server: accepts a connection).
     pub fn ping(&self) -> bool {
+        if self.tls {
+            return TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+        }
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
@@ -91,7 +199,8 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Kill the server (as a crash would) and start it again on the same port.
