@@ -789,3 +789,65 @@ fn the_status_bar_names_the_embedder_and_says_hash_is_not_semantic() {
         "{first}"
     );
 }
+
+#[test]
+fn a_read_only_control_center_hides_and_refuses_every_key_that_changes_anything() {
+    let mut app = full_app();
+    app.read_only = true;
+    app.effects.clear();
+    // Help: the changing keys are not offered.
+    app.update(Action::Help);
+    let help = screen(&app, 160, 48);
+    for hidden in [
+        "send an intent",
+        "stop the agent's generation",
+        "edit goals",
+    ] {
+        assert!(!help.contains(hidden), "{hidden} offered:\n{help}");
+    }
+    assert!(
+        help.contains("move down") || help.contains("down"),
+        "{help}"
+    );
+    app.update(Action::Back);
+    let bar = screen(&app, 160, 48);
+    assert!(bar.contains("read-only · tab/1-6 panes"), "{bar}");
+    assert!(!bar.contains("i intent"), "{bar}");
+
+    // The keys themselves: refused, said, and nothing leaves the app.
+    for k in ['i', 'x', 'e'] {
+        app.update(key(KeyCode::Char(k)));
+        let notice = app.notice.as_ref().map(|n| n.0.clone()).unwrap_or_default();
+        assert!(notice.contains("read-only"), "{k}: {notice:?}");
+        assert_eq!(app.mode, Mode::Normal, "{k} opened an editor");
+    }
+    // A command line that would save goals, and an approval: refused at the effect.
+    app.update(key(KeyCode::Char(':')));
+    for c in "goal add ship it".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Enter));
+    app.update(Action::Approvals);
+    app.update(key(KeyCode::Char('y')));
+    assert!(
+        !app.effects.iter().any(|e| matches!(
+            e,
+            aios::tui::Effect::Dispatch { .. }
+                | aios::tui::Effect::SaveGoals { .. }
+                | aios::tui::Effect::Stop(_)
+                | aios::tui::Effect::Decide { .. }
+        )),
+        "{:?}",
+        app.effects
+    );
+
+    // The same app, not read-only, does produce them (the test can fail).
+    app.read_only = false;
+    app.update(Action::Back);
+    app.update(key(KeyCode::Char('x')));
+    assert!(
+        app.effects
+            .iter()
+            .any(|e| matches!(e, aios::tui::Effect::Stop(_)))
+    );
+}

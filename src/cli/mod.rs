@@ -60,6 +60,10 @@ pub enum Command {
         /// through its Redis alone, e.g. redis://server:6379.
         #[arg(long, value_name = "REDIS_URL")]
         attach: Option<String>,
+        /// Watch only: the keys that change anything (intents, stop, goals, approvals) are
+        /// hidden from the help and refused.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Run the runtime headless (logs to a file), serving the control socket.
     Serve,
@@ -195,8 +199,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("aios: warning: {warning}");
         }
     }
-    match cli.command.unwrap_or(Command::Tui { attach: None }) {
-        Command::Tui { attach } => crate::tui::run(config, attach).await,
+    match cli.command.unwrap_or(Command::Tui {
+        attach: None,
+        read_only: false,
+    }) {
+        Command::Tui { attach, read_only } => crate::tui::run(config, attach, read_only).await,
         Command::Serve => serve::run(config).await,
         Command::Dispatch(args) => dispatch::run(config, args).await,
         Command::Agents { json } => agents::run(config, json).await,

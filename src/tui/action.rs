@@ -176,6 +176,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// Keys that change the runtime (an intent, a stop, goals): hidden and refused in a
+    /// read-only control center. A command line (`:`) may change things too; what it would
+    /// change is refused where it becomes an effect.
+    pub fn changes(&self) -> bool {
+        matches!(self, Action::Intent | Action::Stop | Action::EditGoals)
+    }
+}
+
+impl Action {
     /// The help line of a bindable action.
     pub fn describe(&self) -> String {
         match self {

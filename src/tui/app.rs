@@ -131,6 +131,9 @@ pub enum Mode {
     Why(WhyView),
 }
 
+/// What a read-only TUI says when a key would change something.
+const READ_ONLY: &str = "read-only: this control center watches only (started with --read-only)";
+
 /// An agent's last recall as the goals pane shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastRecall {
@@ -176,6 +179,9 @@ pub struct App {
     pub nodes: BTreeMap<String, (Heartbeat, DateTime<Utc>)>,
     pub theme: Theme,
     pub keymap: Keymap,
+    /// Started with `--read-only`: the keys that change anything are hidden from the help
+    /// and refused, and no changing effect leaves the app.
+    pub read_only: bool,
     pub size: Rect,
     pub effects: Vec<Effect>,
     pub max_lines: usize,
@@ -283,6 +289,7 @@ impl App {
             nodes: BTreeMap::new(),
             theme: Theme::default(),
             keymap: Keymap::default(),
+            read_only: false,
             size: Rect::new(0, 0, 80, 24),
             effects: Vec::new(),
             max_lines: max_lines.max(100),
@@ -697,10 +704,20 @@ impl App {
         self.approvals.get(self.approval_cursor)
     }
 
+    /// Ask for an effect that changes the runtime (an intent, a stop, goals, a decision):
+    /// refused, and said, when the app is read-only.
+    fn act(&mut self, effect: Effect) {
+        if self.read_only {
+            self.notify(READ_ONLY);
+        } else {
+            self.effects.push(effect);
+        }
+    }
+
     fn decide(&mut self, decision: crate::approvals::DecisionInput) {
         if let Some(p) = self.selected_approval() {
             let id = p.id.clone();
-            self.effects.push(Effect::Decide { id, decision });
+            self.act(Effect::Decide { id, decision });
         }
         self.mode = Mode::Approvals;
     }
@@ -851,7 +868,7 @@ impl App {
                 match input::parse_intent(&text, &self.agents) {
                     Ok((agent_id, body)) => {
                         self.remember_history(text.trim().to_string());
-                        self.effects.push(Effect::Dispatch {
+                        self.act(Effect::Dispatch {
                             agent_id: agent_id.clone(),
                             text: body,
                         });
@@ -965,7 +982,7 @@ impl App {
             Ok(input::Command::GoalAdd(goal)) => match self.current_goals() {
                 Some((id, mut goals)) => {
                     goals.push(goal);
-                    self.effects.push(Effect::SaveGoals {
+                    self.act(Effect::SaveGoals {
                         agent_id: id,
                         goals,
                     });
@@ -975,7 +992,7 @@ impl App {
             Ok(input::Command::GoalRemove(n)) => match self.current_goals() {
                 Some((id, mut goals)) if n >= 1 && n <= goals.len() => {
                     goals.remove(n - 1);
-                    self.effects.push(Effect::SaveGoals {
+                    self.act(Effect::SaveGoals {
                         agent_id: id,
                         goals,
                     });
@@ -1020,7 +1037,7 @@ impl App {
                         .map(|l| l.trim().to_string())
                         .filter(|l| !l.is_empty())
                         .collect();
-                    self.effects.push(Effect::SaveGoals {
+                    self.act(Effect::SaveGoals {
                         agent_id: id,
                         goals,
                     });
@@ -1074,6 +1091,11 @@ impl App {
 
     /// Keymap actions.
     fn command(&mut self, action: Action) -> bool {
+        // Every key and every direct action comes through here: the one gate.
+        if self.read_only && action.changes() {
+            self.notify(READ_ONLY);
+            return true;
+        }
         match action {
             Action::Quit => {
                 // A replay's busy agents are a recording: nothing stops when it closes.
@@ -1148,7 +1170,7 @@ impl App {
             Action::SeekForward => self.replay_control(ReplayControl::Seek(10)),
             Action::SeekBack => self.replay_control(ReplayControl::Seek(-10)),
             Action::Stop => match &self.focused_agent {
-                Some(id) => self.effects.push(Effect::Stop(id.clone())),
+                Some(id) => self.act(Effect::Stop(id.clone())),
                 None => self.notify("no agent focused"),
             },
             Action::EditGoals => match &self.agent_state {

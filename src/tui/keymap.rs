@@ -214,8 +214,16 @@ impl Keymap {
 
     /// Help rows: the keys of each action (in first-binding order) and what it does.
     pub fn help(&self) -> Vec<(String, String)> {
+        self.help_for(false)
+    }
+
+    /// The help rows, without the keys that change anything when `read_only`.
+    pub fn help_for(&self, read_only: bool) -> Vec<(String, String)> {
         let mut rows: Vec<(Vec<String>, Action)> = Vec::new();
         for (k, a) in &self.bindings {
+            if read_only && a.changes() {
+                continue;
+            }
             match rows.iter_mut().find(|(_, b)| b == a) {
                 Some((keys, _)) => keys.push(k.label()),
                 None => rows.push((vec![k.label()], a.clone())),

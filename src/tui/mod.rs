@@ -46,7 +46,7 @@ const BATCH: usize = 4096;
 
 /// Open the control center: on a runtime this process owns, or, with `attach`, watching
 /// a runtime that runs elsewhere through its Redis.
-pub async fn run(config: Config, attach: Option<String>) -> Result<ExitCode> {
+pub async fn run(config: Config, attach: Option<String>, read_only: bool) -> Result<ExitCode> {
     // Owning a runtime without a terminal is refused before anything starts; an attach
     // first says what is wrong with its target, then checks (see `run_attached`).
     if attach.is_none()
@@ -57,8 +57,8 @@ pub async fn run(config: Config, attach: Option<String>) -> Result<ExitCode> {
     // Before the runtime: counters taken before the recorder exists stay no-ops.
     let _metrics = crate::metrics::start(&config.metrics).await?;
     match attach {
-        Some(url) => run_attached(config, &url).await,
-        None => run_owner(config).await,
+        Some(url) => run_attached(config, &url, read_only).await,
+        None => run_owner(config, read_only).await,
     }
 }
 
@@ -109,7 +109,7 @@ fn lock(data_dir: &std::path::Path) -> Result<DataDirLock> {
 
 /// The control center on a runtime this process owns; the control socket is served too,
 /// so `aios dispatch` from another terminal reaches this runtime.
-async fn run_owner(config: Config) -> Result<ExitCode> {
+async fn run_owner(config: Config, read_only: bool) -> Result<ExitCode> {
     let data_dir = config.data_dir();
     let looks = looks(&config)?;
     let _lock = lock(&data_dir)?;
@@ -127,7 +127,8 @@ async fn run_owner(config: Config) -> Result<ExitCode> {
     // MCP clients reach this runtime through `aios mcp` (the mcp.sock socket); HTTP is
     // `aios serve`'s, so a TUI never competes for mcp.http_bind.
     let mcp = crate::mcp::OwnerServers::start(&runtime, &config, false).await;
-    let result = show(&config, &runtime, looks, AuditSource::Local { broken_at }).await;
+    let audit = AuditSource::Local { broken_at };
+    let result = show(&config, &runtime, looks, audit, read_only).await;
     stop_server.cancel();
     let _ = server.await;
     if let Ok(mcp) = mcp {
@@ -141,7 +142,7 @@ async fn run_owner(config: Config) -> Result<ExitCode> {
 /// through its Redis alone: traffic, heartbeats, agent activity and contexts from the bus
 /// and the shared store, the audit log from its mirror stream. Intents typed here go on
 /// the durable queue, where the nodes that host the agents take them.
-async fn run_attached(config: Config, url: &str) -> Result<ExitCode> {
+async fn run_attached(config: Config, url: &str, read_only: bool) -> Result<ExitCode> {
     let config = attached_config(config, url)?;
     let looks = looks(&config)?;
     // This process keeps its own small data dir: its operator's own audit trail (goal
@@ -161,7 +162,7 @@ async fn run_attached(config: Config, url: &str) -> Result<ExitCode> {
         url: url.to_string(),
         prefix: config.bus.prefix.clone(),
     };
-    let result = show(&config, &runtime, looks, source).await;
+    let result = show(&config, &runtime, looks, source, read_only).await;
     runtime.shutdown().await;
     result
 }
@@ -204,10 +205,12 @@ async fn show(
     runtime: &Runtime,
     (theme, keymap): (Theme, Keymap),
     audit: AuditSource,
+    read_only: bool,
 ) -> Result<ExitCode> {
     let mut app = App::new(runtime, config.tui.max_lines as usize);
     app.theme = theme;
     app.keymap = keymap;
+    app.read_only = read_only;
     app.stall_s = config.runtime.stall_s;
     app.notify = config.tui.notify;
     let history = effects::history_path(&config.data_dir());

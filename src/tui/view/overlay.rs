@@ -101,7 +101,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
 }
 
 fn help(frame: &mut Frame<'_>, app: &App, area: Rect) {
-    let rows = app.keymap.help();
+    let rows = app.keymap.help_for(app.read_only);
     let key_w = rows
         .iter()
         .map(|(k, _)| k.chars().count())
@@ -205,7 +205,9 @@ pub fn hints(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     }
     if matches!(app.mode, Mode::Approvals | Mode::EditArguments) {
-        let keys = if app.mode == Mode::Approvals {
+        let keys = if app.read_only {
+            " read-only: j/k select · esc back"
+        } else if app.mode == Mode::Approvals {
             " y approve · n deny (say why) · e edit arguments · A always allow · j/k select · esc back"
         } else {
             " ctrl-s approve with these arguments · esc back"
@@ -213,21 +215,25 @@ pub fn hints(frame: &mut Frame<'_>, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(Span::styled(keys, t.accent())), area);
         return;
     }
-    let pane = match app.focus {
-        Pane::Agents => "j/k move · enter focus · / filter",
-        Pane::Goals => "e edit goals · :goal add",
-        Pane::Channels => "space pause · / filter · enter JSON · G follow",
-        Pane::Diff => "[ ] versions · n/p hunk · s side-by-side",
-        Pane::Stream => "x stop generation",
-        Pane::Audit => "/ filter · enter record",
+    let pane = match (app.focus, app.read_only) {
+        (Pane::Agents, _) => "j/k move · enter focus · / filter",
+        (Pane::Goals, false) => "e edit goals · :goal add",
+        (Pane::Goals, true) => "read-only",
+        (Pane::Channels, _) => "space pause · / filter · enter JSON · G follow",
+        (Pane::Diff, _) => "[ ] versions · n/p hunk · s side-by-side",
+        (Pane::Stream, false) => "x stop generation",
+        (Pane::Stream, true) => "read-only",
+        (Pane::Audit, _) => "/ filter · enter record",
+    };
+    let global = if app.read_only {
+        " │ read-only · tab/1-6 panes · z zoom · ? help · q quit"
+    } else {
+        " │ i intent · : command · tab/1-6 panes · z zoom · ? help · q quit"
     };
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(format!(" {pane}"), t.accent()),
-            Span::styled(
-                " │ i intent · : command · tab/1-6 panes · z zoom · ? help · q quit",
-                t.dim(),
-            ),
+            Span::styled(global, t.dim()),
         ])),
         area,
     );
