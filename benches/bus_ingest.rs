@@ -5,6 +5,10 @@
 //! `cargo bench --bench bus_ingest` (needs `redis-server` and `redis-benchmark` on PATH).
 //! Set AIOS_BENCH_MESSAGES to change the count (default 300,000).
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_kib;
+
 #[path = "support/ingest.rs"]
 mod ingest;
 #[path = "../tests/support/redis_server.rs"]
@@ -19,17 +23,6 @@ use tokio::sync::broadcast::error::RecvError;
 /// The binary's allocator, so the figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let n: u64 = std::env::var("AIOS_BENCH_MESSAGES")

@@ -17,6 +17,10 @@
 //! (default `../shared/tools/minilm_ref.py` beside the checkout); the weights come as the
 //! tests fetch them (tests/support/minilm_weights.rs).
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_kib;
+
 #[path = "../tests/support/minilm_weights.rs"]
 mod minilm_weights;
 
@@ -430,16 +434,4 @@ fn pct(v: &mut [Duration], p: usize) -> Duration {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-/// This process's resident set, KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

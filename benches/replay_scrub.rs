@@ -8,6 +8,10 @@
 //!
 //! `cargo bench --bench replay_scrub`; AIOS_BENCH_ENTRIES sets the size (default 1,000,000).
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_mib;
+
 use std::hint::black_box;
 use std::io::Write;
 use std::sync::Arc;
@@ -26,20 +30,6 @@ use serde_json::{Value, json};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|n| n.parse::<f64>().ok())
-            })
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);

@@ -3,6 +3,10 @@
 //! with a frame drawn every 1/30 s of traffic, reporting the slowest frame and the RSS
 //! growth (targets: no frame over 50 ms, growth under 20 MB).
 
+#[path = "support/rss.rs"]
+mod rss;
+use rss::rss_kib as rss_kb;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,17 +124,6 @@ fn full_app() -> App {
     ))));
     app.update(Action::Focus(Pane::Channels));
     app
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Ten seconds of 100,000 messages/s: how slow the slowest frame is and how much memory

@@ -22,7 +22,7 @@
 //! answer counts the ids sent, not the ones removed), so, as with Qdrant, a concurrent
 //! writer can make its count stale.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -276,21 +276,7 @@ impl VectorMemory for ChromaMemory {
     }
 
     async fn upsert(&self, items: Vec<(MemoryItem, Vec<f32>)>) -> Result<(), MemoryError> {
-        // Every vector is checked before anything is sent, so a bad one writes nothing.
-        for (item, vector) in &items {
-            self.check_vector(vector, &item.id)?;
-        }
-        // One record per id, the last one given winning, as a sequence of upserts would.
-        let mut last: HashMap<&str, usize> = HashMap::new();
-        for (i, (item, _)) in items.iter().enumerate() {
-            last.insert(item.id.as_str(), i);
-        }
-        let records: Vec<&(MemoryItem, Vec<f32>)> = items
-            .iter()
-            .enumerate()
-            .filter(|(i, (item, _))| last.get(item.id.as_str()) == Some(i))
-            .map(|(_, r)| r)
-            .collect();
+        let records = super::last_per_id(&items, |v, what| self.check_vector(v, what))?;
         for batch in records.chunks(BATCH) {
             let mut ids = Vec::with_capacity(batch.len());
             let mut embeddings = Vec::with_capacity(batch.len());

@@ -188,6 +188,28 @@ pub(crate) fn check_vector(dims: usize, vector: &[f32], what: &str) -> Result<()
     Ok(())
 }
 
+/// The items of an upsert a server store sends: every vector checked first (so a bad one
+/// writes nothing), then one per id, the last one given winning, as a sequence of upserts
+/// would leave it.
+pub(crate) fn last_per_id(
+    items: &[(MemoryItem, Vec<f32>)],
+    check: impl Fn(&[f32], &str) -> Result<(), MemoryError>,
+) -> Result<Vec<&(MemoryItem, Vec<f32>)>, MemoryError> {
+    for (item, vector) in items {
+        check(vector, &item.id)?;
+    }
+    let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (i, (item, _)) in items.iter().enumerate() {
+        last.insert(item.id.as_str(), i);
+    }
+    Ok(items
+        .iter()
+        .enumerate()
+        .filter(|(i, (item, _))| last.get(item.id.as_str()) == Some(i))
+        .map(|(_, r)| r)
+        .collect())
+}
+
 /// The one rule every backend applies at open. `recorded` is what the store says it was
 /// built with (`None` when it says nothing), `dims` the length its vectors have (when
 /// known), `empty` whether it holds any item. Opening with [`VectorSpace::unrecorded`] of

@@ -35,7 +35,7 @@
 //! upsert sees it. A batch is not atomic: when some objects fail, the others are written,
 //! and the error names the first failure.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -337,19 +337,9 @@ impl VectorMemory for WeaviateMemory {
     }
 
     async fn upsert(&self, items: Vec<(MemoryItem, Vec<f32>)>) -> Result<(), MemoryError> {
-        for (item, vector) in &items {
-            self.check_vector(vector, &item.id)?;
-        }
-        // One object per id, the last one given winning.
-        let mut last: HashMap<&str, usize> = HashMap::new();
-        for (i, (item, _)) in items.iter().enumerate() {
-            last.insert(item.id.as_str(), i);
-        }
-        let objects: Vec<Value> = items
-            .iter()
-            .enumerate()
-            .filter(|(i, (item, _))| last.get(item.id.as_str()) == Some(i))
-            .map(|(_, (item, vector))| {
+        let objects: Vec<Value> = super::last_per_id(&items, |v, what| self.check_vector(v, what))?
+            .into_iter()
+            .map(|(item, vector)| {
                 json!({
                     "class": self.class,
                     "id": point_uuid(&item.id),
