@@ -5,7 +5,7 @@
 
 use crate::context::Caller;
 use crate::control::{ControlClient, DataDirLock, Request, socket_path};
-use crate::sanitize::one_line;
+use crate::sanitize::{ellipsize, one_line};
 use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -356,24 +356,13 @@ fn summary(r: &AuditRecord) -> String {
         one_line(&r.caller),
         outcome,
         one_line(r.context_id.as_deref().unwrap_or("-")),
-        one_line(&shorten(&input, INPUT_WIDTH)),
+        one_line(&ellipsize(&input, INPUT_WIDTH)),
     );
     if let Some(error) = &r.error {
         line.push_str("  ! ");
-        line.push_str(&one_line(&shorten(error, INPUT_WIDTH)));
+        line.push_str(&one_line(&ellipsize(error, INPUT_WIDTH)));
     }
     line
-}
-
-/// Record text is untrusted: control characters (terminal escapes, newlines) are shown
-/// as `?` so that a record cannot rewrite the operator's screen or fake extra lines.
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Whether `verify` compares with the Redis mirror, and how hard.

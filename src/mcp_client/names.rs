@@ -137,16 +137,7 @@ pub fn description(raw: Option<&str>, title: Option<&str>) -> String {
 }
 
 /// The longest prefix of `text` of at most `max` bytes that ends on a char boundary.
-pub fn cut(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
+pub use crate::sanitize::cut_bytes as cut;
 
 #[cfg(test)]
 mod tests {

@@ -241,14 +241,7 @@ impl MiniLm {
 
 /// At most [`MAX_TEXT_BYTES`] of `text`, cut at a character boundary.
 fn clip(text: &str) -> &str {
-    if text.len() <= MAX_TEXT_BYTES {
-        return text;
-    }
-    let mut end = MAX_TEXT_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    crate::sanitize::cut_bytes(text, MAX_TEXT_BYTES)
 }
 
 #[cfg(test)]

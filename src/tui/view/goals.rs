@@ -11,7 +11,7 @@ use super::super::app::{App, LastRecall, Mode};
 use super::pane_block;
 use crate::hooks::DeliveryRow;
 use crate::memory::choose_embedder::short_label;
-use crate::sanitize::one_line;
+use crate::sanitize::{ellipsize, one_line};
 
 /// A hook's latest delivery: state (coloured), attempts, HTTP status, latency, error.
 fn delivery_line<'a>(app: &App, d: &DeliveryRow) -> Line<'a> {
@@ -137,17 +137,7 @@ fn recall_lines<'a>(app: &App, r: &LastRecall, width: usize, lines: &mut Vec<Lin
         lines.push(Line::from(vec![
             Span::styled(score, t.ok()),
             Span::styled(kind, t.dim()),
-            Span::raw(cut(&one_line(&item.text), room)),
+            Span::raw(ellipsize(&one_line(&item.text), room)),
         ]));
     }
-}
-
-/// `text` in at most `room` characters, ending in `…` when cut.
-fn cut(text: &str, room: usize) -> String {
-    if text.chars().count() <= room {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(room.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
