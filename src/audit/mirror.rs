@@ -191,8 +191,7 @@ pub(crate) async fn connect_stream(
     what: &str,
     response: Duration,
 ) -> Result<ConnectionManager, String> {
-    crate::tls::ensure_provider();
-    let client = redis::Client::open(url).map_err(|e| format!("{what}: {e}"))?;
+    let client = crate::tls::redis_client(url).map_err(|e| format!("{what}: {e}"))?;
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
         .set_response_timeout(Some(response));

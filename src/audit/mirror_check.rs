@@ -120,8 +120,7 @@ pub fn compare_with_mirror(
 pub async fn fetch_mirror(url: &str, prefix: &str) -> Result<Option<Vec<(u64, String)>>, String> {
     let key = mirror_key(prefix);
     let fetch = async {
-        crate::tls::ensure_provider();
-        let client = redis::Client::open(url).map_err(|e| format!("audit mirror: {e}"))?;
+        let client = crate::tls::redis_client(url).map_err(|e| format!("audit mirror: {e}"))?;
         let mut conn =
             tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
                 .await

@@ -188,6 +188,20 @@ struct Signing {
 }
 
 impl Signing {
+    /// A record was sealed: the next checkpoint covers it.
+    fn note(&mut self, record: &AuditRecord) {
+        self.since += 1;
+        self.last = Some((record.seq, record.hash.clone(), record.timestamp.clone()));
+    }
+
+    /// The checkpoint entry when `every` records came since the last one.
+    fn due(&mut self) -> Option<AuditEntry> {
+        if self.since < self.every {
+            return None;
+        }
+        self.take_checkpoint()
+    }
+
     /// The checkpoint entry for the newest record, if any record came since the last one.
     fn take_checkpoint(&mut self) -> Option<AuditEntry> {
         if self.since == 0 {
@@ -313,22 +327,13 @@ impl AuditLog {
         if let Some(e) = self.shared.health.error() {
             return Err(e);
         }
-        let record = self.seal_and_queue(open, entry);
-        let checkpoint = match (&record, open.signing.as_mut()) {
-            (Some(r), Some(s)) => {
-                s.since += 1;
-                s.last = Some((r.0, r.1.clone(), r.2.clone()));
-                (s.since >= s.every).then(|| s.take_checkpoint())
-            }
-            _ => None,
-        }
-        .flatten();
-        // Sealed right behind its record, under the same lock, never redacted: the
-        // signature is hex that a secret pattern could otherwise mask.
-        let sealed = match checkpoint {
-            Some(cp) => record.is_some() && self.seal_and_queue(open, cp).is_some(),
-            None => record.is_some(),
-        };
+        // A checkpoint is sealed right behind the record that makes one due, under the
+        // same lock, never redacted: the signature is hex a secret pattern could mask.
+        let sealed = self.seal_and_queue(open, entry, true)
+            && match open.signing.as_mut().and_then(Signing::due) {
+                Some(cp) => self.seal_and_queue(open, cp, false),
+                None => true,
+            };
         if !sealed {
             // The writer is gone; nothing after this could be written either.
             *sealing = None;
@@ -337,26 +342,27 @@ impl AuditLog {
         Ok(())
     }
 
-    /// Seal `entry`, queue its line and tell subscribers; `(seq, hash, time)` of the
-    /// record, or `None` when the writer is gone.
-    fn seal_and_queue(
-        &self,
-        open: &mut Sealing,
-        entry: AuditEntry,
-    ) -> Option<(u64, String, String)> {
+    /// Seal `entry`, queue its line and tell subscribers; false when the writer is gone.
+    /// A record that `counts` is noted for the next checkpoint (checkpoints themselves do
+    /// not count); without a signing key nothing is copied for it.
+    fn seal_and_queue(&self, open: &mut Sealing, entry: AuditEntry, counts: bool) -> bool {
         let (record, line) = open.chain.seal(entry);
         let write = Command::Write {
             line,
             seq: record.seq,
             hash: record.hash.clone(),
         };
-        open.queue.send(write).ok()?;
-        let sealed = (record.seq, record.hash.clone(), record.timestamp.clone());
+        if open.queue.send(write).is_err() {
+            return false;
+        }
+        if counts && let Some(signing) = open.signing.as_mut() {
+            signing.note(&record);
+        }
         if self.shared.records.receiver_count() > 0 {
             // Under the lock, so that subscribers see records in chain order.
             let _ = self.shared.records.send(Arc::new(record));
         }
-        Some(sealed)
+        true
     }
 
     /// Records as they are appended, in chain order, for live panes. A record seen here
@@ -394,7 +400,7 @@ impl AuditLog {
                 && self.shared.health.error().is_none()
                 && let Some(cp) = open.signing.as_mut().and_then(Signing::take_checkpoint)
             {
-                let _ = self.seal_and_queue(open, cp);
+                let _ = self.seal_and_queue(open, cp, false);
             }
             guard.take()
         };

@@ -436,8 +436,7 @@ impl RedisBus {
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
         let info = info.set_redis_settings(settings);
-        crate::tls::ensure_provider();
-        let client = redis::Client::open(info.clone())
+        let client = crate::tls::redis_client(info.clone())
             .map_err(|e| BusError::Backend(format!("{shown}: {e}")))?;
 
         let manager_config = || {

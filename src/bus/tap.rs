@@ -45,8 +45,7 @@ impl Tap {
     pub fn open(opts: TapOptions) -> Result<Tap, BusError> {
         let shown = shown_url(&opts.url);
         let fail = |e: &dyn std::fmt::Display| BusError::Backend(format!("Redis at {shown}: {e}"));
-        crate::tls::ensure_provider();
-        let client = redis::Client::open(opts.url.as_str()).map_err(|e| fail(&e))?;
+        let client = crate::tls::redis_client(opts.url.as_str()).map_err(|e| fail(&e))?;
         let con = client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
             .map_err(|e| fail(&e))?;

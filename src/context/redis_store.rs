@@ -177,8 +177,8 @@ impl RedisStore {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        crate::tls::ensure_provider();
-        let client = redis::Client::open(info.set_redis_settings(settings)).map_err(unusable)?;
+        let client =
+            crate::tls::redis_client(info.set_redis_settings(settings)).map_err(unusable)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
