@@ -406,8 +406,8 @@ async fn memory_check(config: &Config, data_dir: &std::path::Path) -> Check {
 /// The stores the agents' memory schemas name beyond the default one: does each answer,
 /// and where do their agents' memories go when it does not. `None` when none is named.
 async fn schema_check(config: &Config) -> Option<Check> {
-    use crate::memory::schema::{VectorStoreKind, of_catalog};
-    use crate::memory::{chroma, qdrant, select, stores, weaviate};
+    use crate::memory::schema::of_catalog;
+    use crate::memory::{select, stores};
     let catalog = crate::agent::Catalog::from_config(config).ok()?;
     let schemas = of_catalog(config, &catalog).ok()?;
     let default = stores::default_kind(&config.memory).await;
@@ -419,7 +419,7 @@ async fn schema_check(config: &Config) -> Option<Check> {
         }
         let users: Vec<(&str, bool)> = schemas
             .iter()
-            .filter(|(_, s)| s.vector_store == Some(kind) || s.persona_profile == Some(kind))
+            .filter(|(_, s)| s.uses(kind))
             .map(|(id, s)| (id.as_str(), s.explicit))
             .collect();
         let names = users
@@ -427,19 +427,9 @@ async fn schema_check(config: &Config) -> Option<Check> {
             .map(|(id, _)| *id)
             .collect::<Vec<_>>()
             .join(", ");
-        let m = &config.memory;
-        let probe = match kind {
-            VectorStoreKind::Local => Ok(()),
-            VectorStoreKind::Qdrant => qdrant::health(&m.url, select::AUTO_PROBE).await.map(|_| ()),
-            VectorStoreKind::Chroma => chroma::health(&m.chroma.url, select::AUTO_PROBE)
-                .await
-                .map(|_| ()),
-            VectorStoreKind::Weaviate => weaviate::health(&m.weaviate.url, select::AUTO_PROBE)
-                .await
-                .map(|_| ()),
-        };
+        let probe = stores::health(kind, &config.memory, select::AUTO_PROBE).await;
         match probe {
-            Ok(()) => parts.push(format!("{names} → {} ✓", kind.as_str())),
+            Ok(_) => parts.push(format!("{names} → {} ✓", kind.as_str())),
             Err(e) if users.iter().any(|(_, explicit)| *explicit) => {
                 status = Status::Warn;
                 parts.push(format!(

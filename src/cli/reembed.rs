@@ -33,11 +33,7 @@ pub async fn run(config: Config, agent: Option<String>) -> Result<ExitCode> {
     let schemas = schema::of_catalog(&config, &catalog).map_err(|e| eyre!(e))?;
     // A store only the spec's defaults prefer may well not run here: not reaching it is
     // no failure (the runtime keeps those agents' memory in the default store).
-    let explicit = |kind: VectorStoreKind| {
-        schemas.iter().any(|(_, s)| {
-            s.explicit && (s.vector_store == Some(kind) || s.persona_profile == Some(kind))
-        })
-    };
+    let explicit = |kind: VectorStoreKind| schemas.iter().any(|(_, s)| s.explicit && s.uses(kind));
     let default = stores::default_kind(&config.memory).await;
     let kinds: Vec<VectorStoreKind> = match &agent {
         Some(id) => {

@@ -81,11 +81,6 @@ impl RoutedMemory {
             (None, Some(p)) => [vector, p].into(),
         }
     }
-
-    /// The stores opened, each once.
-    pub fn stores(&self) -> &[Arc<dyn VectorMemory>] {
-        &self.stores
-    }
 }
 
 #[async_trait]

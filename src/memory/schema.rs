@@ -74,6 +74,13 @@ pub struct MemorySchema {
     pub explicit: bool,
 }
 
+impl MemorySchema {
+    /// Whether this schema puts any part of the agent's memory in a store of `kind`.
+    pub fn uses(&self, kind: VectorStoreKind) -> bool {
+        self.vector_store == Some(kind) || self.persona_profile == Some(kind)
+    }
+}
+
 const VECTOR_VALUES: &str = "qdrant, weaviate, chromadb or local";
 const STATE_VALUES: &str = "redis or local";
 

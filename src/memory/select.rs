@@ -64,7 +64,7 @@ pub async fn open(
             ),
         },
         MemoryBackend::Local => Selected {
-            memory: open_local(data_dir, space).await?,
+            memory: open_store(VectorStoreKind::Local, config, data_dir, space).await?,
             note: format!(
                 "memory: local index at {} (memory.backend = local)",
                 local_dir(data_dir).display()
@@ -92,14 +92,14 @@ pub async fn open(
                     return Err(e);
                 }
                 Err(e) => Selected {
-                    memory: open_local(data_dir, space).await?,
+                    memory: open_store(VectorStoreKind::Local, config, data_dir, space).await?,
                     note: format!(
                         "memory: auto → local: qdrant answered at {url} but could not be used ({e})"
                     ),
                 },
             },
             Err(e) => Selected {
-                memory: open_local(data_dir, space).await?,
+                memory: open_store(VectorStoreKind::Local, config, data_dir, space).await?,
                 note: format!("memory: auto → local: {e}"),
             },
         },
@@ -107,21 +107,6 @@ pub async fn open(
     tracing::info!("{}", selected.note);
     Ok(selected)
 }
-
-async fn open_local(
-    data_dir: &Path,
-    space: &VectorSpace,
-) -> Result<Arc<dyn VectorMemory>, MemoryError> {
-    // Default settings suffice: the local index needs only the data dir.
-    open_store(
-        VectorStoreKind::Local,
-        &MemoryConfig::default(),
-        data_dir,
-        space,
-    )
-    .await
-}
-
 /// How `aios doctor` rates the memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -213,18 +198,20 @@ pub async fn diagnose(config: &MemoryConfig, data_dir: &Path) -> Diagnosis {
 
 /// Chroma or Weaviate as the default store: does it answer? (The space is checked at open.)
 async fn diagnose_rest(config: &MemoryConfig) -> Diagnosis {
-    let (name, url, probe) = match config.backend {
+    let (kind, url, timeout) = match config.backend {
         MemoryBackend::Weaviate => (
-            "weaviate",
+            VectorStoreKind::Weaviate,
             &config.weaviate.url,
-            super::weaviate::health(&config.weaviate.url, super::weaviate::OPEN_TIMEOUT).await,
+            super::weaviate::OPEN_TIMEOUT,
         ),
         _ => (
-            "chromadb",
+            VectorStoreKind::Chroma,
             &config.chroma.url,
-            super::chroma::health(&config.chroma.url, super::chroma::OPEN_TIMEOUT).await,
+            super::chroma::OPEN_TIMEOUT,
         ),
     };
+    let name = kind.as_str();
+    let probe = super::stores::health(kind, config, timeout).await;
     match probe {
         Ok(latency) => Diagnosis {
             verdict: Verdict::Ok,

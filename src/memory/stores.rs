@@ -95,6 +95,23 @@ pub async fn open_store(
     })
 }
 
+/// Whether the server of a store of `kind` answers within `timeout`, and how fast (`local`
+/// always does). Creates nothing: for `doctor`.
+pub async fn health(
+    kind: VectorStoreKind,
+    config: &MemoryConfig,
+    timeout: std::time::Duration,
+) -> Result<std::time::Duration, MemoryError> {
+    match kind {
+        VectorStoreKind::Local => Ok(std::time::Duration::ZERO),
+        VectorStoreKind::Qdrant => super::qdrant::health(&config.url, timeout)
+            .await
+            .map(|h| h.latency),
+        VectorStoreKind::Chroma => super::chroma::health(&config.chroma.url, timeout).await,
+        VectorStoreKind::Weaviate => super::weaviate::health(&config.weaviate.url, timeout).await,
+    }
+}
+
 /// The kinds of store `schemas` name, each once, in a stable order.
 pub fn named_kinds(schemas: &[(String, MemorySchema)]) -> Vec<VectorStoreKind> {
     let mut kinds: Vec<VectorStoreKind> = schemas
@@ -127,7 +144,7 @@ pub async fn open(
         }
         let users: Vec<&str> = schemas
             .iter()
-            .filter(|(_, s)| s.vector_store == Some(kind) || s.persona_profile == Some(kind))
+            .filter(|(_, s)| s.uses(kind))
             .map(|(id, _)| id.as_str())
             .collect();
         match open_store(kind, config, data_dir, space).await {
