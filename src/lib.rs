@@ -69,6 +69,7 @@ pub mod recorder;
 pub mod redb_file;
 pub mod replay;
 pub mod sanitize;
+pub mod secrets;
 pub mod segments;
 pub mod shutdown;
 pub mod telemetry;

@@ -35,7 +35,7 @@ async fn signed_log(root: &Path, audit_dir: &Path) -> std::path::PathBuf {
     let key = root.join("audit.key");
     keygen(&key).expect("keygen");
     let log = AuditLog::open(AuditOptions {
-        signing_key: Some(key.clone()),
+        signing_key: Some(key.clone().into()),
         sign_every: 10,
         ..AuditOptions::new(audit_dir)
     })

@@ -261,13 +261,16 @@ fn compose_runs_the_whole_stack_with_healthchecks_ports_and_volumes() {
         );
     }
 
-    // Only Keycloak and n8n wait for a profile; the rest starts with `docker compose up -d`.
+    // Only Keycloak, n8n and the dev OpenBao wait for a profile; the rest starts with
+    // `docker compose up -d`.
     for name in &services {
         let profiles = &service(&c, name)["profiles"];
         if *name == "keycloak" {
             assert_eq!(profiles, &serde_json::json!(["auth"]));
         } else if *name == "n8n" {
             assert_eq!(profiles, &serde_json::json!(["automation"]));
+        } else if *name == "openbao" {
+            assert_eq!(profiles, &serde_json::json!(["vault"]));
         } else {
             assert!(profiles.is_null(), "{name} is behind a profile: {profiles}");
         }
@@ -347,6 +350,31 @@ fn no_secret_has_a_default_in_the_committed_files() {
         entry.contains(r#"if [ -z "$$KC_BOOTSTRAP_ADMIN_PASSWORD" ]"#) && entry.contains("exit 1"),
         "{entry}"
     );
+
+    // The dev OpenBao has no default root token either: its entrypoint refuses without one;
+    // aios is given the Vault address and login from .env, empty = no Vault.
+    let bao = service(&c, "openbao");
+    assert_eq!(
+        env_value(bao, "BAO_DEV_ROOT_TOKEN"),
+        "${BAO_DEV_ROOT_TOKEN:-}"
+    );
+    let entry = bao["entrypoint"].to_string();
+    assert!(
+        entry.contains(r#"if [ -z \"$$BAO_DEV_ROOT_TOKEN\" ]"#) && entry.contains("exit 1"),
+        "{entry}"
+    );
+    for key in [
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "VAULT_ROLE_ID",
+        "VAULT_SECRET_ID",
+    ] {
+        assert_eq!(
+            env_value(service(&c, "aios"), key),
+            format!("${{{key}:-}}"),
+            "aios.{key}"
+        );
+    }
 
     // .env.example documents every variable compose requires, with no value filled in.
     let example = read(".env.example");

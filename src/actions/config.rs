@@ -188,66 +188,7 @@ impl From<AuthScheme> for String {
     }
 }
 
-/// Where a secret is read from at call time; never the secret itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub enum SecretRef {
-    /// `env:VAR_NAME`: the environment variable of that name.
-    Env(String),
-}
-
-impl SecretRef {
-    /// The name the secrets lookup is asked for (the variable name).
-    pub fn name(&self) -> &str {
-        match self {
-            SecretRef::Env(var) => var,
-        }
-    }
-}
-
-impl fmt::Display for SecretRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretRef::Env(var) => write!(f, "environment variable {var}"),
-        }
-    }
-}
-
-impl TryFrom<String> for SecretRef {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, String> {
-        let Some(var) = text.strip_prefix("env:") else {
-            // The text may be a secret pasted in by mistake: never repeat it.
-            return Err(
-                "a secret is referenced as `env:VAR_NAME` (an environment variable); \
-                 write the secret itself into the environment, never into the config"
-                    .into(),
-            );
-        };
-        let mut chars = var.chars();
-        let valid = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if valid {
-            Ok(SecretRef::Env(var.to_string()))
-        } else {
-            Err(format!(
-                "`env:{var}` does not name an environment variable (letters, digits and `_`, \
-                 not starting with a digit)"
-            ))
-        }
-    }
-}
-
-impl From<SecretRef> for String {
-    fn from(secret: SecretRef) -> String {
-        match secret {
-            SecretRef::Env(var) => format!("env:{var}"),
-        }
-    }
-}
+pub use crate::secrets::SecretRef;
 
 /// `auth = { … }` or `auth = [{ … }, { … }]`.
 fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<AuthConfig>, D::Error> {

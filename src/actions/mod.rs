@@ -135,11 +135,6 @@ const CLIENT_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
-/// The secrets lookup for production: the process environment.
-pub fn secret_from_env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 /// Whether `name` can name an action: also a valid tool name for the model (OpenAI-style
 /// function names: letters, digits, `_` and `-`, at most 64).
 pub fn is_valid_action_name(name: &str) -> bool {
@@ -400,7 +395,7 @@ impl Action {
         let mut secret_values = Vec::new();
         for auth in &self.auth {
             let secret = auth.secret.to_string();
-            let value = secrets(auth.secret.name()).ok_or_else(|| ActionError::MissingSecret {
+            let value = secrets(&auth.secret.name()).ok_or_else(|| ActionError::MissingSecret {
                 action: action.to_string(),
                 secret: secret.clone(),
             })?;
@@ -487,6 +482,9 @@ impl Action {
 #[derive(Debug, Clone, Default)]
 pub struct Actions {
     actions: BTreeMap<String, Action>,
+    /// Where `env:` and `vault:` secrets are read at each call (a refreshed Vault value is
+    /// used from the next call on).
+    secrets: crate::secrets::Secrets,
 }
 
 impl Actions {
@@ -505,7 +503,21 @@ impl Actions {
             })?;
             actions.insert(name.clone(), compiled);
         }
-        Ok(Actions { actions })
+        Ok(Actions {
+            actions,
+            secrets: crate::secrets::Secrets::default(),
+        })
+    }
+
+    /// These actions, reading their secrets through `secrets`.
+    pub fn with_secrets(mut self, secrets: crate::secrets::Secrets) -> Actions {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The secrets lookup the actions' requests are prepared with.
+    pub fn secret(&self, name: &str) -> Option<String> {
+        self.secrets.lookup(name)
     }
 
     pub fn get(&self, name: &str) -> Option<&Action> {

@@ -55,8 +55,8 @@ pub(crate) async fn start_hooks(
             LocalOutbox::open(&data_dir.join("hooks.redb")).map_err(|e| open_err(e.to_string()))?,
         )
     };
-    let secrets =
-        crate::hooks::signing_secrets(&config.hooks, data_dir).map_err(RuntimeError::Config)?;
+    let secrets = crate::hooks::signing_secrets(&config.hooks, &config.secrets, data_dir)
+        .map_err(RuntimeError::Config)?;
     let known = crate::hooks::known_of(config);
     // Hooks added over MCP pass the same check as those in config.
     let check_known = known.clone();

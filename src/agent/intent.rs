@@ -305,7 +305,7 @@ impl AgentWorker {
         let text = match origin {
             Origin::Http => match self.actions.get(&call.name) {
                 Some(action) => {
-                    match action.prepare(&call.arguments, &crate::actions::secret_from_env) {
+                    match action.prepare(&call.arguments, &|n| self.actions.secret(n)) {
                         Ok(request) => request.to_text(),
                         Err(e) => format!("will not be sent: {e}"),
                     }
@@ -400,7 +400,7 @@ impl AgentWorker {
         }
         let started = std::time::Instant::now();
         let prepared = action
-            .prepare(&call.arguments, &crate::actions::secret_from_env)
+            .prepare(&call.arguments, &|n| self.actions.secret(n))
             .map_err(|e| e.to_string());
         let outcome = match prepared {
             Ok(request) => {

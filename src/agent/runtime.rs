@@ -123,6 +123,12 @@ impl Runtime {
             runner: given_runner,
             watch_only,
         } = opts;
+        // Normally resolved by the CLI before the log opens; a runtime made in process
+        // (tests, embedders) resolves here. A second call finds them read and does nothing.
+        let mut config = config;
+        crate::secrets::resolve_config(&mut config)
+            .await
+            .map_err(|e| RuntimeError::Config(e.to_string()))?;
         let catalog = Catalog::from_config(&config).map_err(RuntimeError::Config)?;
         let data_dir = config.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| RuntimeError::Open {
@@ -183,6 +189,7 @@ impl Runtime {
         };
 
         let cancel = CancellationToken::new();
+        config.secrets.start_refresh(cancel.child_token());
         let tasks = TaskTracker::new();
         let recorder = open_recorder(&config);
         // Subscribed before anything runs, so the recording misses nothing after its start.
@@ -225,7 +232,9 @@ impl Runtime {
         };
         // The tools agents can call; outside servers' tools join as they start.
         let actions = Arc::new(
-            crate::actions::Actions::from_config(&config.actions).map_err(RuntimeError::Config)?,
+            crate::actions::Actions::from_config(&config.actions)
+                .map_err(RuntimeError::Config)?
+                .with_secrets(config.secrets.clone()),
         );
         let registry = Arc::new(Registry::builtin());
         registry.add_actions(&actions);
@@ -235,7 +244,8 @@ impl Runtime {
         let rules = Arc::new(config.approvals.rules.clone());
         // Outside MCP servers start in the background; their tools join the registry as
         // each one lists them. A watcher starts none: the agents' node runs them.
-        let mcp = crate::mcp_client::McpServers::start(
+        let secrets = config.secrets.clone();
+        let mcp = crate::mcp_client::McpServers::start_with_env(
             if watch_only {
                 &no_servers
             } else {
@@ -243,6 +253,7 @@ impl Runtime {
             },
             registry.clone(),
             cancel.child_token(),
+            Arc::new(move |name| secrets.lookup(name)),
         );
         // The owner keeps the approvals; a watcher decides through the bus.
         let approvals = if watch_only {

@@ -41,7 +41,7 @@ pub use redact::{BUILTIN_PATTERNS, REDACTED, Redactor, builtin};
 pub use verify::{BadRecord, Breach, VerifyReport, VerifyWarning, chain_warning, verify_dir};
 #[cfg(test)]
 pub(crate) use writer::tests as writer_tests;
-pub use writer::{AuditLog, AuditOptions};
+pub use writer::{AuditLog, AuditOptions, SigningKeySource};
 /// The files' seam, shared with the recording's writer (a test fills the disk).
 pub(crate) use writer::{Disk, RealDisk};
 

@@ -99,6 +99,15 @@ impl AuditSigner {
         Ok(Self::from_seed(&seed))
     }
 
+    /// A key given as text (64 hex digits), e.g. read from Vault. The error never repeats
+    /// the text.
+    pub fn from_text(text: &str) -> Result<Self, KeyError> {
+        // Not even one character of it in the error: it is a secret.
+        let seed = decode_32(text.trim())
+            .map_err(|_| KeyError::Invalid("not a signing key: expected 64 hex digits".into()))?;
+        Ok(Self::from_seed(&seed))
+    }
+
     pub fn from_seed(seed: &[u8; 32]) -> Self {
         let key = SigningKey::from_bytes(seed);
         let public_hex = hex::encode(key.verifying_key().to_bytes());

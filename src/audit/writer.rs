@@ -61,7 +61,7 @@ pub struct AuditOptions {
     /// Longest time a record waits before it is written and fsynced.
     pub flush_interval: Duration,
     /// The Ed25519 key that signs checkpoints ([`super::signing`]); `None` = unsigned.
-    pub signing_key: Option<PathBuf>,
+    pub signing_key: Option<SigningKeySource>,
     /// Records between two signed checkpoints (one more is signed at close).
     pub sign_every: u64,
 }
@@ -73,8 +73,7 @@ impl AuditOptions {
             rotate_bytes: u64::from(config.audit.rotate_mb) * 1024 * 1024,
             redact: config.audit.redact.clone(),
             flush_interval: Duration::from_millis(u64::from(config.audit.flush_ms.max(1))),
-            signing_key: (!config.audit.signing_key.as_os_str().is_empty())
-                .then(|| config.audit.signing_key.clone()),
+            signing_key: SigningKeySource::of(config),
             sign_every: u64::from(config.audit.sign_every.max(1)),
         }
     }
@@ -88,6 +87,67 @@ impl AuditOptions {
             flush_interval: Duration::from_millis(100),
             signing_key: None,
             sign_every: 1000,
+        }
+    }
+}
+
+/// Where the signing key comes from: a private file, or the text of a Vault secret.
+#[derive(Clone)]
+pub enum SigningKeySource {
+    File(PathBuf),
+    /// The key's text as read from `reference`; `None` when it was not read (an unresolved
+    /// config), which fails the open naming the reference.
+    Vault {
+        reference: String,
+        text: Option<String>,
+    },
+}
+
+/// Never the key itself.
+impl std::fmt::Debug for SigningKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SigningKeySource::File(path) => write!(f, "File({})", path.display()),
+            SigningKeySource::Vault { reference, .. } => write!(f, "Vault({reference})"),
+        }
+    }
+}
+
+impl From<PathBuf> for SigningKeySource {
+    fn from(path: PathBuf) -> Self {
+        SigningKeySource::File(path)
+    }
+}
+
+impl SigningKeySource {
+    /// `audit.signing_key`: empty = none, `vault:…` = the value read from Vault, else a file.
+    pub fn of(config: &Config) -> Option<SigningKeySource> {
+        let key = &config.audit.signing_key;
+        if key.as_os_str().is_empty() {
+            return None;
+        }
+        let text = key.to_string_lossy();
+        Some(if crate::secrets::is_vault_ref(&text) {
+            SigningKeySource::Vault {
+                reference: text.to_string(),
+                text: config.secrets.lookup(&text),
+            }
+        } else {
+            SigningKeySource::File(key.clone())
+        })
+    }
+
+    fn load(&self) -> Result<AuditSigner, String> {
+        match self {
+            SigningKeySource::File(path) => AuditSigner::load(path).map_err(|e| e.to_string()),
+            SigningKeySource::Vault {
+                reference,
+                text: Some(text),
+            } => AuditSigner::from_text(text).map_err(|e| format!("{reference}: {e}")),
+            SigningKeySource::Vault {
+                reference,
+                text: None,
+            } => Err(format!("{reference} was not read from Vault")),
         }
     }
 }
@@ -234,8 +294,9 @@ impl AuditLog {
     pub(crate) fn open_on(opts: AuditOptions, disk: Box<dyn Disk>) -> Result<AuditLog, AuditError> {
         let redactor = Redactor::new(&opts.redact)?;
         let signing = match &opts.signing_key {
-            Some(path) => Some(Signing {
-                signer: AuditSigner::load(path)
+            Some(source) => Some(Signing {
+                signer: source
+                    .load()
                     .map_err(|e| AuditError::Failed(format!("audit.signing_key: {e}")))?,
                 every: opts.sign_every.max(1),
                 since: 0,

@@ -113,6 +113,12 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         "open models only: no closed hosted API configured",
     ));
 
+    // Each Vault reference, then the rest on the values read (a `vault:` bus URL is probed
+    // at the address it holds); the values themselves are never shown.
+    let (vault, resolved) = vault_checks(config).await;
+    out.extend(vault);
+    let config = &resolved;
+
     let data_dir = config.data_dir();
     out.push(match DataDirLock::try_acquire(&data_dir) {
         Ok(Ok(_lock)) => check(
@@ -166,6 +172,77 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
     out.push(hooks_check(config, &data_dir));
     out.push(recorder_check(config));
     out
+}
+
+/// One line per `vault:` reference: found, missing, forbidden (or Vault unreachable),
+/// with the keys that use it; and the config with the values read when all were found.
+async fn vault_checks(config: &Config) -> (Vec<Check>, Config) {
+    let refs = crate::secrets::config_refs(config);
+    let Some(first) = refs.first() else {
+        return (Vec::new(), config.clone());
+    };
+    let settings = match crate::secrets::process_settings(config, &first.label) {
+        Ok(s) => s,
+        Err(e) => return (vec![check("vault", Status::Fail, e)], config.clone()),
+    };
+    let addr = settings.addr.clone();
+    let client = match crate::secrets::VaultClient::new(settings) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                vec![check("vault", Status::Fail, e.to_string())],
+                config.clone(),
+            );
+        }
+    };
+    let mut users: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in &refs {
+        users
+            .entry(r.text.clone())
+            .or_default()
+            .push(r.label.clone());
+    }
+    let mut out = Vec::new();
+    let mut all_found = true;
+    for (text, labels) in users {
+        let used_by = labels.join(", ");
+        let line = match crate::secrets::VaultRef::parse(&text) {
+            Err(e) => check("vault", Status::Fail, format!("{used_by}: {e}")),
+            Ok(reference) => {
+                let started = Instant::now();
+                match crate::secrets::check(&client, &reference).await {
+                    Ok(()) => Check {
+                        latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+                        ..check(
+                            "vault",
+                            Status::Ok,
+                            format!("{reference} ({used_by}): found at {addr}"),
+                        )
+                    },
+                    Err(e) => {
+                        let why = match &e {
+                            crate::secrets::VaultError::Missing(what) => what.clone(),
+                            other => other.to_string(),
+                        };
+                        check(
+                            "vault",
+                            Status::Fail,
+                            format!("{reference} ({used_by}): {}: {why}", e.kind()),
+                        )
+                    }
+                }
+            }
+        };
+        all_found &= line.status == Status::Ok;
+        out.push(line);
+    }
+    let mut resolved = config.clone();
+    // A copy with a handle of its own: doctor's reads never reach the caller's config.
+    resolved.secrets = crate::secrets::Secrets::default();
+    if all_found && let Err(e) = crate::secrets::resolve_config(&mut resolved).await {
+        out.push(check("vault", Status::Fail, e.to_string()));
+    }
+    (out, resolved)
 }
 
 /// Where the flight recording goes, how much of it there is, and whether its chain holds.
@@ -229,7 +306,7 @@ fn hooks_check(config: &Config, data_dir: &std::path::Path) -> Check {
         .values()
         .map(|a| a.protocol_hooks.as_ref().map_or(0, Vec::len))
         .sum();
-    let signing = match config.hooks.resolve_secrets() {
+    let signing = match config.hooks.resolve_secrets(&|n| config.secrets.lookup(n)) {
         Err(e) => return check("hooks", Status::Fail, e),
         Ok(s) if s.is_empty() => format!(
             "webhooks signed with the generated secret in {}",

@@ -180,7 +180,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(Command::Doctor { json, compose }) = &cli.command {
         return doctor::run(&cli, *json, compose.as_deref()).await;
     }
-    let (config, _source) = load_config(&cli)?;
+    let (mut config, _source) = load_config(&cli)?;
+    // Vault references are read before the log file opens, so that the values read join
+    // its redaction patterns; commands that read only local files need no Vault.
+    let offline = match &cli.command {
+        Some(Command::Health | Command::Why(_) | Command::Replay(_)) => true,
+        // The audit commands read files; only the mirror comparison needs the bus URL.
+        Some(Command::Audit { .. }) => !crate::secrets::is_vault_ref(&config.bus.url),
+        _ => false,
+    };
+    if !offline {
+        crate::secrets::resolve_config(&mut config)
+            .await
+            .map_err(|e| color_eyre::eyre::eyre!("{e}"))?;
+    }
     // Before the log file: a healthcheck runs every few seconds and has nothing to log.
     if let Some(Command::Health) = &cli.command {
         return health::run(&config).await;

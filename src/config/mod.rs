@@ -48,6 +48,12 @@ pub struct Config {
     pub hooks: crate::hooks::HooksConfig,
     /// `[recorder]`: the flight recording that `aios replay` and `aios why` read.
     pub recorder: crate::recorder::RecorderConfig,
+    /// `[vault]`: where `vault:` references are read from.
+    pub vault: VaultConfig,
+    /// The resolved secrets: not configuration but what it points to, filled by
+    /// `secrets::resolve_config` and shared by every clone of this config.
+    #[serde(skip)]
+    pub secrets: crate::secrets::Secrets,
 }
 
 impl Config {
@@ -503,6 +509,48 @@ impl Default for TuiConfig {
             keys: BTreeMap::new(),
             history: 500,
             notify: Notify::Off,
+        }
+    }
+}
+
+/// How aios logs in to Vault / OpenBao.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultAuthKind {
+    #[default]
+    Auto,
+    Token,
+    Approle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VaultConfig {
+    /// `http(s)://host:port`; empty = `VAULT_ADDR`.
+    pub addr: String,
+    pub namespace: String,
+    pub auth: VaultAuthKind,
+    /// A file holding the token; empty = `~/.vault-token` (`VAULT_TOKEN` wins over both).
+    pub token_file: String,
+    pub approle_mount: String,
+    pub role_id: String,
+    pub secret_id_file: String,
+    pub refresh_s: u32,
+    pub timeout_ms: u32,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        VaultConfig {
+            addr: String::new(),
+            namespace: String::new(),
+            auth: VaultAuthKind::Auto,
+            token_file: String::new(),
+            approle_mount: "approle".into(),
+            role_id: String::new(),
+            secret_id_file: String::new(),
+            refresh_s: 300,
+            timeout_ms: 10_000,
         }
     }
 }

@@ -83,7 +83,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     )?;
     between(&["bus", "heartbeat_ms"], b.heartbeat_ms, 100, 600_000)?;
 
-    if !is_redis_url(&config.bus.url) {
+    if !is_redis_url(&config.bus.url) && !crate::secrets::is_vault_ref(&config.bus.url) {
         bad(
             &["bus", "url"],
             format!(
@@ -139,6 +139,36 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     at_least(&["tui", "max_lines"], t.max_lines, 100)?;
 
     socket_or_empty(&["metrics", "bind"], &config.metrics.bind, "127.0.0.1:9464")?;
+
+    let v = &config.vault;
+    if !v.addr.is_empty() && !is_http_url(&v.addr) {
+        bad(
+            &["vault", "addr"],
+            format!(
+                "`{}` is not an http(s) URL: expected http(s)://HOST:PORT such as \
+                 http://127.0.0.1:8200",
+                ShownUrl(&v.addr)
+            ),
+        )?;
+    }
+    between(&["vault", "refresh_s"], v.refresh_s, 10, 86_400)?;
+    between(&["vault", "timeout_ms"], v.timeout_ms, 100, 120_000)?;
+    if v.approle_mount.is_empty()
+        || v.approle_mount
+            .contains(|c: char| c == '/' || c.is_whitespace())
+    {
+        bad(
+            &["vault", "approle_mount"],
+            "must name an auth mount such as \"approle\" (no / or spaces)".into(),
+        )?;
+    }
+    // Every `vault:` value anywhere must be a reference, checked here so that a typo is
+    // a config error naming its key rather than a failure at first use.
+    for r in crate::secrets::config_refs(config) {
+        if let Err(message) = crate::secrets::VaultRef::parse(&r.text) {
+            return Err(origins.invalid(&r.path, format!("{}: {message}", r.label)));
+        }
+    }
 
     let timeout = config.approvals.timeout_s;
     if !(1..=86_400).contains(&timeout) {

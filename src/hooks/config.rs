@@ -72,19 +72,26 @@ impl HooksConfig {
         None
     }
 
-    /// The secrets, with `env:VAR` read from the environment. A variable that is unset or
-    /// empty is an error naming it (never a silent empty secret).
-    pub fn resolve_secrets(&self) -> Result<Vec<String>, String> {
+    /// The secrets, with `env:VAR` and `vault:…` read through `lookup`
+    /// ([`crate::secrets::Secrets::lookup`]). One that is unset or empty is an error naming
+    /// it (never a silent empty secret).
+    pub fn resolve_secrets(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<String>, String> {
         self.secret
             .iter()
-            .map(|s| match s.strip_prefix("env:") {
-                Some(var) => match std::env::var(var) {
-                    Ok(v) if !v.is_empty() => Ok(v),
-                    _ => Err(format!(
-                        "hooks.secret: the environment variable {var} is not set"
-                    )),
-                },
-                None => Ok(s.clone()),
+            .map(|s| {
+                let (name, what) = if let Some(var) = s.strip_prefix("env:") {
+                    (var, format!("the environment variable {var}"))
+                } else if crate::secrets::is_vault_ref(s) {
+                    (s.as_str(), format!("the Vault secret {s}"))
+                } else {
+                    return Ok(s.clone());
+                };
+                lookup(name)
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| format!("hooks.secret: {what} is not set"))
             })
             .collect()
     }

@@ -154,7 +154,9 @@ async fn action(inner: &Inner, ev: &HookEvent, name: &str) -> Attempt {
         .into_iter()
         .filter(|(k, _)| declared.is_some_and(|p| p.contains_key(k)))
         .collect();
-    let prepared = match action.prepare(&Value::Object(args), &crate::actions::secret_from_env) {
+    let prepared = match action.prepare(&Value::Object(args), &|n| {
+        inner.opts.targets.actions.secret(n)
+    }) {
         Ok(p) => p,
         Err(e) => return Attempt::Refused(e.to_string()),
     };

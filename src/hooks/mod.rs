@@ -392,9 +392,10 @@ impl Inner {
 /// (0600) and kept, so receivers can be set up once.
 pub fn signing_secrets(
     config: &HooksConfig,
+    secrets: &crate::secrets::Secrets,
     data_dir: &std::path::Path,
 ) -> Result<Vec<String>, String> {
-    let configured = config.resolve_secrets()?;
+    let configured = config.resolve_secrets(&|name| secrets.lookup(name))?;
     if !configured.is_empty() {
         return Ok(configured);
     }

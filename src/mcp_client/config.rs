@@ -33,13 +33,13 @@ pub struct McpServerConfig {
     pub args: Vec<String>,
     /// stdio: its environment on top of a minimal base (`PATH`, `HOME`, locale): aios's
     /// own environment, which may hold other secrets, is not passed on. A value
-    /// `env:VAR` is read from aios's environment.
+    /// `env:VAR` is read from aios's environment, `vault:…` from Vault.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, EnvValue>,
     /// Streamable HTTP: the server's endpoint, `http(s)://host[:port]/path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Streamable HTTP: sent as `Authorization: Bearer <token>`; `env:VAR` only.
+    /// Streamable HTTP: sent as `Authorization: Bearer <token>`; `env:VAR` or `vault:<mount>/<path>#<key>` only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<SecretRef>,
     /// Longest time one tool call may take.
@@ -256,7 +256,7 @@ impl EnvValue {
     pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
         match self {
             EnvValue::Text(text) => Ok(text.clone()),
-            EnvValue::From(secret) => lookup(secret.name()).ok_or_else(|| secret.to_string()),
+            EnvValue::From(secret) => lookup(&secret.name()).ok_or_else(|| secret.to_string()),
         }
     }
 }
@@ -275,7 +275,7 @@ impl TryFrom<String> for EnvValue {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, String> {
-        if text.starts_with("env:") {
+        if text.starts_with("env:") || crate::secrets::is_vault_ref(&text) {
             SecretRef::try_from(text).map(EnvValue::From)
         } else {
             Ok(EnvValue::Text(text))

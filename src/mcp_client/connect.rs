@@ -134,7 +134,7 @@ pub async fn connect(
                 .max_json_response_size(MAX_HTTP_RESPONSE);
             if let Some(secret) = token {
                 // rmcp sends it as `Authorization: Bearer <token>`.
-                let value = lookup(secret.name()).ok_or_else(|| {
+                let value = lookup(&secret.name()).ok_or_else(|| {
                     ConnectError::Permanent(format!(
                         "token: the {secret} is not set in aios's environment"
                     ))

