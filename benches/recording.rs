@@ -55,6 +55,7 @@ fn ingest_round(
             segment_age: Duration::from_secs(3600),
             keep_bytes: 0,
             redact: Vec::new(),
+            secrets: Default::default(),
         })
         .expect("open the recording");
         rt.spawn(aios::recorder::tap::bus(

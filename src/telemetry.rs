@@ -22,7 +22,11 @@ pub fn log_dir(data_dir: &Path) -> PathBuf {
 /// Start logging; keep the guard alive for the process's life (it flushes on drop).
 /// `redact` adds patterns to the built-in ones (`audit.redact`). Returns `None` when the
 /// log dir cannot be made: a command still runs, just unlogged.
-pub fn init(data_dir: &Path, redact: &[String]) -> Option<WorkerGuard> {
+pub fn init(
+    data_dir: &Path,
+    redact: &[String],
+    secrets: &crate::secrets::Secrets,
+) -> Option<WorkerGuard> {
     let dir = log_dir(data_dir);
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::Builder::new()
@@ -34,7 +38,9 @@ pub fn init(data_dir: &Path, redact: &[String]) -> Option<WorkerGuard> {
         .ok()?;
     let (writer, guard) = tracing_appender::non_blocking(appender);
     // A bad extra pattern was refused by config validation; the built-ins remain anyway.
-    let redactor = Redactor::new(redact).unwrap_or_else(|_| crate::audit::builtin().clone());
+    let redactor = Redactor::new(redact)
+        .unwrap_or_else(|_| crate::audit::builtin().clone())
+        .with_secrets(secrets.clone());
     let filter = EnvFilter::try_from_env("AIOS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

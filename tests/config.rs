@@ -594,3 +594,41 @@ fn memory_embedder_stores_and_urls_parse() {
     let config = parse("", &[("AIOS_MEMORY_CHROMA_URL", "http://10.0.0.5:8000")]).expect("env");
     assert_eq!(config.memory.chroma.url, "http://10.0.0.5:8000");
 }
+
+#[test]
+fn a_vault_reference_that_does_not_parse_names_its_key() {
+    let err = parse_err(
+        "[mcp]\ntokens = [\"ok-token\", \"vault:secret/aios\"]\n",
+        &[],
+    );
+    assert!(
+        err.contains("line 2, key mcp.tokens: mcp.tokens[1]: `vault:secret/aios` names no key"),
+        "{err}"
+    );
+    let err = parse_err("", &[("AIOS_BUS_URL", "vault:secret#url")]);
+    assert!(
+        err.contains("AIOS_BUS_URL") && err.contains("bus.url") && err.contains("no path"),
+        "{err}"
+    );
+    let err = parse_err(
+        "[actions.crm]\nmethod = \"GET\"\nurl = \"https://crm.example.com/x\"\n\
+         auth = { scheme = \"bearer\", secret = \"vault:kv/crm\" }\n",
+        &[],
+    );
+    assert!(
+        err.contains("actions.crm") && err.contains("#<key>"),
+        "{err}"
+    );
+    // A well-formed one is accepted as it is; it is read when a runtime starts.
+    let ok = parse(
+        "[hooks]\nsecret = \"vault:secret/aios/hooks#signing\"\n[vault]\naddr = \"http://127.0.0.1:8200\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ok.hooks.secret, vec!["vault:secret/aios/hooks#signing"]);
+    let err = parse_err("[vault]\naddr = \"vault.internal:8200\"\n", &[]);
+    assert!(
+        err.contains("key vault.addr") && err.contains("not an http(s) URL"),
+        "{err}"
+    );
+}

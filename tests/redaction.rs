@@ -112,7 +112,8 @@ async fn the_hub_masks_before_audit_store_and_memory() {
 #[test]
 fn the_log_file_gets_one_safe_line_per_event() {
     let dir = tempfile::tempdir().unwrap();
-    let guard = aios::telemetry::init(dir.path(), &[]).expect("logging starts");
+    let guard =
+        aios::telemetry::init(dir.path(), &[], &Default::default()).expect("logging starts");
     let agent_id = "evil\u{1b}]0;pwned\u{7}\u{1b}[2J\nFORGED INFO line\r";
     // `%` (Display) and the message itself carry the text raw; `?` fields are escaped by
     // Debug already.

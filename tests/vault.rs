@@ -19,6 +19,7 @@ use aios::config::{Config, VaultAuthKind};
 use aios::secrets::{Secrets, VaultRef, resolve_config};
 use openbao::OpenBao;
 use serde_json::json;
+use support::http_script;
 
 /// A config that logs in to `bao` with `token`, kept in a private token file (the tests
 /// never set process variables: they run side by side).
@@ -71,11 +72,22 @@ async fn token_login_resolves_every_secret_bearing_key() {
     );
     // The bus URL is needed once, to connect: it is put in place.
     assert_eq!(config.bus.url, "redis://aios:pw@127.0.0.1:6390");
-    // Every value read joins the redaction patterns (audit log, stores, log file).
-    let redactor = aios::audit::Redactor::new(&config.audit.redact).unwrap();
+    // Every value read is masked by the redactors built with the handle (audit log,
+    // stores, recording, log file), and is never made a pattern a dump could show.
+    assert!(!config.audit.redact.iter().any(|p| p.contains("vault")));
+    let redactor = aios::audit::Redactor::new(&config.audit.redact)
+        .unwrap()
+        .with_secrets(secrets.clone());
     assert_eq!(
         redactor.redact("echo hook-secret-from-vault please"),
         format!("echo {} please", aios::audit::REDACTED)
+    );
+    let mut value = json!({"nested": ["x mcp-token-from-vault-0123456789 y"]});
+    assert!(redactor.may_match_json(&value.to_string()));
+    redactor.redact_value(&mut value);
+    assert_eq!(
+        value,
+        json!({"nested": [format!("x {} y", aios::audit::REDACTED)]})
     );
     // The hooks read their signing secret through the same handle.
     let signing = config
@@ -262,6 +274,138 @@ async fn approle_logs_in_and_logs_in_again_when_its_token_runs_out() {
     std::fs::write(&sid, "00000000-0000-0000-0000-000000000000").unwrap();
     let e = resolve_config(&mut bad).await.unwrap_err().to_string();
     assert!(e.contains("AppRole login"), "{e}");
+}
+
+#[tokio::test]
+async fn an_action_sends_the_current_vault_value_and_previews_it_masked() {
+    let Some(bao) =
+        OpenBao::start_or_skip("an_action_sends_the_current_vault_value_and_previews_it_masked")
+            .await
+    else {
+        return;
+    };
+    bao.put("aios/crm", json!({"api_key": "crm-key-one-0123456789"}))
+        .await;
+    let server = http_script::ScriptServer::start().await;
+    server.reply(
+        "GET",
+        "/contacts",
+        http_script::Reply::json(200, &json!([])),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = config_for(tmp.path(), &bao, &bao.root_token);
+    let action: aios::actions::ActionConfig = toml::from_str(&format!(
+        "description = \"The CRM's contacts\"\nmethod = \"GET\"\nurl = \"{}/contacts\"\n\
+         auth = {{ scheme = \"bearer\", secret = \"vault:secret/aios/crm#api_key\" }}\n",
+        server.url()
+    ))
+    .unwrap();
+    config.actions.insert("crm_contacts".into(), action);
+    resolve_config(&mut config).await.unwrap();
+    let actions = aios::actions::Actions::from_config(&config.actions)
+        .unwrap()
+        .with_secrets(config.secrets.clone());
+    let crm = actions.get("crm_contacts").unwrap();
+    let client = aios::actions::http_client().unwrap();
+
+    let send = || async {
+        let request = crm.prepare(&json!({}), &|n| actions.secret(n)).unwrap();
+        let preview = request.to_text();
+        crm.execute(&client, request).await.unwrap();
+        preview
+    };
+    let preview = send().await;
+    assert!(!preview.contains("crm-key-one"), "{preview}");
+    // Rotated in Vault, read again when due: the next call carries the new value.
+    bao.put("aios/crm", json!({"api_key": "crm-key-two-0123456789"}))
+        .await;
+    config
+        .secrets
+        .refresh_due(Instant::now() + Duration::from_secs(301))
+        .await;
+    send().await;
+    let sent: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            "Bearer crm-key-one-0123456789",
+            "Bearer crm-key-two-0123456789"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_audit_signing_key_may_come_from_vault() {
+    let Some(bao) = OpenBao::start_or_skip("the_audit_signing_key_may_come_from_vault").await
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let key_file = tmp.path().join("audit.key");
+    aios::audit::signing::keygen(&key_file).unwrap();
+    let private = std::fs::read_to_string(&key_file).unwrap();
+    bao.put("aios/audit", json!({"signing_key": private.trim()}))
+        .await;
+    let mut config = config_for(tmp.path(), &bao, &bao.root_token);
+    config.audit.signing_key = "vault:secret/aios/audit#signing_key".into();
+    config.audit.sign_every = 2;
+    resolve_config(&mut config).await.unwrap();
+
+    let options = aios::audit::AuditOptions::from_config(&config);
+    assert!(!format!("{options:?}").contains(private.trim()));
+    let log = aios::audit::AuditLog::open(options).unwrap();
+    for i in 0..5 {
+        log.append(aios::audit::AuditEntry {
+            agent_id: Some("ops-agent".into()),
+            action: "update_context".into(),
+            input: json!({ "i": i }),
+            context_id: None,
+            caller: "test".into(),
+            outcome: aios::audit::Outcome::Ok,
+            error: None,
+            duration_ms: 0.1,
+            cause: Default::default(),
+        })
+        .unwrap();
+    }
+    log.close().await.unwrap();
+    // The checkpoints verify with the public key of the pair put in Vault.
+    let public = aios::audit::signing::read_public(
+        &aios::audit::signing::public_path(&key_file)
+            .display()
+            .to_string(),
+    )
+    .unwrap();
+    let records = aios::audit::read_dir(&config.audit_dir()).unwrap().records;
+    let report = aios::audit::signing::check_checkpoints(records.iter(), &public);
+    assert!(report.checkpoints >= 2, "{report:?}");
+    assert_eq!(report.failure, None);
+    assert_eq!(report.unsigned_tail, 0);
+
+    // A value that is not a key fails the open, without repeating it.
+    bao.put("aios/audit", json!({"signing_key": "not-a-key-but-secret"}))
+        .await;
+    let mut config = config_for(tmp.path(), &bao, &bao.root_token);
+    config.audit.signing_key = "vault:secret/aios/audit#signing_key".into();
+    resolve_config(&mut config).await.unwrap();
+    let e = aios::audit::AuditLog::open(aios::audit::AuditOptions::from_config(&config))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("vault:secret/aios/audit#signing_key") && e.contains("64 hex"),
+        "{e}"
+    );
+    assert!(!e.contains("not-a-key-but-secret"), "{e}");
 }
 
 /// Every file under `dir`, as bytes.

@@ -60,9 +60,18 @@ pub struct Redactor {
     /// One pass over a string answers "does anything match at all?", so the common case
     /// (no secret) costs one scan instead of one per pattern.
     any: Option<RegexSet>,
+    /// Values read from Vault, masked wherever they appear as they are now (a refreshed
+    /// value from the moment it is read), without ever being a pattern anyone could print.
+    secrets: crate::secrets::Secrets,
 }
 
 impl Redactor {
+    /// This redactor, masking the values `secrets` holds as well.
+    pub fn with_secrets(mut self, secrets: crate::secrets::Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
     /// Compile the built-in patterns and `extra`; the first invalid one is an error naming it.
     pub fn new<S: AsRef<str>>(extra: &[S]) -> Result<Self, AuditError> {
         let patterns: Vec<&str> = BUILTIN_PATTERNS
@@ -85,26 +94,35 @@ impl Redactor {
         Ok(Self {
             patterns: compiled,
             any: Some(set),
+            secrets: crate::secrets::Secrets::default(),
         })
     }
 
     /// Whether there is nothing to redact with (only a `Default` redactor).
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.patterns.is_empty() && !self.secrets.has_values()
     }
 
     /// `text` with every match masked, or `None` when nothing matched.
     pub fn redact_str(&self, text: &str) -> Option<String> {
-        let any = self.any.as_ref()?;
-        if !any.is_match(text) {
+        let pattern = self.any.as_ref().is_some_and(|any| any.is_match(text));
+        let literal = self.secrets.appears_in(text);
+        if !pattern && !literal {
             return None;
+        }
+        let mut out = text.to_string();
+        // The values first: a pattern's mask could cut one and leave the rest unmatched.
+        if literal {
+            out = self.secrets.mask_in(&out, REDACTED);
         }
         // Patterns apply one after another so that an earlier mask cannot leave part of a
         // secret for a later, overlapping pattern to miss (`token=Bearer abc`).
-        let mut out = text.to_string();
-        for re in &self.patterns {
-            if let std::borrow::Cow::Owned(s) = re.replace_all(&out, |c: &Captures<'_>| mask(c)) {
-                out = s;
+        if pattern {
+            for re in &self.patterns {
+                if let std::borrow::Cow::Owned(s) = re.replace_all(&out, |c: &Captures<'_>| mask(c))
+                {
+                    out = s;
+                }
             }
         }
         (out != text).then_some(out)
@@ -116,6 +134,9 @@ impl Redactor {
     /// sequences (`\n`, `\"`, `\u001b`) read as spaces, as the strings' own characters
     /// would read; `true` means "walk it".
     pub fn may_match_json(&self, json: &str) -> bool {
+        if self.secrets.appears_in_json(json) {
+            return true;
+        }
         let Some(any) = &self.any else {
             return false;
         };

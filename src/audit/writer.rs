@@ -64,6 +64,8 @@ pub struct AuditOptions {
     pub signing_key: Option<SigningKeySource>,
     /// Records between two signed checkpoints (one more is signed at close).
     pub sign_every: u64,
+    /// Values read from Vault: masked like the patterns' matches.
+    pub secrets: crate::secrets::Secrets,
 }
 
 impl AuditOptions {
@@ -75,6 +77,7 @@ impl AuditOptions {
             flush_interval: Duration::from_millis(u64::from(config.audit.flush_ms.max(1))),
             signing_key: SigningKeySource::of(config),
             sign_every: u64::from(config.audit.sign_every.max(1)),
+            secrets: config.secrets.clone(),
         }
     }
 
@@ -87,6 +90,7 @@ impl AuditOptions {
             flush_interval: Duration::from_millis(100),
             signing_key: None,
             sign_every: 1000,
+            secrets: crate::secrets::Secrets::default(),
         }
     }
 }
@@ -292,7 +296,7 @@ impl AuditLog {
 
     /// As `open`, writing through `disk` (a test passes one that fails like a full disk).
     pub(crate) fn open_on(opts: AuditOptions, disk: Box<dyn Disk>) -> Result<AuditLog, AuditError> {
-        let redactor = Redactor::new(&opts.redact)?;
+        let redactor = Redactor::new(&opts.redact)?.with_secrets(opts.secrets.clone());
         let signing = match &opts.signing_key {
             Some(source) => Some(Signing {
                 signer: source

@@ -204,7 +204,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Replay(a)) => !a.check && a.diff.is_none(),
         _ => false,
     };
-    let _log = crate::telemetry::init(&config.data_dir(), &config.audit.redact);
+    let _log = crate::telemetry::init(&config.data_dir(), &config.audit.redact, &config.secrets);
     for warning in &loose {
         tracing::warn!("{warning}");
         // The control center's screen would hide it; its log keeps it.

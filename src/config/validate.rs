@@ -151,7 +151,7 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
             ),
         )?;
     }
-    between(&["vault", "refresh_s"], v.refresh_s, 10, 86_400)?;
+    between(&["vault", "refresh_s"], v.refresh_s, 1, 86_400)?;
     between(&["vault", "timeout_ms"], v.timeout_ms, 100, 120_000)?;
     if v.approle_mount.is_empty()
         || v.approle_mount

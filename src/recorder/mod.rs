@@ -49,6 +49,8 @@ pub struct RecorderOptions {
     pub keep_bytes: u64,
     /// Extra redaction patterns (the audit log's `audit.redact`).
     pub redact: Vec<String>,
+    /// Values read from Vault, masked as the audit log masks them.
+    pub secrets: crate::secrets::Secrets,
 }
 
 impl RecorderOptions {
@@ -65,6 +67,7 @@ impl RecorderOptions {
             segment_age: Duration::from_secs(r.segment_age_s),
             keep_bytes: u64::from(r.keep_mb) * 1024 * 1024,
             redact: config.audit.redact.clone(),
+            secrets: config.secrets.clone(),
         }
     }
 }
@@ -145,8 +148,9 @@ impl Recorder {
         opts: RecorderOptions,
         disk: Box<dyn crate::audit::Disk>,
     ) -> Result<Self, RecorderError> {
-        let redactor =
-            Redactor::new(&opts.redact).map_err(|e| RecorderError::Redact(e.to_string()))?;
+        let redactor = Redactor::new(&opts.redact)
+            .map_err(|e| RecorderError::Redact(e.to_string()))?
+            .with_secrets(opts.secrets.clone());
         let lost = Arc::new(AtomicU64::new(0));
         let written = Arc::new(AtomicU64::new(0));
         let dir = opts.dir.clone();

@@ -14,6 +14,7 @@ fn opts(dir: &Path) -> RecorderOptions {
         segment_age: Duration::from_secs(3600),
         keep_bytes: 0,
         redact: Vec::new(),
+        secrets: Default::default(),
     }
 }
 

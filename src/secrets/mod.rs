@@ -8,9 +8,10 @@
 //! what reads a secret per use (HTTP actions, MCP servers as they start) asks it each time
 //! and so sees a refreshed value. `bus.url` (to connect) and `mcp.tokens` (hashed when the
 //! HTTP server starts) are needed once, and are replaced in the config itself; hook signing
-//! secrets and the audit signing key are read once at start. Every value read is added to
-//! the redaction patterns of the audit log, the stores and the log file, so even an echo
-//! of it is masked.
+//! secrets and the audit signing key are read once at start. The redactor of the audit log, the
+//! stores, the recording and the log file masks every value held (and the one a refresh
+//! replaced), so even an echo of one is masked; the values are never made into patterns,
+//! which a config or options dump could show.
 
 mod reference;
 mod refs;
@@ -23,7 +24,7 @@ pub use settings::{Sources, read_private_file, settings};
 pub use vault::{Read, VaultAuth, VaultClient, VaultError, VaultSettings};
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use crate::config::Config;
 
 /// After a failed refresh, the next try comes at most this long after.
 const RETRY: Duration = Duration::from_secs(30);
-/// Values shorter than this are not added to the redaction patterns: masking every short
+/// Values shorter than this are not masked outside their own use: masking every short
 /// word that happens to equal a secret would hide more than it protects.
 const MIN_REDACT_LEN: usize = 6;
 
@@ -45,6 +46,8 @@ pub struct Secrets(Arc<Inner>);
 struct Inner {
     state: RwLock<State>,
     refreshing: AtomicBool,
+    /// How many values there are, readable without the lock.
+    count: AtomicUsize,
     /// Reads after the first, done or failed: what a test or `doctor` can watch.
     refreshes: AtomicU64,
 }
@@ -60,6 +63,36 @@ struct State {
 struct Entry {
     value: String,
     due: Instant,
+    /// The value before the last change: an echo of it is still masked.
+    previous: Option<String>,
+}
+
+impl Entry {
+    fn new(value: String, due: Instant) -> Entry {
+        Entry {
+            value,
+            due,
+            previous: None,
+        }
+    }
+
+    /// The texts to mask: long enough to be worth it, the current value first.
+    fn masked(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.value.as_str())
+            .chain(self.previous.as_deref())
+            .filter(|v| v.chars().count() >= MIN_REDACT_LEN)
+    }
+}
+
+/// A value as it appears inside a JSON string (quotes, backslashes and control characters
+/// escaped), without the surrounding quotes.
+fn json_escaped(value: &str) -> String {
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// A config holds this handle; it is not part of the configuration's value.
@@ -117,7 +150,46 @@ impl Secrets {
 
     /// Whether anything was read from Vault.
     pub fn is_empty(&self) -> bool {
-        self.read_state().entries.is_empty()
+        !self.has_values()
+    }
+
+    /// Whether any value was read: one atomic load, for the redactor's fast path.
+    pub fn has_values(&self) -> bool {
+        self.0.count.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether a value read (or the one it replaced) appears in `text`.
+    pub fn appears_in(&self, text: &str) -> bool {
+        self.has_values()
+            && self
+                .read_state()
+                .entries
+                .values()
+                .any(|e| e.masked().any(|v| text.contains(v)))
+    }
+
+    /// As [`Secrets::appears_in`], in serialized JSON (where a value may be escaped).
+    pub fn appears_in_json(&self, json: &str) -> bool {
+        self.has_values()
+            && self.read_state().entries.values().any(|e| {
+                e.masked()
+                    .any(|v| json.contains(v) || json.contains(&json_escaped(v)))
+            })
+    }
+
+    /// `text` with every value read (and each one it replaced) put as `mask`, longest first
+    /// so that a value inside another is not left half shown.
+    pub fn mask_in(&self, text: &str, mask: &str) -> String {
+        let state = self.read_state();
+        let mut values: Vec<&str> = state.entries.values().flat_map(Entry::masked).collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut out = text.to_string();
+        for v in values {
+            if out.contains(v) {
+                out = out.replace(v, mask);
+            }
+        }
+        out
     }
 
     /// How many reads were made after the first ones (refreshes, done or failed).
@@ -134,6 +206,7 @@ impl Secrets {
         let mut state = self.write_state();
         state.client = Some(client);
         state.period = period;
+        self.0.count.store(entries.len(), Ordering::Relaxed);
         state.entries = entries;
     }
 
@@ -168,8 +241,8 @@ impl Secrets {
                 Ok(read) => {
                     if read.value != entry.value {
                         tracing::info!(reference = %reference, "a Vault secret changed; the new value is in use");
+                        entry.previous = Some(std::mem::replace(&mut entry.value, read.value));
                     }
-                    entry.value = read.value;
                     entry.due = due_after(period, read.lease);
                 }
                 Err(e) => {
@@ -236,9 +309,9 @@ pub fn process_settings(config: &Config, needed_by: &str) -> Result<VaultSetting
     )
 }
 
-/// Read every `vault:` value of `config` into its [`Secrets`], put `bus.url`'s in place,
-/// and add the values to the redaction patterns. Nothing to do (and no Vault needed) when
-/// the config has no reference. Every reference that cannot be read is named in the error.
+/// Read every `vault:` value of `config` into its [`Secrets`], and put those of `bus.url`
+/// and `mcp.tokens` in place. Nothing to do (and no Vault needed) when the config has no
+/// reference. Every reference that cannot be read is named in the error.
 pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     let refs = config_refs(config);
     let Some(first) = refs.first() else {
@@ -266,10 +339,7 @@ pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
             Ok(read) => {
                 entries.insert(
                     reference,
-                    Entry {
-                        due: due_after(period, read.lease),
-                        value: read.value,
-                    },
+                    Entry::new(read.value, due_after(period, read.lease)),
                 );
             }
             // The server or the login fails every reference alike: say it once.
@@ -303,11 +373,6 @@ pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     for token in config.mcp.tokens.iter_mut().filter(|t| is_vault_ref(t)) {
         if let Some(value) = value_of(token) {
             *token = value;
-        }
-    }
-    for entry in entries.values() {
-        if entry.value.chars().count() >= MIN_REDACT_LEN {
-            config.audit.redact.push(regex::escape(&entry.value));
         }
     }
     config.secrets.install(client, period, entries);
