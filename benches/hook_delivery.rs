@@ -121,7 +121,7 @@ async fn hooks_round(
     let _hooks = Hooks::start(
         HooksOptions {
             config: hooks_config,
-            secrets: vec!["bench-secret".into()],
+            secrets: aios::hooks::SigningSecrets::fixed(vec!["bench-secret".into()]),
             node: "bench".into(),
             outbox: Arc::new(outbox),
             hub: rt.hub().clone(),

@@ -526,7 +526,7 @@ async fn scheduler_node(
     let outbox = RedisOutbox::connect(redis, "sched:").await.unwrap();
     Hooks::new(HooksOptions {
         config: config.hooks.clone(),
-        secrets: vec!["s".into()],
+        secrets: aios::hooks::SigningSecrets::fixed(vec!["s".into()]),
         node: config.runtime.node.clone(),
         outbox: Arc::new(outbox),
         hub: rt.hub().clone(),

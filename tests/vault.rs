@@ -169,11 +169,13 @@ async fn a_changed_value_is_read_again_when_its_time_comes() {
         .await;
     let tmp = tempfile::tempdir().unwrap();
     let mut config = config_for(tmp.path(), &bao, &bao.root_token);
-    config.mcp.tokens = vec!["vault:secret/aios/rotating#k".into()];
+    config.hooks.secret = vec!["vault:secret/aios/rotating#k".into(), "literal-old".into()];
     config.vault.refresh_s = 300;
     resolve_config(&mut config).await.unwrap();
     let secrets = config.secrets.clone();
     let r = reference("vault:secret/aios/rotating#k");
+    let signing = aios::hooks::signing_secrets(&config.hooks, &config.secrets, tmp.path()).unwrap();
+    assert_eq!(signing.current(), vec!["first-value-0123", "literal-old"]);
 
     bao.put("aios/rotating", json!({"k": "second-value-0123"}))
         .await;
@@ -187,6 +189,8 @@ async fn a_changed_value_is_read_again_when_its_time_comes() {
         .await;
     assert_eq!(secrets.get(&r).as_deref(), Some("second-value-0123"));
     assert_eq!(secrets.refreshes(), 1);
+    // Webhooks are signed with it from the next delivery on.
+    assert_eq!(signing.current(), vec!["second-value-0123", "literal-old"]);
 
     // A Vault that is gone keeps the value last read (and says so in the log).
     let addr = bao.addr.clone();

@@ -110,7 +110,10 @@ async fn webhook(
         )
         .header(EVENT_HEADER, &d.event.event)
         .header(DELIVERY_HEADER, &d.id)
-        .header(SIGNATURE_HEADER, signature(&inner.opts.secrets, t, &body))
+        .header(
+            SIGNATURE_HEADER,
+            signature(&inner.opts.secrets.current(), t, &body),
+        )
         .body(body)
         .send()
         .await;

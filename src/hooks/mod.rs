@@ -190,8 +190,8 @@ pub struct Targets {
 /// Everything the hooks need from the runtime.
 pub struct HooksOptions {
     pub config: HooksConfig,
-    /// Resolved signing secrets (at least one).
-    pub secrets: Vec<String>,
+    /// The signing secrets (at least one).
+    pub secrets: SigningSecrets,
     pub node: String,
     pub outbox: Arc<dyn Outbox>,
     pub hub: ContextHub,
@@ -388,21 +388,64 @@ impl Inner {
     }
 }
 
+/// The webhook signing secrets as they are now: those read at start, with each `vault:` one
+/// as it was last read (a rotation in Vault signs from the next delivery on).
+#[derive(Clone)]
+pub struct SigningSecrets {
+    /// `hooks.secret` as written, beside what each was at start (both empty when the
+    /// secret is the generated one).
+    configured: Vec<String>,
+    at_start: Vec<String>,
+    vault: crate::secrets::Secrets,
+}
+
+impl SigningSecrets {
+    /// Secrets that never change.
+    pub fn fixed(secrets: Vec<String>) -> SigningSecrets {
+        SigningSecrets {
+            configured: Vec::new(),
+            at_start: secrets,
+            vault: crate::secrets::Secrets::default(),
+        }
+    }
+
+    pub fn current(&self) -> Vec<String> {
+        if self.configured.len() != self.at_start.len() {
+            return self.at_start.clone();
+        }
+        self.configured
+            .iter()
+            .zip(&self.at_start)
+            .map(|(written, first)| {
+                if crate::secrets::is_vault_ref(written) {
+                    self.vault.lookup(written).unwrap_or_else(|| first.clone())
+                } else {
+                    first.clone()
+                }
+            })
+            .collect()
+    }
+}
+
 /// The signing secrets: the configured ones, else one generated in `<data>/hooks.secret`
 /// (0600) and kept, so receivers can be set up once.
 pub fn signing_secrets(
     config: &HooksConfig,
     secrets: &crate::secrets::Secrets,
     data_dir: &std::path::Path,
-) -> Result<Vec<String>, String> {
-    let configured = config.resolve_secrets(&|name| secrets.lookup(name))?;
-    if !configured.is_empty() {
-        return Ok(configured);
+) -> Result<SigningSecrets, String> {
+    let resolved = config.resolve_secrets(&|name| secrets.lookup(name))?;
+    if !resolved.is_empty() {
+        return Ok(SigningSecrets {
+            configured: config.secret.clone(),
+            at_start: resolved,
+            vault: secrets.clone(),
+        });
     }
     // The same generator and file handling as the MCP HTTP token: 256 random bits, 0600,
     // written atomically, reused when valid.
     let path = data_dir.join("hooks.secret");
     crate::mcp::token::load_or_create(&path)
-        .map(|s| vec![s])
+        .map(|s| SigningSecrets::fixed(vec![s]))
         .map_err(|e| e.to_string())
 }

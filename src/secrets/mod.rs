@@ -5,10 +5,10 @@
 //! [`resolve_config`] reads every `vault:` value of a config at start: one that cannot be
 //! read stops the start with an error naming the reference and its key, never an empty
 //! value. The values live in [`Secrets`], a handle shared by every clone of the config;
-//! what reads a secret per use (HTTP actions, MCP servers as they start) asks it each time
-//! and so sees a refreshed value. `bus.url` (to connect) and `mcp.tokens` (hashed when the
-//! HTTP server starts) are needed once, and are replaced in the config itself; hook signing
-//! secrets and the audit signing key are read once at start. The redactor of the audit log, the
+//! what reads a secret per use (HTTP actions, webhook signing, MCP servers as they start)
+//! asks it each time and so sees a refreshed value. `bus.url` (to connect) and `mcp.tokens`
+//! (hashed when the HTTP server starts) are needed once, and are replaced in the config
+//! itself; the audit signing key is read once at start. The redactor of the audit log, the
 //! stores, the recording and the log file masks every value held (and the one a refresh
 //! replaced), so even an echo of one is masked; the values are never made into patterns,
 //! which a config or options dump could show.
