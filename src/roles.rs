@@ -273,8 +273,10 @@ mod tests {
 
     #[test]
     fn role_names_must_be_set_and_distinct() {
-        let mut names = RoleNames::default();
-        names.operator = " ".into();
+        let mut names = RoleNames {
+            operator: " ".into(),
+            ..RoleNames::default()
+        };
         assert_eq!(names.problem().unwrap().0, "roles.operator");
         names.operator = "viewer".into();
         let (key, message) = names.problem().unwrap();

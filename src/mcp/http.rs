@@ -311,9 +311,9 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
         guarded(&guard, request, next).await
     } else if on_api {
         match authenticate(&guard, request).await {
-            Ok(request) => match admit_api(&guard, &request) {
-                Ok(()) => next.run(request).await,
-                Err(refused) => refused,
+            Ok(request) => match api_refusal(&guard, &request) {
+                None => next.run(request).await,
+                Some(refused) => refused,
             },
             Err(refused) => refused,
         }
@@ -408,15 +408,14 @@ fn no_role(guard: &Guard, request: &Request, subject: &str) -> Response {
     forbidden(error, Role::Viewer, None)
 }
 
-/// An API route the caller's role may not use: 403 naming both roles, audited.
-fn admit_api(guard: &Guard, request: &Request) -> Result<(), Response> {
+/// An API route the caller's role may not use: 403 naming both roles, audited; `None`
+/// when the role may.
+fn api_refusal(guard: &Guard, request: &Request) -> Option<Response> {
     let grant = request.extensions().get::<AuthGrant>();
     // `authenticate` puts a grant on every request it lets through.
     let role = grant.map_or(Role::Viewer, |g| g.role);
     let (needed, action) = crate::api::route_role(request.method(), request.uri().path());
-    let Err(denied) = role.check(needed) else {
-        return Ok(());
-    };
+    let denied = role.check(needed).err()?;
     let Denied { needed, has } = denied;
     audit_refusal(
         guard,
@@ -426,7 +425,7 @@ fn admit_api(guard: &Guard, request: &Request) -> Result<(), Response> {
         denied.fields(),
         denied.to_string(),
     );
-    Err(forbidden(&denied.to_string(), needed, Some(has)))
+    Some(forbidden(&denied.to_string(), needed, Some(has)))
 }
 
 /// `/mcp`: the token, then what rmcp answers in ways clients cannot use.
