@@ -524,7 +524,9 @@ impl Runtime {
         &self.inner.recorder
     }
 
-    /// The calls waiting for a person (`None` for a watcher: the owner keeps them).
+    /// The calls waiting for a person (`None` for a watcher: the owner keeps them). The raw
+    /// store, whatever this handle's role: a caller's decision goes through
+    /// [`Runtime::request_decision`], which checks it.
     pub fn approvals(&self) -> Option<&Approvals> {
         self.inner.approvals.as_ref()
     }
