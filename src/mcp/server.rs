@@ -41,7 +41,8 @@ persona traits, protocol hooks, behavioral traces, a vector memory and a version
 document. Start with list_agents; read state with get_agent, get_context, recall or the \
 aios://agents/{agent_id}/{part} resources; steer with set_goals, update_context, \
 add_protocol_hook, remember; make an agent act with dispatch_intent or handoff. Every call \
-is audited under your client's name (tail_audit shows the log). Your role (viewer, operator or admin) decides which tools you may call; tools/list shows those.";
+is audited under your client's name (tail_audit shows the log). Your role (viewer, operator \
+or admin) decides which tools you may call; tools/list shows those.";
 
 /// What every connection shares.
 struct Shared {
