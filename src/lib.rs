@@ -24,6 +24,8 @@
 //!   through which other invocations reach the owner.
 //! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
 //!   the owner's `mcp.sock`, and Streamable HTTP with Origin checks, tokens and OIDC.
+//! - [`roles`]: viewer < operator < admin: the role type, the claim names that grant each,
+//!   static tokens by role, and the refusal every door gives.
 //! - [`api`]: the inbound HTTP API beside `/mcp`: `POST /v1/intents`, intent status, runtime
 //!   events as SSE, and its OpenAPI document.
 //! - [`actions`]: HTTP actions (`[actions.<name>]`): argument checks, the exact request with
@@ -68,6 +70,7 @@ pub mod metrics;
 pub mod recorder;
 pub mod redb_file;
 pub mod replay;
+pub mod roles;
 pub mod sanitize;
 pub mod secrets;
 pub mod segments;

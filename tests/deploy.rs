@@ -687,6 +687,183 @@ fn terraform_declares_the_four_containers_on_the_docker_provider() {
     }
 }
 
+/// What compose makes of `value` when no variable is set: each `${VAR-default}` or
+/// `${VAR:-default}` its default (nested ones too), any other reference empty.
+fn with_nothing_set(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let inner_start = start + 2;
+        // The matching `}`, past any nested `${…}`.
+        let mut depth = 1;
+        let mut end = inner_start;
+        for (i, ch) in rest[inner_start..].char_indices() {
+            match ch {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = inner_start + i;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(depth == 0, "unclosed `${{` in {value}");
+        let inner = &rest[inner_start..end];
+        let name_len = inner
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(inner.len());
+        let op = &inner[name_len..];
+        if let Some(default) = op.strip_prefix(":-").or_else(|| op.strip_prefix('-')) {
+            out.push_str(&with_nothing_set(default));
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn compose_defaults_are_read_as_compose_reads_them() {
+    assert_eq!(with_nothing_set("${A:-x}/y"), "x/y");
+    assert_eq!(with_nothing_set("${A-${B:-http://h:1}/r}"), "http://h:1/r");
+    assert_eq!(with_nothing_set("${A:?set A}"), "");
+    assert_eq!(with_nothing_set("plain"), "plain");
+}
+
+#[test]
+fn the_keycloak_realm_export_is_importable_and_agrees_with_aios() {
+    use aios::roles::Role;
+    let realm: Value = serde_json::from_str(&read("examples/keycloak/realm-aios.json"))
+        .expect("the realm export is JSON");
+    // What Keycloak's import reads: the realm, on.
+    assert_eq!(realm["realm"], "aios");
+    assert_eq!(realm["enabled"], true);
+    // The client MCP clients and scripts log in with, speaking OIDC, whose access tokens
+    // carry `aud: aios` (the audience aios checks).
+    let clients = realm["clients"].as_array().expect("clients is a list");
+    let client = clients
+        .iter()
+        .find(|c| c["clientId"] == "aios")
+        .expect("a client `aios`");
+    assert_eq!(client["protocol"], "openid-connect");
+    assert_eq!(client["enabled"], true);
+    let mappers = client["protocolMappers"]
+        .as_array()
+        .expect("protocol mappers");
+    assert!(
+        mappers.iter().any(|m| {
+            m["protocolMapper"] == "oidc-audience-mapper"
+                && m["protocol"] == "openid-connect"
+                && m["config"]["included.client.audience"] == "aios"
+                && m["config"]["access.token.claim"] == "true"
+        }),
+        "no audience mapper putting `aios` in the access token: {mappers:?}"
+    );
+    // The realm roles are the names aios looks for by default, so realm_access.roles grants.
+    let names = aios::config::Config::default().mcp.roles;
+    let realm_roles: BTreeSet<&str> = realm["roles"]["realm"]
+        .as_array()
+        .expect("roles.realm is a list")
+        .iter()
+        .map(|r| r["name"].as_str().expect("a role has a name"))
+        .collect();
+    // A test user per role: enabled, with a password, the role, and the profile fields
+    // Keycloak's user profile requires (else a login is "not fully set up").
+    let users = realm["users"].as_array().expect("users is a list");
+    for role in Role::ALL {
+        let name = names.name(role);
+        assert!(realm_roles.contains(name), "no realm role {name}");
+        let user = users
+            .iter()
+            .find(|u| {
+                u["realmRoles"]
+                    .as_array()
+                    .is_some_and(|r| r.len() == 1 && r[0] == name)
+            })
+            .unwrap_or_else(|| panic!("no test user with only the role {name}"));
+        assert!(user["username"].as_str().is_some_and(|u| !u.is_empty()));
+        assert_eq!(user["enabled"], true, "{user}");
+        let credentials = user["credentials"].as_array().expect("credentials");
+        assert!(
+            credentials.iter().any(|c| c["type"] == "password"
+                && c["value"].as_str().is_some_and(|v| !v.is_empty())
+                && c["temporary"] == false),
+            "{user}"
+        );
+        for field in ["email", "firstName", "lastName"] {
+            assert!(user[field].is_string(), "{field} of {user}");
+        }
+    }
+
+    // Compose: Keycloak imports the file at start; aios's OIDC defaults name its issuer (as
+    // clients reach Keycloak), the client as audience, and the keys inside the network.
+    let c = compose();
+    let kc = service(&c, "keycloak");
+    let command: Vec<&str> = kc["command"]
+        .as_array()
+        .expect("keycloak command is a list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(command, ["start-dev", "--import-realm"]);
+    let mounts = kc["volumes"].to_string();
+    assert!(
+        mounts.contains(
+            "./examples/keycloak/realm-aios.json:/opt/keycloak/data/import/realm-aios.json:ro"
+        ),
+        "{mounts}"
+    );
+    let a = service(&c, "aios");
+    let hostname = with_nothing_set(&env_value(kc, "KC_HOSTNAME"));
+    assert_eq!(
+        with_nothing_set(&env_value(a, "AIOS_MCP_OIDC_ISSUER")),
+        format!("{hostname}/realms/aios")
+    );
+    assert_eq!(
+        with_nothing_set(&env_value(a, "AIOS_MCP_OIDC_AUDIENCE")),
+        "aios"
+    );
+    assert_eq!(
+        with_nothing_set(&env_value(a, "AIOS_MCP_OIDC_JWKS_URL")),
+        "http://keycloak:8080/realms/aios/protocol/openid-connect/certs"
+    );
+    // ...and aios takes that configuration, with the realm's client as the one whose
+    // client roles count.
+    let env: Vec<(String, String)> = [
+        "AIOS_MCP_OIDC_ISSUER",
+        "AIOS_MCP_OIDC_AUDIENCE",
+        "AIOS_MCP_OIDC_JWKS_URL",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), with_nothing_set(&env_value(a, k))))
+    .collect();
+    let config = aios::config::parse_str("", "compose", &env).expect("compose's OIDC is valid");
+    assert_eq!(config.mcp.oidc_client(), "aios");
+    // The issuer is the one the realm serves tokens as.
+    assert!(
+        config
+            .mcp
+            .oidc_issuer
+            .ends_with(&format!("/realms/{}", realm["realm"].as_str().unwrap()))
+    );
+}
+
+#[test]
+fn ci_checks_the_compose_file_with_and_without_the_auth_and_vault_profiles() {
+    let ci = read(".github/workflows/ci.yml");
+    for command in [
+        "docker compose --env-file /dev/null config --quiet",
+        "docker compose --env-file /dev/null --profile auth config --quiet",
+        "docker compose --env-file /dev/null --profile vault config --quiet",
+    ] {
+        assert!(ci.contains(command), "CI does not run `{command}`");
+    }
+}
+
 #[test]
 fn docker_compose_config_accepts_the_file_when_compose_is_installed() {
     let has_compose = Command::new("docker")
@@ -712,6 +889,19 @@ fn docker_compose_config_accepts_the_file_when_compose_is_installed() {
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
+    );
+    // With Keycloak and its realm import too.
+    let auth = Command::new("docker")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["compose", "--env-file", "/dev/null", "--profile", "auth"])
+        .args(["config", "--quiet"])
+        .env("AIOS_MCP_TOKENS", "test-token")
+        .output()
+        .unwrap();
+    assert!(
+        auth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&auth.stderr)
     );
     let refused = config(None);
     assert!(

@@ -9,58 +9,15 @@
 mod mcp_support;
 mod support;
 
-use axum::Json;
-use axum::routing::get;
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+#[path = "support/oidc/issuer.rs"]
+mod issuer;
+
+use issuer::{KEY, OTHER_KEY, claims, identity_provider, token};
+use jsonwebtoken::Algorithm;
 use mcp_support::{Rev, Serve, connect_http};
 use serde_json::{Value, json};
 
-const KEY: &str = include_str!("support/oidc/test-key.pem");
-const OTHER_KEY: &str = include_str!("support/oidc/other-key.pem");
-const JWKS: &str = include_str!("support/oidc/jwks.json");
 const AUDIENCE: &str = "aios-mcp";
-
-/// Serve discovery and JWKS like a Keycloak realm; returns the issuer URL.
-async fn identity_provider() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}/realms/test", listener.local_addr().unwrap());
-    let discovery = json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
-        "authorization_endpoint": format!("{issuer}/protocol/openid-connect/auth"),
-        "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
-    });
-    let jwks: Value = serde_json::from_str(JWKS).unwrap();
-    let router = axum::Router::new()
-        .route(
-            "/realms/test/.well-known/openid-configuration",
-            get(move || async move { Json(discovery) }),
-        )
-        .route(
-            "/realms/test/protocol/openid-connect/certs",
-            get(move || async move { Json(jwks) }),
-        );
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    issuer
-}
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn token(key: &str, alg: Algorithm, claims: Value) -> String {
-    let mut header = Header::new(alg);
-    header.kid = Some("test-key-1".into());
-    let key = match alg {
-        Algorithm::HS256 => EncodingKey::from_secret(b"guessable"),
-        _ => EncodingKey::from_rsa_pem(key.as_bytes()).unwrap(),
-    };
-    encode(&header, &claims, &key).unwrap()
-}
-
-fn claims(issuer: &str, audience: &str, exp_in: i64) -> Value {
-    json!({"iss": issuer, "aud": audience, "sub": "alice", "iat": now(), "exp": now() + exp_in})
-}
 
 async fn post(url: &str, token: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -93,14 +50,17 @@ async fn jwts_are_checked_against_the_issuers_keys() {
         ],
     );
 
-    // A good token: both revisions connect, and the audit names client and subject.
-    let good = token(KEY, Algorithm::RS256, claims(&issuer, AUDIENCE, 300));
+    // A good token (granting a role): both revisions connect, and the audit names client
+    // and subject.
+    let mut granted = claims(&issuer, AUDIENCE, 300);
+    granted["realm_access"] = json!({"roles": ["viewer"]});
+    let good = token(KEY, Algorithm::RS256, granted);
     for rev in [Rev::Legacy, Rev::Modern] {
         let name = format!("oidc-{rev:?}");
         let (client, _) = connect_http(&serve.url, rev, &name, Some(&good)).await;
         mcp_support::ok(&client, "get_agent", json!({"agent_id": "sec-agent"})).await;
         client.cancel().await.unwrap();
-        mcp_support::wait_for_audit(&data, &format!("mcp:{name}@alice"), &["get_agent"]);
+        mcp_support::wait_for_audit(&data, &format!("mcp:{name}:alice"), &["get_agent"]);
     }
 
     // Refused: wrong audience, wrong issuer, expired, another key, a symmetric algorithm.

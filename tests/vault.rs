@@ -46,7 +46,7 @@ async fn token_login_resolves_every_secret_bearing_key() {
     };
     bao.put(
         "aios/app",
-        json!({"mcp": "mcp-token-from-vault-0123456789", "hook": "hook-secret-from-vault", "redis": "redis://aios:pw@127.0.0.1:6390"}),
+        json!({"mcp": "mcp-token-from-vault-0123456789", "viewer": "viewer-token-from-vault", "hook": "hook-secret-from-vault", "redis": "redis://aios:pw@127.0.0.1:6390"}),
     )
     .await;
     let tmp = tempfile::tempdir().unwrap();
@@ -55,9 +55,29 @@ async fn token_login_resolves_every_secret_bearing_key() {
         "vault:secret/aios/app#mcp".into(),
         "a-literal-token-stays".into(),
     ];
+    config.mcp.role_tokens.viewer = vec!["vault:secret/aios/app#viewer".into()];
     config.hooks.secret = vec!["vault:secret/aios/app#hook".into()];
     config.bus.url = "vault:secret/aios/app#redis".into();
     resolve_config(&mut config).await.expect("resolved");
+    // The MCP bearer tokens are hashed when the HTTP server starts: put in place, each
+    // keeping its role.
+    assert_eq!(
+        config.mcp.static_tokens().unwrap(),
+        vec![
+            (
+                "mcp-token-from-vault-0123456789".to_string(),
+                aios::roles::Role::Admin
+            ),
+            (
+                "a-literal-token-stays".to_string(),
+                aios::roles::Role::Admin
+            ),
+            (
+                "viewer-token-from-vault".to_string(),
+                aios::roles::Role::Viewer
+            ),
+        ]
+    );
 
     let secrets = config.secrets.clone();
     assert_eq!(
@@ -97,7 +117,7 @@ async fn token_login_resolves_every_secret_bearing_key() {
     assert_eq!(signing, vec!["hook-secret-from-vault".to_string()]);
     // The handle's debug form says how many, never what.
     let shown = format!("{config:?}");
-    assert!(shown.contains("Secrets(3 from Vault)"), "{shown}");
+    assert!(shown.contains("Secrets(4 from Vault)"), "{shown}");
     assert!(!shown.contains("hook-secret-from-vault"));
 }
 

@@ -16,6 +16,7 @@ use crate::config::{Config, RunnerKind};
 use crate::context::{Caller, ContextHub, HubOptions};
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::llm::LlmRunner;
+use crate::roles::Role;
 
 use super::backends::{self, Backends};
 use super::catalog::Catalog;
@@ -80,10 +81,14 @@ pub struct RuntimeInfo {
     pub attached: Option<String>,
 }
 
-/// A cheap-clone handle to the running runtime.
+/// A cheap-clone handle to the running runtime. The runtime's own handle is the owner's
+/// (admin); [`Runtime::lowered`] gives one for a caller with less, whose calls beyond its
+/// role are refused and audited.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<Inner>,
+    /// The hub as this handle's caller may use it (its role is the handle's).
+    hub: ContextHub,
 }
 
 struct Inner {
@@ -481,6 +486,7 @@ impl Runtime {
         tracing::info!(node = %info.node, agents = info.agents, bus = %info.bus, data_dir = %data_dir.display(), "runtime started");
 
         Ok(Runtime {
+            hub: hub.clone(),
             inner: Arc::new(Inner {
                 hub,
                 events,
@@ -503,8 +509,25 @@ impl Runtime {
         })
     }
 
+    /// The hub, with this handle's role.
     pub fn hub(&self) -> &ContextHub {
-        &self.inner.hub
+        &self.hub
+    }
+
+    /// This runtime for a caller with at most `role`: viewer reads and watches, operator
+    /// also dispatches, stops and decides approvals, admin also changes agents (the hub).
+    /// How a read-only control center is a viewer to the runtime, whatever key it sends.
+    /// A handle can be lowered, never raised.
+    pub fn lowered(&self, role: Role) -> Runtime {
+        Runtime {
+            inner: self.inner.clone(),
+            hub: self.hub.lowered(role),
+        }
+    }
+
+    /// The role of this handle.
+    pub fn role(&self) -> Role {
+        self.hub.role()
     }
 
     /// The flight recorder (off when `recorder.enabled = false` or it could not open).
@@ -512,7 +535,9 @@ impl Runtime {
         &self.inner.recorder
     }
 
-    /// The calls waiting for a person (`None` for a watcher: the owner keeps them).
+    /// The calls waiting for a person (`None` for a watcher: the owner keeps them). The raw
+    /// store, whatever this handle's role: a caller's decision goes through
+    /// [`Runtime::request_decision`], which checks it.
     pub fn approvals(&self) -> Option<&Approvals> {
         self.inner.approvals.as_ref()
     }
@@ -559,6 +584,8 @@ impl Runtime {
         trace_id: Option<String>,
         parent_id: Option<String>,
     ) -> Result<Ticket, RuntimeError> {
+        self.hub
+            .require(from, Role::Operator, "dispatch_intent", Some(agent_id))?;
         let lineage = Lineage {
             trace_id,
             parent_id,
@@ -579,6 +606,8 @@ impl Runtime {
         text: &str,
         lineage: Lineage,
     ) -> Result<Ticket, RuntimeError> {
+        self.hub
+            .require(from, Role::Operator, "handoff", Some(agent_id))?;
         self.inner
             .dispatcher
             .dispatch(from, "handoff", agent_id, text, lineage)
@@ -654,6 +683,8 @@ impl Runtime {
         agent_id: &str,
     ) -> Result<String, RuntimeError> {
         self.inner.hub.spec(agent_id)?;
+        self.hub
+            .require(caller, Role::Operator, "stop", Some(agent_id))?;
         if self.inner.info.attached.is_none() {
             return Ok(if self.stop(agent_id) {
                 format!("stopping {agent_id}")
@@ -686,6 +717,13 @@ impl Runtime {
         id: &str,
         decision: crate::approvals::DecisionInput,
     ) -> Result<String, RuntimeError> {
+        // "Always" adds an approval rule: an admin's.
+        let needed = if decision.always {
+            Role::Admin
+        } else {
+            Role::Operator
+        };
+        self.hub.require(caller, needed, "decide_approval", None)?;
         let verb = if decision.approve {
             "approved"
         } else {

@@ -1,7 +1,8 @@
 //! `POST /v1/intents` (make an agent act, optionally waiting for its reply) and
 //! `GET /v1/intents/{id}` (where an intent is). The dispatch goes through the runtime like
 //! every other, so its checks and its audit record apply; the caller is
-//! `http:<client>[@<subject>]`, the client named by its User-Agent.
+//! `http:<client>[:<subject>]`, the client named by its User-Agent. The guard has checked
+//! the role (operator to dispatch) before these run.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use serde_json::json;
 use crate::agent::dispatcher::text_problem;
 use crate::agent::{MAX_INTENT_BYTES, RuntimeError};
 use crate::context::{Caller, HubError};
-use crate::mcp::{AuthSubject, caller_name_via};
+use crate::mcp::{AuthGrant, http_caller};
 
 use super::Api;
 use super::error::ApiError;
@@ -85,7 +86,7 @@ async fn dispatch(
         (true, s) => Some(Duration::from_secs(s.unwrap_or(DEFAULT_WAIT_S))),
         (false, _) => None,
     };
-    let caller = caller_of(request.headers(), request.extensions().get::<AuthSubject>());
+    let caller = caller_of(request.headers(), request.extensions().get::<AuthGrant>());
     let body = read_json(request).await?;
     let form: IntentRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -196,6 +197,9 @@ async fn read_json(request: Request) -> Result<axum::body::Bytes, ApiError> {
 fn refused(e: RuntimeError, text: &str) -> ApiError {
     match e {
         RuntimeError::Hub(HubError::UnknownAgent { .. }) => ApiError::not_found(e.to_string()),
+        RuntimeError::Hub(HubError::Forbidden(_)) => {
+            ApiError::new(StatusCode::FORBIDDEN, e.to_string())
+        }
         RuntimeError::Rejected(reason) => match text_problem(text) {
             Some(_) if text.len() > MAX_INTENT_BYTES => {
                 ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, reason)
@@ -225,23 +229,10 @@ fn id_problem(id: &str) -> Option<String> {
         .then(|| "may hold only printable ASCII characters, no spaces".to_string())
 }
 
-/// `http:<client>[@<subject>]`: the client is the User-Agent's first product (`n8n`,
+/// `http:<client>[:<subject>]`: the client is the User-Agent's first product (`n8n`,
 /// `curl`, `python-requests`), the subject an OIDC token's.
-fn caller_of(headers: &HeaderMap, subject: Option<&AuthSubject>) -> Caller {
-    let agent = headers
-        .get(header::USER_AGENT)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let product = agent
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.split('/').next())
-        .unwrap_or("");
-    Caller(caller_name_via(
-        "http",
-        product,
-        subject.map(|s| s.0.as_str()),
-    ))
+fn caller_of(headers: &HeaderMap, grant: Option<&AuthGrant>) -> Caller {
+    http_caller("http", headers, grant.and_then(|g| g.subject.as_deref()))
 }
 
 /// `GET /v1/intents/{id}`.
@@ -269,8 +260,11 @@ mod tests {
         h.insert(header::USER_AGENT, "n8n".parse().unwrap());
         assert_eq!(caller_of(&h, None).0, "http:n8n");
         h.insert(header::USER_AGENT, "curl/8.5.0".parse().unwrap());
-        let alice = AuthSubject("alice".into());
-        assert_eq!(caller_of(&h, Some(&alice)).0, "http:curl@alice");
+        let alice = AuthGrant {
+            subject: Some("alice".into()),
+            role: crate::roles::Role::Operator,
+        };
+        assert_eq!(caller_of(&h, Some(&alice)).0, "http:curl:alice");
     }
 
     #[test]

@@ -47,6 +47,15 @@ impl fmt::Display for Origin {
                 line: Some(line),
             } => write!(f, "{name} line {line}"),
             Origin::File { name, line: None } => write!(f, "{name}"),
+            // A token's or secret's variable says where, never what (`AIOS_MCP_TOKENS`,
+            // `AIOS_MCP_ROLE_TOKENS_VIEWER`, `AIOS_HOOKS_SECRET`).
+            Origin::Env { var, .. }
+                if ["TOKEN", "SECRET", "PASSWORD"]
+                    .iter()
+                    .any(|s| var.to_ascii_uppercase().contains(s)) =>
+            {
+                write!(f, "{var}=<hidden>")
+            }
             // A variable's value may be a secret (`AIOS_BUS_URL=redis://:pw@…`).
             Origin::Env { var, value } => {
                 write!(f, "{var}={}", crate::audit::builtin().redact(value))

@@ -360,8 +360,9 @@ impl Default for SimConfig {
 pub struct McpConfig {
     /// Address of the Streamable HTTP server (`aios serve`); empty = none.
     pub http_bind: String,
-    /// Bearer tokens accepted by the HTTP server; empty (and no OIDC) = a token generated
-    /// into `<data dir>/mcp.token` is required instead.
+    /// Bearer tokens accepted by the HTTP server, each with the role admin; empty (and no
+    /// other tokens, no OIDC) = a token generated into `<data dir>/mcp.token` (admin) is
+    /// required instead.
     pub tokens: Vec<String>,
     /// Serve HTTP with no token at all: allowed on a loopback bind only, and logged. Any
     /// local user can then steer the agents, so it is an explicit opt-in.
@@ -377,6 +378,9 @@ pub struct McpConfig {
     pub oidc_audience: String,
     /// JWKS URL; empty = the `jwks_uri` of the issuer's OpenID configuration.
     pub oidc_jwks_url: String,
+    /// The client whose roles (`resource_access.<client>.roles`) count; empty =
+    /// `oidc_audience`.
+    pub oidc_client: String,
     /// Most HTTP sessions (2025-11-25 clients) held at once; a new one evicts the session
     /// idle the longest, and is refused with 503 when every session is busy.
     pub max_sessions: u32,
@@ -386,6 +390,12 @@ pub struct McpConfig {
     pub max_text_bytes: u32,
     /// Most bytes of one `tail_audit` answer; older records are left out, and it says so.
     pub max_tail_bytes: u32,
+    /// `[mcp.role_tokens]`: static bearer tokens by role (`viewer = ["…"]`, `operator`,
+    /// `admin`).
+    pub role_tokens: crate::roles::RoleTokens,
+    /// `[mcp.roles]`: the claim value (Keycloak realm or client role, Authentik group) that
+    /// grants each role.
+    pub roles: crate::roles::RoleNames,
 }
 
 impl Default for McpConfig {
@@ -398,14 +408,34 @@ impl Default for McpConfig {
             oidc_issuer: String::new(),
             oidc_audience: String::new(),
             oidc_jwks_url: String::new(),
+            oidc_client: String::new(),
             max_sessions: 256,
             max_text_bytes: 64 * 1024,
             max_tail_bytes: 1024 * 1024,
+            role_tokens: crate::roles::RoleTokens::default(),
+            roles: crate::roles::RoleNames::default(),
         }
     }
 }
 
 impl McpConfig {
+    /// Every configured static token with its role (`tokens` are admin); a token given two
+    /// roles is the error (key, message).
+    pub fn static_tokens(
+        &self,
+    ) -> Result<Vec<(String, crate::roles::Role)>, (&'static str, String)> {
+        crate::roles::static_tokens(&self.tokens, &self.role_tokens)
+    }
+
+    /// The client whose roles count: `oidc_client`, or the audience when that is empty.
+    pub fn oidc_client(&self) -> &str {
+        if self.oidc_client.is_empty() {
+            &self.oidc_audience
+        } else {
+            &self.oidc_client
+        }
+    }
+
     /// The first problem of the `[mcp]` values beyond their types, as (key, message).
     pub fn problem(&self) -> Option<(&'static str, String)> {
         let range = |key: &'static str, value: u32, min: u32, max: u32| {
@@ -423,6 +453,12 @@ impl McpConfig {
                      127.0.0.1, or set mcp.tokens (or mcp.oidc_issuer) and turn this off"
                 ),
             ));
+        }
+        if let Err(problem) = self.static_tokens() {
+            return Some(problem);
+        }
+        if let Some(problem) = self.roles.problem() {
+            return Some(problem);
         }
         range("max_sessions", self.max_sessions, 1, 100_000)
             .or_else(|| range("max_text_bytes", self.max_text_bytes, 256, 16 * 1024 * 1024))

@@ -108,7 +108,9 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
         "127.0.0.1:8765",
     )?;
     if let Some((key, message)) = config.mcp.problem() {
-        bad(&["mcp", key], message)?;
+        // Keys of nested tables come dotted (`roles.viewer`).
+        let path: Vec<&str> = std::iter::once("mcp").chain(key.split('.')).collect();
+        bad(&path, message)?;
     }
 
     let a = &config.audit;

@@ -27,6 +27,7 @@ use crate::audit::{AuditEntry, AuditError, AuditLog, Outcome};
 use crate::event::{RecalledItem, RuntimeEvent};
 use crate::memory::{Embedder, MemoryError, MemoryFilter, MemoryItem, ScoredItem, VectorMemory};
 use crate::metrics::MemoryOp;
+use crate::roles::Role;
 
 /// Largest context text accepted, so one call cannot balloon the store.
 pub const MAX_CONTEXT_BYTES: usize = 1024 * 1024;
@@ -50,6 +51,9 @@ pub enum HubError {
     Memory(#[from] MemoryError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    /// The caller's role may not do this (a handle lowered with [`ContextHub::lowered`]).
+    #[error(transparent)]
+    Forbidden(#[from] crate::roles::Denied),
     /// The call changed state but its audit record is not (yet) durable.
     #[error("`{action}` was carried out, but {problem}: {source}")]
     Unaudited {
@@ -98,6 +102,9 @@ pub struct AgentState {
 #[derive(Clone)]
 pub struct ContextHub {
     inner: Arc<Inner>,
+    /// What this handle may do: admin for the runtime's own, lower for a handle given to a
+    /// caller with less (a read-only control center). Every change needs admin.
+    role: Role,
 }
 
 struct Inner {
@@ -153,6 +160,7 @@ impl ContextHub {
             )));
         }
         Ok(ContextHub {
+            role: Role::Admin,
             inner: Arc::new(Inner {
                 catalog,
                 store,
@@ -191,6 +199,47 @@ impl ContextHub {
                 .entry(agent_id.to_string())
                 .or_insert(latest.context_id);
         }
+    }
+
+    /// This hub for a caller with at most `role`: the same state, and calls beyond the role
+    /// refused (and audited). A handle can be lowered, never raised.
+    pub fn lowered(&self, role: Role) -> ContextHub {
+        ContextHub {
+            inner: self.inner.clone(),
+            role: self.role.lowered(role),
+        }
+    }
+
+    /// The role of this handle.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// `Ok` when this handle may do what `needed` may; else the refusal, audited under
+    /// `caller` as `action` (the call is not carried out).
+    pub fn require(
+        &self,
+        caller: &Caller,
+        needed: Role,
+        action: &str,
+        agent_id: Option<&str>,
+    ) -> Result<(), HubError> {
+        let Err(denied) = self.role.check(needed) else {
+            return Ok(());
+        };
+        let agent_id = agent_id.filter(|a| self.spec(a).is_ok());
+        self.record(
+            caller,
+            Call {
+                agent_id,
+                action,
+                input: denied.fields(),
+                context_id: None,
+                result: Err(denied.to_string()),
+                started: Instant::now(),
+            },
+        )?;
+        Err(HubError::Forbidden(denied))
     }
 
     /// Set how hooks are checked when added; the first call wins.
@@ -335,6 +384,10 @@ impl ContextHub {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Touched<T>, HubError>>,
     {
+        if effect == Effect::Changes {
+            // What agents are (goals, persona, hooks, context, memory) is an admin's.
+            self.require(caller, Role::Admin, action, agent_id)?;
+        }
         let started = Instant::now();
         // Write-ahead: a record that could not be kept means the call does not happen.
         self.inner.audit.ready()?;

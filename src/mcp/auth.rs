@@ -1,11 +1,13 @@
-//! Who may call the HTTP server: static bearer tokens (compared in constant time) and,
-//! optionally, OIDC JWTs. No tokens and no OIDC = open (loopback binds only; `http.rs`
-//! refuses anything else).
+//! Who may call the HTTP server, and with which role: static bearer tokens (compared in
+//! constant time), each with its role, and, optionally, OIDC JWTs whose claims grant one.
+//! No tokens and no OIDC = open, as the owner (loopback binds only; `http.rs` refuses
+//! anything else).
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use super::oidc::OidcVerifier;
+use crate::roles::Role;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,12 +16,22 @@ pub enum Refusal {
     Missing,
     /// A token that is not accepted; the reason is for the log, not the client.
     Invalid(String),
+    /// A valid OIDC token whose claims grant no aios role.
+    NoRole { subject: String },
+}
+
+/// Who a request was authenticated as: the OIDC subject (none for a static token) and the
+/// role. Put in the request's extensions by the guard, read by the MCP server and the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthGrant {
+    pub subject: Option<String>,
+    pub role: Role,
 }
 
 pub struct Auth {
-    /// SHA-256 of each accepted token: equal-length values, so comparing them takes the
-    /// same time whatever the token's length or where it differs.
-    tokens: Vec<[u8; 32]>,
+    /// SHA-256 of each accepted token, with its role: equal-length values, so comparing
+    /// them takes the same time whatever the token's length or where it differs.
+    tokens: Vec<([u8; 32], Role)>,
     oidc: Option<OidcVerifier>,
 }
 
@@ -27,13 +39,23 @@ fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+fn role_index(role: Role) -> u8 {
+    match role {
+        Role::Viewer => 1,
+        Role::Operator => 2,
+        Role::Admin => 3,
+    }
+}
+
 impl Auth {
-    pub fn new(tokens: &[String], oidc: Option<OidcVerifier>) -> Auth {
+    /// `tokens` are resolved values (no references left) with their roles; empty values
+    /// are ignored.
+    pub fn new(tokens: &[(String, Role)], oidc: Option<OidcVerifier>) -> Auth {
         Auth {
             tokens: tokens
                 .iter()
-                .filter(|t| !t.is_empty())
-                .map(|t| digest(t))
+                .filter(|(t, _)| !t.is_empty())
+                .map(|(t, role)| (digest(t), *role))
                 .collect(),
             oidc,
         }
@@ -48,11 +70,14 @@ impl Auth {
         self.oidc.as_ref()
     }
 
-    /// Check an `Authorization` header; `Ok(Some(subject))` for an OIDC token, `Ok(None)`
-    /// for a static token (or when no auth is configured).
-    pub async fn check(&self, header: Option<&str>) -> Result<Option<String>, Refusal> {
+    /// Check an `Authorization` header: the subject (for an OIDC token) and the role. With
+    /// no auth configured, every caller is the owner (admin).
+    pub async fn check(&self, header: Option<&str>) -> Result<AuthGrant, Refusal> {
         if !self.required() {
-            return Ok(None);
+            return Ok(AuthGrant {
+                subject: None,
+                role: Role::Admin,
+            });
         }
         let token = header
             .and_then(|h| {
@@ -62,20 +87,35 @@ impl Auth {
             .filter(|t| !t.is_empty())
             .ok_or(Refusal::Missing)?;
         let presented = digest(token);
-        // Every token is compared, so the time taken does not say which one matched.
-        let matched = self
-            .tokens
-            .iter()
-            .fold(subtle::Choice::from(0), |acc, t| acc | t.ct_eq(&presented));
-        if bool::from(matched) {
-            return Ok(None);
+        // Every token is compared and the role picked without a branch, so the time taken
+        // says neither which token matched nor its role. Config validation makes sure at
+        // most one matches.
+        let mut matched = 0u8;
+        for (t, role) in &self.tokens {
+            matched.conditional_assign(&role_index(*role), t.ct_eq(&presented));
+        }
+        if let Some(role) = Role::ALL.into_iter().find(|r| role_index(*r) == matched) {
+            return Ok(AuthGrant {
+                subject: None,
+                role,
+            });
         }
         match &self.oidc {
-            Some(v) if token.matches('.').count() == 2 => v
-                .verify(token)
-                .await
-                .map(Some)
-                .map_err(|e| Refusal::Invalid(e.to_string())),
+            Some(v) if token.matches('.').count() == 2 => {
+                let identity = v
+                    .verify(token)
+                    .await
+                    .map_err(|e| Refusal::Invalid(e.to_string()))?;
+                match identity.role {
+                    Some(role) => Ok(AuthGrant {
+                        subject: Some(identity.subject),
+                        role,
+                    }),
+                    None => Err(Refusal::NoRole {
+                        subject: identity.subject,
+                    }),
+                }
+            }
             _ => Err(Refusal::Invalid("not an accepted token".into())),
         }
     }
@@ -85,12 +125,27 @@ impl Auth {
 mod tests {
     use super::*;
 
+    fn grant(role: Role) -> Result<AuthGrant, Refusal> {
+        Ok(AuthGrant {
+            subject: None,
+            role,
+        })
+    }
+
     #[tokio::test]
-    async fn static_tokens_are_checked() {
-        let auth = Auth::new(&["s3cret".into(), "other".into()], None);
+    async fn static_tokens_are_checked_and_carry_their_role() {
+        let auth = Auth::new(
+            &[
+                ("s3cret".into(), Role::Admin),
+                ("other".into(), Role::Viewer),
+                ("ops".into(), Role::Operator),
+            ],
+            None,
+        );
         assert!(auth.required());
-        assert_eq!(auth.check(Some("Bearer s3cret")).await, Ok(None));
-        assert_eq!(auth.check(Some("bearer other")).await, Ok(None));
+        assert_eq!(auth.check(Some("Bearer s3cret")).await, grant(Role::Admin));
+        assert_eq!(auth.check(Some("bearer other")).await, grant(Role::Viewer));
+        assert_eq!(auth.check(Some("Bearer ops")).await, grant(Role::Operator));
         assert_eq!(auth.check(None).await, Err(Refusal::Missing));
         assert_eq!(
             auth.check(Some("Basic s3cret")).await,
@@ -103,9 +158,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn no_tokens_means_open() {
-        let auth = Auth::new(&[], None);
+    async fn no_tokens_means_open_to_the_owner() {
+        let auth = Auth::new(&[(String::new(), Role::Viewer)], None);
         assert!(!auth.required());
-        assert_eq!(auth.check(None).await, Ok(None));
+        assert_eq!(auth.check(None).await, grant(Role::Admin));
     }
 }

@@ -1,41 +1,66 @@
-//! Who is calling: the audit record's `caller` for an MCP request, `mcp:<client name>`.
+//! Who is calling, and with which role: the audit record's `caller` for an MCP request,
+//! `mcp:<client name>`, and the role the request was authenticated with.
 //!
 //! The client's name comes from `initialize` (2025-11-25) or from the request's `_meta`
 //! clientInfo (2026-07-28); rmcp's `RequestContext::client_info` reads whichever applies.
-//! Over HTTP with OIDC, the token's subject is appended (`mcp:<client>@<subject>`) so a
-//! record names the person as well as the program.
+//! Over HTTP with OIDC, the token's subject is appended (`mcp:<client>:<subject>`) so a
+//! record names the person as well as the program. Neither part can hold a `:` (both are
+//! cleaned), so the form splits one way only.
 
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 
+use super::auth::AuthGrant;
 use crate::context::Caller;
+use crate::roles::Role;
 
 /// Longest client name kept in a caller string.
 const MAX_NAME: usize = 64;
 
-/// The subject an HTTP request was authenticated as; put in the request's extensions by
-/// the auth layer and read back here through the HTTP parts rmcp hands to handlers.
-#[derive(Debug, Clone)]
-pub struct AuthSubject(pub String);
-
 /// The caller of one request.
 pub fn caller_of(ctx: &RequestContext<RoleServer>) -> Caller {
-    let client = ctx.client_info().map(|i| i.name).unwrap_or_default();
-    let subject = ctx
-        .extensions
-        .get::<axum::http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<AuthSubject>())
-        .map(|s| s.0.clone());
-    Caller(caller_name(&client, subject.as_deref()))
+    access_of(ctx).0
 }
 
-/// `mcp:<name>[@<subject>]`, keeping only characters that are safe in a log line and on a
+/// The caller of one request and its role. A request that came over HTTP carries the
+/// guard's grant; one without HTTP parts came over stdio or the owner's socket, from the
+/// data dir's owner: admin. HTTP parts without a grant cannot happen (the guard puts one
+/// on every request it lets through); if they did, the caller would be a viewer.
+pub fn access_of(ctx: &RequestContext<RoleServer>) -> (Caller, Role) {
+    let client = ctx.client_info().map(|i| i.name).unwrap_or_default();
+    let (subject, role) = match ctx.extensions.get::<axum::http::request::Parts>() {
+        None => (None, Role::Admin),
+        Some(parts) => match parts.extensions.get::<AuthGrant>() {
+            Some(grant) => (grant.subject.clone(), grant.role),
+            None => (None, Role::Viewer),
+        },
+    };
+    (Caller(caller_name(&client, subject.as_deref())), role)
+}
+
+/// The caller of a request seen at the HTTP door (the inbound API, or a refusal before
+/// MCP ran): `<via>:<client>[:<subject>]`, the client named by the first product of its
+/// User-Agent (`n8n`, `curl`, `python-requests`).
+pub fn http_caller(via: &str, headers: &axum::http::HeaderMap, subject: Option<&str>) -> Caller {
+    let agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let product = agent
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("");
+    Caller(caller_name_via(via, product, subject))
+}
+
+/// `mcp:<name>[:<subject>]`, keeping only characters that are safe in a log line and on a
 /// terminal (the name is chosen by the client, so it is untrusted).
 pub fn caller_name(client: &str, subject: Option<&str>) -> String {
     caller_name_via("mcp", client, subject)
 }
 
-/// `<via>:<name>[@<subject>]`, cleaned as [`caller_name`]: the same shape for every door a
+/// `<via>:<name>[:<subject>]`, cleaned as [`caller_name`]: the same shape for every door a
 /// remote client comes through (`mcp`, `http` for the inbound API).
 pub fn caller_name_via(via: &str, client: &str, subject: Option<&str>) -> String {
     let name = clean(client);
@@ -45,14 +70,15 @@ pub fn caller_name_via(via: &str, client: &str, subject: Option<&str>) -> String
         name
     };
     match subject.map(clean).filter(|s| !s.is_empty()) {
-        Some(s) => format!("{via}:{name}@{s}"),
+        Some(s) => format!("{via}:{name}:{s}"),
         None => format!("{via}:{name}"),
     }
 }
 
+/// Letters, digits and `-_. /+@` (a subject is often an e-mail address); never `:`.
 fn clean(text: &str) -> String {
     text.chars()
-        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ' | '/' | '+'))
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ' | '/' | '+' | '@'))
         .take(MAX_NAME)
         .collect::<String>()
         .trim()
@@ -68,8 +94,12 @@ mod tests {
         assert_eq!(caller_name("claude-desktop", None), "mcp:claude-desktop");
         assert_eq!(caller_name("evil\u{1b}[2Jname\n", None), "mcp:evil2Jname");
         assert_eq!(caller_name("", None), "mcp:unnamed-client");
-        assert_eq!(caller_name("ide", Some("alice")), "mcp:ide@alice");
+        assert_eq!(caller_name("ide", Some("alice")), "mcp:ide:alice");
+        assert_eq!(
+            caller_name("ide:x", Some("bob@example.com:admin")),
+            "mcp:idex:bob@example.comadmin"
+        );
         assert_eq!(caller_name(&"x".repeat(500), None).len(), 4 + MAX_NAME);
-        assert_eq!(caller_name_via("http", "n8n", Some("bob")), "http:n8n@bob");
+        assert_eq!(caller_name_via("http", "n8n", Some("bob")), "http:n8n:bob");
     }
 }

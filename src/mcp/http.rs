@@ -8,6 +8,11 @@
 //! (RFC 9728) is served at `/.well-known/oauth-protected-resource[/mcp]` and named in the
 //! challenge. The inbound HTTP API (`crate::api`, `/v1/...`) is mounted here too: same
 //! Origin check, same tokens, its own JSON answers.
+//!
+//! Every request let through carries an [`AuthGrant`] (subject and role) in its
+//! extensions. A valid token that grants no aios role gets 403; an API route the role may
+//! not use gets 403 naming the role needed and the caller's (MCP checks its own table, in
+//! `server.rs`). Both refusals are audited with the caller and subject.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,10 +33,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::McpConfig;
+use crate::context::{Call, ContextHub};
+use crate::roles::{Denied, Role};
 
-use super::auth::{Auth, Refusal};
-use super::caller::AuthSubject;
-use super::oidc::{OidcError, OidcVerifier};
+use super::auth::{Auth, AuthGrant, Refusal};
+use super::caller::http_caller;
+use super::oidc::{OidcError, OidcVerifier, RoleClaims};
 use super::origin::{self, LOCAL_ORIGIN_PATTERNS, Origins, normalize_origin};
 use super::server::AiosMcp;
 use super::sessions::{self, BoundedSessions};
@@ -66,6 +73,8 @@ pub enum McpHttpError {
         "mcp.allowed_origins item `{0}` is not an origin: expected SCHEME://HOST[:PORT] such as http://localhost:3000"
     )]
     BadOrigin(String),
+    #[error("mcp.{0}: {1}")]
+    Config(&'static str, String),
     #[error(transparent)]
     Oidc(#[from] OidcError),
     #[error(transparent)]
@@ -108,7 +117,7 @@ impl Access {
     /// Pure: what a configuration asks for on a bind that is (or is not) loopback.
     fn decide(config: &McpConfig, loopback: bool, data_dir: &Path) -> Result<Access, String> {
         let configured =
-            config.tokens.iter().any(|t| !t.is_empty()) || !config.oidc_issuer.is_empty();
+            config.static_tokens().is_ok_and(|t| !t.is_empty()) || !config.oidc_issuer.is_empty();
         if configured {
             Ok(Access::Configured)
         } else if !loopback {
@@ -136,6 +145,8 @@ struct Guard {
     auth: Auth,
     origins: Origins,
     max_sessions: usize,
+    /// Where refusals are audited.
+    hub: ContextHub,
 }
 
 /// Bind and serve until `cancel`. Errors (bad address, port taken, unsafe setup, token
@@ -164,14 +175,24 @@ pub async fn serve_http(
             &config.oidc_issuer,
             &config.oidc_audience,
             &config.oidc_jwks_url,
+            RoleClaims {
+                names: config.roles.clone(),
+                client: config.oidc_client().to_string(),
+            },
         )?)
     };
+    if let Some((key, message)) = config.roles.problem() {
+        return Err(McpHttpError::Config(key, message));
+    }
     let loopback = addr.ip().is_loopback();
     let access = Access::decide(config, loopback, data_dir)
         .map_err(|_| McpHttpError::Unprotected(addr.to_string()))?;
-    let mut tokens = config.tokens.clone();
+    let mut tokens = config
+        .static_tokens()
+        .map_err(|(key, message)| McpHttpError::Config(key, message))?;
     match &access {
-        Access::TokenFile(path) => tokens.push(token::load_or_create(path)?),
+        // The generated token is the owner's: admin.
+        Access::TokenFile(path) => tokens.push((token::load_or_create(path)?, Role::Admin)),
         Access::Open => tracing::warn!(
             "MCP HTTP serves without authentication (mcp.loopback_without_auth = true): any \
              local user can call every tool"
@@ -210,6 +231,7 @@ pub async fn serve_http(
     }
     let max_sessions = config.max_sessions.max(1) as usize;
     let runtime = mcp.runtime().clone();
+    let hub = runtime.hub().clone();
     let service: StreamableHttpService<AiosMcp, BoundedSessions> = StreamableHttpService::new(
         move || Ok(mcp.connection()),
         Arc::new(BoundedSessions::new(max_sessions)),
@@ -219,6 +241,7 @@ pub async fn serve_http(
         auth,
         origins: Origins::new(origins, loopback),
         max_sessions,
+        hub,
     });
     let router = Router::new()
         .nest_service(MCP_PATH, service)
@@ -288,7 +311,10 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
         guarded(&guard, request, next).await
     } else if on_api {
         match authenticate(&guard, request).await {
-            Ok(request) => next.run(request).await,
+            Ok(request) => match api_refusal(&guard, &request) {
+                None => next.run(request).await,
+                Some(refused) => refused,
+            },
             Err(refused) => refused,
         }
     } else {
@@ -300,21 +326,106 @@ async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next) ->
     response
 }
 
-/// The bearer token (static or OIDC); an OIDC subject goes into the request's extensions,
-/// for the audit record's caller.
+/// The bearer token (static or OIDC); the grant (subject and role) goes into the request's
+/// extensions, for the role checks and the audit record's caller.
 async fn authenticate(guard: &Guard, mut request: Request) -> Result<Request, Response> {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
     match guard.auth.check(presented).await {
-        Ok(Some(subject)) => {
-            request.extensions_mut().insert(AuthSubject(subject));
+        Ok(grant) => {
+            request.extensions_mut().insert(grant);
         }
-        Ok(None) => {}
+        Err(Refusal::NoRole { subject }) => return Err(no_role(guard, &request, &subject)),
         Err(refusal) => return Err(unauthorized(guard, request.headers(), &refusal)),
     }
     Ok(request)
+}
+
+/// The door a request came through, for its audit caller: `mcp` or `http` (the API).
+fn door(request: &Request) -> &'static str {
+    if request.uri().path().starts_with(MCP_PATH) {
+        "mcp"
+    } else {
+        "http"
+    }
+}
+
+/// Audit a refusal at the door (before any handler ran).
+fn audit_refusal(
+    guard: &Guard,
+    request: &Request,
+    subject: Option<&str>,
+    action: &str,
+    fields: Value,
+    error: String,
+) {
+    let caller = http_caller(door(request), request.headers(), subject);
+    let mut input = json!({"method": request.method().as_str(), "path": request.uri().path()});
+    if let (Some(map), Value::Object(fields)) = (input.as_object_mut(), fields) {
+        map.extend(fields);
+    }
+    let recorded = guard.hub.record(
+        &caller,
+        Call {
+            agent_id: None,
+            action,
+            input,
+            context_id: None,
+            result: Err(error),
+            started: std::time::Instant::now(),
+        },
+    );
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "could not audit a refused HTTP request");
+    }
+}
+
+/// 403 with `{"error", "needed", "role"}`.
+fn forbidden(error: &str, needed: Role, role: Option<Role>) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        axum::Json(json!({"error": error, "needed": needed, "role": role})),
+    )
+        .into_response()
+}
+
+/// A valid token that grants no aios role: 403, audited. Never a silent viewer: a token
+/// the identity provider issued for something else must not read the agents.
+fn no_role(guard: &Guard, request: &Request, subject: &str) -> Response {
+    let error = "no aios role was granted: the token names none of the roles of mcp.roles \
+                 in realm_access.roles, resource_access.<client>.roles or groups";
+    tracing::info!(subject, "a valid token without an aios role was refused");
+    audit_refusal(
+        guard,
+        request,
+        Some(subject),
+        "authorize",
+        json!({"needed": Role::Viewer, "role": null}),
+        error.to_string(),
+    );
+    forbidden(error, Role::Viewer, None)
+}
+
+/// An API route the caller's role may not use: 403 naming both roles, audited; `None`
+/// when the role may.
+fn api_refusal(guard: &Guard, request: &Request) -> Option<Response> {
+    let grant = request.extensions().get::<AuthGrant>();
+    // `authenticate` puts a grant on every request it lets through.
+    let role = grant.map_or(Role::Viewer, |g| g.role);
+    let (needed, action) = crate::api::route_role(request.method(), request.uri().path());
+    let denied = role.check(needed).err()?;
+    let Denied { needed, has } = denied;
+    audit_refusal(
+        guard,
+        request,
+        grant.and_then(|g| g.subject.as_deref()),
+        action,
+        denied.fields(),
+        denied.to_string(),
+    );
+    Some(forbidden(&denied.to_string(), needed, Some(has)))
 }
 
 /// `/mcp`: the token, then what rmcp answers in ways clients cannot use.
@@ -428,7 +539,9 @@ fn unauthorized(guard: &Guard, headers: &HeaderMap, refusal: &Refusal) -> Respon
         StatusCode::UNAUTHORIZED,
         match refusal {
             Refusal::Missing => "Unauthorized: send Authorization: Bearer <token>\n",
-            Refusal::Invalid(_) => "Unauthorized: the bearer token is not accepted\n",
+            Refusal::Invalid(_) | Refusal::NoRole { .. } => {
+                "Unauthorized: the bearer token is not accepted\n"
+            }
         },
     )
         .into_response();
@@ -489,6 +602,9 @@ mod tests {
         c.tokens = vec![String::new()];
         c.oidc_issuer = "https://sso.example".into();
         assert_eq!(Access::decide(&c, true, dir), Ok(Access::Configured));
+        c.oidc_issuer.clear();
+        c.role_tokens.viewer = vec!["v".into()];
+        assert_eq!(Access::decide(&c, false, dir), Ok(Access::Configured));
     }
 
     #[tokio::test]

@@ -5,15 +5,17 @@
 //! - `server.rs`: `AiosMcp`, the `ServerHandler` (capabilities, resources, prompts,
 //!   subscriptions of both protocol revisions); `tools.rs`: the tools and their arguments;
 //!   `resources.rs`: `aios://` URIs; `prompts.rs`: one prompt per agent; `caller.rs`: the
-//!   audit `caller` of a request; `updates.rs`: which resources changed, whoever changed them.
+//!   audit `caller` of a request and its role; `updates.rs`: which resources changed, whoever changed them.
 //!   `complete.rs`: `completion/complete` from the catalog; `limits.rs`: text and
-//!   `tail_audit` byte bounds.
+//!   `tail_audit` byte bounds; `access.rs`: the role each tool, resource and prompt needs.
 //! - Transports: `socket.rs` (`mcp.sock` in the data dir, the stdio transport over a Unix
 //!   socket, and the pipe `aios mcp` uses to reach it); `owner.rs` (what an owner starts);
 //!   `http.rs` (Streamable HTTP behind the guard); `origin.rs` (allowed origins, CORS);
-//!   `sessions.rs` (the bounded session count); `auth.rs` (static tokens); `token.rs` (the
-//!   generated `mcp.token`); `oidc.rs` (JWTs via JWKS).
+//!   `sessions.rs` (the bounded session count); `auth.rs` (tokens and the role they
+//!   grant); `token.rs` (the generated `mcp.token`); `oidc.rs` (JWTs via JWKS, and the
+//!   role their claims grant).
 
+mod access;
 mod auth;
 mod caller;
 mod complete;
@@ -31,10 +33,12 @@ pub mod token;
 mod tools;
 mod updates;
 
-pub use caller::{AuthSubject, caller_name, caller_name_via};
+pub use access::{PROMPT_ROLE, PROTOCOL_ROLE, RESOURCE_ROLES, TOOL_ROLES, tool_role};
+pub use auth::AuthGrant;
+pub use caller::{caller_name, caller_name_via, http_caller};
 pub use http::{Access, HttpServer, McpHttpError, serve_http};
 pub use limits::Limits;
-pub use oidc::{OidcError, OidcVerifier};
+pub use oidc::{Identity, OidcError, OidcVerifier, RoleClaims, role_from_claims};
 pub use owner::{OwnerServers, http_url_file};
 pub use resources::{PARTS, ResourceUri};
 pub use server::AiosMcp;

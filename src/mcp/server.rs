@@ -14,8 +14,8 @@ use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, LoggingLevel, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
     ResourceUpdatedNotificationParam, ServerCapabilities, ServerConfig, SetLevelRequestParams,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
@@ -26,8 +26,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::agent::Runtime;
 use crate::context::{Call, Caller, ContextHub, HubError};
+use crate::roles::Role;
 
-use super::caller::caller_of;
+use super::access::{self, PROMPT_ROLE, PROTOCOL_ROLE};
+use super::caller::access_of;
 use super::complete::complete;
 use super::limits::Limits;
 use super::prompts::{self, HANDOFF_ARG};
@@ -39,7 +41,8 @@ persona traits, protocol hooks, behavioral traces, a vector memory and a version
 document. Start with list_agents; read state with get_agent, get_context, recall or the \
 aios://agents/{agent_id}/{part} resources; steer with set_goals, update_context, \
 add_protocol_hook, remember; make an agent act with dispatch_intent or handoff. Every call \
-is audited under your client's name (tail_audit shows the log).";
+is audited under your client's name (tail_audit shows the log). Your role (viewer, operator \
+or admin) decides which tools you may call; tools/list shows those.";
 
 /// What every connection shares.
 struct Shared {
@@ -117,6 +120,42 @@ impl AiosMcp {
         Ok(parsed)
     }
 
+    /// `Ok` when `role` may do what `needed` may; else the refusal, audited under `caller`
+    /// as `action` with `input` and both roles, as the JSON-RPC error to answer.
+    fn admit(
+        &self,
+        caller: &Caller,
+        role: Role,
+        needed: Role,
+        action: &str,
+        agent_id: Option<&str>,
+        mut input: serde_json::Value,
+    ) -> Result<(), ErrorData> {
+        let Err(denied) = role.check(needed) else {
+            return Ok(());
+        };
+        if let (Some(map), serde_json::Value::Object(fields)) =
+            (input.as_object_mut(), denied.fields())
+        {
+            map.extend(fields);
+        }
+        let recorded = self.hub().record(
+            caller,
+            Call {
+                agent_id,
+                action,
+                input,
+                context_id: None,
+                result: Err(denied.to_string()),
+                started: Instant::now(),
+            },
+        );
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "could not audit a refusal");
+        }
+        Err(access::refusal(&denied))
+    }
+
     /// Audit a subscription request (it reads nothing, but who watches what is on record).
     fn audit_subscribe(&self, caller: &Caller, uris: &[String], result: Result<(), String>) {
         let agent = match uris {
@@ -182,6 +221,7 @@ fn hub_error(e: HubError) -> ErrorData {
             ErrorData::resource_not_found(e.to_string(), None)
         }
         HubError::BadRequest(_) => ErrorData::invalid_params(e.to_string(), None),
+        HubError::Forbidden(denied) => access::refusal(&denied),
         other => ErrorData::internal_error(other.to_string(), None),
     }
 }
@@ -213,11 +253,33 @@ impl ServerHandler for AiosMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let caller = caller_of(&context);
+        let (caller, role) = access_of(&context);
         let tool = request.name.to_string();
         let started = Instant::now();
         let known = self.shared.tools.get(&tool).is_some();
         let limits = self.limits();
+        // The role first: a refused caller learns nothing about its arguments.
+        if let Some(needed) = access::tool_role(&tool, request.arguments.as_ref()) {
+            let arguments = request
+                .arguments
+                .as_ref()
+                .map(|a| limits.recordable(&tool, a));
+            let agent = request
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get("agent_id"))
+                .and_then(|a| a.as_str())
+                .filter(|a| self.hub().spec(a).is_ok())
+                .map(str::to_string);
+            self.admit(
+                &caller,
+                role,
+                needed,
+                &tool,
+                agent.as_deref(),
+                json!({"tool": tool, "arguments": arguments}),
+            )?;
+        }
         // Text beyond the limit is refused before it is parsed further, stored or recorded.
         let oversized = request
             .arguments
@@ -268,19 +330,56 @@ impl ServerHandler for AiosMcp {
         result
     }
 
+    /// The tools this caller's role may call (a viewer is not offered what it would be
+    /// refused); a private answer, since it depends on who asks.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let (caller, role) = access_of(&context);
+        self.admit(&caller, role, PROTOCOL_ROLE, "list_tools", None, json!({}))?;
+        let tools = self
+            .shared
+            .tools
+            .list_all()
+            .into_iter()
+            .filter(|t| access::tool_role(&t.name, None).is_some_and(|needed| role >= needed))
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        let (caller, role) = access_of(&context);
+        self.admit(
+            &caller,
+            role,
+            PROTOCOL_ROLE,
+            "list_resources",
+            None,
+            json!({}),
+        )?;
         Ok(ListResourcesResult::with_all_items(resources::list()))
     }
 
     async fn list_resource_templates(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let (caller, role) = access_of(&context);
+        self.admit(
+            &caller,
+            role,
+            PROTOCOL_ROLE,
+            "list_resource_templates",
+            None,
+            json!({}),
+        )?;
         Ok(ListResourceTemplatesResult::with_all_items(
             resources::templates(),
         ))
@@ -291,11 +390,19 @@ impl ServerHandler for AiosMcp {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let caller = caller_of(&context);
+        let (caller, role) = access_of(&context);
         // A malformed URI is refused before the hub sees it; the hub audits the rest,
         // including unknown agents.
         let parsed =
             ResourceUri::parse(&request.uri).map_err(|m| ErrorData::resource_not_found(m, None))?;
+        self.admit(
+            &caller,
+            role,
+            access::resource_role(&parsed),
+            "read_resource",
+            None,
+            json!({"uri": request.uri}),
+        )?;
         let value = resources::read(self.hub(), &caller, &parsed)
             .await
             .map_err(hub_error)?;
@@ -307,8 +414,16 @@ impl ServerHandler for AiosMcp {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let caller = caller_of(&context);
+        let (caller, role) = access_of(&context);
         let uris = vec![request.uri.clone()];
+        self.admit(
+            &caller,
+            role,
+            PROTOCOL_ROLE,
+            "subscribe",
+            None,
+            json!({"uris": uris}),
+        )?;
         if let Err(e) = self.check_uri(&request.uri) {
             self.audit_subscribe(&caller, &uris, Err(e.message.to_string()));
             return Err(e);
@@ -360,7 +475,8 @@ impl ServerHandler for AiosMcp {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let caller = caller_of(context.request_context());
+        let (caller, role) = access_of(context.request_context());
+        self.admit(&caller, role, PROTOCOL_ROLE, "subscribe", None, json!({}))?;
         let accepted: HashSet<String> = context
             .accepted()
             .resource_subscriptions
@@ -396,11 +512,9 @@ impl ServerHandler for AiosMcp {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let agents = self
-            .hub()
-            .list_agents(&caller_of(&context))
-            .await
-            .map_err(hub_error)?;
+        let (caller, role) = access_of(&context);
+        self.admit(&caller, role, PROMPT_ROLE, "list_prompts", None, json!({}))?;
+        let agents = self.hub().list_agents(&caller).await.map_err(hub_error)?;
         Ok(ListPromptsResult::with_all_items(prompts::list(&agents)))
     }
 
@@ -409,9 +523,18 @@ impl ServerHandler for AiosMcp {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let (caller, role) = access_of(&context);
+        self.admit(
+            &caller,
+            role,
+            PROMPT_ROLE,
+            "get_prompt",
+            None,
+            json!({"name": request.name}),
+        )?;
         let state = self
             .hub()
-            .get_agent(&caller_of(&context), &request.name)
+            .get_agent(&caller, &request.name)
             .await
             .map_err(|e| match e {
                 HubError::UnknownAgent { .. } => {
@@ -441,8 +564,10 @@ impl ServerHandler for AiosMcp {
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        let (caller, role) = access_of(&context);
+        self.admit(&caller, role, PROTOCOL_ROLE, "set_level", None, json!({}))?;
         if let Ok(mut level) = self.log_level.lock() {
             *level = Some(request.level);
         }
@@ -452,8 +577,10 @@ impl ServerHandler for AiosMcp {
     async fn complete(
         &self,
         request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        let (caller, role) = access_of(&context);
+        self.admit(&caller, role, PROTOCOL_ROLE, "complete", None, json!({}))?;
         let ids: Vec<&str> = self
             .hub()
             .catalog()

@@ -370,9 +370,17 @@ pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     {
         config.bus.url = url;
     }
-    for token in config.mcp.tokens.iter_mut().filter(|t| is_vault_ref(t)) {
-        if let Some(value) = value_of(token) {
-            *token = value;
+    let role_tokens = &mut config.mcp.role_tokens;
+    for list in [
+        &mut config.mcp.tokens,
+        &mut role_tokens.viewer,
+        &mut role_tokens.operator,
+        &mut role_tokens.admin,
+    ] {
+        for token in list.iter_mut().filter(|t| is_vault_ref(t)) {
+            if let Some(value) = value_of(token) {
+                *token = value;
+            }
         }
     }
     config.secrets.install(client, period, entries);

@@ -39,6 +39,17 @@ pub fn config_refs(config: &Config) -> Vec<ConfigRef> {
             token,
         );
     }
+    for role in crate::roles::Role::ALL {
+        let name = role.as_str();
+        for (i, token) in config.mcp.role_tokens.of(role).iter().enumerate() {
+            add(
+                &mut out,
+                &["mcp", "role_tokens", name],
+                format!("mcp.role_tokens.{name}[{i}]"),
+                token,
+            );
+        }
+    }
     for (i, secret) in config.hooks.secret.iter().enumerate() {
         add(
             &mut out,

@@ -207,6 +207,16 @@ async fn show(
     audit: AuditSource,
     read_only: bool,
 ) -> Result<ExitCode> {
+    // Read-only, the control center is a viewer to the runtime it shows (its own or, when
+    // attached, its watcher's): the handle every key's effect goes through refuses, and
+    // audits, anything more, whatever key slips past the keymap.
+    let lowered;
+    let runtime = if read_only {
+        lowered = runtime.lowered(crate::roles::Role::Viewer);
+        &lowered
+    } else {
+        runtime
+    };
     let mut app = App::new(runtime, config.tui.max_lines as usize);
     app.theme = theme;
     app.keymap = keymap;
