@@ -59,26 +59,15 @@ async fn token_login_resolves_every_secret_bearing_key() {
     config.hooks.secret = vec!["vault:secret/aios/app#hook".into()];
     config.bus.url = "vault:secret/aios/app#redis".into();
     resolve_config(&mut config).await.expect("resolved");
-    // The MCP bearer tokens are hashed when the HTTP server starts: put in place, each
-    // keeping its role.
+    // The MCP bearer tokens stay references: the HTTP server reads each one's current
+    // value at every check (serve_uses_the_vault_value_and_never_writes_it).
     assert_eq!(
-        config.mcp.static_tokens().unwrap(),
-        vec![
-            (
-                "mcp-token-from-vault-0123456789".to_string(),
-                aios::roles::Role::Admin
-            ),
-            (
-                "a-literal-token-stays".to_string(),
-                aios::roles::Role::Admin
-            ),
-            (
-                "viewer-token-from-vault".to_string(),
-                aios::roles::Role::Viewer
-            ),
-        ]
+        config.mcp.static_tokens().unwrap()[2],
+        (
+            "vault:secret/aios/app#viewer".to_string(),
+            aios::roles::Role::Viewer
+        )
     );
-
     let secrets = config.secrets.clone();
     assert_eq!(
         secrets
@@ -432,6 +421,24 @@ async fn the_audit_signing_key_may_come_from_vault() {
     assert!(!e.contains("not-a-key-but-secret"), "{e}");
 }
 
+/// The HTTP status of an MCP ping sent with `token`.
+async fn status_with(url: &str, token: &str) -> u16 {
+    // Bounded: a server that hangs fails the test instead of stalling the run.
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .post(url)
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Every file under `dir`, as bytes.
 fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -462,6 +469,7 @@ async fn serve_uses_the_vault_value_and_never_writes_it() {
     let data = tmp.path().join("data");
     let env = [
         ("AIOS_MCP_TOKENS", "vault:secret/aios/mcp#token"),
+        ("AIOS_VAULT_REFRESH_S", "1"),
         ("VAULT_ADDR", bao.addr.as_str()),
         ("VAULT_TOKEN", bao.root_token.as_str()),
     ];
@@ -483,16 +491,25 @@ async fn serve_uses_the_vault_value_and_never_writes_it() {
     )
     .await;
     client.cancel().await.unwrap();
-    let refused = reqwest::Client::new()
-        .post(&serve.url)
-        .header("Authorization", "Bearer vault:secret/aios/mcp#token")
-        .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status().as_u16(), 401);
+    // The reference itself is no token.
+    assert_eq!(
+        status_with(&serve.url, "vault:secret/aios/mcp#token").await,
+        401
+    );
     mcp_support::wait_for_audit(&data, "mcp:vault-test", &["remember"]);
+
+    // Rotated in Vault: the new value is accepted once read again, the old one no more.
+    let rotated = "vault-mcp-token-rotated-0c2e4a6b8d";
+    bao.put("aios/mcp", json!({"token": rotated})).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while status_with(&serve.url, rotated).await == 401 {
+        assert!(
+            Instant::now() < deadline,
+            "the rotated token was never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status_with(&serve.url, value).await, 401);
     serve.stop();
 
     // doctor: each reference found or missing, never a value.
@@ -513,7 +530,7 @@ async fn serve_uses_the_vault_value_and_never_writes_it() {
         "{text}"
     );
     assert!(!out.status.success(), "a missing secret fails doctor");
-    assert!(!text.contains(value), "{text}");
+    assert!(!text.contains(value) && !text.contains(rotated), "{text}");
 
     // Nothing under the data dir holds the value: audit log, recording, stores, log file.
     let mut files = Vec::new();
@@ -525,10 +542,9 @@ async fn serve_uses_the_vault_value_and_never_writes_it() {
             .any(|(p, _)| p.ends_with(".log") || p.contains("/logs/"))
     );
     for (path, bytes) in &files {
-        assert!(
-            !holds(bytes, value),
-            "{path} holds the Vault value in clear"
-        );
+        for secret in [value, rotated] {
+            assert!(!holds(bytes, secret), "{path} holds a Vault value in clear");
+        }
     }
     // The echo was recorded, masked.
     let audit: String = files

@@ -4,7 +4,7 @@
 //! anything else).
 
 use sha2::{Digest, Sha256};
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::{ConditionallySelectable, ConstantTimeEq, ConstantTimeLess};
 
 use super::oidc::OidcVerifier;
 use crate::roles::Role;
@@ -29,10 +29,20 @@ pub struct AuthGrant {
 }
 
 pub struct Auth {
-    /// SHA-256 of each accepted token, with its role: equal-length values, so comparing
-    /// them takes the same time whatever the token's length or where it differs.
-    tokens: Vec<([u8; 32], Role)>,
+    /// Each accepted token with its role.
+    tokens: Vec<(Accepted, Role)>,
+    /// Where `vault:` tokens are read, as they are now (a rotation in Vault is accepted
+    /// from its refresh on, and the old value no longer).
+    secrets: crate::secrets::Secrets,
     oidc: Option<OidcVerifier>,
+}
+
+/// One accepted token: its SHA-256 (equal-length values, so comparing them takes the same
+/// time whatever the token's length or where it differs), or the Vault reference whose
+/// current value is hashed at each check.
+enum Accepted {
+    Digest([u8; 32]),
+    Vault(String),
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -48,15 +58,27 @@ fn role_index(role: Role) -> u8 {
 }
 
 impl Auth {
-    /// `tokens` are resolved values (no references left) with their roles; empty values
-    /// are ignored.
-    pub fn new(tokens: &[(String, Role)], oidc: Option<OidcVerifier>) -> Auth {
+    /// `tokens` with their roles, each a value or a `vault:` reference read through
+    /// `secrets`; empty values are ignored.
+    pub fn new(
+        tokens: &[(String, Role)],
+        secrets: crate::secrets::Secrets,
+        oidc: Option<OidcVerifier>,
+    ) -> Auth {
         Auth {
             tokens: tokens
                 .iter()
                 .filter(|(t, _)| !t.is_empty())
-                .map(|(t, role)| (digest(t), *role))
+                .map(|(t, role)| {
+                    let accepted = if crate::secrets::is_vault_ref(t) {
+                        Accepted::Vault(t.clone())
+                    } else {
+                        Accepted::Digest(digest(t))
+                    };
+                    (accepted, *role)
+                })
                 .collect(),
+            secrets,
             oidc,
         }
     }
@@ -89,10 +111,19 @@ impl Auth {
         let presented = digest(token);
         // Every token is compared and the role picked without a branch, so the time taken
         // says neither which token matched nor its role. Config validation makes sure at
-        // most one matches.
+        // most one value matches; two Vault references could still hold the same value,
+        // and then the lower role is the one granted.
         let mut matched = 0u8;
-        for (t, role) in &self.tokens {
-            matched.conditional_assign(&role_index(*role), t.ct_eq(&presented));
+        for (accepted, role) in &self.tokens {
+            let current = match accepted {
+                Accepted::Digest(d) => *d,
+                // A reference not read (yet) matches nothing: all zeros is no SHA-256 of
+                // any token anyone can find.
+                Accepted::Vault(r) => self.secrets.lookup(r).map_or([0; 32], |v| digest(&v)),
+            };
+            let index = role_index(*role);
+            let better = matched.ct_eq(&0) | index.ct_lt(&matched);
+            matched.conditional_assign(&index, current.ct_eq(&presented) & better);
         }
         if let Some(role) = Role::ALL.into_iter().find(|r| role_index(*r) == matched) {
             return Ok(AuthGrant {
@@ -140,6 +171,7 @@ mod tests {
                 ("other".into(), Role::Viewer),
                 ("ops".into(), Role::Operator),
             ],
+            Default::default(),
             None,
         );
         assert!(auth.required());
@@ -159,8 +191,43 @@ mod tests {
 
     #[tokio::test]
     async fn no_tokens_means_open_to_the_owner() {
-        let auth = Auth::new(&[(String::new(), Role::Viewer)], None);
+        let auth = Auth::new(&[(String::new(), Role::Viewer)], Default::default(), None);
         assert!(!auth.required());
         assert_eq!(auth.check(None).await, grant(Role::Admin));
+    }
+
+    #[tokio::test]
+    async fn a_vault_token_is_its_current_value_and_the_lower_role_wins_a_tie() {
+        let secrets = crate::secrets::Secrets::with_values(&[
+            ("vault:secret/aios/mcp#a", "shared-value"),
+            ("vault:secret/aios/mcp#b", "shared-value"),
+        ]);
+        let auth = Auth::new(
+            &[
+                ("vault:secret/aios/mcp#a".into(), Role::Admin),
+                ("vault:secret/aios/mcp#b".into(), Role::Viewer),
+                ("vault:secret/aios/mcp#unread".into(), Role::Admin),
+            ],
+            secrets.clone(),
+            None,
+        );
+        assert_eq!(
+            auth.check(Some("Bearer shared-value")).await,
+            grant(Role::Viewer)
+        );
+        // The reference itself is no token.
+        assert!(matches!(
+            auth.check(Some("Bearer vault:secret/aios/mcp#a")).await,
+            Err(Refusal::Invalid(_))
+        ));
+        secrets.set_for_test("vault:secret/aios/mcp#b", "rotated-value");
+        assert_eq!(
+            auth.check(Some("Bearer shared-value")).await,
+            grant(Role::Admin)
+        );
+        assert_eq!(
+            auth.check(Some("Bearer rotated-value")).await,
+            grant(Role::Viewer)
+        );
     }
 }

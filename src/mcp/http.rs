@@ -151,9 +151,11 @@ struct Guard {
 
 /// Bind and serve until `cancel`. Errors (bad address, port taken, unsafe setup, token
 /// file not writable) are reported before anything is served.
+/// `secrets` answers the `vault:` tokens, as they are at each request.
 pub async fn serve_http(
     mcp: AiosMcp,
     config: &McpConfig,
+    secrets: &crate::secrets::Secrets,
     data_dir: &Path,
     cancel: CancellationToken,
 ) -> Result<HttpServer, McpHttpError> {
@@ -199,7 +201,7 @@ pub async fn serve_http(
         ),
         Access::Configured => {}
     }
-    let auth = Auth::new(&tokens, oidc);
+    let auth = Auth::new(&tokens, secrets.clone(), oidc);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| McpHttpError::Bind {

@@ -45,7 +45,15 @@ impl OwnerServers {
         );
         let data_dir = config.data_dir();
         let http = if with_http && !config.mcp.http_bind.is_empty() {
-            match serve_http(mcp.connection(), &config.mcp, &data_dir, stop.clone()).await {
+            match serve_http(
+                mcp.connection(),
+                &config.mcp,
+                &config.secrets,
+                &data_dir,
+                stop.clone(),
+            )
+            .await
+            {
                 Ok(h) => Some(h),
                 Err(e) => {
                     stop.cancel();

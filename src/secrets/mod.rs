@@ -6,9 +6,9 @@
 //! read stops the start with an error naming the reference and its key, never an empty
 //! value. The values live in [`Secrets`], a handle shared by every clone of the config;
 //! what reads a secret per use (HTTP actions, webhook signing, MCP servers as they start)
-//! asks it each time and so sees a refreshed value. `bus.url` (to connect) and `mcp.tokens`
-//! (hashed when the HTTP server starts) are needed once, and are replaced in the config
-//! itself; the audit signing key is read once at start. The redactor of the audit log, the
+//! asks it each time and so sees a refreshed value, as does the MCP HTTP server's token
+//! check. `bus.url` is needed once, to connect, and is replaced in the config itself; the
+//! audit signing key is read once at start (a new key mid-log would split the signatures). The redactor of the audit log, the
 //! stores, the recording and the log file masks every value held (and the one a refresh
 //! replaced), so even an echo of one is masked; the values are never made into patterns,
 //! which a config or options dump could show.
@@ -233,23 +233,66 @@ impl Secrets {
         for reference in due {
             let read = client.read(&reference).await;
             self.0.refreshes.fetch_add(1, Ordering::Relaxed);
-            let mut state = self.write_state();
-            let Some(entry) = state.entries.get_mut(&reference) else {
-                continue;
-            };
-            match read {
-                Ok(read) => {
-                    if read.value != entry.value {
-                        tracing::info!(reference = %reference, "a Vault secret changed; the new value is in use");
-                        entry.previous = Some(std::mem::replace(&mut entry.value, read.value));
+            // Logged only once the lock is let go: the log's own redactor reads the values.
+            let changed = {
+                let mut state = self.write_state();
+                let Some(entry) = state.entries.get_mut(&reference) else {
+                    continue;
+                };
+                match read {
+                    Ok(read) => {
+                        entry.due = due_after(period, read.lease);
+                        let changed = read.value != entry.value;
+                        if changed {
+                            entry.previous = Some(std::mem::replace(&mut entry.value, read.value));
+                        }
+                        Ok(changed)
                     }
-                    entry.due = due_after(period, read.lease);
+                    Err(e) => {
+                        entry.due = Instant::now() + period.min(RETRY);
+                        Err(e)
+                    }
                 }
+            };
+            match changed {
+                Ok(true) => {
+                    tracing::info!(reference = %reference, "a Vault secret changed; the new value is in use")
+                }
+                Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(reference = %reference, "cannot read a Vault secret again, keeping the value read before: {}", e.detail());
-                    entry.due = Instant::now() + period.min(RETRY);
+                    tracing::warn!(reference = %reference, "cannot read a Vault secret again, keeping the value read before: {}", e.detail())
                 }
             }
+        }
+    }
+
+    /// A handle holding these values, as if read from Vault (unit tests of its users).
+    #[cfg(test)]
+    pub(crate) fn with_values(values: &[(&str, &str)]) -> Secrets {
+        let secrets = Secrets::default();
+        {
+            let mut state = secrets.write_state();
+            for (reference, value) in values {
+                let r = VaultRef::parse(reference).expect("a reference");
+                state
+                    .entries
+                    .insert(r, Entry::new(value.to_string(), Instant::now()));
+            }
+            secrets
+                .0
+                .count
+                .store(state.entries.len(), Ordering::Relaxed);
+        }
+        secrets
+    }
+
+    /// Change one value as a refresh would.
+    #[cfg(test)]
+    pub(crate) fn set_for_test(&self, reference: &str, value: &str) {
+        let r = VaultRef::parse(reference).expect("a reference");
+        let mut state = self.write_state();
+        if let Some(e) = state.entries.get_mut(&r) {
+            e.previous = Some(std::mem::replace(&mut e.value, value.to_string()));
         }
     }
 
@@ -309,8 +352,8 @@ pub fn process_settings(config: &Config, needed_by: &str) -> Result<VaultSetting
     )
 }
 
-/// Read every `vault:` value of `config` into its [`Secrets`], and put those of `bus.url`
-/// and `mcp.tokens` in place. Nothing to do (and no Vault needed) when the config has no
+/// Read every `vault:` value of `config` into its [`Secrets`], and put `bus.url`'s in
+/// place. Nothing to do (and no Vault needed) when the config has no
 /// reference. Every reference that cannot be read is named in the error.
 pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     let refs = config_refs(config);
@@ -357,31 +400,14 @@ pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     if !errors.is_empty() {
         return Err(SecretError(errors));
     }
-    // What is taken once at start is put in place: the bus URL (to connect) and the MCP
-    // bearer tokens (hashed when the HTTP server starts).
-    let value_of = |text: &str| {
-        VaultRef::parse(text)
+    // The bus URL is needed once, to connect: it is put in place. (The MCP tokens are read
+    // through the handle at each check, so a rotation applies without a restart.)
+    if is_vault_ref(&config.bus.url)
+        && let Some(entry) = VaultRef::parse(&config.bus.url)
             .ok()
             .and_then(|r| entries.get(&r))
-            .map(|e| e.value.clone())
-    };
-    if is_vault_ref(&config.bus.url)
-        && let Some(url) = value_of(&config.bus.url)
     {
-        config.bus.url = url;
-    }
-    let role_tokens = &mut config.mcp.role_tokens;
-    for list in [
-        &mut config.mcp.tokens,
-        &mut role_tokens.viewer,
-        &mut role_tokens.operator,
-        &mut role_tokens.admin,
-    ] {
-        for token in list.iter_mut().filter(|t| is_vault_ref(t)) {
-            if let Some(value) = value_of(token) {
-                *token = value;
-            }
-        }
+        config.bus.url = entry.value.clone();
     }
     config.secrets.install(client, period, entries);
     Ok(())
