@@ -53,6 +53,37 @@ pub const CONTEXT_VERSIONS: &str = "aios_context_versions_written_total";
 pub const HOOK_DELIVERIES: &str = "aios_hook_deliveries_total";
 pub const HOOK_DELAY: &str = "aios_hook_delivery_delay_seconds";
 
+/// Every metric family, for the registration at start and the tests.
+pub const FAMILIES: [&str; 21] = [
+    BUILD_INFO,
+    INTENTS_HANDLED,
+    INTENTS_FAILED,
+    INTENTS_REFUSED,
+    INTENT_DURATION,
+    TOKENS_GENERATED,
+    FIRST_TOKEN,
+    TOKENS_PER_SECOND,
+    TOOL_CALLS,
+    MEMORY_UPSERTS,
+    MEMORY_SEARCHES,
+    MEMORY_ERRORS,
+    MEMORY_DURATION,
+    BUS_RECEIVED,
+    BUS_PUBLISHED,
+    BUS_REJECTED,
+    BUS_RECONNECTS,
+    AUDIT_RECORDS,
+    CONTEXT_VERSIONS,
+    HOOK_DELIVERIES,
+    HOOK_DELAY,
+];
+
+/// The label values of a hook delivery's outcome, of an intent's refusal and of a tool
+/// call's outcome: closed sets, registered at start.
+const HOOK_OUTCOMES: [&str; 3] = ["delivered", "retry", "dead"];
+const REFUSAL_REASONS: [&str; 2] = ["backlog_full", "not_queued"];
+const TOOL_OUTCOMES: [&str; 2] = ["ok", "error"];
+
 /// Model latency: from a warm local model (tens of ms) to a cold load of a large one.
 const FIRST_TOKEN_BUCKETS: &[f64] = &[
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -307,6 +338,64 @@ async fn upkeep(prometheus: PrometheusHandle, cancel: CancellationToken) {
             () = cancel.cancelled() => return,
         }
     }
+}
+
+/// One agent as the metrics know it: its id and the tools it may call.
+pub struct KnownAgent<'a> {
+    pub id: &'a str,
+    pub tools: &'a [String],
+}
+
+/// Register every family with the label values known at start, at zero: the runtime's
+/// agents (and each agent's tools and both outcomes), the bus channels, the memory backend,
+/// refusal reasons and hook outcomes. A dashboard or an alert on
+/// `rate(aios_intents_failed_total[5m])` then sees 0 from the first scrape instead of
+/// nothing until the first failure. A no-op without the recorder.
+pub fn register_known<'a>(
+    agents: impl IntoIterator<Item = KnownAgent<'a>>,
+    channels: &[&str],
+    memory_backend: &'static str,
+) {
+    for agent in agents {
+        let id = || agent.id.to_string();
+        counter!(INTENTS_HANDLED, "agent" => id()).increment(0);
+        counter!(INTENTS_FAILED, "agent" => id()).increment(0);
+        counter!(TOKENS_GENERATED, "agent" => id()).increment(0);
+        counter!(CONTEXT_VERSIONS, "agent" => id()).increment(0);
+        // A histogram is registered by taking its handle; empty, it shows its zero buckets.
+        let _ = histogram!(INTENT_DURATION, "agent" => id());
+        let _ = histogram!(FIRST_TOKEN, "agent" => id());
+        let _ = histogram!(TOKENS_PER_SECOND, "agent" => id());
+        for tool in agent.tools {
+            let tool = crate::agent::tools::label(tool);
+            if tool == "unknown" {
+                continue;
+            }
+            for outcome in TOOL_OUTCOMES {
+                counter!(TOOL_CALLS, "agent" => id(), "tool" => tool.to_string(), "outcome" => outcome)
+                    .increment(0);
+            }
+        }
+    }
+    for channel in channels {
+        let meters = ChannelMeters::new(channel);
+        meters.received.increment(0);
+        meters.published.increment(0);
+        meters.rejected.increment(0);
+    }
+    counter!(MEMORY_UPSERTS, "backend" => memory_backend).increment(0);
+    counter!(MEMORY_SEARCHES, "backend" => memory_backend).increment(0);
+    for op in [MemoryOp::Upsert, MemoryOp::Search] {
+        counter!(MEMORY_ERRORS, "backend" => memory_backend, "op" => op.as_str()).increment(0);
+        let _ = histogram!(MEMORY_DURATION, "backend" => memory_backend, "op" => op.as_str());
+    }
+    for reason in REFUSAL_REASONS {
+        counter!(INTENTS_REFUSED, "reason" => reason).increment(0);
+    }
+    for outcome in HOOK_OUTCOMES {
+        counter!(HOOK_DELIVERIES, "outcome" => outcome).increment(0);
+    }
+    let _ = histogram!(HOOK_DELAY);
 }
 
 /// An intent handled to the end, and how long it took.

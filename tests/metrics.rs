@@ -48,6 +48,38 @@ async fn an_intent_moves_the_counters_of_a_running_serve() {
         before.value("aios_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
         1.0
     );
+    // A fresh serve shows every family, and the known series at 0 rather than absent: an
+    // alert on rate(aios_intents_failed_total[5m]) sees 0 from the first scrape.
+    for family in aios::metrics::FAMILIES {
+        assert!(
+            before.types.contains_key(family),
+            "{family} is missing from a fresh scrape"
+        );
+    }
+    for (name, labels) in [
+        ("aios_intents_failed_total", vec![("agent", AGENT)]),
+        ("aios_intents_handled_total", vec![("agent", AGENT)]),
+        ("aios_intent_duration_seconds_count", vec![("agent", AGENT)]),
+        (
+            "aios_intents_refused_total",
+            vec![("reason", "backlog_full")],
+        ),
+        ("aios_hook_deliveries_total", vec![("outcome", "dead")]),
+        (
+            "aios_bus_messages_rejected_total",
+            vec![("channel", "agent.action.intents")],
+        ),
+        (
+            "aios_memory_errors_total",
+            vec![("backend", "local"), ("op", "search")],
+        ),
+        (
+            "aios_tool_calls_total",
+            vec![("agent", AGENT), ("tool", "recall"), ("outcome", "error")],
+        ),
+    ] {
+        assert_eq!(before.sample(name, &labels), Some(0.0), "{name} {labels:?}");
+    }
 
     let out = aios(tmp.path(), &data)
         .args(["dispatch", AGENT, "Customer 42 cannot log in"])
@@ -160,6 +192,15 @@ impl Exposition {
             .get(&(name.to_string(), labels))
             .copied()
             .unwrap_or(0.0)
+    }
+
+    /// A sample's value, `None` when the series is not exposed at all.
+    fn sample(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.samples.get(&(name.to_string(), labels)).copied()
     }
 
     fn parse(text: &str) -> Result<Exposition, String> {

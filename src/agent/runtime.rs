@@ -175,6 +175,20 @@ impl Runtime {
                 trace_limit: config.runtime.trace_limit,
             },
         )?;
+        // Every metric family at zero for what is known now, before anything moves.
+        let mut channels = crate::bus::channels::SEED.to_vec();
+        channels.extend([
+            crate::bus::channels::ACTIVITY,
+            crate::bus::channels::CONTROL,
+        ]);
+        crate::metrics::register_known(
+            catalog.agents().iter().map(|a| crate::metrics::KnownAgent {
+                id: &a.id,
+                tools: &a.tools,
+            }),
+            &channels,
+            hub.memory_name(),
+        );
         let info = RuntimeInfo {
             node: config.node_name(),
             data_dir: data_dir.clone(),

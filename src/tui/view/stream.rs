@@ -11,32 +11,89 @@ use super::super::app::App;
 use super::{fit, pane_block};
 use crate::sanitize::one_line;
 
-/// Wrap runs of (thinking, text) into screen lines of `width` characters.
-fn wrap(runs: &[(bool, &str)], width: usize) -> Vec<Vec<(bool, String)>> {
+/// A screen line: runs of (thinking, text).
+type ScreenLine = Vec<(bool, String)>;
+
+/// The last `rows` screen lines of runs of (thinking, text) wrapped at `width`: between
+/// words where a line has a space to break at, inside a word only when the word alone is
+/// wider than the line; a newline always breaks, and the space a line breaks at is not
+/// shown. Only the paragraphs that can reach the screen are wrapped ([`tail`]).
+fn wrap(runs: &[(bool, &str)], width: usize, rows: usize) -> Vec<ScreenLine> {
     let width = width.max(1);
-    let mut lines: Vec<Vec<(bool, String)>> = vec![Vec::new()];
-    let mut col = 0;
-    for (thinking, text) in runs {
-        for ch in text.chars() {
-            if ch == '\n' {
-                lines.push(Vec::new());
-                col = 0;
-                continue;
-            }
-            let ch = if ch == '\t' { ' ' } else { ch };
-            if col >= width {
-                lines.push(Vec::new());
-                col = 0;
-            }
+    // A row holds at most `width` characters and the space it breaks at.
+    let chars = tail(runs, rows.saturating_add(1).saturating_mul(width + 1));
+    let mut lines: Vec<Vec<(bool, char)>> = vec![Vec::new()];
+    let mut word: Vec<(bool, char)> = Vec::new();
+    // Put the pending word on the current line, or on a new one when it does not fit.
+    let flush = |lines: &mut Vec<Vec<(bool, char)>>, word: &mut Vec<(bool, char)>| {
+        for piece in word.chunks(width) {
             let line = lines.last_mut().expect("never empty");
-            match line.last_mut() {
-                Some((t, s)) if t == thinking => s.push(ch),
-                _ => line.push((*thinking, ch.to_string())),
+            if !line.is_empty() && line.len() + piece.len() > width {
+                // The break replaces the space before the word.
+                if line.last().is_some_and(|(_, c)| *c == ' ') {
+                    line.pop();
+                }
+                lines.push(Vec::new());
             }
-            col += 1;
+            lines
+                .last_mut()
+                .expect("never empty")
+                .extend_from_slice(piece);
+        }
+        word.clear();
+    };
+    for (thinking, ch) in chars {
+        match ch {
+            '\n' => {
+                flush(&mut lines, &mut word);
+                lines.push(Vec::new());
+            }
+            ' ' | '\t' => {
+                flush(&mut lines, &mut word);
+                let line = lines.last_mut().expect("never empty");
+                if line.len() < width {
+                    line.push((thinking, ' '));
+                } else {
+                    // A space that ends a full line is the break itself.
+                    lines.push(Vec::new());
+                }
+            }
+            c => word.push((thinking, c)),
         }
     }
-    lines
+    flush(&mut lines, &mut word);
+    let start = lines.len().saturating_sub(rows);
+    lines[start..].iter().map(|l| runs_of(l)).collect()
+}
+
+/// The text from the start of the line (after a newline, or the start of what is kept)
+/// that holds the last `budget` characters: where a wrap of everything would be at a line
+/// start too, so the rows it gives are exactly the rows of a wrap of everything. The cost
+/// is the budget plus the rest of that paragraph, never more than the stream keeps.
+fn tail(runs: &[(bool, &str)], budget: usize) -> Vec<(bool, char)> {
+    let mut out: Vec<(bool, char)> = Vec::new();
+    'runs: for (thinking, text) in runs.iter().rev() {
+        for ch in text.chars().rev() {
+            if out.len() >= budget && ch == '\n' {
+                break 'runs;
+            }
+            out.push((*thinking, ch));
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Characters with their kind, joined into runs of one kind.
+fn runs_of(line: &[(bool, char)]) -> ScreenLine {
+    let mut out: ScreenLine = Vec::new();
+    for (thinking, ch) in line {
+        match out.last_mut() {
+            Some((t, s)) if t == thinking => s.push(*ch),
+            _ => out.push((*thinking, ch.to_string())),
+        }
+    }
+    out
 }
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
@@ -98,9 +155,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     match s {
         Some(s) if s.chars > 0 => {
             let runs: Vec<(bool, &str)> = s.runs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let wrapped = wrap(&runs, width);
-            let start = wrapped.len().saturating_sub(height);
-            for l in &wrapped[start..] {
+            for l in &wrap(&runs, width, height) {
                 lines.push(Line::from(
                     l.iter()
                         .map(|(thinking, text)| {
@@ -125,17 +180,81 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
 mod tests {
     use super::wrap;
 
-    #[test]
-    fn wrapping_breaks_at_width_and_newlines_and_keeps_thinking_apart() {
-        let l = wrap(&[(true, "abcd"), (false, "ef\ngh")], 3);
-        let flat: Vec<String> = l
+    fn flat(lines: &[Vec<(bool, String)>]) -> Vec<String> {
+        lines
             .iter()
             .map(|l| l.iter().map(|(_, s)| s.as_str()).collect())
-            .collect();
-        assert_eq!(flat, vec!["abc", "def", "gh"]);
-        assert_eq!(
-            l[1],
-            vec![(true, "d".to_string()), (false, "ef".to_string())]
+            .collect()
+    }
+
+    #[test]
+    fn lines_break_between_words_and_at_newlines() {
+        let l = wrap(
+            &[(false, "the orchestration of an edge cluster\nok")],
+            16,
+            100,
         );
+        assert_eq!(
+            flat(&l),
+            vec!["the", "orchestration of", "an edge cluster", "ok"]
+        );
+        // A word wider than the line is cut at the width; tabs are spaces.
+        let l = wrap(&[(false, "a\tsupercalifragilistic b")], 8, 100);
+        assert_eq!(flat(&l), vec!["a", "supercal", "ifragili", "stic b"]);
+    }
+
+    #[test]
+    fn thinking_stays_apart_within_a_line() {
+        let l = wrap(&[(true, "think "), (false, "say more")], 10, 100);
+        assert_eq!(flat(&l), vec!["think say", "more"]);
+        assert_eq!(
+            l[0],
+            vec![(true, "think ".to_string()), (false, "say".to_string())]
+        );
+    }
+
+    #[test]
+    fn only_the_last_rows_are_given() {
+        let l = wrap(&[(false, "one two three four five")], 5, 2);
+        assert_eq!(flat(&l), vec!["four", "five"]);
+    }
+
+    #[test]
+    fn the_tail_wraps_as_the_whole_text_would() {
+        // A long stream, paragraphs and one very long one: the rows shown from the bounded
+        // tail are the rows a wrap of everything shows.
+        let words = [
+            "orchestration",
+            "edge",
+            "cluster",
+            "a",
+            "of",
+            "the",
+            "latency",
+            "p99",
+            "ok",
+            "rebalancing",
+            "shards",
+            "across",
+            "nodes",
+        ];
+        let mut text = String::new();
+        for i in 0..20_000usize {
+            text.push_str(words[(i * 7 + i / 3) % words.len()]);
+            text.push(if i % 997 == 0 { '\n' } else { ' ' });
+        }
+        for width in [20, 37, 80, 158] {
+            for rows in [5, 22, 46] {
+                let tail = wrap(&[(false, &text)], width, rows);
+                let all = wrap_everything(&text, width);
+                let last = &all[all.len() - rows..];
+                assert_eq!(flat(&tail), last, "width {width}, rows {rows}");
+            }
+        }
+    }
+
+    /// The reference: the same greedy wrap over the whole text.
+    fn wrap_everything(text: &str, width: usize) -> Vec<String> {
+        flat(&wrap(&[(false, text)], width, usize::MAX / 4))
     }
 }
