@@ -8,12 +8,15 @@
 //! - [`approvals`]: the approval gate: rules (allow, ask, deny) and the calls waiting for a
 //!   person, kept across restarts.
 //! - [`bus`]: the spec's channels, the envelope contract, the durable intent queue; the
-//!   `Bus` seam and its in-process backend.
+//!   `Bus` seam, its in-process backend and the Redis one (pub/sub, streams, the dead
+//!   letter, per-channel stats).
 //! - [`context`]: the [`context::ContextHub`], the one door to agent state (the MCP core);
-//!   the `Store` seam and its embedded redb backend; versioned contexts and their diffs.
+//!   the `Store` seam and its backends (embedded redb, Redis, routed per agent schema);
+//!   versioned contexts and their diffs.
 //! - [`memory`]: the `VectorMemory` and `Embedder` seams; stores (local, Qdrant, Chroma,
 //!   Weaviate) routed per agent schema; embedders (MiniLM in process, Ollama, hash).
-//! - [`llm`]: the `LlmRunner` seam, token events and the scripted `sim` runner.
+//! - [`llm`]: the `LlmRunner` seam, token events and tool calls; the Ollama and
+//!   OpenAI-compatible runners (vLLM, LM Studio, llama.cpp) and the scripted `sim` runner.
 //! - [`audit`]: the hash-chained JSONL audit log: writer, reader, verification, redaction.
 //! - [`chain`]: the hash chain of JSON lines the audit log and the recording share.
 //! - [`recorder`]: the flight recording (runtime events, bus, audit, the turn's recall,
@@ -24,6 +27,8 @@
 //!   through which other invocations reach the owner.
 //! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
 //!   the owner's `mcp.sock`, and Streamable HTTP with Origin checks, tokens and OIDC.
+//! - [`secrets`]: `env:` and `vault:<mount>/<path>#<key>` references: resolved from Vault or
+//!   OpenBao at start (token or AppRole), refreshed, masked by every redactor.
 //! - [`roles`]: viewer < operator < admin: the role type, the claim names that grant each,
 //!   static tokens by role, and the refusal every door gives.
 //! - [`api`]: the inbound HTTP API beside `/mcp`: `POST /v1/intents`, intent status, runtime
@@ -42,6 +47,7 @@
 //! - [`telemetry`]: tracing to a file, never to the terminal.
 //! - [`metrics`]: Prometheus metrics (names, recorder, the `/metrics` endpoint at `metrics.bind`).
 //! - [`segments`]: the numbered files the audit log and the recording rotate through.
+//! - [`tls`]: the one rustls crypto provider, and every Redis client made through it.
 //! - [`sanitize`]: neutralising escape sequences and control characters before display.
 //! - [`file_modes`]: umask 077 and a private data dir (0700 dirs, 0600 files).
 //! - [`redb_file`]: a redb file reopened on its own after an I/O error (a full disk).
