@@ -250,7 +250,10 @@ pub fn action_name(action: &Action) -> String {
         .to_string();
     }
     let mut name = String::new();
-    for c in format!("{action:?}").chars().take_while(|c| c.is_alphanumeric()) {
+    for c in format!("{action:?}")
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+    {
         if c.is_ascii_uppercase() && !name.is_empty() {
             name.push('_');
         }
@@ -390,7 +393,11 @@ mod tests {
         assert_eq!(lines.next(), Some("|---|---|---|"));
         assert!(table.contains("| `q` `ctrl-c` | `quit` | quit |"));
         assert!(table.contains("| `4` | `diff` | go to Context diff |"));
-        assert!(table.contains("| `x` | `stop` | stop the agent's generation (not with `--read-only`) |"));
+        assert!(
+            table.contains(
+                "| `x` | `stop` | stop the agent's generation (not with `--read-only`) |"
+            )
+        );
         let mut o = BTreeMap::new();
         o.insert("|".to_string(), "help".to_string());
         o.insert("`".to_string(), "zoom".to_string());
