@@ -276,7 +276,7 @@ async fn top_10_over_20_000_random_vectors_equals_brute_force() {
     }
 }
 
-/// One timing of a top-10 search over 100,000 × 384, for the README's numbers; run with
+/// One timing of a top-10 search over 100,000 × 384, for docs/benchmarks.md's numbers; run with
 /// `CARGO_PROFILE_DEV_OPT_LEVEL=3 CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=false
 /// CARGO_PROFILE_DEV_OVERFLOW_CHECKS=false cargo test --test memory_contract -- --ignored
 /// --nocapture` (or `--release`).

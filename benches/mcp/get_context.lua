@@ -1,5 +1,5 @@
 -- wrk script: stateless MCP (2026-07-28) `tools/call get_context` over Streamable HTTP,
--- one JSON-RPC request per HTTP request, JSON answers (no SSE). Used by the README's MCP
+-- one JSON-RPC request per HTTP request, JSON answers (no SSE). Used by docs/benchmarks.md's MCP
 -- load figure:  wrk -t2 -c50 -d10s -s benches/mcp/get_context.lua http://127.0.0.1:8765/mcp
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

@@ -235,6 +235,74 @@ impl Keymap {
     }
 }
 
+/// An action's name as `[tui.keys]` takes it (the inverse of `action_named` for bindable
+/// actions): a pane's name for `Focus`, else the variant in snake_case.
+pub fn action_name(action: &Action) -> String {
+    if let Action::Focus(p) = action {
+        return match p {
+            Pane::Agents => "agents",
+            Pane::Goals => "goals",
+            Pane::Channels => "channels",
+            Pane::Diff => "diff",
+            Pane::Stream => "stream",
+            Pane::Audit => "audit",
+        }
+        .to_string();
+    }
+    let mut name = String::new();
+    for c in format!("{action:?}")
+        .chars()
+        .take_while(|c| c.is_alphanumeric())
+    {
+        if c.is_ascii_uppercase() && !name.is_empty() {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
+
+/// A Markdown code span holding `text`, safe inside a table cell.
+fn code_span(text: &str) -> String {
+    let text = text.replace('|', "\\|");
+    if text.contains('`') {
+        format!("`` {text} ``")
+    } else {
+        format!("`{text}`")
+    }
+}
+
+impl Keymap {
+    /// The bindings as a Markdown table: the keys of each action (in first-binding order,
+    /// as the help overlay lists them), its `[tui.keys]` name and what it does. docs/tui.md
+    /// holds the default keymap's table, and `tests/docs.rs` fails when the two differ.
+    pub fn markdown_table(&self) -> String {
+        let mut rows: Vec<(Vec<String>, &Action)> = Vec::new();
+        for (k, a) in &self.bindings {
+            match rows.iter_mut().find(|(_, b)| *b == a) {
+                Some((keys, _)) => keys.push(k.label()),
+                None => rows.push((vec![k.label()], a)),
+            }
+        }
+        let mut out = String::from("| keys | action | what |\n|---|---|---|\n");
+        for (keys, a) in rows {
+            let keys: Vec<String> = keys.iter().map(|k| code_span(k)).collect();
+            let read_only = if a.changes() {
+                " (not with `--read-only`)"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "| {} | {} | {}{read_only} |\n",
+                keys.join(" "),
+                code_span(&action_name(a)),
+                a.describe().replace('|', "\\|"),
+            ));
+        }
+        out
+    }
+}
+
 impl Default for Keymap {
     fn default() -> Keymap {
         Keymap::new(&BTreeMap::new()).unwrap_or(Keymap {
@@ -307,6 +375,35 @@ mod tests {
                 .iter()
                 .any(|(k, d)| k == "ctrl-s" && d.contains("stop"))
         );
+    }
+
+    #[test]
+    fn action_names_round_trip() {
+        for (_, name) in DEFAULTS {
+            let action = action_named(name).unwrap();
+            assert_eq!(action_name(&action), *name);
+        }
+    }
+
+    #[test]
+    fn markdown_table_has_a_row_per_action() {
+        let table = Keymap::default().markdown_table();
+        let mut lines = table.lines();
+        assert_eq!(lines.next(), Some("| keys | action | what |"));
+        assert_eq!(lines.next(), Some("|---|---|---|"));
+        assert!(table.contains("| `q` `ctrl-c` | `quit` | quit |"));
+        assert!(table.contains("| `4` | `diff` | go to Context diff |"));
+        assert!(
+            table.contains(
+                "| `x` | `stop` | stop the agent's generation (not with `--read-only`) |"
+            )
+        );
+        let mut o = BTreeMap::new();
+        o.insert("|".to_string(), "help".to_string());
+        o.insert("`".to_string(), "zoom".to_string());
+        let table = Keymap::new(&o).unwrap().markdown_table();
+        assert!(table.contains("| `?` `\\|` | `help` |"), "{table}");
+        assert!(table.contains("| `z` `` ` `` | `zoom` |"), "{table}");
     }
 
     #[test]
