@@ -113,7 +113,25 @@ fn a_node_killed_mid_intent_leaves_it_to_another() {
         "--no-wait",
     ]));
     assert_eq!(id.trim().len(), 36);
-    std::thread::sleep(Duration::from_millis(1500)); // node a has taken it and is streaming
+    // Node a has taken it and is streaming (asked of node a, not waited for by the clock).
+    let started = Instant::now();
+    loop {
+        let out = run_ok(on_redis(tmp.path(), &a, &redis.url(), "cli").args(["agents", "--json"]));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        let status = rows
+            .iter()
+            .find(|r| r["id"] == "sec-agent")
+            .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        if status == "streaming" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "node a never streamed the intent (status {status})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     na.0.kill().unwrap();
     na.0.wait().unwrap();
     drop(na);
