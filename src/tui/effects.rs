@@ -1,10 +1,11 @@
 //! Running the UI's `Effect`s against the runtime, off the draw path: each runs in its own
-//! task and answers with an `Action` on a bounded channel.
+//! task on the owner's tracker and answers with an `Action` on a bounded channel.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Runtime;
 use crate::context::{Caller, whoami};
@@ -61,8 +62,10 @@ fn append_history(path: &std::path::Path, line: &str, keep: usize) -> std::io::R
     Ok(())
 }
 
-/// Run one effect in the background.
+/// Run one effect in the background, on `tasks`: the owner's shutdown waits for it, so a
+/// history save is not lost at quit.
 pub fn spawn(
+    tasks: &TaskTracker,
     runtime: &Runtime,
     effect: Effect,
     tx: mpsc::Sender<Action>,
@@ -70,7 +73,7 @@ pub fn spawn(
     history_keep: usize,
 ) {
     let rt = runtime.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let me = operator();
         let hub = rt.hub();
         let answer = match effect {
