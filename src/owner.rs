@@ -234,3 +234,57 @@ async fn chain_at_start(config: &Config) -> Option<ChainAtStart> {
     tracing::warn!(warning = %chain.warning, "starting on an audit log that does not verify");
     Some(chain)
 }
+
+/// A config on `dir` that probes nothing on this machine: the in-process bus, the local
+/// vector memory, the hash embedder and the sim runner.
+#[cfg(test)]
+pub(crate) fn hermetic_config(dir: &std::path::Path) -> Config {
+    use crate::config::{BusBackend, EmbedderKind, MemoryBackend, RunnerKind};
+    let closed = "http://127.0.0.1:9";
+    let mut config = Config::default();
+    config.runtime.data_dir = dir.to_path_buf();
+    config.bus.backend = BusBackend::Memory;
+    config.memory.backend = MemoryBackend::Local;
+    config.memory.embedder = EmbedderKind::Hash;
+    config.llm.runner = RunnerKind::Sim;
+    config.memory.url = closed.into();
+    config.memory.chroma.url = closed.into();
+    config.memory.weaviate.url = closed.into();
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_owner_is_refused_naming_the_first_until_it_has_shut_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = hermetic_config(dir.path());
+        let first = Owner::start(&config, OwnerOptions::default())
+            .await
+            .unwrap();
+        let Err(refused) = Owner::start(&config, OwnerOptions::default()).await else {
+            panic!("two owners of one data dir");
+        };
+        let text = refused.to_string();
+        assert!(text.contains("is already owned by pid"), "{text}");
+        assert!(matches!(refused, OwnerError::Lock(LockError::Owned { .. })));
+        first.shutdown().await;
+        let again = Owner::start(&config, OwnerOptions::default())
+            .await
+            .unwrap();
+        again.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_runtime_needs_the_lock_of_its_own_data_dir() {
+        let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let lock = DataDirLock::acquire(other.path()).unwrap();
+        let opts = RuntimeOptions::new(hermetic_config(dir.path()), lock);
+        let Err(e) = Runtime::start(opts).await else {
+            panic!("a runtime started under another dir's lock");
+        };
+        assert!(e.to_string().contains("the lock held is on"), "{e}");
+    }
+}

@@ -205,6 +205,32 @@ mod tests {
         assert_eq!(load_history(&p, 5), vec!["@a x\ny"]);
     }
 
+    /// Quitting right after an intent was submitted: the owner's shutdown waits for the
+    /// history save, which used to be a detached task the exit could cut short.
+    #[tokio::test]
+    async fn the_owner_waits_for_a_history_save_started_just_before_quit() {
+        use crate::owner::{Owner, OwnerOptions, hermetic_config};
+        let dir = tempfile::tempdir().unwrap();
+        let config = hermetic_config(dir.path());
+        let owner = Owner::start(&config, OwnerOptions::default())
+            .await
+            .unwrap();
+        let path = history_path(dir.path());
+        let (tx, _rx) = mpsc::channel(8);
+        let line = "@ops-agent ship it".to_string();
+        spawn(
+            owner.tasks(),
+            owner.runtime(),
+            Effect::SaveHistory(line.clone()),
+            tx,
+            path.clone(),
+            10,
+        );
+        // No yield in between: the save has not run yet when the quit begins.
+        owner.shutdown().await;
+        assert_eq!(load_history(&path, 10), vec![line]);
+    }
+
     #[test]
     fn history_on_disk_has_secrets_masked() {
         let dir = tempfile::tempdir().unwrap();
