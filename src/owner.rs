@@ -51,8 +51,10 @@ pub struct ChainAtStart {
     pub broken_at: Option<u64>,
 }
 
-/// A running owner. Whatever it starts runs on [`Owner::tasks`] until [`Owner::stopping`]
-/// fires; [`Owner::shutdown`] stops it all in order and waits for every task.
+/// A running owner. Its servers (control socket and connections, MCP socket and HTTP,
+/// metrics) and its callers' background work (the TUI's feeds and effects) run on
+/// [`Owner::tasks`] until [`Owner::stopping`] fires; the runtime supervises its own agent
+/// tasks. [`Owner::shutdown`] stops it all in order and waits for every task.
 pub struct Owner {
     runtime: Runtime,
     stop: CancellationToken,
