@@ -104,7 +104,7 @@ async fn start(
             tool,
             called_at: called_at.clone(),
         })),
-        ..RuntimeOptions::new(config(dir))
+        ..RuntimeOptions::owning(config(dir)).expect("data dir lock")
     })
     .await
     .unwrap();

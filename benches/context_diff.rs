@@ -34,7 +34,9 @@ fn bench(c: &mut Criterion) {
     // The in-process bus: measure the hub, not a Redis that happens to run here.
     config.bus.backend = aios::config::BusBackend::Memory;
     let runtime = rt
-        .block_on(Runtime::start(RuntimeOptions::new(config)))
+        .block_on(Runtime::start(
+            RuntimeOptions::owning(config).expect("data dir lock"),
+        ))
         .expect("runtime");
     let hub = runtime.hub().clone();
     let me = Caller::operator("bench");

@@ -376,7 +376,7 @@ fn intent_cost(model_dir: &Path) {
         config.mcp.http_bind = "127.0.0.1:0".into();
         config.recorder.enabled = false;
         let mut times = rt.block_on(async {
-            let runtime = Runtime::start(RuntimeOptions::new(config))
+            let runtime = Runtime::start(RuntimeOptions::owning(config).expect("data dir lock"))
                 .await
                 .expect("runtime");
             let mut times = Vec::new();

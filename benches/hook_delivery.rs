@@ -251,7 +251,7 @@ fn main() {
                 ..Default::default()
             },
         );
-        let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await.unwrap();
+        let runtime = Runtime::start(RuntimeOptions::owning(config.clone()).expect("data dir lock")).await.unwrap();
         println!("hook_delivery: {n} events a round, concurrency 32, local HTTP server");
         for round in 0..3 {
             let (rate, p50, p99) =

@@ -39,7 +39,7 @@ async fn run() {
     config.mcp.http_bind = "127.0.0.1:0".into();
     // The clients send no token: measure the server, not a token check.
     config.mcp.loopback_without_auth = true;
-    let runtime = Runtime::start(RuntimeOptions::new(config.clone()))
+    let runtime = Runtime::start(RuntimeOptions::owning(config.clone()).expect("data dir lock"))
         .await
         .expect("runtime");
     runtime
@@ -53,9 +53,15 @@ async fn run() {
         )
         .await
         .expect("seed context");
-    let servers = OwnerServers::start(&runtime, &config, true)
-        .await
-        .expect("MCP HTTP");
+    let servers = OwnerServers::start(
+        &runtime,
+        &config,
+        true,
+        &tokio_util::sync::CancellationToken::new(),
+        &tokio_util::task::TaskTracker::new(),
+    )
+    .await
+    .expect("MCP HTTP");
     let url = servers.http_url().expect("HTTP url").to_string();
 
     // Both revisions: 2025-11-25 keeps a session per client and answers each POST with an

@@ -102,9 +102,11 @@ fn size_per_tokens(rt: &tokio::runtime::Runtime) {
     config.llm.sim.tokens_per_second = 0;
     config.mcp.http_bind = "127.0.0.1:0".into();
     let rec_dir = rt.block_on(async {
-        let runtime = aios::agent::Runtime::start(aios::agent::RuntimeOptions::new(config))
-            .await
-            .expect("runtime");
+        let runtime = aios::agent::Runtime::start(
+            aios::agent::RuntimeOptions::owning(config).expect("data dir lock"),
+        )
+        .await
+        .expect("runtime");
         let me = aios::context::Caller::operator("bench");
         for i in 0..40 {
             let agent = [

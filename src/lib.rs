@@ -25,6 +25,8 @@
 //!   tool calls and approvals, the context diff, what it caused), built from the recording.
 //! - [`control`]: data-dir ownership (one lock, one owner) and the local control socket
 //!   through which other invocations reach the owner.
+//! - [`owner`]: the one owner of a data dir: lock, runtime, control socket, MCP and metrics
+//!   under one cancellation token and one task tracker, stopped in order.
 //! - [`mcp`]: the MCP server over the ContextHub (rmcp): tools, resources, prompts; stdio,
 //!   the owner's `mcp.sock`, and Streamable HTTP with Origin checks, tokens and OIDC.
 //! - [`secrets`]: `env:` and `vault:<mount>/<path>#<key>` references: resolved from Vault or
@@ -73,6 +75,7 @@ pub mod mcp;
 pub mod mcp_client;
 pub mod memory;
 pub mod metrics;
+pub mod owner;
 pub mod recorder;
 pub mod redb_file;
 pub mod replay;

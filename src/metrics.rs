@@ -20,8 +20,8 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::task::JoinHandle;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::MetricsConfig;
 use crate::llm::Usage;
@@ -260,31 +260,22 @@ fn describe() {
     counter!(AUDIT_RECORDS).absolute(0);
 }
 
-/// A running `/metrics` endpoint; it stops when dropped or on [`MetricsServer::stop`].
+/// A running `/metrics` endpoint: its tasks run on the tracker given to [`start`] and stop
+/// with its token.
 pub struct MetricsServer {
     pub addr: SocketAddr,
     /// `http://ADDR/metrics`.
     pub url: String,
-    handle: JoinHandle<std::io::Result<()>>,
-    stop: DropGuard,
 }
 
-impl MetricsServer {
-    /// Stop serving and wait for the server to finish.
-    pub async fn stop(self) {
-        let MetricsServer { handle, stop, .. } = self;
-        drop(stop);
-        match handle.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "metrics server stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "metrics server task failed"),
-            Ok(Ok(())) => {}
-        }
-    }
-}
-
-/// Install the recorder and serve `/metrics` at `config.bind`; `None` when it is empty.
-/// Call it before the runtime starts, so the bus's per-channel handles are live ones.
-pub async fn start(config: &MetricsConfig) -> Result<Option<MetricsServer>, MetricsError> {
+/// Install the recorder and serve `/metrics` at `config.bind` until `stop`, its tasks on
+/// `tasks`; `None` when the bind is empty. Call it before the runtime starts, so the bus's
+/// per-channel handles are live ones.
+pub async fn start(
+    config: &MetricsConfig,
+    tasks: &TaskTracker,
+    stop: CancellationToken,
+) -> Result<Option<MetricsServer>, MetricsError> {
     let bind = config.bind.trim();
     if bind.is_empty() {
         return Ok(None);
@@ -303,27 +294,21 @@ pub async fn start(config: &MetricsConfig) -> Result<Option<MetricsServer>, Metr
         source,
     })?;
     let prometheus = recorder()?;
-    let cancel = CancellationToken::new();
-    tokio::spawn(upkeep(prometheus.clone(), cancel.clone()));
+    tasks.spawn(upkeep(prometheus.clone(), stop.clone()));
     let router = Router::new()
         .route(METRICS_PATH, get(render))
         .with_state(prometheus);
-    let handle = tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await
+    tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "metrics server stopped with an error");
         }
     });
     let url = format!("http://{bound}{METRICS_PATH}");
     tracing::info!(%url, "metrics listening");
-    Ok(Some(MetricsServer {
-        addr: bound,
-        url,
-        handle,
-        stop: cancel.drop_guard(),
-    }))
+    Ok(Some(MetricsServer { addr: bound, url }))
 }
 
 async fn render(State(prometheus): State<PrometheusHandle>) -> impl IntoResponse {
@@ -521,7 +506,7 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = taken.local_addr().unwrap().to_string();
         let config = MetricsConfig { bind: addr.clone() };
-        let Err(e) = start(&config).await else {
+        let Err(e) = start(&config, &TaskTracker::new(), CancellationToken::new()).await else {
             panic!("a bound port was served twice");
         };
         let text = e.to_string();
@@ -536,9 +521,18 @@ mod tests {
         let config = MetricsConfig {
             bind: "localhost".into(),
         };
-        let e = start(&config).await.err().expect("not an IP:PORT");
+        let e = start(&config, &TaskTracker::new(), CancellationToken::new())
+            .await
+            .err()
+            .expect("not an IP:PORT");
         assert!(e.to_string().contains("metrics.bind `localhost`"), "{e}");
-        let off = start(&MetricsConfig::default()).await.expect("off is fine");
+        let off = start(
+            &MetricsConfig::default(),
+            &TaskTracker::new(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("off is fine");
         assert!(off.is_none());
     }
 

@@ -26,7 +26,7 @@ async fn runtime(
     let rt = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
         runner: Some(Arc::new(runner)),
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap();

@@ -62,7 +62,7 @@ async fn start(config: Config, runner: ScriptedRunner) -> Runtime {
     Runtime::start(RuntimeOptions {
         bus: Some(Arc::new(LocalBus::new(1024 * 1024))),
         runner: Some(Arc::new(runner)),
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap()
@@ -473,7 +473,7 @@ async fn a_watcher_elsewhere_sees_the_waiting_call_and_decides_it_through_the_bu
     let owner = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
         runner: Some(Arc::new(model())),
-        ..RuntimeOptions::new(owner_config)
+        ..support::options(owner_config)
     })
     .await
     .unwrap();
@@ -482,7 +482,7 @@ async fn a_watcher_elsewhere_sees_the_waiting_call_and_decides_it_through_the_bu
     let watcher = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
         watch_only: true,
-        ..RuntimeOptions::new(watcher_config)
+        ..support::options(watcher_config)
     })
     .await
     .unwrap();

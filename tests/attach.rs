@@ -36,7 +36,7 @@ async fn node_with(
     Runtime::start(RuntimeOptions {
         bus: Some(bus.clone() as Arc<dyn Bus>),
         watch_only: watch,
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap()
@@ -256,7 +256,7 @@ async fn the_audit_log_is_followed_from_its_mirror_stream() {
     config.bus.backend = BusBackend::Redis;
     config.bus.url = redis.url();
     config.bus.prefix = "far:".into();
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     rt.dispatch_and_wait(&Caller::operator("alice"), "ops-agent", "rotate the keys")
         .await
         .unwrap();

@@ -117,7 +117,7 @@ async fn wait_for<T>(what: &str, within: Duration, mut f: impl AsyncFnMut() -> O
 
 /// A runtime on `config` that has handled one intent for support-agent.
 async fn started_after_one_intent(config: Config) -> Runtime {
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     rt.dispatch_and_wait(&Caller::operator("alice"), "support-agent", "hi")
         .await
         .unwrap();
@@ -156,7 +156,7 @@ async fn a_done_intent_posts_a_signed_webhook_a_receiver_can_verify() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("webhook:{}/hook", server.url());
     let config = config_with(dir.path(), vec![hook("notify", "intent.done", &url)]);
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     let reply = rt
         .dispatch_and_wait(&Caller::operator("alice"), "support-agent", "Customer 42")
         .await
@@ -376,7 +376,7 @@ async fn intent_hooks_continue_the_chain_and_stop_at_max_handoff_depth() {
         )],
     );
     config.runtime.max_handoff_depth = 2;
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     let mut events = rt.subscribe();
     let first = rt
         .dispatch_and_wait(&Caller::operator("alice"), "support-agent", "start")
@@ -433,7 +433,7 @@ async fn two_nodes_deliver_each_event_exactly_once() {
     let url = format!("webhook:{}/hook", server.url());
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let hooks = vec![hook("notify", "intent.done", &url)];
-    let n1 = Runtime::start(RuntimeOptions::new(redis_config(
+    let n1 = Runtime::start(support::options(redis_config(
         a.path(),
         &redis.url(),
         "n1",
@@ -441,7 +441,7 @@ async fn two_nodes_deliver_each_event_exactly_once() {
     )))
     .await
     .unwrap();
-    let n2 = Runtime::start(RuntimeOptions::new(redis_config(
+    let n2 = Runtime::start(support::options(redis_config(
         b.path(),
         &redis.url(),
         "n2",
@@ -559,12 +559,8 @@ async fn a_schedule_fires_once_across_two_nodes_and_catches_up_at_most_once() {
         c.hooks.timezone = aios::hooks::schedule::Zone::Utc;
         c.hooks.catch_up = 1;
     }
-    let ra = Runtime::start(RuntimeOptions::new(ca.clone()))
-        .await
-        .unwrap();
-    let rb = Runtime::start(RuntimeOptions::new(cb.clone()))
-        .await
-        .unwrap();
+    let ra = Runtime::start(support::options(ca.clone())).await.unwrap();
+    let rb = Runtime::start(support::options(cb.clone())).await.unwrap();
     let at = |h, m, s| Utc.with_ymd_and_hms(2026, 11, 30, h, m, s).unwrap();
     let clock = Arc::new(ManualClock(Mutex::new(at(10, 1, 0))));
     let sent = Arc::new(Intents::default());
@@ -755,7 +751,7 @@ async fn an_ask_rule_holds_a_hook_for_a_person_and_an_action_gets_the_events_fie
         decision: aios::approvals::RuleDecision::Ask,
         reason: None,
     }];
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     let reply = rt
         .dispatch_and_wait(&Caller::operator("alice"), "support-agent", "Customer 7")
         .await
@@ -831,7 +827,7 @@ async fn a_tool_called_hook_fires_for_the_matching_tool_only() {
     });
     let rt = Runtime::start(RuntimeOptions {
         runner: Some(Arc::new(runner)),
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap();
@@ -880,7 +876,7 @@ async fn a_delivery_waiting_for_a_person_ends_on_record_after_a_restart() {
     rt.shutdown().await;
     drop(rt);
 
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     let dead = wait_state(&rt, "ask-me", "dead", Duration::from_secs(10)).await;
     assert_eq!(dead.id, waiting.id);
     assert!(

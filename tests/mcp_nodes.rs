@@ -17,7 +17,7 @@ async fn node(bus: &Arc<LocalBus>, dir: &std::path::Path, name: &str) -> Runtime
     config.runtime.node = name.into();
     Runtime::start(RuntimeOptions {
         bus: Some(bus.clone() as Arc<dyn Bus>),
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap()

@@ -760,7 +760,7 @@ async fn a_runtime_on_qdrant_remembers_and_recalls_through_it() {
     let mut config = support::config_in(dir.path());
     config.memory.backend = MemoryBackend::Qdrant;
     config.memory.url = server.url();
-    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions::new(config))
+    let rt = aios::agent::Runtime::start(support::options(config))
         .await
         .expect("runtime starts on qdrant");
     assert_eq!(rt.hub().memory_name(), "qdrant");

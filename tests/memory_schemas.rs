@@ -10,7 +10,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use aios::agent::{Runtime, RuntimeOptions};
+use aios::agent::Runtime;
 use aios::config::{AgentOverride, BusBackend, Config};
 use aios::context::Caller;
 use aios::memory::{ChromaMemory, MemoryFilter, VectorMemory, VectorSpace};
@@ -35,7 +35,7 @@ fn with_schema(config: &mut Config, agent: &str, pairs: &[(&str, &str)]) {
 async fn the_spec_preferences_degrade_quietly_and_an_operators_store_with_a_warning() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Built-in: strategy-agent prefers qdrant, content-agent chromadb; neither answers.
-    let rt = Runtime::start(RuntimeOptions::new(support::config_in(dir.path())))
+    let rt = Runtime::start(support::options(support::config_in(dir.path())))
         .await
         .expect("starts");
     assert!(rt.info().warnings.is_empty(), "{:?}", rt.info().warnings);
@@ -49,7 +49,7 @@ async fn the_spec_preferences_degrade_quietly_and_an_operators_store_with_a_warn
         "strategy-agent",
         &[("vector_store", "chromadb")],
     );
-    let rt = Runtime::start(RuntimeOptions::new(config))
+    let rt = Runtime::start(support::options(config))
         .await
         .expect("starts, degraded");
     let warnings = &rt.info().warnings;
@@ -94,7 +94,7 @@ async fn an_agents_vector_store_on_a_real_chroma_holds_its_memory_and_only_its()
         "strategy-agent",
         &[("vector_store", "chromadb")],
     );
-    let rt = Runtime::start(RuntimeOptions::new(config))
+    let rt = Runtime::start(support::options(config))
         .await
         .expect("starts");
     assert!(rt.info().warnings.is_empty(), "{:?}", rt.info().warnings);
@@ -150,7 +150,7 @@ async fn chat_history_local_stays_on_this_node_while_the_rest_is_in_redis() {
     config.bus.url = redis.url();
     config.bus.prefix = "schema:".into();
     with_schema(&mut config, "support-agent", &[("chat_history", "local")]);
-    let rt = Runtime::start(RuntimeOptions::new(config.clone()))
+    let rt = Runtime::start(support::options(config.clone()))
         .await
         .expect("starts on redis");
     assert_eq!(rt.info().store, "redis");

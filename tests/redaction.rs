@@ -38,7 +38,7 @@ async fn the_hub_masks_before_audit_store_and_memory() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config_in(dir.path());
     config.audit.redact = Vec::new();
-    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions::new(config))
+    let rt = aios::agent::Runtime::start(support::options(config))
         .await
         .unwrap();
     let hub = rt.hub();

@@ -46,7 +46,7 @@ async fn runs_on(url: &str, prefix: &str) {
     config.bus.backend = BusBackend::Redis;
     config.bus.url = url.to_string();
     config.bus.prefix = prefix.to_string();
-    let rt = Runtime::start(RuntimeOptions::new(config.clone()))
+    let rt = Runtime::start(support::options(config.clone()))
         .await
         .expect("runtime starts on the authenticated Redis");
     assert_eq!(rt.info().store, "redis");
@@ -63,7 +63,7 @@ async fn runs_on(url: &str, prefix: &str) {
     watch.bus = config.bus.clone();
     let watcher = Runtime::start(RuntimeOptions {
         watch_only: true,
-        ..RuntimeOptions::new(watch)
+        ..support::options(watch)
     })
     .await
     .expect("a watcher attaches with the same URL");
@@ -136,7 +136,7 @@ async fn a_wrong_password_is_a_clear_error_that_does_not_repeat_it() {
     let mut config = support::config_in(dir.path());
     config.bus.backend = BusBackend::Redis;
     config.bus.url = format!("redis://:not-{PASSWORD}-x@127.0.0.1:{}", redis.port);
-    let err = Runtime::start(RuntimeOptions::new(config))
+    let err = Runtime::start(support::options(config))
         .await
         .err()
         .expect("refused")

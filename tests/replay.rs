@@ -161,7 +161,7 @@ async fn a_replayed_session_shows_the_panes_it_showed_live() {
     let rt = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
         runner: Some(Arc::new(runner())),
-        ..RuntimeOptions::new(support::config_in(dir.path()))
+        ..support::options(support::config_in(dir.path()))
     })
     .await
     .unwrap();
@@ -237,7 +237,7 @@ async fn the_recording_keeps_what_only_the_turn_knows() {
     let dir = tempfile::tempdir().unwrap();
     let rt = Runtime::start(RuntimeOptions {
         runner: Some(Arc::new(runner())),
-        ..RuntimeOptions::new(support::config_in(dir.path()))
+        ..support::options(support::config_in(dir.path()))
     })
     .await
     .unwrap();
@@ -329,7 +329,7 @@ async fn a_watcher_records_what_it_watches() {
     let owner = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
         runner: Some(Arc::new(runner())),
-        ..RuntimeOptions::new(oc)
+        ..support::options(oc)
     })
     .await
     .unwrap();
@@ -338,7 +338,7 @@ async fn a_watcher_records_what_it_watches() {
     let watcher = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
         watch_only: true,
-        ..RuntimeOptions::new(wc)
+        ..support::options(wc)
     })
     .await
     .unwrap();
@@ -413,7 +413,7 @@ async fn the_shell_checks_a_recording_and_finds_an_edit() {
     let data = dir.path().join("data");
     let rt = Runtime::start(RuntimeOptions {
         runner: Some(Arc::new(runner())),
-        ..RuntimeOptions::new(support::config_in(&data))
+        ..support::options(support::config_in(&data))
     })
     .await
     .unwrap();

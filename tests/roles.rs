@@ -78,13 +78,19 @@ async fn serve(config: Config) -> (Runtime, OwnerServers, String) {
     let rt = Runtime::start(RuntimeOptions {
         bus: Some(Arc::new(LocalBus::new(1024 * 1024))),
         runner: Some(Arc::new(model())),
-        ..RuntimeOptions::new(config.clone())
+        ..support::options(config.clone())
     })
     .await
     .expect("runtime starts");
-    let servers = OwnerServers::start(&rt, &config, true)
-        .await
-        .expect("HTTP serves");
+    let servers = OwnerServers::start(
+        &rt,
+        &config,
+        true,
+        &tokio_util::sync::CancellationToken::new(),
+        &tokio_util::task::TaskTracker::new(),
+    )
+    .await
+    .expect("HTTP serves");
     let url = servers.http_url().expect("HTTP is on").to_string();
     (rt, servers, url)
 }
@@ -643,7 +649,7 @@ async fn a_lowered_runtime_is_a_viewer_whatever_it_is_asked() {
     let owner = Runtime::start(RuntimeOptions {
         bus: Some(Arc::new(LocalBus::new(1024 * 1024))),
         runner: Some(Arc::new(model())),
-        ..RuntimeOptions::new(config(dir.path(), ""))
+        ..support::options(config(dir.path(), ""))
     })
     .await
     .unwrap();

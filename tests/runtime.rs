@@ -3,7 +3,7 @@
 
 mod support;
 
-use aios::agent::{Runtime, RuntimeOptions};
+use aios::agent::Runtime;
 use aios::context::Caller;
 use aios::event::RuntimeEvent;
 use support::runtime_in;
@@ -156,7 +156,7 @@ async fn shutdown_answers_queued_intents_instead_of_dropping_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config_in(dir.path());
     config.llm.sim.tokens_per_second = 5; // slow enough to still be running at shutdown
-    let rt = aios::agent::Runtime::start(aios::agent::RuntimeOptions::new(config))
+    let rt = aios::agent::Runtime::start(support::options(config))
         .await
         .unwrap();
     let me = Caller::operator("alice");
@@ -241,7 +241,7 @@ async fn an_agent_with_its_own_runner_uses_it_and_the_rest_keep_the_default() {
             ..Default::default()
         },
     );
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     let me = Caller::operator("alice");
     let err = rt
         .dispatch_and_wait(&me, "support-agent", "Customer 42 cannot log in")

@@ -19,7 +19,7 @@ async fn runtime_on(dir: &std::path::Path, heartbeat_ms: u32) -> (Runtime, Arc<L
     config.bus.heartbeat_ms = heartbeat_ms;
     let rt = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap();
@@ -189,7 +189,7 @@ async fn a_pinned_agent_is_left_to_its_node() {
     );
     let rt = Runtime::start(RuntimeOptions {
         bus: Some(bus.clone()),
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap();

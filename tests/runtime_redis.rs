@@ -3,7 +3,7 @@
 
 mod support;
 
-use aios::agent::{Runtime, RuntimeOptions};
+use aios::agent::Runtime;
 use aios::audit::{mirror_key, read_dir, read_mirror};
 use aios::config::BusBackend;
 use aios::context::Caller;
@@ -17,7 +17,7 @@ async fn state_lives_in_redis_and_the_mirror_misses_no_record() {
     config.bus.backend = BusBackend::Redis;
     config.bus.url = redis.url();
     config.bus.prefix = "t1:".into();
-    let rt = Runtime::start(RuntimeOptions::new(config.clone()))
+    let rt = Runtime::start(support::options(config.clone()))
         .await
         .unwrap();
     assert_eq!(
@@ -53,7 +53,7 @@ async fn state_lives_in_redis_and_the_mirror_misses_no_record() {
     let other = tempfile::tempdir().unwrap();
     let mut config2 = support::config_in(other.path());
     config2.bus = config.bus.clone();
-    let rt2 = Runtime::start(RuntimeOptions::new(config2)).await.unwrap();
+    let rt2 = Runtime::start(support::options(config2)).await.unwrap();
     let ctx = rt2
         .hub()
         .get_context(&Caller::operator("bob"), "support-agent", None)

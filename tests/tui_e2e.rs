@@ -56,6 +56,27 @@ fn an_operator_dispatches_an_intent_and_sees_it_everywhere() {
 }
 
 #[test]
+fn an_intent_submitted_just_before_quitting_is_kept_in_the_history() {
+    if !tmux_available() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = start(dir.path(), 120, 40);
+    t.wait_for(&["1 Agents", "ops-agent"]);
+    t.send(&["i"]);
+    t.wait_for(&["Intent", "@ops-agent"]);
+    t.send(&["-l", "keep me in the history"]);
+    // Submitted and quit in one burst: the save runs on the owner's tracker, and the
+    // owner's shutdown waits for it.
+    t.send(&["Enter", "q"]);
+    assert_eq!(wait_exit(dir.path()), "0");
+    let history = std::fs::read_to_string(dir.path().join("data").join("tui_history"))
+        .expect("the history was written");
+    assert!(history.contains("keep me in the history"), "{history}");
+}
+
+#[test]
 fn a_small_terminal_is_told_so_and_q_still_quits() {
     if !tmux_available() {
         eprintln!("skipped: tmux is not installed");

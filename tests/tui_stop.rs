@@ -3,7 +3,7 @@
 
 mod support;
 
-use aios::agent::{Runtime, RuntimeOptions};
+use aios::agent::Runtime;
 use aios::context::Caller;
 use aios::event::RuntimeEvent;
 
@@ -13,7 +13,7 @@ async fn stop_ends_the_running_generation_only() {
     let mut config = support::config_in(dir.path());
     config.llm.runner = aios::config::RunnerKind::Sim;
     config.llm.sim.tokens_per_second = 5;
-    let rt = Runtime::start(RuntimeOptions::new(config)).await.unwrap();
+    let rt = Runtime::start(support::options(config)).await.unwrap();
     assert!(!rt.stop("ops-agent"), "nothing runs yet");
     let mut events = rt.subscribe();
     let ticket = rt

@@ -21,7 +21,7 @@ async fn start(dir: &Path, runner: ScriptedRunner) -> Runtime {
     let config = support::config_in(dir);
     Runtime::start(RuntimeOptions {
         runner: Some(Arc::new(runner)),
-        ..RuntimeOptions::new(config)
+        ..support::options(config)
     })
     .await
     .unwrap()

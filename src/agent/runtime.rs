@@ -14,6 +14,7 @@ use crate::audit::AuditLog;
 use crate::bus::{Bus, channels};
 use crate::config::{Config, RunnerKind};
 use crate::context::{Caller, ContextHub, HubOptions};
+use crate::control::DataDirLock;
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::llm::LlmRunner;
 use crate::roles::Role;
@@ -36,6 +37,9 @@ const EVENT_CAPACITY: usize = 8192;
 /// Everything the runtime is built from.
 pub struct RuntimeOptions {
     pub config: Config,
+    /// The lock on `config`'s data dir: only its owner may start a runtime on it, so there
+    /// is no runtime without one. Held as long as the runtime (see `Runtime::release_lock`).
+    pub lock: DataDirLock,
     /// A bus to use instead of the configured one (tests; several runtimes on one bus).
     pub bus: Option<Arc<dyn Bus>>,
     /// A model runner for every agent instead of the configured ones (tests: a scripted
@@ -48,14 +52,22 @@ pub struct RuntimeOptions {
 }
 
 impl RuntimeOptions {
-    /// The configured backends.
-    pub fn new(config: Config) -> RuntimeOptions {
+    /// The configured backends, on the data dir `lock` owns.
+    pub fn new(config: Config, lock: DataDirLock) -> RuntimeOptions {
         RuntimeOptions {
             config,
+            lock,
             bus: None,
             runner: None,
             watch_only: false,
         }
+    }
+
+    /// The configured backends, on `config`'s data dir, whose lock is taken here (refused,
+    /// naming the holder, when another process owns it).
+    pub fn owning(config: Config) -> Result<RuntimeOptions, crate::control::LockError> {
+        let lock = DataDirLock::acquire(&config.data_dir())?;
+        Ok(RuntimeOptions::new(config, lock))
     }
 }
 
@@ -116,18 +128,28 @@ struct Inner {
         CancellationToken,
         std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     )>,
+    /// The data dir's lock, held while any handle lives or until `release_lock`.
+    lock: Mutex<Option<DataDirLock>>,
 }
 
 impl Runtime {
-    /// Open the backends under the data dir and start one task per agent. The caller must
-    /// own the data dir (see `control::DataDirLock`).
+    /// Open the backends under the data dir and start one task per agent. The options hold
+    /// the data dir's lock (see `control::DataDirLock`): one owner per data dir by type.
     pub async fn start(opts: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let RuntimeOptions {
             config,
+            lock,
             bus: given_bus,
             runner: given_runner,
             watch_only,
         } = opts;
+        if lock.data_dir() != config.data_dir() {
+            return Err(RuntimeError::Config(format!(
+                "the lock held is on {}, not on the data dir {}",
+                lock.data_dir().display(),
+                config.data_dir().display()
+            )));
+        }
         // Normally resolved by the CLI before the log opens; a runtime made in process
         // (tests, embedders) resolves here. A second call finds them read and does nothing.
         let mut config = config;
@@ -519,6 +541,7 @@ impl Runtime {
                 info,
                 mirror,
                 recorder,
+                lock: Mutex::new(Some(lock)),
             }),
         })
     }
@@ -669,6 +692,14 @@ impl Runtime {
         }
         self.inner.recorder.close().await;
         tracing::info!("runtime stopped");
+    }
+
+    /// Give the data dir up: after [`Runtime::shutdown`] and whatever else its owner waits
+    /// for, when nothing of this process writes there any more (`owner::Owner` calls it
+    /// last). Dropping the last handle does the same.
+    pub(crate) fn release_lock(&self) {
+        let lock = self.inner.lock.lock().ok().and_then(|mut l| l.take());
+        drop(lock);
     }
 
     /// Stop the intent an agent is handling, if any: its generation is cancelled and the

@@ -6,19 +6,21 @@ use std::process::ExitCode;
 
 use color_eyre::eyre::{Result, eyre};
 use rmcp::ServiceExt;
-use tokio_util::sync::CancellationToken;
 
-use crate::agent::{Runtime, RuntimeOptions};
 use crate::config::Config;
-use crate::control::{DataDirLock, serve, socket_path};
-use crate::mcp::{OwnerServers, pipe_stdio};
+use crate::control::LockError;
+use crate::mcp::pipe_stdio;
+use crate::owner::{Owner, OwnerError, OwnerOptions};
 use crate::shutdown::shutdown_signal;
 
 pub async fn run(config: Config) -> Result<ExitCode> {
-    let data_dir = config.data_dir();
-    let lock = match DataDirLock::try_acquire(&data_dir)? {
-        Ok(lock) => lock,
-        Err(holder) => {
+    let options = OwnerOptions {
+        sockets: true,
+        ..OwnerOptions::default()
+    };
+    let owner = match Owner::start(&config, options).await {
+        Ok(owner) => owner,
+        Err(OwnerError::Lock(LockError::Owned { data_dir, holder })) => {
             let path = crate::mcp::socket_path(&data_dir);
             pipe_stdio(&path).await.map_err(|e| {
                 eyre!(
@@ -29,42 +31,30 @@ pub async fn run(config: Config) -> Result<ExitCode> {
             })?;
             return Ok(ExitCode::SUCCESS);
         }
+        Err(e) => return Err(e.into()),
     };
-    let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
-    let result = serve_owned(&runtime, &config).await;
-    runtime.shutdown().await;
-    drop(lock);
-    result
+    let outcome = serve_stdio(&owner).await;
+    owner.shutdown().await;
+    outcome
 }
 
-async fn serve_owned(runtime: &Runtime, config: &Config) -> Result<ExitCode> {
-    let servers = OwnerServers::start(runtime, config, false).await?;
-    let stop_control = CancellationToken::new();
-    let control = tokio::spawn({
-        let rt = runtime.clone();
-        let socket = socket_path(&config.data_dir());
-        let stop = stop_control.clone();
-        async move { serve(rt, &socket, stop).await }
-    });
-    let outcome = async {
-        let running = servers
-            .server()
-            .serve(rmcp::transport::stdio())
-            .await
-            .map_err(|e| eyre!("MCP on stdio: {e}"))?;
-        tokio::select! {
-            quit = running.waiting() => {
-                tracing::info!(?quit, "MCP stdio client finished");
-            }
-            signal = shutdown_signal() => {
-                tracing::info!(signal, "stopping MCP on stdio");
-            }
+/// MCP on stdin/stdout against this process's runtime, until the client leaves or a signal.
+async fn serve_stdio(owner: &Owner) -> Result<ExitCode> {
+    let server = owner
+        .mcp()
+        .ok_or_else(|| eyre!("MCP is not served"))?
+        .server();
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| eyre!("MCP on stdio: {e}"))?;
+    tokio::select! {
+        quit = running.waiting() => {
+            tracing::info!(?quit, "MCP stdio client finished");
         }
-        Ok::<_, color_eyre::Report>(ExitCode::SUCCESS)
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "stopping MCP on stdio");
+        }
     }
-    .await;
-    stop_control.cancel();
-    let _ = control.await;
-    servers.stop().await;
-    outcome
+    Ok(ExitCode::SUCCESS)
 }

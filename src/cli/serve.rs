@@ -4,51 +4,39 @@
 
 use std::process::ExitCode;
 
-use color_eyre::eyre::{Result, bail};
-use tokio_util::sync::CancellationToken;
+use color_eyre::eyre::Result;
 
-use crate::agent::{Runtime, RuntimeOptions};
 use crate::config::Config;
-use crate::control::{DataDirLock, serve, socket_path};
+use crate::control::socket_path;
+use crate::owner::{Owner, OwnerOptions};
 use crate::shutdown::shutdown_signal;
 
 pub async fn run(config: Config) -> Result<ExitCode> {
     let data_dir = config.data_dir();
-    let _lock = match DataDirLock::try_acquire(&data_dir)? {
-        Ok(lock) => lock,
-        Err(holder) => bail!(
-            "data dir {} is already owned by {holder}; stop that process or pass another --data-dir",
-            data_dir.display()
-        ),
+    let options = OwnerOptions {
+        sockets: true,
+        http: true,
+        metrics: true,
+        verify_audit: true,
+        watch_only: false,
     };
-    // Before the runtime, so the handles its bus registers are live ones; stops on drop.
-    let metrics = crate::metrics::start(&config.metrics).await?;
-    if let Some(m) = &metrics {
+    let mut owner = Owner::start(&config, options).await?;
+    if let Some(m) = owner.metrics() {
         println!("metrics listening on {}", m.url);
     }
-    warn_of_a_broken_chain(&config).await;
-    let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
-    let socket = socket_path(&data_dir);
-    let stop_server = CancellationToken::new();
-    let server = tokio::spawn({
-        let rt = runtime.clone();
-        let socket = socket.clone();
-        let stop = stop_server.clone();
-        async move { serve(rt, &socket, stop).await }
-    });
-    let mcp = match crate::mcp::OwnerServers::start(&runtime, &config, true).await {
-        Ok(m) => m,
-        Err(e) => {
-            stop_server.cancel();
-            runtime.shutdown().await;
-            return Err(e.into());
-        }
-    };
-    if let Some(url) = mcp.http_url() {
+    if let Some(chain) = owner.chain_at_start() {
+        // The log is evidence, not a reason to stop: serving goes on.
+        eprintln!(
+            "aios serve: warning: {}",
+            crate::sanitize::one_line(&chain.warning)
+        );
+    }
+    let mcp = owner.mcp();
+    if let Some(url) = mcp.and_then(|m| m.http_url()) {
         // One stdout line, so scripts and tests find a server bound to port 0.
         println!("mcp http listening on {url}");
     }
-    match mcp.http_access() {
+    match mcp.and_then(|m| m.http_access()) {
         Some(crate::mcp::Access::TokenFile(path)) => eprintln!(
             "aios serve: MCP HTTP requires `Authorization: Bearer <token>`; the token is in {}",
             path.display()
@@ -58,7 +46,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
         ),
         _ => {}
     }
-    let info = runtime.info();
+    let info = owner.runtime().info();
     eprintln!(
         "aios serve: node {}, {} agents, runner {}, store {}, memory {}; control socket {}; logs in {}",
         info.node,
@@ -66,43 +54,19 @@ pub async fn run(config: Config) -> Result<ExitCode> {
         info.runner,
         info.store,
         info.memory,
-        socket.display(),
+        socket_path(&data_dir).display(),
         crate::telemetry::log_dir(&data_dir).display()
     );
     let stopped_by = tokio::select! {
         s = shutdown_signal() => s,
-        r = server => {
+        e = owner.control_failed() => {
             // The socket failed (e.g. a path too long): nothing can reach us, so stop.
-            mcp.stop().await;
-            runtime.shutdown().await;
-            return match r {
-                Ok(Ok(())) => Ok(ExitCode::SUCCESS),
-                Ok(Err(e)) => Err(e.into()),
-                Err(e) => Err(e.into()),
-            };
+            owner.shutdown().await;
+            return Err(e.into());
         }
     };
     eprintln!("aios serve: {stopped_by}, shutting down");
     tracing::info!(signal = stopped_by, "shutting down");
-    stop_server.cancel();
-    mcp.stop().await;
-    runtime.shutdown().await;
+    owner.shutdown().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Verify the audit chain before the runtime writes to it (its first write would replace a
-/// missing `HEAD`, hiding that it was gone) and warn, in the log and on stderr, when it
-/// does not verify. Serving goes on: the log is evidence, not a reason to stop.
-async fn warn_of_a_broken_chain(config: &Config) {
-    let dir = config.audit_dir();
-    let warning = tokio::task::spawn_blocking(move || crate::audit::chain_warning(&dir))
-        .await
-        .unwrap_or_else(|e| Some(format!("the audit log could not be verified: {e}")));
-    if let Some(warning) = warning {
-        tracing::warn!(warning = %warning, "starting on an audit log that does not verify");
-        eprintln!(
-            "aios serve: warning: {}",
-            crate::sanitize::one_line(&warning)
-        );
-    }
 }

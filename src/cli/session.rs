@@ -5,17 +5,15 @@
 use color_eyre::eyre::{Result, eyre};
 use tokio::sync::mpsc;
 
-use crate::agent::{Runtime, RuntimeOptions};
 use crate::config::Config;
 use crate::context::Caller;
-use crate::control::{ControlClient, DataDirLock, Request, Streamed, handle, socket_path};
+use crate::control::{ControlClient, LockError, Request, Streamed, handle, socket_path};
+use crate::owner::{Owner, OwnerError, OwnerOptions};
 
 pub enum Session {
-    /// This process owns the data dir for the command's lifetime.
-    Owner {
-        runtime: Runtime,
-        _lock: DataDirLock,
-    },
+    /// This process owns the data dir for the command's lifetime (the runtime alone: no
+    /// sockets, no metrics).
+    Owner(Owner),
     /// Another process owns it; we talk to it.
     Remote {
         client: ControlClient,
@@ -25,16 +23,9 @@ pub enum Session {
 
 impl Session {
     pub async fn open(config: &Config, caller: Caller) -> Result<Session> {
-        let data_dir = config.data_dir();
-        match DataDirLock::try_acquire(&data_dir)? {
-            Ok(lock) => {
-                let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
-                Ok(Session::Owner {
-                    runtime,
-                    _lock: lock,
-                })
-            }
-            Err(holder) => {
+        match Owner::start(config, OwnerOptions::default()).await {
+            Ok(owner) => Ok(Session::Owner(owner)),
+            Err(OwnerError::Lock(LockError::Owned { data_dir, holder })) => {
                 let path = socket_path(&data_dir);
                 let client = ControlClient::connect(&path, caller).await.map_err(|e| {
                     eyre!(
@@ -45,6 +36,7 @@ impl Session {
                 })?;
                 Ok(Session::Remote { client, holder })
             }
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -64,9 +56,9 @@ impl Session {
             Session::Remote { client, .. } => {
                 client.call(request, on_event).await.map_err(|e| eyre!(e))
             }
-            Session::Owner { runtime, .. } => {
+            Session::Owner(owner) => {
                 let (tx, mut rx) = mpsc::channel(256);
-                let work = handle(runtime, caller, request, &tx);
+                let work = handle(owner.runtime(), caller, request, &tx);
                 tokio::pin!(work);
                 let result = loop {
                     tokio::select! {
@@ -92,16 +84,17 @@ impl Session {
         result
     }
 
-    /// Shut an in-process runtime down in order (audit flushed); a remote one keeps running.
+    /// Shut an in-process runtime down in order (audit flushed, the lock released last); a
+    /// remote one keeps running.
     pub async fn close(self) {
-        if let Session::Owner { runtime, .. } = self {
-            runtime.shutdown().await;
+        if let Session::Owner(owner) = self {
+            owner.shutdown().await;
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
-            Session::Owner { .. } => "in this process".into(),
+            Session::Owner(_) => "in this process".into(),
             Session::Remote { holder, .. } => format!("by the running owner ({holder})"),
         }
     }

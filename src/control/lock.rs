@@ -11,6 +11,12 @@ pub enum LockError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Another process owns the data dir: the one message every would-be owner gives.
+    #[error(
+        "data dir {} is already owned by {holder}; stop that process or pass another --data-dir",
+        data_dir.display()
+    )]
+    Owned { data_dir: PathBuf, holder: String },
 }
 
 /// Held while this process owns the data dir.
@@ -63,8 +69,21 @@ impl DataDirLock {
         }
     }
 
+    /// Become the owner, or fail with the message that names the running owner.
+    pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
+        Self::try_acquire(data_dir)?.map_err(|holder| LockError::Owned {
+            data_dir: data_dir.to_path_buf(),
+            holder,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The data dir this lock owns.
+    pub fn data_dir(&self) -> &Path {
+        self.path.parent().unwrap_or(&self.path)
     }
 }
 
@@ -79,7 +98,10 @@ mod tests {
         let second = DataDirLock::try_acquire(dir.path()).unwrap();
         let holder = second.unwrap_err();
         assert!(holder.contains(&std::process::id().to_string()), "{holder}");
+        let refused = DataDirLock::acquire(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("is already owned by pid"), "{refused}");
         drop(first);
-        assert!(DataDirLock::try_acquire(dir.path()).unwrap().is_ok());
+        let again = DataDirLock::acquire(dir.path()).unwrap();
+        assert_eq!(again.data_dir(), dir.path());
     }
 }

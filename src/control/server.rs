@@ -8,6 +8,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LinesCodec};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Runtime;
 use crate::context::Caller;
@@ -62,13 +63,18 @@ pub async fn serve_private(
 /// Longest request line accepted (an intent is at most 64 KiB).
 pub const MAX_LINE: usize = 1024 * 1024;
 
-/// Listen on `path` until `cancel`; the caller must hold the data-dir lock (which is what
-/// makes removing a stale socket file safe).
-pub async fn serve(rt: Runtime, path: &Path, cancel: CancellationToken) -> std::io::Result<()> {
+/// Listen on `path` until `cancel`, each connection a task on `tasks`; the caller must hold
+/// the data-dir lock (which is what makes removing a stale socket file safe).
+pub async fn serve(
+    rt: Runtime,
+    path: &Path,
+    cancel: CancellationToken,
+    tasks: &TaskTracker,
+) -> std::io::Result<()> {
     serve_private(path, "control", &cancel, |stream| {
         let rt = rt.clone();
         let cancel = cancel.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let framed = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
             connection(rt, framed, cancel).await;
         });

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Runtime;
 use crate::config::Config;
 
-use super::http::{Access, HttpServer, McpHttpError, serve_http};
+use super::http::{Access, McpHttpError, serve_http};
 use super::limits::Limits;
 use super::server::AiosMcp;
 use super::socket::{serve_socket, socket_path};
@@ -24,23 +24,28 @@ pub fn http_url_file(data_dir: &std::path::Path) -> PathBuf {
 pub struct OwnerServers {
     mcp: AiosMcp,
     stop: CancellationToken,
-    socket: JoinHandle<()>,
-    http: Option<HttpServer>,
+    tasks: TaskTracker,
+    /// The HTTP endpoint's URL and how its clients authenticate, when HTTP is served.
+    http: Option<(String, Access)>,
     url_file: Option<PathBuf>,
 }
 
 impl OwnerServers {
-    /// Serve `mcp.sock`, and HTTP at `mcp.http_bind` when `with_http` and it is not empty.
-    /// An HTTP setup that is unsafe or cannot bind is an error, and nothing keeps running.
+    /// Serve `mcp.sock`, and HTTP at `mcp.http_bind` when `with_http` and it is not empty,
+    /// until `stop`, every task on `tasks`. An HTTP setup that is unsafe or cannot bind is
+    /// an error, and nothing keeps running.
     pub async fn start(
         runtime: &Runtime,
         config: &Config,
         with_http: bool,
+        stop: &CancellationToken,
+        tasks: &TaskTracker,
     ) -> Result<OwnerServers, McpHttpError> {
-        let stop = CancellationToken::new();
+        // A child: a failed start stops what it began, not the caller's other servers.
+        let mine = stop.child_token();
         let mcp = AiosMcp::new(
             runtime.clone(),
-            Updates::start(runtime, stop.clone()),
+            Updates::start(runtime, mine.clone()),
             Limits::from_config(&config.mcp),
         );
         let data_dir = config.data_dir();
@@ -50,22 +55,26 @@ impl OwnerServers {
                 &config.mcp,
                 &config.secrets,
                 &data_dir,
-                stop.clone(),
+                mine.clone(),
             )
             .await
             {
-                Ok(h) => Some(h),
+                Ok(h) => {
+                    let shown = (h.url.clone(), h.access.clone());
+                    tasks.spawn(h.join());
+                    Some(shown)
+                }
                 Err(e) => {
-                    stop.cancel();
+                    mine.cancel();
                     return Err(e);
                 }
             }
         } else {
             None
         };
-        let url_file = http.as_ref().and_then(|h| {
+        let url_file = http.as_ref().and_then(|(url, _)| {
             let path = http_url_file(&data_dir);
-            match std::fs::write(&path, format!("{}\n", h.url)) {
+            match std::fs::write(&path, format!("{url}\n")) {
                 Ok(()) => Some(path),
                 Err(e) => {
                     tracing::warn!(error = %e, path = %path.display(), "cannot record the MCP URL");
@@ -73,20 +82,20 @@ impl OwnerServers {
                 }
             }
         });
-        let socket = tokio::spawn({
+        tasks.spawn({
             let mcp = mcp.connection();
             let path = socket_path(&data_dir);
-            let stop = stop.clone();
+            let (stop, tasks) = (mine.clone(), tasks.clone());
             async move {
-                if let Err(e) = serve_socket(mcp, &path, stop).await {
+                if let Err(e) = serve_socket(mcp, &path, stop, &tasks).await {
                     tracing::error!(error = %e, "MCP socket stopped");
                 }
             }
         });
         Ok(OwnerServers {
             mcp,
-            stop,
-            socket,
+            stop: mine,
+            tasks: tasks.clone(),
             http,
             url_file,
         })
@@ -94,12 +103,12 @@ impl OwnerServers {
 
     /// `http://ADDR/mcp` when HTTP is served.
     pub fn http_url(&self) -> Option<&str> {
-        self.http.as_ref().map(|h| h.url.as_str())
+        self.http.as_ref().map(|(url, _)| url.as_str())
     }
 
     /// How HTTP clients authenticate, when HTTP is served.
     pub fn http_access(&self) -> Option<&Access> {
-        self.http.as_ref().map(|h| &h.access)
+        self.http.as_ref().map(|(_, access)| access)
     }
 
     /// A server for one more in-process connection (stdio of `aios mcp`).
@@ -107,13 +116,12 @@ impl OwnerServers {
         self.mcp.connection()
     }
 
-    /// Stop serving and wait for the servers to finish.
+    /// Stop serving, wait for every task on the tracker the servers were started on (their
+    /// connections included), and remove the URL file.
     pub async fn stop(self) {
         self.stop.cancel();
-        let _ = self.socket.await;
-        if let Some(h) = self.http {
-            h.join().await;
-        }
+        self.tasks.close();
+        self.tasks.wait().await;
         if let Some(path) = self.url_file {
             let _ = std::fs::remove_file(path);
         }

@@ -9,6 +9,7 @@ use rmcp::ServiceExt;
 use tokio::io::{AsyncWriteExt, copy};
 use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::server::AiosMcp;
 
@@ -17,17 +18,18 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("mcp.sock")
 }
 
-/// Serve MCP on `path` until `cancel`; the caller holds the data-dir lock (which makes
-/// removing a stale socket file safe).
+/// Serve MCP on `path` until `cancel`, each connection a task on `tasks`; the caller holds
+/// the data-dir lock (which makes removing a stale socket file safe).
 pub async fn serve_socket(
     mcp: AiosMcp,
     path: &Path,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> std::io::Result<()> {
     crate::control::serve_private(path, "MCP", &cancel, |stream| {
         let server = mcp.connection();
         let cancel = cancel.child_token();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let (read, write) = stream.into_split();
             match server.serve_with_ct((read, write), cancel).await {
                 Ok(running) => {

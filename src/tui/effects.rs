@@ -1,10 +1,11 @@
 //! Running the UI's `Effect`s against the runtime, off the draw path: each runs in its own
-//! task and answers with an `Action` on a bounded channel.
+//! task on the owner's tracker and answers with an `Action` on a bounded channel.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Runtime;
 use crate::context::{Caller, whoami};
@@ -61,8 +62,10 @@ fn append_history(path: &std::path::Path, line: &str, keep: usize) -> std::io::R
     Ok(())
 }
 
-/// Run one effect in the background.
+/// Run one effect in the background, on `tasks`: the owner's shutdown waits for it, so a
+/// history save is not lost at quit.
 pub fn spawn(
+    tasks: &TaskTracker,
     runtime: &Runtime,
     effect: Effect,
     tx: mpsc::Sender<Action>,
@@ -70,7 +73,7 @@ pub fn spawn(
     history_keep: usize,
 ) {
     let rt = runtime.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let me = operator();
         let hub = rt.hub();
         let answer = match effect {
@@ -200,6 +203,32 @@ mod tests {
         let p = history_path(dir.path());
         append_history(&p, "@a x\ny", 5).unwrap();
         assert_eq!(load_history(&p, 5), vec!["@a x\ny"]);
+    }
+
+    /// Quitting right after an intent was submitted: the owner's shutdown waits for the
+    /// history save, which used to be a detached task the exit could cut short.
+    #[tokio::test]
+    async fn the_owner_waits_for_a_history_save_started_just_before_quit() {
+        use crate::owner::{Owner, OwnerOptions, hermetic_config};
+        let dir = tempfile::tempdir().unwrap();
+        let config = hermetic_config(dir.path());
+        let owner = Owner::start(&config, OwnerOptions::default())
+            .await
+            .unwrap();
+        let path = history_path(dir.path());
+        let (tx, _rx) = mpsc::channel(8);
+        let line = "@ops-agent ship it".to_string();
+        spawn(
+            owner.tasks(),
+            owner.runtime(),
+            Effect::SaveHistory(line.clone()),
+            tx,
+            path.clone(),
+            10,
+        );
+        // No yield in between: the save has not run yet when the quit begins.
+        owner.shutdown().await;
+        assert_eq!(load_history(&path, 10), vec![line]);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use ratatui::crossterm::event::{
 use ratatui::crossterm::execute;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use action::{Action, Pane};
 pub use app::{App, Effect, Mode, ReplayControl, ReplayState, diff_range};
@@ -34,11 +35,11 @@ pub use keymap::Keymap;
 pub use theme::Theme;
 pub use view::{draw, draw_pane, pane_areas};
 
-use crate::agent::{Runtime, RuntimeOptions};
+use crate::agent::Runtime;
 use crate::audit::{MirrorTail, read_dir, verify_dir};
 use crate::bus::{Received, channels};
 use crate::config::Config;
-use crate::control::{DataDirLock, serve, socket_path};
+use crate::owner::{Owner, OwnerError, OwnerOptions};
 
 /// Runtime events or bus messages folded in per wake-up before a frame may be drawn: a
 /// burst is applied as a batch and drawn once.
@@ -54,8 +55,6 @@ pub async fn run(config: Config, attach: Option<String>, read_only: bool) -> Res
     {
         return Ok(code);
     }
-    // Before the runtime: counters taken before the recorder exists stay no-ops.
-    let _metrics = crate::metrics::start(&config.metrics).await?;
     match attach {
         Some(url) => run_attached(config, &url, read_only).await,
         None => run_owner(config, read_only).await,
@@ -96,45 +95,25 @@ fn looks(config: &Config) -> Result<(Theme, Keymap)> {
     Ok((theme, keymap))
 }
 
-fn lock(data_dir: &std::path::Path) -> Result<DataDirLock> {
-    match DataDirLock::try_acquire(data_dir)? {
-        Ok(lock) => Ok(lock),
-        Err(holder) => bail!(
-            "data dir {} is owned by {holder}; use `aios dispatch`/`aios context` against it, \
-             or pass another --data-dir",
-            data_dir.display()
-        ),
-    }
-}
-
 /// The control center on a runtime this process owns; the control socket is served too,
 /// so `aios dispatch` from another terminal reaches this runtime.
 async fn run_owner(config: Config, read_only: bool) -> Result<ExitCode> {
-    let data_dir = config.data_dir();
     let looks = looks(&config)?;
-    let _lock = lock(&data_dir)?;
-    // Before the runtime writes: its first write would replace a missing `HEAD`.
-    let broken_at = chain_at_start(&config).await;
-    let runtime = Runtime::start(RuntimeOptions::new(config.clone())).await?;
-    let stop_server = CancellationToken::new();
-    let server = tokio::spawn({
-        let rt = runtime.clone();
-        let socket = socket_path(&data_dir);
-        let stop = stop_server.clone();
-        async move { serve(rt, &socket, stop).await }
-    });
-
     // MCP clients reach this runtime through `aios mcp` (the mcp.sock socket); HTTP is
     // `aios serve`'s, so a TUI never competes for mcp.http_bind.
-    let mcp = crate::mcp::OwnerServers::start(&runtime, &config, false).await;
+    let options = OwnerOptions {
+        sockets: true,
+        metrics: true,
+        verify_audit: true,
+        ..OwnerOptions::default()
+    };
+    let owner = Owner::start(&config, options).await?;
+    let broken_at = owner
+        .chain_at_start()
+        .and_then(|c| Some((c.broken_at?, c.warning.clone())));
     let audit = AuditSource::Local { broken_at };
-    let result = show(&config, &runtime, looks, audit, read_only).await;
-    stop_server.cancel();
-    let _ = server.await;
-    if let Ok(mcp) = mcp {
-        mcp.stop().await;
-    }
-    runtime.shutdown().await;
+    let result = show(&config, &owner, looks, audit, read_only).await;
+    owner.shutdown().await;
     result
 }
 
@@ -147,23 +126,27 @@ async fn run_attached(config: Config, url: &str, read_only: bool) -> Result<Exit
     let looks = looks(&config)?;
     // This process keeps its own small data dir: its operator's own audit trail (goal
     // edits, reads) and prompt history, never the watched runtime's files.
-    let _lock = lock(&config.data_dir())?;
-    let runtime = Runtime::start(RuntimeOptions {
+    let options = OwnerOptions {
+        metrics: true,
         watch_only: true,
-        ..RuntimeOptions::new(config.clone())
-    })
-    .await
-    .map_err(|e| eyre!("attaching to {}: {e}", crate::bus::redis::shown_url(url)))?;
+        ..OwnerOptions::default()
+    };
+    let owner = Owner::start(&config, options).await.map_err(|e| match e {
+        OwnerError::Runtime(e) => {
+            eyre!("attaching to {}: {e}", crate::bus::redis::shown_url(url))
+        }
+        e => e.into(),
+    })?;
     if let Some(code) = refuse_without_terminal() {
-        runtime.shutdown().await;
+        owner.shutdown().await;
         return Ok(code);
     }
     let source = AuditSource::Mirror {
         url: url.to_string(),
         prefix: config.bus.prefix.clone(),
     };
-    let result = show(&config, &runtime, looks, source, read_only).await;
-    runtime.shutdown().await;
+    let result = show(&config, &owner, looks, source, read_only).await;
+    owner.shutdown().await;
     result
 }
 
@@ -199,14 +182,16 @@ enum AuditSource {
     Mirror { url: String, prefix: String },
 }
 
-/// Take over the terminal, run the event loop, give the terminal back.
+/// Take over the terminal, run the event loop, give the terminal back. The loop's tasks
+/// (feeds, effects) run on the owner's tracker, so its shutdown waits for them.
 async fn show(
     config: &Config,
-    runtime: &Runtime,
+    owner: &Owner,
     (theme, keymap): (Theme, Keymap),
     audit: AuditSource,
     read_only: bool,
 ) -> Result<ExitCode> {
+    let runtime = owner.runtime();
     // Read-only, the control center is a viewer to the runtime it shows (its own or, when
     // attached, its watcher's): the handle every key's effect goes through refuses, and
     // audits, anything more, whatever key slips past the keymap.
@@ -228,18 +213,46 @@ async fn show(
     app.history = effects::load_history(&history, keep).into();
     let fps = config.tui.fps.clamp(1, 240);
     let mut terminal = take_terminal();
-    let result = event_loop(&mut terminal, &mut app, runtime, audit, fps, history, keep).await;
+    let tasks = Tasks {
+        tracker: owner.tasks().clone(),
+        stop: owner.stopping(),
+        history,
+        history_keep: keep,
+    };
+    let result = event_loop(&mut terminal, &mut app, runtime, audit, fps, &tasks).await;
     give_back_terminal();
     result.map(|()| ExitCode::SUCCESS)
 }
 
-/// Take over the terminal: the alternate screen, raw mode and the mouse.
+/// Where the event loop's background work goes: the owner's tracker and token, and the
+/// history file intents are saved to.
+struct Tasks {
+    tracker: TaskTracker,
+    stop: CancellationToken,
+    history: std::path::PathBuf,
+    history_keep: usize,
+}
+
+/// Take over the terminal: the alternate screen, raw mode and the mouse. A panic gives it
+/// back (the mouse included) before the report is printed.
 fn take_terminal() -> ratatui::DefaultTerminal {
     let terminal = ratatui::init();
+    restore_on_panic();
     if let Err(e) = execute!(std::io::stdout(), EnableMouseCapture) {
         tracing::warn!(error = %e, "no mouse capture");
     }
     terminal
+}
+
+/// Chain a hook that turns mouse capture off before ratatui's own (installed by
+/// `ratatui::init`, which leaves the alternate screen and raw mode), so a panic never
+/// leaves a shell that prints escape sequences at every mouse move.
+fn restore_on_panic() {
+    let ratatui_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui_hook(info);
+    }));
 }
 
 /// Give the terminal back as it was.
@@ -258,32 +271,14 @@ fn terminal_action(ev: Event) -> Option<Action> {
     }
 }
 
-/// Verify the audit chain before the runtime writes to it; a break is logged and returned
-/// (seq, warning) for the status line.
-async fn chain_at_start(config: &Config) -> Option<(u64, String)> {
-    let dir = config.audit_dir();
-    let report = tokio::task::spawn_blocking(move || verify_dir(&dir))
-        .await
-        .ok()?;
-    let bad = match report {
-        Ok(r) => r.first_bad?,
-        Err(e) => {
-            tracing::warn!(error = %e, "the audit log could not be verified at start");
-            return None;
-        }
-    };
-    let warning = format!("the audit chain does not verify: broken at {bad}");
-    tracing::warn!(warning = %warning, "starting on an audit log that does not verify");
-    Some((bad.seq.unwrap_or(0), warning))
-}
-
 /// The audit pane's feed: the newest records on disk and the chain's state, then live
 /// records as they are appended (skipping what the read already gave).
-fn feed_audit(runtime: &Runtime, tx: mpsc::Sender<Action>, keep: usize, stop: CancellationToken) {
+fn feed_audit(runtime: &Runtime, tx: mpsc::Sender<Action>, keep: usize, tasks: &Tasks) {
     let log = runtime.hub().audit_log().clone();
     let mut live = log.subscribe();
     let dir = log.dir().to_path_buf();
-    tokio::spawn(async move {
+    let stop = tasks.stop.clone();
+    tasks.tracker.spawn(async move {
         let read = tokio::task::spawn_blocking(move || {
             let records = read_dir(&dir).map(|r| r.records).unwrap_or_default();
             let report = verify_dir(&dir);
@@ -343,9 +338,10 @@ fn feed_mirror(
     recorder: crate::recorder::Recorder,
     tx: mpsc::Sender<Action>,
     keep: usize,
-    stop: CancellationToken,
+    tasks: &Tasks,
 ) {
-    tokio::spawn(async move {
+    let stop = tasks.stop.clone();
+    tasks.tracker.spawn(async move {
         let mut tail = tokio::select! {
             () = stop.cancelled() => return,
             t = MirrorTail::connect(&url, &prefix, Duration::from_secs(1)) => match t {
@@ -446,14 +442,12 @@ async fn event_loop(
     runtime: &Runtime,
     audit: AuditSource,
     fps: u32,
-    history: std::path::PathBuf,
-    history_keep: usize,
+    tasks: &Tasks,
 ) -> Result<()> {
     let mut keys = EventStream::new();
     let mut events = runtime.subscribe();
     let mut bus = runtime.bus().subscribe();
     let (tx, mut results) = mpsc::channel::<Action>(1024);
-    let stop_feeds = CancellationToken::new();
     match audit {
         AuditSource::Local { broken_at } => {
             if let Some((seq, warning)) = broken_at {
@@ -464,18 +458,11 @@ async fn event_loop(
                 });
                 let _ = tx.try_send(Action::Notice(warning));
             }
-            feed_audit(runtime, tx.clone(), app.max_lines, stop_feeds.clone());
+            feed_audit(runtime, tx.clone(), app.max_lines, tasks);
         }
         AuditSource::Mirror { url, prefix } => {
             let recorder = runtime.recorder().clone();
-            feed_mirror(
-                url,
-                prefix,
-                recorder,
-                tx.clone(),
-                app.max_lines,
-                stop_feeds.clone(),
-            );
+            feed_mirror(url, prefix, recorder, tx.clone(), app.max_lines, tasks);
         }
     }
     let mut frame = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps)));
@@ -489,7 +476,14 @@ async fn event_loop(
     tokio::pin!(stop);
     let result = loop {
         for effect in app.effects.drain(..) {
-            effects::spawn(runtime, effect, tx.clone(), history.clone(), history_keep);
+            effects::spawn(
+                &tasks.tracker,
+                runtime,
+                effect,
+                tx.clone(),
+                tasks.history.clone(),
+                tasks.history_keep,
+            );
         }
         if app.should_quit() {
             break Ok(());
@@ -540,7 +534,8 @@ async fn event_loop(
             Some(a) = results.recv() => dirty |= app.update(a),
         }
     };
-    stop_feeds.cancel();
+    // The feeds stop with the owner; its shutdown waits for them and for every effect (a
+    // history save still running when the key that quits came).
     result
 }
 

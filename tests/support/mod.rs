@@ -42,8 +42,14 @@ pub fn config_in(dir: &Path) -> Config {
     c
 }
 
+/// The options of a runtime on `config`, holding its data dir's lock (a runtime cannot
+/// start without one).
+pub fn options(config: Config) -> RuntimeOptions {
+    RuntimeOptions::owning(config).expect("the data dir is free")
+}
+
 pub async fn runtime_in(dir: &Path) -> Runtime {
-    Runtime::start(RuntimeOptions::new(config_in(dir)))
+    Runtime::start(options(config_in(dir)))
         .await
         .expect("runtime starts")
 }
