@@ -52,6 +52,8 @@
 //! - [`tls`]: the one rustls crypto provider, and every Redis client made through it.
 //! - [`sanitize`]: neutralising escape sequences and control characters before display.
 //! - [`file_modes`]: umask 077 and a private data dir (0700 dirs, 0600 files).
+//! - [`redis_conn`]: one way to connect to Redis (RESP3, TLS, one backoff, one set of
+//!   timeouts) for the bus, the store, the audit mirror and the hook outbox.
 //! - [`redb_file`]: a redb file reopened on its own after an I/O error (a full disk).
 //! - [`event`]: the `RuntimeEvent` vocabulary every background task speaks to the UI.
 #![forbid(unsafe_code)]
@@ -78,6 +80,7 @@ pub mod metrics;
 pub mod owner;
 pub mod recorder;
 pub mod redb_file;
+pub mod redis_conn;
 pub mod replay;
 pub mod roles;
 pub mod sanitize;

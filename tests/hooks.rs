@@ -769,8 +769,17 @@ async fn an_ask_rule_holds_a_hook_for_a_person_and_an_action_gets_the_events_fie
         "{}",
         waiting.preview
     );
-    let d = delivery_state(&rt, "to-ticket").await.unwrap();
-    assert_eq!(d.state, "waiting");
+    // The approval is listed a moment before the outbox row says it waits for it.
+    wait_for(
+        "the delivery to wait",
+        Duration::from_secs(10),
+        async || {
+            delivery_state(&rt, "to-ticket")
+                .await
+                .filter(|d| d.state == "waiting")
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         server.requests_to("/ticket").is_empty(),

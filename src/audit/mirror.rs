@@ -191,12 +191,8 @@ pub(crate) async fn connect_stream(
     what: &str,
     response: Duration,
 ) -> Result<ConnectionManager, String> {
-    let client = crate::tls::redis_client(url).map_err(|e| format!("{what}: {e}"))?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(response));
-    client
-        .get_connection_manager_with_config(config)
+    let client = crate::redis_conn::client(url).map_err(|e| format!("{what}: {e}"))?;
+    crate::redis_conn::manager(&client, Some(response))
         .await
         .map_err(|e| format!("{what}: cannot reach Redis: {e}"))
 }

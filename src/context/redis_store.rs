@@ -34,8 +34,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion, RedisError};
+use redis::RedisError;
+use redis::aio::ConnectionManager;
 use serde_json::Value;
 
 use super::store::{Modifier, Store, StoreError};
@@ -43,15 +43,6 @@ use super::types::{ChatTurn, ContextVersion, NewContext, Part, Trace, VersionInf
 
 /// How long `connect` may take before it gives up, whatever the retries.
 const CONNECT_DEADLINE: Duration = Duration::from_secs(5);
-/// One TCP connect attempt.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
-/// One command's reply; our scripts touch one key and run in well under a millisecond.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Reconnect attempts after the first, spaced 100 ms, 200 ms, 400 ms, … (plus jitter, at
-/// most 1 s apart): a dead Redis gives an error in about 2.5 s, and the next call tries again.
-const RECONNECT_RETRIES: usize = 4;
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(100);
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(1);
 /// A call that fails faster than this did not wait for a reconnect: its error is stale.
 const STALE_FAILURE: Duration = Duration::from_millis(50);
 /// A `modify` that keeps losing the race to other writers gives up after this many reads.
@@ -172,20 +163,8 @@ impl RedisStore {
         let unusable =
             |e: RedisError| StoreError::Backend(format!("Redis URL {shown} is not usable: {e}"));
         // RESP3 whatever the URL says: see the module doc on reconnecting.
-        let info = url.into_connection_info().map_err(unusable)?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let client =
-            crate::tls::redis_client(info.set_redis_settings(settings)).map_err(unusable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(RECONNECT_RETRIES)
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
-            .set_exponent_base(2.0);
+        let client = crate::redis_conn::client(url).map_err(unusable)?;
+        let config = crate::redis_conn::manager_config(Some(crate::redis_conn::RESPONSE));
         let conn = tokio::time::timeout(
             CONNECT_DEADLINE,
             ConnectionManager::new_with_config(client, config),

@@ -32,9 +32,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
-use redis::{IntoConnectionInfo, ProtocolVersion, RedisError, Script, Value};
+use redis::{RedisError, Script, Value};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -80,7 +80,7 @@ const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(2);
 /// How long `connect` tries before it names the URL that did not answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A command that gets no answer for this long fails (the connection is then replaced).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+const RESPONSE_TIMEOUT: Duration = crate::redis_conn::RESPONSE;
 /// How often the supervisor checks a healthy connection.
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 /// Backoff between reconnection checks while Redis is away: doubles up to the cap.
@@ -341,26 +341,11 @@ impl RedisBus {
         if opts.node.is_empty() {
             return Err(BusError::Backend("the node name is empty".into()));
         }
-        let info = opts
-            .url
-            .as_str()
-            .into_connection_info()
+        let info = crate::redis_conn::info(opts.url.as_str())
             .map_err(|e| BusError::Backend(format!("bus.url {shown}: {e}")))?;
-        let settings = info
-            .redis_settings()
-            .clone()
-            .set_protocol(ProtocolVersion::RESP3);
-        let info = info.set_redis_settings(settings);
         let client = crate::tls::redis_client(info.clone())
             .map_err(|e| BusError::Backend(format!("{shown}: {e}")))?;
 
-        let manager_config = || {
-            ConnectionManagerConfig::new()
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_millis(500))
-                .set_number_of_retries(2)
-                .set_connection_timeout(Some(Duration::from_secs(1)))
-        };
         // Pushed messages are decoded where the connection reads them: no queue in between
         // that could grow while a subscriber falls behind — a slow reader slows the socket,
         // and Redis's own output limit for pub/sub clients bounds what waits there.
@@ -380,19 +365,13 @@ impl RedisBus {
         };
         let sub_intents = SubLink::new(info.clone(), push_sink.clone(), RESPONSE_TIMEOUT);
         let sub = SubLink::new(info.clone(), push_sink, RESPONSE_TIMEOUT);
-        let cmd_config = manager_config().set_response_timeout(Some(RESPONSE_TIMEOUT));
-        // The blocking reader's calls are bounded by `take_intents` itself.
-        let block_config = manager_config().set_response_timeout(None);
 
         let connect_all = async {
             sub_intents.reconnect().await?;
             sub.reconnect().await?;
-            let cmd = client
-                .get_connection_manager_with_config(cmd_config)
-                .await?;
-            let block = client
-                .get_connection_manager_with_config(block_config)
-                .await?;
+            let cmd = crate::redis_conn::manager(&client, Some(RESPONSE_TIMEOUT)).await?;
+            // The blocking reader's calls are bounded by `take_intents` itself.
+            let block = crate::redis_conn::manager(&client, None).await?;
             Ok::<_, RedisError>((cmd, block))
         };
         let (cmd, block) = match tokio::time::timeout(CONNECT_TIMEOUT, connect_all).await {
