@@ -18,7 +18,6 @@ fn main() -> ExitCode {
     {
         eprintln!("aios: cannot install the error reporter: {e}");
     }
-    quiet_on_closed_stdout();
     let cli = aios::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,23 +37,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `aios audit export | head` closes stdout early. Rust ignores SIGPIPE, so the next
-/// `println!` panics with "failed printing to stdout"; end quietly instead, with the status
-/// a shell reports for a process ended by SIGPIPE (128 + 13), as `cat` and `grep` do.
-fn quiet_on_closed_stdout() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
 }

@@ -15,9 +15,9 @@ pub async fn run(config: Config, json: bool) -> Result<ExitCode> {
     let rows: Vec<AgentRow> =
         serde_json::from_value(Session::request(&config, Request::Agents).await?)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", table(&rows));
+        out!("{}", table(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -16,14 +16,14 @@ pub async fn list(config: Config, json: bool) -> Result<ExitCode> {
     let pending: Vec<PendingApproval> =
         serde_json::from_value(Session::request(&config, Request::Approvals).await?)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&pending)?);
+        outln!("{}", serde_json::to_string_pretty(&pending)?);
         return Ok(ExitCode::SUCCESS);
     }
     if pending.is_empty() {
-        println!("no tool call is waiting for approval");
+        outln!("no tool call is waiting for approval");
     }
     for p in &pending {
-        println!(
+        outln!(
             "{}  {}  {} ({})  asked {}  intent {}",
             one_line(&p.id),
             one_line(&p.agent_id),
@@ -33,9 +33,9 @@ pub async fn list(config: Config, json: bool) -> Result<ExitCode> {
             one_line(&p.intent_id)
         );
         for line in for_terminal(&p.preview).lines() {
-            println!("    {line}");
+            outln!("    {line}");
         }
-        println!();
+        outln!();
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -44,7 +44,7 @@ async fn decide(config: &Config, id: String, decision: DecisionInput) -> Result<
     let approved = decision.approve;
     let p: PendingApproval =
         serde_json::from_value(Session::request(config, Request::Decide { id, decision }).await?)?;
-    println!(
+    outln!(
         "{} {} for {} ({})",
         if approved { "approved" } else { "denied" },
         one_line(&p.tool),

@@ -119,11 +119,11 @@ pub async fn run(config: &Config, cmd: AuditCommand) -> Result<()> {
         }
         AuditCommand::Keygen { out } => {
             let public = keygen(&out)?;
-            println!(
+            outln!(
                 "private key: {} (set audit.signing_key to it)",
                 out.display()
             );
-            println!("public key:  {} ({public})", public_path(&out).display());
+            outln!("public key:  {} ({public})", public_path(&out).display());
             Ok(())
         }
         AuditCommand::Export { since, until } => export(&dir, since, until).await,
@@ -168,7 +168,7 @@ async fn verify_signatures(dir: &Path, key: ed25519_dalek::VerifyingKey) -> Resu
     let covered = report.covered_to.map_or("nothing".to_string(), |s| {
         format!("every record to seq {s}")
     });
-    println!(
+    outln!(
         "audit signatures OK: {} checkpoint{} cover {covered}",
         report.checkpoints,
         if report.checkpoints == 1 { "" } else { "s" }
@@ -438,7 +438,7 @@ async fn verify(dir: &Path, mirror: MirrorUse) -> Result<()> {
         },
     };
     let plural = |n: u64, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    println!(
+    outln!(
         "audit chain OK: {} in {}",
         plural(report.records, "record"),
         plural(report.files as u64, "file")
@@ -457,7 +457,7 @@ async fn verify(dir: &Path, mirror: MirrorUse) -> Result<()> {
                 mirror_key(&prefix)
             ));
         }
-        println!("audit mirror `{}`: {compared}", mirror_key(&prefix));
+        outln!("audit mirror `{}`: {compared}", mirror_key(&prefix));
     }
     Ok(())
 }

@@ -73,12 +73,12 @@ async fn show(
             .await?;
         let versions: Vec<VersionInfo> = serde_json::from_value(v)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&versions)?);
+            outln!("{}", serde_json::to_string_pretty(&versions)?);
         } else if versions.is_empty() {
-            println!("{} has no context versions yet", args.agent);
+            outln!("{} has no context versions yet", args.agent);
         } else {
             for v in versions {
-                println!(
+                outln!(
                     "v{:<5} {}  {:>5} lines  {}  ({})",
                     v.version,
                     v.created_at,
@@ -100,9 +100,9 @@ async fn show(
             .await?;
         let diff: ContextDiff = serde_json::from_value(d)?;
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&diff)?);
+            outln!("{}", serde_json::to_string_pretty(&diff)?);
         } else if diff.hunks.is_empty() {
-            println!("v{from} and v{to} of {} are identical", args.agent);
+            outln!("v{from} and v{to} of {} are identical", args.agent);
         } else {
             print_unified(&diff.unified);
         }
@@ -120,10 +120,10 @@ async fn show(
         .await?;
     let ctx: Option<ContextVersion> = serde_json::from_value(found)?;
     match (ctx, args.json) {
-        (Some(c), true) => println!("{}", serde_json::to_string_pretty(&c)?),
-        (None, true) => println!("null"),
+        (Some(c), true) => outln!("{}", serde_json::to_string_pretty(&c)?),
+        (None, true) => outln!("null"),
         (Some(c), false) => {
-            println!(
+            outln!(
                 "{} context v{} ({}) · {} · {}",
                 c.agent_id,
                 c.version,
@@ -131,14 +131,14 @@ async fn show(
                 c.created_at,
                 one_line(&c.summary)
             );
-            println!();
-            print!("{}", for_terminal(&c.text));
+            outln!();
+            out!("{}", for_terminal(&c.text));
             if !c.text.ends_with('\n') {
-                println!();
+                outln!();
             }
         }
         (None, false) => {
-            println!("{agent_id} has no context yet; `aios dispatch {agent_id} \"…\"` makes one")
+            outln!("{agent_id} has no context yet; `aios dispatch {agent_id} \"…\"` makes one")
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -171,8 +171,8 @@ fn print_unified(text: &str) {
             _ => None,
         };
         match code {
-            Some(c) => println!("\u{1b}[{c}m{line}\u{1b}[0m"),
-            None => println!("{line}"),
+            Some(c) => outln!("\u{1b}[{c}m{line}\u{1b}[0m"),
+            None => outln!("{line}"),
         }
     }
 }

@@ -79,21 +79,21 @@ pub async fn run(config: Config, args: DispatchArgs) -> Result<ExitCode> {
             .and_then(|v| v.as_str())
             .ok_or_else(|| eyre!("the owner did not return an intent id"))?;
         if args.json {
-            println!("{}", serde_json::to_string(&value)?);
+            outln!("{}", serde_json::to_string(&value)?);
         } else {
-            println!("{intent_id}");
+            outln!("{intent_id}");
         }
         return Ok(ExitCode::SUCCESS);
     }
     let reply: IntentReply = serde_json::from_value(value)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reply)?);
+        outln!("{}", serde_json::to_string_pretty(&reply)?);
     } else {
         // Handled on another node: no tokens came here, only the whole reply.
         if !streamed {
-            print!("{}", for_terminal(&reply.reply));
+            out!("{}", for_terminal(&reply.reply));
         }
-        println!();
+        outln!();
         let note = format!(
             "— {} · {} · {} tokens{} · context v{} ({})",
             reply.agent_id,

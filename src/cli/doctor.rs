@@ -74,7 +74,7 @@ pub async fn run(cli: &Cli, json: bool, compose: Option<&Path>) -> Result<ExitCo
         checks.extend(compose_checks(&path, strict).await);
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&checks)?);
+        outln!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
         for c in &checks {
             let status = match c.status {
@@ -86,7 +86,7 @@ pub async fn run(cli: &Cli, json: bool, compose: Option<&Path>) -> Result<ExitCo
                 .latency_ms
                 .map(|l| format!(" ({l:.1} ms)"))
                 .unwrap_or_default();
-            println!("{:<10} {:<5} {}{latency}", c.check, status, c.detail);
+            outln!("{:<10} {:<5} {}{latency}", c.check, status, c.detail);
         }
     }
     let failed = checks.iter().any(|c| c.status == Status::Fail);

@@ -46,7 +46,7 @@ pub async fn run(config: &Config) -> Result<ExitCode> {
             info["audit"]["error"].as_str().unwrap_or("no reason given")
         ));
     }
-    println!(
+    outln!(
         "ok: node {} answers: {} agents, runner {}, store {}, memory {}",
         field("node"),
         field("agents"),

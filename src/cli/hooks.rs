@@ -45,16 +45,16 @@ async fn list(config: Config, agent: Option<String>, json: bool) -> Result<ExitC
         Session::request(&config, Request::Hooks { agent_id: agent }).await?,
     )?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!(
+        outln!(
             "no protocol hooks; add one with the MCP tool add_protocol_hook or in config ([agents.<id>] protocol_hooks)"
         );
     }
     for h in &rows {
-        println!(
+        outln!(
             "{}  {}  on {}  → {}  ({})",
             one_line(&h.agent_id),
             one_line(&h.name),
@@ -63,16 +63,16 @@ async fn list(config: Config, agent: Option<String>, json: bool) -> Result<ExitC
             h.source
         );
         if let Some(p) = &h.problem {
-            println!("    cannot fire: {}", one_line(p));
+            outln!("    cannot fire: {}", one_line(p));
         }
         if let Some(t) = &h.next_fire {
-            println!("    next fire {t}");
+            outln!("    next fire {t}");
         }
         if h.deliveries.is_empty() {
-            println!("    no deliveries yet");
+            outln!("    no deliveries yet");
         }
         for d in h.deliveries.iter().take(5) {
-            println!("    {}", delivery_line(d));
+            outln!("    {}", delivery_line(d));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -110,7 +110,7 @@ pub fn delivery_line(d: &DeliveryRow) -> String {
 async fn retry(config: Config, id: String) -> Result<ExitCode> {
     let d: DeliveryRow =
         serde_json::from_value(Session::request(&config, Request::HookRetry { id }).await?)?;
-    println!(
+    outln!(
         "sending again: {} of {} ({})",
         one_line(&d.hook),
         one_line(&d.agent_id),

@@ -72,10 +72,10 @@ async fn search(
     session.close().await;
     let answer: RecallAnswer = serde_json::from_value(answer?)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render(&answer));
+    out!("{}", render(&answer));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,7 @@
 //! The command line: argument definitions (clap) and one module per subcommand.
 
+#[macro_use]
+pub mod out;
 mod agents;
 mod approvals;
 pub mod audit;

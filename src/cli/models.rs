@@ -54,7 +54,7 @@ pub async fn run(config: Config, args: ModelsArgs) -> Result<ExitCode> {
                 .await
                 .inspect_err(|_| bar.end())?;
             bar.end();
-            println!("pulled {} on {}", for_terminal(&name), api.url());
+            outln!("pulled {} on {}", for_terminal(&name), api.url());
             Ok(ExitCode::SUCCESS)
         }
         Some(ModelsCommand::Create {
@@ -72,7 +72,7 @@ pub async fn run(config: Config, args: ModelsArgs) -> Result<ExitCode> {
                 if !path.is_file() {
                     return Err(eyre!("--adapter {}: no such file", path.display()));
                 }
-                println!("uploading {} …", path.display());
+                outln!("uploading {} …", path.display());
                 let digest = api.push_blob(&path).await?;
                 adapters.insert(file, digest);
             }
@@ -81,7 +81,7 @@ pub async fn run(config: Config, args: ModelsArgs) -> Result<ExitCode> {
                 .await
                 .inspect_err(|_| bar.end())?;
             bar.end();
-            println!(
+            outln!(
                 "created {} from {} on {}",
                 for_terminal(&name),
                 for_terminal(&from),
@@ -183,10 +183,10 @@ async fn list(config: &Config, timeouts: Timeouts, json: bool) -> Result<ExitCod
     let (ollama, openai) = tokio::join!(ollama, openai);
     let listings = vec![ollama?, openai?];
     if json {
-        println!("{}", serde_json::to_string_pretty(&listings)?);
+        outln!("{}", serde_json::to_string_pretty(&listings)?);
     } else {
         if kind == RunnerKind::Sim {
-            println!("llm.runner = sim: agents use the scripted local runner (no model)");
+            outln!("llm.runner = sim: agents use the scripted local runner (no model)");
         }
         for l in &listings {
             print_listing(l);
@@ -218,7 +218,7 @@ fn print_listing(l: &RunnerListing) {
         (None, Some(v)) => format!("version {v}, {} model(s)", l.models.len()),
         (None, None) => format!("{} model(s)", l.models.len()),
     };
-    println!("{:<7} {}  {}", l.runner, l.url, for_terminal(&head));
+    outln!("{:<7} {}  {}", l.runner, l.url, for_terminal(&head));
     if l.models.is_empty() {
         return;
     }
@@ -230,12 +230,17 @@ fn print_listing(l: &RunnerListing) {
         .unwrap_or(4)
         .max(4);
     if l.runner == "ollama" {
-        println!(
+        outln!(
             "  {:<width$}  {:<8} {:<7} {:<6} {:<8} {:>8}",
-            "NAME", "FAMILY", "PARAMS", "FORMAT", "QUANT", "SIZE"
+            "NAME",
+            "FAMILY",
+            "PARAMS",
+            "FORMAT",
+            "QUANT",
+            "SIZE"
         );
         for m in &l.models {
-            println!(
+            outln!(
                 "  {:<width$}  {:<8} {:<7} {:<6} {:<8} {:>8}",
                 for_terminal(&m.name),
                 for_terminal(&m.family),
@@ -247,7 +252,7 @@ fn print_listing(l: &RunnerListing) {
         }
     } else {
         for m in &l.models {
-            println!("  {}", for_terminal(&m.name));
+            outln!("  {}", for_terminal(&m.name));
         }
     }
 }
@@ -323,7 +328,7 @@ impl ProgressLine {
 
     fn end(&mut self) {
         if self.drawn {
-            println!();
+            outln!();
             self.drawn = false;
         }
     }

@@ -91,11 +91,11 @@ pub async fn run(config: Config, agent: Option<String>) -> Result<ExitCode> {
         }
         let elapsed = started.elapsed();
         match &result {
-            Ok(r) => println!("{}", describe(r, elapsed.as_secs_f64())),
+            Ok(r) => outln!("{}", describe(r, elapsed.as_secs_f64())),
             Err(reembed::ReembedError::Memory(MemoryError::Unreachable { .. }))
                 if kind != default && !explicit(kind) =>
             {
-                println!(
+                outln!(
                     "{label}: skipped, not reachable (only the spec's defaults prefer it; the \
                      runtime keeps those agents' memory in the default store)"
                 );

@@ -99,10 +99,10 @@ fn check(path: &Path, json: bool) -> Result<ExitCode> {
             "first_bad": c.first_bad.as_ref().map(ToString::to_string),
             "torn": c.torn.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
         match &c.first_bad {
-            None => println!(
+            None => outln!(
                 "recording OK: {} entries in {} files{}",
                 c.entries,
                 c.files,
@@ -111,10 +111,10 @@ fn check(path: &Path, json: bool) -> Result<ExitCode> {
                     .map(|s| format!(" (starts at seq {s}: older files were pruned)"))
                     .unwrap_or_default()
             ),
-            Some(b) => println!("recording BROKEN at {b}"),
+            Some(b) => outln!("recording BROKEN at {b}"),
         }
         for t in &c.torn {
-            println!(
+            outln!(
                 "note: {} ends in a torn line (a crash mid-write; the chain goes on in the next file)",
                 t.display()
             );

@@ -22,7 +22,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     };
     let mut owner = Owner::start(&config, options).await?;
     if let Some(m) = owner.metrics() {
-        println!("metrics listening on {}", m.url);
+        outln!("metrics listening on {}", m.url);
     }
     if let Some(chain) = owner.chain_at_start() {
         // The log is evidence, not a reason to stop: serving goes on.
@@ -34,7 +34,7 @@ pub async fn run(config: Config) -> Result<ExitCode> {
     let mcp = owner.mcp();
     if let Some(url) = mcp.and_then(|m| m.http_url()) {
         // One stdout line, so scripts and tests find a server bound to port 0.
-        println!("mcp http listening on {url}");
+        outln!("mcp http listening on {url}");
     }
     match mcp.and_then(|m| m.http_access()) {
         Some(crate::mcp::Access::TokenFile(path)) => eprintln!(

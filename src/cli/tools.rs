@@ -16,9 +16,9 @@ pub async fn run(config: Config, agent: Option<String>, json: bool) -> Result<Ex
         Session::request(&config, Request::Tools { agent_id: agent }).await?,
     )?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        print!("{}", table(&rows));
+        out!("{}", table(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -51,18 +51,18 @@ pub async fn servers(config: Config, json: bool) -> Result<ExitCode> {
     let rows: Vec<crate::mcp_client::ServerStatus> =
         serde_json::from_value(Session::request(&config, Request::McpServers).await?)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("no MCP server is configured ([mcp_servers.<name>])");
+        outln!("no MCP server is configured ([mcp_servers.<name>])");
     }
     for s in &rows {
         let state = serde_json::to_value(s.state)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<20} {:<6} {:<11} {:>3} tools  {} restarts{}",
             one_line(&s.name),
             s.transport,

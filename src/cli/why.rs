@@ -65,7 +65,7 @@ pub fn run(config: &Config, args: WhyArgs) -> ExitCode {
     match tree {
         Ok(tree) if args.json => print_json(&tree),
         Ok(tree) => {
-            print!("{}", why::render(&tree, args.expand));
+            out!("{}", why::render(&tree, args.expand));
             ExitCode::SUCCESS
         }
         Err(e) => fail(&e),
@@ -122,16 +122,16 @@ pub fn diff_command(path: &Path, a: &str, b: &str, json: bool) -> ExitCode {
         .unwrap_or(DEFAULT_WIDTH);
     for (i, p) in pairs.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
         let differing = p.rows.iter().filter(|r| r.differs).count();
-        println!(
+        outln!(
             "{} row{} differ{}",
             differing,
             if differing == 1 { "" } else { "s" },
             if differing == 1 { "s" } else { "" }
         );
-        print!("{}", why::render_compare(&p.rows, width));
+        out!("{}", why::render_compare(&p.rows, width));
     }
     ExitCode::SUCCESS
 }
@@ -139,7 +139,7 @@ pub fn diff_command(path: &Path, a: &str, b: &str, json: bool) -> ExitCode {
 fn print_json(value: &impl Serialize) -> ExitCode {
     match serde_json::to_string_pretty(value) {
         Ok(text) => {
-            println!("{text}");
+            outln!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -1,0 +1,50 @@
+//! Writing to stdout, handled at the write: `aios audit export | head` closes stdout early,
+//! and then the command ends quietly with the status a shell reports for a process ended
+//! by SIGPIPE (128 + 13), as `cat` and `grep` do (Rust ignores SIGPIPE, so a plain
+//! `println!` would panic instead). Any other write error is one line on stderr.
+
+use std::io::Write;
+
+/// The exit status of a command whose stdout was closed.
+pub const CLOSED_STDOUT: i32 = 141;
+
+/// Write `args` (and a newline when `newline`) to stdout, or end the process as above.
+pub fn write(args: std::fmt::Arguments<'_>, newline: bool) {
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| {
+        if newline {
+            out.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = written {
+        closed(&e);
+    }
+}
+
+/// End the process for a write to stdout that failed with `e`.
+pub fn closed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(CLOSED_STDOUT);
+    }
+    eprintln!("aios: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+/// `println!` for the CLI's output: see the module doc.
+macro_rules! outln {
+    () => {
+        $crate::cli::out::write(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` for the CLI's output: see the module doc.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!($($arg)*), false)
+    };
+}
