@@ -219,11 +219,7 @@ impl Runtime {
             memory: memory.name().into(),
             embedder: embedder.name(),
             runner: runner.name().into(),
-            model: if runner.name() == "sim" {
-                "sim".into()
-            } else {
-                config.llm.model.clone()
-            },
+            model: crate::llm::model_shown(runner.name(), &config.llm.model),
             agents: catalog.len(),
             warnings,
             attached: watch_only.then(|| crate::bus::redis::shown_url(&config.bus.url)),

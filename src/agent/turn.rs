@@ -724,11 +724,7 @@ impl Turn {
             return self.fail("internal: finished without a context version".into());
         };
         self.phase = Phase::Done;
-        let model = if self.setup.runner == "sim" {
-            "sim".to_string()
-        } else {
-            self.model.clone()
-        };
+        let model = crate::llm::model_shown(&self.setup.runner, &self.model);
         vec![Effect::Finish(Box::new(Ok(IntentReply {
             intent_id: self.setup.intent_id.clone(),
             agent_id: self.setup.agent_id.clone(),

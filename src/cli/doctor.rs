@@ -408,7 +408,7 @@ async fn llm_check(config: &Config) -> Check {
         RunnerKind::Sim => return check("llm", Status::Ok, "sim: scripted local runner"),
         RunnerKind::Auto => {
             return match select::select_runner(&config.llm).await {
-                Ok(s) if s.runner.name() == "sim" => check("llm", Status::Warn, s.note),
+                Ok(s) if s.runner.simulated() => check("llm", Status::Warn, s.note),
                 Ok(s) => check("llm", Status::Ok, s.note),
                 Err(e) => check("llm", Status::Fail, e.to_string()),
             };

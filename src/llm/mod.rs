@@ -251,12 +251,50 @@ pub enum LlmError {
 
 pub type TokenStream = Pin<Box<dyn Stream<Item = Result<TokenEvent, LlmError>> + Send>>;
 
+/// The name of the runner that makes its answers up (demos, tests, no model at hand).
+pub const SIM_RUNNER: &str = "sim";
+
 /// Streams a chat completion. Dropping the stream cancels the generation.
 #[async_trait]
 pub trait LlmRunner: Send + Sync {
     /// `sim`, `ollama`, `openai`.
     fn name(&self) -> &'static str;
+    /// Whether the answers are made up rather than a model's: then the model is named
+    /// `sim` wherever one is shown, never the configured model's name.
+    fn simulated(&self) -> bool {
+        is_simulated(self.name())
+    }
     async fn chat(&self, request: ChatRequest) -> Result<TokenStream, LlmError>;
+}
+
+/// Whether a runner named `runner` (in a heartbeat, a record, runtime info) is the
+/// simulated one.
+pub fn is_simulated(runner: &str) -> bool {
+    runner == SIM_RUNNER
+}
+
+/// The model a runner's answers are shown under: `sim` for the simulated runner, whatever
+/// model the config names.
+pub fn model_shown(runner: &str, model: &str) -> String {
+    if is_simulated(runner) {
+        SIM_RUNNER.to_string()
+    } else {
+        model.to_string()
+    }
+}
+
+/// A runner and its model as the control center shows them: `sim (simulated)`, or the
+/// runner and the model joined by `sep`; both cleaned for the terminal.
+pub fn runner_shown(runner: &str, model: &str, sep: &str) -> String {
+    if is_simulated(runner) {
+        format!("{SIM_RUNNER} (simulated)")
+    } else {
+        format!(
+            "{}{sep}{}",
+            crate::sanitize::one_line(runner),
+            crate::sanitize::one_line(model)
+        )
+    }
 }
 
 #[cfg(test)]

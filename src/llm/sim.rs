@@ -96,7 +96,7 @@ fn tokens(text: &str) -> Vec<String> {
 #[async_trait]
 impl LlmRunner for SimRunner {
     fn name(&self) -> &'static str {
-        "sim"
+        super::SIM_RUNNER
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<TokenStream, LlmError> {

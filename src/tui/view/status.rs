@@ -17,11 +17,7 @@ pub fn status_segments(app: &App) -> Vec<String> {
         (Some(_), None) => ("?", ""),
         (None, _) => (i.runner.as_str(), i.model.as_str()),
     };
-    let runner = if runner == "sim" {
-        "runner sim (simulated)".to_string()
-    } else {
-        format!("runner {} {}", one_line(runner), one_line(model))
-    };
+    let runner = format!("runner {}", crate::llm::runner_shown(runner, model, " "));
     let bus = if app.bus_state.is_empty() || app.bus_state == "in-process" {
         format!("bus {}", i.bus)
     } else {

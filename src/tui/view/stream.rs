@@ -126,11 +126,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .map(|s| s.model.as_str())
         .filter(|r| !r.is_empty())
         .unwrap_or(&app.info.model);
-    let runner = if runner == "sim" {
-        "sim (simulated)".to_string()
-    } else {
-        format!("{} · {}", one_line(runner), one_line(model))
-    };
+    let runner = crate::llm::runner_shown(runner, model, " · ");
     let mut stats = vec![runner];
     if let Some(s) = s {
         if let Some(ms) = s.first_token_ms() {
