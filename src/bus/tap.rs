@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::envelope::{channels, decode};
-use super::redis::shown_url;
 use super::stats::StatsBook;
 use super::{BusError, Received, pattern_matches};
 
@@ -43,7 +42,7 @@ pub struct Tap {
 impl Tap {
     /// Connect; fails within seconds, naming the URL without its password.
     pub fn open(opts: TapOptions) -> Result<Tap, BusError> {
-        let shown = shown_url(&opts.url);
+        let shown = crate::config::url::shown(&opts.url);
         let fail = |e: &dyn std::fmt::Display| BusError::Backend(format!("Redis at {shown}: {e}"));
         let client = crate::tls::redis_client(opts.url.as_str()).map_err(|e| fail(&e))?;
         let con = client

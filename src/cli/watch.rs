@@ -87,7 +87,7 @@ async fn tap_redis(config: &Config, args: &WatchArgs, url: &str) -> Result<ExitC
         pattern: args.channel.clone(),
         max_message_bytes: config.bus.max_message_bytes as usize,
     };
-    let shown = crate::bus::redis::shown_url(url);
+    let shown = crate::config::url::shown(url);
     eprintln!(
         "aios watch: {} on redis {shown}, every message (not a terminal); Ctrl-C stops",
         args.channel.as_deref().unwrap_or("all seed channels")

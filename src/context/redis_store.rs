@@ -98,11 +98,6 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-/// The URL as it may be shown: a password in it becomes `***` (the one URL display).
-fn shown_url(url: &str) -> String {
-    crate::config::url::ShownUrl(url).to_string()
-}
-
 fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         what: what.to_string(),
@@ -159,7 +154,7 @@ impl RedisStore {
     /// Connect to the Redis at `url`; every key starts with `prefix` (may be empty). Fails
     /// within a few seconds, naming the URL, when no Redis answers there.
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
-        let shown = shown_url(url);
+        let shown = crate::config::url::shown(url);
         let unusable =
             |e: RedisError| StoreError::Backend(format!("Redis URL {shown} is not usable: {e}"));
         // RESP3 whatever the URL says: see the module doc on reconnecting.
@@ -407,12 +402,15 @@ mod tests {
     #[test]
     fn a_password_in_the_url_is_never_shown() {
         assert_eq!(
-            shown_url("redis://user:secret@host:6379/0"),
+            crate::config::url::shown("redis://user:secret@host:6379/0"),
             "redis://user:***@host:6379/0"
         );
-        assert_eq!(shown_url("redis://secret@host"), "redis://***@host");
         assert_eq!(
-            shown_url("redis://127.0.0.1:6379"),
+            crate::config::url::shown("redis://secret@host"),
+            "redis://***@host"
+        );
+        assert_eq!(
+            crate::config::url::shown("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
         );
     }

@@ -133,7 +133,7 @@ async fn run_attached(config: Config, url: &str, read_only: bool) -> Result<Exit
     };
     let owner = Owner::start(&config, options).await.map_err(|e| match e {
         OwnerError::Runtime(e) => {
-            eyre!("attaching to {}: {e}", crate::bus::redis::shown_url(url))
+            eyre!("attaching to {}: {e}", crate::config::url::shown(url))
         }
         e => e.into(),
     })?;

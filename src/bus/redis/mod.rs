@@ -316,11 +316,6 @@ fn seed_channels(keys: &Keys) -> (Vec<String>, Vec<String>) {
     (intents, others)
 }
 
-/// The URL as it may be shown: any password replaced (the one URL display).
-pub(crate) fn shown_url(url: &str) -> String {
-    crate::config::url::ShownUrl(url).to_string()
-}
-
 fn bytes_of(v: &Value) -> Option<&[u8]> {
     match v {
         Value::BulkString(b) => Some(b),
@@ -334,7 +329,7 @@ impl RedisBus {
     /// Connect, subscribe to the seed channels and start the supervisor. Fails within
     /// seconds, naming the URL, when nothing answers there.
     pub async fn connect(opts: RedisBusOptions) -> Result<RedisBus, BusError> {
-        let shown = shown_url(&opts.url);
+        let shown = crate::config::url::shown(&opts.url);
         let unreachable = |e: &dyn std::fmt::Display| {
             BusError::Backend(format!("cannot reach Redis at {shown}: {e}"))
         };
@@ -622,11 +617,11 @@ mod tests {
     #[test]
     fn passwords_are_not_shown() {
         assert_eq!(
-            shown_url("redis://user:secret@127.0.0.1:6380/0"),
+            crate::config::url::shown("redis://user:secret@127.0.0.1:6380/0"),
             "redis://user:***@127.0.0.1:6380/0"
         );
         assert_eq!(
-            shown_url("redis://127.0.0.1:6380"),
+            crate::config::url::shown("redis://127.0.0.1:6380"),
             "redis://127.0.0.1:6380"
         );
     }
