@@ -9,7 +9,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, Mo
 use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
-use crate::agent::{AgentSpec, Category, Runtime, RuntimeInfo};
+use crate::agent::{AgentSpec, Runtime, RuntimeInfo};
 use crate::bus::{Heartbeat, Received, channels};
 use crate::context::AgentState;
 use crate::event::{AgentStatus, RuntimeEvent};
@@ -19,7 +19,8 @@ use super::action::{Action, Pane};
 use super::input::{self, Completion};
 use super::keymap::Keymap;
 use super::panes::{
-    ActivityMap, AuditState, ChannelsState, Cursor, DiffState, StreamState, pretty_json,
+    ActivityMap, AuditState, ChannelsState, Cursor, DiffState, StreamState, first_agent_row,
+    step_agent_row,
 };
 use super::theme::Theme;
 use super::why_view::{WhyOf, WhyView};
@@ -210,12 +211,7 @@ const NODE_GONE: chrono::Duration = chrono::Duration::seconds(20);
 /// Intents kept in the history.
 pub const HISTORY_KEEP: usize = 500;
 
-/// One row of the agents pane.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AgentRow {
-    Header(Category),
-    Agent(usize),
-}
+pub use super::panes::AgentRow;
 
 impl App {
     pub fn new(runtime: &Runtime, max_lines: usize) -> App {
@@ -306,11 +302,7 @@ impl App {
         };
         app.set_clock(now);
         // The first row is a category header: start on the first agent.
-        app.agent_cursor = app
-            .agent_rows()
-            .iter()
-            .position(|r| matches!(r, AgentRow::Agent(_)))
-            .unwrap_or(0);
+        app.agent_cursor = first_agent_row(&app.agent_rows());
         if let Some(id) = app.focused_agent.clone() {
             app.load_agent(&id);
         }
@@ -360,29 +352,7 @@ impl App {
 
     /// Rows of the agents pane: category headers and the agents that pass the filter.
     pub fn agent_rows(&self) -> Vec<AgentRow> {
-        let f = self.agent_filter.to_lowercase();
-        let mut rows = Vec::new();
-        for cat in Category::ALL {
-            let mut header = false;
-            for (i, a) in self.agents.iter().enumerate() {
-                if a.category != cat {
-                    continue;
-                }
-                if !f.is_empty()
-                    && !a.id.to_lowercase().contains(&f)
-                    && !a.name.to_lowercase().contains(&f)
-                    && !a.role.to_lowercase().contains(&f)
-                {
-                    continue;
-                }
-                if !header {
-                    rows.push(AgentRow::Header(cat));
-                    header = true;
-                }
-                rows.push(AgentRow::Agent(i));
-            }
-        }
-        rows
+        super::panes::agent_rows(&self.agents, &self.agent_filter)
     }
 
     pub fn selected_agent(&self) -> Option<&AgentSpec> {
@@ -668,19 +638,12 @@ impl App {
 
     /// What "why?" asks about: the focused pane's selection, else the focused agent.
     fn why_of(&self) -> Option<WhyOf> {
+        let agent = || self.focused_agent.clone().map(WhyOf::Agent);
         match self.focus {
-            Pane::Audit => self.audit.selected().map(|r| WhyOf::AuditSeq(r.seq)),
-            Pane::Channels => match self.channels.selected_line().map(|l| &l.source) {
-                Some(super::panes::LineSource::Envelope(env)) => {
-                    Some(WhyOf::Envelope(env.id.clone()))
-                }
-                _ => None,
-            },
-            Pane::Diff if self.diff.to > 0 => Some(WhyOf::ContextVersion {
-                agent_id: self.diff.agent_id.clone(),
-                version: self.diff.to,
-            }),
-            _ => self.focused_agent.clone().map(WhyOf::Agent),
+            Pane::Audit => self.audit.why_of(),
+            Pane::Channels => self.channels.why_of(),
+            Pane::Diff => self.diff.why_of().or_else(agent),
+            Pane::Agents | Pane::Goals | Pane::Stream => agent(),
         }
     }
 
@@ -847,11 +810,7 @@ impl App {
             Pane::Audit => self.audit.set_filter(f),
             _ => {
                 self.agent_filter = f;
-                self.agent_cursor = self
-                    .agent_rows()
-                    .iter()
-                    .position(|r| matches!(r, AgentRow::Agent(_)))
-                    .unwrap_or(0);
+                self.agent_cursor = first_agent_row(&self.agent_rows());
             }
         }
     }
@@ -1199,8 +1158,8 @@ impl App {
             Action::Bottom => {
                 self.move_by(usize::MAX / 2, true);
                 match self.focus {
-                    Pane::Channels => self.channels.cursor.follow = true,
-                    Pane::Audit => self.audit.cursor.follow = true,
+                    Pane::Channels => self.channels.follow(),
+                    Pane::Audit => self.audit.follow(),
                     _ => {}
                 }
             }
@@ -1256,82 +1215,38 @@ impl App {
         }
     }
 
+    /// Move the focused pane's selection (or scroll) `n` rows down or up.
     fn move_by(&mut self, n: usize, down: bool) {
         match self.focus {
             Pane::Agents => {
-                let rows = self.agent_rows();
-                let mut c = self.agent_cursor;
-                let mut steps = n;
-                while steps > 0 {
-                    let next = if down {
-                        (c + 1..rows.len()).find(|i| matches!(rows[*i], AgentRow::Agent(_)))
-                    } else {
-                        (0..c)
-                            .rev()
-                            .find(|i| matches!(rows[*i], AgentRow::Agent(_)))
-                    };
-                    match next {
-                        Some(i) => c = i,
-                        None => break,
-                    }
-                    steps -= 1;
-                }
-                self.agent_cursor = c;
+                self.agent_cursor = step_agent_row(&self.agent_rows(), self.agent_cursor, n, down)
             }
-            Pane::Channels => {
-                let len = self.channels.visible.len();
-                if down {
-                    self.channels.cursor.down(n, len)
-                } else {
-                    self.channels.cursor.up(n)
-                }
-            }
-            Pane::Audit => {
-                let len = self.audit.visible.len();
-                if down {
-                    self.audit.cursor.down(n, len)
-                } else {
-                    self.audit.cursor.up(n)
-                }
-            }
-            Pane::Diff => {
-                let len = self.diff.len();
-                self.diff.scroll = if down {
-                    (self.diff.scroll.saturating_add(n)).min(len.saturating_sub(1))
-                } else {
-                    self.diff.scroll.saturating_sub(n)
-                };
-            }
+            Pane::Channels => self.channels.move_by(n, down),
+            Pane::Audit => self.audit.move_by(n, down),
+            Pane::Diff => self.diff.move_by(n, down),
             Pane::Goals | Pane::Stream => {}
         }
     }
 
+    /// Enter: focus the selected agent, or show the selected message or record whole.
     fn open(&mut self) {
-        match self.focus {
+        let detail = match self.focus {
             Pane::Agents => {
                 if let Some(id) = self.selected_agent().map(|a| a.id.clone()) {
                     self.focus_agent(&id);
                 }
+                None
             }
-            Pane::Channels => {
-                if let Some(l) = self.channels.selected_line() {
-                    self.mode = Mode::Detail {
-                        title: format!("{} message", l.channel),
-                        text: pretty_json(l),
-                        scroll: 0,
-                    };
-                }
-            }
-            Pane::Audit => {
-                if let Some(r) = self.audit.selected() {
-                    self.mode = Mode::Detail {
-                        title: format!("audit record {}", r.seq),
-                        text: serde_json::to_string_pretty(r.as_ref()).unwrap_or_default(),
-                        scroll: 0,
-                    };
-                }
-            }
-            _ => {}
+            Pane::Channels => self.channels.detail(),
+            Pane::Audit => self.audit.detail(),
+            Pane::Goals | Pane::Stream | Pane::Diff => None,
+        };
+        if let Some((title, text)) = detail {
+            self.mode = Mode::Detail {
+                title,
+                text,
+                scroll: 0,
+            };
         }
     }
 
@@ -1361,14 +1276,7 @@ impl App {
             } => {
                 let now = self.now;
                 let s = self.streams.entry(agent_id).or_default();
-                if s.intent_id != intent_id && !s.intent_id.is_empty() && s.done.is_some() {
-                    *s = StreamState {
-                        queued_at: Some(now),
-                        ..StreamState::default()
-                    };
-                }
-                s.intent_id = intent_id;
-                s.push(&text, thinking, now);
+                s.token(intent_id, &text, thinking, now);
                 return focused;
             }
             RuntimeEvent::IntentQueued {
@@ -1376,22 +1284,14 @@ impl App {
                 intent_id,
                 ..
             } => {
-                let queued_at = self
-                    .streams
-                    .get(&agent_id)
-                    .filter(|s| s.intent_id.is_empty() && s.tokens == 0)
-                    .and_then(|s| s.queued_at)
-                    .unwrap_or(self.now);
-                self.streams.insert(
-                    agent_id,
-                    StreamState {
-                        intent_id,
-                        queued_at: Some(queued_at),
-                        runner: self.info.runner.clone(),
-                        model: self.info.model.clone(),
-                        ..StreamState::default()
-                    },
+                let s = StreamState::queued(
+                    self.streams.get(&agent_id),
+                    intent_id,
+                    self.now,
+                    self.info.runner.clone(),
+                    self.info.model.clone(),
                 );
+                self.streams.insert(agent_id, s);
             }
             RuntimeEvent::IntentDone {
                 agent_id,
@@ -1399,18 +1299,15 @@ impl App {
                 model,
                 ..
             } => {
-                let s = self.streams.entry(agent_id).or_default();
-                s.runner = runner;
-                s.model = model;
-                s.done = Some("stop".into());
-                s.tool = None;
+                self.streams
+                    .entry(agent_id)
+                    .or_default()
+                    .finished(runner, model);
             }
             RuntimeEvent::IntentFailed {
                 agent_id, error, ..
             } => {
-                let s = self.streams.entry(agent_id).or_default();
-                s.done = Some(one_line(&error));
-                s.tool = None;
+                self.streams.entry(agent_id).or_default().failed(&error);
             }
             RuntimeEvent::ToolCalled { agent_id, name, .. } => {
                 self.streams.entry(agent_id).or_default().tool = Some(one_line(&name));

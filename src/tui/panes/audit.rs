@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::super::why_view::WhyOf;
 use super::{Cursor, filter_matches};
 use crate::audit::AuditRecord;
 
@@ -82,6 +83,36 @@ impl AuditState {
         self.visible
             .get(self.cursor.selected)
             .and_then(|i| self.records.get(*i))
+    }
+
+    /// Move the selection `n` records down or up.
+    pub fn move_by(&mut self, n: usize, down: bool) {
+        let len = self.visible.len();
+        if down {
+            self.cursor.down(n, len)
+        } else {
+            self.cursor.up(n)
+        }
+    }
+
+    /// Stick to the newest record again.
+    pub fn follow(&mut self) {
+        self.cursor.follow = true;
+    }
+
+    /// The selected record, whole: a title and the text for the detail overlay.
+    pub fn detail(&self) -> Option<(String, String)> {
+        self.selected().map(|r| {
+            (
+                format!("audit record {}", r.seq),
+                serde_json::to_string_pretty(r.as_ref()).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// What "why?" asks about here: the selected record.
+    pub fn why_of(&self) -> Option<WhyOf> {
+        self.selected().map(|r| WhyOf::AuditSeq(r.seq))
     }
 
     pub fn chain_label(&self) -> String {

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::super::why_view::WhyOf;
 use super::{Cursor, filter_matches};
 use crate::bus::{Envelope, Received};
 use crate::sanitize::one_line;
@@ -232,6 +233,35 @@ impl ChannelsState {
 
     pub fn selected_line(&self) -> Option<&ChannelLine> {
         self.line_at(self.cursor.selected)
+    }
+
+    /// Move the selection `n` lines down or up.
+    pub fn move_by(&mut self, n: usize, down: bool) {
+        let len = self.visible.len();
+        if down {
+            self.cursor.down(n, len)
+        } else {
+            self.cursor.up(n)
+        }
+    }
+
+    /// Stick to the newest line again.
+    pub fn follow(&mut self) {
+        self.cursor.follow = true;
+    }
+
+    /// The selected message, whole: a title and the text for the detail overlay.
+    pub fn detail(&self) -> Option<(String, String)> {
+        self.selected_line()
+            .map(|l| (format!("{} message", l.channel), pretty_json(l)))
+    }
+
+    /// What "why?" asks about here: the selected message (not a rejected one).
+    pub fn why_of(&self) -> Option<WhyOf> {
+        match self.selected_line().map(|l| &l.source) {
+            Some(LineSource::Envelope(env)) => Some(WhyOf::Envelope(env.id.clone())),
+            _ => None,
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 
 use similar::{ChangeTag, TextDiff};
 
+use super::super::why_view::WhyOf;
+
 use crate::context::{ContextDiff, DiffLineKind, VersionInfo};
 use crate::sanitize::one_line;
 
@@ -222,6 +224,24 @@ impl DiffState {
         } else {
             self.rows.len()
         }
+    }
+
+    /// Scroll `n` rows down or up, within the diff.
+    pub fn move_by(&mut self, n: usize, down: bool) {
+        let len = self.len();
+        self.scroll = if down {
+            (self.scroll.saturating_add(n)).min(len.saturating_sub(1))
+        } else {
+            self.scroll.saturating_sub(n)
+        };
+    }
+
+    /// What "why?" asks about here: the version shown, once there is one.
+    pub fn why_of(&self) -> Option<WhyOf> {
+        (self.to > 0).then(|| WhyOf::ContextVersion {
+            agent_id: self.agent_id.clone(),
+            version: self.to,
+        })
     }
 
     pub fn toggle_view(&mut self) {

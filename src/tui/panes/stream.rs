@@ -55,6 +55,54 @@ impl StreamState {
         }
     }
 
+    /// A fresh stream for an intent just queued; the time it was queued is kept when the
+    /// prompt already started this one (no intent, no token yet).
+    pub fn queued(
+        before: Option<&StreamState>,
+        intent_id: String,
+        now: DateTime<Utc>,
+        runner: String,
+        model: String,
+    ) -> StreamState {
+        let queued_at = before
+            .filter(|s| s.intent_id.is_empty() && s.tokens == 0)
+            .and_then(|s| s.queued_at)
+            .unwrap_or(now);
+        StreamState {
+            intent_id,
+            queued_at: Some(queued_at),
+            runner,
+            model,
+            ..StreamState::default()
+        }
+    }
+
+    /// A token of an intent: one after a finished intent starts the stream over.
+    pub fn token(&mut self, intent_id: String, text: &str, thinking: bool, now: DateTime<Utc>) {
+        if self.intent_id != intent_id && !self.intent_id.is_empty() && self.done.is_some() {
+            *self = StreamState {
+                queued_at: Some(now),
+                ..StreamState::default()
+            };
+        }
+        self.intent_id = intent_id;
+        self.push(text, thinking, now);
+    }
+
+    /// The intent is over: `stop`, with what ran it.
+    pub fn finished(&mut self, runner: String, model: String) {
+        self.runner = runner;
+        self.model = model;
+        self.done = Some("stop".into());
+        self.tool = None;
+    }
+
+    /// The intent failed, with why.
+    pub fn failed(&mut self, error: &str) {
+        self.done = Some(crate::sanitize::one_line(error));
+        self.tool = None;
+    }
+
     /// Milliseconds from the intent to its first token.
     pub fn first_token_ms(&self) -> Option<i64> {
         Some((self.first_token_at? - self.queued_at?).num_milliseconds())
