@@ -19,8 +19,8 @@ use super::action::{Action, Pane};
 use super::input::{self, Completion};
 use super::keymap::Keymap;
 use super::panes::{
-    ActivityMap, AuditState, ChannelsState, Cursor, DiffState, StreamState, first_agent_row,
-    step_agent_row,
+    ActivityMap, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, StreamState,
+    first_agent_row, step_agent_row,
 };
 use super::theme::Theme;
 use super::why_view::{WhyOf, WhyView};
@@ -187,8 +187,7 @@ pub struct App {
     pub effects: Vec<Effect>,
     pub max_lines: usize,
     /// Tool calls waiting for a person, oldest first, and the one selected.
-    pub approvals: Vec<crate::approvals::PendingApproval>,
-    pub approval_cursor: usize,
+    pub approvals: ApprovalsState,
     /// Agents that looped in their current intent, with why.
     pub looping: HashMap<String, String>,
     /// Each hook's latest delivery, by (agent, hook name): the goals pane shows it.
@@ -289,8 +288,7 @@ impl App {
             size: Rect::new(0, 0, 80, 24),
             effects: Vec::new(),
             max_lines: max_lines.max(100),
-            approvals: Vec::new(),
-            approval_cursor: 0,
+            approvals: ApprovalsState::default(),
             looping: HashMap::new(),
             hook_deliveries: HashMap::new(),
             last_recalls: HashMap::new(),
@@ -656,15 +654,9 @@ impl App {
         }
     }
 
-    fn clamp_approval_cursor(&mut self) {
-        self.approval_cursor = self
-            .approval_cursor
-            .min(self.approvals.len().saturating_sub(1));
-    }
-
     /// The waiting call the approvals view has selected.
     pub fn selected_approval(&self) -> Option<&crate::approvals::PendingApproval> {
-        self.approvals.get(self.approval_cursor)
+        self.approvals.selected()
     }
 
     /// Ask for an effect that changes the runtime (an intent, a stop, goals, a decision):
@@ -715,11 +707,8 @@ impl App {
                 self.input = TextArea::new(args.split('\n').map(String::from).collect());
             }
             _ => match self.keymap.action(&key) {
-                Action::Down => {
-                    self.approval_cursor += 1;
-                    self.clamp_approval_cursor();
-                }
-                Action::Up => self.approval_cursor = self.approval_cursor.saturating_sub(1),
+                Action::Down => self.approvals.down(),
+                Action::Up => self.approvals.up(),
                 Action::Quit | Action::Back | Action::Approvals => self.mode = Mode::Normal,
                 _ => return false,
             },
@@ -1142,7 +1131,7 @@ impl App {
                 None => self.notify("no agent loaded yet"),
             },
             Action::Approvals => {
-                self.clamp_approval_cursor();
+                self.approvals.clamp();
                 self.mode = Mode::Approvals;
             }
             Action::NextAttention => self.next_attention(),
@@ -1356,12 +1345,10 @@ impl App {
                 self.looping.insert(agent_id, reason);
             }
             RuntimeEvent::ApprovalAsked { approval } => {
-                self.approvals.retain(|a| a.id != approval.id);
-                self.approvals.push(*approval);
+                self.approvals.asked(*approval);
             }
             RuntimeEvent::ApprovalDecided { id, .. } => {
-                self.approvals.retain(|a| a.id != id);
-                self.clamp_approval_cursor();
+                self.approvals.decided(&id);
             }
             RuntimeEvent::HookDelivery { delivery } => {
                 let key = (delivery.agent_id.clone(), delivery.hook.clone());

@@ -1,14 +1,16 @@
 //! The state behind each pane, with its own bounded buffers: what arrives is folded in
 //! here, in `update`, so the view only reads. One file per pane: `agents.rs`,
-//! `channels.rs`, `stream.rs`, `audit.rs`, `diff.rs`; this one holds what they share.
+//! `approvals.rs`, `channels.rs`, `stream.rs`, `audit.rs`, `diff.rs`; this one holds what they share.
 
 mod agents;
+mod approvals;
 mod audit;
 mod channels;
 mod diff;
 mod stream;
 
 pub use agents::*;
+pub use approvals::*;
 pub use audit::*;
 pub use channels::*;
 pub use diff::*;
