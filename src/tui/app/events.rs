@@ -3,7 +3,7 @@
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::sanitize::one_line;
 
-use super::super::panes::StreamState;
+use super::super::panes::{StreamState, keep_delivery};
 use super::{App, Effect, LastRecall};
 
 impl App {
@@ -119,15 +119,7 @@ impl App {
                 self.approvals.decided(&id);
             }
             RuntimeEvent::HookDelivery { delivery } => {
-                let key = (delivery.agent_id.clone(), delivery.hook.clone());
-                // A retry of an older delivery must not hide a newer one's state.
-                let newer = self
-                    .hook_deliveries
-                    .get(&key)
-                    .is_none_or(|cur| cur.id == delivery.id || cur.created <= delivery.created);
-                if newer {
-                    self.hook_deliveries.insert(key, *delivery);
-                }
+                keep_delivery(&mut self.hook_deliveries, *delivery);
             }
         }
         true

@@ -3,13 +3,13 @@
 //! back as another `Action`.
 //!
 //! Each pane's state, and how it moves, is in `panes/`; `App` holds them and routes an
-//! action to the focused one. The text inputs are in `prompt.rs`, the approvals view's keys
-//! in `approvals.rs`, runtime events in `events.rs`.
+//! action to the focused one. The text inputs are in `prompt.rs`, goal editing in `goals.rs`,
+//! the approvals view's keys in `approvals.rs`, runtime events in `events.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEventKind};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
@@ -29,8 +29,11 @@ use super::panes::{
 use super::theme::Theme;
 use super::why_view::{WhyOf, WhyView};
 
+pub use super::panes::LastRecall;
+
 mod approvals;
 mod events;
+mod goals;
 mod prompt;
 
 /// What the UI asks the outside world to do.
@@ -142,15 +145,6 @@ pub enum Mode {
 
 /// What a read-only TUI says when a key would change something.
 const READ_ONLY: &str = "read-only: this control center watches only (started with --read-only)";
-
-/// An agent's last recall as the goals pane shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LastRecall {
-    pub caller: String,
-    pub query: String,
-    pub embedder: String,
-    pub items: Vec<crate::event::RecalledItem>,
-}
 
 #[derive(Clone)]
 pub struct App {
@@ -684,27 +678,8 @@ impl App {
                 }
                 Err(e) => self.notify(e),
             },
-            Ok(input::Command::GoalAdd(goal)) => match self.current_goals() {
-                Some((id, mut goals)) => {
-                    goals.push(goal);
-                    self.act(Effect::SaveGoals {
-                        agent_id: id,
-                        goals,
-                    });
-                }
-                None => self.notify("no agent loaded yet"),
-            },
-            Ok(input::Command::GoalRemove(n)) => match self.current_goals() {
-                Some((id, mut goals)) if n >= 1 && n <= goals.len() => {
-                    goals.remove(n - 1);
-                    self.act(Effect::SaveGoals {
-                        agent_id: id,
-                        goals,
-                    });
-                }
-                Some(_) => self.notify(format!("no goal {n}")),
-                None => self.notify("no agent loaded yet"),
-            },
+            Ok(input::Command::GoalAdd(goal)) => self.add_goal(goal),
+            Ok(input::Command::GoalRemove(n)) => self.remove_goal(n),
             Ok(input::Command::ChannelAdd(p)) => {
                 self.channels.patterns.push(one_line(&p));
                 self.effects.push(Effect::AddPattern(p));
@@ -722,38 +697,6 @@ impl App {
             }
             Err(e) => self.notify(e),
         }
-    }
-
-    fn current_goals(&self) -> Option<(String, Vec<String>)> {
-        let s = self.agent_state.as_ref()?;
-        Some((s.spec.id.clone(), s.goals.clone()))
-    }
-
-    fn goals_key(&mut self, key: KeyEvent) -> bool {
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Esc => self.mode = Mode::Normal,
-            KeyCode::Char('s') if ctrl => {
-                if let Some((id, _)) = self.current_goals() {
-                    let goals: Vec<String> = self
-                        .input
-                        .lines()
-                        .iter()
-                        .map(|l| l.trim().to_string())
-                        .filter(|l| !l.is_empty())
-                        .collect();
-                    self.act(Effect::SaveGoals {
-                        agent_id: id,
-                        goals,
-                    });
-                }
-                self.mode = Mode::Normal;
-            }
-            _ => {
-                self.input.input(key);
-            }
-        }
-        true
     }
 
     fn pane_at(&self, x: u16, y: u16) -> Option<Pane> {
@@ -878,15 +821,7 @@ impl App {
                 Some(id) => self.act(Effect::Stop(id.clone())),
                 None => self.notify("no agent focused"),
             },
-            Action::EditGoals => match &self.agent_state {
-                Some(s) => {
-                    let text = s.goals.join("\n");
-                    self.open_input(Mode::EditGoals, "", "one goal per line");
-                    self.input = TextArea::new(text.split('\n').map(String::from).collect());
-                    self.focus = Pane::Goals;
-                }
-                None => self.notify("no agent loaded yet"),
-            },
+            Action::EditGoals => self.edit_goals(),
             Action::Approvals => {
                 self.approvals.clamp();
                 self.mode = Mode::Approvals;

@@ -1,5 +1,6 @@
 use super::*;
 use crate::agent::Catalog;
+use ratatui::crossterm::event::KeyModifiers;
 use std::path::PathBuf;
 
 fn app() -> App {

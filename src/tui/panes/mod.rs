@@ -1,12 +1,14 @@
 //! The state behind each pane, with its own bounded buffers: what arrives is folded in
 //! here, in `update`, so the view only reads. One file per pane: `agents.rs`,
-//! `approvals.rs`, `channels.rs`, `stream.rs`, `audit.rs`, `diff.rs`; this one holds what they share.
+//! `approvals.rs`, `channels.rs`, `stream.rs`, `audit.rs`, `diff.rs`, `goals.rs`; this one
+//! holds what they share.
 
 mod agents;
 mod approvals;
 mod audit;
 mod channels;
 mod diff;
+mod goals;
 mod stream;
 
 pub use agents::*;
@@ -14,6 +16,7 @@ pub use approvals::*;
 pub use audit::*;
 pub use channels::*;
 pub use diff::*;
+pub use goals::*;
 pub use stream::*;
 
 /// A selection in a list that can follow its newest line.
