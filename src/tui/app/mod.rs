@@ -790,11 +790,12 @@ impl App {
                 "theme NAME · goal add TEXT · channel add PATTERN · pause · stop · quit",
             ),
             Action::Filter => {
-                let (pane, current) = match self.focus {
-                    Pane::Channels => (Pane::Channels, self.channels.filter.clone()),
-                    Pane::Audit => (Pane::Audit, self.audit.filter.clone()),
-                    _ => (Pane::Agents, self.agent_filter.clone()),
+                // The channels and audit panes filter themselves; elsewhere, the agents.
+                let pane = match self.focus {
+                    Pane::Channels | Pane::Audit => self.focus,
+                    _ => Pane::Agents,
                 };
+                let current = self.filter_of(pane).to_string();
                 if pane == Pane::Agents {
                     self.focus = Pane::Agents;
                 }
@@ -858,40 +859,15 @@ impl App {
         }
     }
 
-    /// `[` moves the diff's start to an older version, `]` to a newer one; the end stays
-    /// the newest unless the start reaches it.
+    /// `[` or `]`: load the diff between the versions the diff pane steps to.
     fn step_version(&mut self, dir: Action) {
-        let choices = self.diff.choices();
-        if choices.len() < 2 {
+        let Some(range) = self.diff.step(dir == Action::OlderVersion) else {
             return;
-        }
-        let to = if self.diff.to == 0 {
-            self.diff.latest()
-        } else {
-            self.diff.to
-        };
-        let pos = choices
-            .iter()
-            .position(|v| *v == self.diff.from)
-            .unwrap_or(0);
-        let from = match dir {
-            Action::OlderVersion => choices[pos.saturating_sub(1)],
-            _ => choices[(pos + 1).min(choices.len() - 1)],
-        };
-        let (from, to) = if from >= to {
-            // Past the end: move the window, N-1 → N.
-            let i = choices.iter().position(|v| *v == from).unwrap_or(0);
-            match choices.get(i + 1) {
-                Some(n) => (from, *n),
-                None => (choices[choices.len() - 2], from),
-            }
-        } else {
-            (from, to)
         };
         if let Some(id) = self.focused_agent.clone() {
             self.effects.push(Effect::LoadDiff {
                 agent_id: id,
-                range: Some((from, to)),
+                range: Some(range),
             });
         }
     }

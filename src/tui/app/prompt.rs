@@ -40,6 +40,15 @@ impl App {
         true
     }
 
+    /// A pane's filter as typed.
+    pub(super) fn filter_of(&self, pane: Pane) -> &str {
+        match pane {
+            Pane::Channels => &self.channels.filter,
+            Pane::Audit => &self.audit.filter,
+            _ => &self.agent_filter,
+        }
+    }
+
     fn apply_filter(&mut self, pane: Pane, f: String) {
         match pane {
             Pane::Channels => self.channels.set_filter(f),

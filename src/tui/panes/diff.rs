@@ -226,6 +226,33 @@ impl DiffState {
         }
     }
 
+    /// The versions to compare next: `[` (`older`) moves the start to an older version,
+    /// `]` to a newer one; the end stays the newest unless the start reaches it. `None`
+    /// when there is nothing to step between.
+    pub fn step(&self, older: bool) -> Option<(u64, u64)> {
+        let choices = self.choices();
+        if choices.len() < 2 {
+            return None;
+        }
+        let to = if self.to == 0 { self.latest() } else { self.to };
+        let pos = choices.iter().position(|v| *v == self.from).unwrap_or(0);
+        let from = if older {
+            choices[pos.saturating_sub(1)]
+        } else {
+            choices[(pos + 1).min(choices.len() - 1)]
+        };
+        Some(if from >= to {
+            // Past the end: move the window, N-1 → N.
+            let i = choices.iter().position(|v| *v == from).unwrap_or(0);
+            match choices.get(i + 1) {
+                Some(n) => (from, *n),
+                None => (choices[choices.len() - 2], from),
+            }
+        } else {
+            (from, to)
+        })
+    }
+
     /// Scroll `n` rows down or up, within the diff.
     pub fn move_by(&mut self, n: usize, down: bool) {
         let len = self.len();
@@ -289,5 +316,31 @@ mod tests {
                     .as_ref()
                     .is_some_and(|r| r.kind == DiffLineKind::Added)
         }));
+    }
+
+    #[test]
+    fn version_steps_move_the_start_and_keep_the_end_newest() {
+        let mut st = DiffState::default();
+        let versions = (1..=3)
+            .map(|version| VersionInfo {
+                version,
+                context_id: "c".into(),
+                created_at: String::new(),
+                summary: String::new(),
+                cause: Default::default(),
+                lines: 0,
+            })
+            .collect();
+        st.set_versions("a", versions);
+        // Nothing loaded yet: the end is the newest.
+        assert_eq!(st.step(true), Some((0, 3)));
+        (st.from, st.to) = (2, 3);
+        assert_eq!(st.step(true), Some((1, 3)));
+        // The start reaching the end moves the window: N-1 → N.
+        assert_eq!(st.step(false), Some((2, 3)));
+        (st.from, st.to) = (1, 2);
+        assert_eq!(st.step(false), Some((2, 3)));
+        st.set_versions("b", Vec::new());
+        assert_eq!(st.step(true), None);
     }
 }
