@@ -35,7 +35,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         ));
     let width = list_area.width.saturating_sub(2) as usize;
     let rows = list_area.height.saturating_sub(2) as usize;
-    let start = app.approval_cursor.saturating_sub(rows.saturating_sub(1));
+    let start = app.approvals.cursor.saturating_sub(rows.saturating_sub(1));
     let lines: Vec<Line> = if n == 0 {
         vec![Line::from(Span::styled(
             "nothing is waiting for approval",
@@ -50,13 +50,17 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             .map(|(i, p)| {
                 let text = format!(
                     "{} {:<12} {:<18} {:<28} {}",
-                    if i == app.approval_cursor { "▶" } else { " " },
+                    if i == app.approvals.cursor {
+                        "▶"
+                    } else {
+                        " "
+                    },
                     one_line(&p.id),
                     one_line(&p.agent_id),
                     one_line(&p.tool),
                     p.origin,
                 );
-                let style = if i == app.approval_cursor {
+                let style = if i == app.approvals.cursor {
                     app.theme.selection()
                 } else {
                     app.theme.text()

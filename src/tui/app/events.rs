@@ -1,0 +1,127 @@
+//! Runtime events folded into the state each pane shows.
+
+use crate::event::{AgentStatus, RuntimeEvent};
+use crate::sanitize::one_line;
+
+use super::super::panes::{StreamState, keep_delivery};
+use super::{App, Effect, LastRecall};
+
+impl App {
+    fn touch(&mut self, agent_id: &str) {
+        self.activity.entry(agent_id.to_string()).or_default().last = Some(self.now);
+    }
+
+    pub(super) fn apply(&mut self, ev: RuntimeEvent) -> bool {
+        let focused = ev.agent_id().is_some() && ev.agent_id() == self.focused_agent.as_deref();
+        if let Some(id) = ev.agent_id() {
+            let id = id.to_string();
+            self.touch(&id);
+        }
+        match ev {
+            RuntimeEvent::Status { agent_id, status } => {
+                // A new intent starts with recalling: the last one's loop is over.
+                if status == AgentStatus::Recalling {
+                    self.looping.remove(&agent_id);
+                }
+                self.status.insert(agent_id, status);
+            }
+            RuntimeEvent::Token {
+                agent_id,
+                intent_id,
+                text,
+                thinking,
+            } => {
+                let now = self.now;
+                let s = self.streams.entry(agent_id).or_default();
+                s.token(intent_id, &text, thinking, now);
+                return focused;
+            }
+            RuntimeEvent::IntentQueued {
+                agent_id,
+                intent_id,
+                ..
+            } => {
+                let s = StreamState::queued(
+                    self.streams.get(&agent_id),
+                    intent_id,
+                    self.now,
+                    self.info.runner.clone(),
+                    self.info.model.clone(),
+                );
+                self.streams.insert(agent_id, s);
+            }
+            RuntimeEvent::IntentDone {
+                agent_id,
+                runner,
+                model,
+                ..
+            } => {
+                self.streams
+                    .entry(agent_id)
+                    .or_default()
+                    .finished(runner, model);
+            }
+            RuntimeEvent::IntentFailed {
+                agent_id, error, ..
+            } => {
+                self.streams.entry(agent_id).or_default().failed(&error);
+            }
+            RuntimeEvent::ToolCalled { agent_id, name, .. } => {
+                self.streams.entry(agent_id).or_default().tool = Some(one_line(&name));
+            }
+            RuntimeEvent::ToolFinished { agent_id, .. } => {
+                self.streams.entry(agent_id).or_default().tool = None;
+            }
+            RuntimeEvent::ContextUpdated { agent_id, .. } => {
+                if focused {
+                    self.effects.push(Effect::LoadDiff {
+                        agent_id,
+                        range: None,
+                    });
+                }
+            }
+            RuntimeEvent::StateChanged { agent_id, .. }
+            | RuntimeEvent::Remembered { agent_id, .. } => {
+                if focused {
+                    self.effects.push(Effect::LoadAgent(agent_id));
+                }
+            }
+            RuntimeEvent::Recalled {
+                agent_id,
+                caller,
+                query,
+                embedder,
+                items,
+            } => {
+                self.last_recalls.insert(
+                    agent_id,
+                    LastRecall {
+                        caller,
+                        query,
+                        embedder,
+                        items,
+                    },
+                );
+                if !focused {
+                    return false;
+                }
+            }
+            RuntimeEvent::Audited { .. } => return false,
+            RuntimeEvent::Attention {
+                agent_id, reason, ..
+            } => {
+                self.looping.insert(agent_id, reason);
+            }
+            RuntimeEvent::ApprovalAsked { approval } => {
+                self.approvals.asked(*approval);
+            }
+            RuntimeEvent::ApprovalDecided { id, .. } => {
+                self.approvals.decided(&id);
+            }
+            RuntimeEvent::HookDelivery { delivery } => {
+                keep_delivery(&mut self.hook_deliveries, *delivery);
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,814 @@
+//! The UI state and `update`: pure state changes. What needs I/O (dispatching, loading a
+//! diff, saving goals) is returned as an `Effect` for the loop to run; its result comes
+//! back as another `Action`.
+//!
+//! Each pane's state, and how it moves, is in `panes/`; `App` holds them and routes an
+//! action to the focused one. The agents pane's rows, focus and attention are in
+//! `agents.rs`, the text inputs in `prompt.rs`, goal editing in `goals.rs`,
+//! the approvals view's keys in `approvals.rs`, runtime events in `events.rs`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEventKind};
+use ratatui::layout::{Position, Rect};
+use ratatui_textarea::TextArea;
+
+use crate::agent::{AgentSpec, Runtime, RuntimeInfo};
+use crate::bus::{Heartbeat, Received, channels};
+use crate::context::AgentState;
+use crate::event::{AgentStatus, RuntimeEvent};
+use crate::sanitize::one_line;
+
+use super::action::{Action, Pane};
+use super::input::{self, Completion};
+use super::keymap::Keymap;
+use super::panes::{
+    ActivityMap, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, StreamState,
+    first_agent_row, step_agent_row,
+};
+use super::theme::Theme;
+use super::why_view::{WhyOf, WhyView};
+
+pub use super::panes::LastRecall;
+
+mod agents;
+mod approvals;
+mod events;
+mod goals;
+mod prompt;
+
+/// What the UI asks the outside world to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Dispatch {
+        agent_id: String,
+        text: String,
+    },
+    /// Goals, traits, hooks and memory count of an agent.
+    LoadAgent(String),
+    /// The agent's context versions, then the diff `from → to` (the latest two when
+    /// `None`).
+    LoadDiff {
+        agent_id: String,
+        range: Option<(u64, u64)>,
+    },
+    SaveGoals {
+        agent_id: String,
+        goals: Vec<String>,
+    },
+    AddPattern(String),
+    Stop(String),
+    /// Append a line to the intent history file.
+    SaveHistory(String),
+    /// Decide a waiting tool call.
+    Decide {
+        id: String,
+        decision: crate::approvals::DecisionInput,
+    },
+    /// Build the causal chain of a row (answered with `Action::WhyTree`).
+    Why(WhyOf),
+    /// Move a replay's cursor or change its pace (a live runtime answers with a notice).
+    Replay(ReplayControl),
+}
+
+/// The versions a `LoadDiff` compares: `range`, or the latest two (N-1 → N, or empty → N
+/// when N-1 is no longer kept); `(0, 0)` when there are none. The live effect runner and a
+/// replay answer the same question.
+pub fn diff_range(
+    range: Option<(u64, u64)>,
+    versions: &[crate::context::VersionInfo],
+) -> (u64, u64) {
+    match (range, versions.last()) {
+        (Some(r), _) => r,
+        (None, Some(l)) => (
+            versions.iter().rev().nth(1).map_or(0, |v| v.version),
+            l.version,
+        ),
+        (None, None) => (0, 0),
+    }
+}
+
+/// What the replay keys and commands ask of the player.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplayControl {
+    PlayPause,
+    Faster,
+    Slower,
+    /// Steps of one recorded event, forward (+) or back (−).
+    Step(i64),
+    /// Seconds forward (+) or back (−).
+    Seek(i64),
+    /// To a time as typed (`HH:MM[:SS]` or RFC 3339).
+    Goto(String),
+    /// To the audit record with this seq.
+    AuditSeq(u64),
+    /// To a recording entry (a "why?" line's place).
+    Entry(u64),
+}
+
+/// What the status bar says of a replay; set by the player before each frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayState {
+    pub cursor: DateTime<Utc>,
+    pub playing: bool,
+    pub speed: f64,
+    /// Events applied, of all.
+    pub position: usize,
+    pub total: usize,
+}
+
+/// What the keyboard is talking to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// Typing a filter for a pane.
+    Filter(Pane),
+    Prompt,
+    Command,
+    EditGoals,
+    /// A full message or record, scrolled.
+    Detail {
+        title: String,
+        text: String,
+        scroll: usize,
+    },
+    ConfirmQuit,
+    /// The approvals view: waiting calls and the selected one's preview.
+    Approvals,
+    /// Typing why the selected call is denied.
+    DenyReason,
+    /// Editing the selected call's arguments (JSON) before approving them.
+    EditArguments,
+    /// The causal chain of a row ("why?").
+    Why(WhyView),
+}
+
+/// What a read-only TUI says when a key would change something.
+const READ_ONLY: &str = "read-only: this control center watches only (started with --read-only)";
+
+#[derive(Clone)]
+pub struct App {
+    /// Set when the app is driven by a recording (`aios replay`): keys move its cursor.
+    pub replay: Option<ReplayState>,
+    pub info: RuntimeInfo,
+    pub agents: Vec<AgentSpec>,
+    pub status: HashMap<String, AgentStatus>,
+    pub activity: ActivityMap,
+    /// The agent list's selection: an index into `agent_rows()`.
+    pub agent_cursor: usize,
+    pub agent_filter: String,
+    /// The agent the other panes show.
+    pub focused_agent: Option<String>,
+    pub agent_state: Option<AgentState>,
+    pub streams: HashMap<String, StreamState>,
+    pub channels: ChannelsState,
+    pub audit: AuditState,
+    pub diff: DiffState,
+    pub focus: Pane,
+    /// The last pane other than the agents, shown on the right of a narrow screen.
+    pub detail_pane: Pane,
+    pub zoom: bool,
+    pub mode: Mode,
+    pub input: TextArea<'static>,
+    pub history: VecDeque<String>,
+    history_pos: Option<usize>,
+    pub completion: Option<Completion>,
+    pub notice: Option<(String, DateTime<Utc>)>,
+    pub dropped: u64,
+    pub now: DateTime<Utc>,
+    pub clock: String,
+    pub bus_state: String,
+    /// The last heartbeat of each node heard on `aios.nodes`, and when it came.
+    pub nodes: BTreeMap<String, (Heartbeat, DateTime<Utc>)>,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    /// Started with `--read-only`: the keys that change anything are hidden from the help
+    /// and refused, and no changing effect leaves the app.
+    pub read_only: bool,
+    pub size: Rect,
+    pub effects: Vec<Effect>,
+    pub max_lines: usize,
+    /// Tool calls waiting for a person, oldest first, and the one selected.
+    pub approvals: ApprovalsState,
+    /// Agents that looped in their current intent, with why.
+    pub looping: HashMap<String, String>,
+    /// Each hook's latest delivery, by (agent, hook name): the goals pane shows it.
+    pub hook_deliveries: HashMap<(String, String), crate::hooks::DeliveryRow>,
+    /// Each agent's last recall (query, embedder, scored items), for the goals pane.
+    pub last_recalls: HashMap<String, LastRecall>,
+    /// Seconds without a token before a working agent counts as stalled; 0 = never.
+    pub stall_s: u32,
+    /// Agents needing attention at the last check: a newcomer raises an alert.
+    attention_seen: std::collections::BTreeSet<String>,
+    /// Alerts for the terminal (bell / OSC 9), taken by the loop after drawing.
+    pub alerts: Vec<String>,
+    pub notify: crate::config::Notify,
+    quit: bool,
+}
+
+/// A node unheard for this long is no longer counted (heartbeats come every 5 s).
+const NODE_GONE: chrono::Duration = chrono::Duration::seconds(20);
+
+/// Intents kept in the history.
+pub const HISTORY_KEEP: usize = 500;
+
+pub use super::panes::AgentRow;
+
+impl App {
+    pub fn new(runtime: &Runtime, max_lines: usize) -> App {
+        let agents = runtime.hub().catalog().agents().to_vec();
+        let status = agents
+            .iter()
+            .map(|a| (a.id.clone(), runtime.status(&a.id).0))
+            .collect();
+        App::from_parts(runtime.info().clone(), agents, status, max_lines)
+    }
+
+    /// Remember a node's heartbeat: the status bar names the nodes alive.
+    fn heard_node(&mut self, r: &Received) {
+        if let Received::Message { channel, envelope } = r
+            && channel == channels::NODES
+            && let Ok(beat) = envelope.payload_as::<Heartbeat>()
+        {
+            self.nodes.insert(beat.node.clone(), (beat, self.now));
+        }
+    }
+
+    /// The nodes whose heartbeat came within the last `NODE_GONE`, by name.
+    pub fn live_nodes(&self) -> impl Iterator<Item = &Heartbeat> {
+        self.nodes
+            .values()
+            .filter(|(_, at)| self.now.signed_duration_since(*at) < NODE_GONE)
+            .map(|(beat, _)| beat)
+    }
+
+    pub fn from_parts(
+        info: RuntimeInfo,
+        agents: Vec<AgentSpec>,
+        status: HashMap<String, AgentStatus>,
+        max_lines: usize,
+    ) -> App {
+        let now = Utc::now();
+        let focused_agent = agents.first().map(|a| a.id.clone());
+        let mut app = App {
+            replay: None,
+            info,
+            agents,
+            status,
+            activity: ActivityMap::new(),
+            agent_cursor: 0,
+            agent_filter: String::new(),
+            focused_agent,
+            agent_state: None,
+            streams: HashMap::new(),
+            channels: ChannelsState {
+                cursor: Cursor::following(),
+                ..ChannelsState::default()
+            },
+            audit: AuditState {
+                cursor: Cursor::following(),
+                ..AuditState::default()
+            },
+            diff: DiffState::default(),
+            focus: Pane::Agents,
+            detail_pane: Pane::Stream,
+            zoom: false,
+            mode: Mode::Normal,
+            input: TextArea::default(),
+            history: VecDeque::new(),
+            history_pos: None,
+            completion: None,
+            notice: None,
+            dropped: 0,
+            now,
+            clock: String::new(),
+            bus_state: String::new(),
+            nodes: BTreeMap::new(),
+            theme: Theme::default(),
+            keymap: Keymap::default(),
+            read_only: false,
+            size: Rect::new(0, 0, 80, 24),
+            effects: Vec::new(),
+            max_lines: max_lines.max(100),
+            approvals: ApprovalsState::default(),
+            looping: HashMap::new(),
+            hook_deliveries: HashMap::new(),
+            last_recalls: HashMap::new(),
+            stall_s: 60,
+            attention_seen: Default::default(),
+            alerts: Vec::new(),
+            notify: crate::config::Notify::Off,
+            quit: false,
+        };
+        app.set_clock(now);
+        // The first row is a category header: start on the first agent.
+        app.agent_cursor = first_agent_row(&app.agent_rows());
+        if let Some(id) = app.focused_agent.clone() {
+            app.load_agent(&id);
+        }
+        app
+    }
+
+    /// Time moved on: the clock, the rates' seconds, the notice's age. What a `Tick` does
+    /// but for the attention check, so a replay can set the time of every event cheaply
+    /// (it checks attention once per frame).
+    pub fn advance_clock(&mut self, now: DateTime<Utc>) -> bool {
+        let second_changed = now.timestamp() != self.now.timestamp();
+        let passed = now.timestamp().saturating_sub(self.now.timestamp());
+        self.set_clock(now);
+        if second_changed {
+            self.channels.roll_rates(u64::try_from(passed).unwrap_or(1));
+        }
+        if let Some((_, at)) = &self.notice
+            && (now - *at).num_seconds() >= 6
+        {
+            self.notice = None;
+        }
+        second_changed
+    }
+
+    fn set_clock(&mut self, now: DateTime<Utc>) {
+        // The text changes once a second; a replay ticks once per event.
+        let same_second = now.timestamp() == self.now.timestamp() && !self.clock.is_empty();
+        self.now = now;
+        if !same_second {
+            self.clock = now
+                .with_timezone(&chrono::Local)
+                .format("%H:%M:%S")
+                .to_string();
+        }
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    pub fn busy(&self) -> usize {
+        self.status
+            .values()
+            .filter(|s| !matches!(s, AgentStatus::Idle | AgentStatus::Error))
+            .count()
+    }
+
+    pub fn focused_stream(&self) -> Option<&StreamState> {
+        self.streams.get(self.focused_agent.as_deref()?)
+    }
+
+    fn notify(&mut self, text: impl Into<String>) {
+        self.notice = Some((one_line(&text.into()), self.now));
+    }
+
+    /// Apply an action; returns whether anything visible changed.
+    pub fn update(&mut self, action: Action) -> bool {
+        // Not per token: a token can only end a stall, which the next tick (4 a second)
+        // notices; every other event and every tick can change who needs a person.
+        let checks = match &action {
+            Action::Runtime(ev) => !matches!(**ev, RuntimeEvent::Token { .. }),
+            Action::Tick(_) => true,
+            _ => false,
+        };
+        let changed = self.update_inner(action);
+        if checks {
+            self.check_attention();
+        }
+        changed
+    }
+
+    /// `update` for a replay: the same state change without the attention check, whose
+    /// only product (alerts to ring) was the live terminal's. The player checks once per
+    /// frame, with its `Tick`.
+    pub fn apply_recorded(&mut self, action: Action) -> bool {
+        self.update_inner(action)
+    }
+
+    fn update_inner(&mut self, action: Action) -> bool {
+        match action {
+            Action::Tick(now) => self.advance_clock(now),
+            Action::BusState(s) => {
+                let changed = s != self.bus_state;
+                self.bus_state = s;
+                changed
+            }
+            Action::Dropped(n) => {
+                self.dropped += n;
+                true
+            }
+            Action::BusDropped(n) => {
+                self.channels.dropped += n;
+                true
+            }
+            Action::Runtime(ev) => self.apply(*ev),
+            Action::Bus(r) => {
+                self.heard_node(&r);
+                self.channels.ingest(&r, self.max_lines);
+                true
+            }
+            Action::Audit(r) => {
+                self.audit.ingest(r, self.max_lines);
+                true
+            }
+            Action::AuditChain { records, broken_at } => {
+                self.audit.total = self.audit.total.max(records);
+                self.audit.verified = true;
+                if broken_at.is_some() {
+                    self.audit.broken_at = broken_at;
+                }
+                true
+            }
+            Action::AgentLoaded(state) => {
+                if self.focused_agent.as_deref() == Some(state.spec.id.as_str()) {
+                    if let Some(a) = self.activity.get_mut(&state.spec.id) {
+                        a.goal = state.goals.first().cloned();
+                    }
+                    self.agent_state = Some(*state);
+                }
+                true
+            }
+            Action::Versions { agent_id, versions } => {
+                if self.focused_agent.as_deref() == Some(agent_id.as_str()) {
+                    self.diff.set_versions(&agent_id, versions);
+                }
+                true
+            }
+            Action::Diff(d) => {
+                if self.focused_agent.as_deref() == Some(d.agent_id.as_str()) {
+                    self.diff.set_diff(*d);
+                }
+                true
+            }
+            Action::Notice(n) => {
+                self.notify(n);
+                true
+            }
+            Action::WhyTree(v) => {
+                self.mode = Mode::Why(*v);
+                true
+            }
+            Action::Resize(w, h) => {
+                self.size = Rect::new(0, 0, w, h);
+                true
+            }
+            Action::Mouse(m) => self.mouse(m),
+            Action::Key(k) => self.key(k),
+            other => self.command(other),
+        }
+    }
+
+    /// A terminal key: text inputs take it first, else the keymap turns it into an action.
+    pub fn key(&mut self, key: KeyEvent) -> bool {
+        match self.mode.clone() {
+            Mode::Normal => {
+                let a = self.keymap.action(&key);
+                self.command(a)
+            }
+            Mode::Help => {
+                let a = self.keymap.action(&key);
+                if matches!(a, Action::Quit) {
+                    return self.command(Action::Quit);
+                }
+                self.mode = Mode::Normal;
+                true
+            }
+            Mode::ConfirmQuit => {
+                if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                    self.quit = true;
+                }
+                self.mode = Mode::Normal;
+                true
+            }
+            Mode::Detail {
+                title,
+                text,
+                scroll,
+            } => {
+                let lines = text.lines().count();
+                let scroll = match self.keymap.action(&key) {
+                    Action::Down => (scroll + 1).min(lines.saturating_sub(1)),
+                    Action::Up => scroll.saturating_sub(1),
+                    Action::PageDown => (scroll + 10).min(lines.saturating_sub(1)),
+                    Action::PageUp => scroll.saturating_sub(10),
+                    Action::Top => 0,
+                    Action::Quit | Action::Back | Action::Open => {
+                        self.mode = Mode::Normal;
+                        return true;
+                    }
+                    _ => scroll,
+                };
+                self.mode = Mode::Detail {
+                    title,
+                    text,
+                    scroll,
+                };
+                true
+            }
+            Mode::Filter(pane) => self.filter_key(pane, key),
+            Mode::Prompt => self.prompt_key(key),
+            Mode::Command => self.command_key(key),
+            Mode::EditGoals => self.goals_key(key),
+            Mode::Approvals => self.approvals_key(key),
+            Mode::DenyReason => self.deny_key(key),
+            Mode::EditArguments => self.edit_arguments_key(key),
+            Mode::Why(view) => self.why_key(view, key),
+        }
+    }
+
+    /// Keys in the "why?" view: move, unfold a detail, jump a replay to a line's place.
+    fn why_key(&mut self, mut view: WhyView, key: KeyEvent) -> bool {
+        match self.keymap.action(&key) {
+            Action::Down => view.down(),
+            Action::Up => view.up(),
+            Action::Pause => view.toggle(),
+            Action::Open => match (view.selected().and_then(|l| l.seq), self.replay.is_some()) {
+                (Some(seq), true) => {
+                    self.effects.push(Effect::Replay(ReplayControl::Entry(seq)));
+                    self.mode = Mode::Normal;
+                    return true;
+                }
+                _ => view.toggle(),
+            },
+            Action::Quit | Action::Back | Action::Why => {
+                self.mode = Mode::Normal;
+                return true;
+            }
+            _ => return false,
+        }
+        self.mode = Mode::Why(view);
+        true
+    }
+
+    /// What "why?" asks about: the focused pane's selection, else the focused agent.
+    fn why_of(&self) -> Option<WhyOf> {
+        let agent = || self.focused_agent.clone().map(WhyOf::Agent);
+        match self.focus {
+            Pane::Audit => self.audit.why_of(),
+            Pane::Channels => self.channels.why_of(),
+            Pane::Diff => self.diff.why_of().or_else(agent),
+            Pane::Agents | Pane::Goals | Pane::Stream => agent(),
+        }
+    }
+
+    /// A replay key: the player moves; a live runtime has nothing to move.
+    fn replay_control(&mut self, control: ReplayControl) {
+        if self.replay.is_some() {
+            self.effects.push(Effect::Replay(control));
+        } else {
+            self.notify("that key moves a replay: open one with `aios replay`");
+        }
+    }
+
+    /// Ask for an effect that changes the runtime (an intent, a stop, goals, a decision):
+    /// refused, and said, when the app is read-only.
+    fn act(&mut self, effect: Effect) {
+        if self.read_only {
+            self.notify(READ_ONLY);
+        } else {
+            self.effects.push(effect);
+        }
+    }
+
+    /// `:theme NAME`, `:goal add TEXT`, `:goal rm N`, `:channel add PATTERN`, `:pause`,
+    /// `:stop`, `:quit`.
+    pub fn run_command(&mut self, text: &str) {
+        match input::parse_command(text) {
+            Ok(input::Command::Theme(name)) => match Theme::builtin(&name) {
+                Ok(mut t) => {
+                    t.monochrome = self.theme.monochrome;
+                    self.theme = t;
+                    self.notify(format!("theme {name}"));
+                }
+                Err(e) => self.notify(e),
+            },
+            Ok(input::Command::GoalAdd(goal)) => self.add_goal(goal),
+            Ok(input::Command::GoalRemove(n)) => self.remove_goal(n),
+            Ok(input::Command::ChannelAdd(p)) => {
+                self.channels.patterns.push(one_line(&p));
+                self.effects.push(Effect::AddPattern(p));
+            }
+            Ok(input::Command::Pause) => {
+                self.channels.toggle_pause(self.max_lines);
+            }
+            Ok(input::Command::Goto(t)) => self.replay_control(ReplayControl::Goto(t)),
+            Ok(input::Command::Seq(n)) => self.replay_control(ReplayControl::AuditSeq(n)),
+            Ok(input::Command::Stop) => {
+                self.command(Action::Stop);
+            }
+            Ok(input::Command::Quit) => {
+                self.command(Action::Quit);
+            }
+            Err(e) => self.notify(e),
+        }
+    }
+
+    fn pane_at(&self, x: u16, y: u16) -> Option<Pane> {
+        super::view::pane_areas(self.size, self)
+            .into_iter()
+            .find(|(_, r)| r.contains(Position { x, y }))
+            .map(|(p, _)| p)
+    }
+
+    fn mouse(&mut self, m: ratatui::crossterm::event::MouseEvent) -> bool {
+        if self.mode != Mode::Normal {
+            return false;
+        }
+        let Some(pane) = self.pane_at(m.column, m.row) else {
+            return false;
+        };
+        match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => self.command(Action::Focus(pane)),
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let prev = self.focus;
+                self.focus = pane;
+                let a = if m.kind == MouseEventKind::ScrollDown {
+                    Action::Down
+                } else {
+                    Action::Up
+                };
+                for _ in 0..3 {
+                    self.command(a.clone());
+                }
+                self.focus = prev;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn page(&self) -> usize {
+        (self.size.height as usize / 2).max(5)
+    }
+
+    /// Keymap actions.
+    fn command(&mut self, action: Action) -> bool {
+        // Every key and every direct action comes through here: the one gate.
+        if self.read_only && action.changes() {
+            self.notify(READ_ONLY);
+            return true;
+        }
+        match action {
+            Action::Quit => {
+                // A replay's busy agents are a recording: nothing stops when it closes.
+                if self.busy() > 0 && self.mode != Mode::ConfirmQuit && self.replay.is_none() {
+                    self.mode = Mode::ConfirmQuit;
+                } else {
+                    self.quit = true;
+                }
+            }
+            Action::Help => {
+                self.mode = if self.mode == Mode::Help {
+                    Mode::Normal
+                } else {
+                    Mode::Help
+                }
+            }
+            Action::Back => {
+                self.mode = Mode::Normal;
+                self.zoom = false;
+            }
+            Action::FocusNext | Action::FocusPrev => {
+                let i = self.focus.index();
+                let n = Pane::ALL.len();
+                let next = if action == Action::FocusNext {
+                    (i + 1) % n
+                } else {
+                    (i + n - 1) % n
+                };
+                self.set_focus(Pane::ALL[next]);
+            }
+            Action::Focus(p) => self.set_focus(p),
+            Action::Zoom => self.zoom = !self.zoom,
+            Action::Intent => {
+                let at = self
+                    .focused_agent
+                    .as_deref()
+                    .map(|a| format!("@{a} "))
+                    .unwrap_or_else(|| "@".into());
+                self.open_input(Mode::Prompt, &at, "@agent-id what to do…");
+            }
+            Action::Command => self.open_input(
+                Mode::Command,
+                "",
+                "theme NAME · goal add TEXT · channel add PATTERN · pause · stop · quit",
+            ),
+            Action::Filter => {
+                // The channels and audit panes filter themselves; elsewhere, the agents.
+                let pane = match self.focus {
+                    Pane::Channels | Pane::Audit => self.focus,
+                    _ => Pane::Agents,
+                };
+                let current = self.filter_of(pane).to_string();
+                if pane == Pane::Agents {
+                    self.focus = Pane::Agents;
+                }
+                self.open_input(Mode::Filter(pane), &current, "filter");
+            }
+            Action::Pause if self.replay.is_some() => {
+                self.replay_control(ReplayControl::PlayPause);
+            }
+            Action::Pause => self.channels.toggle_pause(self.max_lines),
+            Action::Why => match self.why_of() {
+                Some(of) => {
+                    self.notify(format!("why: {} …", super::why_view::describe(&of)));
+                    self.effects.push(Effect::Why(of));
+                }
+                None => self.notify("nothing selected to ask why of"),
+            },
+            Action::Faster => self.replay_control(ReplayControl::Faster),
+            Action::Slower => self.replay_control(ReplayControl::Slower),
+            Action::StepForward => self.replay_control(ReplayControl::Step(1)),
+            Action::StepBack => self.replay_control(ReplayControl::Step(-1)),
+            Action::SeekForward => self.replay_control(ReplayControl::Seek(10)),
+            Action::SeekBack => self.replay_control(ReplayControl::Seek(-10)),
+            Action::Stop => match &self.focused_agent {
+                Some(id) => self.act(Effect::Stop(id.clone())),
+                None => self.notify("no agent focused"),
+            },
+            Action::EditGoals => self.edit_goals(),
+            Action::Approvals => {
+                self.approvals.clamp();
+                self.mode = Mode::Approvals;
+            }
+            Action::NextAttention => self.next_attention(),
+            Action::NextHunk => self.diff.next_hunk(),
+            Action::PrevHunk => self.diff.prev_hunk(),
+            Action::OlderVersion | Action::NewerVersion => self.step_version(action),
+            Action::ToggleDiffView => self.diff.toggle_view(),
+            Action::Down => self.move_by(1, true),
+            Action::Up => self.move_by(1, false),
+            Action::PageDown => self.move_by(self.page(), true),
+            Action::PageUp => self.move_by(self.page(), false),
+            Action::Top => self.move_by(usize::MAX / 2, false),
+            Action::Bottom => {
+                self.move_by(usize::MAX / 2, true);
+                match self.focus {
+                    Pane::Channels => self.channels.follow(),
+                    Pane::Audit => self.audit.follow(),
+                    _ => {}
+                }
+            }
+            Action::Open => self.open(),
+            Action::None => return false,
+            _ => return false,
+        }
+        true
+    }
+
+    fn set_focus(&mut self, p: Pane) {
+        self.focus = p;
+        if p != Pane::Agents {
+            self.detail_pane = p;
+        }
+    }
+
+    /// `[` or `]`: load the diff between the versions the diff pane steps to.
+    fn step_version(&mut self, dir: Action) {
+        let Some(range) = self.diff.step(dir == Action::OlderVersion) else {
+            return;
+        };
+        if let Some(id) = self.focused_agent.clone() {
+            self.effects.push(Effect::LoadDiff {
+                agent_id: id,
+                range: Some(range),
+            });
+        }
+    }
+
+    /// Move the focused pane's selection (or scroll) `n` rows down or up.
+    fn move_by(&mut self, n: usize, down: bool) {
+        match self.focus {
+            Pane::Agents => {
+                self.agent_cursor = step_agent_row(&self.agent_rows(), self.agent_cursor, n, down)
+            }
+            Pane::Channels => self.channels.move_by(n, down),
+            Pane::Audit => self.audit.move_by(n, down),
+            Pane::Diff => self.diff.move_by(n, down),
+            Pane::Goals | Pane::Stream => {}
+        }
+    }
+
+    /// Enter: focus the selected agent, or show the selected message or record whole.
+    fn open(&mut self) {
+        let detail = match self.focus {
+            Pane::Agents => {
+                if let Some(id) = self.selected_agent().map(|a| a.id.clone()) {
+                    self.focus_agent(&id);
+                }
+                None
+            }
+            Pane::Channels => self.channels.detail(),
+            Pane::Audit => self.audit.detail(),
+            Pane::Goals | Pane::Stream | Pane::Diff => None,
+        };
+        if let Some((title, text)) = detail {
+            self.mode = Mode::Detail {
+                title,
+                text,
+                scroll: 0,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

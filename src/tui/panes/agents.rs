@@ -1,0 +1,92 @@
+//! The agents pane's state: its rows (category headers and the agents that pass the
+//! filter), how the selection moves over them, and when each agent was last heard from.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use crate::agent::{AgentSpec, Category};
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentActivity {
+    pub last: Option<DateTime<Utc>>,
+    pub goal: Option<String>,
+}
+
+/// How long ago, short: `5s`, `3m`, `2h`, `4d`.
+pub fn ago(then: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    let Some(t) = then else {
+        return "-".into();
+    };
+    let s = (now - t).num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+pub type ActivityMap = HashMap<String, AgentActivity>;
+
+/// One row of the agents pane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentRow {
+    Header(Category),
+    Agent(usize),
+}
+
+/// Rows of the agents pane: category headers and the agents that pass the filter.
+pub fn agent_rows(agents: &[AgentSpec], filter: &str) -> Vec<AgentRow> {
+    let f = filter.to_lowercase();
+    let mut rows = Vec::new();
+    for cat in Category::ALL {
+        let mut header = false;
+        for (i, a) in agents.iter().enumerate() {
+            if a.category != cat {
+                continue;
+            }
+            if !f.is_empty()
+                && !a.id.to_lowercase().contains(&f)
+                && !a.name.to_lowercase().contains(&f)
+                && !a.role.to_lowercase().contains(&f)
+            {
+                continue;
+            }
+            if !header {
+                rows.push(AgentRow::Header(cat));
+                header = true;
+            }
+            rows.push(AgentRow::Agent(i));
+        }
+    }
+    rows
+}
+
+/// The first agent's row (the first row is a category header), 0 when none.
+pub fn first_agent_row(rows: &[AgentRow]) -> usize {
+    rows.iter()
+        .position(|r| matches!(r, AgentRow::Agent(_)))
+        .unwrap_or(0)
+}
+
+/// The selection `n` agents down or up from `cursor`, skipping the headers.
+pub fn step_agent_row(rows: &[AgentRow], cursor: usize, n: usize, down: bool) -> usize {
+    let mut c = cursor;
+    let mut steps = n;
+    while steps > 0 {
+        let next = if down {
+            (c + 1..rows.len()).find(|i| matches!(rows[*i], AgentRow::Agent(_)))
+        } else {
+            (0..c)
+                .rev()
+                .find(|i| matches!(rows[*i], AgentRow::Agent(_)))
+        };
+        match next {
+            Some(i) => c = i,
+            None => break,
+        }
+        steps -= 1;
+    }
+    c
+}

@@ -1,0 +1,30 @@
+//! The goals pane's state beyond the agent's own (`AgentState`): each agent's last recall
+//! and each hook's latest delivery.
+
+use std::collections::HashMap;
+
+use crate::hooks::DeliveryRow;
+
+/// An agent's last recall as the goals pane shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastRecall {
+    pub caller: String,
+    pub query: String,
+    pub embedder: String,
+    pub items: Vec<crate::event::RecalledItem>,
+}
+
+/// Each hook's latest delivery, by (agent, hook name).
+pub type Deliveries = HashMap<(String, String), DeliveryRow>;
+
+/// Keep a hook's delivery as its latest: a retry of an older delivery must not hide a newer
+/// one's state.
+pub fn keep_delivery(deliveries: &mut Deliveries, delivery: DeliveryRow) {
+    let key = (delivery.agent_id.clone(), delivery.hook.clone());
+    let newer = deliveries
+        .get(&key)
+        .is_none_or(|cur| cur.id == delivery.id || cur.created <= delivery.created);
+    if newer {
+        deliveries.insert(key, delivery);
+    }
+}

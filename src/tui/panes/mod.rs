@@ -1,0 +1,91 @@
+//! The state behind each pane, with its own bounded buffers: what arrives is folded in
+//! here, in `update`, so the view only reads. One file per pane: `agents.rs`,
+//! `approvals.rs`, `channels.rs`, `stream.rs`, `audit.rs`, `diff.rs`, `goals.rs`; this one
+//! holds what they share.
+
+mod agents;
+mod approvals;
+mod audit;
+mod channels;
+mod diff;
+mod goals;
+mod stream;
+
+pub use agents::*;
+pub use approvals::*;
+pub use audit::*;
+pub use channels::*;
+pub use diff::*;
+pub use goals::*;
+pub use stream::*;
+
+/// A selection in a list that can follow its newest line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cursor {
+    pub selected: usize,
+    /// Stick to the newest line as lines arrive.
+    pub follow: bool,
+}
+
+impl Cursor {
+    pub fn following() -> Cursor {
+        Cursor {
+            selected: 0,
+            follow: true,
+        }
+    }
+
+    pub fn clamp(&mut self, len: usize) {
+        if self.follow || self.selected >= len {
+            self.selected = len.saturating_sub(1);
+        }
+    }
+
+    pub fn down(&mut self, n: usize, len: usize) {
+        self.selected = (self.selected + n).min(len.saturating_sub(1));
+        self.follow = self.selected + 1 >= len;
+    }
+
+    pub fn up(&mut self, n: usize) {
+        self.selected = self.selected.saturating_sub(n);
+        self.follow = false;
+    }
+}
+
+/// A filter: space-separated words; `key:value` words go to `field` (None = not a field,
+/// then the word is matched as text); other words must appear in `text`, ignoring case.
+pub fn filter_matches(
+    filter: &str,
+    field: impl Fn(&str, &str) -> Option<bool>,
+    text: &str,
+) -> bool {
+    let lower = text.to_lowercase();
+    filter.split_whitespace().all(|w| {
+        if let Some((k, v)) = w.split_once(':')
+            && let Some(hit) = field(k, v)
+        {
+            return hit;
+        }
+        lower.contains(&w.to_lowercase())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_take_fields_and_words() {
+        let hit = |f: &str| {
+            filter_matches(
+                f,
+                |k, v| (k == "agent").then(|| "ops-agent".contains(v)),
+                "intent Deploy staging",
+            )
+        };
+        assert!(hit("deploy"));
+        assert!(hit("agent:ops deploy"));
+        assert!(!hit("agent:sec"));
+        assert!(!hit("rollback"));
+    }
+}
