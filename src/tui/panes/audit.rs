@@ -87,12 +87,7 @@ impl AuditState {
 
     /// Move the selection `n` records down or up.
     pub fn move_by(&mut self, n: usize, down: bool) {
-        let len = self.visible.len();
-        if down {
-            self.cursor.down(n, len)
-        } else {
-            self.cursor.up(n)
-        }
+        self.cursor.move_by(n, down, self.visible.len());
     }
 
     /// Stick to the newest record again.

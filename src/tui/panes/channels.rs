@@ -237,12 +237,7 @@ impl ChannelsState {
 
     /// Move the selection `n` lines down or up.
     pub fn move_by(&mut self, n: usize, down: bool) {
-        let len = self.visible.len();
-        if down {
-            self.cursor.down(n, len)
-        } else {
-            self.cursor.up(n)
-        }
+        self.cursor.move_by(n, down, self.visible.len());
     }
 
     /// Stick to the newest line again.

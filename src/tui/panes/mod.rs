@@ -50,6 +50,11 @@ impl Cursor {
         self.selected = self.selected.saturating_sub(n);
         self.follow = false;
     }
+
+    /// `n` down (in a list of `len`) or up: a pane's selection moved by the keys.
+    pub fn move_by(&mut self, n: usize, down: bool, len: usize) {
+        if down { self.down(n, len) } else { self.up(n) }
+    }
 }
 
 /// A filter: space-separated words; `key:value` words go to `field` (None = not a field,
