@@ -195,42 +195,34 @@ async fn vault_checks(config: &Config) -> (Vec<Check>, Config) {
             );
         }
     };
-    let mut users: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for r in &refs {
-        users
-            .entry(r.text.clone())
-            .or_default()
-            .push(r.label.clone());
-    }
+    let users = match crate::secrets::refs_by_reference(config) {
+        Ok(users) => users,
+        Err(e) => return (vec![check("vault", Status::Fail, e)], config.clone()),
+    };
     let mut out = Vec::new();
     let mut all_found = true;
-    for (text, labels) in users {
+    for (reference, labels) in users {
         let used_by = labels.join(", ");
-        let line = match crate::secrets::VaultRef::parse(&text) {
-            Err(e) => check("vault", Status::Fail, format!("{used_by}: {e}")),
-            Ok(reference) => {
-                let started = Instant::now();
-                match crate::secrets::check(&client, &reference).await {
-                    Ok(()) => Check {
-                        latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
-                        ..check(
-                            "vault",
-                            Status::Ok,
-                            format!("{reference} ({used_by}): found at {addr}"),
-                        )
-                    },
-                    Err(e) => {
-                        let why = match &e {
-                            crate::secrets::VaultError::Missing(what) => what.clone(),
-                            other => other.to_string(),
-                        };
-                        check(
-                            "vault",
-                            Status::Fail,
-                            format!("{reference} ({used_by}): {}: {why}", e.kind()),
-                        )
-                    }
-                }
+        let started = Instant::now();
+        let line = match crate::secrets::check(&client, &reference).await {
+            Ok(()) => Check {
+                latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+                ..check(
+                    "vault",
+                    Status::Ok,
+                    format!("{reference} ({used_by}): found at {addr}"),
+                )
+            },
+            Err(e) => {
+                let why = match &e {
+                    crate::secrets::VaultError::Missing(what) => what.clone(),
+                    other => other.to_string(),
+                };
+                check(
+                    "vault",
+                    Status::Fail,
+                    format!("{reference} ({used_by}): {}: {why}", e.kind()),
+                )
             }
         };
         all_found &= line.status == Status::Ok;

@@ -42,7 +42,7 @@ pub struct Auth {
 /// current value is hashed at each check.
 enum Accepted {
     Digest([u8; 32]),
-    Vault(String),
+    Vault(crate::secrets::VaultRef),
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -70,10 +70,10 @@ impl Auth {
                 .iter()
                 .filter(|(t, _)| !t.is_empty())
                 .map(|(t, role)| {
-                    let accepted = if crate::secrets::is_vault_ref(t) {
-                        Accepted::Vault(t.clone())
-                    } else {
-                        Accepted::Digest(digest(t))
+                    // Config validation parsed every `vault:` value already.
+                    let accepted = match crate::secrets::VaultRef::parse(t) {
+                        Ok(reference) => Accepted::Vault(reference),
+                        Err(_) => Accepted::Digest(digest(t)),
                     };
                     (accepted, *role)
                 })
@@ -119,7 +119,7 @@ impl Auth {
                 Accepted::Digest(d) => *d,
                 // A reference not read (yet) matches nothing: all zeros is no SHA-256 of
                 // any token anyone can find.
-                Accepted::Vault(r) => self.secrets.lookup(r).map_or([0; 32], |v| digest(&v)),
+                Accepted::Vault(r) => self.secrets.get(r).map_or([0; 32], |v| digest(&v)),
             };
             let index = role_index(*role);
             let better = matched.ct_eq(&0) | index.ct_lt(&matched);

@@ -258,12 +258,13 @@ impl ServerHandler for AiosMcp {
         let started = Instant::now();
         let known = self.shared.tools.get(&tool).is_some();
         let limits = self.limits();
+        // What the audit record shows of the arguments, whatever happens next.
+        let arguments = request
+            .arguments
+            .as_ref()
+            .map(|a| limits.recordable(&tool, a));
         // The role first: a refused caller learns nothing about its arguments.
         if let Some(needed) = access::tool_role(&tool, request.arguments.as_ref()) {
-            let arguments = request
-                .arguments
-                .as_ref()
-                .map(|a| limits.recordable(&tool, a));
             let agent = request
                 .arguments
                 .as_ref()
@@ -285,10 +286,6 @@ impl ServerHandler for AiosMcp {
             .arguments
             .as_ref()
             .and_then(|a| limits.oversized(&tool, a));
-        let arguments = request
-            .arguments
-            .as_ref()
-            .map(|a| limits.recordable(&tool, a));
         let result = match &oversized {
             Some(why) => Ok(CallToolResponse::Complete(CallToolResult::error(vec![
                 ContentBlock::text(format!("{tool}: {why}")),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actions::SecretRef;
 use crate::config::url::ShownUrl;
+use crate::secrets::is_env_name;
 
 /// The default `timeout_ms` of one tool call: 30 s.
 pub const DEFAULT_TIMEOUT_MS: u32 = 30_000;
@@ -232,14 +233,6 @@ fn check_url(url: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// One `env` value of a stdio server: text as written, or `env:VAR` read from aios's

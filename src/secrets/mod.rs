@@ -19,7 +19,7 @@ mod settings;
 mod vault;
 
 pub use reference::{SecretRef, VaultRef, is_env_name, is_vault_ref};
-pub use refs::{ConfigRef, config_refs};
+pub use refs::{ConfigRef, config_refs, refs_by_reference};
 pub use settings::{Sources, read_private_file, settings};
 pub use vault::{Read, VaultAuth, VaultClient, VaultError, VaultSettings};
 
@@ -65,22 +65,41 @@ struct Entry {
     due: Instant,
     /// The value before the last change: an echo of it is still masked.
     previous: Option<String>,
+    /// What the redactors mask: each value long enough to be worth it (the current one
+    /// first) beside its JSON-escaped form, made when a value changes rather than at every
+    /// record the audit log writes.
+    masks: Vec<(String, String)>,
 }
 
 impl Entry {
     fn new(value: String, due: Instant) -> Entry {
-        Entry {
+        let mut entry = Entry {
             value,
             due,
             previous: None,
-        }
+            masks: Vec::new(),
+        };
+        entry.remask();
+        entry
     }
 
-    /// The texts to mask: long enough to be worth it, the current value first.
-    fn masked(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.value.as_str())
-            .chain(self.previous.as_deref())
+    /// A new value read; the old one is kept as `previous`.
+    fn replace(&mut self, value: String) {
+        self.previous = Some(std::mem::replace(&mut self.value, value));
+        self.remask();
+    }
+
+    fn remask(&mut self) {
+        self.masks = std::iter::once(&self.value)
+            .chain(self.previous.as_ref())
             .filter(|v| v.chars().count() >= MIN_REDACT_LEN)
+            .map(|v| (v.clone(), json_escaped(v)))
+            .collect();
+    }
+
+    /// The texts to mask, the current value first.
+    fn masked(&self) -> impl Iterator<Item = &str> {
+        self.masks.iter().map(|(v, _)| v.as_str())
     }
 }
 
@@ -172,8 +191,9 @@ impl Secrets {
     pub fn appears_in_json(&self, json: &str) -> bool {
         self.has_values()
             && self.read_state().entries.values().any(|e| {
-                e.masked()
-                    .any(|v| json.contains(v) || json.contains(&json_escaped(v)))
+                e.masks
+                    .iter()
+                    .any(|(v, escaped)| json.contains(v) || json.contains(escaped))
             })
     }
 
@@ -244,7 +264,7 @@ impl Secrets {
                         entry.due = due_after(period, read.lease);
                         let changed = read.value != entry.value;
                         if changed {
-                            entry.previous = Some(std::mem::replace(&mut entry.value, read.value));
+                            entry.replace(read.value);
                         }
                         Ok(changed)
                     }
@@ -292,7 +312,7 @@ impl Secrets {
         let r = VaultRef::parse(reference).expect("a reference");
         let mut state = self.write_state();
         if let Some(e) = state.entries.get_mut(&r) {
-            e.previous = Some(std::mem::replace(&mut e.value, value.to_string()));
+            e.replace(value.to_string());
         }
     }
 
@@ -369,12 +389,7 @@ pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     let period = Duration::from_secs(u64::from(config.vault.refresh_s.max(1)));
 
     // One read per reference, however many keys use it.
-    let mut users: BTreeMap<VaultRef, Vec<String>> = BTreeMap::new();
-    for r in &refs {
-        let reference =
-            VaultRef::parse(&r.text).map_err(|e| SecretError(vec![format!("{}: {e}", r.label)]))?;
-        users.entry(reference).or_default().push(r.label.clone());
-    }
+    let users = refs_by_reference(config).map_err(|e| SecretError(vec![e]))?;
     let mut entries = BTreeMap::new();
     let mut errors = Vec::new();
     for (reference, labels) in users {

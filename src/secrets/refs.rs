@@ -1,10 +1,12 @@
 //! Every config value that may hold a secret, and so may be a `vault:` reference: one list,
 //! so that validation, resolution and `doctor` cannot disagree on which keys those are.
 
+use std::collections::BTreeMap;
+
 use crate::config::Config;
 use crate::mcp_client::EnvValue;
 
-use super::reference::{SecretRef, is_vault_ref};
+use super::reference::{SecretRef, VaultRef, is_vault_ref};
 
 /// One `vault:` value in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,4 +99,15 @@ pub fn config_refs(config: &Config) -> Vec<ConfigRef> {
         }
     }
     out
+}
+
+/// Each reference of `config` once, with the keys that use it (one read serves them all);
+/// the first that does not parse is the error, naming its key.
+pub fn refs_by_reference(config: &Config) -> Result<BTreeMap<VaultRef, Vec<String>>, String> {
+    let mut users: BTreeMap<VaultRef, Vec<String>> = BTreeMap::new();
+    for r in config_refs(config) {
+        let reference = VaultRef::parse(&r.text).map_err(|e| format!("{}: {e}", r.label))?;
+        users.entry(reference).or_default().push(r.label);
+    }
+    Ok(users)
 }
