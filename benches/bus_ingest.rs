@@ -36,7 +36,7 @@ fn main() {
         .expect("tokio runtime");
 
     let mut config = Config::default();
-    config.bus.url = redis.url();
+    config.bus.url = redis.url().into();
     config.bus.prefix = "bench:".into();
     config.runtime.node = "bench".into();
     let bus = rt

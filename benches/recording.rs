@@ -40,7 +40,7 @@ fn ingest_round(
     record: bool,
 ) -> (f64, u64, u64) {
     let mut config = Config::default();
-    config.bus.url = redis.url();
+    config.bus.url = redis.url().into();
     config.bus.prefix = format!("bench{round}:");
     config.runtime.node = "bench".into();
     let bus = rt

@@ -8,6 +8,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, RedisResult};
 
+use crate::config::RedisUrl;
+
 /// One TCP (and TLS) connect attempt.
 pub const CONNECT_ATTEMPT: Duration = Duration::from_secs(2);
 /// One command's reply (a blocking read is bounded by its own call instead).
@@ -20,8 +22,8 @@ const MIN_DELAY: Duration = Duration::from_millis(50);
 const MAX_DELAY: Duration = Duration::from_millis(500);
 
 /// The connection info of `url`, speaking RESP3 whatever the URL says.
-pub fn info(url: impl IntoConnectionInfo) -> RedisResult<ConnectionInfo> {
-    let info = url.into_connection_info()?;
+pub fn info(url: &RedisUrl) -> RedisResult<ConnectionInfo> {
+    let info = url.expose().into_connection_info()?;
     let settings = info
         .redis_settings()
         .clone()
@@ -30,7 +32,7 @@ pub fn info(url: impl IntoConnectionInfo) -> RedisResult<ConnectionInfo> {
 }
 
 /// A client for `url` (RESP3, TLS-ready).
-pub fn client(url: impl IntoConnectionInfo) -> RedisResult<Client> {
+pub fn client(url: &RedisUrl) -> RedisResult<Client> {
     crate::tls::redis_client(info(url)?)
 }
 

@@ -254,14 +254,14 @@ async fn the_audit_log_is_followed_from_its_mirror_stream() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config_in(dir.path());
     config.bus.backend = BusBackend::Redis;
-    config.bus.url = redis.url();
+    config.bus.url = redis.url().into();
     config.bus.prefix = "far:".into();
     let rt = Runtime::start(support::options(config)).await.unwrap();
     rt.dispatch_and_wait(&Caller::operator("alice"), "ops-agent", "rotate the keys")
         .await
         .unwrap();
 
-    let mut tail = MirrorTail::connect(&redis.url(), "far:", Duration::from_millis(200))
+    let mut tail = MirrorTail::connect(&redis.url().into(), "far:", Duration::from_millis(200))
         .await
         .unwrap();
     // The mirror runs behind the log: wait until the intent's records are on the stream.

@@ -20,7 +20,7 @@ const PATIENCE: Duration = Duration::from_secs(15);
 
 fn options(url: &str, node: &str) -> RedisBusOptions {
     RedisBusOptions {
-        url: url.to_string(),
+        url: url.into(),
         prefix: String::new(),
         node: node.to_string(),
         max_message_bytes: 64 * 1024,

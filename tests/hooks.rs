@@ -419,7 +419,7 @@ async fn intent_hooks_continue_the_chain_and_stop_at_max_handoff_depth() {
 fn redis_config(dir: &Path, url: &str, node: &str, hooks: Vec<ProtocolHook>) -> Config {
     let mut c = config_with(dir, hooks);
     c.bus.backend = BusBackend::Redis;
-    c.bus.url = url.to_string();
+    c.bus.url = url.into();
     c.bus.prefix = "hooks-test:".into();
     c.runtime.node = node.into();
     c
@@ -523,7 +523,7 @@ async fn scheduler_node(
     clock: Arc<ManualClock>,
     intents: Arc<Intents>,
 ) -> Hooks {
-    let outbox = RedisOutbox::connect(redis, "sched:").await.unwrap();
+    let outbox = RedisOutbox::connect(&redis.into(), "sched:").await.unwrap();
     Hooks::new(HooksOptions {
         config: config.hooks.clone(),
         secrets: aios::hooks::SigningSecrets::fixed(vec!["s".into()]),

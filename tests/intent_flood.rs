@@ -190,7 +190,7 @@ async fn a_flood_of_minimal_intents_is_taken_or_refused_out_loud_and_none_vanish
 async fn every_intent_of_a_flood_is_queued_once_when_it_fits() {
     let redis = RedisServer::start();
     let options = |node: &str| RedisBusOptions {
-        url: redis.url(),
+        url: redis.url().into(),
         prefix: "test:".into(),
         node: node.into(),
         max_message_bytes: 1 << 20,

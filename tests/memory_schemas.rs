@@ -147,7 +147,7 @@ async fn chat_history_local_stays_on_this_node_while_the_rest_is_in_redis() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = support::config_in(dir.path());
     config.bus.backend = BusBackend::Redis;
-    config.bus.url = redis.url();
+    config.bus.url = redis.url().into();
     config.bus.prefix = "schema:".into();
     with_schema(&mut config, "support-agent", &[("chat_history", "local")]);
     let rt = Runtime::start(support::options(config.clone()))

@@ -44,7 +44,7 @@ async fn runs_on(url: &str, prefix: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = support::config_in(dir.path());
     config.bus.backend = BusBackend::Redis;
-    config.bus.url = url.to_string();
+    config.bus.url = url.into();
     config.bus.prefix = prefix.to_string();
     let rt = Runtime::start(support::options(config.clone()))
         .await
@@ -135,7 +135,7 @@ async fn a_wrong_password_is_a_clear_error_that_does_not_repeat_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = support::config_in(dir.path());
     config.bus.backend = BusBackend::Redis;
-    config.bus.url = format!("redis://:not-{PASSWORD}-x@127.0.0.1:{}", redis.port);
+    config.bus.url = format!("redis://:not-{PASSWORD}-x@127.0.0.1:{}", redis.port).into();
     let err = Runtime::start(support::options(config))
         .await
         .err()

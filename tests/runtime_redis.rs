@@ -15,7 +15,7 @@ async fn state_lives_in_redis_and_the_mirror_misses_no_record() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = support::config_in(dir.path());
     config.bus.backend = BusBackend::Redis;
-    config.bus.url = redis.url();
+    config.bus.url = redis.url().into();
     config.bus.prefix = "t1:".into();
     let rt = Runtime::start(support::options(config.clone()))
         .await

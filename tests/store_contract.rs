@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use store_contract::{append_to_list, new_context, run_contract, trace};
 
 async fn connect(url: &str, prefix: &str) -> RedisStore {
-    RedisStore::connect(url, prefix)
+    RedisStore::connect(&url.into(), prefix)
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
 }
@@ -383,7 +383,7 @@ async fn connecting_where_no_redis_listens_fails_fast_naming_the_url() {
         .expect("free port");
     let url = format!("redis://127.0.0.1:{port}");
     let started = Instant::now();
-    let err = RedisStore::connect(&url, "")
+    let err = RedisStore::connect(&url.as_str().into(), "")
         .await
         .expect_err("nothing listens");
     let waited = started.elapsed();
@@ -399,7 +399,7 @@ async fn a_password_never_shows_in_a_connect_error() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port");
-    let err = RedisStore::connect(&format!("redis://aios:hunter2@127.0.0.1:{port}"), "")
+    let err = RedisStore::connect(&format!("redis://aios:hunter2@127.0.0.1:{port}").into(), "")
         .await
         .expect_err("nothing listens");
     let msg = err.to_string();

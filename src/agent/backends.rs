@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::audit::{AuditLog, AuditMirror, AuditOptions};
 use crate::bus::{Bus, LocalBus, RedisBus, RedisBusOptions};
-use crate::config::{BusBackend, Config};
+use crate::config::{BusBackend, Config, RedisUrl};
 use crate::context::{EmbeddedStore, RedisStore, RoutedStore, Store};
 use crate::llm::LlmRunner;
 use crate::memory::schema::{self as memory_schema, MemorySchema, StateStoreKind};
@@ -40,12 +40,12 @@ const AUTO_PROBE: Duration = Duration::from_millis(300);
 /// The Redis URL to use, if any: always for `redis` (failing loudly later if it is down),
 /// for `auto` only when something answers there quickly, never for `memory` or a bus the
 /// caller brings.
-pub(crate) async fn redis_url(config: &Config, given_bus: bool) -> Option<String> {
+pub(crate) async fn redis_url(config: &Config, given_bus: bool) -> Option<RedisUrl> {
     match (given_bus, config.bus.backend) {
         (true, _) | (false, BusBackend::Memory) => None,
         (false, BusBackend::Redis) => Some(config.bus.url.clone()),
         (false, BusBackend::Auto) => {
-            let addr = crate::config::url::split(&config.bus.url)?.socket_address()?;
+            let addr = crate::config::url::split(config.bus.url.expose())?.socket_address()?;
             let probe = tokio::net::TcpStream::connect(addr);
             match tokio::time::timeout(AUTO_PROBE, probe).await {
                 Ok(Ok(_)) => Some(config.bus.url.clone()),
@@ -188,7 +188,7 @@ fn open_embedded_store(data_dir: &Path) -> Result<Arc<dyn Store>, RuntimeError> 
 /// attached TUI), and the audit mirror.
 async fn open_redis(
     config: &Config,
-    url: &str,
+    url: &RedisUrl,
 ) -> Result<(Arc<dyn Bus>, Arc<dyn Store>, Option<AuditMirror>), RuntimeError> {
     let open = |what: &str, e: String| RuntimeError::Open {
         what: what.to_string(),

@@ -222,7 +222,7 @@ impl Runtime {
             model: crate::llm::model_shown(runner.name(), &config.llm.model),
             agents: catalog.len(),
             warnings,
-            attached: watch_only.then(|| crate::config::url::shown(&config.bus.url)),
+            attached: watch_only.then(|| config.bus.url.to_string()),
         };
 
         let cancel = CancellationToken::new();

@@ -12,6 +12,8 @@ use redis::aio::ConnectionManager;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::RedisUrl;
+
 use super::reader::{Follower, LineRead};
 use super::record::AuditRecord;
 
@@ -39,7 +41,7 @@ impl AuditMirror {
     /// Connect to the Redis at `url`; the stream is `{prefix}aios:audit`.
     pub async fn connect(
         dir: PathBuf,
-        url: &str,
+        url: &RedisUrl,
         prefix: &str,
         max_len: usize,
     ) -> Result<AuditMirror, String> {
@@ -187,7 +189,7 @@ async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
 /// A self-reconnecting connection to the Redis at `url` for the mirror stream; `what`
 /// names it in errors, `response` bounds each command (a blocking read included).
 pub(crate) async fn connect_stream(
-    url: &str,
+    url: &RedisUrl,
     what: &str,
     response: Duration,
 ) -> Result<ConnectionManager, String> {

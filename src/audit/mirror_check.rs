@@ -117,10 +117,14 @@ pub fn compare_with_mirror(
 
 /// The mirror's records from the Redis at `url`, or `None` when it has no mirror stream.
 /// One connection attempt, no retries: a Redis that is not there is said at once.
-pub async fn fetch_mirror(url: &str, prefix: &str) -> Result<Option<Vec<(u64, String)>>, String> {
+pub async fn fetch_mirror(
+    url: &crate::config::RedisUrl,
+    prefix: &str,
+) -> Result<Option<Vec<(u64, String)>>, String> {
     let key = mirror_key(prefix);
     let fetch = async {
-        let client = crate::tls::redis_client(url).map_err(|e| format!("audit mirror: {e}"))?;
+        let client =
+            crate::tls::redis_client(url.expose()).map_err(|e| format!("audit mirror: {e}"))?;
         let mut conn =
             tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
                 .await

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+use crate::config::RedisUrl;
+
 use super::mirror::{connect_stream, entry_of, mirror_key};
 use super::record::AuditRecord;
 
@@ -24,7 +26,11 @@ type Rows = Vec<(String, Vec<(String, String)>)>;
 
 impl MirrorTail {
     /// Connect to the Redis at `url`; `block` is how long one `next` waits for news.
-    pub async fn connect(url: &str, prefix: &str, block: Duration) -> Result<MirrorTail, String> {
+    pub async fn connect(
+        url: &RedisUrl,
+        prefix: &str,
+        block: Duration,
+    ) -> Result<MirrorTail, String> {
         // A blocking read answers after `block` at the latest.
         let conn = connect_stream(url, "audit stream", block + Duration::from_secs(5)).await?;
         Ok(MirrorTail {

@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::config::RedisUrl;
+
 use super::envelope::{channels, decode};
 use super::stats::StatsBook;
 use super::{BusError, Received, pattern_matches};
@@ -24,7 +26,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// What to listen to.
 #[derive(Debug, Clone)]
 pub struct TapOptions {
-    pub url: String,
+    pub url: RedisUrl,
     /// `bus.prefix`: stripped from channel names, as the bus does.
     pub prefix: String,
     /// Also (and then only) channels matching this glob.
@@ -42,9 +44,9 @@ pub struct Tap {
 impl Tap {
     /// Connect; fails within seconds, naming the URL without its password.
     pub fn open(opts: TapOptions) -> Result<Tap, BusError> {
-        let shown = crate::config::url::shown(&opts.url);
+        let shown = opts.url.to_string();
         let fail = |e: &dyn std::fmt::Display| BusError::Backend(format!("Redis at {shown}: {e}"));
-        let client = crate::tls::redis_client(opts.url.as_str()).map_err(|e| fail(&e))?;
+        let client = crate::tls::redis_client(opts.url.expose()).map_err(|e| fail(&e))?;
         let con = client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
             .map_err(|e| fail(&e))?;

@@ -19,7 +19,7 @@ use crate::audit::{
     AuditRecord, Follower, LineRead, Outcome, SegmentReader, compare_with_mirror, fetch_mirror,
     list_segments, mirror_key, verify_dir,
 };
-use crate::config::{BusBackend, Config};
+use crate::config::{BusBackend, Config, RedisUrl};
 
 /// How often `tail -f` looks for new lines.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -371,12 +371,12 @@ enum MirrorUse {
     Skip,
     /// Redis is configured: compare when the mirror can be read; say so when it cannot.
     IfThere {
-        url: String,
+        url: RedisUrl,
         prefix: String,
         quiet: bool,
     },
     /// `--against-mirror`: the comparison must happen.
-    Required { url: String, prefix: String },
+    Required { url: RedisUrl, prefix: String },
 }
 
 impl MirrorUse {

@@ -138,10 +138,7 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
         "store",
         Status::Ok,
         if on_redis {
-            format!(
-                "redis at {} (shared by every node)",
-                ShownUrl(&config.bus.url)
-            )
+            format!("redis at {} (shared by every node)", config.bus.url)
         } else {
             format!("embedded redb at {}", data_dir.join("state.redb").display())
         },
@@ -428,11 +425,11 @@ async fn llm_check(config: &Config) -> Check {
 /// The bus: Redis when configured (required) or when `auto` finds it; in-process otherwise.
 /// Also says whether Redis is in use (then the agent state lives there too).
 async fn bus_check(config: &Config) -> (Check, bool) {
-    let url = ShownUrl(&config.bus.url);
+    let url = &config.bus.url;
     let with = "bus, agent state and audit mirror on Redis";
     let probed = match config.bus.backend {
         BusBackend::Memory => Err(String::new()),
-        _ => probe(&config.bus.url).await,
+        _ => probe(config.bus.url.expose()).await,
     };
     let on_redis = config.bus.backend != BusBackend::Memory && probed.is_ok();
     let check = match (config.bus.backend, probed) {

@@ -188,7 +188,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let offline = match &cli.command {
         Some(Command::Health | Command::Why(_) | Command::Replay(_)) => true,
         // The audit commands read files; only the mirror comparison needs the bus URL.
-        Some(Command::Audit { .. }) => !crate::secrets::is_vault_ref(&config.bus.url),
+        Some(Command::Audit { .. }) => !crate::secrets::is_vault_ref(config.bus.url.expose()),
         _ => false,
     };
     if !offline {

@@ -16,7 +16,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::bus::tap::{Tap, TapOptions};
 use crate::bus::{Bus, Received, RedisBus, RedisBusOptions, pattern_matches};
-use crate::config::Config;
+use crate::config::{Config, RedisUrl};
 use crate::context::Caller;
 use crate::control::{ControlClient, DataDirLock, Request, Streamed, socket_path};
 use crate::sanitize::one_line;
@@ -54,7 +54,7 @@ pub async fn run(config: Config, args: WatchArgs) -> Result<ExitCode> {
                 "nothing to watch: no aios process owns {} and no Redis answers at {}; \
                  start `aios serve` (or the TUI), or point bus.url at the runtime's Redis",
                 data_dir.display(),
-                crate::config::url::ShownUrl(&config.bus.url)
+                config.bus.url
             ),
         },
     }
@@ -80,16 +80,15 @@ async fn owner_runs_on_redis(config: &Config) -> bool {
 /// Every message, none dropped: a blocking subscription read only as fast as stdout takes
 /// the lines. Pub/sub itself is at-most-once, so a lost connection is said on stderr and
 /// the tap reopened.
-async fn tap_redis(config: &Config, args: &WatchArgs, url: &str) -> Result<ExitCode> {
+async fn tap_redis(config: &Config, args: &WatchArgs, url: &RedisUrl) -> Result<ExitCode> {
     let opts = TapOptions {
-        url: url.to_string(),
+        url: url.clone(),
         prefix: config.bus.prefix.clone(),
         pattern: args.channel.clone(),
         max_message_bytes: config.bus.max_message_bytes as usize,
     };
-    let shown = crate::config::url::shown(url);
     eprintln!(
-        "aios watch: {} on redis {shown}, every message (not a terminal); Ctrl-C stops",
+        "aios watch: {} on redis {url}, every message (not a terminal); Ctrl-C stops",
         args.channel.as_deref().unwrap_or("all seed channels")
     );
     let stop = Arc::new(AtomicBool::new(false));
@@ -165,7 +164,11 @@ async fn through_owner(config: &Config, args: &WatchArgs, holder: &str) -> Resul
 }
 
 /// No owner here, but the runtime's Redis answers: subscribe to it directly.
-async fn straight_from_redis(config: &Config, args: &WatchArgs, url: &str) -> Result<ExitCode> {
+async fn straight_from_redis(
+    config: &Config,
+    args: &WatchArgs,
+    url: &RedisUrl,
+) -> Result<ExitCode> {
     let opts = RedisBusOptions {
         node: format!("{}-watch-{}", config.node_name(), std::process::id()),
         ..RedisBusOptions::for_config(config)

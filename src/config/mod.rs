@@ -7,12 +7,14 @@ mod env;
 mod load;
 mod locate;
 mod policy;
+mod redis_url;
 mod spans;
 pub mod url;
 mod validate;
 
 pub use load::{ConfigError, ConfigSource, LoadOptions, Origin, load, parse_str};
 pub use policy::{PolicyViolation, check_open_model_url, closed_api_provider};
+pub use redis_url::RedisUrl;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -150,7 +152,8 @@ pub enum BusBackend {
 #[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
     pub backend: BusBackend,
-    pub url: String,
+    /// Shown masked wherever it is printed ([`RedisUrl`]).
+    pub url: RedisUrl,
     /// Prefix for every channel and key, so several deployments can share one Redis.
     pub prefix: String,
     /// Larger messages are rejected (counted, kept for display, never fatal); 1 KiB..=512 MiB.

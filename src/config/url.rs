@@ -98,11 +98,6 @@ impl UrlParts<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct ShownUrl<'a>(pub &'a str);
 
-/// `url` as it may be shown ([`ShownUrl`]), as a string.
-pub fn shown(url: &str) -> String {
-    ShownUrl(url).to_string()
-}
-
 impl std::fmt::Display for ShownUrl<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let url = self.0;

@@ -83,13 +83,15 @@ pub(crate) fn validate(config: &Config, origins: &Origins) -> Result<(), ConfigE
     )?;
     between(&["bus", "heartbeat_ms"], b.heartbeat_ms, 100, 600_000)?;
 
-    if !is_redis_url(&config.bus.url) && !crate::secrets::is_vault_ref(&config.bus.url) {
+    if !is_redis_url(config.bus.url.expose())
+        && !crate::secrets::is_vault_ref(config.bus.url.expose())
+    {
         bad(
             &["bus", "url"],
             format!(
                 "`{}` is not a Redis URL: expected redis://HOST[:PORT][/DB], \
                  rediss://HOST[:PORT][/DB] or unix:///PATH",
-                ShownUrl(&config.bus.url)
+                config.bus.url
             ),
         )?;
     }
@@ -337,7 +339,7 @@ fn check_policy(config: &Config, origins: &Origins) -> Result<(), ConfigError> {
 pub(crate) fn url_keys(config: &Config) -> Vec<(Vec<String>, String)> {
     let key = |path: &[&str], url: &str| (key_path(path), url.to_string());
     let mut out = vec![
-        key(&["bus", "url"], &config.bus.url),
+        key(&["bus", "url"], config.bus.url.expose()),
         key(&["memory", "url"], &config.memory.url),
         key(&["memory", "chroma", "url"], &config.memory.chroma.url),
         key(&["memory", "weaviate", "url"], &config.memory.weaviate.url),

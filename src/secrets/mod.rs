@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, RedisUrl};
 
 /// After a failed refresh, the next try comes at most this long after.
 const RETRY: Duration = Duration::from_secs(30);
@@ -417,12 +417,12 @@ pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     }
     // The bus URL is needed once, to connect: it is put in place. (The MCP tokens are read
     // through the handle at each check, so a rotation applies without a restart.)
-    if is_vault_ref(&config.bus.url)
-        && let Some(entry) = VaultRef::parse(&config.bus.url)
+    if is_vault_ref(config.bus.url.expose())
+        && let Some(entry) = VaultRef::parse(config.bus.url.expose())
             .ok()
             .and_then(|r| entries.get(&r))
     {
-        config.bus.url = entry.value.clone();
+        config.bus.url = RedisUrl::new(entry.value.clone());
     }
     config.secrets.install(client, period, entries);
     Ok(())

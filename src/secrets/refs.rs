@@ -32,7 +32,12 @@ fn add(out: &mut Vec<ConfigRef>, path: &[&str], label: String, text: &str) {
 /// The `vault:` values of `config`, in a stable order.
 pub fn config_refs(config: &Config) -> Vec<ConfigRef> {
     let mut out = Vec::new();
-    add(&mut out, &["bus", "url"], "bus.url".into(), &config.bus.url);
+    add(
+        &mut out,
+        &["bus", "url"],
+        "bus.url".into(),
+        config.bus.url.expose(),
+    );
     for (i, token) in config.mcp.tokens.iter().enumerate() {
         add(
             &mut out,

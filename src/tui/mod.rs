@@ -123,6 +123,7 @@ async fn run_owner(config: Config, read_only: bool) -> Result<ExitCode> {
 /// the durable queue, where the nodes that host the agents take them.
 async fn run_attached(config: Config, url: &str, read_only: bool) -> Result<ExitCode> {
     let config = attached_config(config, url)?;
+    let url = config.bus.url.clone();
     let looks = looks(&config)?;
     // This process keeps its own small data dir: its operator's own audit trail (goal
     // edits, reads) and prompt history, never the watched runtime's files.
@@ -133,7 +134,7 @@ async fn run_attached(config: Config, url: &str, read_only: bool) -> Result<Exit
     };
     let owner = Owner::start(&config, options).await.map_err(|e| match e {
         OwnerError::Runtime(e) => {
-            eyre!("attaching to {}: {e}", crate::config::url::shown(url))
+            eyre!("attaching to {url}: {e}")
         }
         e => e.into(),
     })?;
@@ -142,7 +143,7 @@ async fn run_attached(config: Config, url: &str, read_only: bool) -> Result<Exit
         return Ok(code);
     }
     let source = AuditSource::Mirror {
-        url: url.to_string(),
+        url,
         prefix: config.bus.prefix.clone(),
     };
     let result = show(&config, &owner, looks, source, read_only).await;
@@ -163,7 +164,7 @@ pub fn attached_config(mut config: Config, url: &str) -> Result<Config> {
         );
     }
     config.bus.backend = crate::config::BusBackend::Redis;
-    config.bus.url = url.to_string();
+    config.bus.url = url.into();
     config.runtime.data_dir = config.data_dir().join("attached");
     config.audit.dir = std::path::PathBuf::new();
     // A watcher runs no model: no probing of model servers it will never call.
@@ -179,7 +180,10 @@ enum AuditSource {
         broken_at: Option<(u64, String)>,
     },
     /// The mirror stream of a runtime that runs elsewhere.
-    Mirror { url: String, prefix: String },
+    Mirror {
+        url: crate::config::RedisUrl,
+        prefix: String,
+    },
 }
 
 /// Take over the terminal, run the event loop, give the terminal back. The loop's tasks
@@ -333,7 +337,7 @@ fn feed_audit(runtime: &Runtime, tx: mpsc::Sender<Action>, keep: usize, tasks: &
 /// The audit pane's feed on an attached TUI: the newest records of the mirror stream, then
 /// each one as it is mirrored. The pane checks the chain as records arrive.
 fn feed_mirror(
-    url: String,
+    url: crate::config::RedisUrl,
     prefix: String,
     recorder: crate::recorder::Recorder,
     tx: mpsc::Sender<Action>,

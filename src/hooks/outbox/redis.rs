@@ -15,6 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
+use crate::config::RedisUrl;
+
 use super::{Delivery, KEEP_FINISHED, Outbox, OutboxError, State, backend_error};
 
 const NAME: &str = "redis";
@@ -82,7 +84,7 @@ pub struct RedisOutbox {
 }
 
 impl RedisOutbox {
-    pub async fn connect(url: &str, prefix: &str) -> Result<RedisOutbox, OutboxError> {
+    pub async fn connect(url: &RedisUrl, prefix: &str) -> Result<RedisOutbox, OutboxError> {
         let conn = crate::audit::mirror::connect_stream(url, "hook outbox", Duration::from_secs(5))
             .await
             .map_err(|e| backend_error(NAME, e))?;
