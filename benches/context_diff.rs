@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
     let hub = runtime.hub().clone();
     let me = Caller::operator("bench");
     let cause = Cause {
-        caller: me.0.clone(),
+        caller: me.to_string(),
         intent_id: None,
         tool: None,
     };

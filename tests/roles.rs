@@ -657,7 +657,7 @@ async fn a_lowered_runtime_is_a_viewer_whatever_it_is_asked() {
     let rt = owner.lowered(Role::Viewer).lowered(Role::Admin);
     assert_eq!(rt.role(), Role::Viewer);
     assert_eq!(owner.role(), Role::Admin);
-    let me = Caller("tui:alice".into());
+    let me = Caller::Tui("alice".into());
 
     // Reads work.
     rt.hub().get_agent(&me, "ops-agent").await.unwrap();

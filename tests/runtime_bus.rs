@@ -127,7 +127,7 @@ async fn context_changes_and_memories_go_out_on_their_channels() {
     let mut heard = bus.subscribe();
     let me = Caller::operator("alice");
     let cause = Cause {
-        caller: me.0.clone(),
+        caller: me.to_string(),
         intent_id: None,
         tool: None,
     };

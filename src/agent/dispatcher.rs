@@ -135,9 +135,9 @@ impl Dispatcher {
                 lineage.depth, self.max_depth
             )));
         }
-        let (agent, operator) = match from.as_str().split_once(':') {
-            Some(("agent", a)) => (Some(a.to_string()), None),
-            _ => (None, Some(from.0.clone())),
+        let (agent, operator) = match from.agent_id() {
+            Some(a) => (Some(a.to_string()), None),
+            None => (None, Some(from.to_string())),
         };
         let payload = IntentPayload {
             text: text.to_string(),

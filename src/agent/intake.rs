@@ -47,10 +47,10 @@ pub fn sender_of(env: &Envelope) -> Caller {
     let src = &env.source;
     match (&src.agent_id, &src.operator) {
         (Some(agent), _) => Caller::agent(agent),
-        (None, Some(op)) if src.node == "external" => Caller(format!("external:{op}")),
+        (None, Some(op)) if src.node == "external" => Caller::External(op.clone()),
         // An aios node sends its caller verbatim (`operator:alice`, `cli:bob`, an MCP client).
-        (None, Some(op)) => Caller(op.clone()),
-        (None, None) => Caller(format!("node:{}", src.node)),
+        (None, Some(op)) => Caller::parse(op),
+        (None, None) => Caller::Node(src.node.clone()),
     }
 }
 
@@ -293,7 +293,7 @@ impl Intake {
             agent_id: agent_id.clone(),
             intent_id: intent.id.clone(),
             text: intent.text.clone(),
-            operator: from.0.clone(),
+            operator: from.to_string(),
             trace_id: Some(intent.trace_id.clone()),
             depth: intent.depth,
         });

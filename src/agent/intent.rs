@@ -88,7 +88,7 @@ impl AgentWorker {
             intent_id: intent.id.clone(),
             agent_id: intent.agent_id.clone(),
             text: intent.text.clone(),
-            from: intent.from.0.clone(),
+            from: intent.from.to_string(),
             default_model: self.model.clone(),
             runner: self.runner.name().to_string(),
             recall_k: self.recall_k,

@@ -10,7 +10,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::{Bus, Envelope, Heartbeat, Received, Source, channels, kinds};
-use crate::context::now_rfc3339;
+use crate::context::{Caller, now_rfc3339};
 use crate::event::{AgentStatus, RuntimeEvent};
 
 use super::activity;
@@ -271,8 +271,11 @@ fn decide_from_afar(approvals: &crate::approvals::Approvals, envelope: &Envelope
         .source
         .operator
         .as_deref()
-        .unwrap_or("operator:unknown");
-    let caller = crate::context::Caller(format!("{who}@{}", envelope.source.node));
+        .map_or_else(|| Caller::operator("unknown"), Caller::parse);
+    let caller = Caller::Relayed {
+        caller: Box::new(who),
+        node: envelope.source.node.clone(),
+    };
     if let Err(e) = approvals.decide(&caller, &d.id, d.decision) {
         tracing::warn!(approval = %d.id, error = %e, "a watcher's decision was not applied");
     }

@@ -736,7 +736,7 @@ impl Runtime {
         let env = crate::bus::Envelope::new(
             crate::bus::kinds::STOP,
             crate::bus::Source {
-                operator: Some(caller.0.clone()),
+                operator: Some(caller.to_string()),
                 ..crate::bus::Source::node(&self.inner.info.node)
             },
             Some(agent_id),
@@ -779,7 +779,7 @@ impl Runtime {
         let env = crate::bus::Envelope::new(
             crate::bus::kinds::DECIDE,
             crate::bus::Source {
-                operator: Some(caller.0.clone()),
+                operator: Some(caller.to_string()),
                 ..crate::bus::Source::node(&self.inner.info.node)
             },
             None,

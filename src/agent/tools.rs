@@ -192,7 +192,7 @@ pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String
                     a.context,
                     summary,
                     Cause {
-                        caller: me.0.clone(),
+                        caller: me.to_string(),
                         intent_id: Some(scope.intent_id.to_string()),
                         tool: Some("update_context".into()),
                     },

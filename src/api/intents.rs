@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::agent::dispatcher::text_problem;
 use crate::agent::{MAX_INTENT_BYTES, RuntimeError};
-use crate::context::{Caller, HubError};
+use crate::context::{Caller, Door, HubError};
 use crate::mcp::{AuthGrant, http_caller};
 
 use super::Api;
@@ -232,7 +232,11 @@ fn id_problem(id: &str) -> Option<String> {
 /// `http:<client>[:<subject>]`: the client is the User-Agent's first product (`n8n`,
 /// `curl`, `python-requests`), the subject an OIDC token's.
 fn caller_of(headers: &HeaderMap, grant: Option<&AuthGrant>) -> Caller {
-    http_caller("http", headers, grant.and_then(|g| g.subject.as_deref()))
+    http_caller(
+        Door::Http,
+        headers,
+        grant.and_then(|g| g.subject.as_deref()),
+    )
 }
 
 /// `GET /v1/intents/{id}`.
@@ -256,15 +260,15 @@ mod tests {
     #[test]
     fn the_caller_names_the_client_and_the_subject() {
         let mut h = HeaderMap::new();
-        assert_eq!(caller_of(&h, None).0, "http:unnamed-client");
+        assert_eq!(caller_of(&h, None).to_string(), "http:unnamed-client");
         h.insert(header::USER_AGENT, "n8n".parse().unwrap());
-        assert_eq!(caller_of(&h, None).0, "http:n8n");
+        assert_eq!(caller_of(&h, None).to_string(), "http:n8n");
         h.insert(header::USER_AGENT, "curl/8.5.0".parse().unwrap());
         let alice = AuthGrant {
             subject: Some("alice".into()),
             role: crate::roles::Role::Operator,
         };
-        assert_eq!(caller_of(&h, Some(&alice)).0, "http:curl:alice");
+        assert_eq!(caller_of(&h, Some(&alice)).to_string(), "http:curl:alice");
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Approvals {
         for p in disk.pending {
             tracing::warn!(approval = %p.id, agent = %p.agent_id, tool = %p.tool, "denied: asked before a restart");
             approvals.audit(
-                &Caller("aios".into()),
+                &Caller::Runtime,
                 &p,
                 "approval_decided",
                 json!({"approved": false, "by": "aios", "reason": "restarted"}),
@@ -276,7 +276,7 @@ impl Approvals {
         {
             return Err("edited arguments must be a JSON object".into());
         }
-        let by = caller.0.clone();
+        let by = caller.to_string();
         let decision = if input.approve {
             Decision::Approve {
                 by: by.clone(),
@@ -355,7 +355,7 @@ impl Approvals {
         };
         if let Some((p, _)) = removed {
             self.audit(
-                &Caller("aios".into()),
+                &Caller::Runtime,
                 &p,
                 "approval_decided",
                 json!({"approved": false, "by": by, "reason": reason}),

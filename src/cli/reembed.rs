@@ -170,7 +170,7 @@ fn audit_rebuild(
         action: "memory_reembed".into(),
         input,
         context_id: None,
-        caller: crate::context::Caller::cli().0,
+        caller: crate::context::Caller::cli().to_string(),
         outcome,
         error,
         duration_ms,

@@ -16,10 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::caller::Caller;
 use super::diff::{ContextDiff, diff_texts};
 use super::store::{Modifier, Store, StoreError};
 use super::types::{
-    Caller, Cause, ChatTurn, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo,
+    Cause, ChatTurn, ContextVersion, NewContext, Part, ProtocolHook, Trace, VersionInfo,
     now_rfc3339,
 };
 use crate::agent::{AgentSpec, Catalog};
@@ -322,7 +323,7 @@ impl ContextHub {
             action: call.action.to_string(),
             input: call.input,
             context_id,
-            caller: caller.0.clone(),
+            caller: caller.to_string(),
             outcome,
             error,
             duration_ms: call.started.elapsed().as_secs_f64() * 1000.0,
@@ -1036,7 +1037,7 @@ impl ContextHub {
                 crate::metrics::memory_io(self.memory_name(), MemoryOp::Search, search).await?;
             self.emit(RuntimeEvent::Recalled {
                 agent_id: agent_id.to_string(),
-                caller: caller.0.clone(),
+                caller: caller.to_string(),
                 query: query.chars().take(RecalledItem::MAX_TEXT).collect(),
                 embedder: self.embedder_name(),
                 items: found

@@ -1,7 +1,5 @@
 //! The shapes of per-agent state as stored and as served over MCP.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// A part of an agent's state kept as one value (the spec's memory structure).
@@ -21,42 +19,6 @@ impl Part {
             Part::ProtocolHooks => "protocol_hooks",
         }
     }
-}
-
-/// Who made a call: written to every audit record's `caller`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Caller(pub String);
-
-impl Caller {
-    pub fn operator(name: &str) -> Caller {
-        Caller(format!("operator:{name}"))
-    }
-
-    pub fn agent(agent_id: &str) -> Caller {
-        Caller(format!("agent:{agent_id}"))
-    }
-
-    pub fn cli() -> Caller {
-        Caller(format!("cli:{}", whoami()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Caller {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// The operator's login name, for `caller` and the envelope's `source.operator`.
-pub fn whoami() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "operator".into())
 }
 
 /// A protocol hook: when `on` happens, the agent does `action`.

@@ -48,7 +48,7 @@ impl ControlClient {
         self.next_id += 1;
         let line = serde_json::to_string(&RequestLine {
             id,
-            caller: self.caller.0.clone(),
+            caller: self.caller.to_string(),
             request,
         })
         .map_err(|e| e.to_string())?;

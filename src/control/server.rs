@@ -151,7 +151,7 @@ async fn connection(
                         .await;
                 }
             });
-            let result = handle(&rt, &Caller(req.caller), req.request, &ev_tx).await;
+            let result = handle(&rt, &Caller::parse(&req.caller), req.request, &ev_tx).await;
             drop(ev_tx);
             let _ = forward.await;
             let reply = match result {

@@ -44,7 +44,7 @@ pub(crate) async fn attempt(
         Target::Action(name) => action(inner, &d.event, name).await,
         Target::Intent { agent_id, template } => {
             let ev = &d.event;
-            let from = Caller(format!("hook:{}.{}", d.agent_id, d.hook));
+            let from = Caller::hook(&d.agent_id, &d.hook);
             let text = fill(template, ev);
             match inner
                 .opts

@@ -202,7 +202,7 @@ async fn finish(inner: &Inner, d: Delivery, started: Instant) {
         State::Pending | State::Dead => Err(d.error.clone().unwrap_or_default()),
     };
     let audited = inner.opts.hub.record(
-        &Caller(format!("hook:{}.{}", d.agent_id, d.hook)),
+        &Caller::hook(&d.agent_id, &d.hook),
         Call {
             agent_id: Some(&d.agent_id),
             action: "hook_delivery",

@@ -4,14 +4,14 @@
 //! The client's name comes from `initialize` (2025-11-25) or from the request's `_meta`
 //! clientInfo (2026-07-28); rmcp's `RequestContext::client_info` reads whichever applies.
 //! Over HTTP with OIDC, the token's subject is appended (`mcp:<client>:<subject>`) so a
-//! record names the person as well as the program. Neither part can hold a `:` (both are
-//! cleaned), so the form splits one way only.
+//! record names the person as well as the program. The client's name cannot hold a `:`
+//! (it is cleaned), so the text splits one way only.
 
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 
 use super::auth::AuthGrant;
-use crate::context::Caller;
+use crate::context::{Caller, Door};
 use crate::roles::Role;
 
 /// Longest client name kept in a caller string.
@@ -35,13 +35,13 @@ pub fn access_of(ctx: &RequestContext<RoleServer>) -> (Caller, Role) {
             None => (None, Role::Viewer),
         },
     };
-    (Caller(caller_name(&client, subject.as_deref())), role)
+    (remote(Door::Mcp, &client, subject.as_deref()), role)
 }
 
 /// The caller of a request seen at the HTTP door (the inbound API, or a refusal before
 /// MCP ran): `<via>:<client>[:<subject>]`, the client named by the first product of its
 /// User-Agent (`n8n`, `curl`, `python-requests`).
-pub fn http_caller(via: &str, headers: &axum::http::HeaderMap, subject: Option<&str>) -> Caller {
+pub fn http_caller(via: Door, headers: &axum::http::HeaderMap, subject: Option<&str>) -> Caller {
     let agent = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|h| h.to_str().ok())
@@ -51,27 +51,24 @@ pub fn http_caller(via: &str, headers: &axum::http::HeaderMap, subject: Option<&
         .next()
         .and_then(|p| p.split('/').next())
         .unwrap_or("");
-    Caller(caller_name_via(via, product, subject))
+    remote(via, product, subject)
 }
 
-/// `mcp:<name>[:<subject>]`, keeping only characters that are safe in a log line and on a
-/// terminal (the name is chosen by the client, so it is untrusted).
-pub fn caller_name(client: &str, subject: Option<&str>) -> String {
-    caller_name_via("mcp", client, subject)
-}
-
-/// `<via>:<name>[:<subject>]`, cleaned as [`caller_name`]: the same shape for every door a
-/// remote client comes through (`mcp`, `http` for the inbound API).
-pub fn caller_name_via(via: &str, client: &str, subject: Option<&str>) -> String {
+/// A client that came through `door`, keeping only characters of its name and subject that
+/// are safe in a log line and on a terminal (the client chooses its name, so it is
+/// untrusted): the same shape for every door (`mcp`, `http` for the inbound API).
+pub fn remote(door: Door, client: &str, subject: Option<&str>) -> Caller {
     let name = clean(client);
-    let name = if name.is_empty() {
+    let client = if name.is_empty() {
         "unnamed-client".to_string()
     } else {
         name
     };
-    match subject.map(clean).filter(|s| !s.is_empty()) {
-        Some(s) => format!("{via}:{name}:{s}"),
-        None => format!("{via}:{name}"),
+    let subject = subject.map(clean).filter(|s| !s.is_empty());
+    Caller::Remote {
+        door,
+        client,
+        subject,
     }
 }
 
@@ -89,6 +86,10 @@ fn clean(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn caller_name(client: &str, subject: Option<&str>) -> String {
+        remote(Door::Mcp, client, subject).to_string()
+    }
+
     #[test]
     fn names_are_prefixed_and_cleaned() {
         assert_eq!(caller_name("claude-desktop", None), "mcp:claude-desktop");
@@ -100,6 +101,12 @@ mod tests {
             "mcp:idex:bob@example.comadmin"
         );
         assert_eq!(caller_name(&"x".repeat(500), None).len(), 4 + MAX_NAME);
-        assert_eq!(caller_name_via("http", "n8n", Some("bob")), "http:n8n:bob");
+        assert_eq!(
+            remote(Door::Http, "n8n", Some("bob")).to_string(),
+            "http:n8n:bob"
+        );
+        // Read back from an audit record, it is the same caller.
+        let c = remote(Door::Mcp, "ide", Some("bob@example.com"));
+        assert_eq!(Caller::parse(&c.to_string()), c);
     }
 }

@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::McpConfig;
-use crate::context::{Call, ContextHub};
+use crate::context::{Call, ContextHub, Door};
 use crate::roles::{Denied, Role};
 
 use super::auth::{Auth, AuthGrant, Refusal};
@@ -346,11 +346,11 @@ async fn authenticate(guard: &Guard, mut request: Request) -> Result<Request, Re
 }
 
 /// The door a request came through, for its audit caller: `mcp` or `http` (the API).
-fn door(request: &Request) -> &'static str {
+fn door(request: &Request) -> Door {
     if request.uri().path().starts_with(MCP_PATH) {
-        "mcp"
+        Door::Mcp
     } else {
-        "http"
+        Door::Http
     }
 }
 

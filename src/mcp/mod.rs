@@ -35,7 +35,7 @@ mod updates;
 
 pub use access::{PROMPT_ROLE, PROTOCOL_ROLE, RESOURCE_ROLES, TOOL_ROLES, tool_role};
 pub use auth::AuthGrant;
-pub use caller::{caller_name, caller_name_via, http_caller};
+pub use caller::{http_caller, remote};
 pub use http::{Access, HttpServer, McpHttpError, serve_http};
 pub use limits::Limits;
 pub use oidc::{Identity, OidcError, OidcVerifier, RoleClaims, role_from_claims};

@@ -338,7 +338,7 @@ impl AiosMcp {
     ) -> CallToolResult {
         let caller = caller_of(&ctx);
         let cause = Cause {
-            caller: caller.0.clone(),
+            caller: caller.to_string(),
             intent_id: None,
             tool: Some("update_context".into()),
         };

@@ -8,14 +8,14 @@ use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::agent::Runtime;
-use crate::context::{Caller, whoami};
+use crate::context::Caller;
 
 use super::action::Action;
 use super::app::Effect;
 
 /// The audit `caller` of what the operator does here.
 pub fn operator() -> Caller {
-    Caller(format!("tui:{}", whoami()))
+    Caller::tui()
 }
 
 /// Where the intent history lives.

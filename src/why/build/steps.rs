@@ -367,9 +367,10 @@ impl Builder<'_, '_> {
 
     /// A new intent another sent on this one's behalf: a handoff, a hook, a dispatch.
     pub(super) fn handoff(&mut self, child: &IntentInfo, expand_all: bool) -> Node {
-        let how = if child.caller.starts_with("hook:") {
+        let caller = crate::context::Caller::parse(&child.caller);
+        let how = if caller.is_hook() {
             format!("{} sent", child.caller)
-        } else if child.action == "handoff" || child.caller.starts_with("agent:") {
+        } else if child.action == "handoff" || caller.agent_id().is_some() {
             "handoff".to_string()
         } else {
             format!(
