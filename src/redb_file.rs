@@ -12,6 +12,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use redb::{Database, DatabaseError, StorageError, TransactionError};
 
+/// The file could not be opened again after an I/O error; the next call tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum ReopenError {
+    /// An operation started before the error still holds the old handle.
+    #[error("{}: reopening after an I/O error, the old handle is still in use; retry", path.display())]
+    InUse { path: PathBuf },
+    #[error("{}: cannot reopen after an I/O error: {source}", path.display())]
+    Failed {
+        path: PathBuf,
+        source: DatabaseError,
+    },
+}
+
 /// One redb file, opened lazily again after its handle latched an I/O error.
 pub struct RedbFile {
     path: PathBuf,
@@ -35,22 +48,17 @@ impl RedbFile {
     }
 
     /// The live handle, opening the file again if an earlier error dropped it.
-    pub fn handle(&self) -> Result<Arc<Database>, String> {
+    pub fn handle(&self) -> Result<Arc<Database>, ReopenError> {
         let mut slot = self.slot();
         if let Some(db) = slot.as_ref() {
             return Ok(db.clone());
         }
+        let path = self.path.clone();
         let db = Arc::new(Database::create(&self.path).map_err(|e| match e {
             // An operation started before the error still holds the old handle; the next
             // call tries again once it has finished.
-            DatabaseError::DatabaseAlreadyOpen => format!(
-                "{}: reopening after an I/O error, the old handle is still in use; retry",
-                self.path.display()
-            ),
-            e => format!(
-                "{}: cannot reopen after an I/O error: {e}",
-                self.path.display()
-            ),
+            DatabaseError::DatabaseAlreadyOpen => ReopenError::InUse { path },
+            source => ReopenError::Failed { path, source },
         })?);
         tracing::warn!(path = %self.path.display(), "reopened after an I/O error");
         *slot = Some(db.clone());
@@ -61,7 +69,7 @@ impl RedbFile {
     /// drop the handle (and try to reopen at once) so later calls work again.
     pub fn run<T, E>(&self, op: impl FnOnce(&Database) -> Result<T, E>) -> Result<T, E>
     where
-        E: From<String>,
+        E: From<ReopenError>,
     {
         let db = self.handle().map_err(E::from)?;
         let out = op(&db);

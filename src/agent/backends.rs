@@ -207,6 +207,6 @@ async fn open_redis(
         config.bus.stream_max_len as usize,
     )
     .await
-    .map_err(|e| open("the audit mirror", e))?;
+    .map_err(|e| open("the audit mirror", e.to_string()))?;
     Ok((Arc::new(bus), Arc::new(store), Some(mirror)))
 }

@@ -44,7 +44,7 @@ impl AuditMirror {
         url: &RedisUrl,
         prefix: &str,
         max_len: usize,
-    ) -> Result<AuditMirror, String> {
+    ) -> Result<AuditMirror, MirrorError> {
         let conn = connect_stream(url, "audit mirror", Duration::from_secs(5)).await?;
         Ok(AuditMirror {
             dir,
@@ -186,17 +186,46 @@ async fn pause(cancel: &CancellationToken, d: Duration) -> bool {
     }
 }
 
+/// Why a mirror stream (the mirror itself, a tail, a check) cannot be had; `what` names
+/// the use (`audit mirror`, `audit stream`, `hook outbox`).
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    /// The URL is not one the Redis client takes.
+    #[error("{what}: {source}")]
+    Url {
+        what: &'static str,
+        source: redis::RedisError,
+    },
+    #[error("{what}: cannot reach Redis: {source}")]
+    Unreachable {
+        what: &'static str,
+        source: redis::RedisError,
+    },
+    #[error("{what}: no answer from Redis within {} s", within.as_secs())]
+    Timeout {
+        what: &'static str,
+        within: Duration,
+    },
+    #[error("{what}: reading {key}: {source}")]
+    Read {
+        what: &'static str,
+        key: String,
+        source: redis::RedisError,
+    },
+}
+
 /// A self-reconnecting connection to the Redis at `url` for the mirror stream; `what`
 /// names it in errors, `response` bounds each command (a blocking read included).
 pub(crate) async fn connect_stream(
     url: &RedisUrl,
-    what: &str,
+    what: &'static str,
     response: Duration,
-) -> Result<ConnectionManager, String> {
-    let client = crate::redis_conn::client(url).map_err(|e| format!("{what}: {e}"))?;
+) -> Result<ConnectionManager, MirrorError> {
+    let client =
+        crate::redis_conn::client(url).map_err(|source| MirrorError::Url { what, source })?;
     crate::redis_conn::manager(&client, Some(response))
         .await
-        .map_err(|e| format!("{what}: cannot reach Redis: {e}"))
+        .map_err(|source| MirrorError::Unreachable { what, source })
 }
 
 /// The records on a mirror stream, oldest first, as (seq, raw line): for readers and tests.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::AuditError;
-use super::mirror::{entry_of, mirror_key};
+use super::mirror::{MirrorError, entry_of, mirror_key};
 use super::reader::{LineRead, SegmentReader, list_segments};
 
 /// Longest wait for Redis when fetching the mirror.
@@ -120,26 +120,30 @@ pub fn compare_with_mirror(
 pub async fn fetch_mirror(
     url: &crate::config::RedisUrl,
     prefix: &str,
-) -> Result<Option<Vec<(u64, String)>>, String> {
+) -> Result<Option<Vec<(u64, String)>>, MirrorError> {
+    const WHAT: &str = "audit mirror";
     let key = mirror_key(prefix);
+    let read = |source| MirrorError::Read {
+        what: WHAT,
+        key: key.clone(),
+        source,
+    };
     let fetch = async {
-        let client =
-            crate::tls::redis_client(url.expose()).map_err(|e| format!("audit mirror: {e}"))?;
+        let client = crate::tls::redis_client(url.expose())
+            .map_err(|source| MirrorError::Url { what: WHAT, source })?;
         let mut conn =
             tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection())
                 .await
-                .map_err(|_| {
-                    format!(
-                        "audit mirror: Redis did not answer within {} s",
-                        CONNECT_TIMEOUT.as_secs()
-                    )
+                .map_err(|_| MirrorError::Timeout {
+                    what: WHAT,
+                    within: CONNECT_TIMEOUT,
                 })?
-                .map_err(|e| format!("audit mirror: cannot reach Redis: {e}"))?;
+                .map_err(|source| MirrorError::Unreachable { what: WHAT, source })?;
         let exists: bool = redis::cmd("EXISTS")
             .arg(&key)
             .query_async(&mut conn)
             .await
-            .map_err(|e| format!("audit mirror: {e}"))?;
+            .map_err(read)?;
         if !exists {
             return Ok(None);
         }
@@ -149,7 +153,7 @@ pub async fn fetch_mirror(
             .arg("+")
             .query_async(&mut conn)
             .await
-            .map_err(|e| format!("audit mirror: reading {key}: {e}"))?;
+            .map_err(read)?;
         Ok(Some(
             rows.into_iter()
                 .filter_map(|(_, fields)| entry_of(&fields))
@@ -158,12 +162,10 @@ pub async fn fetch_mirror(
     };
     tokio::time::timeout(FETCH_TIMEOUT, fetch)
         .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "audit mirror: no answer from Redis within {} s",
-                FETCH_TIMEOUT.as_secs()
-            ))
-        })
+        .unwrap_or(Err(MirrorError::Timeout {
+            what: WHAT,
+            within: FETCH_TIMEOUT,
+        }))
 }
 
 #[cfg(test)]

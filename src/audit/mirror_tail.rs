@@ -8,7 +8,7 @@ use redis::aio::ConnectionManager;
 
 use crate::config::RedisUrl;
 
-use super::mirror::{connect_stream, entry_of, mirror_key};
+use super::mirror::{MirrorError, connect_stream, entry_of, mirror_key};
 use super::record::AuditRecord;
 
 /// A stream entry as the tail hands it out: the record, or why its line is unreadable.
@@ -30,7 +30,7 @@ impl MirrorTail {
         url: &RedisUrl,
         prefix: &str,
         block: Duration,
-    ) -> Result<MirrorTail, String> {
+    ) -> Result<MirrorTail, MirrorError> {
         // A blocking read answers after `block` at the latest.
         let conn = connect_stream(url, "audit stream", block + Duration::from_secs(5)).await?;
         Ok(MirrorTail {

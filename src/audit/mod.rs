@@ -29,7 +29,7 @@ mod verify;
 mod writer;
 
 pub use head::{HEAD_FILE, Head, HeadState, read_head};
-pub use mirror::{AuditMirror, mirror_key, read_mirror};
+pub use mirror::{AuditMirror, MirrorError, mirror_key, read_mirror};
 pub use mirror_check::{MirrorComparison, MirrorMismatch, compare_with_mirror, fetch_mirror};
 pub use mirror_tail::{MirrorTail, TailEntry};
 pub use reader::{

@@ -4,7 +4,7 @@
 //! creates new files, so these commands work while another process owns the data dir.
 
 use crate::context::Caller;
-use crate::control::{ControlClient, DataDirLock, Request, socket_path};
+use crate::control::{Acquired, ControlClient, DataDirLock, Request, socket_path};
 use crate::sanitize::{ellipsize, one_line};
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -134,7 +134,7 @@ pub async fn run(config: &Config, cmd: AuditCommand) -> Result<()> {
 /// holds so the files are current. With no owner, the files are already complete.
 async fn flush_running_owner(config: &Config) {
     let data_dir = config.data_dir();
-    let Ok(Err(holder)) = DataDirLock::try_acquire(&data_dir) else {
+    let Ok(Acquired::HeldBy(holder)) = DataDirLock::try_acquire(&data_dir) else {
         return;
     };
     let flushed = async {

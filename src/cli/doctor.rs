@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 
 use crate::config::url::ShownUrl;
 use crate::config::{BusBackend, Config, ConfigError, ConfigSource, RunnerKind};
-use crate::control::DataDirLock;
+use crate::control::{Acquired, DataDirLock};
 
 use super::{Cli, compose, load_config};
 
@@ -121,12 +121,12 @@ async fn checks(config: &Config, source: &ConfigSource) -> Vec<Check> {
 
     let data_dir = config.data_dir();
     out.push(match DataDirLock::try_acquire(&data_dir) {
-        Ok(Ok(_lock)) => check(
+        Ok(Acquired::Owner(_lock)) => check(
             "data dir",
             Status::Ok,
             format!("{} (no owner running)", data_dir.display()),
         ),
-        Ok(Err(holder)) => check(
+        Ok(Acquired::HeldBy(holder)) => check(
             "data dir",
             Status::Ok,
             format!("{} (owned by {holder})", data_dir.display()),

@@ -13,7 +13,7 @@ use color_eyre::eyre::{Result, bail, eyre};
 use crate::agent::Catalog;
 use crate::audit::{AuditEntry, AuditLog, AuditOptions, Outcome};
 use crate::config::Config;
-use crate::control::DataDirLock;
+use crate::control::{Acquired, DataDirLock};
 use crate::memory::MemoryError;
 use crate::memory::reembed::{self, Rebuilt};
 use crate::memory::schema::{self, VectorStoreKind};
@@ -22,8 +22,8 @@ use crate::memory::stores;
 pub async fn run(config: Config, agent: Option<String>) -> Result<ExitCode> {
     let data_dir = config.data_dir();
     let _lock = match DataDirLock::try_acquire(&data_dir)? {
-        Ok(lock) => lock,
-        Err(holder) => bail!(
+        Acquired::Owner(lock) => lock,
+        Acquired::HeldBy(holder) => bail!(
             "the data dir {} is owned by {holder}: stop it first (reembed rewrites the vector \
              stores it is using)",
             data_dir.display()

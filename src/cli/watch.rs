@@ -38,7 +38,7 @@ pub async fn run(config: Config, args: WatchArgs) -> Result<ExitCode> {
     // it reads them. A terminal cannot keep up with a flood and is told what it missed.
     let lossless = !std::io::stdout().is_terminal();
     // The lock, if we get it, is released at once: a watch owns nothing.
-    let owner = DataDirLock::try_acquire(&data_dir)?.err();
+    let owner = DataDirLock::try_acquire(&data_dir)?.holder();
     match owner {
         Some(holder) => {
             if lossless && owner_runs_on_redis(&config).await {

@@ -17,10 +17,10 @@ pub enum StoreError {
     Rejected(String),
 }
 
-/// A message from the storage layer underneath (used by [`crate::redb_file::RedbFile`]).
-impl From<String> for StoreError {
-    fn from(message: String) -> Self {
-        StoreError::Backend(message)
+/// The state file could not be opened again after an I/O error.
+impl From<crate::redb_file::ReopenError> for StoreError {
+    fn from(e: crate::redb_file::ReopenError) -> Self {
+        StoreError::Backend(e.to_string())
     }
 }
 

@@ -19,6 +19,25 @@ pub enum LockError {
     Owned { data_dir: PathBuf, holder: String },
 }
 
+/// What [`DataDirLock::try_acquire`] found: the lock, or who holds it. Not an error: a
+/// watcher or `doctor` asks only to learn whether an owner runs.
+#[derive(Debug)]
+pub enum Acquired {
+    Owner(DataDirLock),
+    /// The running owner, as it wrote itself into the lock file (`pid 42 on host`).
+    HeldBy(String),
+}
+
+impl Acquired {
+    /// Who holds the lock, if another process does (the lock, if taken, is released).
+    pub fn holder(self) -> Option<String> {
+        match self {
+            Acquired::Owner(_) => None,
+            Acquired::HeldBy(holder) => Some(holder),
+        }
+    }
+}
+
 /// Held while this process owns the data dir.
 #[derive(Debug)]
 pub struct DataDirLock {
@@ -27,9 +46,8 @@ pub struct DataDirLock {
 }
 
 impl DataDirLock {
-    /// Become the owner, or learn who is: `Ok(Err(holder))` names the running owner (as it
-    /// wrote itself into the lock file) when another process holds the lock.
-    pub fn try_acquire(data_dir: &Path) -> Result<Result<DataDirLock, String>, LockError> {
+    /// Become the owner, or learn who is.
+    pub fn try_acquire(data_dir: &Path) -> Result<Acquired, LockError> {
         let io = |source| LockError::Io {
             path: data_dir.to_path_buf(),
             source,
@@ -53,13 +71,13 @@ impl DataDirLock {
                 file.set_len(0).map_err(io)?;
                 file.seek(SeekFrom::Start(0)).map_err(io)?;
                 file.write_all(me.as_bytes()).map_err(io)?;
-                Ok(Ok(DataDirLock { _file: file, path }))
+                Ok(Acquired::Owner(DataDirLock { _file: file, path }))
             }
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                Ok(Err(if holder.is_empty() {
+                Ok(Acquired::HeldBy(if holder.is_empty() {
                     "another aios process".to_string()
                 } else {
                     holder.to_string()
@@ -71,10 +89,13 @@ impl DataDirLock {
 
     /// Become the owner, or fail with the message that names the running owner.
     pub fn acquire(data_dir: &Path) -> Result<DataDirLock, LockError> {
-        Self::try_acquire(data_dir)?.map_err(|holder| LockError::Owned {
-            data_dir: data_dir.to_path_buf(),
-            holder,
-        })
+        match Self::try_acquire(data_dir)? {
+            Acquired::Owner(lock) => Ok(lock),
+            Acquired::HeldBy(holder) => Err(LockError::Owned {
+                data_dir: data_dir.to_path_buf(),
+                holder,
+            }),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -94,9 +115,11 @@ mod tests {
     #[test]
     fn second_acquire_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let first = DataDirLock::try_acquire(dir.path()).unwrap().unwrap();
+        let Acquired::Owner(first) = DataDirLock::try_acquire(dir.path()).unwrap() else {
+            panic!("the first takes the lock");
+        };
         let second = DataDirLock::try_acquire(dir.path()).unwrap();
-        let holder = second.unwrap_err();
+        let holder = second.holder().expect("the second is told who holds it");
         assert!(holder.contains(&std::process::id().to_string()), "{holder}");
         let refused = DataDirLock::acquire(dir.path()).unwrap_err().to_string();
         assert!(refused.contains("is already owned by pid"), "{refused}");

@@ -10,7 +10,7 @@ mod server;
 
 pub use client::ControlClient;
 pub use handler::handle;
-pub use lock::{DataDirLock, LockError};
+pub use lock::{Acquired, DataDirLock, LockError};
 pub use protocol::{
     AgentRow, AgentTools, RecallAnswer, Reply, Request, RequestLine, Streamed, ToolRow,
 };

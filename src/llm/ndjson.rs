@@ -3,6 +3,8 @@
 //! A line may be split across chunks anywhere (even inside a UTF-8 character), several
 //! lines may share a chunk, the last line may lack its `\n`, and lines may end in `\r\n`.
 
+use super::transport::FrameTooLong;
+
 /// Collects bytes and hands out complete lines (without their line ending).
 #[derive(Debug, Default)]
 pub struct NdjsonFramer {
@@ -22,7 +24,7 @@ impl NdjsonFramer {
 
     /// Add `bytes`; every line they complete goes to `line`, in order. Empty lines are
     /// skipped. Errors when a line grows past [`MAX_LINE`].
-    pub fn push(&mut self, bytes: &[u8], mut line: impl FnMut(&[u8])) -> Result<(), String> {
+    pub fn push(&mut self, bytes: &[u8], mut line: impl FnMut(&[u8])) -> Result<(), FrameTooLong> {
         self.buf.extend_from_slice(bytes);
         let mut start = 0;
         let mut from = self.scanned;
@@ -35,7 +37,10 @@ impl NdjsonFramer {
         self.buf.drain(..start);
         self.scanned = self.buf.len();
         if self.buf.len() > MAX_LINE {
-            return Err(format!("a line longer than {MAX_LINE} bytes"));
+            return Err(FrameTooLong {
+                what: "a line",
+                limit: MAX_LINE,
+            });
         }
         Ok(())
     }

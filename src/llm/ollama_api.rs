@@ -262,7 +262,7 @@ impl OllamaApi {
             match chunk {
                 Some(bytes) => framer
                     .push(&bytes, |l| lines.push(l.to_vec()))
-                    .map_err(LlmError::Runner)?,
+                    .map_err(|e| LlmError::Runner(e.to_string()))?,
                 None => framer.finish(|l| lines.push(l.to_vec())),
             }
             for line in lines.drain(..) {

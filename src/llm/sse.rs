@@ -5,6 +5,8 @@
 //! lines accumulate, joined by `\n`; a blank line ends the event; other fields (`event`,
 //! `id`, `retry`) are ignored. A line may be split across chunks anywhere.
 
+use super::transport::FrameTooLong;
+
 /// Collects bytes and hands out the data of each complete event.
 #[derive(Debug, Default)]
 pub struct SseFramer {
@@ -24,7 +26,7 @@ impl SseFramer {
     }
 
     /// Add `bytes`; the data of every event they complete goes to `event`, in order.
-    pub fn push(&mut self, bytes: &[u8], mut event: impl FnMut(&[u8])) -> Result<(), String> {
+    pub fn push(&mut self, bytes: &[u8], mut event: impl FnMut(&[u8])) -> Result<(), FrameTooLong> {
         let mut rest = bytes;
         if self.after_cr {
             self.after_cr = false;
@@ -45,7 +47,10 @@ impl SseFramer {
         }
         self.line.extend_from_slice(rest);
         if self.line.len() + self.data.len() > MAX_EVENT {
-            return Err(format!("an event longer than {MAX_EVENT} bytes"));
+            return Err(FrameTooLong {
+                what: "an event",
+                limit: MAX_EVENT,
+            });
         }
         Ok(())
     }

@@ -12,6 +12,15 @@ use tokio::time::Instant;
 use super::{LlmError, TokenEvent, TokenStream};
 use crate::config::LlmConfig;
 
+/// A frame (an SSE event, an NDJSON line) grew past what a model server sends: the stream
+/// is not what it claims to be, and is ended rather than buffered without bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} longer than {limit} bytes")]
+pub struct FrameTooLong {
+    pub what: &'static str,
+    pub limit: usize,
+}
+
 /// How long to wait, and how often to try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {

@@ -108,7 +108,7 @@ impl LocalMemory {
             e => storage(&e),
         })?;
 
-        let db = file.handle().map_err(MemoryError::Storage)?;
+        let db = file.handle()?;
         let store = format!("the local memory at {}", path.display());
         check_meta(&db, space, &store).map_err(|e| match e {
             MetaError::Mismatch(msg) => MemoryError::Mismatch(format!("{}: {msg}", path.display())),
@@ -259,7 +259,7 @@ impl Inner {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let db = self.file.handle().map_err(MemoryError::Storage)?;
+        let db = self.file.handle()?;
         let txn = db.begin_read().map_err(|e| self.storage(e))?;
         let table = match txn.open_table(ITEMS) {
             Ok(t) => t,

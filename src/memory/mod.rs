@@ -243,10 +243,10 @@ pub fn check_space(
     }
 }
 
-/// A message from the storage layer underneath (used by [`crate::redb_file::RedbFile`]).
-impl From<String> for MemoryError {
-    fn from(message: String) -> Self {
-        MemoryError::Storage(message)
+/// The memory file could not be opened again after an I/O error.
+impl From<crate::redb_file::ReopenError> for MemoryError {
+    fn from(e: crate::redb_file::ReopenError) -> Self {
+        MemoryError::Storage(e.to_string())
     }
 }
 

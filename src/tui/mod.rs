@@ -351,7 +351,7 @@ fn feed_mirror(
             t = MirrorTail::connect(&url, &prefix, Duration::from_secs(1)) => match t {
                 Ok(t) => t,
                 Err(e) => {
-                    let _ = tx.send(Action::Notice(e)).await;
+                    let _ = tx.send(Action::Notice(e.to_string())).await;
                     return;
                 }
             },

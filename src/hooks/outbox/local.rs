@@ -16,7 +16,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Delivery, KEEP_FINISHED, Outbox, OutboxError, State, backend_error};
-use crate::redb_file::RedbFile;
+use crate::redb_file::{RedbFile, ReopenError};
 
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
 const META: TableDefinition<&str, i64> = TableDefinition::new("meta");
@@ -56,24 +56,24 @@ impl LocalOutbox {
         let file = RedbFile::open(path)
             .map_err(|e| backend_error(NAME, format!("{}: {e}", path.display())))?;
         let mut index = Index::default();
-        file.run(|db| -> Result<(), String> {
-            let tx = db.begin_write().map_err(|e| e.to_string())?;
-            tx.open_table(DELIVERIES).map_err(|e| e.to_string())?;
-            tx.open_table(META).map_err(|e| e.to_string())?;
-            tx.commit().map_err(|e| e.to_string())?;
-            let tx = db.begin_read().map_err(|e| e.to_string())?;
-            let table = tx.open_table(DELIVERIES).map_err(|e| e.to_string())?;
-            for row in table.iter().map_err(|e| e.to_string())? {
-                let (k, v) = row.map_err(|e| e.to_string())?;
+        file.run(|db| -> Result<(), FileError> {
+            let tx = db.begin_write().map_err(redb)?;
+            tx.open_table(DELIVERIES).map_err(redb)?;
+            tx.open_table(META).map_err(redb)?;
+            tx.commit().map_err(redb)?;
+            let tx = db.begin_read().map_err(redb)?;
+            let table = tx.open_table(DELIVERIES).map_err(redb)?;
+            for row in table.iter().map_err(redb)? {
+                let (k, v) = row.map_err(redb)?;
                 match serde_json::from_slice::<Delivery>(v.value()) {
                     Ok(d) => index.insert(d),
                     // One unreadable record must not stop the others from going out.
                     Err(e) => tracing::error!(id = k.value(), error = %e, "an unreadable hook delivery was skipped"),
                 }
             }
-            let meta = tx.open_table(META).map_err(|e| e.to_string())?;
-            for row in meta.iter().map_err(|e| e.to_string())? {
-                let (k, v) = row.map_err(|e| e.to_string())?;
+            let meta = tx.open_table(META).map_err(redb)?;
+            for row in meta.iter().map_err(redb)? {
+                let (k, v) = row.map_err(redb)?;
                 index.meta.insert(k.value().to_string(), v.value());
             }
             Ok(())
@@ -149,6 +149,20 @@ fn encode(d: &Delivery) -> Result<Vec<u8>, OutboxError> {
     serde_json::to_vec(d).map_err(|e| backend_error(NAME, e))
 }
 
+/// What a step on the file can fail with: redb's own errors (as their text: the writer
+/// logs them and answers each batch with it), or a reopen that did not succeed.
+#[derive(Debug, thiserror::Error)]
+enum FileError {
+    #[error("{0}")]
+    Redb(String),
+    #[error(transparent)]
+    Reopen(#[from] ReopenError),
+}
+
+fn redb(e: impl std::fmt::Display) -> FileError {
+    FileError::Redb(e.to_string())
+}
+
 /// The one thread that writes the file: takes every batch waiting, commits them in one
 /// transaction, answers each.
 fn writer(file: Arc<RedbFile>, mut rx: mpsc::UnboundedReceiver<Batch>) {
@@ -157,29 +171,29 @@ fn writer(file: Arc<RedbFile>, mut rx: mpsc::UnboundedReceiver<Batch>) {
         while let Ok(more) = rx.try_recv() {
             batches.push(more);
         }
-        let result = file.run(|db| -> Result<(), String> {
-            let tx = db.begin_write().map_err(|e| e.to_string())?;
-            {
-                let mut table = tx.open_table(DELIVERIES).map_err(|e| e.to_string())?;
-                let mut meta = tx.open_table(META).map_err(|e| e.to_string())?;
-                for op in batches.iter().flat_map(|b| &b.ops) {
-                    match op {
-                        Op::Put(id, bytes) => {
-                            table
-                                .insert(id.as_str(), bytes.as_slice())
-                                .map_err(|e| e.to_string())?;
-                        }
-                        Op::Delete(id) => {
-                            table.remove(id.as_str()).map_err(|e| e.to_string())?;
-                        }
-                        Op::Meta(k, v) => {
-                            meta.insert(k.as_str(), *v).map_err(|e| e.to_string())?;
+        let result = file
+            .run(|db| -> Result<(), FileError> {
+                let tx = db.begin_write().map_err(redb)?;
+                {
+                    let mut table = tx.open_table(DELIVERIES).map_err(redb)?;
+                    let mut meta = tx.open_table(META).map_err(redb)?;
+                    for op in batches.iter().flat_map(|b| &b.ops) {
+                        match op {
+                            Op::Put(id, bytes) => {
+                                table.insert(id.as_str(), bytes.as_slice()).map_err(redb)?;
+                            }
+                            Op::Delete(id) => {
+                                table.remove(id.as_str()).map_err(redb)?;
+                            }
+                            Op::Meta(k, v) => {
+                                meta.insert(k.as_str(), *v).map_err(redb)?;
+                            }
                         }
                     }
                 }
-            }
-            tx.commit().map_err(|e| e.to_string())
-        });
+                tx.commit().map_err(redb)
+            })
+            .map_err(|e| e.to_string());
         if let Err(e) = &result {
             tracing::error!(error = %e, "hook outbox: a write failed");
         }
