@@ -1,15 +1,15 @@
-//! The state behind each pane, with its own bounded buffers: what arrives is folded in
-//! here, in `update`, so the view only reads. One file per pane: `agents.rs`,
-//! `approvals.rs`, `channels.rs`, `stream.rs`, `audit.rs`, `diff.rs`, `goals.rs`; this one
-//! holds what they share.
+//! The panes, one module each: its state with its own bounded buffers (what arrives is
+//! folded in here, in `update`), how its selection moves, and its `draw` (in `draw.rs`),
+//! which only reads. `agents/`, `approvals/`, `channels/`, `stream/`, `audit/`, `diff/`,
+//! `goals/`; this file holds what they share.
 
-mod agents;
-mod approvals;
-mod audit;
-mod channels;
-mod diff;
-mod goals;
-mod stream;
+pub(super) mod agents;
+pub(super) mod approvals;
+pub(super) mod audit;
+pub(super) mod channels;
+pub(super) mod diff;
+pub(super) mod goals;
+pub(super) mod stream;
 
 pub use agents::*;
 pub use approvals::*;

@@ -1,4 +1,4 @@
-//! The agents pane: every agent by category, its status, how long since it last did
+//! Drawing the agents pane: every agent by category, its status, how long since it last did
 //! something, tokens/s while streaming, and its current goal when there is room.
 
 use ratatui::Frame;
@@ -6,12 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::action::Pane;
-use super::super::app::{AgentRow, App};
-use super::super::panes::ago;
-use super::{fit, pane_block, window_start};
+use super::ago;
 use crate::event::AgentStatus;
 use crate::sanitize::one_line;
+use crate::tui::action::Pane;
+use crate::tui::app::{AgentRow, App};
+use crate::tui::view::{fit, pane_block, window_start};
 
 fn glyph(s: AgentStatus) -> &'static str {
     match s {

@@ -1,4 +1,9 @@
 //! The token stream pane's state: an agent's model output, bounded, and its timings.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::VecDeque;
 

@@ -1,4 +1,9 @@
 //! The audit pane's state: the tail of the audit log and its live hash-chain check.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -1,5 +1,10 @@
 //! The approvals view's state: the tool calls waiting for a person, oldest first, and the
 //! one selected.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use crate::approvals::PendingApproval;
 

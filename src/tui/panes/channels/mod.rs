@@ -1,4 +1,9 @@
 //! The channels pane's state: the bus messages, decoded once, filtered and rated.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The goals pane: the focused agent's goals, persona traits, protocol hooks, memory
+//! Drawing the goals pane: the focused agent's goals, persona traits, protocol hooks, memory
 //! count and last recall (items and scores); `e` edits the goals in place.
 
 use ratatui::Frame;
@@ -6,12 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::super::action::Pane;
-use super::super::app::{App, LastRecall, Mode};
-use super::pane_block;
 use crate::hooks::DeliveryRow;
 use crate::memory::choose_embedder::short_label;
 use crate::sanitize::{ellipsize, one_line};
+use crate::tui::action::Pane;
+use crate::tui::app::{App, LastRecall, Mode};
+use crate::tui::view::pane_block;
 
 /// A hook's latest delivery: state (coloured), attempts, HTTP status, latency, error.
 fn delivery_line<'a>(app: &App, d: &DeliveryRow) -> Line<'a> {

@@ -1,5 +1,10 @@
 //! The agents pane's state: its rows (category headers and the agents that pass the
 //! filter), how the selection moves over them, and when each agent was last heard from.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::HashMap;
 

@@ -1,4 +1,9 @@
 //! The context diff pane's state: two versions of an agent's context, as rows.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use similar::{ChangeTag, TextDiff};
 

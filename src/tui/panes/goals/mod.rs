@@ -1,5 +1,10 @@
 //! The goals pane's state beyond the agent's own (`AgentState`): each agent's last recall
 //! and each hook's latest delivery.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::HashMap;
 
