@@ -4,7 +4,8 @@
 use crate::agent::AgentSpec;
 use crate::event::AgentStatus;
 
-use super::{AgentRow, App, Effect, Pane};
+use super::super::panes::{Reply, step_agent_row, step_of};
+use super::{Action, AgentRow, App, Effect, Pane};
 
 impl App {
     /// Rows of the agents pane: category headers and the agents that pass the filter.
@@ -22,6 +23,21 @@ impl App {
     pub fn focused_spec(&self) -> Option<&AgentSpec> {
         let id = self.focused_agent.as_deref()?;
         self.agents.iter().find(|a| a.id == id)
+    }
+
+    /// A key for the agents pane: move over the agents (the headers are skipped), or show
+    /// the selected one in the other panes.
+    pub(super) fn agents_action(&mut self, action: &Action, page: usize) -> Reply {
+        if let Some((n, down)) = step_of(action, page) {
+            self.agent_cursor = step_agent_row(&self.agent_rows(), self.agent_cursor, n, down);
+            return Reply::Done;
+        }
+        match action {
+            Action::Open => self
+                .selected_agent()
+                .map_or(Reply::Done, |a| Reply::Focus(a.id.clone())),
+            _ => Reply::Ignored,
+        }
     }
 
     pub(super) fn load_agent(&mut self, id: &str) {

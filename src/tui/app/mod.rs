@@ -2,8 +2,9 @@
 //! diff, saving goals) is returned as an `Effect` for the loop to run; its result comes
 //! back as another `Action`.
 //!
-//! Each pane's state, and how it moves, is in `panes/`; `App` holds them and routes an
-//! action to the focused one. The agents pane's rows, focus and attention are in
+//! Each pane's state, its keys and its drawing are in `panes/`; `App` holds them and routes
+//! by focus, mode and overlay: a key goes to the focused pane, which changes itself and
+//! answers with a `Reply` for what only the app may do (a mode, a focus, an effect). The agents pane's rows, focus and attention are in
 //! `agents.rs`, the text inputs in `prompt.rs`, goal editing in `goals.rs`,
 //! the approvals view's keys in `approvals.rs`, runtime events in `events.rs`.
 
@@ -24,8 +25,8 @@ use super::action::{Action, Pane};
 use super::input::{self, Completion};
 use super::keymap::Keymap;
 use super::panes::{
-    ActivityMap, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, StreamState,
-    first_agent_row, step_agent_row,
+    ActivityMap, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, Reply, StreamState,
+    first_agent_row,
 };
 use super::theme::Theme;
 use super::why_view::{WhyOf, WhyView};
@@ -410,11 +411,7 @@ impl App {
                 true
             }
             Action::AuditChain { records, broken_at } => {
-                self.audit.total = self.audit.total.max(records);
-                self.audit.verified = true;
-                if broken_at.is_some() {
-                    self.audit.broken_at = broken_at;
-                }
+                self.audit.chain_checked(records, broken_at);
                 true
             }
             Action::AgentLoaded(state) => {
@@ -730,24 +727,22 @@ impl App {
                 self.mode = Mode::Approvals;
             }
             Action::NextAttention => self.next_attention(),
-            Action::NextHunk => self.diff.next_hunk(),
-            Action::PrevHunk => self.diff.prev_hunk(),
-            Action::OlderVersion | Action::NewerVersion => self.step_version(action),
-            Action::ToggleDiffView => self.diff.toggle_view(),
-            Action::Down => self.move_by(1, true),
-            Action::Up => self.move_by(1, false),
-            Action::PageDown => self.move_by(self.page(), true),
-            Action::PageUp => self.move_by(self.page(), false),
-            Action::Top => self.move_by(usize::MAX / 2, false),
-            Action::Bottom => {
-                self.move_by(usize::MAX / 2, true);
-                match self.focus {
-                    Pane::Channels => self.channels.follow(),
-                    Pane::Audit => self.audit.follow(),
-                    _ => {}
-                }
+            // The diff's own keys work whatever the focus.
+            Action::NextHunk
+            | Action::PrevHunk
+            | Action::OlderVersion
+            | Action::NewerVersion
+            | Action::ToggleDiffView => {
+                let reply = self.diff.action(&action, self.page());
+                self.reply(reply);
             }
-            Action::Open => self.open(),
+            Action::Down
+            | Action::Up
+            | Action::PageDown
+            | Action::PageUp
+            | Action::Top
+            | Action::Bottom
+            | Action::Open => self.pane_action(&action),
             Action::None => return false,
             _ => return false,
         }
@@ -761,51 +756,39 @@ impl App {
         }
     }
 
-    /// `[` or `]`: load the diff between the versions the diff pane steps to.
-    fn step_version(&mut self, dir: Action) {
-        let Some(range) = self.diff.step(dir == Action::OlderVersion) else {
-            return;
+    /// A key for the focused pane: the pane moves or opens, and says what it needs here.
+    fn pane_action(&mut self, action: &Action) {
+        let page = self.page();
+        let reply = match self.focus {
+            Pane::Agents => self.agents_action(action, page),
+            Pane::Channels => self.channels.action(action, page),
+            Pane::Audit => self.audit.action(action, page),
+            Pane::Diff => self.diff.action(action, page),
+            Pane::Goals | Pane::Stream => Reply::Ignored,
         };
-        if let Some(id) = self.focused_agent.clone() {
-            self.effects.push(Effect::LoadDiff {
-                agent_id: id,
-                range: Some(range),
-            });
-        }
+        self.reply(reply);
     }
 
-    /// Move the focused pane's selection (or scroll) `n` rows down or up.
-    fn move_by(&mut self, n: usize, down: bool) {
-        match self.focus {
-            Pane::Agents => {
-                self.agent_cursor = step_agent_row(&self.agent_rows(), self.agent_cursor, n, down)
-            }
-            Pane::Channels => self.channels.move_by(n, down),
-            Pane::Audit => self.audit.move_by(n, down),
-            Pane::Diff => self.diff.move_by(n, down),
-            Pane::Goals | Pane::Stream => {}
-        }
-    }
-
-    /// Enter: focus the selected agent, or show the selected message or record whole.
-    fn open(&mut self) {
-        let detail = match self.focus {
-            Pane::Agents => {
-                if let Some(id) = self.selected_agent().map(|a| a.id.clone()) {
-                    self.focus_agent(&id);
+    /// Do what a pane's key asks of the app.
+    fn reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Ignored | Reply::Done => {}
+            Reply::Detail(title, text) => {
+                self.mode = Mode::Detail {
+                    title,
+                    text,
+                    scroll: 0,
                 }
-                None
             }
-            Pane::Channels => self.channels.detail(),
-            Pane::Audit => self.audit.detail(),
-            Pane::Goals | Pane::Stream | Pane::Diff => None,
-        };
-        if let Some((title, text)) = detail {
-            self.mode = Mode::Detail {
-                title,
-                text,
-                scroll: 0,
-            };
+            Reply::Focus(id) => self.focus_agent(&id),
+            Reply::LoadDiff(from, to) => {
+                if let Some(id) = self.focused_agent.clone() {
+                    self.effects.push(Effect::LoadDiff {
+                        agent_id: id,
+                        range: Some((from, to)),
+                    });
+                }
+            }
         }
     }
 }
