@@ -8,7 +8,11 @@ use super::{App, Effect, LastRecall};
 
 impl App {
     fn touch(&mut self, agent_id: &str) {
-        self.activity.entry(agent_id.to_string()).or_default().last = Some(self.now);
+        self.agents
+            .activity
+            .entry(agent_id.to_string())
+            .or_default()
+            .last = Some(self.now);
     }
 
     pub(super) fn apply(&mut self, ev: RuntimeEvent) -> bool {
@@ -21,9 +25,9 @@ impl App {
             RuntimeEvent::Status { agent_id, status } => {
                 // A new intent starts with recalling: the last one's loop is over.
                 if status == AgentStatus::Recalling {
-                    self.looping.remove(&agent_id);
+                    self.agents.looping.remove(&agent_id);
                 }
-                self.status.insert(agent_id, status);
+                self.agents.status.insert(agent_id, status);
             }
             RuntimeEvent::Token {
                 agent_id,
@@ -93,7 +97,7 @@ impl App {
                 embedder,
                 items,
             } => {
-                self.last_recalls.insert(
+                self.goals.recalls.insert(
                     agent_id,
                     LastRecall {
                         caller,
@@ -110,7 +114,7 @@ impl App {
             RuntimeEvent::Attention {
                 agent_id, reason, ..
             } => {
-                self.looping.insert(agent_id, reason);
+                self.agents.looping.insert(agent_id, reason);
             }
             RuntimeEvent::ApprovalAsked { approval } => {
                 self.approvals.asked(*approval);
@@ -119,7 +123,7 @@ impl App {
                 self.approvals.decided(&id);
             }
             RuntimeEvent::HookDelivery { delivery } => {
-                keep_delivery(&mut self.hook_deliveries, *delivery);
+                keep_delivery(&mut self.goals.deliveries, *delivery);
             }
         }
         true

@@ -4,9 +4,10 @@
 //!
 //! Each pane's state, its keys and its drawing are in `panes/`; `App` holds them and routes
 //! by focus, mode and overlay: a key goes to the focused pane, which changes itself and
-//! answers with a `Reply` for what only the app may do (a mode, a focus, an effect). The agents pane's rows, focus and attention are in
-//! `agents.rs`, the text inputs in `prompt.rs`, goal editing in `goals.rs`,
-//! the approvals view's keys in `approvals.rs`, runtime events in `events.rs`.
+//! answers with a `Reply` for what only the app may do (a mode, a focus, an effect). The
+//! focused agent and who needs attention are in `agents.rs`, the text inputs in
+//! `prompt.rs`, goal editing in `goals.rs`, the approvals view's keys in `approvals.rs`,
+//! runtime events in `events.rs`, what code outside the TUI may call in `outside.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -17,7 +18,6 @@ use ratatui_textarea::TextArea;
 
 use crate::agent::{AgentSpec, Runtime, RuntimeInfo};
 use crate::bus::{Heartbeat, Received, channels};
-use crate::context::AgentState;
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::sanitize::one_line;
 
@@ -25,8 +25,8 @@ use super::action::{Action, Pane};
 use super::input::{self, Completion};
 use super::keymap::Keymap;
 use super::panes::{
-    ActivityMap, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, Reply, StreamState,
-    first_agent_row,
+    AgentsState, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, GoalsState, Reply,
+    StreamState,
 };
 use super::theme::Theme;
 use super::why_view::{WhyOf, WhyView};
@@ -37,6 +37,7 @@ mod agents;
 mod approvals;
 mod events;
 mod goals;
+mod outside;
 mod prompt;
 
 /// What the UI asks the outside world to do.
@@ -149,63 +150,57 @@ pub enum Mode {
 /// What a read-only TUI says when a key would change something.
 const READ_ONLY: &str = "read-only: this control center watches only (started with --read-only)";
 
+/// The whole UI state. Its fields are the TUI's own (`pub(super)`: the app, the panes'
+/// drawing, the view and the loop read them); what is outside the TUI (the replay player,
+/// the tests) goes through methods.
 #[derive(Clone)]
 pub struct App {
     /// Set when the app is driven by a recording (`aios replay`): keys move its cursor.
-    pub replay: Option<ReplayState>,
-    pub info: RuntimeInfo,
-    pub agents: Vec<AgentSpec>,
-    pub status: HashMap<String, AgentStatus>,
-    pub activity: ActivityMap,
-    /// The agent list's selection: an index into `agent_rows()`.
-    pub agent_cursor: usize,
-    pub agent_filter: String,
+    pub(super) replay: Option<ReplayState>,
+    pub(super) info: RuntimeInfo,
+    /// The agents pane: the agents, their status and activity, the selection, the filter.
+    pub(super) agents: AgentsState,
     /// The agent the other panes show.
-    pub focused_agent: Option<String>,
-    pub agent_state: Option<AgentState>,
-    pub streams: HashMap<String, StreamState>,
-    pub channels: ChannelsState,
-    pub audit: AuditState,
-    pub diff: DiffState,
-    pub focus: Pane,
+    pub(super) focused_agent: Option<String>,
+    /// The goals pane: the focused agent's state, the last recalls, the hook deliveries.
+    pub(super) goals: GoalsState,
+    pub(super) streams: HashMap<String, StreamState>,
+    pub(super) channels: ChannelsState,
+    pub(super) audit: AuditState,
+    pub(super) diff: DiffState,
+    /// Tool calls waiting for a person, oldest first, and the one selected.
+    pub(super) approvals: ApprovalsState,
+    pub(super) focus: Pane,
     /// The last pane other than the agents, shown on the right of a narrow screen.
-    pub detail_pane: Pane,
-    pub zoom: bool,
-    pub mode: Mode,
-    pub input: TextArea<'static>,
-    pub history: VecDeque<String>,
+    pub(super) detail_pane: Pane,
+    pub(super) zoom: bool,
+    pub(super) mode: Mode,
+    pub(super) input: TextArea<'static>,
+    pub(super) history: VecDeque<String>,
     history_pos: Option<usize>,
-    pub completion: Option<Completion>,
-    pub notice: Option<(String, DateTime<Utc>)>,
-    pub dropped: u64,
-    pub now: DateTime<Utc>,
-    pub clock: String,
-    pub bus_state: String,
+    pub(super) completion: Option<Completion>,
+    pub(super) notice: Option<(String, DateTime<Utc>)>,
+    pub(super) dropped: u64,
+    pub(super) now: DateTime<Utc>,
+    pub(super) clock: String,
+    pub(super) bus_state: String,
     /// The last heartbeat of each node heard on `aios.nodes`, and when it came.
-    pub nodes: BTreeMap<String, (Heartbeat, DateTime<Utc>)>,
-    pub theme: Theme,
-    pub keymap: Keymap,
+    nodes: BTreeMap<String, (Heartbeat, DateTime<Utc>)>,
+    pub(super) theme: Theme,
+    pub(super) keymap: Keymap,
     /// Started with `--read-only`: the keys that change anything are hidden from the help
     /// and refused, and no changing effect leaves the app.
-    pub read_only: bool,
-    pub size: Rect,
-    pub effects: Vec<Effect>,
-    pub max_lines: usize,
-    /// Tool calls waiting for a person, oldest first, and the one selected.
-    pub approvals: ApprovalsState,
-    /// Agents that looped in their current intent, with why.
-    pub looping: HashMap<String, String>,
-    /// Each hook's latest delivery, by (agent, hook name): the goals pane shows it.
-    pub hook_deliveries: HashMap<(String, String), crate::hooks::DeliveryRow>,
-    /// Each agent's last recall (query, embedder, scored items), for the goals pane.
-    pub last_recalls: HashMap<String, LastRecall>,
+    pub(super) read_only: bool,
+    pub(super) size: Rect,
+    pub(super) effects: Vec<Effect>,
+    pub(super) max_lines: usize,
     /// Seconds without a token before a working agent counts as stalled; 0 = never.
-    pub stall_s: u32,
+    pub(super) stall_s: u32,
     /// Agents needing attention at the last check: a newcomer raises an alert.
     attention_seen: std::collections::BTreeSet<String>,
     /// Alerts for the terminal (bell / OSC 9), taken by the loop after drawing.
-    pub alerts: Vec<String>,
-    pub notify: crate::config::Notify,
+    pub(super) alerts: Vec<String>,
+    pub(super) notify: crate::config::Notify,
     quit: bool,
 }
 
@@ -256,13 +251,13 @@ impl App {
         let mut app = App {
             replay: None,
             info,
-            agents,
-            status,
-            activity: ActivityMap::new(),
-            agent_cursor: 0,
-            agent_filter: String::new(),
+            agents: AgentsState {
+                specs: agents,
+                status,
+                ..AgentsState::default()
+            },
             focused_agent,
-            agent_state: None,
+            goals: GoalsState::default(),
             streams: HashMap::new(),
             channels: ChannelsState {
                 cursor: Cursor::following(),
@@ -294,9 +289,6 @@ impl App {
             effects: Vec::new(),
             max_lines: max_lines.max(100),
             approvals: ApprovalsState::default(),
-            looping: HashMap::new(),
-            hook_deliveries: HashMap::new(),
-            last_recalls: HashMap::new(),
             stall_s: 60,
             attention_seen: Default::default(),
             alerts: Vec::new(),
@@ -305,7 +297,7 @@ impl App {
         };
         app.set_clock(now);
         // The first row is a category header: start on the first agent.
-        app.agent_cursor = first_agent_row(&app.agent_rows());
+        app.agents.cursor = app.agents.first_row();
         if let Some(id) = app.focused_agent.clone() {
             app.load_agent(&id);
         }
@@ -347,10 +339,7 @@ impl App {
     }
 
     pub fn busy(&self) -> usize {
-        self.status
-            .values()
-            .filter(|s| !matches!(s, AgentStatus::Idle | AgentStatus::Error))
-            .count()
+        self.agents.busy()
     }
 
     pub fn focused_stream(&self) -> Option<&StreamState> {
@@ -416,10 +405,10 @@ impl App {
             }
             Action::AgentLoaded(state) => {
                 if self.focused_agent.as_deref() == Some(state.spec.id.as_str()) {
-                    if let Some(a) = self.activity.get_mut(&state.spec.id) {
+                    if let Some(a) = self.agents.activity.get_mut(&state.spec.id) {
                         a.goal = state.goals.first().cloned();
                     }
-                    self.agent_state = Some(*state);
+                    self.goals.agent = Some(*state);
                 }
                 true
             }
@@ -760,7 +749,7 @@ impl App {
     fn pane_action(&mut self, action: &Action) {
         let page = self.page();
         let reply = match self.focus {
-            Pane::Agents => self.agents_action(action, page),
+            Pane::Agents => self.agents.action(action, page),
             Pane::Channels => self.channels.action(action, page),
             Pane::Audit => self.audit.action(action, page),
             Pane::Diff => self.diff.action(action, page),

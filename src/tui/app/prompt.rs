@@ -5,7 +5,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
 use super::super::input::{self, Completion};
-use super::super::panes::{StreamState, first_agent_row};
+use super::super::panes::StreamState;
 use super::super::theme::Theme;
 use super::{App, Effect, HISTORY_KEEP, Mode, Pane};
 
@@ -45,7 +45,7 @@ impl App {
         match pane {
             Pane::Channels => &self.channels.filter,
             Pane::Audit => &self.audit.filter,
-            _ => &self.agent_filter,
+            _ => &self.agents.filter,
         }
     }
 
@@ -54,8 +54,7 @@ impl App {
             Pane::Channels => self.channels.set_filter(f),
             Pane::Audit => self.audit.set_filter(f),
             _ => {
-                self.agent_filter = f;
-                self.agent_cursor = first_agent_row(&self.agent_rows());
+                self.agents.set_filter(f);
             }
         }
     }
@@ -69,7 +68,7 @@ impl App {
             }
             KeyCode::Enter => {
                 let text = self.input_text();
-                match input::parse_intent(&text, &self.agents) {
+                match input::parse_intent(&text, &self.agents.specs) {
                     Ok((agent_id, body)) => {
                         self.remember_history(text.trim().to_string());
                         self.act(Effect::Dispatch {
@@ -91,7 +90,7 @@ impl App {
             }
             KeyCode::Tab => {
                 let text = self.input_text();
-                let ids: Vec<String> = self.agents.iter().map(|a| a.id.clone()).collect();
+                let ids: Vec<String> = self.agents.specs.iter().map(|a| a.id.clone()).collect();
                 let done = input::complete_agent(&text, &ids);
                 self.apply_completion(done);
             }
@@ -159,7 +158,7 @@ impl App {
             }
             KeyCode::Tab => {
                 let text = self.input_text();
-                let ids: Vec<String> = self.agents.iter().map(|a| a.id.clone()).collect();
+                let ids: Vec<String> = self.agents.specs.iter().map(|a| a.id.clone()).collect();
                 let c = input::complete_command(&text, &Theme::names(), &ids);
                 self.apply_completion(c);
             }

@@ -154,7 +154,7 @@ fn the_agent_filter_narrows_the_list() {
         .agent_rows()
         .into_iter()
         .filter_map(|r| match r {
-            AgentRow::Agent(i) => Some(a.agents[i].id.clone()),
+            AgentRow::Agent(i) => Some(a.agents.specs[i].id.clone()),
             _ => None,
         })
         .collect();

@@ -60,7 +60,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     }
     let t = &app.theme;
-    let Some(s) = app.agent_state.as_ref() else {
+    let Some(s) = app.goals.agent.as_ref() else {
         let msg = match app.focused_spec() {
             Some(_) => "loading…",
             None => "no agent focused (Enter on an agent)",
@@ -95,7 +95,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             one_line(&h.action)
         )));
         if let Some(d) = app
-            .hook_deliveries
+            .goals
+            .deliveries
             .get(&(s.spec.id.clone(), h.name.clone()))
         {
             lines.push(delivery_line(app, d));
@@ -111,7 +112,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 .unwrap_or_else(|| "none yet".into()),
         ),
     ]));
-    if let Some(r) = app.last_recalls.get(&s.spec.id) {
+    if let Some(r) = app.goals.recalls.get(&s.spec.id) {
         recall_lines(app, r, usize::from(inner.width), &mut lines);
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);

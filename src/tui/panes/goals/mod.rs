@@ -8,6 +8,7 @@ pub(crate) use draw::draw;
 
 use std::collections::HashMap;
 
+use crate::context::AgentState;
 use crate::hooks::DeliveryRow;
 
 /// An agent's last recall as the goals pane shows it.
@@ -17,6 +18,17 @@ pub struct LastRecall {
     pub query: String,
     pub embedder: String,
     pub items: Vec<crate::event::RecalledItem>,
+}
+
+/// The goals pane's data: the focused agent's state as loaded, and what came by events.
+#[derive(Clone, Default)]
+pub struct GoalsState {
+    /// The focused agent's goals, persona, hooks and memory count, once loaded.
+    pub agent: Option<AgentState>,
+    /// Each agent's last recall (query, embedder, scored items).
+    pub recalls: HashMap<String, LastRecall>,
+    /// Each hook's latest delivery.
+    pub deliveries: Deliveries,
 }
 
 /// Each hook's latest delivery, by (agent, hook name).

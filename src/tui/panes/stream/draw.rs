@@ -107,7 +107,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let status = app
         .focused_agent
         .as_ref()
-        .and_then(|a| app.status.get(a))
+        .and_then(|a| app.agents.status.get(a))
         .copied()
         .unwrap_or_default();
     let block = pane_block(
