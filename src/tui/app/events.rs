@@ -3,7 +3,7 @@
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::sanitize::one_line;
 
-use super::super::panes::{StreamState, keep_delivery};
+use super::super::panes::keep_delivery;
 use super::{App, Effect, LastRecall};
 
 impl App {
@@ -35,9 +35,8 @@ impl App {
                 text,
                 thinking,
             } => {
-                let now = self.now;
-                let s = self.streams.entry(agent_id).or_default();
-                s.token(intent_id, &text, thinking, now);
+                self.streams
+                    .token(agent_id, intent_id, &text, thinking, self.now);
                 return focused;
             }
             RuntimeEvent::IntentQueued {
@@ -45,37 +44,23 @@ impl App {
                 intent_id,
                 ..
             } => {
-                let s = StreamState::queued(
-                    self.streams.get(&agent_id),
-                    intent_id,
-                    self.now,
-                    self.info.runner.clone(),
-                    self.info.model.clone(),
-                );
-                self.streams.insert(agent_id, s);
+                let (runner, model) = (self.info.runner.clone(), self.info.model.clone());
+                self.streams
+                    .queued(agent_id, intent_id, self.now, runner, model);
             }
             RuntimeEvent::IntentDone {
                 agent_id,
                 runner,
                 model,
                 ..
-            } => {
-                self.streams
-                    .entry(agent_id)
-                    .or_default()
-                    .finished(runner, model);
-            }
+            } => self.streams.finished(agent_id, runner, model),
             RuntimeEvent::IntentFailed {
                 agent_id, error, ..
-            } => {
-                self.streams.entry(agent_id).or_default().failed(&error);
-            }
+            } => self.streams.failed(agent_id, &error),
             RuntimeEvent::ToolCalled { agent_id, name, .. } => {
-                self.streams.entry(agent_id).or_default().tool = Some(one_line(&name));
+                self.streams.calling(agent_id, Some(one_line(&name)));
             }
-            RuntimeEvent::ToolFinished { agent_id, .. } => {
-                self.streams.entry(agent_id).or_default().tool = None;
-            }
+            RuntimeEvent::ToolFinished { agent_id, .. } => self.streams.calling(agent_id, None),
             RuntimeEvent::ContextUpdated { agent_id, .. } => {
                 if focused {
                     self.effects.push(Effect::LoadDiff {

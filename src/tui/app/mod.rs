@@ -5,14 +5,15 @@
 //! Each pane's state, its keys and its drawing are in `panes/`; `App` holds them and routes
 //! by focus, mode and overlay: a key goes to the focused pane, which changes itself and
 //! answers with a `Reply` for what only the app may do (a mode, a focus, an effect). The
-//! focused agent and who needs attention are in `agents.rs`, the text inputs in
-//! `prompt.rs`, goal editing in `goals.rs`, the approvals view's keys in `approvals.rs`,
-//! runtime events in `events.rs`, what code outside the TUI may call in `outside.rs`.
+//! effects are in `effect.rs`, the modes and the overlays' keys in `modes.rs`, the focused
+//! agent and who needs attention in `agents.rs`, the text inputs in `prompt.rs`, goal
+//! editing in `goals.rs`, the approvals view's keys in `approvals.rs`, runtime events in
+//! `events.rs`, what code outside the TUI may call in `outside.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEventKind};
+use ratatui::crossterm::event::{KeyEvent, MouseButton, MouseEventKind};
 use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
@@ -26,126 +27,24 @@ use super::input::{self, Completion};
 use super::keymap::Keymap;
 use super::panes::{
     AgentsState, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, GoalsState, Reply,
-    StreamState,
+    StreamState, Streams,
 };
 use super::theme::Theme;
-use super::why_view::{WhyOf, WhyView};
+use super::why_view::WhyOf;
 
 pub use super::panes::LastRecall;
 
 mod agents;
 mod approvals;
+mod effect;
 mod events;
 mod goals;
+mod modes;
 mod outside;
 mod prompt;
 
-/// What the UI asks the outside world to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Dispatch {
-        agent_id: String,
-        text: String,
-    },
-    /// Goals, traits, hooks and memory count of an agent.
-    LoadAgent(String),
-    /// The agent's context versions, then the diff `from → to` (the latest two when
-    /// `None`).
-    LoadDiff {
-        agent_id: String,
-        range: Option<(u64, u64)>,
-    },
-    SaveGoals {
-        agent_id: String,
-        goals: Vec<String>,
-    },
-    AddPattern(String),
-    Stop(String),
-    /// Append a line to the intent history file.
-    SaveHistory(String),
-    /// Decide a waiting tool call.
-    Decide {
-        id: String,
-        decision: crate::approvals::DecisionInput,
-    },
-    /// Build the causal chain of a row (answered with `Action::WhyTree`).
-    Why(WhyOf),
-    /// Move a replay's cursor or change its pace (a live runtime answers with a notice).
-    Replay(ReplayControl),
-}
-
-/// The versions a `LoadDiff` compares: `range`, or the latest two (N-1 → N, or empty → N
-/// when N-1 is no longer kept); `(0, 0)` when there are none. The live effect runner and a
-/// replay answer the same question.
-pub fn diff_range(
-    range: Option<(u64, u64)>,
-    versions: &[crate::context::VersionInfo],
-) -> (u64, u64) {
-    match (range, versions.last()) {
-        (Some(r), _) => r,
-        (None, Some(l)) => (
-            versions.iter().rev().nth(1).map_or(0, |v| v.version),
-            l.version,
-        ),
-        (None, None) => (0, 0),
-    }
-}
-
-/// What the replay keys and commands ask of the player.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReplayControl {
-    PlayPause,
-    Faster,
-    Slower,
-    /// Steps of one recorded event, forward (+) or back (−).
-    Step(i64),
-    /// Seconds forward (+) or back (−).
-    Seek(i64),
-    /// To a time as typed (`HH:MM[:SS]` or RFC 3339).
-    Goto(String),
-    /// To the audit record with this seq.
-    AuditSeq(u64),
-    /// To a recording entry (a "why?" line's place).
-    Entry(u64),
-}
-
-/// What the status bar says of a replay; set by the player before each frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReplayState {
-    pub cursor: DateTime<Utc>,
-    pub playing: bool,
-    pub speed: f64,
-    /// Events applied, of all.
-    pub position: usize,
-    pub total: usize,
-}
-
-/// What the keyboard is talking to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Mode {
-    Normal,
-    Help,
-    /// Typing a filter for a pane.
-    Filter(Pane),
-    Prompt,
-    Command,
-    EditGoals,
-    /// A full message or record, scrolled.
-    Detail {
-        title: String,
-        text: String,
-        scroll: usize,
-    },
-    ConfirmQuit,
-    /// The approvals view: waiting calls and the selected one's preview.
-    Approvals,
-    /// Typing why the selected call is denied.
-    DenyReason,
-    /// Editing the selected call's arguments (JSON) before approving them.
-    EditArguments,
-    /// The causal chain of a row ("why?").
-    Why(WhyView),
-}
+pub use effect::{Effect, ReplayControl, ReplayState, diff_range};
+pub use modes::Mode;
 
 /// What a read-only TUI says when a key would change something.
 const READ_ONLY: &str = "read-only: this control center watches only (started with --read-only)";
@@ -164,7 +63,8 @@ pub struct App {
     pub(super) focused_agent: Option<String>,
     /// The goals pane: the focused agent's state, the last recalls, the hook deliveries.
     pub(super) goals: GoalsState,
-    pub(super) streams: HashMap<String, StreamState>,
+    /// The stream pane: each agent's model output.
+    pub(super) streams: Streams,
     pub(super) channels: ChannelsState,
     pub(super) audit: AuditState,
     pub(super) diff: DiffState,
@@ -258,7 +158,7 @@ impl App {
             },
             focused_agent,
             goals: GoalsState::default(),
-            streams: HashMap::new(),
+            streams: Streams::default(),
             channels: ChannelsState {
                 cursor: Cursor::following(),
                 ..ChannelsState::default()
@@ -449,46 +349,13 @@ impl App {
                 let a = self.keymap.action(&key);
                 self.command(a)
             }
-            Mode::Help => {
-                let a = self.keymap.action(&key);
-                if matches!(a, Action::Quit) {
-                    return self.command(Action::Quit);
-                }
-                self.mode = Mode::Normal;
-                true
-            }
-            Mode::ConfirmQuit => {
-                if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                    self.quit = true;
-                }
-                self.mode = Mode::Normal;
-                true
-            }
+            Mode::Help => self.help_key(key),
+            Mode::ConfirmQuit => self.confirm_quit_key(key),
             Mode::Detail {
                 title,
                 text,
                 scroll,
-            } => {
-                let lines = text.lines().count();
-                let scroll = match self.keymap.action(&key) {
-                    Action::Down => (scroll + 1).min(lines.saturating_sub(1)),
-                    Action::Up => scroll.saturating_sub(1),
-                    Action::PageDown => (scroll + 10).min(lines.saturating_sub(1)),
-                    Action::PageUp => scroll.saturating_sub(10),
-                    Action::Top => 0,
-                    Action::Quit | Action::Back | Action::Open => {
-                        self.mode = Mode::Normal;
-                        return true;
-                    }
-                    _ => scroll,
-                };
-                self.mode = Mode::Detail {
-                    title,
-                    text,
-                    scroll,
-                };
-                true
-            }
+            } => self.detail_key(title, text, scroll, key),
             Mode::Filter(pane) => self.filter_key(pane, key),
             Mode::Prompt => self.prompt_key(key),
             Mode::Command => self.command_key(key),
@@ -498,30 +365,6 @@ impl App {
             Mode::EditArguments => self.edit_arguments_key(key),
             Mode::Why(view) => self.why_key(view, key),
         }
-    }
-
-    /// Keys in the "why?" view: move, unfold a detail, jump a replay to a line's place.
-    fn why_key(&mut self, mut view: WhyView, key: KeyEvent) -> bool {
-        match self.keymap.action(&key) {
-            Action::Down => view.down(),
-            Action::Up => view.up(),
-            Action::Pause => view.toggle(),
-            Action::Open => match (view.selected().and_then(|l| l.seq), self.replay.is_some()) {
-                (Some(seq), true) => {
-                    self.effects.push(Effect::Replay(ReplayControl::Entry(seq)));
-                    self.mode = Mode::Normal;
-                    return true;
-                }
-                _ => view.toggle(),
-            },
-            Action::Quit | Action::Back | Action::Why => {
-                self.mode = Mode::Normal;
-                return true;
-            }
-            _ => return false,
-        }
-        self.mode = Mode::Why(view);
-        true
     }
 
     /// What "why?" asks about: the focused pane's selection, else the focused agent.

@@ -5,7 +5,6 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
 use super::super::input::{self, Completion};
-use super::super::panes::StreamState;
 use super::super::theme::Theme;
 use super::{App, Effect, HISTORY_KEEP, Mode, Pane};
 
@@ -76,13 +75,7 @@ impl App {
                             text: body,
                         });
                         self.focus_agent(&agent_id);
-                        self.streams.insert(
-                            agent_id.clone(),
-                            StreamState {
-                                queued_at: Some(self.now),
-                                ..StreamState::default()
-                            },
-                        );
+                        self.streams.sent(agent_id.clone(), self.now);
                         self.mode = Mode::Normal;
                     }
                     Err(e) => self.notify(e),

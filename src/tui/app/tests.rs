@@ -1,6 +1,6 @@
 use super::*;
 use crate::agent::Catalog;
-use ratatui::crossterm::event::KeyModifiers;
+use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 use std::path::PathBuf;
 
 fn app() -> App {
@@ -191,7 +191,7 @@ fn the_stream_measures_first_token_and_rate() {
             thinking: false,
         })));
     }
-    let s = &a.streams["ops-agent"];
+    let s = a.streams.get("ops-agent").expect("a stream");
     assert_eq!(s.first_token_ms(), Some(200));
     assert_eq!(s.tokens, 11);
     assert!((s.tokens_per_second().unwrap() - 10.0).abs() < 0.01);
