@@ -6,15 +6,16 @@
 //! by focus, mode and overlay: a key goes to the focused pane, which changes itself and
 //! answers with a `Reply` for what only the app may do (a mode, a focus, an effect). The
 //! effects are in `effect.rs`, the modes and the overlays' keys in `modes.rs`, the focused
-//! agent and who needs attention in `agents.rs`, the text inputs in `prompt.rs`, goal
-//! editing in `goals.rs`, the approvals view's keys in `approvals.rs`, runtime events in
-//! `events.rs`, what code outside the TUI may call in `outside.rs`.
+//! agent and who needs attention in `agents.rs`, the text inputs and `:` commands in
+//! `prompt.rs`, the mouse in `mouse.rs`, goal editing in `goals.rs`, the approvals view's
+//! keys in `approvals.rs`, runtime events in `events.rs`, what code outside the TUI may
+//! call in `outside.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyEvent, MouseButton, MouseEventKind};
-use ratatui::layout::{Position, Rect};
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
 
 use crate::agent::{AgentSpec, Runtime, RuntimeInfo};
@@ -23,7 +24,7 @@ use crate::event::{AgentStatus, RuntimeEvent};
 use crate::sanitize::one_line;
 
 use super::action::{Action, Pane};
-use super::input::{self, Completion};
+use super::input::Completion;
 use super::keymap::Keymap;
 use super::panes::{
     AgentsState, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, GoalsState, Reply,
@@ -40,6 +41,7 @@ mod effect;
 mod events;
 mod goals;
 mod modes;
+mod mouse;
 mod outside;
 mod prompt;
 
@@ -394,73 +396,6 @@ impl App {
             self.notify(READ_ONLY);
         } else {
             self.effects.push(effect);
-        }
-    }
-
-    /// `:theme NAME`, `:goal add TEXT`, `:goal rm N`, `:channel add PATTERN`, `:pause`,
-    /// `:stop`, `:quit`.
-    pub fn run_command(&mut self, text: &str) {
-        match input::parse_command(text) {
-            Ok(input::Command::Theme(name)) => match Theme::builtin(&name) {
-                Ok(mut t) => {
-                    t.monochrome = self.theme.monochrome;
-                    self.theme = t;
-                    self.notify(format!("theme {name}"));
-                }
-                Err(e) => self.notify(e),
-            },
-            Ok(input::Command::GoalAdd(goal)) => self.add_goal(goal),
-            Ok(input::Command::GoalRemove(n)) => self.remove_goal(n),
-            Ok(input::Command::ChannelAdd(p)) => {
-                self.channels.patterns.push(one_line(&p));
-                self.effects.push(Effect::AddPattern(p));
-            }
-            Ok(input::Command::Pause) => {
-                self.channels.toggle_pause(self.max_lines);
-            }
-            Ok(input::Command::Goto(t)) => self.replay_control(ReplayControl::Goto(t)),
-            Ok(input::Command::Seq(n)) => self.replay_control(ReplayControl::AuditSeq(n)),
-            Ok(input::Command::Stop) => {
-                self.command(Action::Stop);
-            }
-            Ok(input::Command::Quit) => {
-                self.command(Action::Quit);
-            }
-            Err(e) => self.notify(e),
-        }
-    }
-
-    fn pane_at(&self, x: u16, y: u16) -> Option<Pane> {
-        super::view::pane_areas(self.size, self)
-            .into_iter()
-            .find(|(_, r)| r.contains(Position { x, y }))
-            .map(|(p, _)| p)
-    }
-
-    fn mouse(&mut self, m: ratatui::crossterm::event::MouseEvent) -> bool {
-        if self.mode != Mode::Normal {
-            return false;
-        }
-        let Some(pane) = self.pane_at(m.column, m.row) else {
-            return false;
-        };
-        match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => self.command(Action::Focus(pane)),
-            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                let prev = self.focus;
-                self.focus = pane;
-                let a = if m.kind == MouseEventKind::ScrollDown {
-                    Action::Down
-                } else {
-                    Action::Up
-                };
-                for _ in 0..3 {
-                    self.command(a.clone());
-                }
-                self.focus = prev;
-                true
-            }
-            _ => false,
         }
     }
 

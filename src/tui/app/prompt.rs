@@ -6,7 +6,8 @@ use ratatui_textarea::TextArea;
 
 use super::super::input::{self, Completion};
 use super::super::theme::Theme;
-use super::{App, Effect, HISTORY_KEEP, Mode, Pane};
+use super::{Action, App, Effect, HISTORY_KEEP, Mode, Pane, ReplayControl};
+use crate::sanitize::one_line;
 
 impl App {
     pub(super) fn open_input(&mut self, mode: Mode, text: &str, title: &str) {
@@ -161,5 +162,38 @@ impl App {
             }
         }
         true
+    }
+
+    /// `:theme NAME`, `:goal add TEXT`, `:goal rm N`, `:channel add PATTERN`, `:pause`,
+    /// `:stop`, `:quit`.
+    pub fn run_command(&mut self, text: &str) {
+        match input::parse_command(text) {
+            Ok(input::Command::Theme(name)) => match Theme::builtin(&name) {
+                Ok(mut t) => {
+                    t.monochrome = self.theme.monochrome;
+                    self.theme = t;
+                    self.notify(format!("theme {name}"));
+                }
+                Err(e) => self.notify(e),
+            },
+            Ok(input::Command::GoalAdd(goal)) => self.add_goal(goal),
+            Ok(input::Command::GoalRemove(n)) => self.remove_goal(n),
+            Ok(input::Command::ChannelAdd(p)) => {
+                self.channels.patterns.push(one_line(&p));
+                self.effects.push(Effect::AddPattern(p));
+            }
+            Ok(input::Command::Pause) => {
+                self.channels.toggle_pause(self.max_lines);
+            }
+            Ok(input::Command::Goto(t)) => self.replay_control(ReplayControl::Goto(t)),
+            Ok(input::Command::Seq(n)) => self.replay_control(ReplayControl::AuditSeq(n)),
+            Ok(input::Command::Stop) => {
+                self.command(Action::Stop);
+            }
+            Ok(input::Command::Quit) => {
+                self.command(Action::Quit);
+            }
+            Err(e) => self.notify(e),
+        }
     }
 }
