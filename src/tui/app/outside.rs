@@ -1,7 +1,6 @@
-//! What the app shows to code outside the TUI (the replay player, the loop's setup, the
-//! tests): methods instead of fields, so the state's shape stays the TUI's own.
+//! What the app shows to code outside the TUI (the replay player, the tests, the benches):
+//! methods instead of fields, so the state's shape stays the TUI's own.
 
-use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 
 use super::super::keymap::Keymap;
@@ -178,10 +177,5 @@ impl App {
     /// Replace what the open text input holds, as a paste would.
     pub fn set_input(&mut self, text: &str) {
         self.input = ratatui_textarea::TextArea::new(text.split('\n').map(String::from).collect());
-    }
-
-    /// The time the app is at (the last tick's).
-    pub fn now(&self) -> DateTime<Utc> {
-        self.now
     }
 }

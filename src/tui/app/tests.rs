@@ -1,3 +1,6 @@
+//! The app's own tests: focusing an agent, focus keys, the intent prompt and its history,
+//! `:` commands, the quit question, the agents filter, a stream's timings.
+
 use super::*;
 use crate::agent::Catalog;
 use ratatui::crossterm::event::{KeyCode, KeyModifiers};
