@@ -1,33 +1,19 @@
 //! Runtime events folded into the state each pane shows.
 
-use crate::event::{AgentStatus, RuntimeEvent};
+use crate::event::RuntimeEvent;
 use crate::sanitize::one_line;
 
-use super::super::panes::keep_delivery;
 use super::{App, Effect, LastRecall};
 
 impl App {
-    fn touch(&mut self, agent_id: &str) {
-        self.agents
-            .activity
-            .entry(agent_id.to_string())
-            .or_default()
-            .last = Some(self.now);
-    }
-
     pub(super) fn apply(&mut self, ev: RuntimeEvent) -> bool {
         let focused = ev.agent_id().is_some() && ev.agent_id() == self.focused_agent.as_deref();
         if let Some(id) = ev.agent_id() {
-            let id = id.to_string();
-            self.touch(&id);
+            self.agents.heard(id, self.now);
         }
         match ev {
             RuntimeEvent::Status { agent_id, status } => {
-                // A new intent starts with recalling: the last one's loop is over.
-                if status == AgentStatus::Recalling {
-                    self.agents.looping.remove(&agent_id);
-                }
-                self.agents.status.insert(agent_id, status);
+                self.agents.status_changed(agent_id, status)
             }
             RuntimeEvent::Token {
                 agent_id,
@@ -108,7 +94,7 @@ impl App {
                 self.approvals.decided(&id);
             }
             RuntimeEvent::HookDelivery { delivery } => {
-                keep_delivery(&mut self.goals.deliveries, *delivery);
+                self.goals.delivered(*delivery);
             }
         }
         true

@@ -93,7 +93,7 @@ pub struct App {
     /// Started with `--read-only`: the keys that change anything are hidden from the help
     /// and refused, and no changing effect leaves the app.
     pub(super) read_only: bool,
-    pub(super) size: Rect,
+    size: Rect,
     pub(super) effects: Vec<Effect>,
     pub(super) max_lines: usize,
     /// Seconds without a token before a working agent counts as stalled; 0 = never.

@@ -76,6 +76,19 @@ impl AgentsState {
             .count()
     }
 
+    /// Something was heard from an agent: its "last" column.
+    pub fn heard(&mut self, agent_id: &str, now: DateTime<Utc>) {
+        self.activity.entry(agent_id.to_string()).or_default().last = Some(now);
+    }
+
+    pub fn status_changed(&mut self, agent_id: String, status: AgentStatus) {
+        // A new intent starts with recalling: the last one's loop is over.
+        if status == AgentStatus::Recalling {
+            self.looping.remove(&agent_id);
+        }
+        self.status.insert(agent_id, status);
+    }
+
     /// A new filter: the selection goes to the first agent that passes it.
     pub fn set_filter(&mut self, filter: String) {
         self.filter = filter;

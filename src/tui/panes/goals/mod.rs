@@ -31,6 +31,13 @@ pub struct GoalsState {
     pub deliveries: Deliveries,
 }
 
+impl GoalsState {
+    /// A hook's delivery, kept if it is the latest (see `keep_delivery`).
+    pub fn delivered(&mut self, delivery: DeliveryRow) {
+        keep_delivery(&mut self.deliveries, delivery);
+    }
+}
+
 /// Each hook's latest delivery, by (agent, hook name).
 pub type Deliveries = HashMap<(String, String), DeliveryRow>;
 
