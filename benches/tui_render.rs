@@ -61,8 +61,8 @@ fn full_app() -> App {
         Default::default(),
         10_000,
     );
-    app.effects.clear();
-    for a in app.agents.clone() {
+    app.take_effects();
+    for a in app.agents().to_vec() {
         app.update(Action::Runtime(Box::new(RuntimeEvent::Status {
             agent_id: a.id.clone(),
             status: AgentStatus::Streaming,

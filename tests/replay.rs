@@ -62,7 +62,7 @@ impl Live {
                         app.update(action);
                         *l.lock().unwrap() = std::time::Instant::now();
                     }
-                    std::mem::take(&mut app.effects)
+                    app.take_effects()
                 };
                 for answer in answers(&rt, effects).await {
                     a.lock().unwrap().update(answer);
@@ -228,7 +228,7 @@ async fn a_replayed_session_shows_the_panes_it_showed_live() {
                 "pane {pane:?} at point {point} differs (replayed, then live)"
             );
         }
-        assert!(player.app.replay.is_some(), "the status bar says REPLAY");
+        assert!(player.app.replay().is_some(), "the status bar says REPLAY");
     }
 }
 

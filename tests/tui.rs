@@ -47,9 +47,9 @@ fn empty_app() -> App {
         HashMap::new(),
         1000,
     );
-    app.effects.clear();
+    app.take_effects();
     app.update(Action::Tick(now()));
-    app.clock = "12:00:00".into();
+    app.set_clock_text("12:00:00");
     app
 }
 
@@ -119,7 +119,7 @@ fn audit_records(n: u64) -> Vec<Arc<AuditRecord>> {
 fn full_app() -> App {
     let mut app = empty_app();
     let spec = app
-        .agents
+        .agents()
         .iter()
         .find(|a| a.id == "ops-agent")
         .unwrap()
@@ -168,7 +168,7 @@ fn full_app() -> App {
         }));
     }
     app.update(Action::Tick(t0 + chrono::Duration::seconds(3)));
-    app.clock = "12:00:03".into();
+    app.set_clock_text("12:00:03");
     // Channels: the three seed channels, a pattern's channel, a rejected message.
     let msgs = [
         (
@@ -250,7 +250,7 @@ fn full_app() -> App {
         2,
         "# ops-agent context\n\n## Goals\n- orchestrate_deployments\n- keep all pipelines green\n\nstatus: deploying staging\nbatch: 1 of 2\n",
     ))));
-    app.effects.clear();
+    app.take_effects();
     app
 }
 
@@ -321,7 +321,7 @@ fn help_overlay_lists_the_keymap() {
     let mut app = full_app();
     app.update(Action::Help);
     let s = screen(&app, 160, 48);
-    for (keys, what) in app.keymap.help() {
+    for (keys, what) in app.keymap().help() {
         assert!(s.contains(&keys), "{keys} missing:\n{s}");
         assert!(s.contains(&what[..what.len().min(20)]), "{what} missing");
     }
@@ -338,7 +338,7 @@ fn intent_prompt_and_json_detail() {
     app.update(Action::Focus(Pane::Channels));
     app.update(Action::Top);
     app.update(Action::Open);
-    assert!(matches!(app.mode, Mode::Detail { .. }));
+    assert!(matches!(app.mode(), Mode::Detail { .. }));
     let detail = screen(&app, 100, 30);
     assert!(detail.contains("\"kind\": \"intent\""), "{detail}");
     insta::assert_snapshot!(format!("{prompt}\n\n{detail}"));
@@ -391,16 +391,16 @@ fn mouse_click_focuses_and_wheel_scrolls() {
         row: audit.y + 2,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(app.focus, Pane::Audit);
-    let before = app.audit.cursor.selected;
+    assert_eq!(app.focus(), Pane::Audit);
+    let before = app.audit().cursor.selected;
     app.update(Action::Mouse(MouseEvent {
         kind: MouseEventKind::ScrollUp,
         column: audit.x + 2,
         row: audit.y + 2,
         modifiers: KeyModifiers::NONE,
     }));
-    assert_eq!(app.audit.cursor.selected, before - 3);
-    assert!(!app.audit.cursor.follow);
+    assert_eq!(app.audit().cursor.selected, before - 3);
+    assert!(!app.audit().cursor.follow);
 }
 
 #[test]
@@ -418,7 +418,7 @@ fn channels_filter_pause_and_bounded_buffer() {
         KeyCode::Enter,
         KeyModifiers::NONE,
     )));
-    assert_eq!(app.channels.visible.len(), 1);
+    assert_eq!(app.channels().visible.len(), 1);
     app.update(Action::Pause);
     for i in 0..5000 {
         app.update(Action::Bus(Received::Message {
@@ -432,14 +432,14 @@ fn channels_filter_pause_and_bounded_buffer() {
         }));
     }
     assert_eq!(
-        app.channels.visible.len(),
+        app.channels().visible.len(),
         1,
         "paused: the view holds still"
     );
     app.update(Action::Pause);
-    assert_eq!(app.channels.lines.len(), 1000, "bounded by max_lines");
-    assert_eq!(app.channels.visible.len(), 1000);
-    assert!(app.channels.selected_line().is_some());
+    assert_eq!(app.channels().lines.len(), 1000, "bounded by max_lines");
+    assert_eq!(app.channels().visible.len(), 1000);
+    assert!(app.channels().selected_line().is_some());
 }
 
 fn pending(id: &str, agent: &str, tool: &str, origin: &str, preview: &str) -> RuntimeEvent {
@@ -478,7 +478,7 @@ fn approvals_app() -> App {
         "--- strategy-agent goals\n+++ strategy-agent goals (new)\n@@ -1,2 +1,2 @@\n\
          -optimize_conversion\n+close_enterprise_deals\n map_growth_trajectory\n",
     )));
-    app.effects.clear();
+    app.take_effects();
     app
 }
 
@@ -492,7 +492,7 @@ fn approvals_view_80x24() {
     let before = screen(&app, 80, 24);
     assert!(before.contains("⏸ 2 waiting for approval (a)"), "{before}");
     app.update(key(KeyCode::Char('a')));
-    assert_eq!(app.mode, Mode::Approvals);
+    assert_eq!(*app.mode(), Mode::Approvals);
     let s = screen(&app, 80, 24);
     assert!(
         s.contains("POST http://n8n.internal:5678/webhook/new-lead"),
@@ -514,7 +514,7 @@ fn approvals_view_160x48() {
 }
 
 fn decided(app: &mut App) -> (String, aios::approvals::DecisionInput) {
-    let effects = std::mem::take(&mut app.effects);
+    let effects = app.take_effects();
     match effects.as_slice() {
         [aios::tui::Effect::Decide { id, decision }] => (id.clone(), decision.clone()),
         other => panic!("expected one decision, got {other:?}"),
@@ -533,9 +533,9 @@ fn approvals_are_decided_from_the_keyboard() {
     // Deny asks why, and an empty reason is not accepted.
     app.update(key(KeyCode::Char('j')));
     app.update(key(KeyCode::Char('n')));
-    assert_eq!(app.mode, Mode::DenyReason);
+    assert_eq!(*app.mode(), Mode::DenyReason);
     app.update(key(KeyCode::Enter));
-    assert!(app.effects.is_empty());
+    assert!(app.effects().is_empty());
     for c in "freeze".chars() {
         app.update(key(KeyCode::Char(c)));
     }
@@ -544,21 +544,21 @@ fn approvals_are_decided_from_the_keyboard() {
     assert_eq!(id, "9e214f5a6b7c");
     assert!(!d.approve);
     assert_eq!(d.reason.as_deref(), Some("freeze"));
-    assert_eq!(app.mode, Mode::Approvals);
+    assert_eq!(*app.mode(), Mode::Approvals);
 
     // Edit: the arguments as JSON; bad JSON is refused, ctrl-s approves an object.
     app.update(key(KeyCode::Char('k')));
     app.update(key(KeyCode::Char('e')));
-    assert_eq!(app.mode, Mode::EditArguments);
+    assert_eq!(*app.mode(), Mode::EditArguments);
     let edit = screen(&app, 100, 30);
     assert!(edit.contains("\"email\": \"ada@example.com\""), "{edit}");
-    app.input = ratatui_textarea::TextArea::new(vec!["{\"email\": \"x@y\"".into()]);
+    app.set_input("{\"email\": \"x@y\"");
     app.update(Action::Key(KeyEvent::new(
         KeyCode::Char('s'),
         KeyModifiers::CONTROL,
     )));
-    assert!(app.effects.is_empty(), "bad JSON is not sent");
-    app.input = ratatui_textarea::TextArea::new(vec!["{\"email\": \"x@y\"}".into()]);
+    assert!(app.effects().is_empty(), "bad JSON is not sent");
+    app.set_input("{\"email\": \"x@y\"}");
     app.update(Action::Key(KeyEvent::new(
         KeyCode::Char('s'),
         KeyModifiers::CONTROL,
@@ -577,9 +577,9 @@ fn approvals_are_decided_from_the_keyboard() {
         approved: true,
         by: "operator:bob".into(),
     }));
-    assert_eq!(app.approvals.len(), 1);
+    assert_eq!(app.approvals().len(), 1);
     app.update(key(KeyCode::Esc));
-    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(*app.mode(), Mode::Normal);
 }
 
 #[test]
@@ -605,9 +605,9 @@ fn agents_needing_a_person_are_marked_alerted_once_and_reached_with_one_key() {
     assert!(app.attention("sec-agent").unwrap().starts_with("looping"));
     assert_eq!(app.attention("dev-agent").as_deref(), Some("failed"));
     assert_eq!(app.attention("ops-agent"), None);
-    assert_eq!(app.alerts.len(), 3, "{:?}", app.alerts);
+    assert_eq!(app.alerts().len(), 3, "{:?}", app.alerts());
     app.update(Action::Tick(now() + chrono::Duration::seconds(1)));
-    assert_eq!(app.alerts.len(), 3, "no second alert for the same state");
+    assert_eq!(app.alerts().len(), 3, "no second alert for the same state");
 
     let agents = pane(&app, Pane::Agents, 60, 40);
     let row = |id: &str| agents.lines().find(|l| l.contains(id)).unwrap().to_string();
@@ -621,7 +621,7 @@ fn agents_needing_a_person_are_marked_alerted_once_and_reached_with_one_key() {
             KeyCode::Char('!'),
             KeyModifiers::NONE,
         )));
-        seen.push(app.focused_agent.clone().unwrap());
+        seen.push(app.focused_agent().unwrap().to_string());
     }
     seen.sort();
     assert_eq!(seen, ["dev-agent", "sales-agent", "sec-agent"]);
@@ -629,15 +629,15 @@ fn agents_needing_a_person_are_marked_alerted_once_and_reached_with_one_key() {
     // A new intent ends the loop mark; a quiet stream becomes stalled after stall_s.
     app.update(status("sec-agent", AgentStatus::Recalling));
     assert_eq!(app.attention("sec-agent"), None);
-    app.stall_s = 30;
+    app.set_stall_s(30);
     app.update(status("ops-agent", AgentStatus::Streaming));
     assert_eq!(app.attention("ops-agent"), None);
     app.update(Action::Tick(now() + chrono::Duration::seconds(45)));
     assert!(app.attention("ops-agent").unwrap().starts_with("stalled"));
     assert!(
-        app.alerts.iter().any(|a| a.contains("ops-agent stalled")),
+        app.alerts().iter().any(|a| a.contains("ops-agent stalled")),
         "{:?}",
-        app.alerts
+        app.alerts()
     );
 }
 
@@ -793,8 +793,8 @@ fn the_status_bar_names_the_embedder_and_says_hash_is_not_semantic() {
 #[test]
 fn a_read_only_control_center_hides_and_refuses_every_key_that_changes_anything() {
     let mut app = full_app();
-    app.read_only = true;
-    app.effects.clear();
+    app.set_read_only(true);
+    app.take_effects();
     // Help: the changing keys are not offered.
     app.update(Action::Help);
     let help = screen(&app, 160, 48);
@@ -817,9 +817,9 @@ fn a_read_only_control_center_hides_and_refuses_every_key_that_changes_anything(
     // The keys themselves: refused, said, and nothing leaves the app.
     for k in ['i', 'x', 'e'] {
         app.update(key(KeyCode::Char(k)));
-        let notice = app.notice.as_ref().map(|n| n.0.clone()).unwrap_or_default();
+        let notice = app.notice().unwrap_or_default().to_string();
         assert!(notice.contains("read-only"), "{k}: {notice:?}");
-        assert_eq!(app.mode, Mode::Normal, "{k} opened an editor");
+        assert_eq!(*app.mode(), Mode::Normal, "{k} opened an editor");
     }
     // A command line that would save goals, and an approval: refused at the effect.
     app.update(key(KeyCode::Char(':')));
@@ -830,7 +830,7 @@ fn a_read_only_control_center_hides_and_refuses_every_key_that_changes_anything(
     app.update(Action::Approvals);
     app.update(key(KeyCode::Char('y')));
     assert!(
-        !app.effects.iter().any(|e| matches!(
+        !app.effects().iter().any(|e| matches!(
             e,
             aios::tui::Effect::Dispatch { .. }
                 | aios::tui::Effect::SaveGoals { .. }
@@ -838,15 +838,15 @@ fn a_read_only_control_center_hides_and_refuses_every_key_that_changes_anything(
                 | aios::tui::Effect::Decide { .. }
         )),
         "{:?}",
-        app.effects
+        app.effects()
     );
 
     // The same app, not read-only, does produce them (the test can fail).
-    app.read_only = false;
+    app.set_read_only(false);
     app.update(Action::Back);
     app.update(key(KeyCode::Char('x')));
     assert!(
-        app.effects
+        app.effects()
             .iter()
             .any(|e| matches!(e, aios::tui::Effect::Stop(_)))
     );

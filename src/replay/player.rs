@@ -76,7 +76,7 @@ impl Player {
 
     fn reset_app(&mut self) {
         self.app = self.template.clone();
-        self.app.effects.clear();
+        self.app.take_effects();
         self.next = 0;
     }
 
@@ -103,7 +103,7 @@ impl Player {
 
     /// Tell the app where the replay stands (the status bar shows it).
     fn status(&mut self) {
-        self.app.replay = Some(ReplayState {
+        self.app.set_replay(ReplayState {
             cursor: self.cursor,
             playing: self.playing,
             speed: self.speed(),
@@ -112,7 +112,7 @@ impl Player {
         });
         self.app.update(Action::Tick(self.cursor));
         // A recording's attention was the live terminal's to ring, not a replay's.
-        self.app.alerts.clear();
+        self.app.take_alerts();
     }
 
     /// Real time passed while playing: the cursor moves `real × speed`.
@@ -209,7 +209,7 @@ impl Player {
     pub fn seek_index(&mut self, i: usize) {
         let i = i.min(self.tl.len());
         if i < self.next || i - self.next > self.every {
-            let view = View::of(&self.app);
+            let view = self.app.operator_view();
             match self.checkpoints.iter().rev().find(|(n, _)| *n <= i) {
                 Some((n, app)) => {
                     self.app = app.clone();
@@ -217,7 +217,16 @@ impl Player {
                 }
                 None => self.reset_app(),
             }
-            self.keep_view(&view);
+            // After restoring a checkpoint: the operator's view as it was before the seek.
+            self.app.lay_out(&view);
+            self.app.keep_selection(&view);
+            self.app.take_effects();
+            if self.app.focused_agent() != view.focused_agent()
+                && let Some(id) = view.focused_agent()
+            {
+                self.app.focus_agent(id);
+                self.answer_loads();
+            }
         }
         self.apply_until(i);
         self.cursor = match i.checked_sub(1) {
@@ -225,22 +234,6 @@ impl Player {
             None => self.tl.first_time().unwrap_or(self.cursor),
         };
         self.status();
-    }
-
-    /// After restoring a checkpoint: the operator's view as it was before the seek.
-    fn keep_view(&mut self, view: &View) {
-        view.lay_out(&mut self.app);
-        let a = &mut self.app;
-        a.agent_cursor = view.agent_cursor;
-        a.agent_filter = view.agent_filter.clone();
-        a.mode = view.mode.clone();
-        a.effects.clear();
-        if a.focused_agent != view.focused_agent
-            && let Some(id) = view.focused_agent.clone()
-        {
-            a.focus_agent(&id);
-            self.answer_loads();
-        }
     }
 
     fn apply_until(&mut self, to: usize) {
@@ -261,14 +254,14 @@ impl Player {
                 self.app.apply_recorded(a.clone());
             }
             What::State(s) => {
-                if self.app.focused_agent.as_deref() == Some(s.spec.id.as_str()) {
+                if self.app.focused_agent() == Some(s.spec.id.as_str()) {
                     self.app.update(Action::AgentLoaded(s.clone()));
                 }
             }
             // Recorded just after the event that announced it, where the live app's load
             // of the new diff was answered from the store: answer it again now.
             What::Version(v) => {
-                if self.app.focused_agent.as_deref() == Some(v.agent_id.as_str()) {
+                if self.app.focused_agent() == Some(v.agent_id.as_str()) {
                     self.load_diff(&v.agent_id, None);
                 }
             }
@@ -279,28 +272,27 @@ impl Player {
 
     /// A new process's recording: a fresh app with its info and agents, the view kept.
     fn start(&mut self, s: &Start) {
-        let view = View::of(&self.app);
+        let view = self.app.operator_view();
         self.app = App::from_parts(
             s.info.clone(),
             s.agents.clone(),
             s.status.clone(),
-            self.template.max_lines,
+            self.template.max_lines(),
         );
-        view.lay_out(&mut self.app);
-        self.app.audit.total = view.audit_total;
-        self.app.audit.verified = view.audit_verified;
+        self.app.lay_out(&view);
+        self.app.keep_audit_count(&view);
         if let Some(id) = view
-            .focused_agent
+            .focused_agent()
             .filter(|id| s.agents.iter().any(|a| a.id == *id))
         {
-            self.app.focus_agent(&id);
+            self.app.focus_agent(id);
         }
     }
 
     /// Answer the app's loads from the recording up to the cursor, as the live effect
     /// runner answered them from the store; other effects wait for the driver.
     fn answer_loads(&mut self) {
-        let effects = std::mem::take(&mut self.app.effects);
+        let effects = self.app.take_effects();
         let mut kept = Vec::new();
         for e in effects {
             match e {
@@ -314,7 +306,7 @@ impl Player {
                 other => kept.push(other),
             }
         }
-        self.app.effects.extend(kept);
+        self.app.give_back_effects(kept);
     }
 
     fn load_diff(&mut self, agent_id: &str, range: Option<(u64, u64)>) {
@@ -351,7 +343,7 @@ impl Player {
     /// Effects the app asked for that the player does not answer itself (replay keys,
     /// "why?", and the writes a replay refuses).
     pub fn take_effects(&mut self) -> Vec<Effect> {
-        std::mem::take(&mut self.app.effects)
+        self.app.take_effects()
     }
 
     /// Apply an operator's action (a key, a resize) and answer what it loads.
@@ -359,56 +351,5 @@ impl Player {
         let changed = self.app.update(a);
         self.answer_loads();
         changed
-    }
-}
-
-/// The operator's own view of the app, kept when the data under it is replaced (a seek to
-/// a checkpoint, a new process's start): not a copy of the whole app.
-struct View {
-    focus: crate::tui::Pane,
-    detail_pane: crate::tui::Pane,
-    zoom: bool,
-    size: ratatui::layout::Rect,
-    theme: crate::tui::Theme,
-    keymap: crate::tui::Keymap,
-    stall_s: u32,
-    agent_cursor: usize,
-    agent_filter: String,
-    mode: crate::tui::Mode,
-    focused_agent: Option<String>,
-    /// The audit pane's count is the recording's, set once on the template: carried over
-    /// a new process's start (a seek restores the count of its checkpoint).
-    audit_total: u64,
-    audit_verified: bool,
-}
-
-impl View {
-    fn of(a: &App) -> View {
-        View {
-            focus: a.focus,
-            detail_pane: a.detail_pane,
-            zoom: a.zoom,
-            size: a.size,
-            theme: a.theme.clone(),
-            keymap: a.keymap.clone(),
-            stall_s: a.stall_s,
-            agent_cursor: a.agent_cursor,
-            agent_filter: a.agent_filter.clone(),
-            mode: a.mode.clone(),
-            focused_agent: a.focused_agent.clone(),
-            audit_total: a.audit.total,
-            audit_verified: a.audit.verified,
-        }
-    }
-
-    /// Panes, size and looks.
-    fn lay_out(&self, a: &mut App) {
-        a.focus = self.focus;
-        a.detail_pane = self.detail_pane;
-        a.zoom = self.zoom;
-        a.size = self.size;
-        a.theme = self.theme.clone();
-        a.keymap = self.keymap.clone();
-        a.stall_s = self.stall_s;
     }
 }

@@ -1,5 +1,5 @@
-//! The agents pane's part of the app: its rows and selection, the agent the other panes
-//! show, and who needs a person (the attention marks, alerts, and jumping to the next).
+//! The agents' part of the app beyond their pane (`panes/agents/`): the agent the other
+//! panes show, and who needs a person (the attention marks, alerts, and jumping to the next).
 
 use crate::agent::AgentSpec;
 use crate::event::AgentStatus;
@@ -9,19 +9,16 @@ use super::{AgentRow, App, Effect, Pane};
 impl App {
     /// Rows of the agents pane: category headers and the agents that pass the filter.
     pub fn agent_rows(&self) -> Vec<AgentRow> {
-        super::super::panes::agent_rows(&self.agents, &self.agent_filter)
+        self.agents.rows()
     }
 
     pub fn selected_agent(&self) -> Option<&AgentSpec> {
-        match self.agent_rows().get(self.agent_cursor) {
-            Some(AgentRow::Agent(i)) => self.agents.get(*i),
-            _ => None,
-        }
+        self.agents.selected()
     }
 
     pub fn focused_spec(&self) -> Option<&AgentSpec> {
         let id = self.focused_agent.as_deref()?;
-        self.agents.iter().find(|a| a.id == id)
+        self.agents.specs.iter().find(|a| a.id == id)
     }
 
     pub(super) fn load_agent(&mut self, id: &str) {
@@ -36,7 +33,7 @@ impl App {
     pub fn focus_agent(&mut self, id: &str) {
         if self.focused_agent.as_deref() != Some(id) {
             self.focused_agent = Some(id.to_string());
-            self.agent_state = None;
+            self.goals.agent = None;
         }
         self.load_agent(id);
     }
@@ -44,11 +41,16 @@ impl App {
     /// Why an agent needs a person now, if it does: waiting for an approval, looping,
     /// stalled (working, no token for `stall_s`), failed.
     pub fn attention(&self, agent_id: &str) -> Option<String> {
-        let status = self.status.get(agent_id).copied().unwrap_or_default();
+        let status = self
+            .agents
+            .status
+            .get(agent_id)
+            .copied()
+            .unwrap_or_default();
         if status == AgentStatus::Waiting {
             return Some("waiting for approval".into());
         }
-        if let Some(why) = self.looping.get(agent_id) {
+        if let Some(why) = self.agents.looping.get(agent_id) {
             return Some(why.clone());
         }
         if status == AgentStatus::Error {
@@ -56,7 +58,7 @@ impl App {
         }
         let working = matches!(status, AgentStatus::Streaming | AgentStatus::Thinking);
         if working && self.stall_s > 0 {
-            let last = self.activity.get(agent_id).and_then(|a| a.last)?;
+            let last = self.agents.activity.get(agent_id).and_then(|a| a.last)?;
             let quiet = (self.now - last).num_seconds();
             if quiet >= i64::from(self.stall_s) {
                 return Some(format!("stalled: nothing for {quiet} s"));
@@ -69,6 +71,7 @@ impl App {
     pub(super) fn check_attention(&mut self) {
         let now: std::collections::BTreeSet<String> = self
             .agents
+            .specs
             .iter()
             .filter(|a| self.attention(&a.id).is_some())
             .map(|a| a.id.clone())
@@ -87,17 +90,17 @@ impl App {
         let rows = self.agent_rows();
         let n = rows.len();
         let found = (1..=n)
-            .map(|k| (self.agent_cursor + k) % n.max(1))
+            .map(|k| (self.agents.cursor + k) % n.max(1))
             .find(|&r| match rows.get(r) {
-                Some(AgentRow::Agent(i)) => self.attention(&self.agents[*i].id).is_some(),
+                Some(AgentRow::Agent(i)) => self.attention(&self.agents.specs[*i].id).is_some(),
                 _ => false,
             });
         match found {
             Some(r) => {
-                self.agent_cursor = r;
+                self.agents.cursor = r;
                 self.focus = Pane::Agents;
                 if let Some(AgentRow::Agent(i)) = rows.get(r) {
-                    let id = self.agents[*i].id.clone();
+                    let id = self.agents.specs[*i].id.clone();
                     let why = self.attention(&id).unwrap_or_default();
                     self.focus_agent(&id);
                     self.notify(format!("{id}: {why}"));

@@ -4,6 +4,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
+use super::super::panes::Reply;
 use super::{Action, App, Effect, Mode};
 
 impl App {
@@ -50,10 +51,12 @@ impl App {
                 self.input = TextArea::new(args.split('\n').map(String::from).collect());
             }
             _ => match self.keymap.action(&key) {
-                Action::Down => self.approvals.down(),
-                Action::Up => self.approvals.up(),
                 Action::Quit | Action::Back | Action::Approvals => self.mode = Mode::Normal,
-                _ => return false,
+                other => {
+                    if self.approvals.action(&other) == Reply::Ignored {
+                        return false;
+                    }
+                }
             },
         }
         true

@@ -1,29 +1,19 @@
 //! Runtime events folded into the state each pane shows.
 
-use crate::event::{AgentStatus, RuntimeEvent};
+use crate::event::RuntimeEvent;
 use crate::sanitize::one_line;
 
-use super::super::panes::{StreamState, keep_delivery};
 use super::{App, Effect, LastRecall};
 
 impl App {
-    fn touch(&mut self, agent_id: &str) {
-        self.activity.entry(agent_id.to_string()).or_default().last = Some(self.now);
-    }
-
     pub(super) fn apply(&mut self, ev: RuntimeEvent) -> bool {
         let focused = ev.agent_id().is_some() && ev.agent_id() == self.focused_agent.as_deref();
         if let Some(id) = ev.agent_id() {
-            let id = id.to_string();
-            self.touch(&id);
+            self.agents.heard(id, self.now);
         }
         match ev {
             RuntimeEvent::Status { agent_id, status } => {
-                // A new intent starts with recalling: the last one's loop is over.
-                if status == AgentStatus::Recalling {
-                    self.looping.remove(&agent_id);
-                }
-                self.status.insert(agent_id, status);
+                self.agents.status_changed(agent_id, status)
             }
             RuntimeEvent::Token {
                 agent_id,
@@ -31,9 +21,8 @@ impl App {
                 text,
                 thinking,
             } => {
-                let now = self.now;
-                let s = self.streams.entry(agent_id).or_default();
-                s.token(intent_id, &text, thinking, now);
+                self.streams
+                    .token(agent_id, intent_id, &text, thinking, self.now);
                 return focused;
             }
             RuntimeEvent::IntentQueued {
@@ -41,37 +30,23 @@ impl App {
                 intent_id,
                 ..
             } => {
-                let s = StreamState::queued(
-                    self.streams.get(&agent_id),
-                    intent_id,
-                    self.now,
-                    self.info.runner.clone(),
-                    self.info.model.clone(),
-                );
-                self.streams.insert(agent_id, s);
+                let (runner, model) = (self.info.runner.clone(), self.info.model.clone());
+                self.streams
+                    .queued(agent_id, intent_id, self.now, runner, model);
             }
             RuntimeEvent::IntentDone {
                 agent_id,
                 runner,
                 model,
                 ..
-            } => {
-                self.streams
-                    .entry(agent_id)
-                    .or_default()
-                    .finished(runner, model);
-            }
+            } => self.streams.finished(agent_id, runner, model),
             RuntimeEvent::IntentFailed {
                 agent_id, error, ..
-            } => {
-                self.streams.entry(agent_id).or_default().failed(&error);
-            }
+            } => self.streams.failed(agent_id, &error),
             RuntimeEvent::ToolCalled { agent_id, name, .. } => {
-                self.streams.entry(agent_id).or_default().tool = Some(one_line(&name));
+                self.streams.calling(agent_id, Some(one_line(&name)));
             }
-            RuntimeEvent::ToolFinished { agent_id, .. } => {
-                self.streams.entry(agent_id).or_default().tool = None;
-            }
+            RuntimeEvent::ToolFinished { agent_id, .. } => self.streams.calling(agent_id, None),
             RuntimeEvent::ContextUpdated { agent_id, .. } => {
                 if focused {
                     self.effects.push(Effect::LoadDiff {
@@ -93,7 +68,7 @@ impl App {
                 embedder,
                 items,
             } => {
-                self.last_recalls.insert(
+                self.goals.recalls.insert(
                     agent_id,
                     LastRecall {
                         caller,
@@ -110,7 +85,7 @@ impl App {
             RuntimeEvent::Attention {
                 agent_id, reason, ..
             } => {
-                self.looping.insert(agent_id, reason);
+                self.agents.looping.insert(agent_id, reason);
             }
             RuntimeEvent::ApprovalAsked { approval } => {
                 self.approvals.asked(*approval);
@@ -119,7 +94,7 @@ impl App {
                 self.approvals.decided(&id);
             }
             RuntimeEvent::HookDelivery { delivery } => {
-                keep_delivery(&mut self.hook_deliveries, *delivery);
+                self.goals.delivered(*delivery);
             }
         }
         true

@@ -8,7 +8,7 @@ use super::{App, Effect, Mode, Pane};
 
 impl App {
     fn current_goals(&self) -> Option<(String, Vec<String>)> {
-        let s = self.agent_state.as_ref()?;
+        let s = self.goals.agent.as_ref()?;
         Some((s.spec.id.clone(), s.goals.clone()))
     }
 
@@ -41,7 +41,7 @@ impl App {
 
     /// `e`: the goals, one a line, in the editor.
     pub(super) fn edit_goals(&mut self) {
-        match &self.agent_state {
+        match &self.goals.agent {
             Some(s) => {
                 let text = s.goals.join("\n");
                 self.open_input(Mode::EditGoals, "", "one goal per line");

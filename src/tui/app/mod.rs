@@ -2,209 +2,107 @@
 //! diff, saving goals) is returned as an `Effect` for the loop to run; its result comes
 //! back as another `Action`.
 //!
-//! Each pane's state, and how it moves, is in `panes/`; `App` holds them and routes an
-//! action to the focused one. The agents pane's rows, focus and attention are in
-//! `agents.rs`, the text inputs in `prompt.rs`, goal editing in `goals.rs`,
-//! the approvals view's keys in `approvals.rs`, runtime events in `events.rs`.
+//! Each pane's state, its keys and its drawing are in `panes/`; `App` holds them and routes
+//! by focus, mode and overlay: a key goes to the focused pane, which changes itself and
+//! answers with a `Reply` for what only the app may do (a mode, a focus, an effect). The
+//! effects are in `effect.rs`, the modes and the overlays' keys in `modes.rs`, the focused
+//! agent and who needs attention in `agents.rs`, the text inputs and `:` commands in
+//! `prompt.rs`, the mouse in `mouse.rs`, goal editing in `goals.rs`, the approvals view's
+//! keys in `approvals.rs`, runtime events in `events.rs`, what code outside the TUI may
+//! call in `outside.rs`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEventKind};
-use ratatui::layout::{Position, Rect};
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
 
 use crate::agent::{AgentSpec, Runtime, RuntimeInfo};
 use crate::bus::{Heartbeat, Received, channels};
-use crate::context::AgentState;
 use crate::event::{AgentStatus, RuntimeEvent};
 use crate::sanitize::one_line;
 
 use super::action::{Action, Pane};
-use super::input::{self, Completion};
+use super::input::Completion;
 use super::keymap::Keymap;
 use super::panes::{
-    ActivityMap, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, StreamState,
-    first_agent_row, step_agent_row,
+    AgentsState, ApprovalsState, AuditState, ChannelsState, Cursor, DiffState, GoalsState, Reply,
+    StreamState, Streams,
 };
 use super::theme::Theme;
-use super::why_view::{WhyOf, WhyView};
+use super::why_view::WhyOf;
 
 pub use super::panes::LastRecall;
 
 mod agents;
 mod approvals;
+mod effect;
 mod events;
 mod goals;
+mod modes;
+mod mouse;
+mod outside;
 mod prompt;
 
-/// What the UI asks the outside world to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Effect {
-    Dispatch {
-        agent_id: String,
-        text: String,
-    },
-    /// Goals, traits, hooks and memory count of an agent.
-    LoadAgent(String),
-    /// The agent's context versions, then the diff `from → to` (the latest two when
-    /// `None`).
-    LoadDiff {
-        agent_id: String,
-        range: Option<(u64, u64)>,
-    },
-    SaveGoals {
-        agent_id: String,
-        goals: Vec<String>,
-    },
-    AddPattern(String),
-    Stop(String),
-    /// Append a line to the intent history file.
-    SaveHistory(String),
-    /// Decide a waiting tool call.
-    Decide {
-        id: String,
-        decision: crate::approvals::DecisionInput,
-    },
-    /// Build the causal chain of a row (answered with `Action::WhyTree`).
-    Why(WhyOf),
-    /// Move a replay's cursor or change its pace (a live runtime answers with a notice).
-    Replay(ReplayControl),
-}
-
-/// The versions a `LoadDiff` compares: `range`, or the latest two (N-1 → N, or empty → N
-/// when N-1 is no longer kept); `(0, 0)` when there are none. The live effect runner and a
-/// replay answer the same question.
-pub fn diff_range(
-    range: Option<(u64, u64)>,
-    versions: &[crate::context::VersionInfo],
-) -> (u64, u64) {
-    match (range, versions.last()) {
-        (Some(r), _) => r,
-        (None, Some(l)) => (
-            versions.iter().rev().nth(1).map_or(0, |v| v.version),
-            l.version,
-        ),
-        (None, None) => (0, 0),
-    }
-}
-
-/// What the replay keys and commands ask of the player.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReplayControl {
-    PlayPause,
-    Faster,
-    Slower,
-    /// Steps of one recorded event, forward (+) or back (−).
-    Step(i64),
-    /// Seconds forward (+) or back (−).
-    Seek(i64),
-    /// To a time as typed (`HH:MM[:SS]` or RFC 3339).
-    Goto(String),
-    /// To the audit record with this seq.
-    AuditSeq(u64),
-    /// To a recording entry (a "why?" line's place).
-    Entry(u64),
-}
-
-/// What the status bar says of a replay; set by the player before each frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReplayState {
-    pub cursor: DateTime<Utc>,
-    pub playing: bool,
-    pub speed: f64,
-    /// Events applied, of all.
-    pub position: usize,
-    pub total: usize,
-}
-
-/// What the keyboard is talking to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Mode {
-    Normal,
-    Help,
-    /// Typing a filter for a pane.
-    Filter(Pane),
-    Prompt,
-    Command,
-    EditGoals,
-    /// A full message or record, scrolled.
-    Detail {
-        title: String,
-        text: String,
-        scroll: usize,
-    },
-    ConfirmQuit,
-    /// The approvals view: waiting calls and the selected one's preview.
-    Approvals,
-    /// Typing why the selected call is denied.
-    DenyReason,
-    /// Editing the selected call's arguments (JSON) before approving them.
-    EditArguments,
-    /// The causal chain of a row ("why?").
-    Why(WhyView),
-}
+pub use effect::{Effect, ReplayControl, ReplayState, diff_range};
+pub use modes::Mode;
 
 /// What a read-only TUI says when a key would change something.
 const READ_ONLY: &str = "read-only: this control center watches only (started with --read-only)";
 
+/// The whole UI state. Its fields are the TUI's own (`pub(super)`: the app, the panes'
+/// drawing, the view and the loop read them); what is outside the TUI (the replay player,
+/// the tests) goes through methods.
 #[derive(Clone)]
 pub struct App {
     /// Set when the app is driven by a recording (`aios replay`): keys move its cursor.
-    pub replay: Option<ReplayState>,
-    pub info: RuntimeInfo,
-    pub agents: Vec<AgentSpec>,
-    pub status: HashMap<String, AgentStatus>,
-    pub activity: ActivityMap,
-    /// The agent list's selection: an index into `agent_rows()`.
-    pub agent_cursor: usize,
-    pub agent_filter: String,
+    pub(super) replay: Option<ReplayState>,
+    pub(super) info: RuntimeInfo,
+    /// The agents pane: the agents, their status and activity, the selection, the filter.
+    pub(super) agents: AgentsState,
     /// The agent the other panes show.
-    pub focused_agent: Option<String>,
-    pub agent_state: Option<AgentState>,
-    pub streams: HashMap<String, StreamState>,
-    pub channels: ChannelsState,
-    pub audit: AuditState,
-    pub diff: DiffState,
-    pub focus: Pane,
+    pub(super) focused_agent: Option<String>,
+    /// The goals pane: the focused agent's state, the last recalls, the hook deliveries.
+    pub(super) goals: GoalsState,
+    /// The stream pane: each agent's model output.
+    pub(super) streams: Streams,
+    pub(super) channels: ChannelsState,
+    pub(super) audit: AuditState,
+    pub(super) diff: DiffState,
+    /// Tool calls waiting for a person, oldest first, and the one selected.
+    pub(super) approvals: ApprovalsState,
+    pub(super) focus: Pane,
     /// The last pane other than the agents, shown on the right of a narrow screen.
-    pub detail_pane: Pane,
-    pub zoom: bool,
-    pub mode: Mode,
-    pub input: TextArea<'static>,
-    pub history: VecDeque<String>,
+    pub(super) detail_pane: Pane,
+    pub(super) zoom: bool,
+    pub(super) mode: Mode,
+    pub(super) input: TextArea<'static>,
+    pub(super) history: VecDeque<String>,
     history_pos: Option<usize>,
-    pub completion: Option<Completion>,
-    pub notice: Option<(String, DateTime<Utc>)>,
-    pub dropped: u64,
-    pub now: DateTime<Utc>,
-    pub clock: String,
-    pub bus_state: String,
+    pub(super) completion: Option<Completion>,
+    pub(super) notice: Option<(String, DateTime<Utc>)>,
+    pub(super) dropped: u64,
+    pub(super) now: DateTime<Utc>,
+    pub(super) clock: String,
+    pub(super) bus_state: String,
     /// The last heartbeat of each node heard on `aios.nodes`, and when it came.
-    pub nodes: BTreeMap<String, (Heartbeat, DateTime<Utc>)>,
-    pub theme: Theme,
-    pub keymap: Keymap,
+    nodes: BTreeMap<String, (Heartbeat, DateTime<Utc>)>,
+    pub(super) theme: Theme,
+    pub(super) keymap: Keymap,
     /// Started with `--read-only`: the keys that change anything are hidden from the help
     /// and refused, and no changing effect leaves the app.
-    pub read_only: bool,
-    pub size: Rect,
-    pub effects: Vec<Effect>,
-    pub max_lines: usize,
-    /// Tool calls waiting for a person, oldest first, and the one selected.
-    pub approvals: ApprovalsState,
-    /// Agents that looped in their current intent, with why.
-    pub looping: HashMap<String, String>,
-    /// Each hook's latest delivery, by (agent, hook name): the goals pane shows it.
-    pub hook_deliveries: HashMap<(String, String), crate::hooks::DeliveryRow>,
-    /// Each agent's last recall (query, embedder, scored items), for the goals pane.
-    pub last_recalls: HashMap<String, LastRecall>,
+    pub(super) read_only: bool,
+    size: Rect,
+    pub(super) effects: Vec<Effect>,
+    pub(super) max_lines: usize,
     /// Seconds without a token before a working agent counts as stalled; 0 = never.
-    pub stall_s: u32,
+    pub(super) stall_s: u32,
     /// Agents needing attention at the last check: a newcomer raises an alert.
     attention_seen: std::collections::BTreeSet<String>,
     /// Alerts for the terminal (bell / OSC 9), taken by the loop after drawing.
-    pub alerts: Vec<String>,
-    pub notify: crate::config::Notify,
+    pub(super) alerts: Vec<String>,
+    pub(super) notify: crate::config::Notify,
     quit: bool,
 }
 
@@ -255,14 +153,14 @@ impl App {
         let mut app = App {
             replay: None,
             info,
-            agents,
-            status,
-            activity: ActivityMap::new(),
-            agent_cursor: 0,
-            agent_filter: String::new(),
+            agents: AgentsState {
+                specs: agents,
+                status,
+                ..AgentsState::default()
+            },
             focused_agent,
-            agent_state: None,
-            streams: HashMap::new(),
+            goals: GoalsState::default(),
+            streams: Streams::default(),
             channels: ChannelsState {
                 cursor: Cursor::following(),
                 ..ChannelsState::default()
@@ -293,9 +191,6 @@ impl App {
             effects: Vec::new(),
             max_lines: max_lines.max(100),
             approvals: ApprovalsState::default(),
-            looping: HashMap::new(),
-            hook_deliveries: HashMap::new(),
-            last_recalls: HashMap::new(),
             stall_s: 60,
             attention_seen: Default::default(),
             alerts: Vec::new(),
@@ -304,7 +199,7 @@ impl App {
         };
         app.set_clock(now);
         // The first row is a category header: start on the first agent.
-        app.agent_cursor = first_agent_row(&app.agent_rows());
+        app.agents.cursor = app.agents.first_row();
         if let Some(id) = app.focused_agent.clone() {
             app.load_agent(&id);
         }
@@ -346,10 +241,7 @@ impl App {
     }
 
     pub fn busy(&self) -> usize {
-        self.status
-            .values()
-            .filter(|s| !matches!(s, AgentStatus::Idle | AgentStatus::Error))
-            .count()
+        self.agents.busy()
     }
 
     pub fn focused_stream(&self) -> Option<&StreamState> {
@@ -410,19 +302,15 @@ impl App {
                 true
             }
             Action::AuditChain { records, broken_at } => {
-                self.audit.total = self.audit.total.max(records);
-                self.audit.verified = true;
-                if broken_at.is_some() {
-                    self.audit.broken_at = broken_at;
-                }
+                self.audit.chain_checked(records, broken_at);
                 true
             }
             Action::AgentLoaded(state) => {
                 if self.focused_agent.as_deref() == Some(state.spec.id.as_str()) {
-                    if let Some(a) = self.activity.get_mut(&state.spec.id) {
+                    if let Some(a) = self.agents.activity.get_mut(&state.spec.id) {
                         a.goal = state.goals.first().cloned();
                     }
-                    self.agent_state = Some(*state);
+                    self.goals.agent = Some(*state);
                 }
                 true
             }
@@ -463,46 +351,13 @@ impl App {
                 let a = self.keymap.action(&key);
                 self.command(a)
             }
-            Mode::Help => {
-                let a = self.keymap.action(&key);
-                if matches!(a, Action::Quit) {
-                    return self.command(Action::Quit);
-                }
-                self.mode = Mode::Normal;
-                true
-            }
-            Mode::ConfirmQuit => {
-                if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                    self.quit = true;
-                }
-                self.mode = Mode::Normal;
-                true
-            }
+            Mode::Help => self.help_key(key),
+            Mode::ConfirmQuit => self.confirm_quit_key(key),
             Mode::Detail {
                 title,
                 text,
                 scroll,
-            } => {
-                let lines = text.lines().count();
-                let scroll = match self.keymap.action(&key) {
-                    Action::Down => (scroll + 1).min(lines.saturating_sub(1)),
-                    Action::Up => scroll.saturating_sub(1),
-                    Action::PageDown => (scroll + 10).min(lines.saturating_sub(1)),
-                    Action::PageUp => scroll.saturating_sub(10),
-                    Action::Top => 0,
-                    Action::Quit | Action::Back | Action::Open => {
-                        self.mode = Mode::Normal;
-                        return true;
-                    }
-                    _ => scroll,
-                };
-                self.mode = Mode::Detail {
-                    title,
-                    text,
-                    scroll,
-                };
-                true
-            }
+            } => self.detail_key(title, text, scroll, key),
             Mode::Filter(pane) => self.filter_key(pane, key),
             Mode::Prompt => self.prompt_key(key),
             Mode::Command => self.command_key(key),
@@ -512,30 +367,6 @@ impl App {
             Mode::EditArguments => self.edit_arguments_key(key),
             Mode::Why(view) => self.why_key(view, key),
         }
-    }
-
-    /// Keys in the "why?" view: move, unfold a detail, jump a replay to a line's place.
-    fn why_key(&mut self, mut view: WhyView, key: KeyEvent) -> bool {
-        match self.keymap.action(&key) {
-            Action::Down => view.down(),
-            Action::Up => view.up(),
-            Action::Pause => view.toggle(),
-            Action::Open => match (view.selected().and_then(|l| l.seq), self.replay.is_some()) {
-                (Some(seq), true) => {
-                    self.effects.push(Effect::Replay(ReplayControl::Entry(seq)));
-                    self.mode = Mode::Normal;
-                    return true;
-                }
-                _ => view.toggle(),
-            },
-            Action::Quit | Action::Back | Action::Why => {
-                self.mode = Mode::Normal;
-                return true;
-            }
-            _ => return false,
-        }
-        self.mode = Mode::Why(view);
-        true
     }
 
     /// What "why?" asks about: the focused pane's selection, else the focused agent.
@@ -565,73 +396,6 @@ impl App {
             self.notify(READ_ONLY);
         } else {
             self.effects.push(effect);
-        }
-    }
-
-    /// `:theme NAME`, `:goal add TEXT`, `:goal rm N`, `:channel add PATTERN`, `:pause`,
-    /// `:stop`, `:quit`.
-    pub fn run_command(&mut self, text: &str) {
-        match input::parse_command(text) {
-            Ok(input::Command::Theme(name)) => match Theme::builtin(&name) {
-                Ok(mut t) => {
-                    t.monochrome = self.theme.monochrome;
-                    self.theme = t;
-                    self.notify(format!("theme {name}"));
-                }
-                Err(e) => self.notify(e),
-            },
-            Ok(input::Command::GoalAdd(goal)) => self.add_goal(goal),
-            Ok(input::Command::GoalRemove(n)) => self.remove_goal(n),
-            Ok(input::Command::ChannelAdd(p)) => {
-                self.channels.patterns.push(one_line(&p));
-                self.effects.push(Effect::AddPattern(p));
-            }
-            Ok(input::Command::Pause) => {
-                self.channels.toggle_pause(self.max_lines);
-            }
-            Ok(input::Command::Goto(t)) => self.replay_control(ReplayControl::Goto(t)),
-            Ok(input::Command::Seq(n)) => self.replay_control(ReplayControl::AuditSeq(n)),
-            Ok(input::Command::Stop) => {
-                self.command(Action::Stop);
-            }
-            Ok(input::Command::Quit) => {
-                self.command(Action::Quit);
-            }
-            Err(e) => self.notify(e),
-        }
-    }
-
-    fn pane_at(&self, x: u16, y: u16) -> Option<Pane> {
-        super::view::pane_areas(self.size, self)
-            .into_iter()
-            .find(|(_, r)| r.contains(Position { x, y }))
-            .map(|(p, _)| p)
-    }
-
-    fn mouse(&mut self, m: ratatui::crossterm::event::MouseEvent) -> bool {
-        if self.mode != Mode::Normal {
-            return false;
-        }
-        let Some(pane) = self.pane_at(m.column, m.row) else {
-            return false;
-        };
-        match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => self.command(Action::Focus(pane)),
-            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
-                let prev = self.focus;
-                self.focus = pane;
-                let a = if m.kind == MouseEventKind::ScrollDown {
-                    Action::Down
-                } else {
-                    Action::Up
-                };
-                for _ in 0..3 {
-                    self.command(a.clone());
-                }
-                self.focus = prev;
-                true
-            }
-            _ => false,
         }
     }
 
@@ -730,24 +494,22 @@ impl App {
                 self.mode = Mode::Approvals;
             }
             Action::NextAttention => self.next_attention(),
-            Action::NextHunk => self.diff.next_hunk(),
-            Action::PrevHunk => self.diff.prev_hunk(),
-            Action::OlderVersion | Action::NewerVersion => self.step_version(action),
-            Action::ToggleDiffView => self.diff.toggle_view(),
-            Action::Down => self.move_by(1, true),
-            Action::Up => self.move_by(1, false),
-            Action::PageDown => self.move_by(self.page(), true),
-            Action::PageUp => self.move_by(self.page(), false),
-            Action::Top => self.move_by(usize::MAX / 2, false),
-            Action::Bottom => {
-                self.move_by(usize::MAX / 2, true);
-                match self.focus {
-                    Pane::Channels => self.channels.follow(),
-                    Pane::Audit => self.audit.follow(),
-                    _ => {}
-                }
+            // The diff's own keys work whatever the focus.
+            Action::NextHunk
+            | Action::PrevHunk
+            | Action::OlderVersion
+            | Action::NewerVersion
+            | Action::ToggleDiffView => {
+                let reply = self.diff.action(&action, self.page());
+                self.reply(reply);
             }
-            Action::Open => self.open(),
+            Action::Down
+            | Action::Up
+            | Action::PageDown
+            | Action::PageUp
+            | Action::Top
+            | Action::Bottom
+            | Action::Open => self.pane_action(&action),
             Action::None => return false,
             _ => return false,
         }
@@ -761,51 +523,39 @@ impl App {
         }
     }
 
-    /// `[` or `]`: load the diff between the versions the diff pane steps to.
-    fn step_version(&mut self, dir: Action) {
-        let Some(range) = self.diff.step(dir == Action::OlderVersion) else {
-            return;
+    /// A key for the focused pane: the pane moves or opens, and says what it needs here.
+    fn pane_action(&mut self, action: &Action) {
+        let page = self.page();
+        let reply = match self.focus {
+            Pane::Agents => self.agents.action(action, page),
+            Pane::Channels => self.channels.action(action, page),
+            Pane::Audit => self.audit.action(action, page),
+            Pane::Diff => self.diff.action(action, page),
+            Pane::Goals | Pane::Stream => Reply::Ignored,
         };
-        if let Some(id) = self.focused_agent.clone() {
-            self.effects.push(Effect::LoadDiff {
-                agent_id: id,
-                range: Some(range),
-            });
-        }
+        self.reply(reply);
     }
 
-    /// Move the focused pane's selection (or scroll) `n` rows down or up.
-    fn move_by(&mut self, n: usize, down: bool) {
-        match self.focus {
-            Pane::Agents => {
-                self.agent_cursor = step_agent_row(&self.agent_rows(), self.agent_cursor, n, down)
-            }
-            Pane::Channels => self.channels.move_by(n, down),
-            Pane::Audit => self.audit.move_by(n, down),
-            Pane::Diff => self.diff.move_by(n, down),
-            Pane::Goals | Pane::Stream => {}
-        }
-    }
-
-    /// Enter: focus the selected agent, or show the selected message or record whole.
-    fn open(&mut self) {
-        let detail = match self.focus {
-            Pane::Agents => {
-                if let Some(id) = self.selected_agent().map(|a| a.id.clone()) {
-                    self.focus_agent(&id);
+    /// Do what a pane's key asks of the app.
+    fn reply(&mut self, reply: Reply) {
+        match reply {
+            Reply::Ignored | Reply::Done => {}
+            Reply::Detail(title, text) => {
+                self.mode = Mode::Detail {
+                    title,
+                    text,
+                    scroll: 0,
                 }
-                None
             }
-            Pane::Channels => self.channels.detail(),
-            Pane::Audit => self.audit.detail(),
-            Pane::Goals | Pane::Stream | Pane::Diff => None,
-        };
-        if let Some((title, text)) = detail {
-            self.mode = Mode::Detail {
-                title,
-                text,
-                scroll: 0,
-            };
+            Reply::Focus(id) => self.focus_agent(&id),
+            Reply::LoadDiff(from, to) => {
+                if let Some(id) = self.focused_agent.clone() {
+                    self.effects.push(Effect::LoadDiff {
+                        agent_id: id,
+                        range: Some((from, to)),
+                    });
+                }
+            }
         }
     }
 }

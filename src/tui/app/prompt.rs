@@ -5,9 +5,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
 use super::super::input::{self, Completion};
-use super::super::panes::{StreamState, first_agent_row};
 use super::super::theme::Theme;
-use super::{App, Effect, HISTORY_KEEP, Mode, Pane};
+use super::{Action, App, Effect, HISTORY_KEEP, Mode, Pane, ReplayControl};
+use crate::sanitize::one_line;
 
 impl App {
     pub(super) fn open_input(&mut self, mode: Mode, text: &str, title: &str) {
@@ -45,7 +45,7 @@ impl App {
         match pane {
             Pane::Channels => &self.channels.filter,
             Pane::Audit => &self.audit.filter,
-            _ => &self.agent_filter,
+            _ => &self.agents.filter,
         }
     }
 
@@ -54,8 +54,7 @@ impl App {
             Pane::Channels => self.channels.set_filter(f),
             Pane::Audit => self.audit.set_filter(f),
             _ => {
-                self.agent_filter = f;
-                self.agent_cursor = first_agent_row(&self.agent_rows());
+                self.agents.set_filter(f);
             }
         }
     }
@@ -69,7 +68,7 @@ impl App {
             }
             KeyCode::Enter => {
                 let text = self.input_text();
-                match input::parse_intent(&text, &self.agents) {
+                match input::parse_intent(&text, &self.agents.specs) {
                     Ok((agent_id, body)) => {
                         self.remember_history(text.trim().to_string());
                         self.act(Effect::Dispatch {
@@ -77,13 +76,7 @@ impl App {
                             text: body,
                         });
                         self.focus_agent(&agent_id);
-                        self.streams.insert(
-                            agent_id.clone(),
-                            StreamState {
-                                queued_at: Some(self.now),
-                                ..StreamState::default()
-                            },
-                        );
+                        self.streams.sent(agent_id.clone(), self.now);
                         self.mode = Mode::Normal;
                     }
                     Err(e) => self.notify(e),
@@ -91,7 +84,7 @@ impl App {
             }
             KeyCode::Tab => {
                 let text = self.input_text();
-                let ids: Vec<String> = self.agents.iter().map(|a| a.id.clone()).collect();
+                let ids: Vec<String> = self.agents.specs.iter().map(|a| a.id.clone()).collect();
                 let done = input::complete_agent(&text, &ids);
                 self.apply_completion(done);
             }
@@ -159,7 +152,7 @@ impl App {
             }
             KeyCode::Tab => {
                 let text = self.input_text();
-                let ids: Vec<String> = self.agents.iter().map(|a| a.id.clone()).collect();
+                let ids: Vec<String> = self.agents.specs.iter().map(|a| a.id.clone()).collect();
                 let c = input::complete_command(&text, &Theme::names(), &ids);
                 self.apply_completion(c);
             }
@@ -169,5 +162,38 @@ impl App {
             }
         }
         true
+    }
+
+    /// `:theme NAME`, `:goal add TEXT`, `:goal rm N`, `:channel add PATTERN`, `:pause`,
+    /// `:stop`, `:quit`.
+    pub fn run_command(&mut self, text: &str) {
+        match input::parse_command(text) {
+            Ok(input::Command::Theme(name)) => match Theme::builtin(&name) {
+                Ok(mut t) => {
+                    t.monochrome = self.theme.monochrome;
+                    self.theme = t;
+                    self.notify(format!("theme {name}"));
+                }
+                Err(e) => self.notify(e),
+            },
+            Ok(input::Command::GoalAdd(goal)) => self.add_goal(goal),
+            Ok(input::Command::GoalRemove(n)) => self.remove_goal(n),
+            Ok(input::Command::ChannelAdd(p)) => {
+                self.channels.patterns.push(one_line(&p));
+                self.effects.push(Effect::AddPattern(p));
+            }
+            Ok(input::Command::Pause) => {
+                self.channels.toggle_pause(self.max_lines);
+            }
+            Ok(input::Command::Goto(t)) => self.replay_control(ReplayControl::Goto(t)),
+            Ok(input::Command::Seq(n)) => self.replay_control(ReplayControl::AuditSeq(n)),
+            Ok(input::Command::Stop) => {
+                self.command(Action::Stop);
+            }
+            Ok(input::Command::Quit) => {
+                self.command(Action::Quit);
+            }
+            Err(e) => self.notify(e),
+        }
     }
 }

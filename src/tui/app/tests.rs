@@ -1,6 +1,9 @@
+//! The app's own tests: focusing an agent, focus keys, the intent prompt and its history,
+//! `:` commands, the quit question, the agents filter, a stream's timings.
+
 use super::*;
 use crate::agent::Catalog;
-use ratatui::crossterm::event::KeyModifiers;
+use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 use std::path::PathBuf;
 
 fn app() -> App {
@@ -154,7 +157,7 @@ fn the_agent_filter_narrows_the_list() {
         .agent_rows()
         .into_iter()
         .filter_map(|r| match r {
-            AgentRow::Agent(i) => Some(a.agents[i].id.clone()),
+            AgentRow::Agent(i) => Some(a.agents.specs[i].id.clone()),
             _ => None,
         })
         .collect();
@@ -191,7 +194,7 @@ fn the_stream_measures_first_token_and_rate() {
             thinking: false,
         })));
     }
-    let s = &a.streams["ops-agent"];
+    let s = a.streams.get("ops-agent").expect("a stream");
     assert_eq!(s.first_token_ms(), Some(200));
     assert_eq!(s.tokens, 11);
     assert!((s.tokens_per_second().unwrap() - 10.0).abs() < 0.01);

@@ -1,15 +1,15 @@
-//! The state behind each pane, with its own bounded buffers: what arrives is folded in
-//! here, in `update`, so the view only reads. One file per pane: `agents.rs`,
-//! `approvals.rs`, `channels.rs`, `stream.rs`, `audit.rs`, `diff.rs`, `goals.rs`; this one
-//! holds what they share.
+//! The panes, one module each: its state with its own bounded buffers (what arrives is
+//! folded in here, in `update`), how its selection moves, and its `draw` (in `draw.rs`),
+//! which only reads. `agents/`, `approvals/`, `channels/`, `stream/`, `audit/`, `diff/`,
+//! `goals/`; this file holds what they share.
 
-mod agents;
-mod approvals;
-mod audit;
-mod channels;
-mod diff;
-mod goals;
-mod stream;
+pub(super) mod agents;
+pub(super) mod approvals;
+pub(super) mod audit;
+pub(super) mod channels;
+pub(super) mod diff;
+pub(super) mod goals;
+pub(super) mod stream;
 
 pub use agents::*;
 pub use approvals::*;
@@ -18,6 +18,39 @@ pub use channels::*;
 pub use diff::*;
 pub use goals::*;
 pub use stream::*;
+
+use super::action::Action;
+
+/// What a pane's key asks of the app, which owns the modes, the focus and the effects: a
+/// pane changes only itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Not a key of this pane.
+    Ignored,
+    /// Done within the pane.
+    Done,
+    /// Show this whole, scrolled: a title and the text.
+    Detail(String, String),
+    /// Show this agent in the other panes.
+    Focus(String),
+    /// Load the diff between these versions of the focused agent.
+    LoadDiff(u64, u64),
+}
+
+/// How far a moving key goes, and which way: `(rows, down)`, a page being `page` rows.
+pub fn step_of(action: &Action, page: usize) -> Option<(usize, bool)> {
+    // The top and the bottom are "far enough": half of usize::MAX leaves room to add.
+    let far = usize::MAX / 2;
+    match action {
+        Action::Down => Some((1, true)),
+        Action::Up => Some((1, false)),
+        Action::PageDown => Some((page, true)),
+        Action::PageUp => Some((page, false)),
+        Action::Top => Some((far, false)),
+        Action::Bottom => Some((far, true)),
+        _ => None,
+    }
+}
 
 /// A selection in a list that can follow its newest line.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -1,15 +1,9 @@
-//! Rendering: a pure function of the state. No I/O, no locks, no awaits. One file per
-//! pane; this one lays them out and draws the overlays.
+//! Rendering: a pure function of the state. No I/O, no locks, no awaits. Each pane draws
+//! itself (`panes/<pane>/draw.rs`); this module lays them out, calls them, and draws the
+//! status bar (`status.rs`) and what floats above the panes (`overlay.rs`).
 
-mod agents;
-mod approvals;
-mod audit;
-mod channels;
-mod diff;
-mod goals;
 mod overlay;
 mod status;
-mod stream;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -18,6 +12,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::action::Pane;
 use super::app::App;
+use super::panes;
 
 /// The smallest terminal the layout is made for.
 pub const MIN_WIDTH: u16 = 80;
@@ -149,17 +144,17 @@ fn short_title(p: Pane) -> &'static str {
 /// Draw one pane in its area (borders included); tests draw panes one by one.
 pub fn draw_pane(frame: &mut Frame<'_>, app: &App, pane: Pane, area: Rect) {
     match pane {
-        Pane::Agents => agents::draw(frame, app, area),
-        Pane::Goals => goals::draw(frame, app, area),
-        Pane::Channels => channels::draw(frame, app, area),
-        Pane::Diff => diff::draw(frame, app, area),
-        Pane::Stream => stream::draw(frame, app, area),
-        Pane::Audit => audit::draw(frame, app, area),
+        Pane::Agents => panes::agents::draw(frame, app, area),
+        Pane::Goals => panes::goals::draw(frame, app, area),
+        Pane::Channels => panes::channels::draw(frame, app, area),
+        Pane::Diff => panes::diff::draw(frame, app, area),
+        Pane::Stream => panes::stream::draw(frame, app, area),
+        Pane::Audit => panes::audit::draw(frame, app, area),
     }
 }
 
 /// A pane's frame: `N Title` and extra text, the border showing focus.
-fn pane_block<'a>(app: &App, pane: Pane, extra: String) -> Block<'a> {
+pub(super) fn pane_block<'a>(app: &App, pane: Pane, extra: String) -> Block<'a> {
     let focused = app.focus == pane;
     let mut title = vec![Span::styled(
         format!(" {} {} ", pane.index() + 1, pane.title()),
@@ -178,7 +173,7 @@ fn pane_block<'a>(app: &App, pane: Pane, extra: String) -> Block<'a> {
 }
 
 /// The first row to show so that `selected` is visible in `height` rows.
-fn window_start(len: usize, selected: usize, height: usize) -> usize {
+pub(super) fn window_start(len: usize, selected: usize, height: usize) -> usize {
     if height == 0 || len <= height {
         return 0;
     }

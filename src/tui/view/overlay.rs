@@ -84,10 +84,10 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             );
         }
         Mode::Approvals | Mode::EditArguments => {
-            super::approvals::draw(frame, app, area);
+            super::panes::approvals::draw(frame, app, area);
         }
         Mode::DenyReason => {
-            super::approvals::draw(frame, app, area);
+            super::panes::approvals::draw(frame, app, area);
             prompt(
                 frame,
                 app,

@@ -50,7 +50,7 @@ pub fn status_segments(app: &App) -> Vec<String> {
     let mut s = vec![
         node,
         bus,
-        format!("agents {}/{} busy", app.busy(), app.agents.len()),
+        format!("agents {}/{} busy", app.busy(), app.agents.specs.len()),
         runner,
         format!("{} msg/s", app.channels.per_second()),
         audit,

@@ -1,10 +1,16 @@
 //! The audit pane's state: the tail of the audit log and its live hash-chain check.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::super::action::Action;
 use super::super::why_view::WhyOf;
-use super::{Cursor, filter_matches};
+use super::{Cursor, Reply, filter_matches, step_of};
 use crate::audit::AuditRecord;
 
 #[derive(Debug, Clone, Default)]
@@ -66,6 +72,15 @@ impl AuditState {
         )
     }
 
+    /// The startup verification answered: the log's size, and where the chain breaks.
+    pub fn chain_checked(&mut self, records: u64, broken_at: Option<u64>) {
+        self.total = self.total.max(records);
+        self.verified = true;
+        if broken_at.is_some() {
+            self.broken_at = broken_at;
+        }
+    }
+
     pub fn set_filter(&mut self, f: String) {
         self.filter = f;
         self.cursor = Cursor::following();
@@ -103,6 +118,24 @@ impl AuditState {
                 serde_json::to_string_pretty(r.as_ref()).unwrap_or_default(),
             )
         })
+    }
+
+    /// A key for this pane: move (to the bottom, following again), or open the selected
+    /// record whole.
+    pub fn action(&mut self, action: &Action, page: usize) -> Reply {
+        if let Some((n, down)) = step_of(action, page) {
+            self.move_by(n, down);
+            if *action == Action::Bottom {
+                self.follow();
+            }
+            return Reply::Done;
+        }
+        match action {
+            Action::Open => self
+                .detail()
+                .map_or(Reply::Done, |(title, text)| Reply::Detail(title, text)),
+            _ => Reply::Ignored,
+        }
     }
 
     /// What "why?" asks about here: the selected record.

@@ -1,4 +1,4 @@
-//! The goals pane: the focused agent's goals, persona traits, protocol hooks, memory
+//! Drawing the goals pane: the focused agent's goals, persona traits, protocol hooks, memory
 //! count and last recall (items and scores); `e` edits the goals in place.
 
 use ratatui::Frame;
@@ -6,12 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::super::action::Pane;
-use super::super::app::{App, LastRecall, Mode};
-use super::pane_block;
 use crate::hooks::DeliveryRow;
 use crate::memory::choose_embedder::short_label;
 use crate::sanitize::{ellipsize, one_line};
+use crate::tui::action::Pane;
+use crate::tui::app::{App, LastRecall, Mode};
+use crate::tui::view::pane_block;
 
 /// A hook's latest delivery: state (coloured), attempts, HTTP status, latency, error.
 fn delivery_line<'a>(app: &App, d: &DeliveryRow) -> Line<'a> {
@@ -60,7 +60,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     }
     let t = &app.theme;
-    let Some(s) = app.agent_state.as_ref() else {
+    let Some(s) = app.goals.agent.as_ref() else {
         let msg = match app.focused_spec() {
             Some(_) => "loading…",
             None => "no agent focused (Enter on an agent)",
@@ -95,7 +95,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             one_line(&h.action)
         )));
         if let Some(d) = app
-            .hook_deliveries
+            .goals
+            .deliveries
             .get(&(s.spec.id.clone(), h.name.clone()))
         {
             lines.push(delivery_line(app, d));
@@ -111,7 +112,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 .unwrap_or_else(|| "none yet".into()),
         ),
     ]));
-    if let Some(r) = app.last_recalls.get(&s.spec.id) {
+    if let Some(r) = app.goals.recalls.get(&s.spec.id) {
         recall_lines(app, r, usize::from(inner.width), &mut lines);
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);

@@ -1,4 +1,4 @@
-//! The context diff pane: versions, what caused the newer one, and the diff — unified or
+//! Drawing the context diff pane: versions, what caused the newer one, and the diff — unified or
 //! side by side, changed words highlighted.
 
 use ratatui::Frame;
@@ -7,13 +7,13 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::action::Pane;
-use super::super::app::App;
-use super::super::panes::DiffRow;
-use super::super::theme::Theme;
-use super::{fit, pane_block};
+use super::DiffRow;
 use crate::context::DiffLineKind;
 use crate::sanitize::one_line;
+use crate::tui::action::Pane;
+use crate::tui::app::App;
+use crate::tui::theme::Theme;
+use crate::tui::view::{fit, pane_block};
 
 fn row_spans(t: &Theme, row: &DiffRow, width: usize) -> Vec<Span<'static>> {
     let (sign, base): (&str, Style) = match row.kind {

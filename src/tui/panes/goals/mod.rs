@@ -1,8 +1,14 @@
 //! The goals pane's state beyond the agent's own (`AgentState`): each agent's last recall
 //! and each hook's latest delivery.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::HashMap;
 
+use crate::context::AgentState;
 use crate::hooks::DeliveryRow;
 
 /// An agent's last recall as the goals pane shows it.
@@ -12,6 +18,24 @@ pub struct LastRecall {
     pub query: String,
     pub embedder: String,
     pub items: Vec<crate::event::RecalledItem>,
+}
+
+/// The goals pane's data: the focused agent's state as loaded, and what came by events.
+#[derive(Clone, Default)]
+pub struct GoalsState {
+    /// The focused agent's goals, persona, hooks and memory count, once loaded.
+    pub agent: Option<AgentState>,
+    /// Each agent's last recall (query, embedder, scored items).
+    pub recalls: HashMap<String, LastRecall>,
+    /// Each hook's latest delivery.
+    pub deliveries: Deliveries,
+}
+
+impl GoalsState {
+    /// A hook's delivery, kept if it is the latest (see `keep_delivery`).
+    pub fn delivered(&mut self, delivery: DeliveryRow) {
+        keep_delivery(&mut self.deliveries, delivery);
+    }
 }
 
 /// Each hook's latest delivery, by (agent, hook name).

@@ -1,6 +1,13 @@
 //! The approvals view's state: the tool calls waiting for a person, oldest first, and the
 //! one selected.
+//!
+//! Its drawing is in `draw.rs`.
 
+mod draw;
+pub(crate) use draw::draw;
+
+use super::super::action::Action;
+use super::Reply;
 use crate::approvals::PendingApproval;
 
 #[derive(Debug, Clone, Default)]
@@ -39,6 +46,16 @@ impl ApprovalsState {
 
     pub fn up(&mut self) {
         self.cursor = self.cursor.saturating_sub(1);
+    }
+
+    /// A key for this view's list: move over the waiting calls.
+    pub fn action(&mut self, action: &Action) -> Reply {
+        match action {
+            Action::Down => self.down(),
+            Action::Up => self.up(),
+            _ => return Reply::Ignored,
+        }
+        Reply::Done
     }
 
     /// A call asks: it waits last (once, if asked again).

@@ -1,4 +1,4 @@
-//! The approvals view: the tool calls waiting for a person, and what the selected one will
+//! Drawing the approvals view: the tool calls waiting for a person, and what the selected one will
 //! do (the exact HTTP request, the diff, the MCP call), decided from the keyboard.
 
 use ratatui::Frame;
@@ -6,8 +6,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
-use super::super::app::{App, Mode};
 use crate::sanitize::{for_terminal, one_line};
+use crate::tui::app::{App, Mode};
 
 /// Rows of the list at most; the preview gets the rest.
 const LIST_ROWS: u16 = 6;
@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .borders(Borders::ALL)
         .border_style(app.theme.pane_border(true))
         .title(Span::styled(
-            super::fit(&title, area.width.saturating_sub(2) as usize),
+            crate::tui::view::fit(&title, area.width.saturating_sub(2) as usize),
             app.theme.title(true),
         ));
     let width = list_area.width.saturating_sub(2) as usize;
@@ -65,7 +65,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 } else {
                     app.theme.text()
                 };
-                Line::from(Span::styled(super::fit(&text, width), style))
+                Line::from(Span::styled(crate::tui::view::fit(&text, width), style))
             })
             .collect()
     };
@@ -89,7 +89,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .borders(Borders::ALL)
         .border_style(app.theme.pane_border(editing))
         .title(Span::styled(
-            super::fit(&title, preview_area.width.saturating_sub(2) as usize),
+            crate::tui::view::fit(&title, preview_area.width.saturating_sub(2) as usize),
             app.theme.title(editing),
         ));
     if editing {

@@ -1,15 +1,15 @@
-//! The audit pane: the tail of the audit log and the state of its hash chain.
+//! Drawing the audit pane: the tail of the audit log and the state of its hash chain.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::action::Pane;
-use super::super::app::App;
-use super::{fit, pane_block, window_start};
 use crate::audit::Outcome;
 use crate::sanitize::one_line;
+use crate::tui::action::Pane;
+use crate::tui::app::App;
+use crate::tui::view::{fit, pane_block, window_start};
 
 pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let a = &app.audit;

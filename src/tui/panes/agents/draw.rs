@@ -1,4 +1,4 @@
-//! The agents pane: every agent by category, its status, how long since it last did
+//! Drawing the agents pane: every agent by category, its status, how long since it last did
 //! something, tokens/s while streaming, and its current goal when there is room.
 
 use ratatui::Frame;
@@ -6,12 +6,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::action::Pane;
-use super::super::app::{AgentRow, App};
-use super::super::panes::ago;
-use super::{fit, pane_block, window_start};
+use super::ago;
 use crate::event::AgentStatus;
 use crate::sanitize::one_line;
+use crate::tui::action::Pane;
+use crate::tui::app::{AgentRow, App};
+use crate::tui::view::{fit, pane_block, window_start};
 
 fn glyph(s: AgentStatus) -> &'static str {
     match s {
@@ -39,17 +39,17 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         .iter()
         .filter(|r| matches!(r, AgentRow::Agent(_)))
         .count();
-    let extra = if app.agent_filter.is_empty() {
-        format!("{}/{} busy", app.busy(), app.agents.len())
+    let extra = if app.agents.filter.is_empty() {
+        format!("{}/{} busy", app.busy(), app.agents.specs.len())
     } else {
-        format!("/{} {shown} shown", app.agent_filter)
+        format!("/{} {shown} shown", app.agents.filter)
     };
     let block = pane_block(app, Pane::Agents, extra);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let height = inner.height as usize;
     let width = inner.width as usize;
-    let start = window_start(rows.len(), app.agent_cursor, height);
+    let start = window_start(rows.len(), app.agents.cursor, height);
     let id_w = 18.min(width.saturating_sub(13));
     let mut lines = Vec::new();
     for (n, row) in rows.iter().enumerate().skip(start).take(height) {
@@ -59,9 +59,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                 app.theme.heading(),
             ))),
             AgentRow::Agent(i) => {
-                let a = &app.agents[*i];
-                let st = app.status.get(&a.id).copied().unwrap_or_default();
-                let act = app.activity.get(&a.id);
+                let a = &app.agents.specs[*i];
+                let st = app.agents.status.get(&a.id).copied().unwrap_or_default();
+                let act = app.agents.activity.get(&a.id);
                 let focused = app.focused_agent.as_deref() == Some(a.id.as_str());
                 let mark = if focused { "▸" } else { " " };
                 // An agent that needs a person shows `!` in red (`!` jumps to it).
@@ -107,7 +107,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
                     ));
                 }
                 let mut line = Line::from(spans);
-                if n == app.agent_cursor {
+                if n == app.agents.cursor {
                     line = line.style(app.theme.selection());
                 }
                 lines.push(line);

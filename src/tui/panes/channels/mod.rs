@@ -1,10 +1,16 @@
 //! The channels pane's state: the bus messages, decoded once, filtered and rated.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use super::super::action::Action;
 use super::super::why_view::WhyOf;
-use super::{Cursor, filter_matches};
+use super::{Cursor, Reply, filter_matches, step_of};
 use crate::bus::{Envelope, Received};
 use crate::sanitize::one_line;
 
@@ -249,6 +255,24 @@ impl ChannelsState {
     pub fn detail(&self) -> Option<(String, String)> {
         self.selected_line()
             .map(|l| (format!("{} message", l.channel), pretty_json(l)))
+    }
+
+    /// A key for this pane: move (to the bottom, following again), or open the selected
+    /// message whole.
+    pub fn action(&mut self, action: &Action, page: usize) -> Reply {
+        if let Some((n, down)) = step_of(action, page) {
+            self.move_by(n, down);
+            if *action == Action::Bottom {
+                self.follow();
+            }
+            return Reply::Done;
+        }
+        match action {
+            Action::Open => self
+                .detail()
+                .map_or(Reply::Done, |(title, text)| Reply::Detail(title, text)),
+            _ => Reply::Ignored,
+        }
     }
 
     /// What "why?" asks about here: the selected message (not a rejected one).

@@ -1,6 +1,11 @@
 //! The token stream pane's state: an agent's model output, bounded, and its timings.
+//!
+//! Its drawing is in `draw.rs`.
 
-use std::collections::VecDeque;
+mod draw;
+pub(crate) use draw::draw;
+
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 
@@ -112,6 +117,68 @@ impl StreamState {
     pub fn tokens_per_second(&self) -> Option<f64> {
         let span = (self.last_token_at? - self.first_token_at?).num_milliseconds();
         (span > 0 && self.tokens > 1).then(|| (self.tokens - 1) as f64 * 1000.0 / span as f64)
+    }
+}
+
+/// The stream pane's data: each agent's stream, folded from the runtime's events.
+#[derive(Debug, Clone, Default)]
+pub struct Streams {
+    by_agent: HashMap<String, StreamState>,
+}
+
+impl Streams {
+    pub fn get(&self, agent_id: &str) -> Option<&StreamState> {
+        self.by_agent.get(agent_id)
+    }
+
+    /// An intent sent from the prompt: the agent's stream starts over, timed from now.
+    pub fn sent(&mut self, agent_id: String, now: DateTime<Utc>) {
+        let fresh = StreamState {
+            queued_at: Some(now),
+            ..StreamState::default()
+        };
+        self.by_agent.insert(agent_id, fresh);
+    }
+
+    /// An intent queued: a fresh stream, run by the runtime's runner until told otherwise.
+    pub fn queued(
+        &mut self,
+        agent_id: String,
+        intent_id: String,
+        now: DateTime<Utc>,
+        runner: String,
+        model: String,
+    ) {
+        let s = StreamState::queued(self.by_agent.get(&agent_id), intent_id, now, runner, model);
+        self.by_agent.insert(agent_id, s);
+    }
+
+    pub fn token(
+        &mut self,
+        agent_id: String,
+        intent_id: String,
+        text: &str,
+        thinking: bool,
+        now: DateTime<Utc>,
+    ) {
+        let s = self.by_agent.entry(agent_id).or_default();
+        s.token(intent_id, text, thinking, now);
+    }
+
+    pub fn finished(&mut self, agent_id: String, runner: String, model: String) {
+        self.by_agent
+            .entry(agent_id)
+            .or_default()
+            .finished(runner, model);
+    }
+
+    pub fn failed(&mut self, agent_id: String, error: &str) {
+        self.by_agent.entry(agent_id).or_default().failed(error);
+    }
+
+    /// The tool the agent is calling now, `None` once it answered.
+    pub fn calling(&mut self, agent_id: String, tool: Option<String>) {
+        self.by_agent.entry(agent_id).or_default().tool = tool;
     }
 }
 

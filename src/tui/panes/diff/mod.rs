@@ -1,8 +1,15 @@
 //! The context diff pane's state: two versions of an agent's context, as rows.
+//!
+//! Its drawing is in `draw.rs`.
+
+mod draw;
+pub(crate) use draw::draw;
 
 use similar::{ChangeTag, TextDiff};
 
+use super::super::action::Action;
 use super::super::why_view::WhyOf;
+use super::{Reply, step_of};
 
 use crate::context::{ContextDiff, DiffLineKind, VersionInfo};
 use crate::sanitize::one_line;
@@ -261,6 +268,28 @@ impl DiffState {
         } else {
             self.scroll.saturating_sub(n)
         };
+    }
+
+    /// A key for this pane: scroll, jump between hunks, switch the view, or step the
+    /// compared versions (the app loads them).
+    pub fn action(&mut self, action: &Action, page: usize) -> Reply {
+        if let Some((n, down)) = step_of(action, page) {
+            self.move_by(n, down);
+            return Reply::Done;
+        }
+        match action {
+            Action::NextHunk => self.next_hunk(),
+            Action::PrevHunk => self.prev_hunk(),
+            Action::ToggleDiffView => self.toggle_view(),
+            Action::OlderVersion | Action::NewerVersion => {
+                return match self.step(*action == Action::OlderVersion) {
+                    Some((from, to)) => Reply::LoadDiff(from, to),
+                    None => Reply::Done,
+                };
+            }
+            _ => return Reply::Ignored,
+        }
+        Reply::Done
     }
 
     /// What "why?" asks about here: the version shown, once there is one.

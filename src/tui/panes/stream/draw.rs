@@ -1,4 +1,4 @@
-//! The token stream pane: the focused agent's output as it arrives, thinking dimmed, with
+//! Drawing the token stream pane: the focused agent's output as it arrives, thinking dimmed, with
 //! the generation's figures on top.
 
 use ratatui::Frame;
@@ -6,10 +6,10 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::action::Pane;
-use super::super::app::App;
-use super::{fit, pane_block};
 use crate::sanitize::one_line;
+use crate::tui::action::Pane;
+use crate::tui::app::App;
+use crate::tui::view::{fit, pane_block};
 
 /// A screen line: runs of (thinking, text).
 type ScreenLine = Vec<(bool, String)>;
@@ -107,7 +107,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
     let status = app
         .focused_agent
         .as_ref()
-        .and_then(|a| app.status.get(a))
+        .and_then(|a| app.agents.status.get(a))
         .copied()
         .unwrap_or_default();
     let block = pane_block(

@@ -1,4 +1,4 @@
-//! The channels pane: a rate sparkline per channel, then one decoded line per message,
+//! Drawing the channels pane: a rate sparkline per channel, then one decoded line per message,
 //! coloured by channel, rejected messages marked.
 
 use ratatui::Frame;
@@ -6,9 +6,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::super::action::Pane;
-use super::super::app::App;
-use super::{fit, pane_block, window_start};
+use crate::tui::action::Pane;
+use crate::tui::app::App;
+use crate::tui::view::{fit, pane_block, window_start};
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
