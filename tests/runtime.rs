@@ -160,6 +160,7 @@ async fn shutdown_answers_queued_intents_instead_of_dropping_them() {
         .await
         .unwrap();
     let me = Caller::operator("alice");
+    let mut events = rt.subscribe();
     let first = rt
         .dispatch(&me, "ops-agent", "long job", None, None)
         .await
@@ -168,7 +169,13 @@ async fn shutdown_answers_queued_intents_instead_of_dropping_them() {
         .dispatch(&me, "ops-agent", "queued job", None, None)
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The first is generating (its first token is out), the second waits in the queue.
+    loop {
+        match events.recv().await.unwrap() {
+            RuntimeEvent::Token { intent_id, .. } if intent_id == first.intent_id => break,
+            _ => {}
+        }
+    }
     rt.shutdown().await;
     let a = first.outcome.await.unwrap();
     let b = second.outcome.await.unwrap();
