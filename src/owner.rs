@@ -279,6 +279,47 @@ mod tests {
         again.shutdown().await;
     }
 
+    /// The API's outcome tasks, its intent table and MCP's update follower run on the
+    /// owner's tracker, so `shutdown` returns only once they have ended.
+    #[tokio::test]
+    async fn the_apis_and_mcps_tasks_end_before_shutdown_returns() {
+        const TOKEN: &str = "tok-owner-test-0123456789abcdef";
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = hermetic_config(dir.path());
+        config.mcp.http_bind = "127.0.0.1:0".into();
+        config.mcp.tokens = vec![TOKEN.into()];
+        // Slow enough that the intent is still running when the owner stops.
+        config.llm.sim.tokens_per_second = 2;
+        let options = OwnerOptions {
+            sockets: true,
+            http: true,
+            ..OwnerOptions::default()
+        };
+        let owner = Owner::start(&config, options).await.unwrap();
+        let tasks = owner.tasks().clone();
+        let url = owner.mcp.as_ref().and_then(|m| m.http_url()).unwrap();
+        let base = url.strip_suffix("/mcp").unwrap().to_string();
+        let before = tasks.len();
+        let reply = reqwest::Client::new()
+            .post(format!("{base}/v1/intents"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({"agent_id": "ops-agent", "text": "a long job"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), reqwest::StatusCode::ACCEPTED);
+        assert!(
+            tasks.len() > before,
+            "the intent's outcome is awaited on the owner's tracker"
+        );
+        owner.shutdown().await;
+        assert!(
+            tasks.is_empty(),
+            "{} tasks outlived the shutdown",
+            tasks.len()
+        );
+    }
+
     #[tokio::test]
     async fn a_runtime_needs_the_lock_of_its_own_data_dir() {
         let (dir, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());

@@ -168,7 +168,11 @@ async fn a_watcher_sees_another_nodes_agents_work_and_sends_them_intents() {
     // A goal edited on the watcher is announced once for every node's MCP subscribers;
     // the watcher does not echo the node's own notice back.
     let mut heard = bus.subscribe();
-    let node_updates = Updates::start(&node, CancellationToken::new());
+    let node_updates = Updates::start(
+        &node,
+        CancellationToken::new(),
+        &tokio_util::task::TaskTracker::new(),
+    );
     let mut uris = node_updates.subscribe();
     watcher
         .hub()

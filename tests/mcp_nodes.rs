@@ -42,7 +42,7 @@ async fn goal_and_context_changes_on_one_node_update_subscribers_on_another() {
     let a = node(&bus, da.path(), "edge-a").await;
     let b = node(&bus, db.path(), "edge-b").await;
     let cancel = CancellationToken::new();
-    let updates = Updates::start(&b, cancel.clone());
+    let updates = Updates::start(&b, cancel.clone(), &tokio_util::task::TaskTracker::new());
     let mut rx = updates.subscribe();
 
     a.hub()

@@ -124,7 +124,8 @@ async fn dispatch(
     let agent_id = form.agent_id.clone();
     let outcome = ticket.outcome;
     let recorded_id = id.clone();
-    tokio::spawn(async move {
+    // Not cut short by the shutdown: the runtime answers every intent as it stops.
+    api.tasks.spawn(async move {
         let outcome = outcome
             .await
             .unwrap_or_else(|_| Err("the runtime stopped before the intent was handled".into()));

@@ -30,6 +30,7 @@ use axum::http::{Method, header};
 use axum::response::IntoResponse;
 use axum::routing::{MethodRouter, get, post};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Runtime;
 use crate::roles::Role;
@@ -93,20 +94,24 @@ pub(crate) struct Api {
     pub(crate) tracker: Arc<Tracker>,
     /// Fires when the server stops: open event streams end, so shutdown does not wait on them.
     pub(crate) cancel: CancellationToken,
+    /// The owner's tracker: an intent's outcome is recorded by a task the shutdown waits for.
+    pub(crate) tasks: TaskTracker,
 }
 
-/// The routes, for any outer router state. Starts the tracker, which follows the runtime's
-/// events until `cancel`.
+/// The routes, for any outer router state. Starts the intent table, which follows the
+/// runtime's events until `cancel`; every task runs on `tasks`.
 pub fn router<S: Clone + Send + Sync + 'static>(
     runtime: Runtime,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> Router<S> {
     let tracker = Arc::new(Tracker::new(MAX_TRACKED, MAX_TRACKED_BYTES));
-    tracker::follow(tracker.clone(), runtime.subscribe(), cancel.clone());
+    tracker::follow(tracker.clone(), runtime.subscribe(), cancel.clone(), tasks);
     let api = Arc::new(Api {
         runtime,
         tracker,
         cancel,
+        tasks: tasks.clone(),
     });
     PATHS
         .iter()

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::IntentReply;
 use crate::event::{AgentStatus, RuntimeEvent};
@@ -295,8 +296,9 @@ pub(crate) fn follow(
     tracker: Arc<Tracker>,
     mut events: broadcast::Receiver<RuntimeEvent>,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) {
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         loop {
             let received = tokio::select! {
                 () = cancel.cancelled() => break,

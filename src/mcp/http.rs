@@ -31,6 +31,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::McpConfig;
 use crate::context::{Call, ContextHub, Door};
@@ -158,6 +159,7 @@ pub async fn serve_http(
     secrets: &crate::secrets::Secrets,
     data_dir: &Path,
     cancel: CancellationToken,
+    tasks: &TaskTracker,
 ) -> Result<HttpServer, McpHttpError> {
     let addr: SocketAddr = config
         .http_bind
@@ -250,7 +252,7 @@ pub async fn serve_http(
         .route(METADATA_PATH, get(metadata))
         .route(&format!("{METADATA_PATH}{MCP_PATH}"), get(metadata))
         // The inbound HTTP API (`/v1/...`) shares the listener, the guard and the tokens.
-        .merge(crate::api::router(runtime, cancel.child_token()))
+        .merge(crate::api::router(runtime, cancel.child_token(), tasks))
         .layer(from_fn_with_state(guard.clone(), check))
         .with_state(guard);
     let listener = without_nagle(listener);

@@ -45,7 +45,7 @@ impl OwnerServers {
         let mine = stop.child_token();
         let mcp = AiosMcp::new(
             runtime.clone(),
-            Updates::start(runtime, mine.clone()),
+            Updates::start(runtime, mine.clone(), tasks),
             Limits::from_config(&config.mcp),
         );
         let data_dir = config.data_dir();
@@ -56,6 +56,7 @@ impl OwnerServers {
                 &config.secrets,
                 &data_dir,
                 mine.clone(),
+                tasks,
             )
             .await
             {

@@ -188,7 +188,7 @@ impl AiosMcp {
     fn start_forwarding(&self, peer: rmcp::Peer<RoleServer>) {
         let mut rx = self.shared.updates.subscribe();
         let legacy = self.legacy.clone();
-        tokio::spawn(async move {
+        self.shared.updates.spawn_until_stopped(async move {
             loop {
                 let uri = match rx.recv().await {
                     Ok(uri) => uri,

@@ -5,6 +5,7 @@
 
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::agent::Runtime;
 use crate::bus::Received;
@@ -16,28 +17,46 @@ use super::resources::ResourceUri;
 /// a hint to re-read, so a missed duplicate costs nothing).
 const CAPACITY: usize = 1024;
 
-/// A cheap-clone fan-out of changed resource URIs.
+/// A cheap-clone fan-out of changed resource URIs. It carries the owner's token and
+/// tracker, so each connection's forwarder runs where the owner's shutdown waits for it.
 #[derive(Clone)]
 pub struct Updates {
     tx: broadcast::Sender<String>,
+    cancel: CancellationToken,
+    tasks: TaskTracker,
 }
 
 impl Updates {
-    /// Start following `runtime` until `cancel`.
-    pub fn start(runtime: &Runtime, cancel: CancellationToken) -> Updates {
+    /// Start following `runtime` until `cancel`, on `tasks`.
+    pub fn start(runtime: &Runtime, cancel: CancellationToken, tasks: &TaskTracker) -> Updates {
         let (tx, _) = broadcast::channel(CAPACITY);
-        tokio::spawn(follow(
+        tasks.spawn(follow(
             runtime.subscribe(),
             runtime.bus().subscribe(),
             runtime.info().node.clone(),
             tx.clone(),
-            cancel,
+            cancel.clone(),
         ));
-        Updates { tx }
+        Updates {
+            tx,
+            cancel,
+            tasks: tasks.clone(),
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.tx.subscribe()
+    }
+
+    /// Run `task` on the owner's tracker until it ends or the owner stops.
+    pub fn spawn_until_stopped(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let cancel = self.cancel.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = task => {}
+            }
+        });
     }
 }
 
@@ -106,6 +125,25 @@ fn changed_elsewhere(r: &Received, node: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection's forwarder waits on its client; the owner's stop ends it anyway, so
+    /// the shutdown that waits for the tracker is not held up by an idle client.
+    #[tokio::test]
+    async fn a_forwarder_ends_when_the_owner_stops() {
+        let (tx, _) = broadcast::channel(1);
+        let updates = Updates {
+            tx,
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        updates.spawn_until_stopped(std::future::pending());
+        assert_eq!(updates.tasks.len(), 1);
+        updates.cancel.cancel();
+        updates.tasks.close();
+        tokio::time::timeout(std::time::Duration::from_secs(5), updates.tasks.wait())
+            .await
+            .expect("the forwarder ended at the stop");
+    }
 
     #[test]
     fn goals_and_context_changes_name_their_resource() {
