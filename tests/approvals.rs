@@ -251,7 +251,11 @@ async fn a_denial_sends_nothing_and_the_model_reads_who_and_why() {
         .unwrap()
         .decide(&bob, &p.id, approve(None, false))
         .unwrap_err();
-    assert!(again.contains(&p.id), "{again}");
+    assert!(
+        matches!(&again, aios::approvals::ApprovalError::NotPending(id) if *id == p.id),
+        "{again}"
+    );
+    assert!(again.to_string().contains(&p.id), "{again}");
     rt.shutdown().await;
 }
 

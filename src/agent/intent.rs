@@ -275,10 +275,10 @@ impl AgentWorker {
                 .ask(&intent.agent_id, &intent.id, call, origin.as_str(), preview);
         let (pending, decided) = match asked {
             Ok(x) => x,
-            Err(reason) => {
+            Err(e) => {
                 return Decision::Deny {
                     by: "aios".into(),
-                    reason,
+                    reason: format!("cannot keep the approval: {e}"),
                 };
             }
         };

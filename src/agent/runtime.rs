@@ -304,9 +304,9 @@ impl Runtime {
                     std::time::Duration::from_secs(config.approvals.timeout_s),
                     node.clone(),
                 )
-                .map_err(|message| RuntimeError::Open {
+                .map_err(|e| RuntimeError::Open {
                     what: "the approvals".into(),
-                    message,
+                    message: e.to_string(),
                 })?,
             )
         };
@@ -773,7 +773,7 @@ impl Runtime {
         if let Some(approvals) = &self.inner.approvals {
             let p = approvals
                 .decide(caller, id, decision)
-                .map_err(RuntimeError::Rejected)?;
+                .map_err(|e| RuntimeError::Rejected(e.to_string()))?;
             return Ok(format!("{verb} {} for {}", p.tool, p.agent_id));
         }
         let env = crate::bus::Envelope::new(

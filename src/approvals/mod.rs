@@ -4,5 +4,5 @@
 pub mod pending;
 pub mod rules;
 
-pub use pending::{Approvals, DecisionInput, PendingApproval};
+pub use pending::{ApprovalError, Approvals, DecisionInput, PendingApproval};
 pub use rules::{ApprovalsConfig, Rule, RuleDecision, glob, verdict};

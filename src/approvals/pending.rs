@@ -95,6 +95,27 @@ struct Inner {
     node: String,
 }
 
+/// Why an approval could not be opened, asked or decided.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// The approvals file exists and is not one aios wrote.
+    #[error("{}: not readable ({message}); move it away to start without it", path.display())]
+    Unreadable { path: PathBuf, message: String },
+    /// The file could not be read or written: an approval not kept could be lost by a
+    /// restart, so it is not asked.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "no pending approval `{0}` (decided, timed out, or never asked); `aios approvals` lists them"
+    )]
+    NotPending(String),
+    #[error("edited arguments must be a JSON object")]
+    ArgumentsNotObject,
+}
+
 impl Approvals {
     /// Open the approvals kept under `data_dir`. Any approval still pending there was asked
     /// by a run that is gone: it is denied with the reason "restarted" (and audited), so
@@ -105,17 +126,15 @@ impl Approvals {
         events: broadcast::Sender<RuntimeEvent>,
         timeout: Duration,
         node: String,
-    ) -> Result<Approvals, String> {
+    ) -> Result<Approvals, ApprovalError> {
         let file = data_dir.join(FILE_NAME);
         let disk: OnDisk = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!(
-                    "{}: not readable ({e}); move it away to start without it",
-                    file.display()
-                )
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ApprovalError::Unreadable {
+                path: file.clone(),
+                message: e.to_string(),
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => OnDisk::default(),
-            Err(e) => return Err(format!("{}: {e}", file.display())),
+            Err(source) => return Err(ApprovalError::Io { path: file, source }),
         };
         let approvals = Approvals {
             inner: Arc::new(Inner {
@@ -153,16 +172,20 @@ impl Approvals {
     }
 
     /// Write the pending list and the added rules (atomically: temp file, then rename).
-    fn save(&self, state: &State) -> Result<(), String> {
+    fn save(&self, state: &State) -> Result<(), ApprovalError> {
         let disk = OnDisk {
             pending: state.pending.values().map(|(p, _)| p.clone()).collect(),
             rules: state.added.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(&disk).map_err(|e| e.to_string())?;
+        let io = |source| ApprovalError::Io {
+            path: self.inner.file.clone(),
+            source,
+        };
+        let bytes = serde_json::to_vec_pretty(&disk).map_err(|e| io(e.into()))?;
         let tmp = self.inner.file.with_extension("json.tmp");
         std::fs::write(&tmp, bytes)
             .and_then(|()| std::fs::rename(&tmp, &self.inner.file))
-            .map_err(|e| format!("{}: {e}", self.inner.file.display()))
+            .map_err(io)
     }
 
     fn audit(&self, caller: &Caller, p: &PendingApproval, action: &str, extra: Value) {
@@ -212,7 +235,7 @@ impl Approvals {
         call: &ToolCall,
         origin: &str,
         preview: String,
-    ) -> Result<(PendingApproval, oneshot::Receiver<Decision>), String> {
+    ) -> Result<(PendingApproval, oneshot::Receiver<Decision>), ApprovalError> {
         let p = PendingApproval {
             id: short_id(),
             agent_id: agent_id.into(),
@@ -232,7 +255,7 @@ impl Approvals {
             if let Err(e) = self.save(&state) {
                 // Not kept on disk means a restart could lose it: refuse to ask.
                 state.pending.remove(&p.id);
-                return Err(format!("cannot keep the approval: {e}"));
+                return Err(e);
             }
         }
         self.audit(
@@ -270,11 +293,11 @@ impl Approvals {
         caller: &Caller,
         id: &str,
         input: DecisionInput,
-    ) -> Result<PendingApproval, String> {
+    ) -> Result<PendingApproval, ApprovalError> {
         if let Some(args) = &input.arguments
             && !args.is_object()
         {
-            return Err("edited arguments must be a JSON object".into());
+            return Err(ApprovalError::ArgumentsNotObject);
         }
         let by = caller.to_string();
         let decision = if input.approve {
@@ -295,10 +318,7 @@ impl Approvals {
         let (p, tx) = {
             let mut state = self.state();
             let Some((p, tx)) = state.pending.remove(id) else {
-                return Err(format!(
-                    "no pending approval `{id}` (decided, timed out, or never asked); \
-                     `aios approvals` lists them"
-                ));
+                return Err(ApprovalError::NotPending(id.to_string()));
             };
             if input.approve && input.always {
                 state.added.insert(

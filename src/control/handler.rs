@@ -84,7 +84,11 @@ pub async fn handle(
         }
         Request::Decide { id, decision } => {
             let approvals = rt.approvals().ok_or(NOT_OWNER)?;
-            to_value(approvals.decide(caller, &id, decision)?)
+            to_value(
+                approvals
+                    .decide(caller, &id, decision)
+                    .map_err(|e| e.to_string())?,
+            )
         }
         Request::Tools { agent_id } => {
             let specs = hub.list_agents(caller).await.map_err(|e| e.to_string())?;

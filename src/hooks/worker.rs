@@ -261,7 +261,7 @@ async fn ask(inner: &Arc<Inner>, mut d: Delivery, target: &Target) {
     let intent = d.event.intent_id.clone().unwrap_or_default();
     let (_, decided) = match approvals.ask(&d.agent_id, &intent, &call, "hook", preview) {
         Ok(x) => x,
-        Err(e) => return give_up(inner, d, e).await,
+        Err(e) => return give_up(inner, d, format!("cannot keep the approval: {e}")).await,
     };
     d.state = State::Waiting;
     d.held_by = Some(inner.opts.node.clone());

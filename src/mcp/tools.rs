@@ -520,7 +520,9 @@ impl AiosMcp {
         }
         let decided = match self.runtime().approvals() {
             // Audited by the approvals as `approval_decided`, with the caller.
-            Some(approvals) => approvals.decide(&caller, &a.id, decision),
+            Some(approvals) => approvals
+                .decide(&caller, &a.id, decision)
+                .map_err(|e| e.to_string()),
             None => {
                 Err("this server watches a runtime elsewhere; decide where the agents run".into())
             }
