@@ -61,12 +61,17 @@ pub async fn handle(
         }
         Request::Hooks { agent_id } => {
             let hooks = rt.hooks().ok_or(NOT_OWNER)?;
-            to_value(hooks.report(agent_id.as_deref()).await?)
+            to_value(
+                hooks
+                    .report(agent_id.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
         }
         Request::HookRetry { id } => {
             let hooks = rt.hooks().ok_or(NOT_OWNER)?;
             let started = std::time::Instant::now();
-            let result = hooks.retry(&id).await;
+            let result = hooks.retry(&id).await.map_err(|e| e.to_string());
             let row = result.as_ref().ok();
             hub.record(
                 caller,

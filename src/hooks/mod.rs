@@ -39,6 +39,16 @@ use tokio_util::task::TaskTracker;
 pub use config::HooksConfig;
 pub use outbox::{Delivery, Outbox, OutboxError, State};
 
+/// Why the hooks of an agent could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// No such agent.
+    #[error(transparent)]
+    Agent(#[from] crate::context::HubError),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+}
+
 use crate::approvals::{Approvals, Rule};
 use crate::config::Config;
 use crate::context::{Caller, ContextHub, ProtocolHook};
@@ -263,10 +273,10 @@ impl Hooks {
     }
 
     /// Every hook of `agent` (or all agents) with its latest deliveries and next fire time.
-    pub async fn report(&self, agent: Option<&str>) -> Result<Vec<HookRow>, String> {
+    pub async fn report(&self, agent: Option<&str>) -> Result<Vec<HookRow>, ReportError> {
         let agents: Vec<String> = match agent {
             Some(a) => {
-                self.inner.opts.hub.spec(a).map_err(|e| e.to_string())?;
+                self.inner.opts.hub.spec(a)?;
                 vec![a.to_string()]
             }
             None => self
@@ -279,13 +289,7 @@ impl Hooks {
                 .map(|a| a.id.clone())
                 .collect(),
         };
-        let deliveries = self
-            .inner
-            .opts
-            .outbox
-            .list(outbox::KEEP_FINISHED)
-            .await
-            .map_err(|e| e.to_string())?;
+        let deliveries = self.inner.opts.outbox.list(outbox::KEEP_FINISHED).await?;
         let mut by_hook: BTreeMap<(String, String), Vec<DeliveryRow>> = BTreeMap::new();
         for d in &deliveries {
             by_hook
@@ -323,11 +327,9 @@ impl Hooks {
     }
 
     /// Send a dead delivery again.
-    pub async fn retry(&self, id: &str) -> Result<DeliveryRow, String> {
+    pub async fn retry(&self, id: &str) -> Result<DeliveryRow, OutboxError> {
         let now = self.inner.opts.clock.now().timestamp_millis();
-        let d = outbox::retry_dead(&*self.inner.opts.outbox, id, now)
-            .await
-            .map_err(|e| e.to_string())?;
+        let d = outbox::retry_dead(&*self.inner.opts.outbox, id, now).await?;
         self.inner.wake.notify_one();
         Ok(DeliveryRow::of(&d))
     }

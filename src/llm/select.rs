@@ -107,29 +107,37 @@ fn probe_timeouts() -> Timeouts {
     }
 }
 
+/// Why a model server did not answer a probe: the runner's error, shown as the reason
+/// alone (the notes that show it name the runner and the URL already).
+#[derive(Debug)]
+pub struct Unanswered(pub LlmError);
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            LlmError::Unreachable { message, .. } | LlmError::Timeout { message, .. } => {
+                f.write_str(message)
+            }
+            LlmError::Http {
+                status, message, ..
+            } => write!(f, "HTTP {status}: {message}"),
+            other => other.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Unanswered {}
+
 /// `GET /api/version` within [`PROBE_TIMEOUT`]: the version, or why not.
-pub async fn probe_ollama(url: &str) -> Result<String, String> {
-    let api = OllamaApi::new(url, probe_timeouts()).map_err(|e| e.to_string())?;
-    api.version().await.map_err(|e| short(&e))
+pub async fn probe_ollama(url: &str) -> Result<String, Unanswered> {
+    let api = OllamaApi::new(url, probe_timeouts()).map_err(Unanswered)?;
+    api.version().await.map_err(Unanswered)
 }
 
 /// `GET {url}/models` within [`PROBE_TIMEOUT`]: how many models, or why not.
-pub async fn probe_openai(url: &str) -> Result<usize, String> {
-    let api = OpenAiApi::new(url, probe_timeouts()).map_err(|e| e.to_string())?;
-    api.models().await.map(|m| m.len()).map_err(|e| short(&e))
-}
-
-/// The reason alone; the note names runner and URL already.
-fn short(e: &LlmError) -> String {
-    match e {
-        LlmError::Unreachable { message, .. } | LlmError::Timeout { message, .. } => {
-            message.clone()
-        }
-        LlmError::Http {
-            status, message, ..
-        } => format!("HTTP {status}: {message}"),
-        other => other.to_string(),
-    }
+pub async fn probe_openai(url: &str) -> Result<usize, Unanswered> {
+    let api = OpenAiApi::new(url, probe_timeouts()).map_err(Unanswered)?;
+    api.models().await.map(|m| m.len()).map_err(Unanswered)
 }
 
 #[cfg(test)]
