@@ -37,6 +37,31 @@ pub enum Reply {
     LoadDiff(u64, u64),
 }
 
+/// A list that follows its newest line (channels, audit): its keys are the same, moving
+/// (to the bottom, following again) or opening the selected line whole.
+pub trait FollowedList {
+    fn move_by(&mut self, n: usize, down: bool);
+    fn follow(&mut self);
+    /// The selected line whole: a title and the text.
+    fn detail(&self) -> Option<(String, String)>;
+
+    fn list_action(&mut self, action: &Action, page: usize) -> Reply {
+        if let Some((n, down)) = step_of(action, page) {
+            self.move_by(n, down);
+            if *action == Action::Bottom {
+                self.follow();
+            }
+            return Reply::Done;
+        }
+        match action {
+            Action::Open => self
+                .detail()
+                .map_or(Reply::Done, |(title, text)| Reply::Detail(title, text)),
+            _ => Reply::Ignored,
+        }
+    }
+}
+
 /// How far a moving key goes, and which way: `(rows, down)`, a page being `page` rows.
 pub fn step_of(action: &Action, page: usize) -> Option<(usize, bool)> {
     // The top and the bottom are "far enough": half of usize::MAX leaves room to add.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::super::action::Action;
 use super::super::why_view::WhyOf;
-use super::{Cursor, Reply, filter_matches, step_of};
+use super::{Cursor, FollowedList, Reply, filter_matches};
 use crate::audit::AuditRecord;
 
 #[derive(Debug, Clone, Default)]
@@ -100,42 +100,10 @@ impl AuditState {
             .and_then(|i| self.records.get(*i))
     }
 
-    /// Move the selection `n` records down or up.
-    pub fn move_by(&mut self, n: usize, down: bool) {
-        self.cursor.move_by(n, down, self.visible.len());
-    }
-
-    /// Stick to the newest record again.
-    pub fn follow(&mut self) {
-        self.cursor.follow = true;
-    }
-
-    /// The selected record, whole: a title and the text for the detail overlay.
-    pub fn detail(&self) -> Option<(String, String)> {
-        self.selected().map(|r| {
-            (
-                format!("audit record {}", r.seq),
-                serde_json::to_string_pretty(r.as_ref()).unwrap_or_default(),
-            )
-        })
-    }
-
     /// A key for this pane: move (to the bottom, following again), or open the selected
     /// record whole.
     pub fn action(&mut self, action: &Action, page: usize) -> Reply {
-        if let Some((n, down)) = step_of(action, page) {
-            self.move_by(n, down);
-            if *action == Action::Bottom {
-                self.follow();
-            }
-            return Reply::Done;
-        }
-        match action {
-            Action::Open => self
-                .detail()
-                .map_or(Reply::Done, |(title, text)| Reply::Detail(title, text)),
-            _ => Reply::Ignored,
-        }
+        self.list_action(action, page)
     }
 
     /// What "why?" asks about here: the selected record.
@@ -149,5 +117,27 @@ impl AuditState {
             (None, true) => "chain verified".into(),
             (None, false) => "chain checking…".into(),
         }
+    }
+}
+
+impl FollowedList for AuditState {
+    /// Move the selection `n` records down or up.
+    fn move_by(&mut self, n: usize, down: bool) {
+        self.cursor.move_by(n, down, self.visible.len());
+    }
+
+    /// Stick to the newest record again.
+    fn follow(&mut self) {
+        self.cursor.follow = true;
+    }
+
+    /// The selected record, whole: a title and the text for the detail overlay.
+    fn detail(&self) -> Option<(String, String)> {
+        self.selected().map(|r| {
+            (
+                format!("audit record {}", r.seq),
+                serde_json::to_string_pretty(r.as_ref()).unwrap_or_default(),
+            )
+        })
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::super::action::Action;
 use super::super::why_view::WhyOf;
-use super::{Cursor, Reply, filter_matches, step_of};
+use super::{Cursor, FollowedList, Reply, filter_matches};
 use crate::bus::{Envelope, Received};
 use crate::sanitize::one_line;
 
@@ -241,38 +241,10 @@ impl ChannelsState {
         self.line_at(self.cursor.selected)
     }
 
-    /// Move the selection `n` lines down or up.
-    pub fn move_by(&mut self, n: usize, down: bool) {
-        self.cursor.move_by(n, down, self.visible.len());
-    }
-
-    /// Stick to the newest line again.
-    pub fn follow(&mut self) {
-        self.cursor.follow = true;
-    }
-
-    /// The selected message, whole: a title and the text for the detail overlay.
-    pub fn detail(&self) -> Option<(String, String)> {
-        self.selected_line()
-            .map(|l| (format!("{} message", l.channel), pretty_json(l)))
-    }
-
     /// A key for this pane: move (to the bottom, following again), or open the selected
     /// message whole.
     pub fn action(&mut self, action: &Action, page: usize) -> Reply {
-        if let Some((n, down)) = step_of(action, page) {
-            self.move_by(n, down);
-            if *action == Action::Bottom {
-                self.follow();
-            }
-            return Reply::Done;
-        }
-        match action {
-            Action::Open => self
-                .detail()
-                .map_or(Reply::Done, |(title, text)| Reply::Detail(title, text)),
-            _ => Reply::Ignored,
-        }
+        self.list_action(action, page)
     }
 
     /// What "why?" asks about here: the selected message (not a rejected one).
@@ -297,6 +269,24 @@ pub fn pretty_json(line: &ChannelLine) -> String {
         LineSource::Rejected(preview) => {
             format!("rejected message on {}\n\n{}", line.channel, preview)
         }
+    }
+}
+
+impl FollowedList for ChannelsState {
+    /// Move the selection `n` lines down or up.
+    fn move_by(&mut self, n: usize, down: bool) {
+        self.cursor.move_by(n, down, self.visible.len());
+    }
+
+    /// Stick to the newest line again.
+    fn follow(&mut self) {
+        self.cursor.follow = true;
+    }
+
+    /// The selected message, whole: a title and the text for the detail overlay.
+    fn detail(&self) -> Option<(String, String)> {
+        self.selected_line()
+            .map(|l| (format!("{} message", l.channel), pretty_json(l)))
     }
 }
 
