@@ -259,7 +259,9 @@ async fn a_denial_sends_nothing_and_the_model_reads_who_and_why() {
     rt.shutdown().await;
 }
 
-#[tokio::test]
+/// On a paused clock: the runtime idles while the approval waits, so the clock jumps to
+/// the timeout instead of the test sleeping through it.
+#[tokio::test(start_paused = true)]
 async fn no_decision_within_the_timeout_is_a_denial() {
     let server = ScriptServer::start().await;
     let dir = tempfile::tempdir().unwrap();
