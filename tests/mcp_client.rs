@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use aios::agent::registry::Registry;
 use aios::agent::turn::Origin;
-use aios::mcp_client::{Env, McpServerConfig, McpServers, Phase, ServerStatus};
+use aios::mcp_client::{Env, McpServerConfig, McpServers, Phase, ServerStatus, ToolCallError};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{Next, from_fn_with_state};
@@ -137,12 +137,20 @@ async fn exercise(servers: &McpServers, registry: &Registry, name: &str) {
         .call(&format!("{name}__echo"), json!("hello"))
         .await
         .unwrap_err();
-    assert!(e.contains("must be a JSON object, got a string"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("must be a JSON object, got a string"),
+        "{e}"
+    );
     let e = servers
         .call(&format!("{name}__nope"), json!({}))
         .await
         .unwrap_err();
-    assert_eq!(e, format!("no MCP server has a tool {name}__nope"));
+    assert_eq!(e, ToolCallError::NoSuchTool(format!("{name}__nope")));
+    assert_eq!(
+        e.to_string(),
+        format!("no MCP server has a tool {name}__nope")
+    );
     assert_eq!(servers.describe(&format!("{name}__nope")), None);
 
     // The server adds a tool and says so: it is re-listed.
@@ -210,7 +218,7 @@ async fn a_stdio_server_is_listed_called_restarted_and_reaped() {
     loop {
         removed |= registry.get("helpdesk__echo").is_none();
         match servers.call("helpdesk__echo", json!({"text": "x"})).await {
-            Err(e) if e.contains("is restarting") => seen = Some(e),
+            Err(e) if e.to_string().contains("is restarting") => seen = Some(e.to_string()),
             Ok(_) if seen.is_some() => break,
             _ => {}
         }
@@ -336,8 +344,9 @@ async fn http_case(protocol: &str) {
     // A tool that never answers: a clear error after `timeout_ms`.
     ready(&servers, "quick").await;
     let e = servers.call("quick__hang", json!({})).await.unwrap_err();
+    assert!(matches!(e, ToolCallError::Timeout { ms: 300, .. }), "{e}");
     assert_eq!(
-        e,
+        e.to_string(),
         "MCP server quick: tool hang did not answer within 300 ms"
     );
     // The connection lives on.
@@ -353,7 +362,11 @@ async fn http_case(protocol: &str) {
         s.state == Phase::Restarting && s.last_error.is_some()
     })
     .await;
-    let e = servers.call("wrong__echo", json!({})).await.unwrap_err();
+    let e = servers
+        .call("wrong__echo", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("MCP server wrong is "), "{e}");
     // A secret that is not set: failed, not retried, named by its variable.
     until("the unset token failed", || {
@@ -365,7 +378,11 @@ async fn http_case(protocol: &str) {
         unset.last_error.as_deref(),
         Some("token: the environment variable NO_SUCH_TOKEN is not set in aios's environment")
     );
-    let e = servers.call("unset__echo", json!({})).await.unwrap_err();
+    let e = servers
+        .call("unset__echo", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("MCP server unset failed: token: "), "{e}");
     // A disabled server is not started.
     assert!(servers.status().iter().all(|s| s.name != "off"));
@@ -427,7 +444,8 @@ async fn a_command_that_does_not_start_is_retried_and_calls_say_so() {
     let e = servers
         .call("ghost__anything", json!({}))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with(
             "MCP server ghost is restarting (last error: `/nonexistent/mcp-server` did not start: "

@@ -368,7 +368,11 @@ impl AgentWorker {
             .mcp
             .describe(&call.name)
             .unwrap_or_else(|| (String::new(), call.name.clone()));
-        let result = self.mcp.call(&call.name, call.arguments.clone()).await;
+        let result = self
+            .mcp
+            .call(&call.name, call.arguments.clone())
+            .await
+            .map_err(|e| e.to_string());
         self.record_tool(
             intent,
             "mcp_tool",

@@ -75,7 +75,7 @@ pub(crate) async fn attempt(
             let args = Value::Object(arguments(&d.event));
             match tokio::time::timeout(timeout, inner.opts.targets.mcp.call(&exposed, args)).await {
                 Err(_) => Attempt::Failed(format!("{exposed} did not answer within {timeout:?}")),
-                Ok(Err(e)) => Attempt::Failed(e),
+                Ok(Err(e)) => Attempt::Failed(e.to_string()),
                 Ok(Ok(result)) if result.get("isError").and_then(Value::as_bool) == Some(true) => {
                     Attempt::Refused(format!(
                         "{exposed} answered with an error: {}",

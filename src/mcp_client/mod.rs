@@ -155,6 +155,33 @@ impl Server {
     }
 }
 
+/// Why a tool of an outside MCP server could not be called. The text is what the model
+/// (or a hook's delivery record) reads, so it names the server and the tool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolCallError {
+    #[error("no MCP server has a tool {0}")]
+    NoSuchTool(String),
+    /// The server is starting, restarting or failed: its own account of why.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("the arguments of {tool} must be a JSON object, got {got}")]
+    BadArguments { tool: String, got: &'static str },
+    #[error("MCP server {server}: tool {tool} did not answer within {ms} ms")]
+    Timeout {
+        server: String,
+        tool: String,
+        ms: u32,
+    },
+    #[error("MCP server {server}: tool {tool} failed: {message}")]
+    Failed {
+        server: String,
+        tool: String,
+        message: String,
+    },
+    #[error("MCP server {server}: unreadable result: {message}")]
+    Unreadable { server: String, message: String },
+}
+
 /// Reads one environment variable.
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
@@ -233,19 +260,19 @@ impl McpServers {
         &self,
         exposed_tool: &str,
         arguments: serde_json::Value,
-    ) -> Result<serde_json::Value, String> {
+    ) -> Result<serde_json::Value, ToolCallError> {
         let (server, real) = self.find(exposed_tool)?;
         let arguments = match arguments {
             serde_json::Value::Object(map) => Some(map),
             serde_json::Value::Null => None,
             other => {
-                return Err(format!(
-                    "the arguments of {exposed_tool} must be a JSON object, got {}",
-                    json_kind(&other)
-                ));
+                return Err(ToolCallError::BadArguments {
+                    tool: exposed_tool.to_string(),
+                    got: json_kind(&other),
+                });
             }
         };
-        let peer = server.peer()?;
+        let peer = server.peer().map_err(ToolCallError::Unavailable)?;
         let mut params = CallToolRequestParams::new(real.clone());
         if let Some(map) = arguments {
             params = params.with_arguments(map);
@@ -254,17 +281,22 @@ impl McpServers {
         let name = &server.name;
         // Dropping the call on timeout sends `notifications/cancelled` to the server.
         match tokio::time::timeout(timeout, peer.call_tool(params)).await {
-            Err(_) => Err(format!(
-                "MCP server {name}: tool {real} did not answer within {} ms",
-                server.config.timeout_ms
-            )),
-            Ok(Err(e)) => Err(format!(
-                "MCP server {name}: tool {real} failed: {}",
-                names::cut(&e.to_string(), 1024)
-            )),
+            Err(_) => Err(ToolCallError::Timeout {
+                server: name.clone(),
+                tool: real,
+                ms: server.config.timeout_ms,
+            }),
+            Ok(Err(e)) => Err(ToolCallError::Failed {
+                server: name.clone(),
+                tool: real,
+                message: names::cut(&e.to_string(), 1024).to_string(),
+            }),
             Ok(Ok(answer)) => {
-                let value = serde_json::to_value(&answer)
-                    .map_err(|e| format!("MCP server {name}: unreadable result: {e}"))?;
+                let value =
+                    serde_json::to_value(&answer).map_err(|e| ToolCallError::Unreadable {
+                        server: name.clone(),
+                        message: e.to_string(),
+                    })?;
                 Ok(result::to_model(value, MAX_RESULT_BYTES))
             }
         }
@@ -276,7 +308,7 @@ impl McpServers {
         self.tasks.wait().await;
     }
 
-    fn find(&self, exposed: &str) -> Result<(Arc<Server>, String), String> {
+    fn find(&self, exposed: &str) -> Result<(Arc<Server>, String), ToolCallError> {
         for server in self.servers.values() {
             if let Some(real) = server.state().names.get(exposed) {
                 return Ok((server.clone(), real.clone()));
@@ -290,9 +322,11 @@ impl McpServers {
             .find(|s| exposed.starts_with(&format!("{}__", s.name)))
             && server.state().phase != Some(Phase::Ready)
         {
-            return Err(server.peer().err().unwrap_or_default());
+            return Err(ToolCallError::Unavailable(
+                server.peer().err().unwrap_or_default(),
+            ));
         }
-        Err(format!("no MCP server has a tool {exposed}"))
+        Err(ToolCallError::NoSuchTool(exposed.to_string()))
     }
 }
 
