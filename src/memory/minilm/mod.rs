@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 pub use locate::{NotFound, Places};
-pub use model::{LoadError, MiniLm};
+pub use model::{LoadError, MiniLm, PassError};
 
 use super::{Embedder, MemoryError};
 
@@ -101,7 +101,7 @@ fn serve(model: &MiniLm, mut requests: mpsc::Receiver<(Vec<String>, Reply)>) {
         // A panic inside the model must not end semantic memory for the process: it fails
         // this pass's callers, and the thread goes on with the next.
         let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.embed(&all)))
-            .unwrap_or_else(|_| Err("the forward pass panicked".into()));
+            .unwrap_or(Err(PassError::Panicked));
         match pass {
             Ok(vectors) => {
                 let mut vectors = vectors.into_iter();

@@ -21,6 +21,18 @@ use sha2::{Digest, Sha256};
 use crate::chain::lower_hex;
 use tokenizers::{Tokenizer, TruncationParams};
 
+/// Why a pass over a batch of texts failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("tokenizing: {0}")]
+    Tokenizing(String),
+    #[error("forward pass: {0}")]
+    Forward(candle_core::Error),
+    /// The model panicked; the thread that runs it goes on with the next pass.
+    #[error("the forward pass panicked")]
+    Panicked,
+}
+
 /// Texts per forward pass: sentence-transformers' default batch size. Larger batches pad
 /// more (every row is as long as the longest) for little gain on a CPU.
 pub const BATCH: usize = 32;
@@ -190,20 +202,18 @@ impl MiniLm {
     /// One unit-length vector per text, in order. Texts are sorted by token count and run
     /// [`BATCH`] at a time, so each pass pads to near its own length (as
     /// sentence-transformers does); an empty text is `[CLS] [SEP]`, like theirs.
-    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, String> {
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, PassError> {
         let clipped: Vec<&str> = texts.iter().map(|t| clip(t)).collect();
         let encodings = self
             .tokenizer
             .encode_batch(clipped, true)
-            .map_err(|e| format!("tokenizing: {e}"))?;
+            .map_err(|e| PassError::Tokenizing(e.to_string()))?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(BATCH) {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
-            let vectors = self
-                .forward(&rows)
-                .map_err(|e| format!("forward pass: {e}"))?;
+            let vectors = self.forward(&rows).map_err(PassError::Forward)?;
             for (&i, v) in chunk.iter().zip(vectors) {
                 out[i] = v;
             }
