@@ -32,29 +32,42 @@ pub enum ResourceUri {
     },
 }
 
+/// What is wrong with a resource URI; the text is the MCP client's `resource not found`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UriError {
+    #[error(
+        "unknown resource `{0}`: expected aios://agents or aios://agents/{{agent_id}}/{{part}}"
+    )]
+    Unknown(String),
+    #[error("resource `{0}` names no part; add one of: {parts}", parts = PARTS.join(", "))]
+    NoPart(String),
+    #[error("unknown part `{part}` in `{uri}`; the parts are: {parts}", parts = PARTS.join(", "))]
+    UnknownPart { uri: String, part: String },
+    #[error("resource `{0}` names no agent")]
+    NoAgent(String),
+}
+
 impl ResourceUri {
     /// Parse a URI; `Err` says what is wrong with it.
-    pub fn parse(uri: &str) -> Result<ResourceUri, String> {
+    pub fn parse(uri: &str) -> Result<ResourceUri, UriError> {
         if uri == AGENTS_URI {
             return Ok(ResourceUri::Agents);
         }
-        let rest = uri.strip_prefix("aios://agents/").ok_or_else(|| {
-            format!("unknown resource `{uri}`: expected aios://agents or aios://agents/{{agent_id}}/{{part}}")
-        })?;
-        let (agent_id, part) = rest.split_once('/').ok_or_else(|| {
-            format!(
-                "resource `{uri}` names no part; add one of: {}",
-                PARTS.join(", ")
-            )
-        })?;
-        let part = PARTS.iter().find(|p| **p == part).ok_or_else(|| {
-            format!(
-                "unknown part `{part}` in `{uri}`; the parts are: {}",
-                PARTS.join(", ")
-            )
-        })?;
+        let rest = uri
+            .strip_prefix("aios://agents/")
+            .ok_or_else(|| UriError::Unknown(uri.to_string()))?;
+        let (agent_id, part) = rest
+            .split_once('/')
+            .ok_or_else(|| UriError::NoPart(uri.to_string()))?;
+        let part = PARTS
+            .iter()
+            .find(|p| **p == part)
+            .ok_or_else(|| UriError::UnknownPart {
+                uri: uri.to_string(),
+                part: part.to_string(),
+            })?;
         if agent_id.is_empty() {
-            return Err(format!("resource `{uri}` names no agent"));
+            return Err(UriError::NoAgent(uri.to_string()));
         }
         Ok(ResourceUri::Part {
             agent_id: agent_id.to_string(),
@@ -172,14 +185,33 @@ mod tests {
                 part: "goals"
             })
         );
-        assert!(
-            ResourceUri::parse("aios://agents/ops-agent/secrets")
-                .unwrap_err()
-                .contains("unknown part")
+        let e = ResourceUri::parse("aios://agents/ops-agent/secrets").unwrap_err();
+        assert!(matches!(&e, UriError::UnknownPart { part, .. } if part == "secrets"));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "unknown part `secrets` in `aios://agents/ops-agent/secrets`; the parts are: {}",
+                PARTS.join(", ")
+            )
         );
-        assert!(ResourceUri::parse("file:///etc/passwd").is_err());
-        assert!(ResourceUri::parse("aios://agents//goals").is_err());
-        assert!(ResourceUri::parse("aios://agents/ops-agent").is_err());
+        assert_eq!(
+            ResourceUri::parse("file:///etc/passwd"),
+            Err(UriError::Unknown("file:///etc/passwd".into()))
+        );
+        assert!(
+            ResourceUri::parse("file:///x")
+                .unwrap_err()
+                .to_string()
+                .ends_with("expected aios://agents or aios://agents/{agent_id}/{part}")
+        );
+        assert_eq!(
+            ResourceUri::parse("aios://agents//goals"),
+            Err(UriError::NoAgent("aios://agents//goals".into()))
+        );
+        assert_eq!(
+            ResourceUri::parse("aios://agents/ops-agent"),
+            Err(UriError::NoPart("aios://agents/ops-agent".into()))
+        );
     }
 
     #[test]

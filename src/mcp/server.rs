@@ -111,7 +111,8 @@ impl AiosMcp {
 
     /// A URI this server can serve: well-formed and naming a known agent.
     fn check_uri(&self, uri: &str) -> Result<ResourceUri, ErrorData> {
-        let parsed = ResourceUri::parse(uri).map_err(|m| ErrorData::resource_not_found(m, None))?;
+        let parsed = ResourceUri::parse(uri)
+            .map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
         if let ResourceUri::Part { agent_id, .. } = &parsed {
             self.hub()
                 .spec(agent_id)
@@ -390,8 +391,8 @@ impl ServerHandler for AiosMcp {
         let (caller, role) = access_of(&context);
         // A malformed URI is refused before the hub sees it; the hub audits the rest,
         // including unknown agents.
-        let parsed =
-            ResourceUri::parse(&request.uri).map_err(|m| ErrorData::resource_not_found(m, None))?;
+        let parsed = ResourceUri::parse(&request.uri)
+            .map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?;
         self.admit(
             &caller,
             role,
