@@ -26,13 +26,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
         Layout::vertical([Constraint::Length(list_h), Constraint::Min(3)]).areas(area);
 
     let title = format!(" Approvals ({n}) · y approve · n deny · e edit · A always · j/k · esc ");
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(app.theme.pane_border(true))
-        .title(Span::styled(
-            crate::tui::view::fit(&title, area.width.saturating_sub(2) as usize),
-            app.theme.title(true),
-        ));
+    let block = framed(app, &title, area, true);
     let width = list_area.width.saturating_sub(2) as usize;
     let rows = list_area.height.saturating_sub(2) as usize;
     let start = app.approvals.cursor.saturating_sub(rows.saturating_sub(1));
@@ -85,13 +79,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             one_line(&p.asked_at)
         )
     };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .border_style(app.theme.pane_border(editing))
-        .title(Span::styled(
-            crate::tui::view::fit(&title, preview_area.width.saturating_sub(2) as usize),
-            app.theme.title(editing),
-        ));
+    let block = framed(app, &title, preview_area, editing);
     if editing {
         let inner = block.inner(preview_area);
         frame.render_widget(block, preview_area);
@@ -117,4 +105,15 @@ pub fn draw(frame: &mut Frame<'_>, app: &App, area: Rect) {
             .block(block),
         preview_area,
     );
+}
+
+/// A bordered block whose title is cut to `area`'s inner width; `lit` when it has the keys.
+fn framed<'a>(app: &App, title: &str, area: Rect, lit: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(app.theme.pane_border(lit))
+        .title(Span::styled(
+            crate::tui::view::fit(title, area.width.saturating_sub(2) as usize),
+            app.theme.title(lit),
+        ))
 }
