@@ -124,30 +124,45 @@ impl std::fmt::Display for ShownUrl<'_> {
     }
 }
 
-/// `Err(problem)` when `url` is not written the way the HTTP client reads it: a backslash
+/// Why an HTTP URL is not written the way the HTTP client reads it. The text completes a
+/// sentence that starts with the URL ("`http://…` contains a backslash, …").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotCanonical {
+    #[error("contains a backslash, which HTTP clients read as `/`: write the URL with `/` only")]
+    Backslash,
+    #[error("contains whitespace or a control character")]
+    Whitespace,
+    #[error("is not a URL: {0}")]
+    NotAUrl(String),
+    #[error(
+        "carries a user name or password (`user:pass@`): model, embedder and memory servers \
+         take no credentials in the URL"
+    )]
+    Credentials,
+    /// The parser rewrites the authority: `written` is read as `canonical`.
+    #[error(
+        "is not written in canonical form: the HTTP client reads `{written}` as \
+         `{canonical}`; write `{canonical}`"
+    )]
+    Rewritten { written: String, canonical: String },
+}
+
+/// `Err` when `url` is not written the way the HTTP client reads it: a backslash
 /// (read as `/`), a user name or password, whitespace or control characters, or an
 /// authority the parser rewrites (percent-encoding, full-width dots, Unicode instead of
 /// its `xn--` form, numeric IPv4 shorthands, an uncompressed IPv6, an empty port). Such a
 /// URL means one host to a person or another program and another to the client.
-pub fn canonical_http_url(url: &str) -> Result<(), String> {
+pub fn canonical_http_url(url: &str) -> Result<(), NotCanonical> {
     if url.contains('\\') {
-        return Err(
-            "contains a backslash, which HTTP clients read as `/`: write the URL \
-                    with `/` only"
-                .into(),
-        );
+        return Err(NotCanonical::Backslash);
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("contains whitespace or a control character".into());
+        return Err(NotCanonical::Whitespace);
     }
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a URL: {e}"))?;
+    let parsed = reqwest::Url::parse(url).map_err(|e| NotCanonical::NotAUrl(e.to_string()))?;
     if !parsed.username().is_empty() || parsed.password().is_some() || authority(url).contains('@')
     {
-        return Err(
-            "carries a user name or password (`user:pass@`): model, embedder and \
-                    memory servers take no credentials in the URL"
-                .into(),
-        );
+        return Err(NotCanonical::Credentials);
     }
     let host = parsed.host_str().unwrap_or_default();
     let written = authority(url).to_ascii_lowercase();
@@ -162,10 +177,7 @@ pub fn canonical_http_url(url: &str) -> Result<(), String> {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
         };
-        Err(format!(
-            "is not written in canonical form: the HTTP client reads `{written}` as \
-             `{canonical}`; write `{canonical}`"
-        ))
+        Err(NotCanonical::Rewritten { written, canonical })
     }
 }
 
@@ -238,9 +250,24 @@ mod tests {
             ("http://h:/v1", "canonical"),
             ("http://h\t/v1", "control"),
         ] {
-            let err = canonical_http_url(bad).unwrap_err();
+            let err = canonical_http_url(bad).unwrap_err().to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
+        assert_eq!(
+            canonical_http_url("http://2130706433/v1"),
+            Err(NotCanonical::Rewritten {
+                written: "2130706433".into(),
+                canonical: "127.0.0.1".into()
+            })
+        );
+        assert_eq!(
+            canonical_http_url("http://u@h/v1"),
+            Err(NotCanonical::Credentials)
+        );
+        assert!(matches!(
+            canonical_http_url("http//"),
+            Err(NotCanonical::NotAUrl(_))
+        ));
     }
 
     #[test]
