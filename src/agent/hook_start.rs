@@ -56,7 +56,7 @@ pub(crate) async fn start_hooks(
         )
     };
     let secrets = crate::hooks::signing_secrets(&config.hooks, &config.secrets, data_dir)
-        .map_err(RuntimeError::Config)?;
+        .map_err(|e| RuntimeError::Config(e.to_string()))?;
     let known = crate::hooks::known_of(config);
     // Hooks added over MCP pass the same check as those in config.
     let check_known = known.clone();
@@ -81,7 +81,8 @@ pub(crate) async fn start_hooks(
                 hook.name
             ));
         }
-        crate::hooks::spec::check(&hook.on, &hook.action, &check_known)?;
+        crate::hooks::spec::check(&hook.on, &hook.action, &check_known)
+            .map_err(|e| e.to_string())?;
         Ok(())
     }));
     Ok(Hooks::start(

@@ -78,23 +78,33 @@ impl HooksConfig {
     pub fn resolve_secrets(
         &self,
         lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, SecretError> {
         self.secret
             .iter()
             .map(|s| {
-                let (name, what) = if let Some(var) = s.strip_prefix("env:") {
-                    (var, format!("the environment variable {var}"))
+                let (name, unset) = if let Some(var) = s.strip_prefix("env:") {
+                    (var, SecretError::EnvUnset(var.to_string()))
                 } else if crate::secrets::is_vault_ref(s) {
-                    (s.as_str(), format!("the Vault secret {s}"))
+                    (s.as_str(), SecretError::VaultUnset(s.clone()))
                 } else {
                     return Ok(s.clone());
                 };
-                lookup(name)
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| format!("hooks.secret: {what} is not set"))
+                lookup(name).filter(|v| !v.is_empty()).ok_or(unset)
             })
             .collect()
     }
+}
+
+/// A signing secret that could not be had. The reference is shown, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("hooks.secret: the environment variable {0} is not set")]
+    EnvUnset(String),
+    #[error("hooks.secret: the Vault secret {0} is not set")]
+    VaultUnset(String),
+    /// No secret is configured and the generated one could not be read or written.
+    #[error(transparent)]
+    Generated(#[from] crate::mcp::token::TokenError),
 }
 
 /// `secret = "…"` or `secret = ["…", "…"]`.
@@ -112,4 +122,37 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
         // empty one.
         OneOrMany::Many(v) => v.into_iter().filter(|s| !s.is_empty()).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unset_secret_is_named_by_its_reference() {
+        let config = HooksConfig {
+            secret: vec!["plain".into(), "env:NO_SUCH_HOOK_SECRET".into()],
+            ..HooksConfig::default()
+        };
+        let err = config.resolve_secrets(&|_| None).unwrap_err();
+        assert!(matches!(&err, SecretError::EnvUnset(v) if v == "NO_SUCH_HOOK_SECRET"));
+        assert_eq!(
+            err.to_string(),
+            "hooks.secret: the environment variable NO_SUCH_HOOK_SECRET is not set"
+        );
+        let vault = HooksConfig {
+            secret: vec!["vault:secret/aios/hooks#key".into()],
+            ..HooksConfig::default()
+        };
+        // Empty is unset: an empty secret would sign nothing.
+        let err = vault.resolve_secrets(&|_| Some(String::new())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "hooks.secret: the Vault secret vault:secret/aios/hooks#key is not set"
+        );
+        assert_eq!(
+            config.resolve_secrets(&|_| Some("s3".into())).unwrap(),
+            ["plain", "s3"]
+        );
+    }
 }

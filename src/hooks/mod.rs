@@ -186,7 +186,7 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 pub(crate) struct Active {
     pub hook: ProtocolHook,
     pub source: &'static str,
-    pub parsed: Result<(Trigger, Target), String>,
+    pub parsed: Result<(Trigger, Target), spec::HookError>,
 }
 
 /// What the worker needs to reach each kind of target.
@@ -317,7 +317,7 @@ impl Hooks {
                     on: a.hook.on.clone(),
                     action: a.hook.action.clone(),
                     source: a.source.to_string(),
-                    problem: a.parsed.as_ref().err().cloned(),
+                    problem: a.parsed.as_ref().err().map(ToString::to_string),
                     next_fire,
                     deliveries: ds,
                 });
@@ -435,7 +435,7 @@ pub fn signing_secrets(
     config: &HooksConfig,
     secrets: &crate::secrets::Secrets,
     data_dir: &std::path::Path,
-) -> Result<SigningSecrets, String> {
+) -> Result<SigningSecrets, config::SecretError> {
     let resolved = config.resolve_secrets(&|name| secrets.lookup(name))?;
     if !resolved.is_empty() {
         return Ok(SigningSecrets {
@@ -449,5 +449,5 @@ pub fn signing_secrets(
     let path = data_dir.join("hooks.secret");
     crate::mcp::token::load_or_create(&path)
         .map(|s| SigningSecrets::fixed(vec![s]))
-        .map_err(|e| e.to_string())
+        .map_err(config::SecretError::from)
 }

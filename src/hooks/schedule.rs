@@ -34,6 +34,24 @@ impl PartialEq for Schedule {
     }
 }
 
+/// Why a cron text is refused; the text says what a schedule is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("an empty schedule; write five cron fields or @hourly, @daily, …")]
+    Empty,
+    #[error(
+        "`{text}` is not an alias; use @yearly, @annually, @monthly, @weekly, @daily or @hourly"
+    )]
+    UnknownAlias { text: String },
+    #[error(
+        "`{text}` has {fields} fields; a schedule has five: minute hour day-of-month month \
+         day-of-week"
+    )]
+    Fields { text: String, fields: usize },
+    #[error("`{text}` is not a cron schedule: {reason}")]
+    NotCron { text: String, reason: String },
+}
+
 /// How many occurrences are walked back at most (a `catch_up` larger than this is cut).
 const MAX_CATCH_UP: u32 = 100;
 
@@ -41,10 +59,10 @@ impl Schedule {
     /// Five fields (minute hour day-of-month month day-of-week) or an alias (`@yearly`,
     /// `@monthly`, `@weekly`, `@daily`, `@hourly`). Seconds and years are refused: they are
     /// not standard cron, and a per-second hook would be a flood.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         let text = text.trim();
         if text.is_empty() {
-            return Err("an empty schedule; write five cron fields or @hourly, @daily, …".into());
+            return Err(ScheduleError::Empty);
         }
         if text.starts_with('@')
             && ![
@@ -58,23 +76,24 @@ impl Schedule {
             .iter()
             .any(|a| a.eq_ignore_ascii_case(text))
         {
-            return Err(format!(
-                "`{text}` is not an alias; use @yearly, @annually, @monthly, @weekly, @daily or @hourly"
-            ));
+            return Err(ScheduleError::UnknownAlias {
+                text: text.to_string(),
+            });
         }
         if !text.starts_with('@') && text.split_whitespace().count() != 5 {
-            return Err(format!(
-                "`{text}` has {} fields; a schedule has five: minute hour day-of-month month day-of-week",
-                text.split_whitespace().count()
-            ));
+            return Err(ScheduleError::Fields {
+                text: text.to_string(),
+                fields: text.split_whitespace().count(),
+            });
         }
         let parser = CronParser::builder()
             .seconds(Seconds::Disallowed)
             .year(Year::Disallowed)
             .build();
-        let cron = parser
-            .parse(text)
-            .map_err(|e| format!("`{text}` is not a cron schedule: {e}"))?;
+        let cron = parser.parse(text).map_err(|e| ScheduleError::NotCron {
+            text: text.to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Schedule {
             text: text.to_string(),
             cron,
@@ -175,6 +194,18 @@ mod tests {
         ] {
             assert!(Schedule::parse(bad).is_err(), "{bad} parsed");
         }
+        assert_eq!(Schedule::parse(" "), Err(ScheduleError::Empty));
+        assert_eq!(
+            Schedule::parse("* * *"),
+            Err(ScheduleError::Fields {
+                text: "* * *".into(),
+                fields: 3
+            })
+        );
+        assert_eq!(
+            Schedule::parse("@often").unwrap_err().to_string(),
+            "`@often` is not an alias; use @yearly, @annually, @monthly, @weekly, @daily or @hourly"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::schedule::Schedule;
+use super::schedule::{Schedule, ScheduleError};
 
 /// The events a hook can wait for (the `on` of `{name, on, action}`).
 pub const EVENTS: [&str; 8] = [
@@ -106,68 +106,113 @@ pub struct Known {
 /// Longest `on` or `action` text accepted.
 const MAX_TEXT: usize = 2048;
 
+/// Why an `on` text is refused; the text says what is allowed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TriggerError {
+    #[error("`on` is longer than {} bytes", MAX_TEXT)]
+    TooLong,
+    #[error("`{on}`: {source}")]
+    Schedule { on: String, source: ScheduleError },
+    #[error("`{on}`: name the tool after `tool.called:` (wildcards * and ? allowed, no spaces)")]
+    NoToolPattern { on: String },
+    #[error("`{on}` is not an event a hook can wait for; use one of: {}", EVENTS.join(", "))]
+    UnknownEvent { on: String },
+}
+
 /// Parse `on`. The error says what is allowed.
-pub fn parse_trigger(on: &str) -> Result<Trigger, String> {
+pub fn parse_trigger(on: &str) -> Result<Trigger, TriggerError> {
     let on = on.trim();
     if on.len() > MAX_TEXT {
-        return Err(format!("`on` is longer than {MAX_TEXT} bytes"));
+        return Err(TriggerError::TooLong);
     }
     if let Some(cron) = on.strip_prefix("schedule:") {
         return Schedule::parse(cron)
             .map(|s| Trigger::Schedule(Box::new(s)))
-            .map_err(|e| format!("`{on}`: {e}"));
+            .map_err(|source| TriggerError::Schedule {
+                on: on.to_string(),
+                source,
+            });
     }
     if let Some(pattern) = on.strip_prefix("tool.called:") {
         let pattern = pattern.trim();
         if pattern.is_empty() || pattern.chars().any(char::is_whitespace) {
-            return Err(format!(
-                "`{on}`: name the tool after `tool.called:` (wildcards * and ? allowed, no spaces)"
-            ));
+            return Err(TriggerError::NoToolPattern { on: on.to_string() });
         }
         return Ok(Trigger::ToolCalled(pattern.to_string()));
     }
     if on == "tool.called" {
         return Ok(Trigger::ToolCalled("*".into()));
     }
-    EventKind::parse(on).map(Trigger::Event).ok_or_else(|| {
-        format!(
-            "`{on}` is not an event a hook can wait for; use one of: {}",
-            EVENTS.join(", ")
-        )
-    })
+    EventKind::parse(on)
+        .map(Trigger::Event)
+        .ok_or_else(|| TriggerError::UnknownEvent { on: on.to_string() })
+}
+
+/// Why an `action` text is refused: a malformed target, or one naming what is not there.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TargetError {
+    #[error("`action` is longer than {} bytes", MAX_TEXT)]
+    TooLong,
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error("`action:{name}` names no configured HTTP action ([actions.{name}]); known: {known}")]
+    UnknownAction { name: String, known: String },
+    #[error("`intent:{agent} …` names no agent `{agent}`")]
+    UnknownAgent { agent: String },
+    #[error(
+        "`intent:{agent}` needs the intent's text after the agent id, e.g. \
+         `intent:{agent} Summarise {{reply}}`"
+    )]
+    NoIntentText { agent: String },
+    #[error("`mcp:{rest}`: write `mcp:<server>.<tool>` (a server of [mcp_servers])")]
+    NoMcpTool { rest: String },
+    #[error("`mcp:{server}.{tool}` names no MCP server `{server}`; known: {known}")]
+    UnknownServer {
+        server: String,
+        tool: String,
+        known: String,
+    },
+    #[error("`mcp:{server}.`: name the server's tool")]
+    EmptyTool { server: String },
+    #[error(
+        "`{action}` is not a hook target; use webhook:<url>, action:<name>, \
+         intent:<agent> <text> or mcp:<server>.<tool>"
+    )]
+    UnknownKind { action: String },
 }
 
 /// Parse `action` and check that what it names exists.
-pub fn parse_target(action: &str, known: &Known) -> Result<Target, String> {
+pub fn parse_target(action: &str, known: &Known) -> Result<Target, TargetError> {
     let action = action.trim();
     if action.len() > MAX_TEXT {
-        return Err(format!("`action` is longer than {MAX_TEXT} bytes"));
+        return Err(TargetError::TooLong);
     }
     let (kind, rest) = action.split_once(':').unwrap_or((action, ""));
     let rest = rest.trim();
     match kind {
-        "webhook" => parse_webhook(rest).map(Target::Webhook),
+        "webhook" => Ok(Target::Webhook(parse_webhook(rest)?)),
         "action" => {
             if known.actions.contains(rest) {
                 Ok(Target::Action(rest.to_string()))
             } else {
-                Err(format!(
-                    "`action:{rest}` names no configured HTTP action ([actions.{rest}]); known: {}",
-                    list(&known.actions)
-                ))
+                Err(TargetError::UnknownAction {
+                    name: rest.to_string(),
+                    known: list(&known.actions),
+                })
             }
         }
         "intent" => {
             let (agent, template) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             let template = template.trim();
             if !known.agents.contains(agent) {
-                return Err(format!("`intent:{agent} …` names no agent `{agent}`"));
+                return Err(TargetError::UnknownAgent {
+                    agent: agent.to_string(),
+                });
             }
             if template.is_empty() {
-                return Err(format!(
-                    "`intent:{agent}` needs the intent's text after the agent id, e.g. \
-                     `intent:{agent} Summarise {{reply}}`"
-                ));
+                return Err(TargetError::NoIntentText {
+                    agent: agent.to_string(),
+                });
             }
             Ok(Target::Intent {
                 agent_id: agent.to_string(),
@@ -176,62 +221,91 @@ pub fn parse_target(action: &str, known: &Known) -> Result<Target, String> {
         }
         "mcp" => {
             let Some((server, tool)) = rest.split_once('.') else {
-                return Err(format!(
-                    "`mcp:{rest}`: write `mcp:<server>.<tool>` (a server of [mcp_servers])"
-                ));
+                return Err(TargetError::NoMcpTool {
+                    rest: rest.to_string(),
+                });
             };
             if !known.servers.contains(server) {
-                return Err(format!(
-                    "`mcp:{server}.{tool}` names no MCP server `{server}`; known: {}",
-                    list(&known.servers)
-                ));
+                return Err(TargetError::UnknownServer {
+                    server: server.to_string(),
+                    tool: tool.to_string(),
+                    known: list(&known.servers),
+                });
             }
             if tool.is_empty() {
-                return Err(format!("`mcp:{server}.`: name the server's tool"));
+                return Err(TargetError::EmptyTool {
+                    server: server.to_string(),
+                });
             }
             Ok(Target::Mcp {
                 server: server.to_string(),
                 tool: tool.to_string(),
             })
         }
-        _ => Err(format!(
-            "`{action}` is not a hook target; use webhook:<url>, action:<name>, \
-             intent:<agent> <text> or mcp:<server>.<tool>"
-        )),
+        _ => Err(TargetError::UnknownKind {
+            action: action.to_string(),
+        }),
     }
 }
 
+/// The first problem of a hook, prefixed with the half it is in.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HookError {
+    #[error("on: {0}")]
+    On(#[from] TriggerError),
+    #[error("action: {0}")]
+    Action(#[from] TargetError),
+}
+
 /// Both halves of a hook; the error is the first problem, prefixed with the part.
-pub fn check(on: &str, action: &str, known: &Known) -> Result<(Trigger, Target), String> {
-    let trigger = parse_trigger(on).map_err(|e| format!("on: {e}"))?;
-    let target = parse_target(action, known).map_err(|e| format!("action: {e}"))?;
+pub fn check(on: &str, action: &str, known: &Known) -> Result<(Trigger, Target), HookError> {
+    let trigger = parse_trigger(on)?;
+    let target = parse_target(action, known)?;
     Ok((trigger, target))
+}
+
+/// Why a `webhook:` URL is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WebhookError {
+    #[error("a webhook URL must not hold backslashes or control characters")]
+    Backslash,
+    #[error("`{text}` is not a URL: {reason}")]
+    NotAUrl { text: String, reason: String },
+    #[error("webhook URLs are http or https, not `{scheme}`")]
+    Scheme { scheme: String },
+    #[error("`{text}` has no host")]
+    NoHost { text: String },
+    #[error("a webhook URL must not carry a user or password; the signature authenticates aios")]
+    Credentials,
+    #[error("a webhook URL must not have a #fragment")]
+    Fragment,
 }
 
 /// A webhook URL: http or https with a host, no userinfo (credentials belong in headers
 /// and secrets, not in a URL that is shown and audited), no fragment.
-fn parse_webhook(text: &str) -> Result<reqwest::Url, String> {
+fn parse_webhook(text: &str) -> Result<reqwest::Url, WebhookError> {
     if text.contains('\\') || text.chars().any(char::is_control) {
-        return Err("a webhook URL must not hold backslashes or control characters".into());
+        return Err(WebhookError::Backslash);
     }
-    let url = reqwest::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    let url = reqwest::Url::parse(text).map_err(|e| WebhookError::NotAUrl {
+        text: text.to_string(),
+        reason: e.to_string(),
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "webhook URLs are http or https, not `{}`",
-            url.scheme()
-        ));
+        return Err(WebhookError::Scheme {
+            scheme: url.scheme().to_string(),
+        });
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("`{text}` has no host"));
+        return Err(WebhookError::NoHost {
+            text: text.to_string(),
+        });
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "a webhook URL must not carry a user or password; the signature authenticates aios"
-                .into(),
-        );
+        return Err(WebhookError::Credentials);
     }
     if url.fragment().is_some() {
-        return Err("a webhook URL must not have a #fragment".into());
+        return Err(WebhookError::Fragment);
     }
     Ok(url)
 }
@@ -284,9 +358,29 @@ mod tests {
             ("schedule:", "schedule:"),
             ("", "not an event"),
         ] {
-            let e = parse_trigger(on).unwrap_err();
+            let e = parse_trigger(on).unwrap_err().to_string();
             assert!(e.contains(says), "{on}: {e}");
         }
+        assert!(matches!(
+            parse_trigger("schedule:61 * * * *"),
+            Err(TriggerError::Schedule {
+                source: ScheduleError::NotCron { .. },
+                ..
+            })
+        ));
+        assert_eq!(
+            check("intent.received", "action:x", &known()),
+            Err(HookError::On(TriggerError::UnknownEvent {
+                on: "intent.received".into()
+            }))
+        );
+        assert_eq!(
+            check("intent.done", "intent:ops-agent", &known())
+                .unwrap_err()
+                .to_string(),
+            "action: `intent:ops-agent` needs the intent's text after the agent id, e.g. \
+             `intent:ops-agent Summarise {reply}`"
+        );
     }
 
     #[test]
@@ -332,8 +426,20 @@ mod tests {
             ("mcp:helpdesk", "mcp:<server>.<tool>"),
             ("mcp:other.tool", "no MCP server `other`"),
         ] {
-            let e = parse_target(action, &k).unwrap_err();
+            let e = parse_target(action, &k).unwrap_err().to_string();
             assert!(e.contains(says), "{action}: {e}");
         }
+        assert_eq!(
+            parse_target("webhook:https://x/y#z", &k),
+            Err(TargetError::Webhook(WebhookError::Fragment))
+        );
+        assert_eq!(
+            parse_target("mcp:other.tool", &k),
+            Err(TargetError::UnknownServer {
+                server: "other".into(),
+                tool: "tool".into(),
+                known: "helpdesk".into()
+            })
+        );
     }
 }
