@@ -91,73 +91,93 @@ pub(crate) struct ArgSchema {
     required: Vec<String>,
 }
 
+/// Why an action's `args` schema is refused; `got` is the JSON kind written instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SchemaError {
+    #[error("must be a table (a JSON Schema with type = \"object\"), got {got}")]
+    NotATable { got: &'static str },
+    #[error("must say type = \"object\": the arguments are one JSON object")]
+    NotAnObject,
+    #[error("additionalProperties can only be false: unknown arguments are always refused")]
+    AdditionalProperties,
+    #[error("properties must be a table of argument name = schema, got {got}")]
+    PropertiesNotATable { got: &'static str },
+    #[error("property `{name}` is not an argument name (letters, digits, `_` and `-`, at most 64)")]
+    BadName { name: String },
+    #[error("properties.{name} must be a table such as {{ type = \"string\" }}, got {got}")]
+    PropertyNotATable { name: String, got: &'static str },
+    #[error(
+        "properties.{name}.type `{ty}` is not one of string, integer, number, boolean, \
+         object, array"
+    )]
+    UnknownType { name: String, ty: String },
+    #[error("properties.{name}.type must be one type name, got {got}")]
+    TypeNotOneName { name: String, got: &'static str },
+    #[error("properties.{name}.enum must be a non-empty list of the allowed values")]
+    BadEnum { name: String },
+    #[error("required names `{name}`, which is not in properties")]
+    RequiredUnknown { name: String },
+    #[error("required must be a list of property names")]
+    RequiredNotNames,
+    #[error("required must be a list of property names, got {got}")]
+    RequiredNotAList { got: &'static str },
+}
+
 impl ArgSchema {
     /// Checks the shape of `args` (the TOML table); `Err` is the config error's message.
-    pub(crate) fn compile(args: &Value) -> Result<ArgSchema, String> {
+    pub(crate) fn compile(args: &Value) -> Result<ArgSchema, SchemaError> {
         let Value::Object(root) = args else {
-            return Err(format!(
-                "must be a table (a JSON Schema with type = \"object\"), got {}",
-                kind_of(args)
-            ));
+            return Err(SchemaError::NotATable { got: kind_of(args) });
         };
         if root.get("type") != Some(&Value::String("object".into())) {
-            return Err("must say type = \"object\": the arguments are one JSON object".into());
+            return Err(SchemaError::NotAnObject);
         }
         if let Some(extra) = root.get("additionalProperties")
             && extra != &Value::Bool(false)
         {
-            return Err(
-                "additionalProperties can only be false: unknown arguments are always refused"
-                    .into(),
-            );
+            return Err(SchemaError::AdditionalProperties);
         }
         let empty = Map::new();
         let props = match root.get("properties") {
             None => &empty,
             Some(Value::Object(props)) => props,
             Some(other) => {
-                return Err(format!(
-                    "properties must be a table of argument name = schema, got {}",
-                    kind_of(other)
-                ));
+                return Err(SchemaError::PropertiesNotATable {
+                    got: kind_of(other),
+                });
             }
         };
         let mut properties = BTreeMap::new();
         for (name, schema) in props {
             if !is_arg_name(name) {
-                return Err(format!(
-                    "property `{name}` is not an argument name (letters, digits, `_` and `-`, \
-                     at most 64)"
-                ));
+                return Err(SchemaError::BadName { name: name.clone() });
             }
             let Value::Object(schema) = schema else {
-                return Err(format!(
-                    "properties.{name} must be a table such as {{ type = \"string\" }}, got {}",
-                    kind_of(schema)
-                ));
+                return Err(SchemaError::PropertyNotATable {
+                    name: name.clone(),
+                    got: kind_of(schema),
+                });
             };
             let kind = match schema.get("type") {
                 None => JsonType::Any,
-                Some(Value::String(t)) => JsonType::parse(t).ok_or_else(|| {
-                    format!(
-                        "properties.{name}.type `{t}` is not one of string, integer, number, \
-                         boolean, object, array"
-                    )
-                })?,
+                Some(Value::String(t)) => {
+                    JsonType::parse(t).ok_or_else(|| SchemaError::UnknownType {
+                        name: name.clone(),
+                        ty: t.clone(),
+                    })?
+                }
                 Some(other) => {
-                    return Err(format!(
-                        "properties.{name}.type must be one type name, got {}",
-                        kind_of(other)
-                    ));
+                    return Err(SchemaError::TypeNotOneName {
+                        name: name.clone(),
+                        got: kind_of(other),
+                    });
                 }
             };
             let allowed = match schema.get("enum") {
                 None => None,
                 Some(Value::Array(values)) if !values.is_empty() => Some(values.clone()),
                 Some(_) => {
-                    return Err(format!(
-                        "properties.{name}.enum must be a non-empty list of the allowed values"
-                    ));
+                    return Err(SchemaError::BadEnum { name: name.clone() });
                 }
             };
             properties.insert(name.clone(), Property { kind, allowed });
@@ -170,20 +190,19 @@ impl ArgSchema {
                     match name.as_str() {
                         Some(n) if properties.contains_key(n) => out.push(n.to_string()),
                         Some(n) => {
-                            return Err(format!(
-                                "required names `{n}`, which is not in properties"
-                            ));
+                            return Err(SchemaError::RequiredUnknown {
+                                name: n.to_string(),
+                            });
                         }
-                        None => return Err("required must be a list of property names".into()),
+                        None => return Err(SchemaError::RequiredNotNames),
                     }
                 }
                 out
             }
             Some(other) => {
-                return Err(format!(
-                    "required must be a list of property names, got {}",
-                    kind_of(other)
-                ));
+                return Err(SchemaError::RequiredNotAList {
+                    got: kind_of(other),
+                });
             }
         };
         let mut schema = root.clone();
@@ -412,8 +431,24 @@ mod tests {
             ),
             (json!({"type": "object", "required": "a"}), "must be a list"),
         ] {
-            let err = ArgSchema::compile(&args).unwrap_err();
+            let err = ArgSchema::compile(&args).unwrap_err().to_string();
             assert!(err.contains(expected), "{args}: {err}");
         }
+        assert_eq!(
+            ArgSchema::compile(&json!({"type": "object", "properties": {"a": {"type": "date"}}}))
+                .unwrap_err(),
+            SchemaError::UnknownType {
+                name: "a".into(),
+                ty: "date".into()
+            }
+        );
+        assert_eq!(
+            ArgSchema::compile(&json!({"type": "object", "required": [1]})).unwrap_err(),
+            SchemaError::RequiredNotNames
+        );
+        assert_eq!(
+            ArgSchema::compile(&json!(["x"])).unwrap_err().to_string(),
+            "must be a table (a JSON Schema with type = \"object\"), got an array"
+        );
     }
 }

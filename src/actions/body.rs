@@ -3,11 +3,21 @@
 
 use serde_json::{Map, Value};
 
-use super::template::Template;
+use super::template::{Template, TemplateError};
 use super::{ActionError, scalar_text};
 
 /// The most bytes of JSON body an action sends; a larger one is refused before any request.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Why a `body` template is refused; `at` is where in the body (`body.items.0.q`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// TOML has no null: a null here was a `nan` or `inf`.
+    #[error("{at} is nan or inf, which JSON cannot hold")]
+    NotANumber { at: String },
+    #[error("{at}: {source}")]
+    Template { at: String, source: TemplateError },
+}
 
 #[derive(Debug, Clone)]
 pub(crate) enum BodyPlan {
@@ -34,19 +44,20 @@ pub(crate) enum BodyTemplate {
 
 impl BodyTemplate {
     /// Compiles the config's `body`; `Err` is the config error's message.
-    pub(crate) fn compile(value: &Value, path: &mut Vec<String>) -> Result<Self, String> {
+    pub(crate) fn compile(value: &Value, path: &mut Vec<String>) -> Result<Self, BodyError> {
         Ok(match value {
             // TOML has no null: a null here was a `nan` or `inf`, which JSON cannot hold.
             Value::Null => {
-                return Err(format!(
-                    "{} is nan or inf, which JSON cannot hold",
-                    where_in_body(path)
-                ));
+                return Err(BodyError::NotANumber {
+                    at: where_in_body(path),
+                });
             }
             Value::Bool(_) | Value::Number(_) => BodyTemplate::Literal(value.clone()),
             Value::String(text) => {
-                let template =
-                    Template::parse(text).map_err(|e| format!("{}: {e}", where_in_body(path)))?;
+                let template = Template::parse(text).map_err(|source| BodyError::Template {
+                    at: where_in_body(path),
+                    source,
+                })?;
                 if let Some(name) = template.whole_arg() {
                     BodyTemplate::Whole(name.to_string())
                 } else if let Some(literal) = template.as_literal() {
@@ -163,7 +174,7 @@ mod tests {
     use serde_json::json;
 
     fn render(body: Value, args: Value) -> Result<Value, String> {
-        let t = BodyTemplate::compile(&body, &mut Vec::new())?;
+        let t = BodyTemplate::compile(&body, &mut Vec::new()).map_err(|e| e.to_string())?;
         let Value::Object(map) = args else {
             unreachable!()
         };
@@ -226,8 +237,16 @@ mod tests {
     fn bad_body_templates_name_their_place() {
         let err =
             BodyTemplate::compile(&json!({"items": [{"q": "{a"}]}), &mut Vec::new()).unwrap_err();
+        assert!(matches!(&err, BodyError::Template { at, .. } if at == "body.items.0.q"));
+        let err = err.to_string();
         assert!(err.starts_with("body.items.0.q: "), "{err}");
         let err = BodyTemplate::compile(&json!({"x": null}), &mut Vec::new()).unwrap_err();
-        assert!(err.contains("body.x is nan or inf"), "{err}");
+        assert_eq!(
+            err,
+            BodyError::NotANumber {
+                at: "body.x".into()
+            }
+        );
+        assert!(err.to_string().contains("body.x is nan or inf"), "{err}");
     }
 }

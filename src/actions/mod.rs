@@ -122,6 +122,17 @@ impl std::fmt::Display for ActionConfigError {
     }
 }
 
+impl std::error::Error for ActionConfigError {}
+
+/// The first bad `[actions.<name>]` of a config, shown with its full key
+/// (`actions.erpnext-invoice.url: …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("actions.{name}{}: {error}", if error.key.is_empty() { String::new() } else { format!(".{}", error.key) })]
+pub struct ActionsError {
+    pub name: String,
+    pub error: ActionConfigError,
+}
+
 /// Headers the HTTP client writes itself; one set by hand would contradict it.
 const CLIENT_HEADERS: &[&str] = &[
     "host",
@@ -164,8 +175,8 @@ impl Action {
                     .into(),
             ));
         }
-        let args = ArgSchema::compile(&config.args).map_err(|m| err("args", m))?;
-        let url = UrlTemplate::compile(&config.url).map_err(|m| err("url", m))?;
+        let args = ArgSchema::compile(&config.args).map_err(|m| err("args", m.to_string()))?;
+        let url = UrlTemplate::compile(&config.url).map_err(|m| err("url", m.to_string()))?;
         for arg in url.args() {
             if !args.is_required(arg) {
                 return Err(err(
@@ -228,7 +239,7 @@ impl Action {
                 ));
             }
             seen.push(lower);
-            let template = Template::parse(value).map_err(|m| err(&key, m))?;
+            let template = Template::parse(value).map_err(|m| err(&key, m.to_string()))?;
             for arg in template.args() {
                 if !args.is_required(arg) {
                     return Err(err(
@@ -258,8 +269,8 @@ impl Action {
                 ));
             }
             (Some(value), _) => {
-                let template =
-                    BodyTemplate::compile(value, &mut Vec::new()).map_err(|m| err("body", m))?;
+                let template = BodyTemplate::compile(value, &mut Vec::new())
+                    .map_err(|m| err("body", m.to_string()))?;
                 let mut used = Vec::new();
                 template.args(&mut used);
                 if let Some((unknown, _)) = used.iter().find(|(a, _)| !args.has(a)) {
@@ -490,16 +501,12 @@ pub struct Actions {
 impl Actions {
     /// Compiles every `[actions.<name>]`; the error names the first bad key, e.g.
     /// `actions.erpnext-invoice.url: …`.
-    pub fn from_config(config: &BTreeMap<String, ActionConfig>) -> Result<Actions, String> {
+    pub fn from_config(config: &BTreeMap<String, ActionConfig>) -> Result<Actions, ActionsError> {
         let mut actions = BTreeMap::new();
         for (name, action) in config {
-            let compiled = Action::from_config(name, action).map_err(|e| {
-                let key = if e.key.is_empty() {
-                    format!("actions.{name}")
-                } else {
-                    format!("actions.{name}.{}", e.key)
-                };
-                format!("{key}: {}", e.message)
+            let compiled = Action::from_config(name, action).map_err(|error| ActionsError {
+                name: name.clone(),
+                error,
             })?;
             actions.insert(name.clone(), compiled);
         }

@@ -25,9 +25,23 @@ pub(crate) fn is_arg_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Why a template text does not parse; the text quotes the template.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TemplateError {
+    #[error("a lone `}}` in `{text}`: write `}}}}` for a literal brace")]
+    LoneClose { text: String },
+    #[error("`{{` without its `}}` in `{text}`: write `{{{{` for a literal brace")]
+    Unclosed { text: String },
+    #[error(
+        "`{{{name}}}` in `{text}` is not an argument name (letters, digits, `_` and `-`); \
+         write `{{{{` for a literal brace"
+    )]
+    NotArgName { name: String, text: String },
+}
+
 impl Template {
     /// Parses `text`; `Err` says what is wrong, for the config error.
-    pub(crate) fn parse(text: &str) -> Result<Template, String> {
+    pub(crate) fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut pieces = Vec::new();
         let mut literal = String::new();
         let mut rest = text;
@@ -40,21 +54,21 @@ impl Template {
                 continue;
             }
             if rest[i..].starts_with('}') {
-                return Err(format!(
-                    "a lone `}}` in `{text}`: write `}}}}` for a literal brace"
-                ));
+                return Err(TemplateError::LoneClose {
+                    text: text.to_string(),
+                });
             }
             let Some(end) = after.find('}') else {
-                return Err(format!(
-                    "`{{` without its `}}` in `{text}`: write `{{{{` for a literal brace"
-                ));
+                return Err(TemplateError::Unclosed {
+                    text: text.to_string(),
+                });
             };
             let name = &after[..end];
             if !is_arg_name(name) {
-                return Err(format!(
-                    "`{{{name}}}` in `{text}` is not an argument name (letters, digits, `_` \
-                     and `-`); write `{{{{` for a literal brace"
-                ));
+                return Err(TemplateError::NotArgName {
+                    name: name.to_string(),
+                    text: text.to_string(),
+                });
             }
             if !literal.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut literal)));
@@ -173,9 +187,25 @@ mod tests {
             ("{a/b}", "is not an argument name"),
             ("{\"json\": 1}", "is not an argument name"),
         ] {
-            let err = Template::parse(input).unwrap_err();
+            let err = Template::parse(input).unwrap_err().to_string();
             assert!(err.contains(expected), "{input}: {err}");
         }
+        assert_eq!(
+            Template::parse("{a b}"),
+            Err(TemplateError::NotArgName {
+                name: "a b".into(),
+                text: "{a b}".into()
+            })
+        );
+        assert_eq!(
+            Template::parse("/x/{a").unwrap_err().to_string(),
+            "`{` without its `}` in `/x/{a`: write `{{` for a literal brace"
+        );
+        assert_eq!(
+            Template::parse("{}").unwrap_err().to_string(),
+            "`{}` in `{}` is not an argument name (letters, digits, `_` and `-`); write `{{` \
+             for a literal brace"
+        );
     }
 
     #[test]

@@ -447,6 +447,11 @@ fn actions_compile_together_and_errors_name_the_full_key() {
         config("description = \"d\"\nurl = \"https://api.openai.com/v1/chat/completions\"\n"),
     );
     let err = Actions::from_config(&map).unwrap_err();
+    assert_eq!(
+        (err.name.as_str(), err.error.key.as_str()),
+        ("openai", "url")
+    );
+    let err = err.to_string();
     assert!(
         err.starts_with("actions.openai.url: `https://api.openai.com/v1/chat/completions` is a closed hosted model API (OpenAI)"),
         "{err}"

@@ -5,12 +5,61 @@
 use reqwest::Url;
 use serde_json::{Map, Value};
 
-use super::template::{Piece, Template, encode_component};
+use super::template::{Piece, Template, TemplateError, encode_component};
 use super::{ActionError, scalar_text};
 use crate::config::url::ShownUrl;
 
 /// The longest URL an action sends; a longer one is refused before any request.
 pub const MAX_URL_BYTES: usize = 8 * 1024;
+
+/// Why an action's `url` is refused at load. `url` is the URL as shown (credentials
+/// masked), never as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum UrlError {
+    #[error(
+        "`{url}` is not an http(s) URL: expected http://HOST[:PORT]/PATH or \
+         https://HOST[:PORT]/PATH"
+    )]
+    NoScheme { url: String },
+    #[error(
+        "`{url}` has a template in its scheme or host: `{{arg}}` templates go in the path and \
+         query only, so the host is known (and checked) when the config is loaded"
+    )]
+    TemplatedOrigin { url: String },
+    #[error("`{url}` has a fragment (`#…`), which is never sent to the server: remove it")]
+    Fragment { url: String },
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("`{url}` is not a valid URL: {reason}")]
+    Invalid { url: String, reason: String },
+    #[error("`{url}` is not an http(s) URL: the scheme must be http or https")]
+    Scheme { url: String },
+    #[error(
+        "`{url}` holds credentials (user:password@): put them in the environment and \
+         reference them with auth = {{ scheme = …, secret = \"env:VAR\" }}"
+    )]
+    Credentials { url: String },
+    #[error("`{url}` has no host")]
+    NoHost { url: String },
+    #[error(
+        "`{url}` is a closed hosted model API ({provider}). aios runs open models only (the \
+         spec's execution policy: \"no usage of closed APIs\"), and an action cannot be a \
+         way around it"
+    )]
+    ClosedApi { url: String, provider: String },
+    /// With plain values in every `{arg}`, the URL does not parse or leaves its origin.
+    #[error("`{url}` {problem}")]
+    Sample { url: String, problem: OffOrigin },
+}
+
+/// A rendered URL the HTTP client would not send to the configured origin.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum OffOrigin {
+    #[error("is not a valid URL: {0}")]
+    Invalid(String),
+    #[error("does not stay on the configured scheme, host and port")]
+    Elsewhere,
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct UrlTemplate {
@@ -24,51 +73,38 @@ pub(crate) struct UrlTemplate {
 
 impl UrlTemplate {
     /// Checks `url` (the config's text); `Err` is the config error's message.
-    pub(crate) fn compile(url: &str) -> Result<UrlTemplate, String> {
-        let shown = ShownUrl(url);
+    pub(crate) fn compile(url: &str) -> Result<UrlTemplate, UrlError> {
+        let shown = || ShownUrl(url).to_string();
         let Some((scheme, after)) = url.split_once("://") else {
-            return Err(format!(
-                "`{shown}` is not an http(s) URL: expected http://HOST[:PORT]/PATH or \
-                 https://HOST[:PORT]/PATH"
-            ));
+            return Err(UrlError::NoScheme { url: shown() });
         };
         let end = after.find(['/', '?', '#', '\\']).unwrap_or(after.len());
         let origin = &url[..scheme.len() + 3 + end];
         if origin.contains(['{', '}']) {
-            return Err(format!(
-                "`{shown}` has a template in its scheme or host: `{{arg}}` templates go in \
-                 the path and query only, so the host is known (and checked) when the \
-                 config is loaded"
-            ));
+            return Err(UrlError::TemplatedOrigin { url: shown() });
         }
         if url.contains('#') {
-            return Err(format!(
-                "`{shown}` has a fragment (`#…`), which is never sent to the server: remove it"
-            ));
+            return Err(UrlError::Fragment { url: shown() });
         }
         let rest = Template::parse(&url[origin.len()..])?;
-        let parsed_origin =
-            Url::parse(origin).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
+        let parsed_origin = Url::parse(origin).map_err(|e| UrlError::Invalid {
+            url: shown(),
+            reason: e.to_string(),
+        })?;
         if !matches!(parsed_origin.scheme(), "http" | "https") {
-            return Err(format!(
-                "`{shown}` is not an http(s) URL: the scheme must be http or https"
-            ));
+            return Err(UrlError::Scheme { url: shown() });
         }
         if !parsed_origin.username().is_empty() || parsed_origin.password().is_some() {
-            return Err(format!(
-                "`{shown}` holds credentials (user:password@): put them in the environment \
-                 and reference them with auth = {{ scheme = …, secret = \"env:VAR\" }}"
-            ));
+            return Err(UrlError::Credentials { url: shown() });
         }
         if parsed_origin.host_str().is_none_or(str::is_empty) {
-            return Err(format!("`{shown}` has no host"));
+            return Err(UrlError::NoHost { url: shown() });
         }
         if let Some(provider) = crate::config::closed_api_provider(url) {
-            return Err(format!(
-                "`{shown}` is a closed hosted model API ({provider}). aios runs open models \
-                 only (the spec's execution policy: \"no usage of closed APIs\"), and an \
-                 action cannot be a way around it"
-            ));
+            return Err(UrlError::ClosedApi {
+                url: shown(),
+                provider: provider.to_string(),
+            });
         }
         let template = UrlTemplate {
             origin: origin.to_string(),
@@ -82,7 +118,10 @@ impl UrlTemplate {
             .unwrap_or_default();
         template
             .parse_on_origin(&format!("{origin}{sample}"))
-            .map_err(|problem| format!("`{shown}` {problem}"))?;
+            .map_err(|problem| UrlError::Sample {
+                url: shown(),
+                problem,
+            })?;
         Ok(template)
     }
 
@@ -162,8 +201,8 @@ impl UrlTemplate {
     }
 
     /// `url` parsed as the HTTP client reads it, refused when it left the origin.
-    fn parse_on_origin(&self, url: &str) -> Result<Url, String> {
-        let parsed = Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
+    fn parse_on_origin(&self, url: &str) -> Result<Url, OffOrigin> {
+        let parsed = Url::parse(url).map_err(|e| OffOrigin::Invalid(e.to_string()))?;
         let same = parsed.scheme() == self.parsed_origin.scheme()
             && parsed.host() == self.parsed_origin.host()
             && parsed.port_or_known_default() == self.parsed_origin.port_or_known_default()
@@ -173,7 +212,7 @@ impl UrlTemplate {
         if same {
             Ok(parsed)
         } else {
-            Err("does not stay on the configured scheme, host and port".into())
+            Err(OffOrigin::Elsewhere)
         }
     }
 }
@@ -184,7 +223,7 @@ mod tests {
     use serde_json::json;
 
     fn render(url: &str, args: Value) -> Result<String, String> {
-        let template = UrlTemplate::compile(url)?;
+        let template = UrlTemplate::compile(url).map_err(|e| e.to_string())?;
         let Value::Object(map) = args else {
             unreachable!()
         };
@@ -278,9 +317,23 @@ mod tests {
             ),
             ("http:///x", "not a valid URL"),
         ] {
-            let err = UrlTemplate::compile(url).unwrap_err();
+            let err = UrlTemplate::compile(url).unwrap_err().to_string();
             assert!(err.contains(expected), "{url}: {err}");
             assert!(!err.contains(":pw@"), "{err}");
         }
+        assert_eq!(
+            UrlTemplate::compile("http://user:pw@h/x").unwrap_err(),
+            UrlError::Credentials {
+                url: "http://user:***@h/x".into()
+            }
+        );
+        assert!(matches!(
+            UrlTemplate::compile("http://h/x/{a"),
+            Err(UrlError::Template(TemplateError::Unclosed { .. }))
+        ));
+        assert!(matches!(
+            UrlTemplate::compile("https://api.openai.com/v1/chat/{x}"),
+            Err(UrlError::ClosedApi { provider, .. }) if provider == "OpenAI"
+        ));
     }
 }
