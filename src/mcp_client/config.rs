@@ -269,7 +269,9 @@ impl TryFrom<String> for EnvValue {
 
     fn try_from(text: String) -> Result<Self, String> {
         if text.starts_with("env:") || crate::secrets::is_vault_ref(&text) {
-            SecretRef::try_from(text).map(EnvValue::From)
+            SecretRef::try_from(text)
+                .map(EnvValue::From)
+                .map_err(|e| e.to_string())
         } else {
             Ok(EnvValue::Text(text))
         }

@@ -18,9 +18,11 @@ mod refs;
 mod settings;
 mod vault;
 
-pub use reference::{SecretRef, VaultRef, is_env_name, is_vault_ref};
-pub use refs::{ConfigRef, config_refs, refs_by_reference};
-pub use settings::{Sources, read_private_file, settings};
+pub use reference::{
+    SecretRef, SecretRefError, VaultRef, VaultRefError, is_env_name, is_vault_ref,
+};
+pub use refs::{BadReference, ConfigRef, config_refs, refs_by_reference};
+pub use settings::{FileError, SettingsError, Sources, read_private_file, settings};
 pub use vault::{Read, VaultAuth, VaultClient, VaultError, VaultSettings};
 
 use std::collections::BTreeMap;
@@ -359,7 +361,7 @@ impl Secrets {
 }
 
 /// The Vault settings for this process: `[vault]` over the process environment.
-pub fn process_settings(config: &Config, needed_by: &str) -> Result<VaultSettings, String> {
+pub fn process_settings(config: &Config, needed_by: &str) -> Result<VaultSettings, SettingsError> {
     let home = directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf());
     settings(
         &config.vault,
@@ -383,13 +385,14 @@ pub async fn resolve_config(config: &mut Config) -> Result<(), SecretError> {
     if !config.secrets.is_empty() {
         return Ok(());
     }
-    let settings = process_settings(config, &first.label).map_err(|e| SecretError(vec![e]))?;
+    let settings =
+        process_settings(config, &first.label).map_err(|e| SecretError(vec![e.to_string()]))?;
     let client =
         Arc::new(VaultClient::new(settings).map_err(|e| SecretError(vec![e.to_string()]))?);
     let period = Duration::from_secs(u64::from(config.vault.refresh_s.max(1)));
 
     // One read per reference, however many keys use it.
-    let users = refs_by_reference(config).map_err(|e| SecretError(vec![e]))?;
+    let users = refs_by_reference(config).map_err(|e| SecretError(vec![e.to_string()]))?;
     let mut entries = BTreeMap::new();
     let mut errors = Vec::new();
     for (reference, labels) in users {

@@ -21,21 +21,60 @@ pub fn is_vault_ref(text: &str) -> bool {
     text.starts_with(PREFIX)
 }
 
+/// The form a reference error ends with.
+const FORM: &str = "expected vault:<mount>/<path>#<key>, e.g. vault:secret/aios/mcp#token";
+
+/// Why a text is not a Vault reference. It repeats at most the reference (which holds no
+/// secret) and ends with the expected form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VaultRefError {
+    #[error("not a Vault reference: {}", FORM)]
+    NoPrefix,
+    #[error("`{}` names no key (`#<key>`): {}", .0, FORM)]
+    NoKey(String),
+    #[error("`{}` names no path inside its mount: {}", .0, FORM)]
+    NoPath(String),
+    #[error(
+        "`{}`: a mount and path are segments of letters, digits and - _ . + @ = joined by /: {}",
+        .0,
+        FORM
+    )]
+    BadSegment(String),
+    #[error("`{}` names an empty or unprintable key: {}", .0, FORM)]
+    BadKey(String),
+}
+
+/// Why a secret-reference text (`env:VAR` or `vault:…`) is refused. It never repeats a
+/// text that is neither, which may be a secret pasted in by mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRefError {
+    #[error(transparent)]
+    Vault(#[from] VaultRefError),
+    #[error(
+        "a secret is referenced as `env:VAR_NAME` (an environment variable) or \
+         `vault:<mount>/<path>#<key>` (Vault or OpenBao KV v2); write the secret \
+         itself there, never into the config"
+    )]
+    NotAReference,
+    #[error(
+        "`env:{0}` does not name an environment variable (letters, digits and `_`, \
+         not starting with a digit)"
+    )]
+    BadEnvName(String),
+}
+
 impl VaultRef {
     /// Parse `vault:<mount>/<path>#<key>`; the error says what the form is, and never
     /// repeats more than the reference (which holds no secret).
-    pub fn parse(text: &str) -> Result<VaultRef, String> {
-        const FORM: &str = "expected vault:<mount>/<path>#<key>, e.g. vault:secret/aios/mcp#token";
-        let rest = text
-            .strip_prefix(PREFIX)
-            .ok_or_else(|| format!("not a Vault reference: {FORM}"))?;
+    pub fn parse(text: &str) -> Result<VaultRef, VaultRefError> {
+        let rest = text.strip_prefix(PREFIX).ok_or(VaultRefError::NoPrefix)?;
         let (location, key) = rest
             .rsplit_once('#')
-            .ok_or_else(|| format!("`{text}` names no key (`#<key>`): {FORM}"))?;
+            .ok_or_else(|| VaultRefError::NoKey(text.to_string()))?;
         let (mount, path) = location
             .trim_matches('/')
             .split_once('/')
-            .ok_or_else(|| format!("`{text}` names no path inside its mount: {FORM}"))?;
+            .ok_or_else(|| VaultRefError::NoPath(text.to_string()))?;
         let segment_ok = |s: &str| {
             !s.is_empty()
                 && s != "."
@@ -45,15 +84,10 @@ impl VaultRef {
                 })
         };
         if !segment_ok(mount) || !path.split('/').all(segment_ok) {
-            return Err(format!(
-                "`{text}`: a mount and path are segments of letters, digits and - _ . + @ = \
-                 joined by /: {FORM}"
-            ));
+            return Err(VaultRefError::BadSegment(text.to_string()));
         }
         if key.is_empty() || key.chars().any(|c| c.is_control() || c == '#') {
-            return Err(format!(
-                "`{text}` names an empty or unprintable key: {FORM}"
-            ));
+            return Err(VaultRefError::BadKey(text.to_string()));
         }
         Ok(VaultRef {
             mount: mount.to_string(),
@@ -105,28 +139,20 @@ impl fmt::Display for SecretRef {
 }
 
 impl TryFrom<String> for SecretRef {
-    type Error = String;
+    type Error = SecretRefError;
 
-    fn try_from(text: String) -> Result<Self, String> {
+    fn try_from(text: String) -> Result<Self, SecretRefError> {
         if is_vault_ref(&text) {
-            return VaultRef::parse(&text).map(SecretRef::Vault);
+            return Ok(SecretRef::Vault(VaultRef::parse(&text)?));
         }
-        let Some(var) = text.strip_prefix("env:") else {
-            // The text may be a secret pasted in by mistake: never repeat it.
-            return Err(
-                "a secret is referenced as `env:VAR_NAME` (an environment variable) or \
-                 `vault:<mount>/<path>#<key>` (Vault or OpenBao KV v2); write the secret \
-                 itself there, never into the config"
-                    .into(),
-            );
-        };
+        // The text may be a secret pasted in by mistake: never repeat it.
+        let var = text
+            .strip_prefix("env:")
+            .ok_or(SecretRefError::NotAReference)?;
         if is_env_name(var) {
             Ok(SecretRef::Env(var.to_string()))
         } else {
-            Err(format!(
-                "`env:{var}` does not name an environment variable (letters, digits and `_`, \
-                 not starting with a digit)"
-            ))
+            Err(SecretRefError::BadEnvName(var.to_string()))
         }
     }
 }
@@ -178,8 +204,42 @@ mod tests {
             "vault:secret//x#k",
             "vault:secret/x#\u{1b}[2J",
         ] {
-            let e = VaultRef::parse(bad).unwrap_err();
+            let e = VaultRef::parse(bad).unwrap_err().to_string();
             assert!(e.contains("vault:<mount>/<path>#<key>"), "{bad}: {e}");
         }
+        assert_eq!(
+            VaultRef::parse("vault:secret/aios"),
+            Err(VaultRefError::NoKey("vault:secret/aios".into()))
+        );
+        assert_eq!(
+            VaultRef::parse("vault:secret#k"),
+            Err(VaultRefError::NoPath("vault:secret#k".into()))
+        );
+        assert_eq!(
+            VaultRef::parse("vault:secret/aios#")
+                .unwrap_err()
+                .to_string(),
+            "`vault:secret/aios#` names an empty or unprintable key: expected \
+             vault:<mount>/<path>#<key>, e.g. vault:secret/aios/mcp#token"
+        );
+    }
+
+    #[test]
+    fn a_secret_ref_is_env_or_vault_and_never_repeats_a_pasted_secret() {
+        assert_eq!(
+            SecretRef::try_from("env:TOKEN".to_string()),
+            Ok(SecretRef::Env("TOKEN".into()))
+        );
+        let pasted = SecretRef::try_from("sk-live-123".to_string()).unwrap_err();
+        assert_eq!(pasted, SecretRefError::NotAReference);
+        assert!(!pasted.to_string().contains("sk-live-123"));
+        assert_eq!(
+            SecretRef::try_from("env:1X".to_string()),
+            Err(SecretRefError::BadEnvName("1X".into()))
+        );
+        assert!(matches!(
+            SecretRef::try_from("vault:x".to_string()),
+            Err(SecretRefError::Vault(VaultRefError::NoKey(_)))
+        ));
     }
 }

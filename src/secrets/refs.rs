@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::config::Config;
 use crate::mcp_client::EnvValue;
 
-use super::reference::{SecretRef, VaultRef, is_vault_ref};
+use super::reference::{SecretRef, VaultRef, VaultRefError, is_vault_ref};
 
 /// One `vault:` value in the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,12 +106,23 @@ pub fn config_refs(config: &Config) -> Vec<ConfigRef> {
     out
 }
 
+/// A `vault:` value that is not a reference, named by its key (`mcp.tokens[0]: …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {error}")]
+pub struct BadReference {
+    pub key: String,
+    pub error: VaultRefError,
+}
+
 /// Each reference of `config` once, with the keys that use it (one read serves them all);
 /// the first that does not parse is the error, naming its key.
-pub fn refs_by_reference(config: &Config) -> Result<BTreeMap<VaultRef, Vec<String>>, String> {
+pub fn refs_by_reference(config: &Config) -> Result<BTreeMap<VaultRef, Vec<String>>, BadReference> {
     let mut users: BTreeMap<VaultRef, Vec<String>> = BTreeMap::new();
     for r in config_refs(config) {
-        let reference = VaultRef::parse(&r.text).map_err(|e| format!("{}: {e}", r.label))?;
+        let reference = VaultRef::parse(&r.text).map_err(|error| BadReference {
+            key: r.label.clone(),
+            error,
+        })?;
         users.entry(reference).or_default().push(r.label);
     }
     Ok(users)

@@ -14,7 +14,7 @@ use super::vault::{VaultAuth, VaultSettings};
 pub struct Sources<'a> {
     pub var: &'a dyn Fn(&str) -> Option<String>,
     /// A private file's text; `Ok(None)` when there is no such file.
-    pub file: &'a dyn Fn(&Path) -> Result<Option<String>, String>,
+    pub file: &'a dyn Fn(&Path) -> Result<Option<String>, FileError>,
     pub home: Option<PathBuf>,
 }
 
@@ -26,27 +26,74 @@ impl Sources<'_> {
     }
 }
 
+/// Why there are no settings to reach Vault with; the text says what to set, naming the
+/// key that needs Vault (the first reference).
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "{needed_by} is a Vault reference, but no Vault address is set: set VAULT_ADDR \
+         or [vault] addr (e.g. http://127.0.0.1:8200)"
+    )]
+    NoAddress { needed_by: String },
+    #[error(
+        "VAULT_ADDR is not an http(s) URL: expected http(s)://HOST:PORT (needed by {needed_by})"
+    )]
+    NotHttp { needed_by: String },
+    #[error("no Vault token for {needed_by}: {}", TOKEN_HELP)]
+    NoToken { needed_by: String },
+    #[error("no AppRole credentials for {needed_by}: {}", APPROLE_HELP)]
+    NoAppRole { needed_by: String },
+    #[error(
+        "no way to log in to Vault for {needed_by}: {}; or {}",
+        TOKEN_HELP,
+        APPROLE_HELP
+    )]
+    NoLogin { needed_by: String },
+    #[error("vault.token_file {} holds no token", .0.display())]
+    EmptyTokenFile(PathBuf),
+    #[error("vault.token_file {}: {source}", .path.display())]
+    TokenFile { path: PathBuf, source: FileError },
+    #[error("vault.secret_id_file {} holds no secret id", .0.display())]
+    EmptySecretIdFile(PathBuf),
+    #[error("vault.secret_id_file {}: {source}", .path.display())]
+    SecretIdFile { path: PathBuf, source: FileError },
+    #[error("AppRole role id {role_id} is set but no secret id: {}", APPROLE_HELP)]
+    NoSecretId { role_id: String },
+}
+
+/// Why a credential file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Group or others may read it: it is a password.
+    #[error("mode {0:o}: a Vault credential must be readable by its owner only (chmod 600)")]
+    Shared(u32),
+    #[error("larger than 64 KiB: not a credential")]
+    TooLarge,
+}
+
 /// The settings; the error says what to set, naming `needed_by` (the first reference).
 pub fn settings(
     config: &VaultConfig,
     sources: &Sources<'_>,
     needed_by: &str,
-) -> Result<VaultSettings, String> {
+) -> Result<VaultSettings, SettingsError> {
+    let needed = || needed_by.to_string();
     let addr = if config.addr.is_empty() {
         sources.var("VAULT_ADDR").unwrap_or_default()
     } else {
         config.addr.clone()
     };
     if addr.is_empty() {
-        return Err(format!(
-            "{needed_by} is a Vault reference, but no Vault address is set: set VAULT_ADDR \
-             or [vault] addr (e.g. http://127.0.0.1:8200)"
-        ));
+        return Err(SettingsError::NoAddress {
+            needed_by: needed(),
+        });
     }
     if !(addr.starts_with("http://") || addr.starts_with("https://")) {
-        return Err(format!(
-            "VAULT_ADDR is not an http(s) URL: expected http(s)://HOST:PORT (needed by {needed_by})"
-        ));
+        return Err(SettingsError::NotHttp {
+            needed_by: needed(),
+        });
     }
     let namespace = if config.namespace.is_empty() {
         sources.var("VAULT_NAMESPACE").unwrap_or_default()
@@ -54,16 +101,18 @@ pub fn settings(
         config.namespace.clone()
     };
     let auth = match config.auth {
-        VaultAuthKind::Token => token(config, sources)?
-            .ok_or_else(|| format!("no Vault token for {needed_by}: {}", TOKEN_HELP))?,
-        VaultAuthKind::Approle => approle(config, sources)?
-            .ok_or_else(|| format!("no AppRole credentials for {needed_by}: {}", APPROLE_HELP))?,
+        VaultAuthKind::Token => token(config, sources)?.ok_or_else(|| SettingsError::NoToken {
+            needed_by: needed(),
+        })?,
+        VaultAuthKind::Approle => {
+            approle(config, sources)?.ok_or_else(|| SettingsError::NoAppRole {
+                needed_by: needed(),
+            })?
+        }
         VaultAuthKind::Auto => match token(config, sources)? {
             Some(auth) => auth,
-            None => approle(config, sources)?.ok_or_else(|| {
-                format!(
-                    "no way to log in to Vault for {needed_by}: {TOKEN_HELP}; or {APPROLE_HELP}"
-                )
+            None => approle(config, sources)?.ok_or_else(|| SettingsError::NoLogin {
+                needed_by: needed(),
             })?,
         },
     };
@@ -81,7 +130,7 @@ const APPROLE_HELP: &str = "set vault.role_id (or VAULT_ROLE_ID) and vault.secre
                             (or VAULT_SECRET_ID)";
 
 /// `VAULT_TOKEN`, else the token file (configured, else `~/.vault-token`).
-fn token(config: &VaultConfig, sources: &Sources<'_>) -> Result<Option<VaultAuth>, String> {
+fn token(config: &VaultConfig, sources: &Sources<'_>) -> Result<Option<VaultAuth>, SettingsError> {
     if let Some(token) = sources.var("VAULT_TOKEN") {
         return Ok(Some(VaultAuth::Token {
             token,
@@ -101,16 +150,16 @@ fn token(config: &VaultConfig, sources: &Sources<'_>) -> Result<Option<VaultAuth
             token: text.trim().to_string(),
             from: path.display().to_string(),
         })),
-        Ok(_) if !config.token_file.is_empty() => Err(format!(
-            "vault.token_file {} holds no token",
-            path.display()
-        )),
+        Ok(_) if !config.token_file.is_empty() => Err(SettingsError::EmptyTokenFile(path)),
         Ok(_) => Ok(None),
-        Err(e) => Err(format!("vault.token_file {}: {e}", path.display())),
+        Err(source) => Err(SettingsError::TokenFile { path, source }),
     }
 }
 
-fn approle(config: &VaultConfig, sources: &Sources<'_>) -> Result<Option<VaultAuth>, String> {
+fn approle(
+    config: &VaultConfig,
+    sources: &Sources<'_>,
+) -> Result<Option<VaultAuth>, SettingsError> {
     let role_id = if config.role_id.is_empty() {
         sources.var("VAULT_ROLE_ID")
     } else {
@@ -125,19 +174,17 @@ fn approle(config: &VaultConfig, sources: &Sources<'_>) -> Result<Option<VaultAu
         let path = Path::new(&config.secret_id_file);
         match (sources.file)(path) {
             Ok(Some(text)) if !text.trim().is_empty() => Some(text.trim().to_string()),
-            Ok(_) => {
-                return Err(format!(
-                    "vault.secret_id_file {} holds no secret id",
-                    path.display()
-                ));
+            Ok(_) => return Err(SettingsError::EmptySecretIdFile(path.to_path_buf())),
+            Err(source) => {
+                return Err(SettingsError::SecretIdFile {
+                    path: path.to_path_buf(),
+                    source,
+                });
             }
-            Err(e) => return Err(format!("vault.secret_id_file {}: {e}", path.display())),
         }
     };
     let Some(secret_id) = secret_id else {
-        return Err(format!(
-            "AppRole role id {role_id} is set but no secret id: {APPROLE_HELP}"
-        ));
+        return Err(SettingsError::NoSecretId { role_id });
     };
     Ok(Some(VaultAuth::AppRole {
         mount: config.approle_mount.clone(),
@@ -148,25 +195,21 @@ fn approle(config: &VaultConfig, sources: &Sources<'_>) -> Result<Option<VaultAu
 
 /// A credential file's text: refused when others may read it (it is a password), `None`
 /// when there is none.
-pub fn read_private_file(path: &Path) -> Result<Option<String>, String> {
+pub fn read_private_file(path: &Path) -> Result<Option<String>, FileError> {
     use std::os::unix::fs::PermissionsExt;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "mode {mode:o}: a Vault credential must be readable by its owner only (chmod 600)"
-        ));
+        return Err(FileError::Shared(mode));
     }
     if meta.len() > 64 * 1024 {
-        return Err("larger than 64 KiB: not a credential".into());
+        return Err(FileError::TooLarge);
     }
-    std::fs::read_to_string(path)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    Ok(Some(std::fs::read_to_string(path)?))
 }
 
 #[cfg(test)]
@@ -178,6 +221,14 @@ mod tests {
         vars: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Result<VaultSettings, String> {
+        run_typed(config, vars, files).map_err(|e| e.to_string())
+    }
+
+    fn run_typed(
+        config: &VaultConfig,
+        vars: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Result<VaultSettings, SettingsError> {
         let var = |name: &str| {
             vars.iter()
                 .find(|(k, _)| *k == name)
@@ -255,6 +306,10 @@ mod tests {
         );
         let e = run(&c, &[("VAULT_ROLE_ID", "r")], &[]).unwrap_err();
         assert!(e.contains("no secret id"), "{e}");
+        assert!(matches!(
+            run_typed(&c, &[], &[]),
+            Err(SettingsError::NoLogin { needed_by }) if needed_by == "mcp.tokens[0]"
+        ));
     }
 
     #[test]
@@ -284,6 +339,10 @@ mod tests {
         };
         let e = run(&c, &[], &[]).unwrap_err();
         assert!(e.contains("holds no token"), "{e}");
+        assert!(matches!(
+            run_typed(&c, &[], &[("/etc/aios/vault-token", " \n")]),
+            Err(SettingsError::EmptyTokenFile(p)) if p == Path::new("/etc/aios/vault-token")
+        ));
         // The debug form of the settings never shows the token.
         let s = run(&c, &[], &[("/etc/aios/vault-token", "hvs.s3cr3t")]).unwrap();
         assert!(!format!("{s:?}").contains("s3cr3t"));
@@ -294,11 +353,13 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
-        assert_eq!(read_private_file(&path), Ok(None));
+        assert!(matches!(read_private_file(&path), Ok(None)));
         std::fs::write(&path, "t\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(read_private_file(&path).unwrap_err().contains("chmod 600"));
+        let e = read_private_file(&path).unwrap_err();
+        assert!(matches!(e, FileError::Shared(0o644)));
+        assert!(e.to_string().contains("mode 644") && e.to_string().contains("chmod 600"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        assert_eq!(read_private_file(&path), Ok(Some("t\n".into())));
+        assert_eq!(read_private_file(&path).unwrap(), Some("t\n".into()));
     }
 }
