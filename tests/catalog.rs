@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use aios::agent::catalog::CatalogError;
 use aios::agent::spec::is_valid_agent_id;
 use aios::agent::{Catalog, Category};
 use aios::config::{AgentOverride, Config};
@@ -282,6 +283,8 @@ fn config_with_a_bad_id_or_category_is_an_error() {
         let mut config = Config::default();
         config.agents.insert(bad.into(), AgentOverride::default());
         let err = Catalog::from_config(&config).expect_err(bad);
+        assert_eq!(err, CatalogError::BadId(bad.into()));
+        let err = err.to_string();
         assert!(err.contains("kebab-case"), "{bad}: {err}");
     }
 
@@ -294,6 +297,14 @@ fn config_with_a_bad_id_or_category_is_an_error() {
         },
     );
     let err = Catalog::from_config(&config).expect_err("bad category");
+    assert!(matches!(&err, CatalogError::Category { id, .. } if id == "support-agent"));
+    let err = err.to_string();
+    assert_eq!(
+        err,
+        "[agents.support-agent]: unknown category `finance`, expected one of core-system, \
+         business-logic, marketing-growth, sales-support, knowledge-content, domain-specific, \
+         custom"
+    );
     assert!(err.contains("[agents.support-agent]"), "{err}");
     assert!(err.contains("finance"), "{err}");
 }

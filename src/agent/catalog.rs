@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::config::Config;
 
-use super::spec::{AgentSpec, Category, is_valid_agent_id};
+use super::spec::{AgentSpec, Category, UnknownCategory, is_valid_agent_id};
 
 /// One built-in agent, as data. Tools are MCP tools of the runtime (`remember`, `recall`,
 /// `set_goals`, `update_context`, `broadcast`, `handoff`), after the spec's own tools for
@@ -456,6 +456,15 @@ impl Row {
     }
 }
 
+/// Why `[agents.<id>]` cannot join the catalog; the text starts with the table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("[agents.{0}]: an agent id is lower-case kebab-case, e.g. `support-agent`")]
+    BadId(String),
+    #[error("[agents.{id}]: {source}")]
+    Category { id: String, source: UnknownCategory },
+}
+
 /// Every agent the runtime hosts, in catalog order (by category, then as the spec lists).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
@@ -471,19 +480,21 @@ impl Catalog {
     }
 
     /// The built-in catalog with config's overrides and additions applied.
-    pub fn from_config(config: &Config) -> Result<Catalog, String> {
+    pub fn from_config(config: &Config) -> Result<Catalog, CatalogError> {
         let mut catalog = Catalog::builtin();
         for (id, o) in &config.agents {
             if !is_valid_agent_id(id) {
-                return Err(format!(
-                    "[agents.{id}]: an agent id is lower-case kebab-case, e.g. `support-agent`"
-                ));
+                return Err(CatalogError::BadId(id.clone()));
             }
+            let bad = |source| CatalogError::Category {
+                id: id.clone(),
+                source,
+            };
             match catalog.agents.iter_mut().find(|a| &a.id == id) {
-                Some(spec) => spec.apply(o).map_err(|e| format!("[agents.{id}]: {e}"))?,
+                Some(spec) => spec.apply(o).map_err(bad)?,
                 None => {
                     let mut spec = AgentSpec::custom(id);
-                    spec.apply(o).map_err(|e| format!("[agents.{id}]: {e}"))?;
+                    spec.apply(o).map_err(bad)?;
                     catalog.agents.push(spec);
                 }
             }

@@ -16,7 +16,9 @@ use super::dispatcher::Dispatcher;
 use super::pending::Pending;
 use super::registry::Registry;
 use super::tools::{self, ToolScope};
-use super::turn::{Attention, Decision, Effect, Event, LOOP_REPEATS, Origin, Setup, Turn};
+use super::turn::{
+    Attention, Decision, Effect, Event, LOOP_REPEATS, Origin, Setup, Turn, TurnFailure,
+};
 use super::turn_record::{self, TurnRecord};
 use super::types::{Intent, IntentReply, IntentResult, StatusBoard};
 use crate::approvals::{Approvals, Rule, verdict};
@@ -119,7 +121,7 @@ impl AgentWorker {
             .collect()
     }
 
-    /// Handle one intent to its end; errors come back as text for the reply channel.
+    /// Handle one intent to its end.
     ///
     /// A thin driver: the [`Turn`] machine decides, this loop performs its effects and
     /// feeds the results back, and reads the model stream while one is open.
@@ -127,7 +129,7 @@ impl AgentWorker {
         &self,
         intent: &Intent,
         cancel: &CancellationToken,
-    ) -> Result<IntentReply, String> {
+    ) -> Result<IntentReply, TurnFailure> {
         let mut turn = self.turn(intent);
         let mut effects = turn.step(Event::Start);
         let mut stream: Option<TokenStream> = None;
@@ -172,7 +174,9 @@ impl AgentWorker {
                 }
                 None if turn.is_streaming() => {
                     let Some(s) = stream.as_mut() else {
-                        return Err("internal: the turn streams with no stream open".into());
+                        return Err(TurnFailure::Internal(
+                            "the turn streams with no stream open".into(),
+                        ));
                     };
                     let event = tokio::select! {
                         next = s.next() => match next {
@@ -195,7 +199,9 @@ impl AgentWorker {
                     record.usage(&event);
                     event
                 }
-                None => return Err("internal: the turn waits for nothing".into()),
+                None => {
+                    return Err(TurnFailure::Internal("the turn waits for nothing".into()));
+                }
             };
             turn.step_into(event, &mut effects);
         }
@@ -468,7 +474,7 @@ impl AgentWorker {
                             trace_id: &intent.trace_id,
                             depth: intent.depth,
                         };
-                        tools::run(&scope, &call).await
+                        tools::run(&scope, &call).await.map_err(|e| e.to_string())
                     }
                     Origin::Http => self.run_action(intent, &call).await,
                     Origin::Mcp => self.run_mcp(intent, &call).await,
@@ -561,8 +567,9 @@ impl AgentWorker {
         let agent_id = intent.agent_id.clone();
         let started = std::time::Instant::now();
         let outcome = std::panic::AssertUnwindSafe(self.handle(&intent, cancel));
+        // From here on the failure is text: the results channel and the waiters carry it.
         let outcome = match futures::FutureExt::catch_unwind(outcome).await {
-            Ok(r) => r,
+            Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("the agent task panicked while handling this intent".into()),
         };
         match &outcome {

@@ -135,7 +135,7 @@ pub async fn receive_results(bus: Arc<dyn Bus>, pending: Pending, cancel: Cancel
                 match envelope.payload_as::<IntentResult>() {
                     Ok(result) => {
                         let id = result.intent_id.clone();
-                        pending.resolve(&id, result.into_outcome());
+                        pending.resolve(&id, result.into_outcome().map_err(|e| e.to_string()));
                     }
                     Err(e) => tracing::warn!(error = %e, "unreadable intent result"),
                 }

@@ -156,7 +156,8 @@ impl Runtime {
         crate::secrets::resolve_config(&mut config)
             .await
             .map_err(|e| RuntimeError::Config(e.to_string()))?;
-        let catalog = Catalog::from_config(&config).map_err(RuntimeError::Config)?;
+        let catalog =
+            Catalog::from_config(&config).map_err(|e| RuntimeError::Config(e.to_string()))?;
         let data_dir = config.data_dir();
         std::fs::create_dir_all(&data_dir).map_err(|e| RuntimeError::Open {
             what: data_dir.display().to_string(),
@@ -270,7 +271,7 @@ impl Runtime {
         // The tools agents can call; outside servers' tools join as they start.
         let actions = Arc::new(
             crate::actions::Actions::from_config(&config.actions)
-                .map_err(RuntimeError::Config)?
+                .map_err(|e| RuntimeError::Config(e.to_string()))?
                 .with_secrets(config.secrets.clone()),
         );
         let registry = Arc::new(Registry::builtin());

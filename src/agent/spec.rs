@@ -88,20 +88,23 @@ pub struct AgentSpec {
     pub protocol_hooks: Vec<crate::context::ProtocolHook>,
 }
 
+/// `[agents.<id>] category` names no category.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown category `{}`, expected one of {}",
+    .0,
+    Category::ALL.map(Category::as_str).join(", ")
+)]
+pub struct UnknownCategory(pub String);
+
 impl AgentSpec {
     /// Apply `[agents.<id>]`: set fields replace the spec's.
-    pub fn apply(&mut self, o: &AgentOverride) -> Result<(), String> {
+    pub fn apply(&mut self, o: &AgentOverride) -> Result<(), UnknownCategory> {
         if let Some(v) = &o.name {
             self.name = v.clone();
         }
         if let Some(v) = &o.category {
-            self.category = Category::parse(v).ok_or_else(|| {
-                let allowed: Vec<_> = Category::ALL.iter().map(|c| c.as_str()).collect();
-                format!(
-                    "unknown category `{v}`, expected one of {}",
-                    allowed.join(", ")
-                )
-            })?;
+            self.category = Category::parse(v).ok_or_else(|| UnknownCategory(v.clone()))?;
         }
         if let Some(v) = &o.role {
             self.role = v.clone();

@@ -120,9 +120,38 @@ pub struct Handoff {
     pub text: String,
 }
 
-fn args<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, String> {
-    serde_json::from_value(call.arguments.clone())
-        .map_err(|e| format!("bad arguments for `{}`: {e}", call.name))
+/// Why a call of one of aios's own tools failed. The text goes to the model, which reads
+/// it and may correct the call; it never fails the intent.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("bad arguments for `{tool}`: {source}")]
+    BadArguments {
+        tool: String,
+        source: serde_json::Error,
+    },
+    #[error("a handoff goes to another agent, not to yourself")]
+    HandoffToSelf,
+    #[error("there is no tool `{}`; the tools are: {}", .0, tool_names())]
+    NoSuchTool(String),
+    #[error(transparent)]
+    Hub(#[from] crate::context::HubError),
+    #[error(transparent)]
+    Dispatch(#[from] super::RuntimeError),
+}
+
+fn tool_names() -> String {
+    specs()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn args<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, ToolError> {
+    serde_json::from_value(call.arguments.clone()).map_err(|source| ToolError::BadArguments {
+        tool: call.name.clone(),
+        source,
+    })
 }
 
 /// The tool's name when it is one of ours, else `unknown`: a model may ask for any name,
@@ -137,7 +166,7 @@ pub fn label(name: &str) -> &str {
 
 /// Run one tool call. An error is text for the model to read (and correct), never a
 /// failure of the intent.
-pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String> {
+pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, ToolError> {
     let me = Caller::agent(scope.agent_id);
     let hub = scope.hub;
     let agent = scope.agent_id;
@@ -152,19 +181,13 @@ pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String
             };
             let mut tags = a.tags;
             tags.push(tag);
-            let item = hub
-                .remember(&me, agent, kind, &a.text, tags)
-                .await
-                .map_err(|e| e.to_string())?;
+            let item = hub.remember(&me, agent, kind, &a.text, tags).await?;
             Ok(json!({"stored": item.id, "kind": kind}))
         }
         "recall" => {
             let a: Recall = args(call)?;
             let k = a.k.unwrap_or(5).clamp(1, RECALL_MAX);
-            let found = hub
-                .recall(&me, agent, &a.query, k, None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let found = hub.recall(&me, agent, &a.query, k, None).await?;
             Ok(json!(
                 found
                     .iter()
@@ -174,10 +197,7 @@ pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String
         }
         "set_goals" => {
             let a: SetGoals = args(call)?;
-            let goals = hub
-                .set_goals(&me, agent, a.goals)
-                .await
-                .map_err(|e| e.to_string())?;
+            let goals = hub.set_goals(&me, agent, a.goals).await?;
             Ok(json!({"goals": goals}))
         }
         "update_context" => {
@@ -197,14 +217,13 @@ pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String
                         tool: Some("update_context".into()),
                     },
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(json!({"version": v.version, "context_id": v.context_id}))
         }
         "handoff" => {
             let a: Handoff = args(call)?;
             if a.agent_id == agent {
-                return Err("a handoff goes to another agent, not to yourself".into());
+                return Err(ToolError::HandoffToSelf);
             }
             let ticket = scope
                 .dispatcher
@@ -219,22 +238,14 @@ pub async fn run(scope: &ToolScope<'_>, call: &ToolCall) -> Result<Value, String
                         depth: scope.depth + 1,
                     },
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             // Not waited for: the other agent works on its own, and waiting here could
             // deadlock two agents handing work to each other.
             Ok(
                 json!({"handed_off_to": a.agent_id, "intent_id": ticket.intent_id, "trace_id": ticket.trace_id}),
             )
         }
-        other => Err(format!(
-            "there is no tool `{other}`; the tools are: {}",
-            specs()
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        other => Err(ToolError::NoSuchTool(other.to_string())),
     }
 }
 
@@ -304,5 +315,33 @@ pub async fn dry_run(hub: &ContextHub, agent_id: &str, call: &ToolCall) -> Strin
             Err(e) => format!("will fail: {e}"),
         },
         other => format!("`{other}` is not one of aios's tools"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_call_says_which_tool_and_what_is_wrong() {
+        let call = ToolCall {
+            id: "call_1".into(),
+            name: "remember".into(),
+            arguments: json!({"txt": "typo"}),
+        };
+        let Err(err) = args::<Remember>(&call) else {
+            panic!("a call without `text` was read");
+        };
+        assert!(matches!(&err, ToolError::BadArguments { tool, .. } if tool == "remember"));
+        assert!(
+            err.to_string()
+                .starts_with("bad arguments for `remember`: unknown field `txt`"),
+            "{err}"
+        );
+        let err = ToolError::NoSuchTool("rm_rf".into()).to_string();
+        assert!(err.starts_with("there is no tool `rm_rf`; the tools are: "));
+        for spec in specs() {
+            assert!(err.contains(spec.name.as_str()), "{err}");
+        }
     }
 }

@@ -128,6 +128,21 @@ pub enum Event {
     Cancelled(String),
 }
 
+/// Why a turn ended without a reply. Its text is what the results channel, the API and
+/// the TUI show for the failed intent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TurnFailure {
+    /// The model runner or the context store failed; their error's text.
+    #[error("{0}")]
+    Failed(String),
+    /// Stopped by the operator or by shutdown; the reason.
+    #[error("{0}")]
+    Stopped(String),
+    /// The machine was fed an event it cannot be in: a bug, said as one.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
 /// What the driver should do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -186,7 +201,7 @@ pub enum Effect {
     /// the trace.
     Record(Box<Record>),
     /// Boxed: the rare, large effect must not make every token's effect large.
-    Finish(Box<Result<IntentReply, String>>),
+    Finish(Box<Result<IntentReply, TurnFailure>>),
 }
 
 /// The records written once the context has its new version.
@@ -355,7 +370,7 @@ impl Turn {
                 out.push(Effect::Token { text, thinking });
                 return;
             }
-            out.extend(self.fail("internal: the turn got a token while not streaming".into()));
+            out.extend(self.internal("the turn got a token while not streaming".into()));
             return;
         }
         let effects = self.decide(event);
@@ -364,8 +379,8 @@ impl Turn {
 
     fn decide(&mut self, event: Event) -> Vec<Effect> {
         match (self.phase, event) {
-            (_, Event::Cancelled(reason)) => self.fail(reason),
-            (_, Event::Failed(reason)) => self.fail(reason),
+            (_, Event::Cancelled(reason)) => self.fail(TurnFailure::Stopped(reason)),
+            (_, Event::Failed(reason)) => self.fail(TurnFailure::Failed(reason)),
             (Phase::Idle, Event::Start) => {
                 self.phase = Phase::Recalling;
                 vec![
@@ -418,22 +433,27 @@ impl Turn {
             }
             (Phase::Writing, Event::ContextWritten(version)) => self.record(version),
             (Phase::Recording, Event::Recorded) => self.finish(),
-            (phase, event) => self.fail(format!(
-                "internal: the turn got {} while {phase:?}",
+            (phase, event) => self.internal(format!(
+                "the turn got {} while {phase:?}",
                 event_name(&event)
             )),
         }
     }
 
-    fn fail(&mut self, reason: String) -> Vec<Effect> {
+    fn fail(&mut self, failure: TurnFailure) -> Vec<Effect> {
         self.phase = Phase::Done;
-        vec![Effect::Finish(Box::new(Err(reason)))]
+        vec![Effect::Finish(Box::new(Err(failure)))]
+    }
+
+    /// A bug: the machine was fed what it cannot be in. The intent fails saying so.
+    fn internal(&mut self, what: String) -> Vec<Effect> {
+        self.fail(TurnFailure::Internal(what))
     }
 
     /// Build the request and open the first model turn.
     fn open(&mut self, history: &[ChatTurn]) -> Vec<Effect> {
         let Some((state, previous)) = &self.state else {
-            return self.fail("internal: no agent state before the prompt".into());
+            return self.internal("no agent state before the prompt".into());
         };
         let offered: Vec<ToolSpec> = self.setup.tools.iter().map(|(s, _)| s.clone()).collect();
         let names: Vec<String> = offered.iter().map(|s| s.name.clone()).collect();
@@ -594,11 +614,11 @@ impl Turn {
 
     fn tool_result(&mut self, call_id: &str, result: Result<Value, String>) -> Vec<Effect> {
         let Some(call) = self.calls.get(self.current).cloned() else {
-            return self.fail("internal: a tool result with no call".into());
+            return self.internal("a tool result with no call".into());
         };
         if call.id != call_id {
-            return self.fail(format!(
-                "internal: result for call {call_id}, waiting for {}",
+            return self.internal(format!(
+                "result for call {call_id}, waiting for {}",
                 call.id
             ));
         }
@@ -621,11 +641,11 @@ impl Turn {
 
     fn decided(&mut self, call_id: &str, decision: Decision) -> Vec<Effect> {
         let Some(mut call) = self.calls.get(self.current).cloned() else {
-            return self.fail("internal: a decision with no call".into());
+            return self.internal("a decision with no call".into());
         };
         if call.id != call_id {
-            return self.fail(format!(
-                "internal: decision for call {call_id}, waiting for {}",
+            return self.internal(format!(
+                "decision for call {call_id}, waiting for {}",
                 call.id
             ));
         }
@@ -652,7 +672,7 @@ impl Turn {
 
     fn write_context(&mut self) -> Vec<Effect> {
         let Some((state, previous)) = &self.state else {
-            return self.fail("internal: no agent state to write".into());
+            return self.internal("no agent state to write".into());
         };
         let at = now_rfc3339();
         let text = next_context(
@@ -721,7 +741,7 @@ impl Turn {
 
     fn finish(&mut self) -> Vec<Effect> {
         let Some(version) = self.version.take() else {
-            return self.fail("internal: finished without a context version".into());
+            return self.internal("finished without a context version".into());
         };
         self.phase = Phase::Done;
         let model = crate::llm::model_shown(&self.setup.runner, &self.model);
@@ -868,7 +888,7 @@ mod tests {
     }
 
     /// Answer `text` and drive the rest of the turn; returns the finished outcome.
-    fn answer(turn: &mut Turn, text: &str) -> Result<IntentReply, String> {
+    fn answer(turn: &mut Turn, text: &str) -> Result<IntentReply, TurnFailure> {
         let e = turn.step(Event::Token {
             text: text.into(),
             thinking: false,
@@ -881,7 +901,7 @@ mod tests {
         finish(turn.step(Event::Recorded))
     }
 
-    fn finish(effects: Vec<Effect>) -> Result<IntentReply, String> {
+    fn finish(effects: Vec<Effect>) -> Result<IntentReply, TurnFailure> {
         match effects.into_iter().last() {
             Some(Effect::Finish(outcome)) => *outcome,
             other => panic!("not finished: {other:?}"),
@@ -1157,9 +1177,9 @@ mod tests {
         let e = turn.step(Event::Cancelled("stopped by the operator".into()));
         assert_eq!(
             e,
-            vec![Effect::Finish(Box::new(Err(
+            vec![Effect::Finish(Box::new(Err(TurnFailure::Stopped(
                 "stopped by the operator".into()
-            )))]
+            ))))]
         );
         assert!(turn.is_done());
         assert!(turn.step(Event::TurnDone(Box::default())).is_empty());
@@ -1172,7 +1192,12 @@ mod tests {
         let out = finish(turn.step(Event::Failed(
             "no token for 30 s (llm.stall_timeout_ms)".into(),
         )));
-        assert_eq!(out.unwrap_err(), "no token for 30 s (llm.stall_timeout_ms)");
+        let err = out.unwrap_err();
+        assert_eq!(
+            err,
+            TurnFailure::Failed("no token for 30 s (llm.stall_timeout_ms)".into())
+        );
+        assert_eq!(err.to_string(), "no token for 30 s (llm.stall_timeout_ms)");
     }
 
     #[test]
@@ -1211,7 +1236,9 @@ mod tests {
     fn an_event_out_of_order_fails_the_turn_instead_of_panicking() {
         let mut turn = Turn::new(setup(4));
         let out = finish(turn.step(Event::Recorded));
-        assert!(out.unwrap_err().contains("internal"));
+        let err = out.unwrap_err();
+        assert!(matches!(err, TurnFailure::Internal(_)));
+        assert!(err.to_string().starts_with("internal: "), "{err}");
     }
 
     #[test]
@@ -1253,6 +1280,6 @@ mod tests {
             text: "x".into(),
             thinking: false,
         }));
-        assert!(out.unwrap_err().contains("not streaming"));
+        assert!(out.unwrap_err().to_string().contains("not streaming"));
     }
 }

@@ -54,12 +54,23 @@ pub struct IntentResult {
     pub error: Option<String>,
 }
 
+/// Why a result from the results channel holds no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResultError {
+    /// The handling node's failure, as it wrote it (the channel carries text: nodes of
+    /// other versions read and write it).
+    #[error("{0}")]
+    Failed(String),
+    #[error("the handling node sent an empty result")]
+    Empty,
+}
+
 impl IntentResult {
-    pub fn into_outcome(self) -> Result<IntentReply, String> {
+    pub fn into_outcome(self) -> Result<IntentReply, ResultError> {
         match (self.reply, self.error) {
             (Some(r), _) => Ok(r),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err("the handling node sent an empty result".into()),
+            (None, Some(e)) => Err(ResultError::Failed(e)),
+            (None, None) => Err(ResultError::Empty),
         }
     }
 }
@@ -122,4 +133,26 @@ pub struct Ticket {
     pub intent_id: String,
     pub trace_id: String,
     pub outcome: oneshot::Receiver<Result<IntentReply, String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_without_a_reply_is_the_nodes_failure_or_empty() {
+        let result = |error: Option<&str>| IntentResult {
+            intent_id: "i".into(),
+            agent_id: "ops-agent".into(),
+            reply: None,
+            error: error.map(String::from),
+        };
+        assert_eq!(
+            result(Some("model down")).into_outcome(),
+            Err(ResultError::Failed("model down".into()))
+        );
+        let empty = result(None).into_outcome().unwrap_err();
+        assert_eq!(empty, ResultError::Empty);
+        assert_eq!(empty.to_string(), "the handling node sent an empty result");
+    }
 }

@@ -180,7 +180,12 @@ async fn vault_checks(config: &Config) -> (Vec<Check>, Config) {
     };
     let settings = match crate::secrets::process_settings(config, &first.label) {
         Ok(s) => s,
-        Err(e) => return (vec![check("vault", Status::Fail, e)], config.clone()),
+        Err(e) => {
+            return (
+                vec![check("vault", Status::Fail, e.to_string())],
+                config.clone(),
+            );
+        }
     };
     let addr = settings.addr.clone();
     let client = match crate::secrets::VaultClient::new(settings) {
@@ -194,7 +199,12 @@ async fn vault_checks(config: &Config) -> (Vec<Check>, Config) {
     };
     let users = match crate::secrets::refs_by_reference(config) {
         Ok(users) => users,
-        Err(e) => return (vec![check("vault", Status::Fail, e)], config.clone()),
+        Err(e) => {
+            return (
+                vec![check("vault", Status::Fail, e.to_string())],
+                config.clone(),
+            );
+        }
     };
     let mut out = Vec::new();
     let mut all_found = true;
@@ -296,7 +306,7 @@ fn hooks_check(config: &Config, data_dir: &std::path::Path) -> Check {
         .map(|a| a.protocol_hooks.as_ref().map_or(0, Vec::len))
         .sum();
     let signing = match config.hooks.resolve_secrets(&|n| config.secrets.lookup(n)) {
-        Err(e) => return check("hooks", Status::Fail, e),
+        Err(e) => return check("hooks", Status::Fail, e.to_string()),
         Ok(s) if s.is_empty() => format!(
             "webhooks signed with the generated secret in {}",
             data_dir.join("hooks.secret").display()
@@ -319,7 +329,7 @@ fn hooks_check(config: &Config, data_dir: &std::path::Path) -> Check {
 fn tools_check(config: &Config) -> Check {
     let catalog = match crate::agent::Catalog::from_config(config) {
         Ok(c) => c,
-        Err(e) => return check("tools", Status::Fail, e),
+        Err(e) => return check("tools", Status::Fail, e.to_string()),
     };
     let registry = crate::agent::registry::Registry::for_config(config);
     let unmapped: Vec<String> = catalog
