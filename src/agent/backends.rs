@@ -84,7 +84,8 @@ pub async fn open(
         })?;
     tracing::info!(embedder = %chosen.note, "embedder");
     let embedder = chosen.embedder;
-    let schemas = memory_schema::of_catalog(config, catalog).map_err(RuntimeError::Config)?;
+    let schemas = memory_schema::of_catalog(config, catalog)
+        .map_err(|e| RuntimeError::Config(e.to_string()))?;
     // The stores are opened in the embedder's space: one built by another embedder is
     // refused here, with the command that rebuilds it.
     let opened = crate::memory::stores::open(

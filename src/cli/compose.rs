@@ -63,8 +63,57 @@ pub enum ComposeError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a readable compose file: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("{path} is not a readable compose file: {source}")]
+    Parse { path: PathBuf, source: NotCompose },
+}
+
+/// Text that is not compose YAML (or not shaped like a compose file): the parser's
+/// message, on one line. Boxed: the parser's error is large and rarely made.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", one_line(&.0.to_string()))]
+pub struct NotCompose(#[source] Box<serde_saphyr::Error>);
+
+/// Why a port entry gives no host address to probe; doctor lists the text as not probed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PortError {
+    /// Only the container's port: docker picks the host's.
+    #[error("{entry}: no fixed host port (docker picks one)")]
+    Ephemeral { entry: String },
+    /// An empty host port, e.g. `127.0.0.1::6379`.
+    #[error("no fixed host port (docker picks one)")]
+    NoHostPort,
+    #[error("long syntax without `published`: no fixed host port")]
+    NoPublished,
+    #[error("{spec}: unclosed `[` in the address")]
+    UnclosedBracket { spec: String },
+    #[error("{spec}: expected `:` after the address")]
+    NoColon { spec: String },
+    #[error("{spec}: not a compose port mapping")]
+    NotAMapping { spec: String },
+    #[error("{published}/{protocol}: not TCP, not probed")]
+    NotTcp { published: String, protocol: String },
+    #[error("`{published}` is not a port number")]
+    NotAPort { published: String },
+    #[error(transparent)]
+    Variable(#[from] VarError),
+}
+
+/// A variable reference in `text` that compose would refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum VarError {
+    #[error("{text}: unclosed `${{`")]
+    Unclosed { text: String },
+    #[error("{text}: a lone `$` (write `$$` for a literal one)")]
+    LoneDollar { text: String },
+    /// `${NAME:?message}` or `${NAME?message}` with NAME unset.
+    #[error("{text}: uses ${{{name}}}, which is not set ({message})")]
+    Unset {
+        text: String,
+        name: String,
+        message: String,
+    },
+    #[error("{text}: `${{{inner}}}` is not compose variable syntax")]
+    NotVariableSyntax { text: String, inner: String },
 }
 
 /// Read the compose file at `path`; variables come from the process environment, then from
@@ -84,9 +133,9 @@ pub fn load(path: &Path) -> Result<Vec<Service>, ComposeError> {
             .ok()
             .or_else(|| dotenv.get(name).cloned())
     };
-    parse(&text, &lookup).map_err(|message| ComposeError::Parse {
+    parse(&text, &lookup).map_err(|source| ComposeError::Parse {
         path: path.to_path_buf(),
-        message,
+        source,
     })
 }
 
@@ -131,8 +180,11 @@ enum Scalar {
 }
 
 /// Parse compose YAML; `lookup` answers `${VAR}` references in port entries.
-pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Service>, String> {
-    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+pub fn parse(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Service>, NotCompose> {
+    let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| NotCompose(Box::new(e)))?;
     Ok(raw
         .services
         .into_iter()
@@ -143,7 +195,7 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Vec<
             for port in &svc.ports {
                 match read_port(port, lookup) {
                     Ok(p) => published.push(p),
-                    Err(why) => skipped.push(why),
+                    Err(why) => skipped.push(why.to_string()),
                 }
             }
             Service {
@@ -161,9 +213,14 @@ fn one_line(s: &str) -> String {
 }
 
 /// One port entry → the host address to probe, or why there is none.
-fn read_port(port: &RawPort, lookup: &dyn Fn(&str) -> Option<String>) -> Result<HostPort, String> {
+fn read_port(
+    port: &RawPort,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<HostPort, PortError> {
     match port {
-        RawPort::Number(n) => Err(format!("{n}: no fixed host port (docker picks one)")),
+        RawPort::Number(n) => Err(PortError::Ephemeral {
+            entry: n.to_string(),
+        }),
         RawPort::Short(spec) => {
             let spec = interpolate(spec, lookup)?;
             short_port(&spec)
@@ -173,7 +230,7 @@ fn read_port(port: &RawPort, lookup: &dyn Fn(&str) -> Option<String>) -> Result<
             let published = match &long.published {
                 Some(Scalar::Number(n)) => n.to_string(),
                 Some(Scalar::Text(t)) => interpolate(t, lookup)?,
-                None => return Err("long syntax without `published`: no fixed host port".into()),
+                None => return Err(PortError::NoPublished),
             };
             let ip = match &long.host_ip {
                 Some(ip) => interpolate(ip, lookup)?,
@@ -185,16 +242,16 @@ fn read_port(port: &RawPort, lookup: &dyn Fn(&str) -> Option<String>) -> Result<
 }
 
 /// `[IP:]HOST:CONTAINER[/PROTOCOL]`, where IP may be `[v6]` and HOST a range `a-b`.
-fn short_port(spec: &str) -> Result<HostPort, String> {
+fn short_port(spec: &str) -> Result<HostPort, PortError> {
     let (ports, protocol) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
     let (ip, rest) = match ports.strip_prefix('[') {
         Some(v6) => {
             let (ip, after) = v6
                 .split_once(']')
-                .ok_or_else(|| format!("{spec}: unclosed `[` in the address"))?;
+                .ok_or_else(|| PortError::UnclosedBracket { spec: spec.into() })?;
             let rest = after
                 .strip_prefix(':')
-                .ok_or_else(|| format!("{spec}: expected `:` after the address"))?;
+                .ok_or_else(|| PortError::NoColon { spec: spec.into() })?;
             (ip.to_string(), rest)
         }
         None => (String::new(), ports),
@@ -202,27 +259,30 @@ fn short_port(spec: &str) -> Result<HostPort, String> {
     let parts: Vec<&str> = rest.split(':').collect();
     let (ip, host) = match (parts.as_slice(), ip.is_empty()) {
         ([_container], true) => {
-            return Err(format!("{spec}: no fixed host port (docker picks one)"));
+            return Err(PortError::Ephemeral { entry: spec.into() });
         }
         ([host, _container], _) => (ip, *host),
         ([addr, host, _container], true) => (addr.to_string(), *host),
-        _ => return Err(format!("{spec}: not a compose port mapping")),
+        _ => return Err(PortError::NotAMapping { spec: spec.into() }),
     };
     host_port(&ip, host, protocol)
 }
 
-fn host_port(ip: &str, published: &str, protocol: &str) -> Result<HostPort, String> {
+fn host_port(ip: &str, published: &str, protocol: &str) -> Result<HostPort, PortError> {
     if !protocol.eq_ignore_ascii_case("tcp") {
-        return Err(format!("{published}/{protocol}: not TCP, not probed"));
+        return Err(PortError::NotTcp {
+            published: published.into(),
+            protocol: protocol.into(),
+        });
     }
     // A range publishes several ports; its first one tells whether the service is there.
     let first = published.split('-').next().unwrap_or_default().trim();
     if first.is_empty() {
-        return Err("no fixed host port (docker picks one)".into());
+        return Err(PortError::NoHostPort);
     }
-    let port: u16 = first
-        .parse()
-        .map_err(|_| format!("`{published}` is not a port number"))?;
+    let port: u16 = first.parse().map_err(|_| PortError::NotAPort {
+        published: published.into(),
+    })?;
     let host = match ip.trim_matches(['[', ']']) {
         "" | "0.0.0.0" => "127.0.0.1",
         "::" => "::1",
@@ -236,7 +296,7 @@ fn host_port(ip: &str, published: &str, protocol: &str) -> Result<HostPort, Stri
 
 /// Compose's variable syntax: `$$` (a literal `$`), `$VAR`, `${VAR}`, `${VAR:-default}`,
 /// `${VAR-default}`, `${VAR:?err}` and `${VAR?err}`.
-fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, VarError> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -248,7 +308,7 @@ fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Strin
         } else if let Some(braced) = after.strip_prefix('{') {
             let end = braced
                 .find('}')
-                .ok_or_else(|| format!("{s}: unclosed `${{`"))?;
+                .ok_or_else(|| VarError::Unclosed { text: s.into() })?;
             out.push_str(&expand(&braced[..end], lookup, s)?);
             rest = &braced[end + 1..];
         } else {
@@ -256,7 +316,7 @@ fn interpolate(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Strin
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(after.len());
             if len == 0 {
-                return Err(format!("{s}: a lone `$` (write `$$` for a literal one)"));
+                return Err(VarError::LoneDollar { text: s.into() });
             }
             out.push_str(&lookup(&after[..len]).unwrap_or_default());
             rest = &after[len..];
@@ -270,14 +330,18 @@ fn expand(
     inner: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     whole: &str,
-) -> Result<String, String> {
+) -> Result<String, VarError> {
     let name_len = inner
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inner.len());
     let (name, op) = inner.split_at(name_len);
     let value = lookup(name);
     let set_nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
-    let missing = |msg: &str| format!("{whole}: uses ${{{name}}}, which is not set ({msg})");
+    let missing = |message: &str| VarError::Unset {
+        text: whole.into(),
+        name: name.into(),
+        message: message.into(),
+    };
     Ok(match op {
         "" => value.unwrap_or_default(),
         _ if op.starts_with(":-") => {
@@ -297,9 +361,10 @@ fn expand(
         }
         _ if op.starts_with('?') => value.ok_or_else(|| missing(&op[1..]))?,
         _ => {
-            return Err(format!(
-                "{whole}: `${{{inner}}}` is not compose variable syntax"
-            ));
+            return Err(VarError::NotVariableSyntax {
+                text: whole.into(),
+                inner: inner.into(),
+            });
         }
     })
 }
@@ -332,7 +397,7 @@ mod tests {
         None
     }
 
-    fn one(spec: &str) -> Result<HostPort, String> {
+    fn one(spec: &str) -> Result<HostPort, PortError> {
         read_port(&RawPort::Short(spec.into()), &no_vars)
     }
 
@@ -358,18 +423,52 @@ mod tests {
 
     #[test]
     fn ports_without_a_fixed_tcp_host_port_are_skipped_with_a_reason() {
-        assert!(one("6379").unwrap_err().contains("no fixed host port"));
-        assert!(
-            one("127.0.0.1::6379")
-                .unwrap_err()
-                .contains("no fixed host port")
+        let why = |spec: &str| one(spec).unwrap_err().to_string();
+        assert!(why("6379").contains("no fixed host port"));
+        assert_eq!(
+            one("6379"),
+            Err(PortError::Ephemeral {
+                entry: "6379".into()
+            })
         );
-        assert!(one("5353:53/udp").unwrap_err().contains("not TCP"));
-        assert!(one("x:y").unwrap_err().contains("not a port number"));
-        assert!(one("1:2:3:4").unwrap_err().contains("not a compose port"));
-        assert!(one("[::1:6334:6334").unwrap_err().contains("unclosed"));
+        assert!(why("127.0.0.1::6379").contains("no fixed host port"));
+        assert_eq!(one("127.0.0.1::6379"), Err(PortError::NoHostPort));
+        assert!(why("5353:53/udp").contains("not TCP"));
+        assert_eq!(why("5353:53/udp"), "5353/udp: not TCP, not probed");
+        assert!(matches!(one("5353:53/udp"), Err(PortError::NotTcp { .. })));
+        assert!(why("x:y").contains("not a port number"));
+        assert_eq!(why("x:y"), "`x` is not a port number");
+        assert!(matches!(one("x:y"), Err(PortError::NotAPort { .. })));
+        assert!(why("1:2:3:4").contains("not a compose port"));
+        assert!(matches!(one("1:2:3:4"), Err(PortError::NotAMapping { .. })));
+        assert!(why("[::1:6334:6334").contains("unclosed"));
+        assert_eq!(
+            why("[::1:6334:6334"),
+            "[::1:6334:6334: unclosed `[` in the address"
+        );
+        assert!(matches!(
+            one("[::1:6334:6334"),
+            Err(PortError::UnclosedBracket { .. })
+        ));
+        assert_eq!(
+            why("[::1]6334:6334"),
+            "[::1]6334:6334: expected `:` after the address"
+        );
+        assert!(matches!(one("[::1]6334"), Err(PortError::NoColon { .. })));
+        assert_eq!(why("${X"), "${X: unclosed `${`");
+        assert!(matches!(
+            one("${X"),
+            Err(PortError::Variable(VarError::Unclosed { .. }))
+        ));
         let n = read_port(&RawPort::Number(80), &no_vars).unwrap_err();
-        assert!(n.contains("no fixed host port"), "{n}");
+        assert!(n.to_string().contains("no fixed host port"), "{n}");
+        assert_eq!(n.to_string(), "80: no fixed host port (docker picks one)");
+        let long = RawPort::Long(LongPort {
+            published: None,
+            host_ip: None,
+            protocol: None,
+        });
+        assert_eq!(read_port(&long, &no_vars), Err(PortError::NoPublished));
     }
 
     #[test]
@@ -387,12 +486,41 @@ mod tests {
         assert_eq!(f("${EMPTY-1}").unwrap(), "");
         assert_eq!(f("${UNSET-2}").unwrap(), "2");
         assert_eq!(f("a$$b").unwrap(), "a$b");
-        assert!(f("${UNSET:?set it}").unwrap_err().contains("UNSET"));
-        assert!(f("${EMPTY:?set it}").is_err());
+        assert!(
+            f("${UNSET:?set it}")
+                .unwrap_err()
+                .to_string()
+                .contains("UNSET")
+        );
+        assert_eq!(
+            f("${UNSET:?set it}").unwrap_err().to_string(),
+            "${UNSET:?set it}: uses ${UNSET}, which is not set (set it)"
+        );
+        assert!(matches!(
+            f("${EMPTY:?set it}"),
+            Err(VarError::Unset { name, .. }) if name == "EMPTY"
+        ));
         assert_eq!(f("${EMPTY?x}").unwrap(), "");
-        assert!(f("${PORT").unwrap_err().contains("unclosed"));
-        assert!(f("${PORT+x}").is_err());
-        assert!(f("a $ b").is_err());
+        assert!(f("${PORT").unwrap_err().to_string().contains("unclosed"));
+        assert!(matches!(f("${PORT"), Err(VarError::Unclosed { .. })));
+        assert_eq!(
+            f("${PORT+x}").unwrap_err().to_string(),
+            "${PORT+x}: `${PORT+x}` is not compose variable syntax"
+        );
+        assert!(matches!(
+            f("${PORT+x}"),
+            Err(VarError::NotVariableSyntax { inner, .. }) if inner == "PORT+x"
+        ));
+        assert_eq!(
+            f("a $ b"),
+            Err(VarError::LoneDollar {
+                text: "a $ b".into()
+            })
+        );
+        assert_eq!(
+            f("a $ b").unwrap_err().to_string(),
+            "a $ b: a lone `$` (write `$$` for a literal one)"
+        );
     }
 
     #[test]
@@ -441,10 +569,25 @@ services:
 
     #[test]
     fn a_file_that_is_not_compose_is_an_error_not_a_panic() {
-        assert!(parse("services: [1, 2]", &no_vars).is_err());
+        let e = parse("services: [1, 2]", &no_vars).unwrap_err();
+        assert!(!e.to_string().contains('\n'), "{e}");
+        assert!(std::error::Error::source(&e).is_some());
         assert!(parse("services:\n  a:\n    ports: {x: 1}\n", &no_vars).is_err());
         assert!(parse(": : :\n\t- [", &no_vars).is_err());
         assert!(parse("", &no_vars).unwrap().is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compose.yaml");
+        std::fs::write(&path, "services: [1, 2]").unwrap();
+        let e = load(&path).unwrap_err();
+        assert!(matches!(&e, ComposeError::Parse { path: p, .. } if *p == path));
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} is not a readable compose file: {}",
+                path.display(),
+                parse("services: [1, 2]", &no_vars).unwrap_err()
+            )
+        );
     }
 
     #[test]

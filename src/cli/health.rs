@@ -32,7 +32,7 @@ pub async fn run(config: &Config) -> Result<ExitCode> {
     let info = tokio::time::timeout(ANSWER_TIMEOUT, client.call(Request::Info, |_| {}))
         .await
         .map_err(|_| unhealthy(format!("no answer within {} s", ANSWER_TIMEOUT.as_secs())))?
-        .map_err(unhealthy)?;
+        .map_err(|e| unhealthy(e.to_string()))?;
     let field = |k: &str| match &info[k] {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "?".to_string(),

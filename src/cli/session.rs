@@ -54,7 +54,11 @@ impl Session {
     ) -> Result<serde_json::Value> {
         match self {
             Session::Remote { client, .. } => {
-                client.call(request, on_event).await.map_err(|e| eyre!(e))
+                // The text alone, as before: main would add the error's sources after it.
+                client
+                    .call(request, on_event)
+                    .await
+                    .map_err(|e| eyre!("{e}"))
             }
             Session::Owner(owner) => {
                 let (tx, mut rx) = mpsc::channel(256);
@@ -69,7 +73,7 @@ impl Session {
                 while let Ok(ev) = rx.try_recv() {
                     on_event(ev);
                 }
-                result.map_err(|e| eyre!(e))
+                result.map_err(|e| eyre!("{e}"))
             }
         }
     }

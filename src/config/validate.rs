@@ -281,7 +281,10 @@ pub(crate) fn check_schema_numbers(config: &Config, origins: &Origins) -> Result
         if let Some(schema) = &agent.memory_schema
             && let Err(message) = crate::memory::schema::parse(id, schema)
         {
-            return Err(origins.invalid(&key_path(&["agents", id, "memory_schema"]), message));
+            return Err(origins.invalid(
+                &key_path(&["agents", id, "memory_schema"]),
+                message.to_string(),
+            ));
         }
         for (key, value) in agent.memory_schema.iter().flatten() {
             let mut inner = vec![key.clone()];

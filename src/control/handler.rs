@@ -4,17 +4,51 @@
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::agent::Runtime;
-use crate::context::Caller;
+use crate::agent::{Runtime, RuntimeError};
+use crate::approvals::ApprovalError;
+use crate::audit::AuditError;
+use crate::bus::BusError;
+use crate::context::{Caller, HubError};
 use crate::event::RuntimeEvent;
+use crate::hooks::{OutboxError, ReportError};
 
 use super::protocol::{AgentRow, AgentTools, Request, Streamed, ToolRow};
 
 /// Approvals and hooks live with the runtime that runs the agents.
 const NOT_OWNER: &str = "this runtime only watches; approvals are decided and hooks fire on the node that runs the agents";
 
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value, String> {
-    serde_json::to_value(v).map_err(|e| e.to_string())
+/// Why a request failed; its text is the `error` of the reply, one line.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Approvals or hooks asked of a runtime that only watches.
+    #[error("{}", NOT_OWNER)]
+    NotOwner,
+    #[error(transparent)]
+    Hub(#[from] HubError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    #[error(transparent)]
+    HookReport(#[from] ReportError),
+    #[error(transparent)]
+    HookRetry(#[from] OutboxError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The waited-for intent failed; the text is its outcome's.
+    #[error("{0}")]
+    IntentFailed(String),
+    #[error("the runtime stopped before the intent was handled")]
+    Stopped,
+    /// The answer could not be turned into JSON.
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, HandleError> {
+    Ok(serde_json::to_value(v)?)
 }
 
 /// Run one request. Events meant for the caller (streamed tokens of a waited-for intent)
@@ -24,7 +58,7 @@ pub async fn handle(
     caller: &Caller,
     request: Request,
     events: &mpsc::Sender<Streamed>,
-) -> Result<Value, String> {
+) -> Result<Value, HandleError> {
     let hub = rt.hub();
     match request {
         Request::Info => {
@@ -40,7 +74,7 @@ pub async fn handle(
             Ok(info)
         }
         Request::Agents => {
-            let specs = hub.list_agents(caller).await.map_err(|e| e.to_string())?;
+            let specs = hub.list_agents(caller).await?;
             let rows: Vec<AgentRow> = specs
                 .into_iter()
                 .map(|spec| {
@@ -56,22 +90,17 @@ pub async fn handle(
         }
         Request::McpServers => to_value(rt.mcp_servers().status()),
         Request::Approvals => {
-            let approvals = rt.approvals().ok_or(NOT_OWNER)?;
+            let approvals = rt.approvals().ok_or(HandleError::NotOwner)?;
             to_value(approvals.list())
         }
         Request::Hooks { agent_id } => {
-            let hooks = rt.hooks().ok_or(NOT_OWNER)?;
-            to_value(
-                hooks
-                    .report(agent_id.as_deref())
-                    .await
-                    .map_err(|e| e.to_string())?,
-            )
+            let hooks = rt.hooks().ok_or(HandleError::NotOwner)?;
+            to_value(hooks.report(agent_id.as_deref()).await?)
         }
         Request::HookRetry { id } => {
-            let hooks = rt.hooks().ok_or(NOT_OWNER)?;
+            let hooks = rt.hooks().ok_or(HandleError::NotOwner)?;
             let started = std::time::Instant::now();
-            let result = hooks.retry(&id).await.map_err(|e| e.to_string());
+            let result = hooks.retry(&id).await;
             let row = result.as_ref().ok();
             hub.record(
                 caller,
@@ -80,25 +109,20 @@ pub async fn handle(
                     action: "hook_retry",
                     input: serde_json::json!({"delivery_id": id}),
                     context_id: None,
-                    result: result.as_ref().map(|_| ()).map_err(Clone::clone),
+                    result: result.as_ref().map(|_| ()).map_err(|e| e.to_string()),
                     started,
                 },
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             to_value(result?)
         }
         Request::Decide { id, decision } => {
-            let approvals = rt.approvals().ok_or(NOT_OWNER)?;
-            to_value(
-                approvals
-                    .decide(caller, &id, decision)
-                    .map_err(|e| e.to_string())?,
-            )
+            let approvals = rt.approvals().ok_or(HandleError::NotOwner)?;
+            to_value(approvals.decide(caller, &id, decision)?)
         }
         Request::Tools { agent_id } => {
-            let specs = hub.list_agents(caller).await.map_err(|e| e.to_string())?;
+            let specs = hub.list_agents(caller).await?;
             if let Some(id) = &agent_id {
-                hub.spec(id).map_err(|e| e.to_string())?;
+                hub.spec(id)?;
             }
             let rows: Vec<AgentTools> = specs
                 .into_iter()
@@ -130,10 +154,7 @@ pub async fn handle(
         } => {
             // Subscribe before dispatching so no token of this intent is missed.
             let mut sub = rt.subscribe();
-            let ticket = rt
-                .dispatch(caller, &agent_id, &text, None, None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let ticket = rt.dispatch(caller, &agent_id, &text, None, None).await?;
             if !wait {
                 return Ok(
                     json!({"intent_id": ticket.intent_id, "trace_id": ticket.trace_id, "agent_id": agent_id}),
@@ -146,8 +167,8 @@ pub async fn handle(
                     done = &mut outcome => {
                         return match done {
                             Ok(Ok(reply)) => to_value(reply),
-                            Ok(Err(e)) => Err(e),
-                            Err(_) => Err("the runtime stopped before the intent was handled".into()),
+                            Ok(Err(e)) => Err(HandleError::IntentFailed(e)),
+                            Err(_) => Err(HandleError::Stopped),
                         };
                     }
                     ev = sub.recv() => match ev {
@@ -162,24 +183,15 @@ pub async fn handle(
             }
         }
         Request::Context { agent_id, version } => {
-            let ctx = hub
-                .get_context(caller, &agent_id, version)
-                .await
-                .map_err(|e| e.to_string())?;
+            let ctx = hub.get_context(caller, &agent_id, version).await?;
             to_value(ctx)
         }
         Request::Versions { agent_id } => {
-            let v = hub
-                .list_versions(caller, &agent_id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let v = hub.list_versions(caller, &agent_id).await?;
             to_value(v)
         }
         Request::Recall { agent_id, query, k } => {
-            let hits = hub
-                .recall(caller, &agent_id, &query, k, None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let hits = hub.recall(caller, &agent_id, &query, k, None).await?;
             to_value(super::protocol::RecallAnswer {
                 agent_id,
                 query,
@@ -190,14 +202,11 @@ pub async fn handle(
         }
         Request::Watch { pattern } => watch(rt, pattern, events).await,
         Request::FlushAudit => {
-            hub.audit_log().flush().await.map_err(|e| e.to_string())?;
+            hub.audit_log().flush().await?;
             to_value(hub.audit_log().written())
         }
         Request::Diff { agent_id, from, to } => {
-            let d = hub
-                .diff_context(caller, &agent_id, from, to)
-                .await
-                .map_err(|e| e.to_string())?;
+            let d = hub.diff_context(caller, &agent_id, from, to).await?;
             to_value(d)
         }
     }
@@ -208,11 +217,11 @@ async fn watch(
     rt: &Runtime,
     pattern: Option<String>,
     events: &mpsc::Sender<Streamed>,
-) -> Result<Value, String> {
+) -> Result<Value, HandleError> {
     let bus = rt.bus();
     let mut rx = bus.subscribe();
     if let Some(p) = &pattern {
-        bus.add_pattern(p).await.map_err(|e| e.to_string())?;
+        bus.add_pattern(p).await?;
     }
     let wanted = |channel: &str| {
         pattern
@@ -239,4 +248,30 @@ async fn watch(
 
 fn token_of(ev: &RuntimeEvent, intent: &str) -> bool {
     matches!(ev, RuntimeEvent::Token { intent_id, .. } if intent_id == intent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_the_replies_errors() {
+        assert_eq!(HandleError::NotOwner.to_string(), NOT_OWNER);
+        assert_eq!(
+            HandleError::Stopped.to_string(),
+            "the runtime stopped before the intent was handled"
+        );
+        assert_eq!(
+            HandleError::IntentFailed("model unreachable".into()).to_string(),
+            "model unreachable"
+        );
+        let hub = HubError::UnknownAgent {
+            id: "nobody".into(),
+            hint: None,
+        };
+        let text = hub.to_string();
+        let e = HandleError::from(hub);
+        assert!(matches!(e, HandleError::Hub(HubError::UnknownAgent { .. })));
+        assert_eq!(e.to_string(), text);
+    }
 }

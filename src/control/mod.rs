@@ -8,8 +8,8 @@ mod lock;
 mod protocol;
 mod server;
 
-pub use client::ControlClient;
-pub use handler::handle;
+pub use client::{CallError, ControlClient};
+pub use handler::{HandleError, handle};
 pub use lock::{Acquired, DataDirLock, LockError};
 pub use protocol::{
     AgentRow, AgentTools, RecallAnswer, Reply, Request, RequestLine, Streamed, ToolRow,

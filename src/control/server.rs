@@ -165,7 +165,7 @@ async fn connection(
                     id,
                     event: None,
                     result: None,
-                    error: Some(e),
+                    error: Some(e.to_string()),
                 },
             };
             let _ = out.send(reply).await;

@@ -115,8 +115,8 @@ impl McpServerConfig {
 
     /// The first problem of the server `name`, as (key under the server's table, message).
     pub fn problem(&self, name: &str) -> Option<(&'static str, String)> {
-        if let Err(message) = check_server_name(name) {
-            return Some(("", message));
+        if let Err(e) = check_server_name(name) {
+            return Some(("", e.to_string()));
         }
         let (min, max) = TIMEOUT_RANGE_MS;
         if !(min..=max).contains(&self.timeout_ms) {
@@ -179,29 +179,42 @@ impl McpServerConfig {
     }
 }
 
+/// Why a name cannot name a server: it becomes the prefix of the server's tool names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerNameError {
+    /// Empty, or a character outside `[A-Za-z0-9_-]`.
+    #[error(
+        "`{name}` is not a server name: letters, digits, `_` and `-` only (it prefixes \
+         the server's tool names, e.g. `helpdesk__create_ticket`)"
+    )]
+    BadCharacters { name: String },
+    #[error(
+        "`{name}` holds `__`, which separates the server from the tool in a tool's name \
+         (`<server>__<tool>`): use a single `_` or `-`"
+    )]
+    DoubleUnderscore { name: String },
+    #[error(
+        "`{name}` is longer than {max} characters: tool names are \
+         `<server>__<tool>` and at most 64 characters",
+        max = MAX_SERVER_NAME
+    )]
+    TooLong { name: String },
+}
+
 /// `[A-Za-z0-9_-]+`, no `__` (it separates server and tool in a tool's name), at most
 /// [`MAX_SERVER_NAME`] characters.
-pub fn check_server_name(name: &str) -> Result<(), String> {
+pub fn check_server_name(name: &str) -> Result<(), ServerNameError> {
     let valid_chars = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if name.is_empty() || !valid_chars {
-        return Err(format!(
-            "`{name}` is not a server name: letters, digits, `_` and `-` only (it prefixes \
-             the server's tool names, e.g. `helpdesk__create_ticket`)"
-        ));
+        return Err(ServerNameError::BadCharacters { name: name.into() });
     }
     if name.contains("__") {
-        return Err(format!(
-            "`{name}` holds `__`, which separates the server from the tool in a tool's name \
-             (`<server>__<tool>`): use a single `_` or `-`"
-        ));
+        return Err(ServerNameError::DoubleUnderscore { name: name.into() });
     }
     if name.len() > MAX_SERVER_NAME {
-        return Err(format!(
-            "`{name}` is longer than {MAX_SERVER_NAME} characters: tool names are \
-             `<server>__<tool>` and at most 64 characters"
-        ));
+        return Err(ServerNameError::TooLong { name: name.into() });
     }
     Ok(())
 }
@@ -246,12 +259,22 @@ pub enum EnvValue {
 
 impl EnvValue {
     /// The value to pass on; `Err` names the missing variable.
-    pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, UnsetSecret> {
         match self {
             EnvValue::Text(text) => Ok(text.clone()),
-            EnvValue::From(secret) => lookup(&secret.name()).ok_or_else(|| secret.to_string()),
+            EnvValue::From(secret) => lookup(&secret.name()).ok_or_else(|| UnsetSecret {
+                secret: secret.clone(),
+            }),
         }
     }
+}
+
+/// An `env` value whose reference has no value; the text says where it was looked for
+/// (`environment variable HELPDESK_TOKEN`), never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{secret}")]
+pub struct UnsetSecret {
+    pub secret: SecretRef,
 }
 
 /// A referenced value is never shown, only where it comes from.
@@ -391,10 +414,9 @@ mod tests {
         );
         let e = EnvValue::From(SecretRef::Env("HELPDESK_TOKEN".into()));
         assert_eq!(e.resolve(|_| Some("s3cret".into())), Ok("s3cret".into()));
-        assert_eq!(
-            e.resolve(|_| None),
-            Err("environment variable HELPDESK_TOKEN".into())
-        );
+        let unset = e.resolve(|_| None).unwrap_err();
+        assert_eq!(unset.secret, SecretRef::Env("HELPDESK_TOKEN".into()));
+        assert_eq!(unset.to_string(), "environment variable HELPDESK_TOKEN");
         assert!(!format!("{e:?}").contains("s3cret"));
         assert!(parse("command = \"x\"\nbogus = 1\n").is_err());
         assert!(parse("command = \"x\"\nprotocol = \"2024-11-05\"\n").is_err());
@@ -412,8 +434,31 @@ mod tests {
             ("help__desk", "holds `__`"),
             (&"x".repeat(33), "longer than 32"),
         ] {
-            let e = check_server_name(bad).unwrap_err();
+            let e = check_server_name(bad).unwrap_err().to_string();
             assert!(e.contains(expected), "{bad}: {e}");
         }
+        assert!(matches!(
+            check_server_name("help desk"),
+            Err(ServerNameError::BadCharacters { name }) if name == "help desk"
+        ));
+        assert_eq!(
+            check_server_name("help__desk"),
+            Err(ServerNameError::DoubleUnderscore {
+                name: "help__desk".into()
+            })
+        );
+        let long = "x".repeat(33);
+        assert_eq!(
+            check_server_name(&long).unwrap_err().to_string(),
+            format!(
+                "`{long}` is longer than 32 characters: tool names are `<server>__<tool>` \
+                 and at most 64 characters"
+            )
+        );
+        assert_eq!(
+            check_server_name("a.b").unwrap_err().to_string(),
+            "`a.b` is not a server name: letters, digits, `_` and `-` only (it prefixes the \
+             server's tool names, e.g. `helpdesk__create_ticket`)"
+        );
     }
 }

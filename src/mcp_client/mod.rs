@@ -24,7 +24,8 @@ mod result;
 mod supervise;
 
 pub use config::{
-    DEFAULT_TIMEOUT_MS, EnvValue, MAX_SERVER_NAME, McpServerConfig, Protocol, check_server_name,
+    DEFAULT_TIMEOUT_MS, EnvValue, MAX_SERVER_NAME, McpServerConfig, Protocol, ServerNameError,
+    UnsetSecret, check_server_name,
 };
 pub use names::{MAX_NAME, sanitize};
 pub use result::MAX_RESULT_BYTES;

@@ -84,21 +84,49 @@ impl MemorySchema {
 const VECTOR_VALUES: &str = "qdrant, weaviate, chromadb or local";
 const STATE_VALUES: &str = "redis or local";
 
+/// A schema part naming no backend of its kind; the text names
+/// `agents.<id>.memory_schema.<key>`, the value and what is allowed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SchemaError {
+    /// `vector_store` or `persona_profile` is not a vector store.
+    #[error(
+        "agents.{agent_id}.memory_schema.{key} = {value} is not a backend: expected {allowed}",
+        allowed = VECTOR_VALUES
+    )]
+    NotAVectorStore {
+        agent_id: String,
+        key: String,
+        value: Value,
+    },
+    /// `chat_history` or `content_trace` is neither `redis` nor `local`.
+    #[error(
+        "agents.{agent_id}.memory_schema.{key} = {value} is not a backend: expected {allowed}",
+        allowed = STATE_VALUES
+    )]
+    NotAStateStore {
+        agent_id: String,
+        key: String,
+        value: Value,
+    },
+}
+
 /// Read the backend-choosing parts of `schema`; an error names `agents.<id>.memory_schema.<key>`.
-pub fn parse(agent_id: &str, schema: &BTreeMap<String, Value>) -> Result<MemorySchema, String> {
+pub fn parse(
+    agent_id: &str,
+    schema: &BTreeMap<String, Value>,
+) -> Result<MemorySchema, SchemaError> {
     let mut out = MemorySchema::default();
     for (key, value) in schema {
-        let bad = |allowed: &str| {
-            format!(
-                "agents.{agent_id}.memory_schema.{key} = {value} is not a backend: expected {allowed}"
-            )
-        };
         match key.as_str() {
             "vector_store" | "persona_profile" => {
                 let kind = value
                     .as_str()
                     .and_then(VectorStoreKind::parse)
-                    .ok_or_else(|| bad(VECTOR_VALUES))?;
+                    .ok_or_else(|| SchemaError::NotAVectorStore {
+                        agent_id: agent_id.to_string(),
+                        key: key.clone(),
+                        value: value.clone(),
+                    })?;
                 if key == "vector_store" {
                     out.vector_store = Some(kind);
                 } else {
@@ -109,7 +137,13 @@ pub fn parse(agent_id: &str, schema: &BTreeMap<String, Value>) -> Result<MemoryS
                 let kind = match value.as_str() {
                     Some("redis") => StateStoreKind::Redis,
                     Some("local") => StateStoreKind::Local,
-                    _ => return Err(bad(STATE_VALUES)),
+                    _ => {
+                        return Err(SchemaError::NotAStateStore {
+                            agent_id: agent_id.to_string(),
+                            key: key.clone(),
+                            value: value.clone(),
+                        });
+                    }
                 };
                 if key == "chat_history" {
                     out.chat_history = Some(kind);
@@ -128,7 +162,7 @@ pub fn parse(agent_id: &str, schema: &BTreeMap<String, Value>) -> Result<MemoryS
 pub fn of_catalog(
     config: &crate::config::Config,
     catalog: &crate::agent::Catalog,
-) -> Result<Vec<(String, MemorySchema)>, String> {
+) -> Result<Vec<(String, MemorySchema)>, SchemaError> {
     catalog
         .agents()
         .iter()
@@ -186,6 +220,17 @@ mod tests {
             &schema(&[("vector_store", json!("pinecone"))]),
         )
         .expect_err("unknown store");
+        assert!(matches!(
+            &err,
+            SchemaError::NotAVectorStore { agent_id, key, value }
+                if agent_id == "strategy-agent" && key == "vector_store" && *value == json!("pinecone")
+        ));
+        assert_eq!(
+            err.to_string(),
+            "agents.strategy-agent.memory_schema.vector_store = \"pinecone\" is not a backend: \
+             expected qdrant, weaviate, chromadb or local"
+        );
+        let err = err.to_string();
         assert!(
             err.contains("agents.strategy-agent.memory_schema.vector_store")
                 && err.contains("pinecone")
@@ -194,6 +239,13 @@ mod tests {
         );
         let err = parse("support-agent", &schema(&[("chat_history", json!(true))]))
             .expect_err("not a string");
+        assert!(matches!(&err, SchemaError::NotAStateStore { key, .. } if key == "chat_history"));
+        assert_eq!(
+            err.to_string(),
+            "agents.support-agent.memory_schema.chat_history = true is not a backend: \
+             expected redis or local"
+        );
+        let err = err.to_string();
         assert!(
             err.contains("chat_history") && err.contains("redis or local"),
             "{err}"

@@ -10,11 +10,25 @@ pub struct Completion {
     pub candidates: Vec<String>,
 }
 
+/// Why the intent prompt's text is not an intent; the text is shown in the status line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntentError {
+    #[error("an intent starts with @agent-id (Tab completes it)")]
+    NoAgent,
+    #[error("no agent {id:?} (Tab completes agent ids)")]
+    UnknownAgent { id: String },
+    #[error("what should {id} do? type the intent after the id")]
+    NoText { id: String },
+}
+
 /// Split `@agent-id text…` into the agent and the text; the agent must exist.
-pub fn parse_intent<'a>(input: &'a str, agents: &[AgentSpec]) -> Result<(String, String), String> {
+pub fn parse_intent<'a>(
+    input: &'a str,
+    agents: &[AgentSpec],
+) -> Result<(String, String), IntentError> {
     let t = input.trim();
     let Some(rest) = t.strip_prefix('@') else {
-        return Err("an intent starts with @agent-id (Tab completes it)".into());
+        return Err(IntentError::NoAgent);
     };
     let split = |s: &'a str| {
         s.split_once(char::is_whitespace)
@@ -24,7 +38,7 @@ pub fn parse_intent<'a>(input: &'a str, agents: &[AgentSpec]) -> Result<(String,
     let known = |id: &str| agents.iter().any(|a| a.id == id);
     let (mut id, mut text) = split(rest);
     if !known(id) {
-        return Err(format!("no agent {id:?} (Tab completes agent ids)"));
+        return Err(IntentError::UnknownAgent { id: id.to_string() });
     }
     // The prompt opens with the focused agent filled in; an operator who types another
     // `@agent-id` after it means that one.
@@ -34,7 +48,7 @@ pub fn parse_intent<'a>(input: &'a str, agents: &[AgentSpec]) -> Result<(String,
         (id, text) = split(next);
     }
     if text.is_empty() {
-        return Err(format!("what should {id} do? type the intent after the id"));
+        return Err(IntentError::NoText { id: id.to_string() });
     }
     Ok((id.to_string(), text.to_string()))
 }
@@ -120,13 +134,40 @@ pub enum Command {
     Seq(u64),
 }
 
-pub fn parse_command(input: &str) -> Result<Command, String> {
+/// Why a `:` line is not a command; the text is shown in the status line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("type a command: theme, goal, channel, pause, stop, quit")]
+    Empty,
+    #[error(
+        "unknown command {:?}; commands: {}",
+        crate::sanitize::one_line(.name),
+        COMMANDS.join(", ")
+    )]
+    Unknown { name: String },
+    /// The command takes an argument and got none.
+    #[error(":{command} needs {what}")]
+    NoArgument { command: String, what: &'static str },
+    #[error("usage: goal add TEXT | goal rm N")]
+    GoalUsage,
+    #[error("goal rm takes a goal number, not {text:?}")]
+    NotAGoalNumber { text: String },
+    #[error("usage: channel add PATTERN")]
+    ChannelUsage,
+    #[error(":seq takes an audit record number, not {text:?}")]
+    NotASeq { text: String },
+}
+
+pub fn parse_command(input: &str) -> Result<Command, CommandError> {
     let t = input.trim().trim_start_matches(':');
     let (cmd, rest) = t.split_once(' ').unwrap_or((t, ""));
     let rest = rest.trim();
-    let need = |what: &str| -> Result<String, String> {
+    let need = |what: &'static str| -> Result<String, CommandError> {
         if rest.is_empty() {
-            Err(format!(":{cmd} needs {what}"))
+            Err(CommandError::NoArgument {
+                command: cmd.to_string(),
+                what,
+            })
         } else {
             Ok(rest.to_string())
         }
@@ -135,31 +176,31 @@ pub fn parse_command(input: &str) -> Result<Command, String> {
         "theme" => Ok(Command::Theme(need("a theme name")?)),
         "goal" => match rest.split_once(' ') {
             Some(("add", g)) if !g.trim().is_empty() => Ok(Command::GoalAdd(g.trim().into())),
-            Some(("rm", n)) => n
-                .trim()
-                .parse()
-                .map(Command::GoalRemove)
-                .map_err(|_| format!("goal rm takes a goal number, not {n:?}")),
-            _ => Err("usage: goal add TEXT | goal rm N".into()),
+            Some(("rm", n)) => n.trim().parse().map(Command::GoalRemove).map_err(|_| {
+                CommandError::NotAGoalNumber {
+                    text: n.to_string(),
+                }
+            }),
+            _ => Err(CommandError::GoalUsage),
         },
         "channel" => match rest.split_once(' ') {
             Some(("add", p)) if !p.trim().is_empty() => Ok(Command::ChannelAdd(p.trim().into())),
-            _ => Err("usage: channel add PATTERN".into()),
+            _ => Err(CommandError::ChannelUsage),
         },
         "pause" => Ok(Command::Pause),
         "goto" => Ok(Command::Goto(need("a time (HH:MM:SS or RFC 3339)")?)),
         "seq" => need("an audit seq")?
             .parse()
             .map(Command::Seq)
-            .map_err(|_| format!(":seq takes an audit record number, not {rest:?}")),
+            .map_err(|_| CommandError::NotASeq {
+                text: rest.to_string(),
+            }),
         "stop" => Ok(Command::Stop),
         "quit" | "q" => Ok(Command::Quit),
-        "" => Err("type a command: theme, goal, channel, pause, stop, quit".into()),
-        other => Err(format!(
-            "unknown command {:?}; commands: {}",
-            crate::sanitize::one_line(other),
-            COMMANDS.join(", ")
-        )),
+        "" => Err(CommandError::Empty),
+        other => Err(CommandError::Unknown {
+            name: other.to_string(),
+        }),
     }
 }
 
@@ -212,7 +253,27 @@ mod tests {
             parse("@ops-agent @nobody hi").unwrap(),
             ("ops-agent".into(), "@nobody hi".into())
         );
-        assert!(parse("@ops-agent @sec-agent").is_err());
+        assert_eq!(
+            parse("@ops-agent @sec-agent"),
+            Err(IntentError::NoText {
+                id: "sec-agent".into()
+            })
+        );
+        assert_eq!(
+            parse("@ops-agent @sec-agent").unwrap_err().to_string(),
+            "what should sec-agent do? type the intent after the id"
+        );
+        let e = parse("@nobody hi").unwrap_err();
+        assert!(matches!(&e, IntentError::UnknownAgent { id } if id == "nobody"));
+        assert_eq!(
+            e.to_string(),
+            "no agent \"nobody\" (Tab completes agent ids)"
+        );
+        assert_eq!(parse("hi"), Err(IntentError::NoAgent));
+        assert_eq!(
+            IntentError::NoAgent.to_string(),
+            "an intent starts with @agent-id (Tab completes it)"
+        );
     }
 
     #[test]
@@ -231,8 +292,44 @@ mod tests {
             Ok(Command::GoalAdd("ship it".into()))
         );
         assert_eq!(parse_command("goal rm 2"), Ok(Command::GoalRemove(2)));
-        assert!(parse_command("goal rm two").is_err());
-        assert!(parse_command("theme").unwrap_err().contains("needs"));
+        assert_eq!(
+            parse_command("goal rm two"),
+            Err(CommandError::NotAGoalNumber { text: "two".into() })
+        );
+        let e = parse_command("theme").unwrap_err();
+        assert!(matches!(
+            &e,
+            CommandError::NoArgument { command, .. } if command == "theme"
+        ));
+        assert!(e.to_string().contains("needs"));
+        assert_eq!(e.to_string(), ":theme needs a theme name");
+    }
+
+    #[test]
+    fn command_errors_keep_their_texts() {
+        let text = |t: &str| parse_command(t).unwrap_err().to_string();
+        assert_eq!(
+            text("goal rm two"),
+            "goal rm takes a goal number, not \"two\""
+        );
+        assert_eq!(text("goal"), "usage: goal add TEXT | goal rm N");
+        assert_eq!(text("channel rm x"), "usage: channel add PATTERN");
+        assert_eq!(
+            text("seq x1"),
+            ":seq takes an audit record number, not \"x1\""
+        );
+        assert_eq!(
+            text(":"),
+            "type a command: theme, goal, channel, pause, stop, quit"
+        );
+        assert!(matches!(
+            parse_command("fly\u{1b}[2J away"),
+            Err(CommandError::Unknown { name }) if name == "fly\u{1b}[2J"
+        ));
+        assert_eq!(
+            text("fly"),
+            format!("unknown command \"fly\"; commands: {}", COMMANDS.join(", "))
+        );
         assert_eq!(parse_command(":quit"), Ok(Command::Quit));
     }
 }

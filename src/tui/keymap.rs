@@ -8,6 +8,36 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Action, Pane};
 
+/// A key name [`Key::parse`] cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("unknown key {text:?}")]
+    Unknown { text: String },
+}
+
+/// An action name [`action_named`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActionError {
+    #[error("unknown action {name:?}")]
+    Unknown { name: String },
+}
+
+/// Why the keymap cannot be built: a binding of `[tui.keys]`, named as the config writes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeymapError {
+    /// A `[tui.keys]` key that is not a key.
+    #[error("tui.keys: {0}")]
+    Key(#[source] KeyError),
+    /// A `[tui.keys]` key bound to an action that does not exist.
+    #[error("tui.keys.{key}: {source}")]
+    Action { key: String, source: ActionError },
+    /// A built-in binding that does not read (a bug, caught by the tests).
+    #[error(transparent)]
+    DefaultKey(#[from] KeyError),
+    #[error(transparent)]
+    DefaultAction(#[from] ActionError),
+}
+
 /// A key as the keymap names it: a code and its modifiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Key {
@@ -17,7 +47,7 @@ pub struct Key {
 
 impl Key {
     /// Parse `q`, `ctrl-c`, `shift-tab`, `alt-enter`, `f1`, `pgdn`, `space`, `?`, …
-    pub fn parse(text: &str) -> Result<Key, String> {
+    pub fn parse(text: &str) -> Result<Key, KeyError> {
         let mut mods = KeyModifiers::NONE;
         let mut rest = text.trim();
         loop {
@@ -60,7 +90,11 @@ impl Key {
                 let mut chars = rest.chars();
                 match (chars.next(), chars.next()) {
                     (Some(c), None) => KeyCode::Char(c),
-                    _ => return Err(format!("unknown key {text:?}")),
+                    _ => {
+                        return Err(KeyError::Unknown {
+                            text: text.to_string(),
+                        });
+                    }
                 }
             }
         };
@@ -165,7 +199,7 @@ const DEFAULTS: &[(&str, &str)] = &[
 ];
 
 /// An action by its config name; pane names focus that pane.
-pub fn action_named(name: &str) -> Result<Action, String> {
+pub fn action_named(name: &str) -> Result<Action, ActionError> {
     let pane = match name {
         "agents" => Some(Pane::Agents),
         "goals" => Some(Pane::Goals),
@@ -182,20 +216,26 @@ pub fn action_named(name: &str) -> Result<Action, String> {
         return Ok(Action::None);
     }
     // Unit variants deserialize from their snake_case name.
-    serde_json::from_value::<Action>(serde_json::Value::String(name.to_string()))
-        .map_err(|_| format!("unknown action {name:?}"))
+    serde_json::from_value::<Action>(serde_json::Value::String(name.to_string())).map_err(|_| {
+        ActionError::Unknown {
+            name: name.to_string(),
+        }
+    })
 }
 
 impl Keymap {
     /// The defaults, then the overrides (key name → action name) on top.
-    pub fn new(overrides: &BTreeMap<String, String>) -> Result<Keymap, String> {
+    pub fn new(overrides: &BTreeMap<String, String>) -> Result<Keymap, KeymapError> {
         let mut bindings = Vec::new();
         for (k, a) in DEFAULTS {
             bindings.push((Key::parse(k)?, action_named(a)?));
         }
         for (k, a) in overrides {
-            let key = Key::parse(k).map_err(|e| format!("tui.keys: {e}"))?;
-            let action = action_named(a).map_err(|e| format!("tui.keys.{k}: {e}"))?;
+            let key = Key::parse(k).map_err(KeymapError::Key)?;
+            let action = action_named(a).map_err(|source| KeymapError::Action {
+                key: k.clone(),
+                source,
+            })?;
             bindings.retain(|(b, _)| *b != key);
             if action != Action::None {
                 bindings.push((key, action));
@@ -410,11 +450,26 @@ mod tests {
     fn bad_keys_and_actions_are_clear_errors() {
         let mut o = BTreeMap::new();
         o.insert("hyper-q".to_string(), "quit".to_string());
-        assert!(Keymap::new(&o).unwrap_err().contains("unknown key"));
+        let e = Keymap::new(&o).unwrap_err();
+        assert!(matches!(&e, KeymapError::Key(KeyError::Unknown { text }) if text == "hyper-q"));
+        assert!(e.to_string().contains("unknown key"));
+        assert_eq!(e.to_string(), "tui.keys: unknown key \"hyper-q\"");
         let mut o = BTreeMap::new();
         o.insert("q".to_string(), "explode".to_string());
-        assert!(Keymap::new(&o).unwrap_err().contains("unknown action"));
+        let e = Keymap::new(&o).unwrap_err();
+        assert!(matches!(&e, KeymapError::Action { key, .. } if key == "q"));
+        assert!(e.to_string().contains("unknown action"));
+        assert_eq!(e.to_string(), "tui.keys.q: unknown action \"explode\"");
         // Data-carrying variants are not bindable.
-        assert!(action_named("tick").is_err());
+        assert_eq!(
+            action_named("tick"),
+            Err(ActionError::Unknown {
+                name: "tick".into()
+            })
+        );
+        assert_eq!(
+            Key::parse("ctrl-xy").unwrap_err().to_string(),
+            "unknown key \"ctrl-xy\""
+        );
     }
 }

@@ -79,7 +79,19 @@ pub struct Theme {
     ok: Color,
 }
 
-fn color(name: &str) -> Result<Color, String> {
+/// Why a theme cannot be had; `tui.theme` and `:theme` show the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ThemeError {
+    #[error("no theme {name:?}; themes: {}", Theme::names().join(", "))]
+    Unknown { name: String },
+    /// The theme file is not TOML of the theme's fields.
+    #[error("theme: {0}")]
+    Toml(#[source] toml::de::Error),
+    #[error("unknown colour {name:?}")]
+    UnknownColour { name: String },
+}
+
+fn color(name: &str) -> Result<Color, ThemeError> {
     let n = name.trim().to_ascii_lowercase().replace('-', "_");
     if n == "reset" {
         return Ok(Color::Reset);
@@ -87,7 +99,9 @@ fn color(name: &str) -> Result<Color, String> {
     n.replace('_', "")
         .parse::<Color>()
         .or_else(|_| n.parse::<Color>())
-        .map_err(|_| format!("unknown colour {name:?}"))
+        .map_err(|_| ThemeError::UnknownColour {
+            name: name.to_string(),
+        })
 }
 
 impl Theme {
@@ -97,23 +111,26 @@ impl Theme {
     }
 
     /// A built-in theme by name.
-    pub fn builtin(name: &str) -> Result<Theme, String> {
+    pub fn builtin(name: &str) -> Result<Theme, ThemeError> {
+        let unknown = || ThemeError::Unknown {
+            name: name.to_string(),
+        };
         let (_, text) = BUILTIN
             .iter()
             .find(|(n, _)| *n == name)
-            .ok_or_else(|| format!("no theme {name:?}; themes: {}", Theme::names().join(", ")))?;
+            .ok_or_else(unknown)?;
         Theme::from_toml(text)
     }
 
     /// The configured theme, monochrome when `NO_COLOR` is set (any non-empty value).
-    pub fn for_terminal(name: &str) -> Result<Theme, String> {
+    pub fn for_terminal(name: &str) -> Result<Theme, ThemeError> {
         let mut t = Theme::builtin(name)?;
         t.monochrome = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Ok(t)
     }
 
-    pub fn from_toml(text: &str) -> Result<Theme, String> {
-        let f: ThemeFile = toml::from_str(text).map_err(|e| format!("theme: {e}"))?;
+    pub fn from_toml(text: &str) -> Result<Theme, ThemeError> {
+        let f: ThemeFile = toml::from_str(text).map_err(ThemeError::Toml)?;
         Ok(Theme {
             name: f.name,
             monochrome: false,
@@ -315,13 +332,26 @@ mod tests {
 
     #[test]
     fn an_unknown_theme_or_colour_is_a_clear_error() {
-        assert!(
-            Theme::builtin("nope")
-                .unwrap_err()
-                .contains("themes: default")
+        let e = Theme::builtin("nope").unwrap_err();
+        assert_eq!(
+            e,
+            ThemeError::Unknown {
+                name: "nope".into()
+            }
+        );
+        assert!(e.to_string().contains("themes: default"));
+        assert_eq!(
+            e.to_string(),
+            format!("no theme \"nope\"; themes: {}", Theme::names().join(", "))
         );
         let bad = include_str!("../../themes/default.toml").replace("\"cyan\"", "\"cyanish\"");
-        assert!(Theme::from_toml(&bad).unwrap_err().contains("cyanish"));
+        let e = Theme::from_toml(&bad).unwrap_err();
+        assert!(matches!(&e, ThemeError::UnknownColour { name } if name == "cyanish"));
+        assert!(e.to_string().contains("cyanish"));
+        assert_eq!(e.to_string(), "unknown colour \"cyanish\"");
+        let e = Theme::from_toml("name = 1").unwrap_err();
+        assert!(matches!(e, ThemeError::Toml(_)));
+        assert!(e.to_string().starts_with("theme: "), "{e}");
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl App {
                         self.streams.sent(agent_id.clone(), self.now);
                         self.mode = Mode::Normal;
                     }
-                    Err(e) => self.notify(e),
+                    Err(e) => self.notify(e.to_string()),
                 }
             }
             KeyCode::Tab => {
@@ -174,7 +174,7 @@ impl App {
                     self.theme = t;
                     self.notify(format!("theme {name}"));
                 }
-                Err(e) => self.notify(e),
+                Err(e) => self.notify(e.to_string()),
             },
             Ok(input::Command::GoalAdd(goal)) => self.add_goal(goal),
             Ok(input::Command::GoalRemove(n)) => self.remove_goal(n),
@@ -193,7 +193,7 @@ impl App {
             Ok(input::Command::Quit) => {
                 self.command(Action::Quit);
             }
-            Err(e) => self.notify(e),
+            Err(e) => self.notify(e.to_string()),
         }
     }
 }
