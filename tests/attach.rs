@@ -239,7 +239,7 @@ async fn a_watcher_stops_a_generation_on_the_node_that_runs_it() {
         .await
         .expect("the intent ends")
         .unwrap();
-    let err = outcome.expect_err("stopped, not finished");
+    let err = outcome.expect_err("stopped, not finished").to_string();
     assert!(err.contains("stopped by the operator"), "{err}");
     // An unknown agent is refused before anything is sent.
     assert!(

@@ -3,7 +3,7 @@
 
 mod support;
 
-use aios::agent::Runtime;
+use aios::agent::{IntentFailure, Runtime, TurnFailure};
 use aios::context::Caller;
 use aios::event::RuntimeEvent;
 use support::runtime_in;
@@ -179,8 +179,19 @@ async fn shutdown_answers_queued_intents_instead_of_dropping_them() {
     rt.shutdown().await;
     let a = first.outcome.await.unwrap();
     let b = second.outcome.await.unwrap();
-    assert!(a.unwrap_err().contains("shutting down"));
-    assert!(b.unwrap_err().contains("shut down"));
+    let (a, b) = (a.unwrap_err(), b.unwrap_err());
+    assert!(
+        matches!(&a, IntentFailure::Turn(TurnFailure::Stopped(why)) if why.contains("shutting down")),
+        "{a:?}"
+    );
+    assert!(
+        matches!(
+            b,
+            IntentFailure::QueuedAtShutdown | IntentFailure::WaitingAtShutdown
+        ),
+        "{b:?}"
+    );
+    assert!(b.to_string().contains("shut down"), "{b}");
     let after = rt
         .dispatch(&me, "ops-agent", "late", None, None)
         .await

@@ -38,7 +38,14 @@ async fn stop_ends_the_running_generation_only() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(outcome.unwrap_err(), "stopped by the operator");
+    let err = outcome.unwrap_err();
+    assert_eq!(
+        err,
+        aios::agent::IntentFailure::Turn(aios::agent::TurnFailure::Stopped(
+            "stopped by the operator".into()
+        ))
+    );
+    assert_eq!(err.to_string(), "stopped by the operator");
     // Nothing is left running for that agent: the worker forgets the generation right
     // after answering it (cancelling it again meanwhile is harmless).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);

@@ -13,7 +13,7 @@ use crate::bus::{Bus, Envelope, IntentPayload, Source, kinds};
 use crate::context::{Call, Caller, ContextHub, HubError};
 
 use super::pending::Pending;
-use super::types::{IntentReply, RuntimeError, Ticket};
+use super::types::{IntentFailure, IntentReply, RuntimeError, Ticket};
 
 /// Longest intent text accepted.
 pub const MAX_INTENT_BYTES: usize = 64 * 1024;
@@ -120,7 +120,7 @@ impl Dispatcher {
         intent_id: &str,
         trace_id: &str,
         lineage: &Lineage,
-    ) -> Result<oneshot::Receiver<Result<IntentReply, String>>, RuntimeError> {
+    ) -> Result<oneshot::Receiver<Result<IntentReply, IntentFailure>>, RuntimeError> {
         if self.cancel.is_cancelled() {
             return Err(RuntimeError::ShuttingDown);
         }
@@ -158,7 +158,8 @@ impl Dispatcher {
         env.parent_id = lineage.parent_id.clone();
         let outcome = self.pending.register(intent_id);
         if let Err(e) = self.bus.send_intent(&env).await {
-            self.pending.resolve(intent_id, Err(e.to_string()));
+            self.pending
+                .resolve(intent_id, Err(IntentFailure::NotSent(e.to_string())));
             return Err(RuntimeError::Rejected(e.to_string()));
         }
         Ok(outcome)

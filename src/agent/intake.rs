@@ -17,7 +17,7 @@ use crate::event::RuntimeEvent;
 
 use super::intent::publish_result;
 use super::pending::Pending;
-use super::types::Intent;
+use super::types::{Intent, IntentFailure};
 
 /// Intents taken from the bus per round.
 const TAKE_BATCH: usize = 16;
@@ -131,8 +131,9 @@ impl Refusals {
                 error: problem.clone(),
             });
         }
-        self.pending.resolve(&intent.id, Err(problem.clone()));
-        publish_result(self.bus.as_ref(), &self.node, intent, Err(problem)).await;
+        let failure = IntentFailure::Refused(problem);
+        self.pending.resolve(&intent.id, Err(failure.clone()));
+        publish_result(self.bus.as_ref(), &self.node, intent, Err(failure)).await;
     }
 
     /// Log how many the last burst refused, once it is over.

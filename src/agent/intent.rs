@@ -16,11 +16,9 @@ use super::dispatcher::Dispatcher;
 use super::pending::Pending;
 use super::registry::Registry;
 use super::tools::{self, ToolScope};
-use super::turn::{
-    Attention, Decision, Effect, Event, LOOP_REPEATS, Origin, Setup, Turn, TurnFailure,
-};
+use super::turn::{Attention, Decision, Effect, Event, LOOP_REPEATS, Origin, Setup, Turn};
 use super::turn_record::{self, TurnRecord};
-use super::types::{Intent, IntentReply, IntentResult, StatusBoard};
+use super::types::{Intent, IntentFailure, IntentReply, IntentResult, StatusBoard, TurnFailure};
 use crate::approvals::{Approvals, Rule, verdict};
 use crate::llm::ToolCall;
 
@@ -567,10 +565,9 @@ impl AgentWorker {
         let agent_id = intent.agent_id.clone();
         let started = std::time::Instant::now();
         let outcome = std::panic::AssertUnwindSafe(self.handle(&intent, cancel));
-        // From here on the failure is text: the results channel and the waiters carry it.
         let outcome = match futures::FutureExt::catch_unwind(outcome).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err("the agent task panicked while handling this intent".into()),
+            Ok(r) => r.map_err(IntentFailure::Turn),
+            Err(_) => Err(IntentFailure::Panicked),
         };
         match &outcome {
             Ok(r) => {
@@ -593,7 +590,7 @@ impl AgentWorker {
                 let _ = self.events.send(RuntimeEvent::IntentFailed {
                     agent_id: agent_id.clone(),
                     intent_id: intent.id.clone(),
-                    error: e.clone(),
+                    error: e.to_string(),
                 });
             }
         }
@@ -636,11 +633,12 @@ pub async fn publish_result(
     bus: &dyn Bus,
     node: &str,
     intent: &Intent,
-    outcome: Result<IntentReply, String>,
+    outcome: Result<IntentReply, IntentFailure>,
 ) {
+    // The channel carries text: nodes of other versions read it.
     let (reply, error) = match outcome {
         Ok(r) => (Some(r), None),
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some(e.to_string())),
     };
     let result = IntentResult {
         intent_id: intent.id.clone(),

@@ -22,4 +22,7 @@ pub use catalog::Catalog;
 pub use dispatcher::{Dispatcher, Lineage, MAX_INTENT_BYTES};
 pub use runtime::{Runtime, RuntimeInfo, RuntimeOptions};
 pub use spec::{AgentSpec, Category};
-pub use types::{Intent, IntentReply, IntentResult, RuntimeError, StatusBoard, Ticket};
+pub use types::{
+    Intent, IntentFailure, IntentReply, IntentResult, ResultError, RuntimeError, StatusBoard,
+    Ticket, TurnFailure,
+};

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::types::IntentReply;
+use super::types::{IntentFailure, IntentReply};
 
-pub type Outcome = Result<IntentReply, String>;
+pub type Outcome = Result<IntentReply, IntentFailure>;
 
 #[derive(Clone, Default)]
 pub struct Pending {
@@ -43,14 +43,14 @@ impl Pending {
     }
 
     /// Answer everyone still waiting (shutdown).
-    pub fn fail_all(&self, why: &str) {
+    pub fn fail_all(&self, why: &IntentFailure) {
         let all: Vec<_> = self
             .waiters
             .lock()
             .map(|mut w| w.drain().collect())
             .unwrap_or_default();
         for (_, tx) in all {
-            let _ = tx.send(Err(why.to_string()));
+            let _ = tx.send(Err(why.clone()));
         }
     }
 }
@@ -63,9 +63,12 @@ mod tests {
     async fn the_first_outcome_wins() {
         let p = Pending::default();
         let rx = p.register("a");
-        assert!(p.resolve("a", Err("x".into())));
-        assert!(!p.resolve("a", Err("y".into())));
-        assert_eq!(rx.await.unwrap().unwrap_err(), "x");
+        assert!(p.resolve("a", Err(IntentFailure::Refused("x".into()))));
+        assert!(!p.resolve("a", Err(IntentFailure::Refused("y".into()))));
+        assert_eq!(
+            rx.await.unwrap().unwrap_err(),
+            IntentFailure::Refused("x".into())
+        );
     }
 
     #[tokio::test]

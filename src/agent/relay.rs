@@ -15,7 +15,7 @@ use crate::event::{AgentStatus, RuntimeEvent};
 
 use super::activity;
 use super::pending::Pending;
-use super::types::{IntentResult, StatusBoard};
+use super::types::{IntentFailure, IntentResult, StatusBoard};
 
 /// Publish what other nodes and outside tools must hear of this node's runtime events:
 /// context and state changes (so every node's MCP subscribers hear of them), shared
@@ -135,7 +135,7 @@ pub async fn receive_results(bus: Arc<dyn Bus>, pending: Pending, cancel: Cancel
                 match envelope.payload_as::<IntentResult>() {
                     Ok(result) => {
                         let id = result.intent_id.clone();
-                        pending.resolve(&id, result.into_outcome().map_err(|e| e.to_string()));
+                        pending.resolve(&id, result.into_outcome().map_err(IntentFailure::from));
                     }
                     Err(e) => tracing::warn!(error = %e, "unreadable intent result"),
                 }

@@ -27,7 +27,7 @@ use super::intake::Intake;
 use super::intent::AgentWorker;
 use super::pending::Pending;
 use super::registry::Registry;
-use super::types::{Intent, IntentReply, RuntimeError, StatusBoard, Ticket};
+use super::types::{Intent, IntentFailure, IntentReply, RuntimeError, StatusBoard, Ticket};
 use super::{activity, relay};
 use crate::approvals::Approvals;
 
@@ -390,10 +390,9 @@ impl Runtime {
                 // unacknowledged on the bus for another node (or the next start) to take.
                 rx.close();
                 while let Ok(intent) = rx.try_recv() {
-                    worker.pending.resolve(
-                        &intent.id,
-                        Err("not handled: the runtime shut down first".into()),
-                    );
+                    worker
+                        .pending
+                        .resolve(&intent.id, Err(IntentFailure::QueuedAtShutdown));
                 }
             });
         }
@@ -658,7 +657,7 @@ impl Runtime {
         let ticket = self.dispatch(from, agent_id, text, None, None).await?;
         match ticket.outcome.await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(e)) => Err(RuntimeError::Rejected(e)),
+            Ok(Err(e)) => Err(RuntimeError::Rejected(e.to_string())),
             Err(_) => Err(RuntimeError::ShuttingDown),
         }
     }
@@ -673,7 +672,7 @@ impl Runtime {
         self.inner.mcp.stopped().await;
         self.inner
             .pending
-            .fail_all("stopped: the runtime shut down before the intent was handled");
+            .fail_all(&IntentFailure::WaitingAtShutdown);
         if let Some((stop, handle)) = &self.inner.mirror {
             if let Err(e) = self.inner.audit.flush().await {
                 tracing::error!(error = %e, "audit log did not flush before the mirror's last pass");

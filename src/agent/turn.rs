@@ -20,7 +20,7 @@ use crate::llm::{ChatMessage, ChatRequest, ToolCall, ToolSpec, Usage};
 use crate::memory::ScoredItem;
 
 use super::prompt::{Handled, PromptInput, build_request, next_context, short_id};
-use super::types::IntentReply;
+use super::types::{IntentReply, TurnFailure};
 
 /// Chat turns carried into a prompt.
 const CHAT_IN_PROMPT: usize = 6;
@@ -126,21 +126,6 @@ pub enum Event {
     Failed(String),
     /// The operator stopped the intent, or the runtime is shutting down.
     Cancelled(String),
-}
-
-/// Why a turn ended without a reply. Its text is what the results channel, the API and
-/// the TUI show for the failed intent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TurnFailure {
-    /// The model runner or the context store failed; their error's text.
-    #[error("{0}")]
-    Failed(String),
-    /// Stopped by the operator or by shutdown; the reason.
-    #[error("{0}")]
-    Stopped(String),
-    /// The machine was fed an event it cannot be in: a bug, said as one.
-    #[error("internal: {0}")]
-    Internal(String),
 }
 
 /// What the driver should do.

@@ -54,6 +54,50 @@ pub struct IntentResult {
     pub error: Option<String>,
 }
 
+/// Why a turn ended without a reply. Its text is what the results channel, the API and
+/// the TUI show for the failed intent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TurnFailure {
+    /// The model runner or the context store failed; their error's text.
+    #[error("{0}")]
+    Failed(String),
+    /// Stopped by the operator or by shutdown; the reason.
+    #[error("{0}")]
+    Stopped(String),
+    /// The machine was fed an event it cannot be in: a bug, said as one.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// Why an intent ended without a reply, wherever it was handled. Its text is what the
+/// results channel carries and every reader (API, TUI, CLI, MCP) shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntentFailure {
+    /// This node's turn failed or was stopped.
+    #[error(transparent)]
+    Turn(#[from] TurnFailure),
+    #[error("the agent task panicked while handling this intent")]
+    Panicked,
+    /// Refused before any agent saw it (too long, a duplicate, no such agent, …).
+    #[error("{0}")]
+    Refused(String),
+    /// The bus did not take it; nobody will handle it.
+    #[error("{0}")]
+    NotSent(String),
+    /// Queued here when the runtime shut down; it stays on the bus for another node.
+    #[error("not handled: the runtime shut down first")]
+    QueuedAtShutdown,
+    /// Still awaited (from another node, say) when this runtime shut down.
+    #[error("stopped: the runtime shut down before the intent was handled")]
+    WaitingAtShutdown,
+    /// The waiter was dropped unanswered: the runtime stopped first.
+    #[error("the runtime stopped before the intent was handled")]
+    Unanswered,
+    /// Another node handled it and failed, or sent nothing.
+    #[error(transparent)]
+    Remote(#[from] ResultError),
+}
+
 /// Why a result from the results channel holds no reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResultError {
@@ -132,7 +176,7 @@ impl StatusBoard {
 pub struct Ticket {
     pub intent_id: String,
     pub trace_id: String,
-    pub outcome: oneshot::Receiver<Result<IntentReply, String>>,
+    pub outcome: oneshot::Receiver<Result<IntentReply, IntentFailure>>,
 }
 
 #[cfg(test)]
@@ -154,5 +198,27 @@ mod tests {
         let empty = result(None).into_outcome().unwrap_err();
         assert_eq!(empty, ResultError::Empty);
         assert_eq!(empty.to_string(), "the handling node sent an empty result");
+    }
+
+    #[test]
+    fn a_failures_text_is_what_the_results_channel_carries() {
+        let turn = IntentFailure::from(TurnFailure::Internal("no agent state".into()));
+        assert_eq!(turn.to_string(), "internal: no agent state");
+        let stopped = IntentFailure::from(TurnFailure::Stopped("stopped by the operator".into()));
+        assert_eq!(stopped.to_string(), "stopped by the operator");
+        let remote = IntentFailure::from(ResultError::Failed("model down".into()));
+        assert_eq!(remote.to_string(), "model down");
+        assert_eq!(
+            IntentFailure::QueuedAtShutdown.to_string(),
+            "not handled: the runtime shut down first"
+        );
+        assert_eq!(
+            IntentFailure::WaitingAtShutdown.to_string(),
+            "stopped: the runtime shut down before the intent was handled"
+        );
+        assert_eq!(
+            IntentFailure::Unanswered.to_string(),
+            "the runtime stopped before the intent was handled"
+        );
     }
 }

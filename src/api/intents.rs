@@ -128,7 +128,7 @@ async fn dispatch(
     api.tasks.spawn(async move {
         let outcome = outcome
             .await
-            .unwrap_or_else(|_| Err("the runtime stopped before the intent was handled".into()));
+            .unwrap_or(Err(crate::agent::IntentFailure::Unanswered));
         tracker.settle(&recorded_id, &agent_id, outcome);
         let _ = tx.send(());
     });

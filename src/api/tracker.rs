@@ -12,7 +12,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::agent::IntentReply;
+use crate::agent::{IntentFailure, IntentReply};
 use crate::event::{AgentStatus, RuntimeEvent};
 
 /// How many intents are kept.
@@ -195,7 +195,7 @@ impl Tracker {
 
     /// The outcome of an intent the API dispatched, from its ticket: richer than the event
     /// (prompt tokens, context id) and there even when another node handled the intent.
-    pub fn settle(&self, id: &str, agent_id: &str, outcome: Result<IntentReply, String>) {
+    pub fn settle(&self, id: &str, agent_id: &str, outcome: Result<IntentReply, IntentFailure>) {
         self.with(|t| {
             t.finish(id, agent_id, |e| match outcome {
                 Ok(r) => {
@@ -210,7 +210,7 @@ impl Tracker {
                 }
                 Err(error) => {
                     e.status = IntentStatus::Failed;
-                    e.error = Some(error);
+                    e.error = Some(error.to_string());
                 }
             })
         });

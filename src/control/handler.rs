@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::agent::{Runtime, RuntimeError};
+use crate::agent::{IntentFailure, Runtime, RuntimeError};
 use crate::approvals::ApprovalError;
 use crate::audit::AuditError;
 use crate::bus::BusError;
@@ -37,9 +37,9 @@ pub enum HandleError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Bus(#[from] BusError),
-    /// The waited-for intent failed; the text is its outcome's.
-    #[error("{0}")]
-    IntentFailed(String),
+    /// The waited-for intent failed.
+    #[error(transparent)]
+    IntentFailed(#[from] IntentFailure),
     #[error("the runtime stopped before the intent was handled")]
     Stopped,
     /// The answer could not be turned into JSON.
@@ -253,6 +253,7 @@ fn token_of(ev: &RuntimeEvent, intent: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::TurnFailure;
 
     #[test]
     fn texts_are_the_replies_errors() {
@@ -262,7 +263,10 @@ mod tests {
             "the runtime stopped before the intent was handled"
         );
         assert_eq!(
-            HandleError::IntentFailed("model unreachable".into()).to_string(),
+            HandleError::IntentFailed(IntentFailure::Turn(TurnFailure::Failed(
+                "model unreachable".into()
+            )))
+            .to_string(),
             "model unreachable"
         );
         let hub = HubError::UnknownAgent {

@@ -288,13 +288,11 @@ impl fmt::Debug for EnvValue {
 }
 
 impl TryFrom<String> for EnvValue {
-    type Error = String;
+    type Error = crate::secrets::SecretRefError;
 
-    fn try_from(text: String) -> Result<Self, String> {
+    fn try_from(text: String) -> Result<Self, Self::Error> {
         if text.starts_with("env:") || crate::secrets::is_vault_ref(&text) {
-            SecretRef::try_from(text)
-                .map(EnvValue::From)
-                .map_err(|e| e.to_string())
+            SecretRef::try_from(text).map(EnvValue::From)
         } else {
             Ok(EnvValue::Text(text))
         }
