@@ -307,7 +307,10 @@ async fn out_of_attempts_is_a_dead_letter_that_retry_sends_again_and_4xx_is_not_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hook_with_a_bad_pattern_or_target_is_refused_when_added() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = support::runtime_in(dir.path()).await;
+    let in_config = hook("nightly", "schedule:@daily", "intent:ops-agent Report");
+    let rt = Runtime::start(support::options(config_with(dir.path(), vec![in_config])))
+        .await
+        .unwrap();
     let hub = rt.hub();
     let who = Caller::operator("alice");
     for (on, action, says) in [
@@ -334,6 +337,22 @@ async fn a_hook_with_a_bad_pattern_or_target_is_refused_when_added() {
             .to_string();
         assert!(e.contains(says), "{on} / {action}: {e}");
     }
+    // A name config owns cannot be taken over MCP, even by a valid hook.
+    let e = hub
+        .add_protocol_hook(
+            &who,
+            "support-agent",
+            hook("nightly", "intent.done", "intent:ops-agent Check {reply}"),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "a hook named `nightly` comes from config ([agents.support-agent] protocol_hooks)"
+        ),
+        "{e}"
+    );
     hub.add_protocol_hook(
         &who,
         "ops-agent",

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::context::ContextHub;
 use crate::event::RuntimeEvent;
 use crate::hooks::outbox::{local::LocalOutbox, redis::RedisOutbox};
+use crate::hooks::spec::HookRefused;
 use crate::hooks::{Hooks, HooksOptions, Outbox, SystemClock, Targets};
 
 use super::dispatcher::Dispatcher;
@@ -76,13 +77,12 @@ pub(crate) async fn start_hooks(
             .get(agent_id)
             .is_some_and(|names| names.contains(&hook.name))
         {
-            return Err(format!(
-                "a hook named `{}` comes from config ([agents.{agent_id}] protocol_hooks)",
-                hook.name
-            ));
+            return Err(HookRefused::FromConfig {
+                name: hook.name.clone(),
+                agent_id: agent_id.to_string(),
+            });
         }
-        crate::hooks::spec::check(&hook.on, &hook.action, &check_known)
-            .map_err(|e| e.to_string())?;
+        crate::hooks::spec::check(&hook.on, &hook.action, &check_known)?;
         Ok(())
     }));
     Ok(Hooks::start(

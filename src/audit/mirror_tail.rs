@@ -12,7 +12,15 @@ use super::mirror::{MirrorError, connect_stream, entry_of, mirror_key};
 use super::record::AuditRecord;
 
 /// A stream entry as the tail hands it out: the record, or why its line is unreadable.
-pub type TailEntry = (u64, Result<AuditRecord, String>);
+pub type TailEntry = (u64, Result<AuditRecord, UnreadableEntry>);
+
+/// A mirrored line that is not an audit record (written by another version, or damaged).
+#[derive(Debug, thiserror::Error)]
+#[error("audit record {seq} on the stream is unreadable: {source}")]
+pub struct UnreadableEntry {
+    pub seq: u64,
+    pub source: serde_json::Error,
+}
 
 pub struct MirrorTail {
     conn: ConnectionManager,
@@ -86,8 +94,36 @@ fn entries(rows: Rows) -> Vec<TailEntry> {
         .filter_map(|(_, fields)| entry_of(&fields))
         .map(|(seq, raw)| {
             let record = serde_json::from_str::<AuditRecord>(&raw)
-                .map_err(|e| format!("audit record {seq} on the stream is unreadable: {e}"));
+                .map_err(|source| UnreadableEntry { seq, source });
             (seq, record)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_line_is_named_by_its_sequence_number() {
+        let row = |seq: &str, record: &str| {
+            (
+                format!("{seq}-0"),
+                vec![
+                    ("seq".to_string(), seq.to_string()),
+                    ("record".to_string(), record.to_string()),
+                ],
+            )
+        };
+        let got = entries(vec![row("7", "{not json")]);
+        let [(7, Err(e))] = got.as_slice() else {
+            panic!("{got:?}");
+        };
+        assert_eq!(e.seq, 7);
+        assert!(
+            e.to_string()
+                .starts_with("audit record 7 on the stream is unreadable: "),
+            "{e}"
+        );
+    }
 }

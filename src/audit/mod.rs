@@ -31,7 +31,7 @@ mod writer;
 pub use head::{HEAD_FILE, Head, HeadState, read_head};
 pub use mirror::{AuditMirror, MirrorError, mirror_key, read_mirror};
 pub use mirror_check::{MirrorComparison, MirrorMismatch, compare_with_mirror, fetch_mirror};
-pub use mirror_tail::{MirrorTail, TailEntry};
+pub use mirror_tail::{MirrorTail, TailEntry, UnreadableEntry};
 pub use reader::{
     AuditProblem, Follower, LineRead, ProblemKind, ReadOutcome, Segment, SegmentReader,
     list_segments, read_dir, read_from, segment_name,

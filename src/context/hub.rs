@@ -125,7 +125,8 @@ struct Inner {
 }
 
 /// Why a hook cannot be added to an agent, or `Ok`.
-pub type HookCheck = Arc<dyn Fn(&str, &ProtocolHook) -> Result<(), String> + Send + Sync>;
+pub type HookCheck =
+    Arc<dyn Fn(&str, &ProtocolHook) -> Result<(), crate::hooks::spec::HookRefused> + Send + Sync>;
 
 /// One finished call, as the audit log records it.
 pub struct Call<'a> {

@@ -257,6 +257,16 @@ pub enum HookError {
     Action(#[from] TargetError),
 }
 
+/// Why a hook cannot be added to an agent over MCP.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HookRefused {
+    /// Config owns that name; an MCP client cannot shadow or replace it.
+    #[error("a hook named `{name}` comes from config ([agents.{agent_id}] protocol_hooks)")]
+    FromConfig { name: String, agent_id: String },
+    #[error(transparent)]
+    Invalid(#[from] HookError),
+}
+
 /// Both halves of a hook; the error is the first problem, prefixed with the part.
 pub fn check(on: &str, action: &str, known: &Known) -> Result<(Trigger, Target), HookError> {
     let trigger = parse_trigger(on)?;

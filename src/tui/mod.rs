@@ -390,7 +390,7 @@ fn feed_mirror(
                         recorder.audit(r.clone());
                         Action::Audit(r)
                     }
-                    Err(e) => Action::Notice(e),
+                    Err(e) => Action::Notice(e.to_string()),
                 };
                 if tx.send(action).await.is_err() {
                     return;
