@@ -169,3 +169,68 @@ fn every_test_an_invariant_cites_exists() {
     }
     assert!(cited >= 8, "only {cited} tests cited");
 }
+
+/// The signatures of the public functions and type aliases of `text` (`pub` and
+/// `pub(crate)`), each up to its body or `;`, on one line.
+fn public_signatures(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("pub") {
+        let item = &rest[at..];
+        rest = &rest[at + 3..];
+        let after_vis = item
+            .strip_prefix("pub(crate)")
+            .or_else(|| item.strip_prefix("pub"))
+            .unwrap_or_default()
+            .trim_start();
+        let after_async = after_vis.strip_prefix("async ").unwrap_or(after_vis);
+        if !(after_async.starts_with("fn ") || after_async.starts_with("type ")) {
+            continue;
+        }
+        let end = item.find(['{', ';']).unwrap_or(item.len());
+        let end = item[..end].find(" where").unwrap_or(end);
+        out.push(item[..end].split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    out
+}
+
+/// Whether a signature's result is `Result<_, String>`.
+fn returns_string_error(signature: &str) -> bool {
+    let result = match signature.rsplit_once("->") {
+        Some((_, result)) => result,
+        // A type alias: its definition.
+        None => signature.split_once('=').map_or("", |(_, def)| def),
+    };
+    let result = result.trim();
+    result.starts_with("Result<") && result.replace(' ', "").ends_with(",String>")
+}
+
+#[test]
+fn no_public_function_returns_a_string_error() {
+    // The parser itself, on the shapes it must and must not catch.
+    let caught = public_signatures(
+        "pub fn a(x: &str)\n    -> Result<(String, String), String> {}\n\
+         pub(crate) async fn b() -> Result<u8, String>;\npub type C = Result<(), String>;\n\
+         pub fn d() -> Result<String, MyError> {}\npub struct E;\nfn f() -> Result<(), String> {}",
+    );
+    let flagged: Vec<&String> = caught.iter().filter(|s| returns_string_error(s)).collect();
+    assert_eq!(flagged.len(), 3, "{caught:#?}");
+
+    let mut files = Vec::new();
+    sources(&repo("src"), &mut files);
+    let mut found = Vec::new();
+    for file in files {
+        let text = read(&file);
+        // Test modules may use strings freely.
+        let text = text.split("#[cfg(test)]\nmod ").next().unwrap_or_default();
+        for signature in public_signatures(text) {
+            if returns_string_error(&signature) {
+                found.push(format!("{file}: {signature}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library errors are thiserror types, not strings (STYLE.md): {found:#?}"
+    );
+}
