@@ -32,8 +32,8 @@ fn main() -> ExitCode {
     match runtime.block_on(aios::cli::run(cli)) {
         Ok(code) => code,
         Err(report) => {
-            let chain: Vec<String> = report.chain().map(|c| c.to_string()).collect();
-            eprintln!("aios: {}", chain.join(": ").replace('\n', " "));
+            let line = aios::cli::out::error_line(report.chain().map(|c| c.to_string()));
+            eprintln!("aios: {line}");
             ExitCode::FAILURE
         }
     }

@@ -2,6 +2,8 @@
 //! and then the command ends quietly with the status a shell reports for a process ended
 //! by SIGPIPE (128 + 13), as `cat` and `grep` do (Rust ignores SIGPIPE, so a plain
 //! `println!` would panic instead). Any other write error is one line on stderr.
+//!
+//! Also the one line a failed command ends with ([`error_line`]).
 
 use std::io::Write;
 
@@ -32,6 +34,23 @@ pub fn closed(e: &std::io::Error) -> ! {
     std::process::exit(1);
 }
 
+/// An error and its sources as one line, `outer: inner: …`. A source whose text the line
+/// already holds is left out: many errors say their source in their own message (`hook
+/// `h`: on: …`), and the line would otherwise repeat it.
+pub fn error_line(chain: impl IntoIterator<Item = String>) -> String {
+    let mut line = String::new();
+    for text in chain {
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
 /// `println!` for the CLI's output: see the module doc.
 macro_rules! outln {
     () => {
@@ -47,4 +66,27 @@ macro_rules! out {
     ($($arg:tt)*) => {
         $crate::cli::out::write(format_args!($($arg)*), false)
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_line;
+
+    #[test]
+    fn an_error_line_joins_sources_and_never_repeats_one() {
+        let line = |chain: &[&str]| error_line(chain.iter().map(|s| s.to_string()));
+        assert_eq!(
+            line(&["cannot open the store", "disk full"]),
+            "cannot open the store: disk full"
+        );
+        // The message already ends with its source's text.
+        assert_eq!(
+            line(&[
+                "tui.keys.x: unknown action \"boom\"",
+                "unknown action \"boom\""
+            ]),
+            "tui.keys.x: unknown action \"boom\""
+        );
+        assert_eq!(line(&["two\nlines"]), "two lines");
+    }
 }

@@ -53,13 +53,7 @@ impl Session {
         mut on_event: impl FnMut(Streamed),
     ) -> Result<serde_json::Value> {
         match self {
-            Session::Remote { client, .. } => {
-                // The text alone, as before: main would add the error's sources after it.
-                client
-                    .call(request, on_event)
-                    .await
-                    .map_err(|e| eyre!("{e}"))
-            }
+            Session::Remote { client, .. } => Ok(client.call(request, on_event).await?),
             Session::Owner(owner) => {
                 let (tx, mut rx) = mpsc::channel(256);
                 let work = handle(owner.runtime(), caller, request, &tx);
@@ -73,7 +67,7 @@ impl Session {
                 while let Ok(ev) = rx.try_recv() {
                     on_event(ev);
                 }
-                result.map_err(|e| eyre!("{e}"))
+                Ok(result?)
             }
         }
     }

@@ -157,7 +157,7 @@ async fn through_owner(config: &Config, args: &WatchArgs, holder: &str) -> Resul
         move |item| show(item, json, std::io::stdout().is_terminal()),
     );
     tokio::select! {
-        r = call => { r.map_err(|e| eyre!("{e}"))?; }
+        r = call => { r?; }
         _ = crate::shutdown::shutdown_signal() => {}
     }
     Ok(ExitCode::SUCCESS)

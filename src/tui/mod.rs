@@ -91,8 +91,7 @@ fn missing_terminal() -> Option<&'static str> {
 /// Bad theme or key names are reported before the terminal is taken over.
 fn looks(config: &Config) -> Result<(Theme, Keymap)> {
     let theme = Theme::for_terminal(&config.tui.theme).map_err(|e| eyre!("tui.theme: {e}"))?;
-    // The text alone: main joins an error's sources, and this one's is already in its text.
-    let keymap = Keymap::new(&config.tui.keys).map_err(|e| eyre!("{e}"))?;
+    let keymap = Keymap::new(&config.tui.keys)?;
     Ok((theme, keymap))
 }
 
