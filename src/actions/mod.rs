@@ -110,19 +110,12 @@ pub struct Action {
 
 /// A problem of one `[actions.<name>]` table: the key under it (`""` for the table
 /// itself) and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct ActionConfigError {
     pub key: String,
     pub message: String,
 }
-
-impl std::fmt::Display for ActionConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ActionConfigError {}
 
 /// The first bad `[actions.<name>]` of a config, shown with its full key
 /// (`actions.erpnext-invoice.url: …`).

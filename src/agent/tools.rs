@@ -41,6 +41,17 @@ fn spec<T: JsonSchema>(name: &str, description: &str) -> ToolSpec {
     }
 }
 
+/// The names of aios's own tools, in [`specs`]' order: a closed set to check a name
+/// against without building every schema (a unit test keeps the two the same).
+const NAMES: [&str; 6] = [
+    "remember",
+    "recall",
+    "set_goals",
+    "update_context",
+    "broadcast",
+    "handoff",
+];
+
 /// aios's own tools (the agent's state, through the ContextHub), offered to agents that
 /// list them.
 pub fn specs() -> Vec<ToolSpec> {
@@ -131,20 +142,12 @@ pub enum ToolError {
     },
     #[error("a handoff goes to another agent, not to yourself")]
     HandoffToSelf,
-    #[error("there is no tool `{}`; the tools are: {}", .0, tool_names())]
+    #[error("there is no tool `{}`; the tools are: {}", .0, NAMES.join(", "))]
     NoSuchTool(String),
     #[error(transparent)]
     Hub(#[from] crate::context::HubError),
     #[error(transparent)]
     Dispatch(#[from] super::RuntimeError),
-}
-
-fn tool_names() -> String {
-    specs()
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn args<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, ToolError> {
@@ -157,7 +160,7 @@ fn args<T: for<'de> Deserialize<'de>>(call: &ToolCall) -> Result<T, ToolError> {
 /// The tool's name when it is one of ours, else `unknown`: a model may ask for any name,
 /// and a metric label must come from a closed set.
 pub fn label(name: &str) -> &str {
-    if specs().iter().any(|s| s.name == name) {
+    if NAMES.contains(&name) {
         name
     } else {
         "unknown"
@@ -321,6 +324,14 @@ pub async fn dry_run(hub: &ContextHub, agent_id: &str, call: &ToolCall) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_names_are_the_specs() {
+        let names: Vec<String> = specs().into_iter().map(|s| s.name).collect();
+        assert_eq!(names, NAMES);
+        assert_eq!(label("recall"), "recall");
+        assert_eq!(label("rm_rf"), "unknown");
+    }
 
     #[test]
     fn a_bad_call_says_which_tool_and_what_is_wrong() {

@@ -57,12 +57,6 @@ impl From<String> for RedisUrl {
     }
 }
 
-impl From<&String> for RedisUrl {
-    fn from(url: &String) -> RedisUrl {
-        RedisUrl(url.clone())
-    }
-}
-
 impl PartialEq<str> for RedisUrl {
     fn eq(&self, other: &str) -> bool {
         self.0 == other
